@@ -1,0 +1,66 @@
+//! Configuration: command-line flags win over environment variables, which
+//! win over the TOML file, which wins over the defaults.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATA_DIR: &str = "./openlmt-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9081";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Accept API tokens in the `token` query parameter (default true).
+    pub api_token_in_url_enabled: Option<bool>,
+    /// How many imports the history keeps (default 200).
+    pub import_retention: Option<i64>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+    /// Data sources; default: one named `default` at `<data-dir>/datasource`.
+    #[serde(default)]
+    pub datasource: Vec<DataSourceConfig>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DataSourceConfig {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid configuration file {}", path.display()))
+    }
+}
+
+/// The data directory from a flag/env value, the file, or the default.
+pub fn data_dir(flag: Option<&PathBuf>, file: &FileConfig) -> PathBuf {
+    flag.cloned()
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+}
+
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("openlmt.db")
+}
+
+/// Opens the store of a data directory, creating the directory.
+pub async fn open_store(data_dir: &Path) -> anyhow::Result<openlmt_storage::Store> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    openlmt_storage::Store::open_sqlite(&database_path(data_dir))
+        .await
+        .with_context(|| format!("cannot open the database in {}", data_dir.display()))
+}

@@ -1,0 +1,77 @@
+//! `openlmt`: the server, its administration commands, and a client for
+//! the import API.
+
+mod client;
+mod config;
+mod serve;
+mod users;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "openlmt",
+    version,
+    about = "Software and hardware inventory server with an ILMT-compatible import API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Manage users (works while the server runs).
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// List or revoke API tokens.
+    #[command(subcommand)]
+    Token(users::TokenCommand),
+    /// Start or watch imports on a running server.
+    #[command(subcommand)]
+    Import(client::ImportCommand),
+}
+
+/// Where the data directory is, for commands that open it directly.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DataDirArgs {
+    /// Data directory (SQLite database, data sources, import logs).
+    #[arg(long, env = "OPENLMT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, env = "OPENLMT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::User(cmd) => users::run_user(cmd).await,
+            Command::Token(cmd) => users::run_token(cmd).await,
+            Command::Import(cmd) => client::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

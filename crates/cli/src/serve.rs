@@ -1,0 +1,258 @@
+//! `openlmt serve`: runs the server on a data directory.
+
+use crate::config::{self, FileConfig};
+use anyhow::{bail, Context};
+use openlmt_domain::PermissionSet;
+use openlmt_ingest::{DataSource, Engine, EngineConfig};
+use openlmt_server::{AppState, AuthCache, Listen, ServerConfig};
+use rand::Rng;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Data directory (SQLite database, data sources, import logs) [default: ./openlmt-data]
+    #[arg(long, env = "OPENLMT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9081]; port 0 picks a free port.
+    #[arg(long, env = "OPENLMT_LISTEN")]
+    listen: Option<String>,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, env = "OPENLMT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format of the server's own log on standard error.
+    #[arg(long, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENLMT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn local_timezone() -> chrono_tz::Tz {
+    let name = std::env::var("TZ")
+        .ok()
+        .map(|t| t.trim_start_matches(':').to_string())
+        .filter(|t| !t.is_empty())
+        .or_else(|| iana_time_zone::get_timezone().ok());
+    name.and_then(|n| n.parse().ok()).unwrap_or(chrono_tz::UTC)
+}
+
+fn random_password() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// On first start (no users) creates `admin` with every permission.
+async fn bootstrap_admin(store: &openlmt_storage::Store) -> anyhow::Result<()> {
+    if store.user_count().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match std::env::var("OPENLMT_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (random_password(), true),
+    };
+    store
+        .create_user("admin", &password, PermissionSet::all())
+        .await
+        .context("cannot create the first user `admin`")?;
+    if generated {
+        // Printed once, on standard output only: never into the log.
+        println!("Created user `admin` with every permission. Its password (shown only this once): {password}");
+    } else {
+        println!(
+            "Created user `admin` with every permission, password from OPENLMT_ADMIN_PASSWORD."
+        );
+    }
+    Ok(())
+}
+
+/// Holds an exclusive lock on the data directory for the life of the server.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("openlmt.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another openlmt server is already running on the data directory {}",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    init_tracing(
+        args.log_format
+            .as_deref()
+            .or(file.log_format.as_deref())
+            .unwrap_or("text"),
+    );
+    let data_dir = config::data_dir(args.data_dir.as_ref(), &file);
+    let listen = args
+        .listen
+        .or(file.listen.clone())
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
+    let tls = match (
+        args.tls_cert.or(file.tls_cert.clone()),
+        args.tls_key.or(file.tls_key.clone()),
+    ) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => bail!("a TLS certificate needs its key, and a key its certificate"),
+    };
+    let retention = file.import_retention.unwrap_or(200);
+    if retention < 1 {
+        bail!("import_retention must be at least 1");
+    }
+
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let _lock = lock_data_dir(&data_dir)?;
+    let store = config::open_store(&data_dir).await?;
+    bootstrap_admin(&store).await?;
+
+    let data_sources = if file.datasource.is_empty() {
+        let path = data_dir.join("datasource");
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        vec![DataSource {
+            name: "default".into(),
+            path,
+        }]
+    } else {
+        file.datasource
+            .iter()
+            .map(|d| DataSource {
+                name: d.name.clone(),
+                path: d.path.clone(),
+            })
+            .collect()
+    };
+    let test_delay = std::env::var("OPENLMT_TEST_IMPORT_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis);
+    if test_delay.is_some() {
+        tracing::warn!(
+            "OPENLMT_TEST_IMPORT_DELAY_MS is set: every import sleeps in a test-only step"
+        );
+    }
+    let metrics = openlmt_server::install_metrics()?;
+    let engine = Engine::start(
+        store.clone(),
+        EngineConfig {
+            log_dir: data_dir.join("logs"),
+            data_sources,
+            retention,
+            default_timezone: local_timezone(),
+            test_delay,
+        },
+    )
+    .await?;
+
+    let listener = std::net::TcpListener::bind(&listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let auth = Arc::new(AuthCache::default());
+    auth.spawn_watcher(store.clone(), stop.clone());
+    let state = AppState {
+        engine: engine.clone(),
+        auth,
+        config: Arc::new(ServerConfig {
+            token_in_url: file.api_token_in_url_enabled.unwrap_or(true),
+        }),
+        metrics,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listen = match tls {
+        Some((cert, key)) => Listen::Tls {
+            listener,
+            cert,
+            key,
+        },
+        None => Listen::Plain(listener),
+    };
+    println!(
+        "openlmt listening on {scheme}://{addr} (data directory {})",
+        data_dir.display()
+    );
+    tracing::info!(%addr, %scheme, data_dir = %data_dir.display(), "listening");
+
+    let server = tokio::spawn(openlmt_server::serve(
+        state,
+        listen,
+        stop.clone(),
+        Duration::from_secs(5),
+    ));
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    let mut server = server;
+    tokio::select! {
+        _ = &mut signal => {}
+        r = &mut server => {
+            stop.cancel();
+            engine.shutdown(Duration::from_secs(8)).await;
+            return match r {
+                Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+    tracing::info!("stopping: no new requests; cancelling the running import");
+    stop.cancel();
+    engine.shutdown(Duration::from_secs(8)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,341 @@
+//! The import engine: one import at a time, its steps, its log, its
+//! schedule, cancel, and recovery after a crash.
+//!
+//! Architecture invariants:
+//! - Handlers never run an import; they call [`Engine::request`], which
+//!   registers it, and one runner task executes imports one by one.
+//! - Nothing an import writes becomes visible before its single publish
+//!   transaction; a failed, cancelled or interrupted import publishes
+//!   nothing.
+//! - [`Engine::status`] answers from memory and never touches the database.
+
+mod log;
+mod runner;
+mod schedule_store;
+mod scheduler;
+mod state;
+mod steps;
+
+pub use log::{log_path, ImportLog, Level};
+pub use state::{ActiveImport, FinishedImport, StatusView};
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use openlmt_domain::{ImportStatus, ImportType, Schedule, Trigger};
+use openlmt_storage::{ImportRow, Store, StoreError};
+use state::SharedState;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A disconnected data source: a directory of scan packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSource {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where the per-import logs are kept.
+    pub log_dir: PathBuf,
+    pub data_sources: Vec<DataSource>,
+    /// How many imports the history keeps.
+    pub retention: i64,
+    /// The time zone of the default schedule (the server's local zone).
+    pub default_timezone: Tz,
+    /// Test-only: a step that sleeps this long, so tests can watch, cancel
+    /// or kill an import while it runs. Never set in production.
+    pub test_delay: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// What a start request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started(i64),
+    /// Another import is pending or running; nothing was started.
+    AlreadyActive(i64),
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// The import has ended; the row tells how (normally `cancelled`, or
+    /// `successful` if it committed before the cancel took effect).
+    Ended(ImportRow),
+    /// The import is not active.
+    NotActive(ImportRow),
+    NotFound,
+}
+
+struct Current {
+    id: i64,
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<String>>>,
+}
+
+pub(crate) struct EngineInner {
+    pub store: Store,
+    pub config: EngineConfig,
+    pub state: SharedState,
+    start_lock: tokio::sync::Mutex<()>,
+    runner_tx: mpsc::UnboundedSender<i64>,
+    current: Mutex<Option<Current>>,
+    pub schedule: RwLock<Schedule>,
+    pub schedule_changed: Notify,
+    pub finished: Notify,
+    pub shutdown: CancellationToken,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The import engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+impl Engine {
+    /// Recovers imports interrupted by a previous stop, loads the state and
+    /// the schedule, and starts the runner and the scheduler.
+    pub async fn start(store: Store, config: EngineConfig) -> Result<Engine, EngineError> {
+        for id in store.recover_interrupted().await? {
+            tracing::warn!(
+                import_id = id,
+                "import interrupted by a previous stop marked failed"
+            );
+            ImportLog::append(
+                &config.log_dir,
+                id,
+                Level::Error,
+                openlmt_storage::INTERRUPTED,
+            );
+        }
+        let (last, last_success) = store.last_finished().await?;
+        let any_ever = store.any_import_ever().await?;
+        let schedule = schedule_store::load(&store, config.default_timezone).await?;
+        let state = SharedState::default();
+        {
+            let mut s = state.write();
+            s.last = last.as_ref().and_then(FinishedImport::from_row);
+            s.last_success = last_success.as_ref().and_then(FinishedImport::from_row);
+            s.any_ever = any_ever;
+            s.next = schedule
+                .next_after(Utc::now())
+                .map(|t| (t, schedule.import_type));
+        }
+        let (runner_tx, runner_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(EngineInner {
+            store,
+            config,
+            state,
+            start_lock: tokio::sync::Mutex::new(()),
+            runner_tx,
+            current: Mutex::new(None),
+            schedule: RwLock::new(schedule),
+            schedule_changed: Notify::new(),
+            finished: Notify::new(),
+            shutdown: CancellationToken::new(),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let engine = Engine { inner };
+        let runner = tokio::spawn(runner::run_loop(engine.clone(), runner_rx));
+        let scheduler = tokio::spawn(scheduler::run_loop(engine.clone()));
+        lock(&engine.inner.tasks).extend([runner, scheduler]);
+        Ok(engine)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The current status, from memory.
+    pub fn status(&self) -> StatusView {
+        self.inner.state.view()
+    }
+
+    /// Registers an import unless one is already pending or running.
+    pub async fn request(
+        &self,
+        import_type: ImportType,
+        trigger: Trigger,
+        requested_by: Option<&str>,
+    ) -> Result<StartOutcome, EngineError> {
+        let _guard = self.inner.start_lock.lock().await;
+        if self.inner.shutdown.is_cancelled() {
+            return Err(EngineError::ShuttingDown);
+        }
+        if let Some(active) = &self.inner.state.read().active {
+            return Ok(StartOutcome::AlreadyActive(active.id));
+        }
+        match self
+            .inner
+            .store
+            .register_import(import_type, trigger, requested_by)
+            .await?
+        {
+            Some(row) => {
+                self.inner.state.progress.store(0, Ordering::Relaxed);
+                {
+                    let mut s = self.inner.state.write();
+                    s.active = Some(ActiveImport {
+                        id: row.id,
+                        import_type,
+                        status: ImportStatus::Pending,
+                        started_at: None,
+                        step: None,
+                    });
+                    s.any_ever = true;
+                }
+                tracing::info!(import_id = row.id, %import_type, %trigger, by = requested_by, "import registered");
+                if self.inner.runner_tx.send(row.id).is_err() {
+                    return Err(EngineError::ShuttingDown);
+                }
+                Ok(StartOutcome::Started(row.id))
+            }
+            // Another process holds the slot.
+            None => {
+                let active = self.inner.store.active_import().await?;
+                Ok(StartOutcome::AlreadyActive(active.map_or(0, |a| a.id)))
+            }
+        }
+    }
+
+    /// Cancels an active import and waits (up to 5 s) until it has ended.
+    pub async fn cancel(&self, id: i64, by: Option<&str>) -> Result<CancelOutcome, EngineError> {
+        let Some(row) = self.inner.store.import(id).await? else {
+            return Ok(CancelOutcome::NotFound);
+        };
+        if !row.status.is_active() {
+            return Ok(CancelOutcome::NotActive(row));
+        }
+        let signalled = {
+            let current = lock(&self.inner.current);
+            match current.as_ref().filter(|c| c.id == id) {
+                Some(c) => {
+                    *lock(&c.reason) = Some(match by {
+                        Some(user) => format!("cancelled by {user}"),
+                        None => "cancelled".to_string(),
+                    });
+                    c.token.cancel();
+                    true
+                }
+                None => false,
+            }
+        };
+        if !signalled {
+            // Registered but not yet picked up by the runner: end it here.
+            let reason = by.map_or("cancelled".to_string(), |u| format!("cancelled by {u}"));
+            runner::finish_pending_as_cancelled(self, id, &reason).await?;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let notified = self.inner.finished.notified();
+            let row = self.inner.store.import(id).await?;
+            match row {
+                Some(r) if !r.status.is_active() => return Ok(CancelOutcome::Ended(r)),
+                None => return Ok(CancelOutcome::NotFound),
+                Some(r) => {
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        return Ok(CancelOutcome::NotActive(r));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.inner
+            .schedule
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the schedule. The change takes effect at once; slots before
+    /// now are not caught up.
+    pub async fn set_schedule(&self, schedule: Schedule) -> Result<(), EngineError> {
+        schedule_store::save(&self.inner.store, &schedule).await?;
+        schedule_store::save_last_slot(&self.inner.store, Utc::now()).await?;
+        self.inner.state.write().next = schedule
+            .next_after(Utc::now())
+            .map(|t| (t, schedule.import_type));
+        *self
+            .inner
+            .schedule
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = schedule;
+        self.inner.schedule_changed.notify_one();
+        Ok(())
+    }
+
+    /// The log file of an import.
+    pub fn log_path(&self, id: i64) -> PathBuf {
+        log_path(&self.inner.config.log_dir, id)
+    }
+
+    /// Stops taking imports, cancels the running one ("the server is
+    /// shutting down") and waits up to `grace` for the runner to end.
+    pub async fn shutdown(&self, grace: Duration) {
+        {
+            let _guard = self.inner.start_lock.lock().await;
+            self.inner.shutdown.cancel();
+        }
+        let tasks: Vec<_> = lock(&self.inner.tasks).drain(..).collect();
+        let all = futures_join(tasks);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::error!("the import runner did not stop in time");
+        }
+    }
+}
+
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EngineInner {
+    pub(crate) fn set_current(
+        &self,
+        id: i64,
+        token: CancellationToken,
+    ) -> Arc<Mutex<Option<String>>> {
+        let reason = Arc::new(Mutex::new(None));
+        *lock(&self.current) = Some(Current {
+            id,
+            token,
+            reason: reason.clone(),
+        });
+        reason
+    }
+
+    pub(crate) fn clear_current(&self) {
+        *lock(&self.current) = None;
+    }
+}
+
+impl Engine {
+    pub(crate) fn inner(&self) -> &EngineInner {
+        &self.inner
+    }
+}

@@ -1,0 +1,73 @@
+//! The schedule and its last handled slot, persisted in the meta table.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use openlmt_domain::schedule::parse_timezone;
+use openlmt_domain::{ImportType, Schedule, ScheduleSpec};
+use openlmt_storage::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Persisted {
+    enabled: bool,
+    daily_time: Option<String>,
+    cron: Option<String>,
+    timezone: String,
+    import_type: String,
+}
+
+pub async fn load(store: &Store, default_tz: Tz) -> Result<Schedule, StoreError> {
+    let Some(text) = store.meta_get("schedule").await? else {
+        return Ok(Schedule::default_in(default_tz));
+    };
+    let parsed = serde_json::from_str::<Persisted>(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            let spec = match (&p.daily_time, &p.cron) {
+                (Some(d), _) => ScheduleSpec::daily(d).map_err(|e| e.to_string())?,
+                (None, Some(c)) => ScheduleSpec::Cron(c.clone()),
+                (None, None) => return Err("no time".to_string()),
+            };
+            let tz = parse_timezone(&p.timezone).map_err(|e| e.to_string())?;
+            let ty: ImportType = p
+                .import_type
+                .parse()
+                .map_err(|e: openlmt_domain::import::UnknownValue| e.to_string())?;
+            Schedule::new(p.enabled, spec, tz, ty).map_err(|e| e.to_string())
+        });
+    match parsed {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            tracing::error!(error = %e, "the stored schedule is unreadable; using the default");
+            Ok(Schedule::default_in(default_tz))
+        }
+    }
+}
+
+pub async fn save(store: &Store, s: &Schedule) -> Result<(), StoreError> {
+    let p = Persisted {
+        enabled: s.enabled,
+        daily_time: s.spec.daily_time(),
+        cron: match &s.spec {
+            ScheduleSpec::Cron(c) => Some(c.clone()),
+            ScheduleSpec::Daily { .. } => None,
+        },
+        timezone: s.timezone.name().to_string(),
+        import_type: s.import_type.as_str().to_string(),
+    };
+    let text = serde_json::to_string(&p).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    store.meta_set("schedule", &text).await
+}
+
+pub async fn last_slot(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(store
+        .meta_get("schedule_last_slot")
+        .await?
+        .and_then(|v| openlmt_domain::time::parse_utc(&v)))
+}
+
+pub async fn save_last_slot(store: &Store, t: DateTime<Utc>) -> Result<(), StoreError> {
+    store
+        .meta_set("schedule_last_slot", &openlmt_domain::time::format_utc(t))
+        .await
+}

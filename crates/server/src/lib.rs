@@ -1,0 +1,203 @@
+//! The HTTP server: the ILMT-compatible REST API over the import engine.
+//!
+//! Architecture invariant: this is the only crate that knows the wire
+//! format (field names, status codes, headers); see [`wire`].
+
+pub mod auth;
+pub mod error;
+mod params;
+mod routes;
+pub mod wire;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::Uri;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use openlmt_ingest::Engine;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tower::Layer;
+
+pub use auth::AuthCache;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Accept the `token` query parameter (the `Token` header always works).
+    pub token_in_url: bool,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub auth: Arc<AuthCache>,
+    pub config: Arc<ServerConfig>,
+    pub metrics: PrometheusHandle,
+}
+
+/// Installs the process-wide Prometheus recorder (once per process).
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("openlmt_import_duration_seconds".into()),
+            &[
+                0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+            ],
+        )?
+        .install_recorder()?;
+    metrics::describe_counter!("openlmt_imports_total", "Imports ended, by final status");
+    metrics::describe_histogram!("openlmt_import_duration_seconds", "Import duration");
+    metrics::describe_gauge!(
+        "openlmt_import_progress",
+        "Progress of the running import (0 when none runs)"
+    );
+    metrics::describe_counter!(
+        "openlmt_http_requests_total",
+        "HTTP requests, by route and status code"
+    );
+    Ok(handle)
+}
+
+/// The API routes (without path normalisation; see [`app`]).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/import_status.json", get(routes::import_status))
+        .route("/api/management/imports.json", get(routes::import_status))
+        .route("/api/get_token", post(routes::get_token))
+        .route("/api/imports", get(routes::list_imports))
+        .route("/api/imports/{id}", get(routes::get_import))
+        .route("/api/imports/{id}/log", get(routes::import_log))
+        .route("/api/imports/{id}/packages", get(routes::import_packages))
+        .route("/api/imports/{id}/cancel", post(routes::cancel_import))
+        .route(
+            "/api/import_schedule",
+            get(routes::get_schedule).put(routes::put_schedule),
+        )
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found)
+        .layer(middleware::from_fn(count_requests))
+        .layer(middleware::map_response(error::jsonify_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(state)
+}
+
+/// Collapses repeated slashes (`//api/…`), as real scripts send them.
+fn normalize_path<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    let path = req.uri().path();
+    if path.contains("//") {
+        let mut clean = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && clean.ends_with('/')) {
+                clean.push(c);
+            }
+        }
+        let pq = match req.uri().query() {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+async fn count_requests(req: Request, next: Next) -> Response<Body> {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    metrics::counter!(
+        "openlmt_http_requests_total",
+        "route" => route.clone(),
+        "code" => resp.status().as_u16().to_string()
+    )
+    .increment(1);
+    tracing::debug!(%route, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    resp
+}
+
+/// How the server listens.
+pub enum Listen {
+    Plain(std::net::TcpListener),
+    Tls {
+        listener: std::net::TcpListener,
+        cert: PathBuf,
+        key: PathBuf,
+    },
+}
+
+/// Serves until `stop` is cancelled, then stops accepting connections and
+/// lets open requests finish (at most `grace`).
+pub async fn serve(
+    state: AppState,
+    listen: Listen,
+    stop: CancellationToken,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let router = router(state);
+    match listen {
+        Listen::Plain(listener) => {
+            let app = tower::util::MapRequestLayer::new(normalize_path::<Body>).layer(router);
+            let make =
+                axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let serve = axum::serve(listener, make)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            let handle = tokio::spawn(async move { serve.await });
+            wait_with_grace(handle, grace).await
+        }
+        Listen::Tls {
+            listener,
+            cert,
+            key,
+        } => {
+            let app = tower::util::MapRequestLayer::new(normalize_path::<hyper::body::Incoming>)
+                .layer(router);
+            let make = axum::ServiceExt::<axum::http::Request<hyper::body::Incoming>>::into_make_service_with_connect_info::<SocketAddr>(app);
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot load the TLS certificate {} and key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let handle = axum_server::Handle::new();
+            let h2 = handle.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                h2.graceful_shutdown(Some(grace));
+            });
+            axum_server::from_tcp_rustls(listener, config)
+                .handle(handle)
+                .serve(make)
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+async fn wait_with_grace(
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    _grace: Duration,
+) -> anyhow::Result<()> {
+    handle.await??;
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! The handlers. They validate, call the engine or the store, and map the
+//! result to the wire format; none of them runs an import.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::params::{path_id, Params};
+use crate::{wire, AppState};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use openlmt_domain::schedule::parse_timezone;
+use openlmt_domain::{ImportType, Permission, Schedule, ScheduleSpec, Trigger};
+use openlmt_ingest::CancelOutcome;
+use openlmt_storage::PackageState;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn json_response(value: &Value) -> Response {
+    let mut resp = Json(value).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static("en-US"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `GET /api/import_status.json[?run=true|complete|raw_only|false]`
+pub async fn import_status(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(query.as_deref());
+    let run = match params.get("run").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("") => None,
+        Some("true") | Some("complete") => Some(ImportType::Complete),
+        Some("raw_only") => Some(ImportType::RawOnly),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`{}` is not a valid value for `run`: use true (or complete), raw_only, or false",
+                other.chars().take(40).collect::<String>()
+            )))
+        }
+    };
+    let columns = params.list("columns");
+    if let Some(cols) = &columns {
+        if let Some(bad) = cols
+            .iter()
+            .find(|c| !wire::STATUS_COLUMNS.contains(&c.as_str()))
+        {
+            return Err(ApiError::bad_request(format!(
+                "`{}` is not a column of the import status; columns are: {}",
+                bad.chars().take(40).collect::<String>(),
+                wire::STATUS_COLUMNS.join(", ")
+            )));
+        }
+    }
+    let can_run = caller.has(Permission::ManageImports);
+    if let Some(ty) = run {
+        caller.require(Permission::ManageImports, "start an import")?;
+        // The openlmt CLI says who it is; everything else is the API.
+        let trigger = match headers.get("x-openlmt-trigger").map(|v| v.as_bytes()) {
+            Some(b"cli") => Trigger::Cli,
+            _ => Trigger::Api,
+        };
+        app.engine
+            .request(ty, trigger, Some(&caller.0.name))
+            .await?;
+    }
+    let view = app.engine.status();
+    Ok(json_response(&wire::import_status(
+        &view,
+        can_run,
+        Utc::now(),
+        columns.as_deref(),
+    )))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    user: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /api/get_token` with JSON or form fields `user` and `password`.
+pub async fn get_token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let creds: Credentials = if ctype.starts_with("application/x-www-form-urlencoded") {
+        let mut c = Credentials {
+            user: None,
+            password: None,
+        };
+        for (k, v) in form_urlencoded::parse(&body) {
+            match k.as_ref() {
+                "user" => c.user = Some(v.into_owned()),
+                "password" => c.password = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        c
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body must be JSON {{\"user\": \"…\", \"password\": \"…\"}} or form fields user and password: {e}"
+            ))
+        })?
+    };
+    let (Some(user), Some(password)) = (creds.user, creds.password) else {
+        return Err(ApiError::bad_request(
+            "both `user` and `password` are required",
+        ));
+    };
+    let Some(principal) = app.engine.store().check_password(&user, &password).await? else {
+        tracing::info!(user = %user.chars().take(64).collect::<String>(), "failed login");
+        return Err(ApiError::unauthorized("wrong user name or password"));
+    };
+    let token = app.engine.store().issue_token(principal.user_id).await?;
+    Ok(json_response(&json!({ "token": token })))
+}
+
+/// `GET /api/imports?limit=&offset=`
+pub async fn list_imports(
+    State(app): State<AppState>,
+    _caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(query.as_deref());
+    let limit = params.int("limit", 50, 1, 1000)?;
+    let offset = params.int("offset", 0, 0, i64::MAX / 2)?;
+    let (total, rows) = app.engine.store().list_imports(limit, offset).await?;
+    Ok(json_response(&wire::rows(
+        total,
+        rows.iter().map(wire::import_row).collect(),
+    )))
+}
+
+async fn load_import(app: &AppState, id: &str) -> Result<openlmt_storage::ImportRow, ApiError> {
+    let id = path_id(id)?;
+    app.engine.store().import(id).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "there is no import {id} (it may have been removed from the history)"
+        ))
+    })
+}
+
+/// `GET /api/imports/{id}`: the import with its steps.
+pub async fn get_import(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = load_import(&app, &id).await?;
+    let steps = app.engine.store().import_steps(row.id).await?;
+    let mut v = wire::import_row(&row);
+    v["steps"] = Value::Array(steps.iter().map(wire::step_row).collect());
+    if let Some(active) = app.engine.status().active.filter(|a| a.id == row.id) {
+        v["current_step"] = json!(active.step);
+        v["progress"] = json!(app.engine.status().progress);
+    }
+    Ok(json_response(&v))
+}
+
+/// `GET /api/imports/{id}/packages[?state=…]`: what the import saw.
+pub async fn import_packages(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let row = load_import(&app, &id).await?;
+    let params = Params::parse(query.as_deref());
+    let state = match params.get("state") {
+        None | Some("") => None,
+        Some("new") => Some(PackageState::New),
+        Some("already_imported") => Some(PackageState::AlreadyImported),
+        Some("rejected") => Some(PackageState::Rejected),
+        Some("skipped_older") => Some(PackageState::SkippedOlder),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`{}` is not a package state; use new, already_imported, rejected or skipped_older",
+                other.chars().take(40).collect::<String>()
+            )))
+        }
+    };
+    let limit = params.int("limit", 100, 1, 10_000)? as usize;
+    let offset = params.int("offset", 0, 0, i64::MAX / 2)? as usize;
+    let all = app.engine.store().import_packages(row.id, state).await?;
+    let total = all.len() as i64;
+    let page = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(wire::package_row)
+        .collect();
+    Ok(json_response(&wire::rows(total, page)))
+}
+
+/// `GET /api/imports/{id}/log`: the import's text log.
+pub async fn import_log(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = load_import(&app, &id).await?;
+    let text = match tokio::fs::read(app.engine.log_path(row.id)).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "cannot read the log of import {}: {e}",
+                row.id
+            )))
+        }
+    };
+    let mut resp = (StatusCode::OK, text).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"import-{}.log\"", row.id)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+/// `POST /api/imports/{id}/cancel`
+pub async fn cancel_import(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ManageImports, "cancel an import")?;
+    let id = path_id(&id)?;
+    match app.engine.cancel(id, Some(&caller.0.name)).await? {
+        CancelOutcome::Ended(row) => Ok(json_response(&wire::import_row(&row))),
+        CancelOutcome::NotFound => Err(ApiError::not_found(format!("there is no import {id}"))),
+        CancelOutcome::NotActive(row) if row.status.is_active() => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("import {id} did not stop within 5 seconds; try again"),
+        )),
+        CancelOutcome::NotActive(row) => Err(ApiError::conflict(format!(
+            "import {id} is not pending or running: it ended with status {}",
+            row.status
+        ))),
+    }
+}
+
+/// `GET /api/import_schedule`
+pub async fn get_schedule(
+    State(app): State<AppState>,
+    _caller: Caller,
+) -> Result<Response, ApiError> {
+    Ok(json_response(&wire::schedule(
+        &app.engine.schedule(),
+        Utc::now(),
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleChange {
+    enabled: Option<bool>,
+    daily_time: Option<String>,
+    cron: Option<String>,
+    timezone: Option<String>,
+    import_type: Option<String>,
+}
+
+/// `PUT /api/import_schedule`: fields left out keep their value.
+pub async fn put_schedule(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ManageImports, "change the import schedule")?;
+    let change: ScheduleChange = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be a JSON object with any of enabled, daily_time, cron, timezone, import_type: {e}"
+        ))
+    })?;
+    let current = app.engine.schedule();
+    let spec = match (change.daily_time, change.cron) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give either `daily_time` or `cron`, not both",
+            ))
+        }
+        (Some(d), None) => {
+            ScheduleSpec::daily(&d).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        (None, Some(c)) => ScheduleSpec::Cron(c.trim().to_string()),
+        (None, None) => current.spec.clone(),
+    };
+    let timezone = match change.timezone {
+        Some(tz) => parse_timezone(tz.trim()).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        None => current.timezone,
+    };
+    let import_type = match change.import_type {
+        Some(t) => t.parse::<ImportType>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "`{t}` is not an import type; use complete or raw_only"
+            ))
+        })?,
+        None => current.import_type,
+    };
+    let schedule = Schedule::new(
+        change.enabled.unwrap_or(current.enabled),
+        spec,
+        timezone,
+        import_type,
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    app.engine.set_schedule(schedule).await?;
+    tracing::info!(user = %caller.0.name, "import schedule changed");
+    Ok(json_response(&wire::schedule(
+        &app.engine.schedule(),
+        Utc::now(),
+    )))
+}
+
+/// `GET /healthz`
+pub async fn healthz(State(app): State<AppState>) -> Response {
+    match app.engine.store().ping().await {
+        Ok(()) => json_response(&json!({ "status": "ok" })),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": "the database is not available" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let mut resp = app.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such resource; the API is described in docs/api.md")
+}

@@ -1,0 +1,614 @@
+//! Imports, their steps, and the scan packages they see.
+//!
+//! Invariant: at most one import is active (pending or running), enforced by
+//! the UNIQUE `active_slot` column. What an import records about packages
+//! stays in `import_packages` until [`Store::publish_import`] copies it into
+//! the published registry in the same transaction that marks it successful.
+
+use crate::{from_ms, now_ms, Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use openlmt_domain::{ImportStatus, ImportType, Trigger};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRow {
+    pub id: i64,
+    pub import_type: ImportType,
+    pub trigger: Trigger,
+    pub requested_by: Option<String>,
+    pub status: ImportStatus,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub progress: u8,
+    pub error: Option<String>,
+    pub packages_found: i64,
+    pub packages_imported: i64,
+    pub packages_rejected: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepCounters {
+    pub read: i64,
+    pub imported: i64,
+    pub rejected: i64,
+    pub warnings: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRow {
+    pub position: i64,
+    pub name: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub counters: StepCounters,
+}
+
+/// What an import decided about one package file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageState {
+    /// Not imported before (or changed since): this import takes it.
+    New,
+    /// Imported before with the same content.
+    AlreadyImported,
+    /// Malformed; the reason says why.
+    Rejected,
+    /// Older than a package already imported for the same endpoint.
+    SkippedOlder,
+}
+
+impl PackageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageState::New => "new",
+            PackageState::AlreadyImported => "already_imported",
+            PackageState::Rejected => "rejected",
+            PackageState::SkippedOlder => "skipped_older",
+        }
+    }
+
+    fn parse(s: &str) -> PackageState {
+        match s {
+            "already_imported" => PackageState::AlreadyImported,
+            "rejected" => PackageState::Rejected,
+            "skipped_older" => PackageState::SkippedOlder,
+            _ => PackageState::New,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPackageRecord {
+    pub data_source: String,
+    pub file_name: String,
+    pub size: i64,
+    pub sha256: String,
+    pub seen_at: DateTime<Utc>,
+    pub state: PackageState,
+    pub reason: Option<String>,
+}
+
+/// A package as one import recorded it.
+pub type StoredPackage = NewPackageRecord;
+
+const IMPORT_COLUMNS: &str = "i.id, i.import_type, i.trigger, i.requested_by, i.status,
+    i.requested_at, i.started_at, i.finished_at, i.progress, i.error,
+    (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id) AS found,
+    (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id AND p.state = 'new') AS imported,
+    (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id AND p.state = 'rejected') AS rejected";
+
+fn parse_enum<T: std::str::FromStr>(r: &SqliteRow, col: &str) -> Result<T> {
+    let text: String = r.try_get(col)?;
+    text.parse()
+        .map_err(|_| StoreError::Invalid(format!("bad {col} `{text}` in the database")))
+}
+
+fn row_to_import(r: &SqliteRow) -> Result<ImportRow> {
+    let opt_time = |col: &str| -> Result<Option<DateTime<Utc>>> {
+        Ok(r.try_get::<Option<i64>, _>(col)?.map(from_ms))
+    };
+    Ok(ImportRow {
+        id: r.try_get("id")?,
+        import_type: parse_enum(r, "import_type")?,
+        trigger: parse_enum(r, "trigger")?,
+        requested_by: r.try_get("requested_by")?,
+        status: parse_enum(r, "status")?,
+        requested_at: from_ms(r.try_get("requested_at")?),
+        started_at: opt_time("started_at")?,
+        finished_at: opt_time("finished_at")?,
+        progress: r.try_get::<i64, _>("progress")?.clamp(0, 100) as u8,
+        error: r.try_get("error")?,
+        packages_found: r.try_get("found")?,
+        packages_imported: r.try_get("imported")?,
+        packages_rejected: r.try_get("rejected")?,
+    })
+}
+
+/// The error recorded on an import that was active when its server stopped.
+pub const INTERRUPTED: &str = "interrupted: the server stopped during the import";
+
+impl Store {
+    /// Registers a pending import. `Ok(None)` when another import is
+    /// already pending or running (in this process or any other).
+    pub async fn register_import(
+        &self,
+        import_type: ImportType,
+        trigger: Trigger,
+        requested_by: Option<&str>,
+    ) -> Result<Option<ImportRow>> {
+        let res = sqlx::query(
+            "INSERT INTO imports (import_type, trigger, requested_by, status, active_slot, requested_at)
+             VALUES (?, ?, ?, 'pending', 1, ?)",
+        )
+        .bind(import_type.as_str())
+        .bind(trigger.as_str())
+        .bind(requested_by)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(done) => self.import(done.last_insert_rowid()).await,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn import(&self, id: i64) -> Result<Option<ImportRow>> {
+        sqlx::query(&format!(
+            "SELECT {IMPORT_COLUMNS} FROM imports i WHERE i.id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| row_to_import(&r))
+        .transpose()
+    }
+
+    pub async fn active_import(&self) -> Result<Option<ImportRow>> {
+        sqlx::query(&format!(
+            "SELECT {IMPORT_COLUMNS} FROM imports i WHERE i.active_slot = 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| row_to_import(&r))
+        .transpose()
+    }
+
+    /// The most recently finished import, and the most recent successful one.
+    pub async fn last_finished(&self) -> Result<(Option<ImportRow>, Option<ImportRow>)> {
+        let last = sqlx::query(&format!(
+            "SELECT {IMPORT_COLUMNS} FROM imports i WHERE i.finished_at IS NOT NULL
+             ORDER BY i.finished_at DESC, i.id DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| row_to_import(&r))
+        .transpose()?;
+        let success = sqlx::query(&format!(
+            "SELECT {IMPORT_COLUMNS} FROM imports i WHERE i.status = 'successful'
+             ORDER BY i.finished_at DESC, i.id DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| row_to_import(&r))
+        .transpose()?;
+        Ok((last, success))
+    }
+
+    /// Whether any import was ever registered here (history retention may
+    /// have deleted its row since, so this is remembered apart).
+    pub async fn any_import_ever(&self) -> Result<bool> {
+        if self.meta_get("imports_ever").await?.is_some() {
+            return Ok(true);
+        }
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM imports")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn mark_running(&self, id: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE imports SET status = 'running', started_at = ?, progress = 1
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_progress(&self, id: i64, progress: u8) -> Result<()> {
+        sqlx::query("UPDATE imports SET progress = ? WHERE id = ? AND active_slot = 1")
+            .bind(i64::from(progress))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn start_step(&self, id: i64, position: i64, name: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO import_steps (import_id, position, name, started_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (import_id, position) DO UPDATE SET started_at = excluded.started_at",
+        )
+        .bind(id)
+        .bind(position)
+        .bind(name)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Saves a step's counters; `finished` also stamps its end.
+    pub async fn save_step(
+        &self,
+        id: i64,
+        position: i64,
+        c: StepCounters,
+        finished: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE import_steps SET items_read = ?, items_imported = ?, items_rejected = ?,
+               warnings = ?, finished_at = CASE WHEN ? THEN ? ELSE finished_at END
+             WHERE import_id = ? AND position = ?",
+        )
+        .bind(c.read)
+        .bind(c.imported)
+        .bind(c.rejected)
+        .bind(c.warnings)
+        .bind(finished)
+        .bind(now_ms())
+        .bind(id)
+        .bind(position)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn import_steps(&self, id: i64) -> Result<Vec<StepRow>> {
+        let rows = sqlx::query(
+            "SELECT position, name, started_at, finished_at, items_read, items_imported,
+                    items_rejected, warnings
+             FROM import_steps WHERE import_id = ? ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StepRow {
+                    position: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    started_at: r.try_get::<Option<i64>, _>(2)?.map(from_ms),
+                    finished_at: r.try_get::<Option<i64>, _>(3)?.map(from_ms),
+                    counters: StepCounters {
+                        read: r.try_get(4)?,
+                        imported: r.try_get(5)?,
+                        rejected: r.try_get(6)?,
+                        warnings: r.try_get(7)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Records what an import saw, in one transaction per batch.
+    pub async fn record_packages(&self, id: i64, batch: &[NewPackageRecord]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for p in batch {
+            sqlx::query(
+                "INSERT OR REPLACE INTO import_packages
+                   (import_id, data_source, file_name, size, sha256, seen_at, state, reason)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(&p.data_source)
+            .bind(&p.file_name)
+            .bind(p.size)
+            .bind(&p.sha256)
+            .bind(p.seen_at.timestamp_millis())
+            .bind(p.state.as_str())
+            .bind(&p.reason)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Packages one import recorded, optionally only those in one state.
+    pub async fn import_packages(
+        &self,
+        id: i64,
+        state: Option<PackageState>,
+    ) -> Result<Vec<StoredPackage>> {
+        let rows = sqlx::query(
+            "SELECT data_source, file_name, size, sha256, seen_at, state, reason
+             FROM import_packages WHERE import_id = ?1 AND (?2 IS NULL OR state = ?2)
+             ORDER BY data_source, file_name",
+        )
+        .bind(id)
+        .bind(state.map(PackageState::as_str))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NewPackageRecord {
+                    data_source: r.try_get(0)?,
+                    file_name: r.try_get(1)?,
+                    size: r.try_get(2)?,
+                    sha256: r.try_get(3)?,
+                    seen_at: from_ms(r.try_get(4)?),
+                    state: PackageState::parse(&r.try_get::<String, _>(5)?),
+                    reason: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The published packages of a data source: file name → (size, SHA-256).
+    pub async fn published_packages(
+        &self,
+        data_source: &str,
+    ) -> Result<HashMap<String, (i64, String)>> {
+        let rows =
+            sqlx::query("SELECT file_name, size, sha256 FROM scan_packages WHERE data_source = ?")
+                .bind(data_source)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+            .collect()
+    }
+
+    /// How many packages are published, over all data sources.
+    pub async fn published_package_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM scan_packages")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Publishes a running import in one transaction: its new packages
+    /// become part of the registry and it becomes `successful`. Returns
+    /// false (and changes nothing) when the import is no longer active.
+    pub async fn publish_import(&self, id: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let active: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM imports WHERE id = ? AND active_slot = 1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if active.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO scan_packages (data_source, file_name, size, sha256, first_seen, imported_at, import_id)
+             SELECT data_source, file_name, size, sha256, seen_at, ?1, import_id
+             FROM import_packages WHERE import_id = ?2 AND state = 'new'
+             ON CONFLICT (data_source, file_name) DO UPDATE SET
+               size = excluded.size, sha256 = excluded.sha256,
+               imported_at = excluded.imported_at, import_id = excluded.import_id",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE imports SET status = 'successful', active_slot = NULL, finished_at = ?,
+               progress = 100, error = NULL WHERE id = ?",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('imports_ever', '1')")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ends an active import as failed or cancelled, keeping its progress.
+    pub async fn end_import(
+        &self,
+        id: i64,
+        status: ImportStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
+        debug_assert!(matches!(
+            status,
+            ImportStatus::Failed | ImportStatus::Cancelled
+        ));
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE imports SET status = ?, active_slot = NULL, finished_at = ?, error = ?
+             WHERE id = ? AND active_slot = 1",
+        )
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('imports_ever', '1')")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks every import left active by a stopped server as failed with
+    /// [`INTERRUPTED`]. Only call it while no other server uses the
+    /// database. Returns the ids it marked.
+    pub async fn recover_interrupted(&self) -> Result<Vec<i64>> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM imports WHERE active_slot = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        for id in &ids {
+            self.end_import(*id, ImportStatus::Failed, Some(INTERRUPTED))
+                .await?;
+        }
+        Ok(ids)
+    }
+
+    /// A page of the history, newest first, with the total count.
+    pub async fn list_imports(&self, limit: i64, offset: i64) -> Result<(i64, Vec<ImportRow>)> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM imports")
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {IMPORT_COLUMNS} FROM imports i ORDER BY i.id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((
+            total,
+            rows.iter().map(row_to_import).collect::<Result<_>>()?,
+        ))
+    }
+
+    /// Deletes finished imports beyond the newest `keep` and returns their ids.
+    pub async fn prune_imports(&self, keep: i64) -> Result<Vec<i64>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM imports WHERE active_slot IS NULL
+             AND id NOT IN (SELECT id FROM imports ORDER BY id DESC LIMIT ?)",
+        )
+        .bind(keep.max(1))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tx = self.pool.begin().await?;
+        for id in &ids {
+            sqlx::query("DELETE FROM imports WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_store;
+
+    fn pkg(name: &str, sha: &str, state: PackageState) -> NewPackageRecord {
+        NewPackageRecord {
+            data_source: "default".into(),
+            file_name: name.into(),
+            size: 10,
+            sha256: sha.into(),
+            seen_at: Utc::now(),
+            state,
+            reason: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_active_import_and_publish() {
+        let (s, _d) = test_store().await;
+        assert!(!s.any_import_ever().await.unwrap());
+        let a = s
+            .register_import(ImportType::Complete, Trigger::Api, Some("admin"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.status, ImportStatus::Pending);
+        assert!(s
+            .register_import(ImportType::RawOnly, Trigger::Schedule, None)
+            .await
+            .unwrap()
+            .is_none());
+        s.mark_running(a.id).await.unwrap();
+        s.record_packages(
+            a.id,
+            &[
+                pkg("a.zip", "aa", PackageState::New),
+                pkg("b.zip", "bb", PackageState::Rejected),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(s.published_packages("default").await.unwrap().is_empty());
+        assert!(s.publish_import(a.id).await.unwrap());
+        let published = s.published_packages("default").await.unwrap();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published["a.zip"].1, "aa");
+        let row = s.import(a.id).await.unwrap().unwrap();
+        assert_eq!((row.status, row.progress), (ImportStatus::Successful, 100));
+        assert_eq!(
+            (
+                row.packages_found,
+                row.packages_imported,
+                row.packages_rejected
+            ),
+            (2, 1, 1)
+        );
+        assert!(
+            !s.publish_import(a.id).await.unwrap(),
+            "publishing twice is refused"
+        );
+        // The slot is free again.
+        let b = s
+            .register_import(ImportType::RawOnly, Trigger::Cli, None)
+            .await
+            .unwrap()
+            .unwrap();
+        s.end_import(b.id, ImportStatus::Cancelled, None)
+            .await
+            .unwrap();
+        let (last, success) = s.last_finished().await.unwrap();
+        assert_eq!(last.unwrap().id, b.id);
+        assert_eq!(success.unwrap().id, a.id);
+    }
+
+    #[tokio::test]
+    async fn interrupted_imports_fail_and_publish_nothing() {
+        let (s, _d) = test_store().await;
+        let a = s
+            .register_import(ImportType::Complete, Trigger::Api, None)
+            .await
+            .unwrap()
+            .unwrap();
+        s.mark_running(a.id).await.unwrap();
+        s.record_packages(a.id, &[pkg("a.zip", "aa", PackageState::New)])
+            .await
+            .unwrap();
+        assert_eq!(s.recover_interrupted().await.unwrap(), vec![a.id]);
+        let row = s.import(a.id).await.unwrap().unwrap();
+        assert_eq!(row.status, ImportStatus::Failed);
+        assert_eq!(row.error.as_deref(), Some(INTERRUPTED));
+        assert!(s.published_packages("default").await.unwrap().is_empty());
+        assert!(s.active_import().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn history_pages_and_retention() {
+        let (s, _d) = test_store().await;
+        for _ in 0..5 {
+            let i = s
+                .register_import(ImportType::Complete, Trigger::Api, None)
+                .await
+                .unwrap()
+                .unwrap();
+            s.end_import(i.id, ImportStatus::Failed, Some("x"))
+                .await
+                .unwrap();
+        }
+        let (total, page) = s.list_imports(2, 1).await.unwrap();
+        assert_eq!(total, 5);
+        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), vec![4, 3]);
+        assert_eq!(s.prune_imports(3).await.unwrap(), vec![1, 2]);
+        assert_eq!(s.list_imports(10, 0).await.unwrap().0, 3);
+        assert!(s.any_import_ever().await.unwrap());
+    }
+}
