@@ -61,9 +61,11 @@ pub async fn import_status(
     let can_run = caller.has(Permission::ManageImports);
     if let Some(ty) = run {
         caller.require(Permission::ManageImports, "start an import")?;
-        // The openlmt CLI says who it is; everything else is the API.
+        // The openlmt CLI and the web panel say who they are; anything
+        // else is the API.
         let trigger = match headers.get("x-openlmt-trigger").map(|v| v.as_bytes()) {
             Some(b"cli") => Trigger::Cli,
+            Some(b"panel") => Trigger::Panel,
             _ => Trigger::Api,
         };
         app.engine
