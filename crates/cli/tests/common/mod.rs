@@ -1,0 +1,378 @@
+//! A black-box harness: starts the real `openlmt` binary on port 0 with a
+//! fresh data directory and talks HTTP to it like any client.
+#![allow(dead_code)]
+
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_openlmt")
+}
+
+/// The real data of the shared corpus (read-only).
+pub fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+}
+
+pub struct ServerBuilder {
+    data_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    config: Option<String>,
+    tls: Option<(PathBuf, PathBuf)>,
+    admin_password: bool,
+}
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub stdout: Vec<String>,
+    pub http: Client,
+    pub admin_token: String,
+    builder_env: Vec<(String, String)>,
+    config: Option<String>,
+}
+
+impl ServerBuilder {
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    /// Makes every import include a test-only step that sleeps `ms`.
+    pub fn import_delay_ms(self, ms: u64) -> Self {
+        self.env("OPENLMT_TEST_IMPORT_DELAY_MS", &ms.to_string())
+    }
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config = Some(toml.into());
+        self
+    }
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.tls = Some((cert.into(), key.into()));
+        self
+    }
+    /// Leaves OPENLMT_ADMIN_PASSWORD unset, so the server generates one.
+    pub fn generated_admin_password(mut self) -> Self {
+        self.admin_password = false;
+        self
+    }
+
+    pub fn start(self) -> TestServer {
+        let (tmp, data_dir) = match self.data_dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().expect("tempdir");
+                let d = t.path().join("data");
+                (Some(t), d)
+            }
+        };
+        let mut env = self.env;
+        if self.admin_password {
+            env.push(("OPENLMT_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
+        }
+        let mut s = TestServer {
+            child: None,
+            base: String::new(),
+            data_dir,
+            _tmp: tmp,
+            stdout: Vec::new(),
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .danger_accept_invalid_certs(true)
+                .build()
+                .unwrap(),
+            admin_token: String::new(),
+            builder_env: env,
+            config: self.config,
+        };
+        s.spawn(self.tls);
+        if s.stdout.iter().any(|l| l.contains("Created user `admin`")) || s.admin_password_known() {
+            s.admin_token = s.token("admin", ADMIN_PASSWORD);
+        }
+        s
+    }
+}
+
+impl TestServer {
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            data_dir: None,
+            env: Vec::new(),
+            config: None,
+            tls: None,
+            admin_password: true,
+        }
+    }
+
+    pub fn start() -> TestServer {
+        Self::builder().start()
+    }
+
+    fn admin_password_known(&self) -> bool {
+        self.builder_env
+            .iter()
+            .any(|(k, _)| k == "OPENLMT_ADMIN_PASSWORD")
+    }
+
+    fn spawn(&mut self, tls: Option<(PathBuf, PathBuf)>) {
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env("OPENLMT_LOG", "warn")
+            .env_remove("OPENLMT_ADMIN_PASSWORD")
+            .env_remove("OPENLMT_TEST_IMPORT_DELAY_MS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(cfg) = &self.config {
+            std::fs::create_dir_all(&self.data_dir).unwrap();
+            let path = self.data_dir.with_extension("toml");
+            std::fs::write(&path, cfg).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        if let Some((cert, key)) = &tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        for (k, v) in &self.builder_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start openlmt");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        self.stdout.clear();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("the server did not start; its output: {:?}", self.stdout)
+            });
+            if let Some(rest) = line.strip_prefix("openlmt listening on ") {
+                self.base = rest.split_whitespace().next().unwrap().to_string();
+                self.stdout.push(line);
+                break;
+            }
+            self.stdout.push(line);
+        }
+        self.child = Some(child);
+    }
+
+    /// Stops with SIGKILL (no cleanup at all), like a crash or power loss.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns status and time taken.
+    pub fn sigterm(&mut self) -> (ExitStatus, Duration) {
+        let mut c = self.child.take().expect("running");
+        let t = Instant::now();
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return (st, t.elapsed());
+            }
+            if Instant::now() > deadline {
+                c.kill().unwrap();
+                panic!("the server did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same data directory.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the server first");
+        self.spawn(None);
+        if !self.admin_token.is_empty() {
+            // Tokens survive restarts.
+            let r = self.get("/api/import_status.json");
+            assert_eq!(r.status(), 200);
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn token(&self, user: &str, password: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/api/get_token"))
+            .json(&serde_json::json!({"user": user, "password": password}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "get_token for {user}");
+        r.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn get_as(&self, token: &str, path: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .header("Token", token)
+            .send()
+            .unwrap()
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.get_as(&self.admin_token, path)
+    }
+
+    pub fn json(&self, path: &str) -> Value {
+        let r = self.get(path);
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    pub fn post_as(&self, token: &str, path: &str) -> Response {
+        self.http
+            .post(self.url(path))
+            .header("Token", token)
+            .send()
+            .unwrap()
+    }
+
+    pub fn put_json_as(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.http
+            .put(self.url(path))
+            .header("Token", token)
+            .json(body)
+            .send()
+            .unwrap()
+    }
+
+    pub fn status(&self) -> Value {
+        self.json("/api/import_status.json")
+    }
+
+    /// Adds a user through the CLI, as an operator would.
+    pub fn add_user(&self, name: &str, password: &str, permissions: &[&str]) {
+        let mut cmd = Command::new(bin());
+        cmd.args(["user", "add", name, "--password-stdin", "--data-dir"])
+            .arg(&self.data_dir);
+        for p in permissions {
+            cmd.args(["--permission", p]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "user add {name}");
+    }
+
+    /// Polls until `pred` holds for the status, or panics after `secs`.
+    pub fn wait_status(
+        &self,
+        secs: u64,
+        what: &str,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.status();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last status {s}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn wait_idle(&self) -> Value {
+        self.wait_status(60, "idle", |s| s["mode"] == "idle")
+    }
+
+    /// Starts a complete import and waits for it to end; returns the import.
+    pub fn import_and_wait(&self) -> Value {
+        let r = self.get("/api/import_status.json?run=true");
+        assert_eq!(r.status(), 200);
+        self.wait_idle();
+        self.json("/api/imports?limit=1")["rows"][0].clone()
+    }
+
+    pub fn datasource(&self) -> PathBuf {
+        self.data_dir.join("datasource")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Writes a real scan package (tar.gz) built from the corpus's Debian 12
+/// host into `dir` under `<stamp>-<endpoint>.tar.gz`; returns its path.
+pub fn write_package(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let host = corpus().join("hosts/debian12-vm");
+    let computer = format!(
+        "format_version: 1\nendpointID: {endpoint}\nComputer Name: {endpoint}\nDNS Name: {endpoint}.example.test\nIP Address: [192.0.2.10]\nOperating System: Debian GNU/Linux 12 (bookworm)\nAgent Version: openlmt-test\nScan Time: 2026-11-28T12:00:00Z\n"
+    );
+    let path = dir.join(format!("{stamp}-{endpoint}.tar.gz"));
+    let tmp = dir.join(format!(".{stamp}-{endpoint}.tmp"));
+    let file = std::fs::File::create(&tmp).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(computer.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "computer.yml", computer.as_bytes())
+        .unwrap();
+    for member in ["cpuinfo", "lscpu.json", "dpkg-status"] {
+        tar.append_path_with_name(host.join(member), member)
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}

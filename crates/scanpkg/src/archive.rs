@@ -1,0 +1,560 @@
+//! The bounded package reader: tar.gz and zip, streamed member by member.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::rc::Rc;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::capacity::{self, CpuEvidence, DmiEvidence, Evidence};
+use crate::computer::ComputerInfo;
+use crate::error::PackageError;
+use crate::packages::{self, PackageFact};
+use crate::swid::{self, SwidTag};
+use crate::text::{human_size, lossy, printable};
+use crate::{ArchiveKind, Limits, ScanPackage};
+
+/// Directory that holds SWID tags inside a package.
+pub(crate) const SWID_DIR: &str = "isotag_scan";
+
+/// Read and validate a package from `reader` (read from its start), within `limits`.
+///
+/// Members are processed one at a time and dropped after parsing, so memory stays bounded
+/// by `limits.max_member_size` plus the parsed facts. See the crate docs and
+/// `docs/scan-package.md` for what is rejected.
+pub fn read_package<R: Read + Seek>(
+    kind: ArchiveKind,
+    reader: R,
+    limits: &Limits,
+) -> Result<ScanPackage, PackageError> {
+    let mut c = Collector::new(limits);
+    match kind {
+        ArchiveKind::TarGz => read_tar_gz(reader, &mut c)?,
+        ArchiveKind::Zip => read_zip(reader, &mut c)?,
+    }
+    c.finish()
+}
+
+/// Open `path`, pick the [`ArchiveKind`] from its file name and call [`read_package`].
+pub fn read_package_file(path: &Path, limits: &Limits) -> Result<ScanPackage, PackageError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let kind = ArchiveKind::from_file_name(&name).ok_or(PackageError::UnknownSuffix(name))?;
+    let file = File::open(path)?;
+    read_package(kind, file, limits)
+}
+
+// ---------------------------------------------------------------------------------------
+// tar.gz
+
+/// Counts decompressed bytes and fails the read once the total limit is passed.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+    limit: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count = self.count.saturating_add(n as u64);
+        if self.count > self.limit {
+            self.exceeded.set(true);
+            return Err(io::Error::other("uncompressed size limit exceeded"));
+        }
+        Ok(n)
+    }
+}
+
+fn stream_error(e: io::Error, exceeded: &Cell<bool>, limits: &Limits) -> PackageError {
+    if exceeded.get() {
+        PackageError::TooLarge {
+            limit: human_size(limits.max_total_uncompressed),
+        }
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
+        PackageError::Corrupt(printable(&format!("truncated gzip/tar stream ({e})")))
+    } else {
+        PackageError::Corrupt(printable(&format!("gzip/tar stream: {e}")))
+    }
+}
+
+fn read_tar_gz<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), PackageError> {
+    reader.seek(SeekFrom::Start(0))?;
+    let mut magic = [0u8; 2];
+    let got = read_up_to(&mut reader, &mut magic)?;
+    if got == 0 {
+        return Err(PackageError::NotGzip("file is empty".into()));
+    }
+    if got < 2 || magic != [0x1f, 0x8b] {
+        return Err(PackageError::NotGzip(
+            "file does not start with the gzip magic bytes 1f 8b".into(),
+        ));
+    }
+    reader.seek(SeekFrom::Start(0))?;
+
+    let limits = c.limits;
+    let exceeded = Rc::new(Cell::new(false));
+    let counting = Counting {
+        inner: MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, reader)),
+        count: 0,
+        limit: limits.max_total_uncompressed,
+        exceeded: Rc::clone(&exceeded),
+    };
+    let mut archive = tar::Archive::new(counting);
+    let entries = archive
+        .entries()
+        .map_err(|e| stream_error(e, &exceeded, limits))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| stream_error(e, &exceeded, limits))?;
+        let raw = lossy(&entry.path_bytes());
+        use tar::EntryType as T;
+        let kind = match entry.header().entry_type() {
+            T::Regular | T::Continuous => MemberKind::File,
+            T::Directory => MemberKind::Dir,
+            T::Symlink => MemberKind::Link("symbolic link"),
+            T::Link => MemberKind::Link("hard link"),
+            T::XGlobalHeader => MemberKind::Metadata,
+            T::Char => MemberKind::Other("character device".into()),
+            T::Block => MemberKind::Other("block device".into()),
+            T::Fifo => MemberKind::Other("FIFO".into()),
+            T::GNUSparse => MemberKind::Other("sparse file".into()),
+            other => MemberKind::Other(format!("tar entry of type {}", other.as_byte())),
+        };
+        if kind == MemberKind::File && entry.size() > limits.max_member_size {
+            // Early exit; the byte count below is what is enforced otherwise.
+            let _ = c.logical_name(&raw, false)?;
+            return Err(PackageError::MemberTooLarge {
+                path: printable(&raw),
+                limit: human_size(limits.max_member_size),
+            });
+        }
+        c.member(&raw, kind, &mut entry).map_err(|e| match e {
+            MemberError::Package(p) => p,
+            MemberError::Io(io) => stream_error(io, &exceeded, limits),
+        })?;
+    }
+    // Read to the end of the gzip stream so its CRC and length trailer are checked.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| stream_error(e, &exceeded, limits))?;
+    Ok(())
+}
+
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+// ---------------------------------------------------------------------------------------
+// zip
+
+const S_IFMT: u32 = 0o170000;
+const S_IFLNK: u32 = 0o120000;
+const S_IFREG: u32 = 0o100000;
+const S_IFDIR: u32 = 0o040000;
+
+fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), PackageError> {
+    reader.seek(SeekFrom::Start(0))?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| match e {
+        zip::result::ZipError::Io(io) if io.kind() != io::ErrorKind::UnexpectedEof => {
+            PackageError::Io(io)
+        }
+        other => PackageError::NotZip(printable(&other.to_string())),
+    })?;
+    let limits = c.limits;
+    if archive.len() > limits.max_members as usize {
+        return Err(PackageError::TooManyMembers(limits.max_members));
+    }
+    for i in 0..archive.len() {
+        let (raw, kind, method) = {
+            let f = archive.by_index_raw(i).map_err(zip_corrupt)?;
+            let raw = lossy(f.name_raw());
+            let kind = match f.unix_mode().map(|m| m & S_IFMT) {
+                Some(S_IFLNK) => MemberKind::Link("symbolic link"),
+                Some(0) | Some(S_IFREG) | None if !f.is_dir() => MemberKind::File,
+                Some(0) | Some(S_IFDIR) | None => MemberKind::Dir,
+                Some(m) if m == S_IFREG => MemberKind::File,
+                Some(_) => MemberKind::Other("special file".into()),
+            };
+            (raw, kind, f.compression())
+        };
+        if kind == MemberKind::File
+            && !matches!(
+                method,
+                zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+            )
+        {
+            let _ = c.logical_name(&raw, false)?;
+            return Err(PackageError::UnsupportedCompression {
+                path: printable(&raw),
+                method: method.to_string(),
+            });
+        }
+        if kind != MemberKind::File {
+            // Directories, links and special files carry no data worth decompressing.
+            c.member(&raw, kind, &mut io::empty())
+                .map_err(|e| match e {
+                    MemberError::Package(p) => p,
+                    MemberError::Io(io) => PackageError::Io(io),
+                })?;
+            continue;
+        }
+        let mut f = archive.by_index(i).map_err(|e| match e {
+            zip::result::ZipError::UnsupportedArchive(what) => PackageError::UnsupportedMember {
+                path: printable(&raw),
+                kind: format!("zip member that cannot be read ({what})"),
+            },
+            other => zip_corrupt(other),
+        })?;
+        c.member(&raw, kind, &mut f).map_err(|e| match e {
+            MemberError::Package(p) => p,
+            MemberError::Io(io) => {
+                PackageError::Corrupt(printable(&format!("zip member `{raw}`: {io}")))
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn zip_corrupt(e: zip::result::ZipError) -> PackageError {
+    PackageError::Corrupt(printable(&format!("zip: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------
+// Member handling shared by both formats
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum MemberKind {
+    File,
+    Dir,
+    /// pax global header and similar: carries no content.
+    Metadata,
+    Link(&'static str),
+    Other(String),
+}
+
+enum MemberError {
+    Package(PackageError),
+    Io(io::Error),
+}
+
+impl From<PackageError> for MemberError {
+    fn from(e: PackageError) -> Self {
+        MemberError::Package(e)
+    }
+}
+
+struct Collector<'a> {
+    limits: &'a Limits,
+    members: u32,
+    total: u64,
+    prefix: Option<String>,
+    saw_root_file: bool,
+    seen: HashSet<String>,
+    computer: Option<ComputerInfo>,
+    cpuinfo: Option<CpuEvidence>,
+    lscpu: Option<CpuEvidence>,
+    dmi: Option<DmiEvidence>,
+    dpkg_status: Option<Vec<PackageFact>>,
+    dpkg_query: Option<Vec<PackageFact>>,
+    rpm: Option<Vec<PackageFact>>,
+    swid: Vec<SwidTag>,
+    notes: Vec<String>,
+}
+
+/// Split a member path into safe components, or say it is unsafe.
+fn safe_components(raw: &str) -> Option<Vec<&str>> {
+    if raw.is_empty() || raw.starts_with('/') || raw.contains('\\') || raw.contains('\0') {
+        return None;
+    }
+    let mut out = Vec::new();
+    for comp in raw.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => return None,
+            c => {
+                if out.is_empty() && c.contains(':') {
+                    return None; // drive letter or URL-ish
+                }
+                out.push(c);
+            }
+        }
+    }
+    Some(out)
+}
+
+impl<'a> Collector<'a> {
+    fn new(limits: &'a Limits) -> Self {
+        Collector {
+            limits,
+            members: 0,
+            total: 0,
+            prefix: None,
+            saw_root_file: false,
+            seen: HashSet::new(),
+            computer: None,
+            cpuinfo: None,
+            lscpu: None,
+            dmi: None,
+            dpkg_status: None,
+            dpkg_query: None,
+            rpm: None,
+            swid: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The member's name relative to the package root, after validating its path and
+    /// stripping the optional single top-level directory. `None` for the root itself.
+    fn logical_name(&mut self, raw: &str, is_dir: bool) -> Result<Option<String>, PackageError> {
+        let comps = safe_components(raw).ok_or_else(|| PackageError::UnsafePath(printable(raw)))?;
+        let Some(first) = comps.first().copied() else {
+            return Ok(None);
+        };
+        let can_be_prefix = self.prefix.is_none()
+            && !self.saw_root_file
+            && self.seen.is_empty()
+            && first != SWID_DIR;
+        if can_be_prefix && (comps.len() >= 2 || is_dir) {
+            self.prefix = Some(first.to_string());
+        }
+        let rest: &[&str] = match (&self.prefix, comps.split_first()) {
+            (Some(p), Some((head, tail))) if head == p => tail,
+            _ => &comps,
+        };
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        if rest.len() == 1 && !is_dir {
+            self.saw_root_file = true;
+        }
+        Ok(Some(rest.join("/")))
+    }
+
+    fn member(
+        &mut self,
+        raw: &str,
+        kind: MemberKind,
+        data: &mut dyn Read,
+    ) -> Result<(), MemberError> {
+        self.members = self.members.saturating_add(1);
+        if self.members > self.limits.max_members {
+            return Err(PackageError::TooManyMembers(self.limits.max_members).into());
+        }
+        if kind == MemberKind::Metadata {
+            return Ok(());
+        }
+        let name = self.logical_name(raw, kind == MemberKind::Dir)?;
+        match kind {
+            MemberKind::File => {}
+            MemberKind::Dir | MemberKind::Metadata => return Ok(()),
+            MemberKind::Link(k) => {
+                return Err(PackageError::LinkMember {
+                    path: printable(raw),
+                    kind: k,
+                }
+                .into())
+            }
+            MemberKind::Other(k) => {
+                return Err(PackageError::UnsupportedMember {
+                    path: printable(raw),
+                    kind: k,
+                }
+                .into())
+            }
+        }
+        let Some(name) = name else {
+            return Ok(());
+        };
+        let known = matches!(
+            name.as_str(),
+            "computer.yml"
+                | "cpuinfo"
+                | "lscpu.json"
+                | "dmidecode.txt"
+                | "dpkg-status"
+                | "dpkg-query.tsv"
+                | "rpm-qa.tsv"
+        ) || is_swid_name(&name);
+        if !known {
+            self.read_bounded(raw, data, true)?;
+            self.notes
+                .push(format!("ignored unknown member {}", printable(&name)));
+            return Ok(());
+        }
+        if !self.seen.insert(name.clone()) {
+            return Err(PackageError::DuplicateMember(printable(&name)).into());
+        }
+        let bytes = self.read_bounded(raw, data, false)?;
+        let text = lossy(&bytes);
+        drop(bytes);
+        match name.as_str() {
+            "computer.yml" => {
+                self.computer = Some(
+                    ComputerInfo::parse(&text)
+                        .map_err(|e| PackageError::Computer(printable(&e)))?,
+                );
+            }
+            "cpuinfo" => self.cpuinfo = Some(capacity::parse_cpuinfo(&text)),
+            "lscpu.json" => {
+                self.lscpu = Some(capacity::parse_lscpu_json(&text).map_err(|reason| {
+                    PackageError::Member {
+                        member: name.clone(),
+                        reason: printable(&reason),
+                    }
+                })?)
+            }
+            "dmidecode.txt" => self.dmi = Some(capacity::parse_dmidecode(&text)),
+            "dpkg-status" => self.dpkg_status = Some(packages::parse_dpkg_status(&text)),
+            "dpkg-query.tsv" => {
+                self.dpkg_query = Some(packages::parse_dpkg_query_tsv(&text, &mut self.notes))
+            }
+            "rpm-qa.tsv" => self.rpm = Some(packages::parse_rpm_qa_tsv(&text, &mut self.notes)),
+            _ => match swid::parse_swidtag(text.as_bytes()) {
+                Ok(tag) => self.swid.push(tag),
+                Err(reason) => self
+                    .notes
+                    .push(printable(&format!("{name}: skipped: {reason}"))),
+            },
+        }
+        Ok(())
+    }
+
+    /// Read a member's data, bounded by the per-member and total limits. When `discard`,
+    /// the data is counted and dropped.
+    fn read_bounded(
+        &mut self,
+        raw: &str,
+        data: &mut dyn Read,
+        discard: bool,
+    ) -> Result<Vec<u8>, MemberError> {
+        let cap = self.limits.max_member_size.saturating_add(1);
+        let mut limited = data.take(cap);
+        let (buf, n) = if discard {
+            let n = io::copy(&mut limited, &mut io::sink()).map_err(MemberError::Io)?;
+            (Vec::new(), n)
+        } else {
+            let mut buf = Vec::new();
+            limited.read_to_end(&mut buf).map_err(MemberError::Io)?;
+            let n = buf.len() as u64;
+            (buf, n)
+        };
+        if n > self.limits.max_member_size {
+            return Err(PackageError::MemberTooLarge {
+                path: printable(raw),
+                limit: human_size(self.limits.max_member_size),
+            }
+            .into());
+        }
+        self.total = self.total.saturating_add(n);
+        if self.total > self.limits.max_total_uncompressed {
+            return Err(PackageError::TooLarge {
+                limit: human_size(self.limits.max_total_uncompressed),
+            }
+            .into());
+        }
+        Ok(buf)
+    }
+
+    fn finish(mut self) -> Result<ScanPackage, PackageError> {
+        if self.members == 0 {
+            return Err(PackageError::Empty);
+        }
+        let computer = self.computer.take().ok_or(PackageError::MissingComputer)?;
+        if self.cpuinfo.is_none() && self.lscpu.is_none() && self.dmi.is_none() {
+            return Err(PackageError::MissingCapacity);
+        }
+        let mut notes = std::mem::take(&mut self.notes);
+        let capacity = capacity::derive_capacity(
+            Evidence {
+                cpuinfo: self.cpuinfo.as_ref(),
+                lscpu: self.lscpu.as_ref(),
+                dmidecode: self.dmi.as_ref(),
+            },
+            &mut notes,
+        )
+        .map_err(PackageError::NoProcessor)?;
+        let mut packages = match (self.dpkg_status.take(), self.dpkg_query.take()) {
+            (Some(status), Some(_)) => {
+                notes.push(
+                    "dpkg-query.tsv ignored: dpkg-status is present and takes precedence".into(),
+                );
+                status
+            }
+            (Some(p), None) | (None, Some(p)) => p,
+            (None, None) => Vec::new(),
+        };
+        if let Some(rpm) = self.rpm.take() {
+            packages.extend(rpm);
+        }
+        Ok(ScanPackage {
+            computer,
+            capacity,
+            packages,
+            swid_tags: self.swid,
+            notes,
+        })
+    }
+}
+
+fn is_swid_name(name: &str) -> bool {
+    name.strip_prefix(SWID_DIR)
+        .and_then(|r| r.strip_prefix('/'))
+        .is_some_and(|r| r.len() > ".swidtag".len() && r.ends_with(".swidtag"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(safe_components("./a/b"), Some(vec!["a", "b"]));
+        assert_eq!(safe_components("/etc/passwd"), None);
+        assert_eq!(safe_components("a/../b"), None);
+        assert_eq!(safe_components("C:/x"), None);
+        assert_eq!(safe_components("a\\..\\b"), None);
+        assert_eq!(safe_components("./"), Some(vec![]));
+    }
+
+    #[test]
+    fn prefix_is_stripped() {
+        let l = Limits::default();
+        let mut c = Collector::new(&l);
+        assert_eq!(c.logical_name("pkg/", true).unwrap(), None);
+        assert_eq!(
+            c.logical_name("pkg/computer.yml", false)
+                .unwrap()
+                .as_deref(),
+            Some("computer.yml")
+        );
+        assert_eq!(
+            c.logical_name("pkg/isotag_scan/a.swidtag", false)
+                .unwrap()
+                .as_deref(),
+            Some("isotag_scan/a.swidtag")
+        );
+        let mut c = Collector::new(&l);
+        assert_eq!(
+            c.logical_name("isotag_scan/a.swidtag", false)
+                .unwrap()
+                .as_deref(),
+            Some("isotag_scan/a.swidtag")
+        );
+        assert!(is_swid_name("isotag_scan/a.swidtag"));
+        assert!(!is_swid_name("isotag_scan/.swidtag"));
+    }
+}

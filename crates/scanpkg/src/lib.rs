@@ -1,0 +1,135 @@
+//! The openlmt **scan package**: the file an endpoint (or the local-host scanner in this
+//! crate) produces and the server imports.
+//!
+//! A package is a `.tar.gz` / `.tgz` / `.zip` archive named `<YYYYMMDDHHMM>-<endpointID>.<ext>`
+//! holding `computer.yml`, capacity evidence (`cpuinfo`, `lscpu.json`, `dmidecode.txt`),
+//! optional package evidence (`dpkg-status`, `dpkg-query.tsv`, `rpm-qa.tsv`) and optional
+//! ISO/IEC 19770-2 SWID tags under `isotag_scan/`. The full format, and the rules used to
+//! derive capacity, are in `docs/scan-package.md` at the repository root.
+//!
+//! * [`read_package`] reads and validates a package with bounded resources.
+//! * [`scan_local_host`] collects the evidence of the machine it runs on.
+//! * [`EvidenceSet`], [`package_bytes`], [`write_package`] build and write packages.
+//!
+//! Every parser is also public so the importer and tests can run them on single files.
+
+mod archive;
+mod build;
+pub mod capacity;
+pub mod computer;
+mod error;
+pub mod packages;
+mod scan;
+pub mod swid;
+mod text;
+
+pub use archive::{read_package, read_package_file};
+pub use build::{
+    build_package_from_dir, package_bytes, package_file_name, parse_package_file_name,
+    write_package, write_package_to, BuiltPackage, EvidenceSet, PackageTemplate,
+};
+pub use capacity::Capacity;
+pub use computer::ComputerInfo;
+pub use error::{PackageError, ScanError};
+pub use packages::{PackageFact, PackageSource};
+pub use scan::{
+    endpoint_id_from_machine_id, scan_local_host, ScanOptions, RPM_QUERYFORMAT, SWID_TAG_DIRS,
+};
+pub use swid::{SwidSchema, SwidTag};
+
+/// The `format_version` this crate writes and the highest one it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Resource bounds applied while reading a package. Sizes are counted on the bytes actually
+/// decompressed, never taken from archive headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Upper bound on all decompressed bytes (for tar.gz this includes tar headers).
+    pub max_total_uncompressed: u64,
+    /// Upper bound on the number of archive members, directories included.
+    pub max_members: u32,
+    /// Upper bound on the decompressed size of any single member.
+    pub max_member_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_total_uncompressed: 256 * 1024 * 1024,
+            max_members: 10_000,
+            max_member_size: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The container format of a package, known from its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArchiveKind {
+    /// gzip-compressed tar (`.tar.gz`, `.tgz`); multi-member gzip streams are accepted.
+    TarGz,
+    /// zip with stored or deflated members (`.zip`).
+    Zip,
+}
+
+impl ArchiveKind {
+    /// `.tar.gz`/`.tgz` → [`ArchiveKind::TarGz`], `.zip` → [`ArchiveKind::Zip`]
+    /// (ASCII case-insensitive); anything else → `None`.
+    pub fn from_file_name(name: &str) -> Option<ArchiveKind> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+            Some(ArchiveKind::TarGz)
+        } else if lower.ends_with(".zip") {
+            Some(ArchiveKind::Zip)
+        } else {
+            None
+        }
+    }
+
+    /// The suffix this crate writes for the kind.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveKind::TarGz => "tar.gz",
+            ArchiveKind::Zip => "zip",
+        }
+    }
+}
+
+/// Everything read from one package.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanPackage {
+    /// Parsed `computer.yml`.
+    pub computer: ComputerInfo,
+    /// Capacity derived from the capacity evidence (see [`capacity::derive_capacity`]).
+    pub capacity: Capacity,
+    /// Installed software packages (dpkg and/or rpm).
+    pub packages: Vec<PackageFact>,
+    /// Parsed SWID tags from `isotag_scan/`.
+    pub swid_tags: Vec<SwidTag>,
+    /// Human-readable remarks: ignored members, skipped lines or tags, which evidence
+    /// decided what. Never needed to interpret the other fields.
+    pub notes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_kinds() {
+        let l = Limits::default();
+        assert_eq!(l.max_total_uncompressed, 256 * 1024 * 1024);
+        assert_eq!(l.max_members, 10_000);
+        assert_eq!(l.max_member_size, 64 * 1024 * 1024);
+        assert_eq!(
+            ArchiveKind::from_file_name("202405011230-a.tar.gz"),
+            Some(ArchiveKind::TarGz)
+        );
+        assert_eq!(
+            ArchiveKind::from_file_name("a.tgz"),
+            Some(ArchiveKind::TarGz)
+        );
+        assert_eq!(ArchiveKind::from_file_name("a.ZIP"), Some(ArchiveKind::Zip));
+        assert_eq!(ArchiveKind::from_file_name("a.tar"), None);
+        assert_eq!(ArchiveKind::Zip.extension(), "zip");
+    }
+}

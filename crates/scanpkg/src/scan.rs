@@ -1,0 +1,402 @@
+//! The local-host scanner: collects this machine's evidence without root.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use sha2::{Digest, Sha256};
+
+use crate::archive::SWID_DIR;
+use crate::build::{now_seconds, os_release_pretty_name, BuiltPackage};
+use crate::computer::ComputerInfo;
+use crate::error::ScanError;
+use crate::FORMAT_VERSION;
+
+/// The rpm query whose output is packed as `rpm-qa.tsv`.
+pub const RPM_QUERYFORMAT: &str =
+    "%{NAME}\t%{ARCH}\t%{VERSION}-%{RELEASE}\t%{INSTALLTIME}\t%{SIZE}\t%{VENDOR}\t%{SUMMARY}\t%{GROUP}\n";
+
+/// Directories searched (recursively, 3 levels) for `*.swidtag` files.
+pub const SWID_TAG_DIRS: [&str; 2] = ["usr/share/swidtag", "usr/lib/swidtag"];
+
+/// Largest single file the scanner packs; bigger SWID tags are skipped with a note.
+const MAX_SCAN_FILE: u64 = 16 * 1024 * 1024;
+/// How long an external command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What [`scan_local_host`] reads and runs.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Root of the files read (`/proc/cpuinfo`, `/etc/os-release`, `/var/lib/dpkg/status`,
+    /// machine-id, swidtag directories). Default `/`.
+    pub root: PathBuf,
+    /// Run `lscpu`, `dmidecode`, `rpm`, `hostname`, `ip`. Default `true`;
+    /// [`ScanOptions::with_root`] sets `false` (command output describes the running
+    /// machine, not `root`).
+    pub run_commands: bool,
+    /// Override the endpoint id (default: derived from the machine id).
+    pub endpoint_id: Option<String>,
+    /// Override the scan time (default: now).
+    pub scan_time: Option<DateTime<Utc>>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            root: PathBuf::from("/"),
+            run_commands: true,
+            endpoint_id: None,
+            scan_time: None,
+        }
+    }
+}
+
+impl ScanOptions {
+    /// Read files under `root` and run no command.
+    pub fn with_root(root: impl Into<PathBuf>) -> Self {
+        ScanOptions {
+            root: root.into(),
+            run_commands: false,
+            ..ScanOptions::default()
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+}
+
+/// `hex(SHA-256("openlmt:" + machine_id.trim()))`, first 32 hex characters.
+pub fn endpoint_id_from_machine_id(machine_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"openlmt:");
+    h.update(machine_id.trim().as_bytes());
+    let mut s = hex::encode(h.finalize());
+    s.truncate(32);
+    s
+}
+
+/// Collect the evidence of the machine this runs on (or of `opts.root`).
+///
+/// * capacity: `/proc/cpuinfo`; `lscpu -J` when `lscpu` runs; `dmidecode` when it runs
+///   successfully (usually only as root: otherwise skipped with a note);
+/// * packages: `/var/lib/dpkg/status`, else `rpm -qa --queryformat` [`RPM_QUERYFORMAT`];
+/// * SWID tags: `*.swidtag` under [`SWID_TAG_DIRS`];
+/// * computer.yml: hostname from `/proc/sys/kernel/hostname`, DNS name from `hostname -f`,
+///   IP addresses from `ip -j addr` (else `hostname -I`) without loopback and IPv6
+///   link-local, OS from os-release `PRETTY_NAME`, agent `openlmt-scan <version>`.
+pub fn scan_local_host(opts: &ScanOptions) -> Result<BuiltPackage, ScanError> {
+    let mut notes = Vec::new();
+    let endpoint_id = match &opts.endpoint_id {
+        Some(id) => id.clone(),
+        None => endpoint_id_from_machine_id(&machine_id(opts)?),
+    };
+
+    let hostname = read_trimmed(&opts.path("proc/sys/kernel/hostname")).or_else(|| {
+        opts.run_commands
+            .then(|| run("hostname", &[]))
+            .flatten()
+            .and_then(|o| crate::text::non_empty(&o))
+    });
+    let dns_name = opts
+        .run_commands
+        .then(|| run("hostname", &["-f"]))
+        .flatten()
+        .and_then(|o| crate::text::non_empty(&o))
+        .or_else(|| hostname.clone());
+    let ip_addresses = if opts.run_commands {
+        match run("ip", &["-j", "addr"]) {
+            Some(json) => parse_ip_json(&json),
+            None => run("hostname", &["-I"])
+                .map(|o| parse_hostname_i(&o))
+                .unwrap_or_default(),
+        }
+    } else {
+        Vec::new()
+    };
+    let os = fs::read_to_string(opts.path("etc/os-release"))
+        .or_else(|_| fs::read_to_string(opts.path("usr/lib/os-release")))
+        .ok()
+        .and_then(|t| os_release_pretty_name(&t));
+
+    let computer = ComputerInfo {
+        format_version: FORMAT_VERSION,
+        endpoint_id,
+        computer_name: hostname,
+        dns_name,
+        ip_addresses,
+        operating_system: os,
+        agent_version: Some(format!("openlmt-scan {}", env!("CARGO_PKG_VERSION"))),
+        scan_time: Some(opts.scan_time.unwrap_or_else(now_seconds)),
+    };
+    computer.to_yaml().map_err(ScanError::Computer)?;
+    let mut pkg = BuiltPackage::new(computer);
+
+    // Capacity.
+    let cpuinfo_path = opts.path("proc/cpuinfo");
+    if let Some(bytes) = read_optional(&cpuinfo_path)? {
+        pkg.add_member("cpuinfo", bytes);
+    } else {
+        notes.push(format!("{} not readable", cpuinfo_path.display()));
+    }
+    if opts.run_commands {
+        match run_bytes("lscpu", &["-J"]) {
+            Ok(out)
+                if crate::capacity::parse_lscpu_json(&String::from_utf8_lossy(&out)).is_ok() =>
+            {
+                pkg.add_member("lscpu.json", out)
+            }
+            Ok(_) => notes.push("lscpu -J gave no usable output; skipped".into()),
+            Err(why) => notes.push(format!("lscpu not run: {why}")),
+        }
+        match run_bytes("dmidecode", &[]) {
+            Ok(out) if String::from_utf8_lossy(&out).contains("Handle ") => {
+                pkg.add_member("dmidecode.txt", out)
+            }
+            Ok(_) => notes.push("dmidecode gave no DMI table; skipped".into()),
+            Err(why) => notes.push(format!("dmidecode not run: {why}")),
+        }
+    }
+    if !pkg
+        .members()
+        .any(|(n, _)| n == "cpuinfo" || n == "lscpu.json" || n == "dmidecode.txt")
+    {
+        return Err(ScanError::NoCapacity(notes.join("; ")));
+    }
+
+    // Packages.
+    let dpkg = opts.path("var/lib/dpkg/status");
+    if let Some(bytes) = read_optional(&dpkg)? {
+        pkg.add_member("dpkg-status", bytes);
+    } else if opts.run_commands {
+        match run_bytes("rpm", &["-qa", "--queryformat", RPM_QUERYFORMAT]) {
+            Ok(out) => pkg.add_member("rpm-qa.tsv", out),
+            Err(why) => notes.push(format!("no dpkg status and rpm not run: {why}")),
+        }
+    } else {
+        notes.push(format!("{} not present", dpkg.display()));
+    }
+
+    // SWID tags.
+    let mut tags: Vec<(String, PathBuf)> = Vec::new();
+    for d in SWID_TAG_DIRS {
+        collect_swidtags(&opts.path(d), 0, &mut tags);
+    }
+    tags.sort();
+    let mut used = std::collections::HashSet::new();
+    for (name, path) in tags {
+        if !used.insert(name.clone()) {
+            notes.push(format!(
+                "{}: duplicate tag file name; skipped",
+                path.display()
+            ));
+            continue;
+        }
+        match fs::metadata(&path) {
+            Ok(m) if m.len() > MAX_SCAN_FILE => {
+                notes.push(format!("{}: larger than 16 MiB; skipped", path.display()))
+            }
+            Ok(_) => match fs::read(&path) {
+                Ok(b) => pkg.add_member(format!("{SWID_DIR}/{name}"), b),
+                Err(e) => notes.push(format!("{}: {e}; skipped", path.display())),
+            },
+            Err(e) => notes.push(format!("{}: {e}; skipped", path.display())),
+        }
+    }
+
+    pkg.notes = notes;
+    Ok(pkg)
+}
+
+fn machine_id(opts: &ScanOptions) -> Result<String, ScanError> {
+    let a = opts.path("etc/machine-id");
+    let b = opts.path("var/lib/dbus/machine-id");
+    read_trimmed(&a)
+        .or_else(|| read_trimmed(&b))
+        .ok_or(ScanError::NoMachineId(a, b))
+}
+
+fn read_trimmed(p: &Path) -> Option<String> {
+    fs::read(p)
+        .ok()
+        .and_then(|b| crate::text::non_empty(&String::from_utf8_lossy(&b)))
+}
+
+/// `Ok(None)` when the file does not exist; an error when it exists but cannot be read.
+fn read_optional(p: &Path) -> Result<Option<Vec<u8>>, ScanError> {
+    match fs::read(p) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(None),
+        Err(source) => Err(ScanError::Read {
+            path: p.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn collect_swidtags(dir: &Path, depth: u32, out: &mut Vec<(String, PathBuf)>) {
+    if depth > 3 {
+        return;
+    }
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        let path = e.path();
+        if ft.is_dir() {
+            collect_swidtags(&path, depth + 1, out);
+        } else if ft.is_file() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".swidtag") && !name.contains(['/', '\\']) {
+                out.push((name, path));
+            }
+        }
+    }
+}
+
+/// Run a command with a timeout; `Err` says why there is no output.
+fn run_bytes(cmd: &str, args: &[&str]) -> Result<Vec<u8>, String> {
+    let mut child = Command::new(cmd)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                format!("`{cmd}` not found")
+            } else {
+                format!("`{cmd}` failed to start: {e}")
+            }
+        })?;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_t = thread::spawn(move || {
+        let mut b = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.take(256 * 1024 * 1024).read_to_end(&mut b);
+        }
+        b
+    });
+    let err_t = thread::spawn(move || {
+        let mut b = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.take(64 * 1024).read_to_end(&mut b);
+        }
+        b
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if start.elapsed() > COMMAND_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("`{cmd}` timed out"));
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("`{cmd}`: {e}")),
+        }
+    };
+    let out = out_t.join().unwrap_or_default();
+    let err = err_t.join().unwrap_or_default();
+    if !status.success() {
+        let msg = String::from_utf8_lossy(&err);
+        let first = msg.lines().next().unwrap_or("").trim();
+        return Err(format!("`{cmd}` exited with {status}: {first}"));
+    }
+    Ok(out)
+}
+
+fn run(cmd: &str, args: &[&str]) -> Option<String> {
+    run_bytes(cmd, args)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn keep_ip(ip: &str) -> bool {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => !v4.is_loopback() && !v4.is_unspecified(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            !v6.is_loopback() && !v6.is_unspecified() && (v6.segments()[0] & 0xffc0) != 0xfe80
+        }
+        Err(_) => false,
+    }
+}
+
+/// Addresses from `ip -j addr`, skipping loopback interfaces and addresses and IPv6
+/// link-local ones; in interface order, without duplicates.
+pub(crate) fn parse_ip_json(json: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let Ok(serde_json::Value::Array(ifaces)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
+        return out;
+    };
+    for iface in &ifaces {
+        let loopback = iface
+            .get("flags")
+            .and_then(|f| f.as_array())
+            .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("LOOPBACK")));
+        if loopback {
+            continue;
+        }
+        let Some(addrs) = iface.get("addr_info").and_then(|a| a.as_array()) else {
+            continue;
+        };
+        for a in addrs {
+            if let Some(ip) = a.get("local").and_then(|l| l.as_str()) {
+                if keep_ip(ip) && !out.iter().any(|o| o == ip) {
+                    out.push(ip.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn parse_hostname_i(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for ip in s.split_whitespace() {
+        if keep_ip(ip) && !out.iter().any(|o| o == ip) {
+            out.push(ip.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_id_is_stable() {
+        let a = endpoint_id_from_machine_id("3d1219c7c4c5404aaa1f6d2a48adfda4\n");
+        assert_eq!(a.len(), 32);
+        assert_eq!(
+            a,
+            endpoint_id_from_machine_id("3d1219c7c4c5404aaa1f6d2a48adfda4")
+        );
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn ip_json() {
+        let j = r#"[{"ifname":"lo","flags":["LOOPBACK","UP"],"addr_info":[{"local":"127.0.0.1"}]},
+                   {"ifname":"eth0","flags":["UP"],"addr_info":[{"local":"192.0.2.2"},{"local":"fe80::1"},{"local":"fd00::2"}]}]"#;
+        assert_eq!(parse_ip_json(j), vec!["192.0.2.2", "fd00::2"]);
+        assert_eq!(
+            parse_hostname_i("192.0.2.2 127.0.0.1 fd00::2"),
+            vec!["192.0.2.2", "fd00::2"]
+        );
+        assert!(parse_ip_json("not json").is_empty());
+    }
+}

@@ -1,0 +1,230 @@
+//! Property tests: the text parsers and the archive reader never panic, on arbitrary input
+//! and on real corpus files damaged at random (truncated, bytes replaced, bytes inserted).
+
+mod common;
+
+use std::io::Cursor;
+
+use common::*;
+use openlmt_scanpkg::capacity::{
+    derive_capacity, parse_cpuinfo, parse_dmidecode, parse_lscpu_json, Evidence,
+};
+use openlmt_scanpkg::packages::{parse_dpkg_query_tsv, parse_dpkg_status, parse_rpm_qa_tsv};
+use openlmt_scanpkg::swid::parse_swidtag;
+use openlmt_scanpkg::{read_package, ArchiveKind, ComputerInfo, Limits};
+use proptest::prelude::*;
+
+/// Damage `base`: cut it at `cut` (a fraction), then overwrite/insert `noise` at `at`.
+fn damage(base: &[u8], cut: f64, at: f64, noise: &[u8], insert: bool) -> Vec<u8> {
+    let len = ((base.len() as f64) * cut) as usize;
+    let mut v = base[..len.min(base.len())].to_vec();
+    let pos = ((v.len() as f64) * at) as usize;
+    let pos = pos.min(v.len());
+    if insert {
+        v.splice(pos..pos, noise.iter().copied());
+    } else {
+        for (i, b) in noise.iter().enumerate() {
+            if let Some(x) = v.get_mut(pos + i) {
+                *x = *b;
+            }
+        }
+    }
+    v
+}
+
+/// Rejections must be one line (they go into logs and UI messages as-is).
+fn one_line(r: Result<openlmt_scanpkg::ScanPackage, openlmt_scanpkg::PackageError>) {
+    if let Err(e) = r {
+        let msg = e.to_string();
+        assert!(
+            !msg.is_empty() && !msg.contains('\n') && !msg.contains('\r'),
+            "{msg:?}"
+        );
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const CPUINFOS: [&str; 7] = [
+    "cpuinfo/linux-hp-dl180",
+    "cpuinfo/rhel-5.6",
+    "cpuinfo/rhel-6.2-vmware-2vcpus",
+    "cpuinfo/toshiba-r630-2-core",
+    "cpuinfo/linux-raspberry-pi-3-model-b",
+    "cpuinfo/linux-ppc-1",
+    "hosts/debian12-vm/cpuinfo",
+];
+const DMIS: [&str; 4] = [
+    "dmidecode/dell-r640",
+    "dmidecode/hp-dl180",
+    "dmidecode/rhel-6.2-vmware-2vcpus",
+    "dmidecode/vmware-esx-2.5",
+];
+
+fn all_capacity(cpu: &str, ls: &str, dmi: &str) {
+    let c = parse_cpuinfo(cpu);
+    let l = parse_lscpu_json(ls).ok();
+    let d = parse_dmidecode(dmi);
+    let mut notes = Vec::new();
+    if let Ok(cap) = derive_capacity(
+        Evidence {
+            cpuinfo: Some(&c),
+            lscpu: l.as_ref(),
+            dmidecode: Some(&d),
+        },
+        &mut notes,
+    ) {
+        assert!(cap.sockets >= 1 && cap.cores >= cap.sockets && cap.threads >= cap.cores);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn capacity_parsers_arbitrary(s in any::<String>(), b in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        all_capacity(&s, &s, &s);
+        let t = text(&b);
+        all_capacity(&t, &t, &t);
+    }
+
+    #[test]
+    fn capacity_parsers_damaged_real(
+        which in 0usize..7, dmi in 0usize..4, cut in 0.0f64..1.0, at in 0.0f64..1.0,
+        noise in proptest::collection::vec(any::<u8>(), 0..64), insert in any::<bool>(),
+    ) {
+        let cpu = text(&damage(&read(CPUINFOS[which]), cut, at, &noise, insert));
+        let ls = text(&damage(&read("hosts/debian12-vm/lscpu.json"), cut, at, &noise, insert));
+        let d = text(&damage(&read(DMIS[dmi]), cut, at, &noise, insert));
+        all_capacity(&cpu, &ls, &d);
+    }
+
+    #[test]
+    fn package_parsers_arbitrary(s in any::<String>()) {
+        let mut notes = Vec::new();
+        let _ = parse_dpkg_status(&s);
+        let _ = parse_dpkg_query_tsv(&s, &mut notes);
+        let _ = parse_rpm_qa_tsv(&s, &mut notes);
+    }
+
+    #[test]
+    fn package_parsers_damaged_real(
+        cut in 0.0f64..1.0, at in 0.0f64..1.0,
+        noise in proptest::collection::vec(any::<u8>(), 0..64), insert in any::<bool>(),
+    ) {
+        let mut notes = Vec::new();
+        let status = read("hosts/debian12-vm/dpkg-status");
+        // Only the first 64 KiB: enough stanzas, and fast in debug builds.
+        let status = &status[..status.len().min(64 * 1024)];
+        let p = parse_dpkg_status(&text(&damage(status, cut, at, &noise, insert)));
+        // Inserted newlines can split lines (never stanzas into two installed ones).
+        prop_assert!(p.len() <= 759 + noise.len());
+        let q = parse_dpkg_query_tsv(&text(&damage(&read("packaging/dpkg-query.tsv"), cut, at, &noise, insert)), &mut notes);
+        prop_assert!(q.len() <= 17 + noise.len());
+        let r = parse_rpm_qa_tsv(&text(&damage(&read("packaging/rpm-qa.tsv"), cut, at, &noise, insert)), &mut notes);
+        prop_assert!(r.len() <= 10 + noise.len());
+    }
+
+    #[test]
+    fn computer_yml_arbitrary(s in any::<String>()) {
+        if let Ok(c) = ComputerInfo::parse(&s) {
+            // Whatever parses can be written and read back to the same value.
+            let again = ComputerInfo::parse(&c.to_yaml().unwrap()).unwrap();
+            prop_assert_eq!(again, c);
+        }
+    }
+
+    #[test]
+    fn computer_yml_structured(
+        id in "[A-Za-z0-9._-]{0,40}",
+        name in any::<String>(),
+        ips in proptest::collection::vec("[0-9a-f.:]{1,20}", 0..4),
+        time in "[0-9T:Z-]{0,24}",
+        list in any::<bool>(),
+    ) {
+        let ip = if list {
+            format!("IP Address: [{}]", ips.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "))
+        } else {
+            format!("IP Address: {:?}", ips.join(" "))
+        };
+        let doc = format!("format_version: 1\nendpointID: {id:?}\nComputer Name: {name:?}\n{ip}\nScan Time: {time:?}\n");
+        if let Ok(c) = ComputerInfo::parse(&doc) {
+            prop_assert_eq!(&c.endpoint_id, id.trim());
+            let again = ComputerInfo::parse(&c.to_yaml().unwrap()).unwrap();
+            prop_assert_eq!(again, c);
+        }
+    }
+
+    #[test]
+    fn swidtag_arbitrary(b in proptest::collection::vec(any::<u8>(), 0..1024)) {
+        let _ = parse_swidtag(&b);
+    }
+
+    #[test]
+    fn swidtag_damaged_real(
+        cut in 0.0f64..1.0, at in 0.0f64..1.0,
+        noise in proptest::collection::vec(any::<u8>(), 0..32), insert in any::<bool>(),
+    ) {
+        let real = read("hosts/debian12-vm/isotag_scan/Debian_12-x86_64-adduser-3.134.swidtag");
+        let _ = parse_swidtag(&damage(&real, cut, at, &noise, insert));
+    }
+
+    #[test]
+    fn read_package_arbitrary_bytes(b in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let limits = Limits::default();
+        one_line(read_package(ArchiveKind::TarGz, Cursor::new(&b), &limits));
+        one_line(read_package(ArchiveKind::Zip, Cursor::new(&b), &limits));
+        // The same bytes behind valid magic numbers get further into the decoders.
+        let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+        gz.extend_from_slice(&b);
+        one_line(read_package(ArchiveKind::TarGz, Cursor::new(&gz), &limits));
+        let mut tar = gzip(&b);
+        tar.extend_from_slice(&b);
+        one_line(read_package(ArchiveKind::TarGz, Cursor::new(&tar), &limits));
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend_from_slice(&b);
+        one_line(read_package(ArchiveKind::Zip, Cursor::new(&zip), &limits));
+    }
+
+    #[test]
+    fn read_package_damaged_real(
+        cut in 0.0f64..1.0, at in 0.0f64..1.0,
+        noise in proptest::collection::vec(any::<u8>(), 0..16), insert in any::<bool>(),
+        gz in any::<bool>(), inner in any::<bool>(),
+    ) {
+        let c = computer("prop-1");
+        let yml = c.to_yaml().unwrap();
+        let cpu = read("cpuinfo/toshiba-r630-2-core");
+        let tsv = read("packaging/rpm-qa.tsv");
+        let tag = read("hosts/debian12-vm/isotag_scan/Debian_12-x86_64-adduser-3.134.swidtag");
+        let limits = Limits { max_total_uncompressed: 1 << 20, max_members: 100, max_member_size: 1 << 18 };
+        if gz {
+            let plain = raw_tar_gz(&[
+                Raw::File("computer.yml", yml.as_bytes()),
+                Raw::File("cpuinfo", &cpu),
+                Raw::File("rpm-qa.tsv", &tsv),
+                Raw::File("isotag_scan/a.swidtag", &tag),
+            ]);
+            let bytes = if inner {
+                // Damage the tar inside a valid gzip stream.
+                let mut t = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&plain[..]), &mut t).unwrap();
+                gzip(&damage(&t, (cut + 1.0) / 2.0, at, &noise, insert))
+            } else {
+                damage(&plain, cut, at, &noise, insert)
+            };
+            one_line(read_package(ArchiveKind::TarGz, Cursor::new(&bytes), &limits));
+        } else {
+            let z = zip_of(&[
+                ("computer.yml", yml.as_bytes()),
+                ("cpuinfo", &cpu),
+                ("rpm-qa.tsv", &tsv),
+                ("isotag_scan/a.swidtag", &tag),
+            ]);
+            let bytes = damage(&z, if inner { 1.0 } else { cut }, at, &noise, insert);
+            one_line(read_package(ArchiveKind::Zip, Cursor::new(&bytes), &limits));
+        }
+    }
+}
