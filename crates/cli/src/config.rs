@@ -19,6 +19,9 @@ pub struct FileConfig {
     pub api_token_in_url_enabled: Option<bool>,
     /// How many imports the history keeps (default 200).
     pub import_retention: Option<i64>,
+    /// Computers not scanned for this many days are marked deleted at each
+    /// import (default 30; 0 never marks them).
+    pub computer_retention_days: Option<u64>,
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
     /// Data sources; default: one named `default` at `<data-dir>/datasource`.

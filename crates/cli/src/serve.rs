@@ -176,6 +176,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             retention,
             default_timezone: local_timezone(),
             test_delay,
+            computer_retention: match file.computer_retention_days.unwrap_or(30) {
+                0 => None,
+                days => Some(Duration::from_secs(days * 86_400)),
+            },
         },
     )
     .await?;
@@ -191,6 +195,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         auth,
         config: Arc::new(ServerConfig {
             token_in_url: file.api_token_in_url_enabled.unwrap_or(true),
+            tls: tls.is_some(),
         }),
         metrics,
     };

@@ -448,7 +448,12 @@ fn history_pages_steps_logs_and_retention() {
         .collect();
     assert_eq!(
         steps,
-        ["Validate data sources", "Find scan packages", "Publish"]
+        [
+            "Validate data sources",
+            "Find scan packages",
+            "Read and write scan packages",
+            "Publish"
+        ]
     );
     for st in detail["steps"].as_array().unwrap() {
         assert!(is_utc_time(&st["started_at"]) && is_utc_time(&st["finished_at"]));
@@ -469,7 +474,7 @@ fn history_pages_steps_logs_and_retention() {
             .unwrap();
     assert!(log.lines().count() >= 5);
     assert!(log.lines().all(|l| line.is_match(l)), "{log}");
-    assert!(log.contains("Step 1/3: Validate data sources"));
+    assert!(log.contains("Step 1/4: Validate data sources"));
     assert!(log.contains("finished successfully"));
 
     for bad in [
@@ -512,19 +517,23 @@ fn packages_are_listed_hashed_and_marked_when_already_imported() {
     let sha = pk["rows"][0]["sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);
 
-    // Same content again: already imported. Changed content: new again.
+    // Same content again: already imported. Changed content: read again,
+    // and here rejected, because it is no longer an archive.
     std::fs::write(ds.join("202611281200-host-b.tar.gz"), b"changed").unwrap();
     let second = s.import_and_wait();
-    assert_eq!(
-        second["packages"],
-        json!({"found": 2, "imported": 1, "rejected": 0})
-    );
-    let pk = s.json(&format!(
-        "/api/imports/{}/packages?state=already_imported",
-        second["id"]
-    ));
+    assert_eq!(second["status"], "successful", "a bad package does not fail the import");
+    assert_eq!(second["packages"], json!({"found": 2, "imported": 0, "rejected": 1}));
+    let pk = s.json(&format!("/api/imports/{}/packages?state=already_imported", second["id"]));
     assert_eq!(pk["total"], 1);
     assert_eq!(pk["rows"][0]["file_name"], "202611281200-host-a.tar.gz");
+    let pk = s.json(&format!("/api/imports/{}/packages?state=rejected", second["id"]));
+    assert_eq!(pk["rows"][0]["file_name"], "202611281200-host-b.tar.gz");
+    assert!(pk["rows"][0]["reason"].as_str().unwrap().contains("gzip"), "{pk}");
+    // A rejected package is retried only when its content changes.
+    let third = s.import_and_wait();
+    assert_eq!(third["packages"], json!({"found": 2, "imported": 0, "rejected": 0}));
+    let pk = s.json(&format!("/api/imports/{}/packages?state=previously_rejected", third["id"]));
+    assert_eq!(pk["total"], 1);
     let r = s.get(&format!(
         "/api/imports/{}/packages?state=bogus",
         second["id"]

@@ -9,6 +9,7 @@ pub mod import;
 pub mod package_name;
 pub mod permission;
 pub mod progress;
+pub mod query;
 pub mod schedule;
 pub mod time;
 

@@ -48,6 +48,9 @@ pub struct EngineConfig {
     pub retention: i64,
     /// The time zone of the default schedule (the server's local zone).
     pub default_timezone: Tz,
+    /// Computers whose last scan is older than this are marked deleted at
+    /// each publish (`None`: never).
+    pub computer_retention: Option<Duration>,
     /// Test-only: a step that sleeps this long, so tests can watch, cancel
     /// or kill an import while it runs. Never set in production.
     pub test_delay: Option<Duration>,
@@ -121,6 +124,7 @@ impl Engine {
                 Level::Error,
                 openlmt_storage::INTERRUPTED,
             );
+            store.discard_import_facts(id).await?;
         }
         let (last, last_success) = store.last_finished().await?;
         let any_ever = store.any_import_ever().await?;

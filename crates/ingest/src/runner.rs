@@ -139,7 +139,16 @@ async fn run_import(engine: &Engine, id: i64) {
         }
         Err(StepError::Failed(msg)) => (ImportStatus::Failed, Some(msg)),
     };
-    if status != ImportStatus::Successful {
+    if status == ImportStatus::Successful {
+        match store.delete_superseded_facts(id).await {
+            Ok(n) if n > 0 => log.info(format!("Deleted {n} superseded facts")),
+            Ok(_) => {}
+            Err(e) => log.warn(format!("Cannot delete superseded facts (they stay invisible): {e}")),
+        }
+    } else {
+        if let Err(e) = store.discard_import_facts(id).await {
+            log.warn(format!("Cannot delete the unpublished facts (they stay invisible): {e}"));
+        }
         let mut attempt = 0;
         while let Err(e) = store.end_import(id, status, error.as_deref()).await {
             attempt += 1;

@@ -5,7 +5,14 @@ use crate::{Engine, ImportLog};
 use chrono::Utc;
 use openlmt_domain::progress::{ProgressModel, StepDef};
 use openlmt_domain::{ImportType, PackageName};
-use openlmt_storage::{NewPackageRecord, PackageState, StepCounters};
+use futures::StreamExt;
+use openlmt_scanpkg::{read_package_file, Limits, ScanPackage, SwidSchema};
+use openlmt_storage::{
+    NewPackageRecord, PackageFactRow, PackageState, PackageWrite, PublishOptions, StagedComputer,
+    StepCounters, SwidFactRow,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
@@ -22,44 +29,53 @@ pub(crate) enum StepError {
 
 const VALIDATE: &str = "Validate data sources";
 const FIND: &str = "Find scan packages";
+const READ: &str = "Read and write scan packages";
 const TEST_DELAY: &str = "Test delay (test builds only)";
 const PUBLISH: &str = "Publish";
 
 /// How many package records are written per transaction.
 const BATCH: usize = 500;
+/// Facts per write transaction (about).
+const WRITE_BATCH_ROWS: usize = 20_000;
+/// Packages parsed at once (the machine has two cores; one writes).
+const PARSE_WORKERS: usize = 2;
+/// Parsed packages waiting for the writer.
+const PARSED_QUEUE: usize = 4;
+/// Packages whose reader notes are copied into the import log.
+const NOTED_PACKAGES: usize = 500;
 
 /// The ordered, weighted steps of an import.
 pub(crate) fn plan(_ty: ImportType, test_delay: Option<Duration>) -> Vec<StepDef> {
     let mut steps = vec![
-        StepDef {
-            name: VALIDATE,
-            weight: 2,
-        },
-        StepDef {
-            name: FIND,
-            weight: 80,
-        },
+        StepDef { name: VALIDATE, weight: 1 },
+        StepDef { name: FIND, weight: 9 },
+        StepDef { name: READ, weight: 80 },
     ];
     if test_delay.is_some() {
-        steps.push(StepDef {
-            name: TEST_DELAY,
-            weight: 15,
-        });
+        steps.push(StepDef { name: TEST_DELAY, weight: 5 });
     }
-    steps.push(StepDef {
-        name: PUBLISH,
-        weight: 3,
-    });
+    steps.push(StepDef { name: PUBLISH, weight: 5 });
     steps
+}
+
+/// A package this import will read.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    data_source: String,
+    path: PathBuf,
+    name: PackageName,
 }
 
 /// One running import, as its steps see it.
 pub(crate) struct Run<'a> {
     engine: &'a Engine,
     id: i64,
+    ty: ImportType,
     log: &'a ImportLog,
     cancel: &'a CancellationToken,
     model: Mutex<ProgressModel>,
+    /// The packages the find step chose for the read step.
+    chosen: Mutex<Vec<Candidate>>,
 }
 
 impl<'a> Run<'a> {
@@ -74,9 +90,11 @@ impl<'a> Run<'a> {
         Run {
             engine,
             id,
+            ty,
             log,
             cancel,
             model: Mutex::new(model),
+            chosen: Mutex::new(Vec::new()),
         }
     }
 
@@ -136,6 +154,7 @@ pub(crate) async fn run_all(run: &Run<'_>) -> Result<(), StepError> {
         let counters = match step.name {
             VALIDATE => validate_data_sources(run).await?,
             FIND => find_packages(run, pos).await?,
+            READ => read_packages(run, pos).await?,
             TEST_DELAY => test_delay(run, pos).await?,
             PUBLISH => publish(run).await?,
             other => return Err(StepError::Failed(format!("unknown step `{other}`"))),
@@ -172,8 +191,9 @@ async fn validate_data_sources(run: &Run<'_>) -> Result<StepCounters, StepError>
     Ok(c)
 }
 
-/// Lists the package files of every data source, hashes them, and records
-/// which are new and which were imported before with the same content.
+/// Lists the package files of every data source, hashes the new or changed
+/// ones, and chooses what to read: per endpoint the newest package, never
+/// one older than what is already imported for that endpoint.
 async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
     let store = run.engine.store();
     let mut c = StepCounters::default();
@@ -184,98 +204,356 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         })?;
         let mut names = Vec::new();
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
+            let file_name = entry.file_name().to_string_lossy().into_owned();
             // Hidden files are uploads in progress.
-            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            if file_name.starts_with('.') {
                 continue;
             }
-            match PackageName::parse(&name) {
-                Ok(_) => names.push(name),
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            match PackageName::parse(&file_name) {
+                Ok(name) => names.push((name, meta)),
                 Err(e) => {
                     c.warnings += 1;
-                    run.log
-                        .warn(format!("Data source `{}`: ignored {e}", ds.name));
+                    run.log.warn(format!("Data source `{}`: ignored {e}", ds.name));
                 }
             }
         }
-        names.sort();
-        files.extend(names.into_iter().map(|n| (ds, n)));
+        names.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        files.extend(names.into_iter().map(|(n, m)| (ds, n, m)));
     }
     let total = files.len() as u64;
     run.log.info(format!("Found {total} scan package files"));
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut published = std::collections::HashMap::new();
-    for (i, (ds, name)) in files.into_iter().enumerate() {
+
+    let mut published = HashMap::new();
+    let mut scan_times = HashMap::new();
+    for ds in &run.engine.config().data_sources {
+        let err = |e: openlmt_storage::StoreError| StepError::Failed(e.to_string());
+        published.insert(ds.name.clone(), store.published_packages(&ds.name).await.map_err(err)?);
+        scan_times.insert(ds.name.clone(), store.published_scan_times(&ds.name).await.map_err(err)?);
+    }
+
+    let mut records = Vec::with_capacity(files.len());
+    for (i, (ds, name, meta)) in files.into_iter().enumerate() {
         run.check()?;
-        if !published.contains_key(&ds.name) {
-            let map = store
-                .published_packages(&ds.name)
-                .await
-                .map_err(|e| StepError::Failed(e.to_string()))?;
-            published.insert(ds.name.clone(), map);
-        }
         c.read += 1;
-        let path = ds.path.join(&name);
-        let token = run.cancel.clone();
-        let hashed = tokio::task::spawn_blocking(move || hash_file(&path, &token))
-            .await
-            .map_err(|e| StepError::Failed(format!("hashing task failed: {e}")))?;
-        let (state, size, sha, reason) = match hashed {
-            Ok(Some((size, sha))) => {
-                let before = published.get(&ds.name).and_then(|m| m.get(&name));
-                if before.is_some_and(|(_, old)| *old == sha) {
-                    (PackageState::AlreadyImported, size, sha, None)
-                } else {
-                    c.imported += 1;
-                    (PackageState::New, size, sha, None)
-                }
-            }
-            Ok(None) => return Err(StepError::Cancelled),
-            Err(e) => {
-                c.rejected += 1;
-                let reason = format!("cannot read the file: {e}");
-                run.log.warn(format!("Package `{name}` rejected: {reason}"));
-                (PackageState::Rejected, 0, String::new(), Some(reason))
+        let size = meta.len() as i64;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64);
+        let before = published.get(&ds.name).and_then(|m| m.get(name.as_str()));
+        // Unchanged size and modification time: trust the recorded hash.
+        let known = before.filter(|p| p.size == size && mtime_ns.is_some() && p.mtime_ns == mtime_ns);
+        let sha = match known {
+            Some(p) => Ok(Some(p.sha256.clone())),
+            None => {
+                let path = ds.path.join(name.as_str());
+                let token = run.cancel.clone();
+                tokio::task::spawn_blocking(move || hash_file(&path, &token))
+                    .await
+                    .map_err(|e| StepError::Failed(format!("hashing task failed: {e}")))?
+                    .map(|h| h.map(|(_, sha)| sha))
             }
         };
-        batch.push(NewPackageRecord {
+        let (state, sha, reason) = match sha {
+            Ok(None) => return Err(StepError::Cancelled),
+            Err(e) => {
+                let reason = format!("cannot read the file: {e}");
+                run.log.warn(format!("Package `{name}` rejected: {reason}"));
+                (PackageState::Rejected, String::new(), Some(reason))
+            }
+            Ok(Some(sha)) => match before.filter(|p| p.sha256 == sha) {
+                Some(p) if p.rejected => (PackageState::PreviouslyRejected, sha, p.reason.clone()),
+                Some(_) => (PackageState::AlreadyImported, sha, None),
+                None => (PackageState::New, sha, None),
+            },
+        };
+        records.push(NewPackageRecord {
             data_source: ds.name.clone(),
-            file_name: name,
-            size: size as i64,
+            file_name: name.as_str().to_string(),
+            size,
             sha256: sha,
             seen_at: Utc::now(),
             state,
             reason,
+            mtime_ns,
+            endpoint_id: Some(name.endpoint_id().to_string()),
+            scan_time: Some(name.scan_time()),
         });
-        if batch.len() >= BATCH {
-            flush(run, pos, &mut batch, c).await?;
-        }
         run.progress(pos, i as u64 + 1, total);
     }
-    flush(run, pos, &mut batch, c).await?;
+
+    // Per endpoint, the newest new package wins; none older than what is
+    // already imported for that endpoint is read.
+    let mut newest: HashMap<(String, String), usize> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        if r.state != PackageState::New {
+            continue;
+        }
+        let key = (r.data_source.clone(), r.endpoint_id.clone().unwrap_or_default());
+        match newest.get(&key) {
+            Some(&j) if records[j].scan_time >= r.scan_time => {}
+            _ => {
+                newest.insert(key, i);
+            }
+        }
+    }
+    let mut chosen = Vec::new();
+    let paths: HashMap<&str, &PathBuf> = run
+        .engine
+        .config()
+        .data_sources
+        .iter()
+        .map(|d| (d.name.as_str(), &d.path))
+        .collect();
+    for i in 0..records.len() {
+        if records[i].state != PackageState::New {
+            continue;
+        }
+        let endpoint = records[i].endpoint_id.clone().unwrap_or_default();
+        let key = (records[i].data_source.clone(), endpoint.clone());
+        let winner = newest[&key];
+        let imported_scan = scan_times
+            .get(&records[i].data_source)
+            .and_then(|m| m.get(&endpoint))
+            .copied();
+        let scan_ms = records[i].scan_time.map(|t| t.timestamp_millis()).unwrap_or(0);
+        let reason = if winner != i {
+            Some(format!(
+                "a newer package for endpoint `{endpoint}` is in this import: {}",
+                records[winner].file_name
+            ))
+        } else if imported_scan.is_some_and(|t| scan_ms < t) {
+            Some(format!(
+                "older than the package already imported for endpoint `{endpoint}` (scanned {})",
+                openlmt_domain::time::format_utc(openlmt_storage::from_ms_pub(imported_scan.unwrap_or(0)))
+            ))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                run.log.info(format!("Package `{}` skipped: {reason}", records[i].file_name));
+                records[i].state = PackageState::SkippedOlder;
+                records[i].reason = Some(reason);
+            }
+            None => {
+                c.imported += 1;
+                let r = &records[i];
+                if let (Some(path), Ok(name)) = (paths.get(r.data_source.as_str()), PackageName::parse(&r.file_name)) {
+                    chosen.push(Candidate {
+                        data_source: r.data_source.clone(),
+                        path: path.join(&r.file_name),
+                        name,
+                    });
+                }
+            }
+        }
+    }
+    c.rejected = records.iter().filter(|r| r.state == PackageState::Rejected).count() as i64;
+    for chunk in records.chunks(BATCH) {
+        run.check()?;
+        store
+            .record_packages(run.id, chunk)
+            .await
+            .map_err(|e| StepError::Failed(format!("cannot record packages: {e}")))?;
+    }
+    let count = |s: PackageState| records.iter().filter(|r| r.state == s).count();
     run.log.info(format!(
-        "{} new or changed packages, {} already imported, {} unreadable",
-        c.imported,
-        c.read - c.imported - c.rejected,
-        c.rejected
+        "{} packages to read, {} already imported, {} rejected before with the same content, {} older, {} unreadable",
+        chosen.len(),
+        count(PackageState::AlreadyImported),
+        count(PackageState::PreviouslyRejected),
+        count(PackageState::SkippedOlder),
+        count(PackageState::Rejected),
+    ));
+    *crate::lock(&run.chosen) = chosen;
+    Ok(c)
+}
+
+type Parsed = (Candidate, Result<ScanPackage, String>);
+
+/// Reads the chosen packages (in parallel, with the reader's limits) and
+/// writes their facts in batches under this import's id. A package that
+/// cannot be read is rejected alone; the import goes on.
+async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
+    let store = run.engine.store();
+    let chosen = std::mem::take(&mut *crate::lock(&run.chosen));
+    let total = chosen.len() as u64;
+    let mut c = StepCounters::default();
+    if chosen.is_empty() {
+        return Ok(c);
+    }
+    // Computer ids first, in one transaction.
+    let keys: Vec<(String, String)> = chosen
+        .iter()
+        .map(|k| (k.data_source.clone(), k.name.endpoint_id().to_string()))
+        .collect();
+    let ids = store
+        .computer_ids(&keys)
+        .await
+        .map_err(|e| StepError::Failed(format!("cannot register computers: {e}")))?;
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(PARSED_QUEUE);
+    let limits = Limits::default();
+    let cancel = run.cancel.clone();
+    let producer = tokio::spawn(async move {
+        let mut parsed = futures::stream::iter(chosen)
+            .map(|cand| {
+                let cancel = cancel.clone();
+                tokio::task::spawn_blocking(move || {
+                    if cancel.is_cancelled() {
+                        return (cand, Err("cancelled".to_string()));
+                    }
+                    let r = read_package_file(&cand.path, &limits).map_err(|e| e.to_string());
+                    (cand, r)
+                })
+            })
+            .buffered(PARSE_WORKERS);
+        while let Some(joined) = parsed.next().await {
+            let Ok(item) = joined else { break };
+            if tx.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut batch: Vec<PackageWrite> = Vec::new();
+    let mut batch_rows = 0usize;
+    let mut rejected = Vec::new();
+    let mut done = 0u64;
+    let result = async {
+        while let Some((cand, parsed)) = rx.recv().await {
+            run.check()?;
+            done += 1;
+            c.read += 1;
+            let endpoint = cand.name.endpoint_id();
+            let outcome = parsed.and_then(|pkg| {
+                if pkg.computer.endpoint_id != endpoint {
+                    Err(format!(
+                        "computer.yml says endpointID `{}` but the file name says `{endpoint}`",
+                        pkg.computer.endpoint_id
+                    ))
+                } else {
+                    Ok(pkg)
+                }
+            });
+            match outcome {
+                Ok(pkg) => {
+                    if (done as usize) <= NOTED_PACKAGES {
+                        for note in &pkg.notes {
+                            run.log.info(format!("Package `{}`: {note}", cand.name));
+                        }
+                    }
+                    c.warnings += pkg.notes.iter().filter(|n| n.starts_with("ignored")).count() as i64;
+                    let id = ids[&(cand.data_source.clone(), endpoint.to_string())];
+                    let write = to_write(id, &cand.name, pkg);
+                    batch_rows += 1 + write.packages.len() + write.swid_tags.len();
+                    batch.push(write);
+                    c.imported += 1;
+                }
+                Err(reason) => {
+                    c.rejected += 1;
+                    run.log.warn(format!("Package `{}` rejected: {reason}", cand.name));
+                    rejected.push((cand.data_source.clone(), cand.name.as_str().to_string(), PackageState::Rejected, Some(reason)));
+                }
+            }
+            if batch_rows >= WRITE_BATCH_ROWS {
+                write_batch(run, pos, &mut batch, c).await?;
+                batch_rows = 0;
+            }
+            run.progress(pos, done, total);
+        }
+        write_batch(run, pos, &mut batch, c).await?;
+        Ok::<(), StepError>(())
+    }
+    .await;
+    drop(rx);
+    let _ = producer.await;
+    result?;
+    if !rejected.is_empty() {
+        store
+            .set_package_states(run.id, &rejected)
+            .await
+            .map_err(|e| StepError::Failed(format!("cannot record rejected packages: {e}")))?;
+    }
+    run.log.info(format!(
+        "Read {} packages: {} written, {} rejected",
+        c.read, c.imported, c.rejected
     ));
     Ok(c)
 }
 
-async fn flush(
+async fn write_batch(
     run: &Run<'_>,
     pos: usize,
-    batch: &mut Vec<NewPackageRecord>,
+    batch: &mut Vec<PackageWrite>,
     c: StepCounters,
 ) -> Result<(), StepError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
     let store = run.engine.store();
     store
-        .record_packages(run.id, batch)
+        .write_packages(run.id, batch)
         .await
-        .map_err(|e| StepError::Failed(format!("cannot record packages: {e}")))?;
+        .map_err(|e| StepError::Failed(format!("cannot write facts: {e}")))?;
     batch.clear();
     let _ = store.save_step(run.id, pos as i64, c, false).await;
     Ok(())
+}
+
+/// Maps what the reader found to the rows the store writes.
+fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -> PackageWrite {
+    let cap = pkg.capacity;
+    let computer = StagedComputer {
+        computer_id,
+        name: pkg.computer.computer_name,
+        dns_name: pkg.computer.dns_name,
+        ip_addresses: pkg.computer.ip_addresses,
+        os: pkg.computer.operating_system,
+        agent_version: pkg.computer.agent_version,
+        scan_time_ms: name.scan_time().timestamp_millis(),
+        processor_vendor: cap.vendor,
+        processor_brand: cap.brand,
+        processor_model: cap.model,
+        sockets: i64::from(cap.sockets),
+        cores: i64::from(cap.cores),
+        threads: i64::from(cap.threads),
+        is_virtual: cap.is_virtual,
+        hypervisor: cap.hypervisor,
+    };
+    let packages = pkg
+        .packages
+        .into_iter()
+        .map(|f| PackageFactRow {
+            source: f.source.as_str(),
+            name: f.name,
+            version: f.version,
+            architecture: f.architecture,
+            vendor: f.vendor,
+        })
+        .collect();
+    let swid_tags = pkg
+        .swid_tags
+        .into_iter()
+        .map(|t| SwidFactRow {
+            schema: match t.schema {
+                SwidSchema::Iso2015 => "2015",
+                SwidSchema::Iso2009 => "2009",
+            },
+            tag_id: t.tag_id,
+            name: t.name,
+            version: t.version,
+            regid: t.regid,
+            vendor: t.vendor,
+        })
+        .collect();
+    PackageWrite { computer, packages, swid_tags }
 }
 
 /// SHA-256 and size of a file; `Ok(None)` when cancelled midway.
@@ -321,10 +599,16 @@ async fn test_delay(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError
 
 async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
     run.check()?;
+    let opts = PublishOptions {
+        complete: run.ty == ImportType::Complete,
+        stale_before_ms: run.engine.config().computer_retention.map(|d| {
+            (Utc::now() - chrono::Duration::from_std(d).unwrap_or_default()).timestamp_millis()
+        }),
+    };
     let published = run
         .engine
         .store()
-        .publish_import(run.id)
+        .publish_import(run.id, opts)
         .await
         .map_err(|e| StepError::Failed(format!("publishing failed: {e}")))?;
     if !published {

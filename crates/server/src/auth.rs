@@ -123,6 +123,11 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(c.clone());
         }
         let Some(token) = request_token(parts, app.config.token_in_url) else {
+            // No token: the web panel's session cookie (CSRF-checked).
+            if let Some(caller) = crate::panel::session::cookie_caller(parts, app).await? {
+                parts.extensions.insert(caller.clone());
+                return Ok(caller);
+            }
             return Err(ApiError::unauthorized(
                 "authentication required: send your API token in the `Token` header (get one from POST /api/get_token)",
             ));

@@ -5,6 +5,8 @@
 
 pub mod auth;
 pub mod error;
+mod inventory;
+mod panel;
 mod params;
 mod routes;
 pub mod wire;
@@ -31,6 +33,8 @@ pub use auth::AuthCache;
 pub struct ServerConfig {
     /// Accept the `token` query parameter (the `Token` header always works).
     pub token_in_url: bool,
+    /// Served over HTTPS: the panel's session cookie gets `Secure`.
+    pub tls: bool,
 }
 
 #[derive(Clone)]
@@ -79,11 +83,21 @@ pub fn router(state: AppState) -> Router {
             "/api/import_schedule",
             get(routes::get_schedule).put(routes::put_schedule),
         )
+        .route(
+            "/api/sam/v2/computers",
+            get(inventory::list_computers).delete(inventory::delete_computer),
+        )
+        .route(
+            "/api/sam/raw_package_facts",
+            get(inventory::raw_package_facts),
+        )
+        .route("/api/sam/raw_swid_tags", get(inventory::raw_swid_tags))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .layer(middleware::from_fn(count_requests))
         .layer(middleware::map_response(error::jsonify_errors))
+        .merge(panel::router())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
 }

@@ -188,9 +188,10 @@ pub async fn import_packages(
         Some("already_imported") => Some(PackageState::AlreadyImported),
         Some("rejected") => Some(PackageState::Rejected),
         Some("skipped_older") => Some(PackageState::SkippedOlder),
+        Some("previously_rejected") => Some(PackageState::PreviouslyRejected),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "`{}` is not a package state; use new, already_imported, rejected or skipped_older",
+                "`{}` is not a package state; use new, already_imported, rejected, skipped_older or previously_rejected",
                 other.chars().take(40).collect::<String>()
             )))
         }

@@ -5,6 +5,7 @@
 //! stays in `import_packages` until [`Store::publish_import`] copies it into
 //! the published registry in the same transaction that marks it successful.
 
+use crate::inventory::PublishOptions;
 use crate::{from_ms, now_ms, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 use openlmt_domain::{ImportStatus, ImportType, Trigger};
@@ -55,8 +56,11 @@ pub enum PackageState {
     AlreadyImported,
     /// Malformed; the reason says why.
     Rejected,
-    /// Older than a package already imported for the same endpoint.
+    /// Older than a package already imported for the same endpoint, or
+    /// than another package for it in the same import.
     SkippedOlder,
+    /// Rejected before with the same content; retried only when it changes.
+    PreviouslyRejected,
 }
 
 impl PackageState {
@@ -66,6 +70,7 @@ impl PackageState {
             PackageState::AlreadyImported => "already_imported",
             PackageState::Rejected => "rejected",
             PackageState::SkippedOlder => "skipped_older",
+            PackageState::PreviouslyRejected => "previously_rejected",
         }
     }
 
@@ -74,6 +79,7 @@ impl PackageState {
             "already_imported" => PackageState::AlreadyImported,
             "rejected" => PackageState::Rejected,
             "skipped_older" => PackageState::SkippedOlder,
+            "previously_rejected" => PackageState::PreviouslyRejected,
             _ => PackageState::New,
         }
     }
@@ -88,6 +94,21 @@ pub struct NewPackageRecord {
     pub seen_at: DateTime<Utc>,
     pub state: PackageState,
     pub reason: Option<String>,
+    /// Modification time (ns since the epoch) when it was hashed.
+    pub mtime_ns: Option<i64>,
+    pub endpoint_id: Option<String>,
+    pub scan_time: Option<DateTime<Utc>>,
+}
+
+/// A package in the published registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPackage {
+    pub size: i64,
+    pub sha256: String,
+    pub mtime_ns: Option<i64>,
+    /// `imported` or `rejected`.
+    pub rejected: bool,
+    pub reason: Option<String>,
 }
 
 /// A package as one import recorded it.
@@ -96,7 +117,8 @@ pub type StoredPackage = NewPackageRecord;
 const IMPORT_COLUMNS: &str = "i.id, i.import_type, i.trigger, i.requested_by, i.status,
     i.requested_at, i.started_at, i.finished_at, i.progress, i.error,
     (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id) AS found,
-    (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id AND p.state = 'new') AS imported,
+    CASE WHEN i.status IN ('failed', 'cancelled') THEN 0 ELSE
+      (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id AND p.state = 'new') END AS imported,
     (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id AND p.state = 'rejected') AS rejected";
 
 fn parse_enum<T: std::str::FromStr>(r: &SqliteRow, col: &str) -> Result<T> {
@@ -303,8 +325,9 @@ impl Store {
         for p in batch {
             sqlx::query(
                 "INSERT OR REPLACE INTO import_packages
-                   (import_id, data_source, file_name, size, sha256, seen_at, state, reason)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (import_id, data_source, file_name, size, sha256, seen_at, state, reason,
+                    mtime_ns, endpoint_id, scan_time)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id)
             .bind(&p.data_source)
@@ -314,6 +337,34 @@ impl Store {
             .bind(p.seen_at.timestamp_millis())
             .bind(p.state.as_str())
             .bind(&p.reason)
+            .bind(p.mtime_ns)
+            .bind(&p.endpoint_id)
+            .bind(p.scan_time.map(|t| t.timestamp_millis()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Changes the state of packages an import recorded (e.g. rejected
+    /// while reading), in one transaction.
+    pub async fn set_package_states(
+        &self,
+        id: i64,
+        changes: &[(String, String, PackageState, Option<String>)],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (ds, name, state, reason) in changes {
+            sqlx::query(
+                "UPDATE import_packages SET state = ?, reason = ?
+                 WHERE import_id = ? AND data_source = ? AND file_name = ?",
+            )
+            .bind(state.as_str())
+            .bind(reason)
+            .bind(id)
+            .bind(ds)
+            .bind(name)
             .execute(&mut *tx)
             .await?;
         }
@@ -328,7 +379,8 @@ impl Store {
         state: Option<PackageState>,
     ) -> Result<Vec<StoredPackage>> {
         let rows = sqlx::query(
-            "SELECT data_source, file_name, size, sha256, seen_at, state, reason
+            "SELECT data_source, file_name, size, sha256, seen_at, state, reason, mtime_ns,
+                    endpoint_id, scan_time
              FROM import_packages WHERE import_id = ?1 AND (?2 IS NULL OR state = ?2)
              ORDER BY data_source, file_name",
         )
@@ -346,6 +398,9 @@ impl Store {
                     seen_at: from_ms(r.try_get(4)?),
                     state: PackageState::parse(&r.try_get::<String, _>(5)?),
                     reason: r.try_get(6)?,
+                    mtime_ns: r.try_get(7)?,
+                    endpoint_id: r.try_get(8)?,
+                    scan_time: r.try_get::<Option<i64>, _>(9)?.map(from_ms),
                 })
             })
             .collect()
@@ -355,14 +410,27 @@ impl Store {
     pub async fn published_packages(
         &self,
         data_source: &str,
-    ) -> Result<HashMap<String, (i64, String)>> {
-        let rows =
-            sqlx::query("SELECT file_name, size, sha256 FROM scan_packages WHERE data_source = ?")
-                .bind(data_source)
-                .fetch_all(&self.pool)
-                .await?;
+    ) -> Result<HashMap<String, PublishedPackage>> {
+        let rows = sqlx::query(
+            "SELECT file_name, size, sha256, mtime_ns, state, reason
+             FROM scan_packages WHERE data_source = ?",
+        )
+        .bind(data_source)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    PublishedPackage {
+                        size: r.try_get(1)?,
+                        sha256: r.try_get(2)?,
+                        mtime_ns: r.try_get(3)?,
+                        rejected: r.try_get::<String, _>(4)? == "rejected",
+                        reason: r.try_get(5)?,
+                    },
+                ))
+            })
             .collect()
     }
 
@@ -376,7 +444,7 @@ impl Store {
     /// Publishes a running import in one transaction: its new packages
     /// become part of the registry and it becomes `successful`. Returns
     /// false (and changes nothing) when the import is no longer active.
-    pub async fn publish_import(&self, id: i64) -> Result<bool> {
+    pub async fn publish_import(&self, id: i64, opts: PublishOptions) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         let active: Option<i64> =
@@ -387,13 +455,18 @@ impl Store {
         if active.is_none() {
             return Ok(false);
         }
+        crate::inventory::publish_inventory(&mut tx, id, opts).await?;
         sqlx::query(
-            "INSERT INTO scan_packages (data_source, file_name, size, sha256, first_seen, imported_at, import_id)
-             SELECT data_source, file_name, size, sha256, seen_at, ?1, import_id
-             FROM import_packages WHERE import_id = ?2 AND state = 'new'
+            "INSERT INTO scan_packages (data_source, file_name, size, sha256, first_seen,
+               imported_at, import_id, state, reason, mtime_ns)
+             SELECT data_source, file_name, size, sha256, seen_at, ?1, import_id,
+               CASE state WHEN 'new' THEN 'imported' ELSE 'rejected' END, reason, mtime_ns
+             FROM import_packages
+             WHERE import_id = ?2 AND (state = 'new' OR (state = 'rejected' AND sha256 != ''))
              ON CONFLICT (data_source, file_name) DO UPDATE SET
                size = excluded.size, sha256 = excluded.sha256,
-               imported_at = excluded.imported_at, import_id = excluded.import_id",
+               imported_at = excluded.imported_at, import_id = excluded.import_id,
+               state = excluded.state, reason = excluded.reason, mtime_ns = excluded.mtime_ns",
         )
         .bind(now)
         .bind(id)
@@ -501,6 +574,8 @@ mod tests {
     use super::*;
     use crate::test_store;
 
+    const OPTS: PublishOptions = PublishOptions { complete: true, stale_before_ms: None };
+
     fn pkg(name: &str, sha: &str, state: PackageState) -> NewPackageRecord {
         NewPackageRecord {
             data_source: "default".into(),
@@ -510,6 +585,9 @@ mod tests {
             seen_at: Utc::now(),
             state,
             reason: None,
+            mtime_ns: None,
+            endpoint_id: None,
+            scan_time: None,
         }
     }
 
@@ -539,10 +617,12 @@ mod tests {
         .await
         .unwrap();
         assert!(s.published_packages("default").await.unwrap().is_empty());
-        assert!(s.publish_import(a.id).await.unwrap());
+        assert!(s.publish_import(a.id, OPTS).await.unwrap());
         let published = s.published_packages("default").await.unwrap();
-        assert_eq!(published.len(), 1);
-        assert_eq!(published["a.zip"].1, "aa");
+        assert_eq!(published.len(), 2, "rejected packages are remembered too");
+        assert_eq!(published["a.zip"].sha256, "aa");
+        assert!(!published["a.zip"].rejected);
+        assert!(published["b.zip"].rejected);
         let row = s.import(a.id).await.unwrap().unwrap();
         assert_eq!((row.status, row.progress), (ImportStatus::Successful, 100));
         assert_eq!(
@@ -554,7 +634,7 @@ mod tests {
             (2, 1, 1)
         );
         assert!(
-            !s.publish_import(a.id).await.unwrap(),
+            !s.publish_import(a.id, OPTS).await.unwrap(),
             "publishing twice is refused"
         );
         // The slot is free again.

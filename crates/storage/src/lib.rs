@@ -5,12 +5,18 @@
 //! stored as Unix milliseconds.
 
 mod imports;
+mod inventory_query;
+mod inventory;
 mod meta;
+mod sessions;
 mod users;
 
+pub use inventory::{PackageFactRow, PackageWrite, PublishOptions, StagedComputer, SwidFactRow};
 pub use imports::{
-    ImportRow, NewPackageRecord, PackageState, StepCounters, StepRow, StoredPackage, INTERRUPTED,
+    ImportRow, NewPackageRecord, PackageState, StepCounters, StepRow, StoredPackage, INTERRUPTED, PublishedPackage,
 };
+pub use inventory_query::{ComputerRow, DeleteOutcome, RawPackageFact, RawSwidTag};
+pub use sessions::{random_hex, SESSION_IDLE, SESSION_MAX_AGE};
 pub use users::{Principal, TokenInfo, UserInfo};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -86,6 +92,11 @@ impl Store {
 
 pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
+}
+
+/// A Unix-millisecond time as UTC.
+pub fn from_ms_pub(ms: i64) -> DateTime<Utc> {
+    from_ms(ms)
 }
 
 pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {

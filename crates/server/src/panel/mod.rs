@@ -1,0 +1,446 @@
+//! The web panel: `/login`, `/logout` and the Data Imports page at
+//! `/management/imports`. Pages are HTML rendered from embedded templates;
+//! the page's script talks to the JSON API, authenticated by the session
+//! cookie (see [`session`]).
+
+pub mod session;
+
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use openlmt_domain::Permission;
+use session::{cookie, cookie_name, csrf_token, same_secret};
+
+const LOGIN_HTML: &str = include_str!("../../assets/login.html");
+const IMPORTS_HTML: &str = include_str!("../../assets/imports.html");
+const PANEL_CSS: &str = include_str!("../../assets/panel.css");
+const PANEL_JS: &str = include_str!("../../assets/panel.js");
+const ICON_SVG: &str = include_str!("../../assets/icon.svg");
+
+/// Where a login goes when it names no (acceptable) page.
+const HOME: &str = "/management/imports";
+/// The cookie of the login form's double-submit CSRF token.
+const LOGIN_COOKIE: &str = "openlmt_login";
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+                   form-action 'self'; frame-ancestors 'none'";
+
+/// The panel's routes. They are merged outside the layer that turns error
+/// responses into JSON: these are HTML pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/management/imports", get(imports_page))
+        .route("/panel/panel.css", get(|| asset(PANEL_CSS, "text/css")))
+        .route(
+            "/panel/panel.js",
+            get(|| asset(PANEL_JS, "text/javascript")),
+        )
+        .route("/panel/icon.svg", get(|| asset(ICON_SVG, "image/svg+xml")))
+        .layer(middleware::from_fn(crate::count_requests))
+}
+
+async fn asset(body: &'static str, ctype: &'static str) -> Response {
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&format!("{ctype}; charset=utf-8"))
+            .unwrap_or(HeaderValue::from_static("text/plain")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query parameter value.
+fn url_param(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// An HTML page with the panel's security headers.
+fn page(status: StatusCode, html: String) -> Response {
+    let mut resp = (status, html).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    resp
+}
+
+fn redirect(to: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn set_cookie(resp: &mut Response, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn secure(app: &AppState) -> &'static str {
+    if app.config.tls {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+/// Accepts only a same-site absolute path (`/x…`), never `//host` or
+/// `/\host`, which browsers read as another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 2048
+                && n.chars().all(|c| !c.is_control() && c != '\\') =>
+        {
+            n.to_string()
+        }
+        _ => HOME.to_string(),
+    }
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The login form, with a fresh double-submit token in a cookie and in a
+/// hidden field.
+fn login_form(
+    app: &AppState,
+    status: StatusCode,
+    next: &str,
+    user: &str,
+    message: Option<(&str, &str)>,
+) -> Response {
+    let token = openlmt_storage::random_hex(16);
+    let message = match message {
+        Some((kind, text)) => format!(
+            r#"<p class="msg {kind}" id="login-message" role="{}">{}</p>"#,
+            if kind == "error" { "alert" } else { "status" },
+            esc(text)
+        ),
+        None => String::new(),
+    };
+    let html = LOGIN_HTML
+        .replace("{{message}}", &message)
+        .replace("{{next}}", &esc(next))
+        .replace("{{user}}", &esc(user))
+        .replace("{{login_token}}", &token)
+        .replace(
+            "{{autofocus_user}}",
+            if user.is_empty() { "autofocus" } else { "" },
+        )
+        .replace(
+            "{{autofocus_password}}",
+            if user.is_empty() { "" } else { "autofocus" },
+        );
+    let mut resp = page(status, html);
+    set_cookie(
+        &mut resp,
+        format!(
+            "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}",
+            secure(app)
+        ),
+    );
+    resp
+}
+
+/// `GET /login[?next=/path]`
+async fn login_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let next = safe_next(query_param(query.as_deref(), "next").as_deref());
+    if let Ok(Some(_)) = session::session(&headers, &app).await {
+        return redirect(&next);
+    }
+    let message =
+        query_param(query.as_deref(), "logged_out").map(|_| ("info", "You are logged out."));
+    login_form(&app, StatusCode::OK, &next, "", message)
+}
+
+/// Whether the `Origin` header, when the browser sends one, names this
+/// site (the host the request was sent to).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin = origin.to_str().unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    origin_host.is_some_and(|o| !host.is_empty() && o.eq_ignore_ascii_case(host))
+}
+
+/// `POST /login` with form fields `user`, `password`, `next` and
+/// `login_token`.
+async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut user = String::new();
+    let mut password = String::new();
+    let mut next = None;
+    let mut token = String::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "user" => user = v.trim().to_string(),
+            "password" => password = v.into_owned(),
+            "next" => next = Some(v.into_owned()),
+            "login_token" => token = v.into_owned(),
+            _ => {}
+        }
+    }
+    let next = safe_next(next.as_deref());
+    let cookie_token = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if !same_origin(&headers) || token.is_empty() || !same_secret(&token, cookie_token) {
+        return login_form(
+            &app,
+            StatusCode::FORBIDDEN,
+            &next,
+            &user,
+            Some((
+                "error",
+                "This login form has expired or was not sent from this site. Please log in again.",
+            )),
+        );
+    }
+    let checked = if user.is_empty() || password.is_empty() {
+        Ok(None)
+    } else {
+        app.engine.store().check_password(&user, &password).await
+    };
+    let principal = match checked {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            tracing::info!(user = %user.chars().take(64).collect::<String>(), "failed panel login");
+            return login_form(
+                &app,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                &user,
+                Some(("error", "Wrong user name or password.")),
+            );
+        }
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
+    let id = match app.engine.store().create_session(principal.user_id).await {
+        Ok(id) => id,
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
+    tracing::info!(user = %principal.name, "panel login");
+    let mut resp = redirect(&next);
+    set_cookie(
+        &mut resp,
+        format!(
+            "{}={id}; Path=/; HttpOnly; SameSite=Strict{}",
+            cookie_name(app.config.tls),
+            secure(&app)
+        ),
+    );
+    set_cookie(
+        &mut resp,
+        format!(
+            "{LOGIN_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            secure(&app)
+        ),
+    );
+    resp
+}
+
+/// `POST /logout` with the session's CSRF token in the form field `csrf`
+/// (or the `X-CSRF-Token` header): ends the session.
+async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let given = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| {
+            headers
+                .get(session::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    match session::session(&headers, &app).await {
+        Ok(Some((id, principal))) => {
+            if !same_secret(&given, &csrf_token(&id)) {
+                return crate::error::ApiError::forbidden(
+                    "missing or wrong CSRF token: log out from the panel's Log out button",
+                )
+                .into_response();
+            }
+            if let Err(e) = app.engine.store().delete_session(&id).await {
+                return crate::error::ApiError::from(e).into_response();
+            }
+            tracing::info!(user = %principal.name, "panel logout");
+        }
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
+    }
+    let mut resp = redirect("/login?logged_out=1");
+    set_cookie(
+        &mut resp,
+        format!(
+            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            cookie_name(app.config.tls),
+            secure(&app)
+        ),
+    );
+    resp
+}
+
+/// Removes the blocks between `<!--manage-->` and `<!--/manage-->`.
+fn strip_manage_blocks(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<!--manage-->") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("<!--/manage-->") {
+            Some(end) => rest = &rest[start + end + "<!--/manage-->".len()..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `GET /management/imports`: the Data Imports page (login first).
+async fn imports_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (id, principal) = match session::session(&headers, &app).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let here = uri.path_and_query().map_or(HOME, |pq| pq.as_str());
+            return redirect(&format!("/login?next={}", url_param(here)));
+        }
+        Err(e) => return e.into_response(),
+    };
+    let manage = principal.permissions.contains(Permission::ManageImports);
+    let template = if manage {
+        IMPORTS_HTML.to_string()
+    } else {
+        strip_manage_blocks(IMPORTS_HTML)
+    };
+    let html = template
+        .replace("{{csrf}}", &csrf_token(&id))
+        .replace("{{user}}", &esc(&principal.name))
+        .replace("{{can_manage}}", if manage { "true" } else { "false" })
+        .replace(
+            "{{role}}",
+            if manage {
+                "can manage imports"
+            } else {
+                "read-only"
+            },
+        );
+    page(StatusCode::OK, html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_stay_on_this_site() {
+        assert_eq!(
+            safe_next(Some("/management/imports?x=1")),
+            "/management/imports?x=1"
+        );
+        assert_eq!(safe_next(Some("//evil.example/")), HOME);
+        assert_eq!(safe_next(Some("/\\evil.example/")), HOME);
+        assert_eq!(safe_next(Some("https://evil.example/")), HOME);
+        assert_eq!(safe_next(Some("")), HOME);
+        assert_eq!(safe_next(None), HOME);
+    }
+
+    #[test]
+    fn manage_blocks_are_removed() {
+        assert_eq!(
+            strip_manage_blocks("a<!--manage-->b<!--/manage-->c<!--manage-->d<!--/manage-->"),
+            "ac"
+        );
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn origin_check() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9081"));
+        assert!(same_origin(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:9081"),
+        );
+        assert!(same_origin(&h));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(!same_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!same_origin(&h));
+    }
+}

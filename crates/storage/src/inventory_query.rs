@@ -1,0 +1,851 @@
+//! Reading the published inventory and raw facts: filtered, sorted, paged.
+//!
+//! Visibility (see migration 0003): a computer is visible once
+//! `published = 1`; the inventory list also requires `in_inventory = 1`; its
+//! raw facts are the rows whose `import_id` is the computer's
+//! `facts_import_id`. Every statement here applies that rule, so rows an
+//! import is still writing, or rows of superseded imports, never show.
+//!
+//! Filters come as the domain's typed [`Filter`]; each field maps to one SQL
+//! expression through a fixed table, and every value is bound as a
+//! parameter, never written into the SQL text.
+
+use crate::{from_ms, now_ms, Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use openlmt_domain::query::{Condition, Entity, FieldKind, Filter, Op, Query, Value};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+/// A computer of the inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputerRow {
+    pub id: i64,
+    pub data_source: String,
+    pub endpoint_id: String,
+    pub name: Option<String>,
+    pub dns_name: Option<String>,
+    pub ip_addresses: Vec<String>,
+    pub os: Option<String>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub is_deleted: bool,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub processor_vendor: Option<String>,
+    pub processor_brand: Option<String>,
+    pub processor_model: Option<String>,
+    pub sockets: Option<i64>,
+    pub cores: Option<i64>,
+    pub threads: Option<i64>,
+    pub is_virtual: Option<bool>,
+    pub hypervisor: Option<String>,
+}
+
+/// One installed package (dpkg or rpm) as a computer's scan reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPackageFact {
+    pub computer_id: i64,
+    pub name: String,
+    pub version: Option<String>,
+    pub architecture: Option<String>,
+    pub vendor: Option<String>,
+    pub source: String,
+}
+
+/// One SWID tag as a computer's scan reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSwidTag {
+    pub computer_id: i64,
+    pub tag_id: String,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub regid: Option<String>,
+    pub vendor: Option<String>,
+    pub schema: String,
+}
+
+/// What [`Store::decommission_computer`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteOutcome {
+    /// Marked deleted (or already was); the row as it is now.
+    Deleted(ComputerRow),
+    /// No visible computer has that endpoint id (in that data source).
+    NotFound,
+    /// Several data sources have a computer with that endpoint id; their
+    /// names. The caller must say which.
+    Ambiguous(Vec<String>),
+}
+
+/// The SQL expression of a field, over the aliases `c` (computers) and `f`
+/// (the facts table). `None` for a field the list does not have.
+fn column(entity: Entity, field: &str) -> Option<&'static str> {
+    Some(match (entity, field) {
+        (Entity::Computers, "id") => "c.id",
+        (Entity::Computers, "data_source") => "c.data_source",
+        (Entity::Computers, "endpoint_id") => "c.endpoint_id",
+        (Entity::Computers, "name") => "c.name",
+        (Entity::Computers, "dns_name") => "c.dns_name",
+        (Entity::Computers, "ip_address") => "c.ip_addresses",
+        (Entity::Computers, "os") => "c.os",
+        (Entity::Computers, "first_seen") => "c.first_seen",
+        (Entity::Computers, "last_seen") => "c.last_seen",
+        (Entity::Computers, "is_deleted") => "c.is_deleted",
+        (Entity::Computers, "deleted_at") => "c.deleted_at",
+        (Entity::Computers, "processor_vendor") => "c.processor_vendor",
+        (Entity::Computers, "processor_brand") => "c.processor_brand",
+        (Entity::Computers, "processor_model") => "c.processor_model",
+        (Entity::Computers, "sockets") => "c.sockets",
+        (Entity::Computers, "cores") => "c.cores",
+        (Entity::Computers, "threads") => "c.threads",
+        (Entity::Computers, "is_virtual") => "c.is_virtual",
+        (Entity::Computers, "hypervisor") => "c.hypervisor",
+        (Entity::PackageFacts | Entity::SwidTags, "computer_id") => "f.computer_id",
+        (Entity::PackageFacts | Entity::SwidTags, "name") => "f.name",
+        (Entity::PackageFacts | Entity::SwidTags, "version") => "f.version",
+        (Entity::PackageFacts | Entity::SwidTags, "vendor") => "f.vendor",
+        (Entity::PackageFacts, "architecture") => "f.architecture",
+        (Entity::PackageFacts, "source") => "f.source",
+        (Entity::SwidTags, "tag_id") => "f.tag_id",
+        (Entity::SwidTags, "regid") => "f.regid",
+        (Entity::SwidTags, "schema") => "f.schema",
+        _ => return None,
+    })
+}
+
+/// `FROM … WHERE <visibility>` of each list, and its stable order.
+fn source(entity: Entity) -> (&'static str, &'static str) {
+    match entity {
+        Entity::Computers => (
+            " FROM computers c WHERE c.published = 1 AND c.in_inventory = 1",
+            "c.id",
+        ),
+        Entity::PackageFacts => (
+            " FROM computers c JOIN package_facts f
+               ON f.computer_id = c.id AND f.import_id = c.facts_import_id
+             WHERE c.published = 1",
+            "c.id, f.rowid",
+        ),
+        Entity::SwidTags => (
+            " FROM computers c JOIN swid_facts f
+               ON f.computer_id = c.id AND f.import_id = c.facts_import_id
+             WHERE c.published = 1",
+            "c.id, f.rowid",
+        ),
+    }
+}
+
+const COMPUTER_SELECT: &str = "SELECT c.id, c.data_source, c.endpoint_id, c.name, c.dns_name,
+    c.ip_addresses, c.os, c.first_seen, c.last_seen, c.is_deleted, c.deleted_at,
+    c.processor_vendor, c.processor_brand, c.processor_model, c.sockets, c.cores, c.threads,
+    c.is_virtual, c.hypervisor";
+const PACKAGE_SELECT: &str =
+    "SELECT f.computer_id, f.name, f.version, f.architecture, f.vendor, f.source";
+const SWID_SELECT: &str =
+    "SELECT f.computer_id, f.tag_id, f.name, f.version, f.regid, f.vendor, f.schema";
+
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::Invalid(msg.into())
+}
+
+fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, entity: Entity, f: &Filter) -> Result<()> {
+    match f {
+        Filter::Cond(c) => push_condition(qb, entity, c)?,
+        Filter::And(v) if v.is_empty() => {
+            qb.push("1");
+        }
+        Filter::Or(v) if v.is_empty() => {
+            qb.push("0");
+        }
+        Filter::And(v) | Filter::Or(v) => {
+            let joiner = if matches!(f, Filter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            qb.push("(");
+            for (i, sub) in v.iter().enumerate() {
+                if i > 0 {
+                    qb.push(joiner);
+                }
+                push_filter(qb, entity, sub)?;
+            }
+            qb.push(")");
+        }
+    }
+    Ok(())
+}
+
+fn comparison(op: Op) -> &'static str {
+    match op {
+        Op::Eq => " = ",
+        // IS NOT, so that rows without a value count as different.
+        Op::Ne => " IS NOT ",
+        Op::Lt => " < ",
+        Op::Le => " <= ",
+        Op::Gt => " > ",
+        Op::Ge => " >= ",
+        Op::Contains => unreachable!("contains is not a plain comparison"),
+    }
+}
+
+fn push_condition(qb: &mut QueryBuilder<'_, Sqlite>, entity: Entity, c: &Condition) -> Result<()> {
+    let field = c.field();
+    let col = column(entity, field.name)
+        .ok_or_else(|| invalid(format!("`{}` is not a field of this list", field.name)))?;
+    let op = c.op();
+    match c.value() {
+        Value::Null => {
+            qb.push(format!(
+                "({col} {})",
+                if op == Op::Eq {
+                    "IS NULL"
+                } else {
+                    "IS NOT NULL"
+                }
+            ));
+        }
+        Value::Text(text) if field.kind == FieldKind::TextList => {
+            // The column holds a JSON array of strings.
+            match op {
+                Op::Contains => {
+                    qb.push(format!("(instr(lower({col}), lower("));
+                    qb.push_bind(text.clone());
+                    qb.push(")) > 0)");
+                }
+                Op::Eq | Op::Ne => {
+                    qb.push(if op == Op::Eq {
+                        "(EXISTS"
+                    } else {
+                        "(NOT EXISTS"
+                    });
+                    qb.push(format!(
+                        " (SELECT 1 FROM json_each(CASE WHEN json_valid({col}) THEN {col} ELSE '[]' END) j WHERE j.value = "
+                    ));
+                    qb.push_bind(text.clone());
+                    qb.push("))");
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "`{op}` does not apply to `{}`",
+                        field.name
+                    )))
+                }
+            }
+        }
+        Value::Text(text) if op == Op::Contains => {
+            qb.push(format!("(instr(lower({col}), lower("));
+            qb.push_bind(text.clone());
+            qb.push(")) > 0)");
+        }
+        Value::Text(text) => {
+            qb.push(format!("({col}{}", comparison(op)));
+            qb.push_bind(text.clone());
+            qb.push(")");
+        }
+        Value::Int(n) => {
+            qb.push(format!("({col}{}", comparison(op)));
+            qb.push_bind(*n);
+            qb.push(")");
+        }
+        Value::Bool(b) => {
+            qb.push(format!("({col}{}", comparison(op)));
+            qb.push_bind(i64::from(*b));
+            qb.push(")");
+        }
+        Value::Time(t) => {
+            // Compared at whole seconds, as the API shows times.
+            qb.push(format!("(({col} / 1000){}", comparison(op)));
+            qb.push_bind(t.timestamp());
+            qb.push(")");
+        }
+    }
+    Ok(())
+}
+
+/// Appends `FROM … WHERE visibility [AND filter]` to `qb`.
+fn push_from_where(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+    let (from, _) = source(q.entity);
+    qb.push(from);
+    if let Some(filter) = &q.filter {
+        if !filter.belongs_to(q.entity) {
+            return Err(invalid("the filter names fields of another list"));
+        }
+        qb.push(" AND ");
+        push_filter(qb, q.entity, filter)?;
+    }
+    Ok(())
+}
+
+fn push_order_page(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+    let (_, stable) = source(q.entity);
+    qb.push(" ORDER BY ");
+    for s in &q.sort {
+        let col = column(q.entity, s.field.name)
+            .ok_or_else(|| invalid(format!("cannot sort by `{}`", s.field.name)))?;
+        qb.push(col);
+        qb.push(if s.descending { " DESC, " } else { " ASC, " });
+    }
+    qb.push(stable);
+    qb.push(" LIMIT ");
+    qb.push_bind(q.limit.max(0));
+    qb.push(" OFFSET ");
+    qb.push_bind(q.offset.max(0));
+    Ok(())
+}
+
+fn opt_time(r: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    Ok(r.try_get::<Option<i64>, _>(col)?.map(from_ms))
+}
+
+/// The addresses of the `ip_addresses` column: a JSON array of strings;
+/// anything else non-empty is taken as one address.
+fn parse_addresses(text: &str) -> Vec<String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                serde_json::Value::String(s) => Some(s),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            })
+            .collect(),
+        Ok(serde_json::Value::String(s)) => vec![s],
+        _ if text.trim().is_empty() => Vec::new(),
+        _ => vec![text.trim().to_string()],
+    }
+}
+
+fn row_to_computer(r: &SqliteRow) -> Result<ComputerRow> {
+    let ips: Option<String> = r.try_get("ip_addresses")?;
+    Ok(ComputerRow {
+        id: r.try_get("id")?,
+        data_source: r.try_get("data_source")?,
+        endpoint_id: r.try_get("endpoint_id")?,
+        name: r.try_get("name")?,
+        dns_name: r.try_get("dns_name")?,
+        ip_addresses: parse_addresses(ips.as_deref().unwrap_or("")),
+        os: r.try_get("os")?,
+        first_seen: opt_time(r, "first_seen")?,
+        last_seen: opt_time(r, "last_seen")?,
+        is_deleted: r.try_get::<i64, _>("is_deleted")? != 0,
+        deleted_at: opt_time(r, "deleted_at")?,
+        processor_vendor: r.try_get("processor_vendor")?,
+        processor_brand: r.try_get("processor_brand")?,
+        processor_model: r.try_get("processor_model")?,
+        sockets: r.try_get("sockets")?,
+        cores: r.try_get("cores")?,
+        threads: r.try_get("threads")?,
+        is_virtual: r.try_get::<Option<i64>, _>("is_virtual")?.map(|v| v != 0),
+        hypervisor: r.try_get("hypervisor")?,
+    })
+}
+
+fn row_to_package(r: &SqliteRow) -> Result<RawPackageFact> {
+    Ok(RawPackageFact {
+        computer_id: r.try_get("computer_id")?,
+        name: r.try_get("name")?,
+        version: r.try_get("version")?,
+        architecture: r.try_get("architecture")?,
+        vendor: r.try_get("vendor")?,
+        source: r.try_get("source")?,
+    })
+}
+
+fn row_to_swid(r: &SqliteRow) -> Result<RawSwidTag> {
+    Ok(RawSwidTag {
+        computer_id: r.try_get("computer_id")?,
+        tag_id: r.try_get("tag_id")?,
+        name: r.try_get("name")?,
+        version: r.try_get("version")?,
+        regid: r.try_get("regid")?,
+        vendor: r.try_get("vendor")?,
+        schema: r.try_get("schema")?,
+    })
+}
+
+impl Store {
+    /// Counts the matches of `q` and reads its page, from one snapshot.
+    async fn run_query<T>(
+        &self,
+        q: &Query,
+        entity: Entity,
+        select: &str,
+        map: fn(&SqliteRow) -> Result<T>,
+    ) -> Result<(i64, Vec<T>)> {
+        if q.entity != entity {
+            return Err(invalid("the query is for another list"));
+        }
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
+        push_from_where(&mut count, q)?;
+        let mut page = QueryBuilder::<Sqlite>::new(select);
+        push_from_where(&mut page, q)?;
+        push_order_page(&mut page, q)?;
+
+        let mut tx = self.pool.begin().await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await?;
+        let rows = if q.limit > 0 && q.offset < total {
+            page.build()
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(map)
+                .collect::<Result<Vec<T>>>()?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok((total, rows))
+    }
+
+    /// The computers of the inventory matching `q`: their total, and the
+    /// page `q` asks for.
+    pub async fn query_computers(&self, q: &Query) -> Result<(i64, Vec<ComputerRow>)> {
+        self.run_query(q, Entity::Computers, COMPUTER_SELECT, row_to_computer)
+            .await
+    }
+
+    /// The raw package facts of the visible computers matching `q`.
+    pub async fn query_package_facts(&self, q: &Query) -> Result<(i64, Vec<RawPackageFact>)> {
+        self.run_query(q, Entity::PackageFacts, PACKAGE_SELECT, row_to_package)
+            .await
+    }
+
+    /// The raw SWID tags of the visible computers matching `q`.
+    pub async fn query_swid_facts(&self, q: &Query) -> Result<(i64, Vec<RawSwidTag>)> {
+        self.run_query(q, Entity::SwidTags, SWID_SELECT, row_to_swid)
+            .await
+    }
+
+    /// Marks the visible computer with `endpoint_id` (in `data_source`, if
+    /// given) deleted: it stays in the database and in the lists, with
+    /// `is_deleted` set. Marking a deleted computer again keeps its first
+    /// `deleted_at`.
+    pub async fn decommission_computer(
+        &self,
+        endpoint_id: &str,
+        data_source: Option<&str>,
+    ) -> Result<DeleteOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let found: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, data_source FROM computers
+             WHERE published = 1 AND endpoint_id = ? AND (? IS NULL OR data_source = ?)
+             ORDER BY data_source",
+        )
+        .bind(endpoint_id)
+        .bind(data_source)
+        .bind(data_source)
+        .fetch_all(&mut *tx)
+        .await?;
+        let id = match found.as_slice() {
+            [] => return Ok(DeleteOutcome::NotFound),
+            [(id, _)] => *id,
+            many => {
+                return Ok(DeleteOutcome::Ambiguous(
+                    many.iter().map(|(_, ds)| ds.clone()).collect(),
+                ))
+            }
+        };
+        sqlx::query(
+            "UPDATE computers SET is_deleted = 1,
+                 deleted_at = CASE WHEN is_deleted = 1 AND deleted_at IS NOT NULL
+                                   THEN deleted_at ELSE ? END
+             WHERE id = ?",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "{COMPUTER_SELECT} FROM computers c WHERE c.id = ?"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let row = row_to_computer(&row)?;
+        tx.commit().await?;
+        Ok(DeleteOutcome::Deleted(row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_store;
+    use openlmt_domain::query::{Sort, MAX_CONDITIONS};
+
+    /// Time 2026-11-28T12:00:00Z in ms.
+    const T0: i64 = 1_795_867_200_000;
+
+    async fn exec(store: &Store, sql: &str) {
+        sqlx::raw_sql(sql).execute(store.pool()).await.unwrap();
+    }
+
+    /// Three visible inventory computers, one published only raw, one
+    /// unpublished; facts at the current and at an old import.
+    async fn fixture() -> (Store, tempfile::TempDir) {
+        let (store, dir) = test_store().await;
+        exec(
+            &store,
+            &format!(
+                "INSERT INTO computers (id, data_source, endpoint_id, published, facts_import_id,
+                    name, dns_name, ip_addresses, os, first_seen, last_seen, is_deleted,
+                    in_inventory, processor_vendor, processor_brand, processor_model,
+                    sockets, cores, threads, is_virtual, hypervisor,
+                    raw_sockets, raw_is_virtual, raw_hypervisor)
+                 VALUES
+                 (1, 'default', 'ep-alpha', 1, 10, 'alpha', 'alpha.example.test',
+                  '[\"192.0.2.10\",\"2001:db8::1\"]', 'Debian GNU/Linux 12 (bookworm)',
+                  {T0}, {T0} + 3600000, 0, 1, 'GenuineIntel', 'Intel(R) Xeon(R) Gold 6230', '85',
+                  1, 2, 2, 1, 'KVM', 9, 0, 'RAW'),
+                 (2, 'default', 'ep-beta', 1, 11, 'Beta', NULL, '[\"10.0.0.5\"]', 'Rocky Linux 9',
+                  {T0} - 86400000, {T0}, 0, 1, 'AuthenticAMD', 'AMD EPYC 7302', '49',
+                  2, 32, 64, 0, NULL, NULL, NULL, NULL),
+                 (3, 'lab', 'ep-gamma', 1, 12, 'gamma', NULL, '[]', NULL,
+                  {T0}, {T0}, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                  NULL, NULL, NULL),
+                 (4, 'default', 'ep-rawonly', 1, 13, 'rawonly', NULL, '[]', NULL,
+                  {T0}, {T0}, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                  4, 1, 'VMware', NULL, NULL),
+                 (5, 'default', 'ep-hidden', 0, 14, 'hidden', NULL, '[\"192.0.2.99\"]', NULL,
+                  {T0}, {T0}, 0, 1, NULL, NULL, NULL, 1, 1, 1, 0, NULL,
+                  NULL, NULL, NULL);
+                 INSERT INTO computers (id, data_source, endpoint_id, published, facts_import_id,
+                    name, in_inventory)
+                 VALUES (6, 'lab', 'ep-alpha', 1, 15, 'alpha-lab', 1);
+                 INSERT INTO package_facts (computer_id, import_id, name, version, architecture,
+                    vendor, source) VALUES
+                  (1, 10, 'adduser', '3.134', 'all', 'Debian Adduser Developers', 'dpkg'),
+                  (1, 10, 'bash', '5.2.15-2+b2', 'amd64', 'Matthias Klose', 'dpkg'),
+                  (1, 9, 'old-package', '1', 'amd64', NULL, 'dpkg'),
+                  (2, 11, 'bash', '5.1.8-6.el9', 'x86_64', 'Rocky Enterprise Software Foundation', 'rpm'),
+                  (2, 99, 'staged-package', '1', 'x86_64', NULL, 'rpm'),
+                  (4, 13, 'zlib1g', '1:1.2.13', 'amd64', NULL, 'dpkg'),
+                  (5, 14, 'hidden-package', '1', 'amd64', NULL, 'dpkg');
+                 INSERT INTO swid_facts (computer_id, import_id, tag_id, name, version, regid,
+                    vendor, schema) VALUES
+                  (1, 10, 'debian-adduser-3.134', 'adduser', '3.134', 'debian.org', 'Debian', '2015'),
+                  (1, 9, 'debian-old', 'old', '1', 'debian.org', 'Debian', '2015'),
+                  (2, 11, 'ibm-tag', 'IBM Thing', '9.1', 'ibm.com', 'IBM', '2009'),
+                  (5, 14, 'hidden-tag', 'hidden', '1', 'x', 'x', '2015');"
+            ),
+        )
+        .await;
+        (store, dir)
+    }
+
+    fn field(e: Entity, name: &str) -> &'static openlmt_domain::query::Field {
+        e.field(name).unwrap()
+    }
+
+    fn cond(e: Entity, name: &str, op: Op, v: Value) -> Filter {
+        Filter::Cond(Condition::new(field(e, name), op, v).unwrap())
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    fn q(e: Entity, filter: Option<Filter>) -> Query {
+        Query {
+            filter,
+            ..Query::all(e, 100)
+        }
+    }
+
+    async fn computer_ids(store: &Store, filter: Option<Filter>) -> (i64, Vec<i64>) {
+        let (total, rows) = store
+            .query_computers(&q(Entity::Computers, filter))
+            .await
+            .unwrap();
+        (total, rows.iter().map(|r| r.id).collect())
+    }
+
+    #[tokio::test]
+    async fn only_published_inventory_computers_show() {
+        let (store, _d) = fixture().await;
+        assert_eq!(computer_ids(&store, None).await, (4, vec![1, 2, 3, 6]));
+        let (_, rows) = store
+            .query_computers(&Query::all(Entity::Computers, 10))
+            .await
+            .unwrap();
+        let alpha = &rows[0];
+        assert_eq!(alpha.ip_addresses, vec!["192.0.2.10", "2001:db8::1"]);
+        assert_eq!(alpha.sockets, Some(1));
+        assert_eq!(alpha.is_virtual, Some(true));
+        assert_eq!(
+            alpha.hypervisor.as_deref(),
+            Some("KVM"),
+            "not the raw_ column"
+        );
+        assert_eq!(alpha.first_seen.unwrap().timestamp_millis(), T0);
+        assert!(rows[2].is_deleted);
+        assert_eq!(rows[2].ip_addresses, Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn only_current_facts_of_published_computers_show() {
+        let (store, _d) = fixture().await;
+        let (total, rows) = store
+            .query_package_facts(&Query::all(Entity::PackageFacts, 100))
+            .await
+            .unwrap();
+        assert_eq!(total, 4);
+        let names: Vec<_> = rows
+            .iter()
+            .map(|r| (r.computer_id, r.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [(1, "adduser"), (1, "bash"), (2, "bash"), (4, "zlib1g")]
+        );
+        let (total, rows) = store
+            .query_swid_facts(&Query::all(Entity::SwidTags, 100))
+            .await
+            .unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(rows[0].tag_id, "debian-adduser-3.134");
+        assert_eq!(rows[1].schema, "2009");
+        // Even a filter that names them finds no invisible row.
+        for name in ["old-package", "staged-package", "hidden-package"] {
+            let f = cond(Entity::PackageFacts, "name", Op::Eq, text(name));
+            let (total, rows) = store
+                .query_package_facts(&q(Entity::PackageFacts, Some(f)))
+                .await
+                .unwrap();
+            assert_eq!((total, rows.len()), (0, 0), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn conditions_filter() {
+        let (store, _d) = fixture().await;
+        let e = Entity::Computers;
+        let cases: Vec<(Filter, Vec<i64>)> = vec![
+            (cond(e, "name", Op::Eq, text("alpha")), vec![1]),
+            (cond(e, "name", Op::Contains, text("BET")), vec![2]),
+            (cond(e, "name", Op::Ne, text("alpha")), vec![2, 3, 6]),
+            (
+                cond(e, "dns_name", Op::Ne, text("alpha.example.test")),
+                vec![2, 3, 6],
+            ),
+            (cond(e, "dns_name", Op::Eq, Value::Null), vec![2, 3, 6]),
+            (cond(e, "dns_name", Op::Ne, Value::Null), vec![1]),
+            (cond(e, "sockets", Op::Ge, Value::Int(2)), vec![2]),
+            (cond(e, "cores", Op::Lt, Value::Int(32)), vec![1]),
+            (cond(e, "is_virtual", Op::Eq, Value::Bool(true)), vec![1]),
+            (cond(e, "is_virtual", Op::Eq, Value::Bool(false)), vec![2]),
+            (
+                cond(e, "is_virtual", Op::Ne, Value::Bool(true)),
+                vec![2, 3, 6],
+            ),
+            (cond(e, "is_deleted", Op::Eq, Value::Bool(true)), vec![3]),
+            (
+                cond(e, "ip_address", Op::Contains, text("192.0.2")),
+                vec![1],
+            ),
+            (
+                cond(e, "ip_address", Op::Contains, text("2001:DB8")),
+                vec![1],
+            ),
+            (cond(e, "ip_address", Op::Eq, text("10.0.0.5")), vec![2]),
+            (cond(e, "ip_address", Op::Eq, text("10.0.0")), vec![]),
+            (
+                cond(e, "ip_address", Op::Ne, text("10.0.0.5")),
+                vec![1, 3, 6],
+            ),
+            (cond(e, "data_source", Op::Eq, text("lab")), vec![3, 6]),
+            (cond(e, "endpoint_id", Op::Eq, text("ep-hidden")), vec![]),
+            (cond(e, "hypervisor", Op::Eq, text("RAW")), vec![]),
+            (
+                cond(e, "last_seen", Op::Gt, Value::Time(from_ms(T0))),
+                vec![1],
+            ),
+            (
+                cond(e, "first_seen", Op::Eq, Value::Time(from_ms(T0 + 999))),
+                vec![1, 3],
+            ),
+            (
+                cond(e, "first_seen", Op::Lt, Value::Time(from_ms(T0))),
+                vec![2],
+            ),
+            (
+                Filter::Or(vec![
+                    cond(e, "name", Op::Eq, text("gamma")),
+                    Filter::And(vec![
+                        cond(e, "sockets", Op::Eq, Value::Int(1)),
+                        cond(e, "os", Op::Contains, text("debian")),
+                    ]),
+                ]),
+                vec![1, 3],
+            ),
+            (Filter::And(vec![]), vec![1, 2, 3, 6]),
+            (Filter::Or(vec![]), vec![]),
+        ];
+        for (f, want) in cases {
+            let label = format!("{f:?}");
+            let (total, ids) = computer_ids(&store, Some(f)).await;
+            assert_eq!(ids, want, "{label}");
+            assert_eq!(total, want.len() as i64, "{label}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_field_and_operator_runs() {
+        let (store, _d) = fixture().await;
+        for e in [Entity::Computers, Entity::PackageFacts, Entity::SwidTags] {
+            for fd in e.fields() {
+                assert!(column(e, fd.name).is_some(), "{e:?} {}", fd.name);
+                let values = [
+                    Value::Null,
+                    Value::Int(1),
+                    text("a'; DROP TABLE computers; --"),
+                    Value::Bool(true),
+                    Value::Time(from_ms(T0)),
+                ];
+                for op in Op::ALL {
+                    for v in &values {
+                        let Ok(c) = Condition::new(fd, op, v.clone()) else {
+                            continue;
+                        };
+                        let mut query = q(e, Some(Filter::Cond(c)));
+                        query.sort = vec![Sort {
+                            field: fd,
+                            descending: true,
+                        }];
+                        let r = match e {
+                            Entity::Computers => store.query_computers(&query).await.map(|_| ()),
+                            Entity::PackageFacts => {
+                                store.query_package_facts(&query).await.map(|_| ())
+                            }
+                            Entity::SwidTags => store.query_swid_facts(&query).await.map(|_| ()),
+                        };
+                        r.unwrap_or_else(|err| panic!("{e:?} {} {op} {v:?}: {err}", fd.name));
+                    }
+                }
+            }
+        }
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM computers")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 6);
+    }
+
+    #[tokio::test]
+    async fn pages_sort_and_count_all_matches() {
+        let (store, _d) = fixture().await;
+        let e = Entity::Computers;
+        let mut query = Query::all(e, 2);
+        query.offset = 1;
+        let (total, rows) = store.query_computers(&query).await.unwrap();
+        assert_eq!(total, 4);
+        assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [2, 3]);
+        query.offset = 10;
+        let (total, rows) = store.query_computers(&query).await.unwrap();
+        assert_eq!((total, rows.len()), (4, 0));
+        let mut query = Query::all(e, 10);
+        query.sort = vec![Sort {
+            field: field(e, "last_seen"),
+            descending: true,
+        }];
+        let (_, rows) = store.query_computers(&query).await.unwrap();
+        // Equal last_seen keep the id order.
+        assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2, 3, 6]);
+        query.sort = vec![Sort {
+            field: field(e, "name"),
+            descending: false,
+        }];
+        let (_, rows) = store.query_computers(&query).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [2, 1, 6, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_filter_of_another_list_is_refused() {
+        let (store, _d) = fixture().await;
+        let f = cond(Entity::SwidTags, "name", Op::Eq, text("x"));
+        let err = store
+            .query_package_facts(&q(Entity::PackageFacts, Some(f)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        let err = store
+            .query_computers(&Query::all(Entity::SwidTags, 1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_large_filter_runs() {
+        let (store, _d) = fixture().await;
+        let e = Entity::PackageFacts;
+        let many = (0..MAX_CONDITIONS)
+            .map(|i| cond(e, "name", Op::Contains, text(&format!("x{i}"))))
+            .collect();
+        let f = Filter::Or(vec![
+            Filter::Or(many),
+            cond(e, "name", Op::Eq, text("bash")),
+        ]);
+        let (total, _) = store.query_package_facts(&q(e, Some(f))).await.unwrap();
+        assert_eq!(total, 2);
+    }
+
+    #[tokio::test]
+    async fn delete_marks_and_keeps() {
+        let (store, _d) = fixture().await;
+        let DeleteOutcome::Deleted(row) =
+            store.decommission_computer("ep-beta", None).await.unwrap()
+        else {
+            panic!("not deleted")
+        };
+        assert!(row.is_deleted);
+        let first = row.deleted_at.unwrap();
+        assert!((Utc::now() - first).num_seconds().abs() < 60);
+        // Again: same deleted_at.
+        let DeleteOutcome::Deleted(again) = store
+            .decommission_computer("ep-beta", Some("default"))
+            .await
+            .unwrap()
+        else {
+            panic!("not deleted")
+        };
+        assert_eq!(again.deleted_at, Some(first));
+        // Still listed, as deleted.
+        let f = cond(Entity::Computers, "is_deleted", Op::Eq, Value::Bool(true));
+        assert_eq!(computer_ids(&store, Some(f)).await.1, vec![2, 3]);
+        assert_eq!(
+            store.decommission_computer("ep-alpha", None).await.unwrap(),
+            DeleteOutcome::Ambiguous(vec!["default".into(), "lab".into()])
+        );
+        assert!(matches!(
+            store.decommission_computer("ep-alpha", Some("lab")).await.unwrap(),
+            DeleteOutcome::Deleted(r) if r.id == 6
+        ));
+        assert_eq!(
+            store
+                .decommission_computer("ep-hidden", None)
+                .await
+                .unwrap(),
+            DeleteOutcome::NotFound
+        );
+        assert_eq!(
+            store
+                .decommission_computer("ep-beta", Some("lab"))
+                .await
+                .unwrap(),
+            DeleteOutcome::NotFound
+        );
+        assert_eq!(
+            store.decommission_computer("nope", None).await.unwrap(),
+            DeleteOutcome::NotFound
+        );
+    }
+
+    #[test]
+    fn addresses_parse() {
+        assert_eq!(parse_addresses("[\"a\",\"b\"]"), vec!["a", "b"]);
+        assert_eq!(parse_addresses("[]"), Vec::<String>::new());
+        assert_eq!(parse_addresses(""), Vec::<String>::new());
+        assert_eq!(parse_addresses("10.1.1.1"), vec!["10.1.1.1"]);
+        assert_eq!(parse_addresses("\"10.1.1.1\""), vec!["10.1.1.1"]);
+    }
+}
