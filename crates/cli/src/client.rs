@@ -55,6 +55,12 @@ impl Client {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.get_with_import_id(path).await?.0)
+    }
+
+    /// GETs a path; also returns the `X-OpenLMT-Import-Id` header (the
+    /// pending or running import), if any.
+    async fn get_with_import_id(&self, path: &str) -> anyhow::Result<(Value, Option<i64>)> {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -64,6 +70,11 @@ impl Client {
             .await
             .with_context(|| format!("cannot reach the server at {}", self.base))?;
         let status = resp.status();
+        let import_id = resp
+            .headers()
+            .get("x-openlmt-import-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let body: Value = resp
             .json()
             .await
@@ -74,7 +85,7 @@ impl Client {
                 body["error"].as_str().unwrap_or("(no message)")
             );
         }
-        Ok(body)
+        Ok((body, import_id))
     }
 }
 
@@ -95,9 +106,10 @@ pub async fn run(cmd: ImportCommand) -> anyhow::Result<ExitCode> {
         } => {
             let c = Client::new(&server)?;
             let run = if raw_only { "raw_only" } else { "true" };
-            let status = c.get(&format!("/api/import_status.json?run={run}")).await?;
-            let newest = c.get("/api/imports?limit=1").await?;
-            let Some(id) = newest["rows"][0]["id"].as_i64() else {
+            let (status, active) = c
+                .get_with_import_id(&format!("/api/import_status.json?run={run}"))
+                .await?;
+            let Some(id) = active else {
                 bail!("the server registered no import");
             };
             println!("import {id}: {}", status["mode"].as_str().unwrap_or("?"));

@@ -108,7 +108,12 @@ async fn run_import(engine: &Engine, id: i64) {
     let started = Instant::now();
 
     let outcome = match store.mark_running(id).await {
-        Ok(()) => {
+        // Cancelled between its registration and now: already ended.
+        Ok(false) => {
+            inner.clear_current();
+            return;
+        }
+        Ok(true) => {
             inner.state.progress.store(1, Ordering::Relaxed);
             {
                 let mut s = inner.state.write();
@@ -143,11 +148,15 @@ async fn run_import(engine: &Engine, id: i64) {
         match store.delete_superseded_facts(id).await {
             Ok(n) if n > 0 => log.info(format!("Deleted {n} superseded facts")),
             Ok(_) => {}
-            Err(e) => log.warn(format!("Cannot delete superseded facts (they stay invisible): {e}")),
+            Err(e) => log.warn(format!(
+                "Cannot delete superseded facts (they stay invisible): {e}"
+            )),
         }
     } else {
         if let Err(e) = store.discard_import_facts(id).await {
-            log.warn(format!("Cannot delete the unpublished facts (they stay invisible): {e}"));
+            log.warn(format!(
+                "Cannot delete the unpublished facts (they stay invisible): {e}"
+            ));
         }
         let mut attempt = 0;
         while let Err(e) = store.end_import(id, status, error.as_deref()).await {

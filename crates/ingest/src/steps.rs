@@ -3,19 +3,19 @@
 
 use crate::{Engine, ImportLog};
 use chrono::Utc;
+use futures::StreamExt;
 use openlmt_domain::progress::{ProgressModel, StepDef};
 use openlmt_domain::{ImportType, PackageName};
-use futures::StreamExt;
 use openlmt_scanpkg::{read_package_file, Limits, ScanPackage, SwidSchema};
 use openlmt_storage::{
     NewPackageRecord, PackageFactRow, PackageState, PackageWrite, PublishOptions, StagedComputer,
     StepCounters, SwidFactRow,
 };
-use std::collections::HashMap;
-use std::path::PathBuf;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -47,14 +47,29 @@ const NOTED_PACKAGES: usize = 500;
 /// The ordered, weighted steps of an import.
 pub(crate) fn plan(_ty: ImportType, test_delay: Option<Duration>) -> Vec<StepDef> {
     let mut steps = vec![
-        StepDef { name: VALIDATE, weight: 1 },
-        StepDef { name: FIND, weight: 9 },
-        StepDef { name: READ, weight: 80 },
+        StepDef {
+            name: VALIDATE,
+            weight: 1,
+        },
+        StepDef {
+            name: FIND,
+            weight: 9,
+        },
+        StepDef {
+            name: READ,
+            weight: 80,
+        },
     ];
     if test_delay.is_some() {
-        steps.push(StepDef { name: TEST_DELAY, weight: 5 });
+        steps.push(StepDef {
+            name: TEST_DELAY,
+            weight: 5,
+        });
     }
-    steps.push(StepDef { name: PUBLISH, weight: 5 });
+    steps.push(StepDef {
+        name: PUBLISH,
+        weight: 5,
+    });
     steps
 }
 
@@ -217,7 +232,8 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                 Ok(name) => names.push((name, meta)),
                 Err(e) => {
                     c.warnings += 1;
-                    run.log.warn(format!("Data source `{}`: ignored {e}", ds.name));
+                    run.log
+                        .warn(format!("Data source `{}`: ignored {e}", ds.name));
                 }
             }
         }
@@ -231,8 +247,14 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     let mut scan_times = HashMap::new();
     for ds in &run.engine.config().data_sources {
         let err = |e: openlmt_storage::StoreError| StepError::Failed(e.to_string());
-        published.insert(ds.name.clone(), store.published_packages(&ds.name).await.map_err(err)?);
-        scan_times.insert(ds.name.clone(), store.published_scan_times(&ds.name).await.map_err(err)?);
+        published.insert(
+            ds.name.clone(),
+            store.published_packages(&ds.name).await.map_err(err)?,
+        );
+        scan_times.insert(
+            ds.name.clone(),
+            store.published_scan_times(&ds.name).await.map_err(err)?,
+        );
     }
 
     let mut records = Vec::with_capacity(files.len());
@@ -247,7 +269,8 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
             .map(|d| d.as_nanos() as i64);
         let before = published.get(&ds.name).and_then(|m| m.get(name.as_str()));
         // Unchanged size and modification time: trust the recorded hash.
-        let known = before.filter(|p| p.size == size && mtime_ns.is_some() && p.mtime_ns == mtime_ns);
+        let known =
+            before.filter(|p| p.size == size && mtime_ns.is_some() && p.mtime_ns == mtime_ns);
         let sha = match known {
             Some(p) => Ok(Some(p.sha256.clone())),
             None => {
@@ -294,7 +317,10 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         if r.state != PackageState::New {
             continue;
         }
-        let key = (r.data_source.clone(), r.endpoint_id.clone().unwrap_or_default());
+        let key = (
+            r.data_source.clone(),
+            r.endpoint_id.clone().unwrap_or_default(),
+        );
         match newest.get(&key) {
             Some(&j) if records[j].scan_time >= r.scan_time => {}
             _ => {
@@ -321,7 +347,10 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
             .get(&records[i].data_source)
             .and_then(|m| m.get(&endpoint))
             .copied();
-        let scan_ms = records[i].scan_time.map(|t| t.timestamp_millis()).unwrap_or(0);
+        let scan_ms = records[i]
+            .scan_time
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
         let reason = if winner != i {
             Some(format!(
                 "a newer package for endpoint `{endpoint}` is in this import: {}",
@@ -330,21 +359,29 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         } else if imported_scan.is_some_and(|t| scan_ms < t) {
             Some(format!(
                 "older than the package already imported for endpoint `{endpoint}` (scanned {})",
-                openlmt_domain::time::format_utc(openlmt_storage::from_ms_pub(imported_scan.unwrap_or(0)))
+                openlmt_domain::time::format_utc(openlmt_storage::from_ms_pub(
+                    imported_scan.unwrap_or(0)
+                ))
             ))
         } else {
             None
         };
         match reason {
             Some(reason) => {
-                run.log.info(format!("Package `{}` skipped: {reason}", records[i].file_name));
+                run.log.info(format!(
+                    "Package `{}` skipped: {reason}",
+                    records[i].file_name
+                ));
                 records[i].state = PackageState::SkippedOlder;
                 records[i].reason = Some(reason);
             }
             None => {
                 c.imported += 1;
                 let r = &records[i];
-                if let (Some(path), Ok(name)) = (paths.get(r.data_source.as_str()), PackageName::parse(&r.file_name)) {
+                if let (Some(path), Ok(name)) = (
+                    paths.get(r.data_source.as_str()),
+                    PackageName::parse(&r.file_name),
+                ) {
                     chosen.push(Candidate {
                         data_source: r.data_source.clone(),
                         path: path.join(&r.file_name),
@@ -354,7 +391,10 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
             }
         }
     }
-    c.rejected = records.iter().filter(|r| r.state == PackageState::Rejected).count() as i64;
+    c.rejected = records
+        .iter()
+        .filter(|r| r.state == PackageState::Rejected)
+        .count() as i64;
     for chunk in records.chunks(BATCH) {
         run.check()?;
         store
@@ -449,7 +489,11 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                             run.log.info(format!("Package `{}`: {note}", cand.name));
                         }
                     }
-                    c.warnings += pkg.notes.iter().filter(|n| n.starts_with("ignored")).count() as i64;
+                    c.warnings += pkg
+                        .notes
+                        .iter()
+                        .filter(|n| n.starts_with("ignored"))
+                        .count() as i64;
                     let id = ids[&(cand.data_source.clone(), endpoint.to_string())];
                     let write = to_write(id, &cand.name, pkg);
                     batch_rows += 1 + write.packages.len() + write.swid_tags.len();
@@ -458,8 +502,14 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                 }
                 Err(reason) => {
                     c.rejected += 1;
-                    run.log.warn(format!("Package `{}` rejected: {reason}", cand.name));
-                    rejected.push((cand.data_source.clone(), cand.name.as_str().to_string(), PackageState::Rejected, Some(reason)));
+                    run.log
+                        .warn(format!("Package `{}` rejected: {reason}", cand.name));
+                    rejected.push((
+                        cand.data_source.clone(),
+                        cand.name.as_str().to_string(),
+                        PackageState::Rejected,
+                        Some(reason),
+                    ));
                 }
             }
             if batch_rows >= WRITE_BATCH_ROWS {
@@ -553,7 +603,11 @@ fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -> PackageWr
             vendor: t.vendor,
         })
         .collect();
-    PackageWrite { computer, packages, swid_tags }
+    PackageWrite {
+        computer,
+        packages,
+        swid_tags,
+    }
 }
 
 /// SHA-256 and size of a file; `Ok(None)` when cancelled midway.

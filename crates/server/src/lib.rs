@@ -170,10 +170,23 @@ pub async fn serve(
                 axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
+            let stop_wait = stop.clone();
             let serve = axum::serve(listener, make)
                 .with_graceful_shutdown(async move { stop.cancelled().await });
             let handle = tokio::spawn(async move { serve.await });
-            wait_with_grace(handle, grace).await
+            let mut handle = handle;
+            tokio::select! {
+                joined = &mut handle => return Ok(joined??),
+                _ = stop_wait.cancelled() => {}
+            }
+            // Open requests get `grace` to finish, then are dropped.
+            match tokio::time::timeout(grace, &mut handle).await {
+                Ok(joined) => Ok(joined??),
+                Err(_) => {
+                    handle.abort();
+                    Ok(())
+                }
+            }
         }
         Listen::Tls {
             listener,
@@ -206,12 +219,4 @@ pub async fn serve(
             Ok(())
         }
     }
-}
-
-async fn wait_with_grace(
-    handle: tokio::task::JoinHandle<std::io::Result<()>>,
-    _grace: Duration,
-) -> anyhow::Result<()> {
-    handle.await??;
-    Ok(())
 }

@@ -73,12 +73,19 @@ pub async fn import_status(
             .await?;
     }
     let view = app.engine.status();
-    Ok(json_response(&wire::import_status(
+    let active_id = view.active.as_ref().map(|a| a.id);
+    let mut resp = json_response(&wire::import_status(
         &view,
         can_run,
         Utc::now(),
         columns.as_deref(),
-    )))
+    ));
+    // Which import is pending or running, for clients that want to follow it.
+    if let Some(id) = active_id {
+        resp.headers_mut()
+            .insert("x-openlmt-import-id", HeaderValue::from(id));
+    }
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -98,7 +105,11 @@ pub async fn get_token(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let creds: Credentials = if ctype.starts_with("application/x-www-form-urlencoded") {
+    // `curl -d '{…}'` sends JSON labelled as a form: read it as JSON.
+    let looks_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let creds: Credentials = if ctype.starts_with("application/x-www-form-urlencoded")
+        && !looks_json
+    {
         let mut c = Credentials {
             user: None,
             password: None,
@@ -141,9 +152,17 @@ pub async fn list_imports(
     let limit = params.int("limit", 50, 1, 1000)?;
     let offset = params.int("offset", 0, 0, i64::MAX / 2)?;
     let (total, rows) = app.engine.store().list_imports(limit, offset).await?;
+    let status = app.engine.status();
+    let live = |r: &openlmt_storage::ImportRow| {
+        let mut v = wire::import_row(r);
+        if status.active.as_ref().is_some_and(|a| a.id == r.id) {
+            v["progress"] = json!(status.progress);
+        }
+        v
+    };
     Ok(json_response(&wire::rows(
         total,
-        rows.iter().map(wire::import_row).collect(),
+        rows.iter().map(live).collect(),
     )))
 }
 

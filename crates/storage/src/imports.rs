@@ -231,16 +231,19 @@ impl Store {
         Ok(n > 0)
     }
 
-    pub async fn mark_running(&self, id: i64) -> Result<()> {
-        sqlx::query(
+    /// Moves a pending import to running; false if it is no longer pending
+    /// (e.g. cancelled meanwhile).
+    pub async fn mark_running(&self, id: i64) -> Result<bool> {
+        let n = sqlx::query(
             "UPDATE imports SET status = 'running', started_at = ?, progress = 1
              WHERE id = ? AND status = 'pending'",
         )
         .bind(now_ms())
         .bind(id)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     pub async fn set_progress(&self, id: i64, progress: u8) -> Result<()> {
@@ -574,7 +577,10 @@ mod tests {
     use super::*;
     use crate::test_store;
 
-    const OPTS: PublishOptions = PublishOptions { complete: true, stale_before_ms: None };
+    const OPTS: PublishOptions = PublishOptions {
+        complete: true,
+        stale_before_ms: None,
+    };
 
     fn pkg(name: &str, sha: &str, state: PackageState) -> NewPackageRecord {
         NewPackageRecord {
@@ -606,7 +612,7 @@ mod tests {
             .await
             .unwrap()
             .is_none());
-        s.mark_running(a.id).await.unwrap();
+        assert!(s.mark_running(a.id).await.unwrap());
         s.record_packages(
             a.id,
             &[
@@ -659,7 +665,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        s.mark_running(a.id).await.unwrap();
+        assert!(s.mark_running(a.id).await.unwrap());
         s.record_packages(a.id, &[pkg("a.zip", "aa", PackageState::New)])
             .await
             .unwrap();

@@ -97,7 +97,7 @@ impl ServerBuilder {
             config: self.config,
         };
         s.spawn(self.tls);
-        if s.stdout.iter().any(|l| l.contains("Created user `admin`")) || s.admin_password_known() {
+        if s.admin_password_known() {
             s.admin_token = s.token("admin", ADMIN_PASSWORD);
         }
         s
