@@ -3,7 +3,6 @@
 
 use crate::{Engine, ImportLog};
 use chrono::Utc;
-use futures::StreamExt;
 use openlmt_domain::progress::{ProgressModel, StepDef};
 use openlmt_domain::{ImportType, PackageName};
 use openlmt_scanpkg::{read_package_file, Limits, ScanPackage, SwidSchema};
@@ -351,17 +350,17 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
             .scan_time
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
-        let reason = if winner != i {
-            Some(format!(
-                "a newer package for endpoint `{endpoint}` is in this import: {}",
-                records[winner].file_name
-            ))
-        } else if imported_scan.is_some_and(|t| scan_ms < t) {
+        let reason = if imported_scan.is_some_and(|t| scan_ms < t) {
             Some(format!(
                 "older than the package already imported for endpoint `{endpoint}` (scanned {})",
                 openlmt_domain::time::format_utc(openlmt_storage::from_ms_pub(
                     imported_scan.unwrap_or(0)
                 ))
+            ))
+        } else if winner != i {
+            Some(format!(
+                "a newer package for endpoint `{endpoint}` is in this import: {}",
+                records[winner].file_name
             ))
         } else {
             None
@@ -438,29 +437,37 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         .await
         .map_err(|e| StepError::Failed(format!("cannot register computers: {e}")))?;
 
+    // Dedicated parser threads at a lower CPU priority, so that on a busy
+    // machine the HTTP workers (the status endpoint) win the cores.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(PARSED_QUEUE);
-    let limits = Limits::default();
-    let cancel = run.cancel.clone();
-    let producer = tokio::spawn(async move {
-        let mut parsed = futures::stream::iter(chosen)
-            .map(|cand| {
-                let cancel = cancel.clone();
-                tokio::task::spawn_blocking(move || {
+    let queue = std::sync::Arc::new(Mutex::new(chosen.into_iter()));
+    for n in 0..PARSE_WORKERS {
+        let (queue, tx, cancel) = (queue.clone(), tx.clone(), run.cancel.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("openlmt-parse-{n}"))
+            .spawn(move || {
+                lower_thread_priority();
+                let limits = Limits::default();
+                loop {
+                    let next = crate::lock(&queue).next();
+                    let Some(cand) = next else { break };
                     if cancel.is_cancelled() {
-                        return (cand, Err("cancelled".to_string()));
+                        break;
                     }
-                    let r = read_package_file(&cand.path, &limits).map_err(|e| e.to_string());
-                    (cand, r)
-                })
-            })
-            .buffered(PARSE_WORKERS);
-        while let Some(joined) = parsed.next().await {
-            let Ok(item) = joined else { break };
-            if tx.send(item).await.is_err() {
-                break;
-            }
+                    let parsed = read_package_file(&cand.path, &limits).map_err(|e| e.to_string());
+                    // The receiver is gone when the step ended early.
+                    if tx.blocking_send((cand, parsed)).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            return Err(StepError::Failed(format!(
+                "cannot start a parser thread: {e}"
+            )));
         }
-    });
+    }
+    drop(tx);
 
     let mut batch: Vec<PackageWrite> = Vec::new();
     let mut batch_rows = 0usize;
@@ -523,7 +530,6 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     }
     .await;
     drop(rx);
-    let _ = producer.await;
     result?;
     if !rejected.is_empty() {
         store
@@ -555,6 +561,18 @@ async fn write_batch(
     batch.clear();
     let _ = store.save_step(run.id, pos as i64, c, false).await;
     Ok(())
+}
+
+/// Lowers the calling thread's CPU priority (nice 10). On Linux, nice
+/// values are per thread. Failure only means normal priority.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take and return plain integers and
+    // only affect the calling thread's scheduling priority.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
 
 /// Maps what the reader found to the rows the store writes.

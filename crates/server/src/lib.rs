@@ -23,7 +23,7 @@ use openlmt_ingest::Engine;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
@@ -127,20 +127,42 @@ fn normalize_path<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> 
     req
 }
 
-async fn count_requests(req: Request, next: Next) -> Response<Body> {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    metrics::counter!(
+/// Counter handles by route and status code, so counting a request costs
+/// two map lookups and no allocation once a pair has been seen.
+type RequestCounters = std::sync::RwLock<
+    std::collections::HashMap<String, std::collections::HashMap<u16, metrics::Counter>>,
+>;
+
+fn request_counter(route: &str, code: u16) -> metrics::Counter {
+    static COUNTERS: std::sync::OnceLock<RequestCounters> = std::sync::OnceLock::new();
+    let counters = COUNTERS.get_or_init(Default::default);
+    if let Some(c) = counters
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(route)
+        .and_then(|by_code| by_code.get(&code))
+    {
+        return c.clone();
+    }
+    let counter = metrics::counter!(
         "openlmt_http_requests_total",
-        "route" => route.clone(),
-        "code" => resp.status().as_u16().to_string()
-    )
-    .increment(1);
-    tracing::debug!(%route, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+        "route" => route.to_string(),
+        "code" => code.to_string()
+    );
+    counters
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(route.to_string())
+        .or_default()
+        .insert(code, counter.clone());
+    counter
+}
+
+async fn count_requests(req: Request, next: Next) -> Response<Body> {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let resp = next.run(req).await;
+    let route = route.as_ref().map_or("unmatched", |m| m.as_str());
+    request_counter(route, resp.status().as_u16()).increment(1);
     resp
 }
 

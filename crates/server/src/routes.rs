@@ -74,12 +74,19 @@ pub async fn import_status(
     }
     let view = app.engine.status();
     let active_id = view.active.as_ref().map(|a| a.id);
-    let mut resp = json_response(&wire::import_status(
-        &view,
-        can_run,
-        Utc::now(),
-        columns.as_deref(),
-    ));
+    let body = wire::import_status(&view, can_run, Utc::now(), columns.as_deref());
+    let mut resp = (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CONTENT_LANGUAGE, HeaderValue::from_static("en-US")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response();
     // Which import is pending or running, for clients that want to follow it.
     if let Some(id) = active_id {
         resp.headers_mut()
