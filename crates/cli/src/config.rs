@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub computer_retention_days: Option<u64>,
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
+    /// Largest scan package the upload API accepts, in bytes (default 100 MiB).
+    pub upload_max_bytes: Option<u64>,
     /// Data sources; default: one named `default` at `<data-dir>/datasource`.
     #[serde(default)]
     pub datasource: Vec<DataSourceConfig>,

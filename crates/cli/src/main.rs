@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+mod scan;
 mod serve;
 mod users;
 
@@ -34,6 +35,8 @@ enum Command {
     /// Start or watch imports on a running server.
     #[command(subcommand)]
     Import(client::ImportCommand),
+    /// Scan this machine into a scan package; write it to a directory or upload it.
+    Scan(scan::ScanArgs),
 }
 
 /// Where the data directory is, for commands that open it directly.
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
             Command::User(cmd) => users::run_user(cmd).await,
             Command::Token(cmd) => users::run_token(cmd).await,
             Command::Import(cmd) => client::run(cmd).await,
+            Command::Scan(args) => scan::run(args).await,
         }
     });
     match result {

@@ -1,6 +1,7 @@
 //! `openlmt serve`: runs the server on a data directory.
 
 use crate::config::{self, FileConfig};
+use crate::scan::AdminPassword;
 use anyhow::{bail, Context};
 use openlmt_domain::PermissionSet;
 use openlmt_ingest::{DataSource, Engine, EngineConfig};
@@ -32,6 +33,11 @@ pub struct ServeArgs {
     /// Log format of the server's own log on standard error.
     #[arg(long, value_parser = ["text", "json"])]
     log_format: Option<String>,
+    /// First run: scan this machine into the first data source (unless it holds a
+    /// package of this machine less than an hour old), import it once the server
+    /// is up, and print how to log in.
+    #[arg(long)]
+    scan_host: bool,
 }
 
 fn init_tracing(format: &str) {
@@ -65,9 +71,9 @@ fn random_password() -> String {
 }
 
 /// On first start (no users) creates `admin` with every permission.
-async fn bootstrap_admin(store: &openlmt_storage::Store) -> anyhow::Result<()> {
+async fn bootstrap_admin(store: &openlmt_storage::Store) -> anyhow::Result<AdminPassword> {
     if store.user_count().await? > 0 {
-        return Ok(());
+        return Ok(AdminPassword::Existing);
     }
     let (password, generated) = match std::env::var("OPENLMT_ADMIN_PASSWORD") {
         Ok(p) if !p.is_empty() => (p, false),
@@ -80,12 +86,13 @@ async fn bootstrap_admin(store: &openlmt_storage::Store) -> anyhow::Result<()> {
     if generated {
         // Printed once, on standard output only: never into the log.
         println!("Created user `admin` with every permission. Its password (shown only this once): {password}");
+        return Ok(AdminPassword::Generated(password));
     } else {
         println!(
             "Created user `admin` with every permission, password from OPENLMT_ADMIN_PASSWORD."
         );
     }
-    Ok(())
+    Ok(AdminPassword::FromEnv)
 }
 
 /// Holds an exclusive lock on the data directory for the life of the server.
@@ -139,7 +146,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let _lock = lock_data_dir(&data_dir)?;
     let store = config::open_store(&data_dir).await?;
-    bootstrap_admin(&store).await?;
+    let admin = bootstrap_admin(&store).await?;
 
     let data_sources = if file.datasource.is_empty() {
         let path = data_dir.join("datasource");
@@ -158,6 +165,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             })
             .collect()
     };
+    if args.scan_host {
+        crate::scan::scan_host_into(&data_sources[0].path).await;
+    }
     let test_delay = std::env::var("OPENLMT_TEST_IMPORT_DELAY_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -195,6 +205,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         auth,
         config: Arc::new(ServerConfig {
             token_in_url: file.api_token_in_url_enabled.unwrap_or(true),
+            upload_max_bytes: file
+                .upload_max_bytes
+                .unwrap_or(openlmt_server::DEFAULT_UPLOAD_MAX_BYTES),
             tls: tls.is_some(),
         }),
         metrics,
@@ -220,6 +233,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         stop.clone(),
         Duration::from_secs(5),
     ));
+    if args.scan_host {
+        let host = if addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
+        crate::scan::first_run(&engine, &format!("{scheme}://{host}"), admin).await;
+    }
     let signal = wait_for_signal();
     tokio::pin!(signal);
     let mut server = server;

@@ -521,18 +521,39 @@ fn packages_are_listed_hashed_and_marked_when_already_imported() {
     // and here rejected, because it is no longer an archive.
     std::fs::write(ds.join("202611281200-host-b.tar.gz"), b"changed").unwrap();
     let second = s.import_and_wait();
-    assert_eq!(second["status"], "successful", "a bad package does not fail the import");
-    assert_eq!(second["packages"], json!({"found": 2, "imported": 0, "rejected": 1}));
-    let pk = s.json(&format!("/api/imports/{}/packages?state=already_imported", second["id"]));
+    assert_eq!(
+        second["status"], "successful",
+        "a bad package does not fail the import"
+    );
+    assert_eq!(
+        second["packages"],
+        json!({"found": 2, "imported": 0, "rejected": 1})
+    );
+    let pk = s.json(&format!(
+        "/api/imports/{}/packages?state=already_imported",
+        second["id"]
+    ));
     assert_eq!(pk["total"], 1);
     assert_eq!(pk["rows"][0]["file_name"], "202611281200-host-a.tar.gz");
-    let pk = s.json(&format!("/api/imports/{}/packages?state=rejected", second["id"]));
+    let pk = s.json(&format!(
+        "/api/imports/{}/packages?state=rejected",
+        second["id"]
+    ));
     assert_eq!(pk["rows"][0]["file_name"], "202611281200-host-b.tar.gz");
-    assert!(pk["rows"][0]["reason"].as_str().unwrap().contains("gzip"), "{pk}");
+    assert!(
+        pk["rows"][0]["reason"].as_str().unwrap().contains("gzip"),
+        "{pk}"
+    );
     // A rejected package is retried only when its content changes.
     let third = s.import_and_wait();
-    assert_eq!(third["packages"], json!({"found": 2, "imported": 0, "rejected": 0}));
-    let pk = s.json(&format!("/api/imports/{}/packages?state=previously_rejected", third["id"]));
+    assert_eq!(
+        third["packages"],
+        json!({"found": 2, "imported": 0, "rejected": 0})
+    );
+    let pk = s.json(&format!(
+        "/api/imports/{}/packages?state=previously_rejected",
+        third["id"]
+    ));
     assert_eq!(pk["total"], 1);
     let r = s.get(&format!(
         "/api/imports/{}/packages?state=bogus",

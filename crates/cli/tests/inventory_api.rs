@@ -105,6 +105,9 @@ fn empty_lists_have_the_contract() {
         // A valid criteria on an empty list.
         let v = s.json(&with_criteria(path, r#"{"and":[["name","contains","x"]]}"#));
         assert_eq!(total(&v), 0);
+        let r = s.post_as(&s.admin_token, path);
+        assert_eq!(r.status(), 405, "POST {path}");
+        error_of(r);
     }
 }
 

@@ -41,7 +41,10 @@ fn location(r: &Response) -> String {
 
 /// Between `name="NAME" value="` (or `content="`) and the next quote.
 fn html_value(html: &str, marker: &str) -> String {
-    let start = html.find(marker).unwrap_or_else(|| panic!("{marker} in page")) + marker.len();
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in page"))
+        + marker.len();
     html[start..].split('"').next().unwrap().to_string()
 }
 
@@ -118,7 +121,10 @@ fn csrf_of_page(s: &TestServer, c: &Client, sid: &str) -> (String, String) {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.contains("default-src 'self'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     let html = r.text().unwrap();
@@ -153,7 +159,10 @@ fn unauthenticated_panel_redirects_to_login() {
     ] {
         let r = c.get(s.url(path)).send().unwrap();
         assert_eq!(r.status(), 200, "{path}");
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(ctype));
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(ctype));
     }
 }
 
@@ -163,7 +172,10 @@ fn login_wrong_password_and_login_csrf() {
     let c = client();
     let page = c.get(s.url("/login")).send().unwrap();
     let cookies = set_cookies(&page);
-    let login_cookie = cookies.iter().find(|c| c.starts_with("openlmt_login=")).unwrap();
+    let login_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("openlmt_login="))
+        .unwrap();
     assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Strict"));
     assert!(page.headers()["content-security-policy"]
         .to_str()
@@ -197,27 +209,54 @@ fn login_wrong_password_and_login_csrf() {
     assert!(cookie_value(&set_cookies(&r), "openlmt_session").is_none());
 
     // A login posted from another site is refused.
-    let r = post_login(&s, &c, "admin", ADMIN_PASSWORD, "/", Some("http://evil.example"));
+    let r = post_login(
+        &s,
+        &c,
+        "admin",
+        ADMIN_PASSWORD,
+        "/",
+        Some("http://evil.example"),
+    );
     assert_eq!(r.status(), 403);
     assert!(cookie_value(&set_cookies(&r), "openlmt_session").is_none());
 
     // From this site (Origin matches Host) it works; `next` to another
     // site is replaced by the panel.
     let origin = s.base.clone();
-    let r = post_login(&s, &c, "admin", ADMIN_PASSWORD, "//evil.example/x", Some(&origin));
+    let r = post_login(
+        &s,
+        &c,
+        "admin",
+        ADMIN_PASSWORD,
+        "//evil.example/x",
+        Some(&origin),
+    );
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/management/imports");
     let set = set_cookies(&r);
-    let session = set.iter().find(|c| c.starts_with("openlmt_session=")).unwrap();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("openlmt_session="))
+        .unwrap();
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(session.contains(attr), "{session}");
     }
-    assert!(!session.contains("Secure"), "plain HTTP: no Secure: {session}");
+    assert!(
+        !session.contains("Secure"),
+        "plain HTTP: no Secure: {session}"
+    );
     let sid = cookie_value(&set, "openlmt_session").unwrap();
     assert_eq!(sid.len(), 64);
 
     // A same-site `next` is kept.
-    let r = post_login(&s, &c, "admin", ADMIN_PASSWORD, "/management/imports?x=1", None);
+    let r = post_login(
+        &s,
+        &c,
+        "admin",
+        ADMIN_PASSWORD,
+        "/management/imports?x=1",
+        None,
+    );
     assert_eq!(location(&r), "/management/imports?x=1");
 
     // Only the session id's hash is stored.
@@ -326,7 +365,11 @@ fn cookie_authenticates_the_api_with_csrf_for_changes() {
     assert_eq!(r.status(), 200, "{:?}", r.text());
 
     // Token-header calls are unaffected (no CSRF token needed).
-    let r = s.put_json_as(&s.admin_token, "/api/import_schedule", &json!({"enabled": false}));
+    let r = s.put_json_as(
+        &s.admin_token,
+        "/api/import_schedule",
+        &json!({"enabled": false}),
+    );
     assert_eq!(r.status(), 200);
 
     // Another session's CSRF token does not fit this session.

@@ -152,8 +152,6 @@
 
     if (CAN_MANAGE) {
       $("cancel").disabled = !active || activeId === null;
-      $("run-complete").setAttribute("aria-disabled", String(active));
-      $("run-raw").setAttribute("aria-disabled", String(active));
     }
 
     if (wasActive !== null && wasActive !== active) {
@@ -161,8 +159,11 @@
         $("status-live").textContent = `An import is ${st.mode}.`;
       } else {
         $("status-live").textContent = `The import ended: ${st.last_status}.`;
+        notify(`The import ended: ${st.last_status}.`, st.last_status === "successful" ? "ok" : "error");
       }
       loadHistory();
+    } else if (active && historyOffset === 0) {
+      loadHistory(); // the running import's row: duration, counts
     }
     wasActive = active;
   }
@@ -205,13 +206,13 @@
       const started = after && (!before || after.id > before.id) && after.trigger === "panel" && after.requested_by === ME;
       if (started) notify(`Started ${label} #${after.id}.`, "ok");
       else notify("An import is already running; a second one was not started. Wait for it to end or cancel it.", "");
-      await refreshStatus();
-      loadHistory();
     } catch (e) {
       notify(`Could not start the ${label}: ${e.message}`, "error");
     } finally {
       busy = false;
     }
+    refreshStatus().catch(() => {});
+    loadHistory();
   }
 
   async function cancel() {
@@ -244,10 +245,11 @@
 
   function fillSchedule(s) {
     $("sched-enabled").checked = s.enabled;
-    const cron = s.cron !== null && s.cron !== undefined;
+    // A daily schedule also has its cron form; a cron one has no daily time.
+    const cron = !s.daily_time;
     $("when-cron").checked = cron;
     $("when-daily").checked = !cron;
-    $("sched-cron").value = cron ? s.cron : "";
+    $("sched-cron").value = s.cron || "";
     if (s.daily_time) $("sched-daily").value = s.daily_time;
     $("sched-tz").value = s.timezone;
     $("sched-type").value = s.import_type;

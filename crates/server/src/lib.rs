@@ -9,10 +9,11 @@ mod inventory;
 mod panel;
 mod params;
 mod routes;
+mod upload;
 pub mod wire;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -28,11 +29,15 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
 pub use auth::AuthCache;
+pub use upload::DEFAULT_UPLOAD_MAX_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Accept the `token` query parameter (the `Token` header always works).
     pub token_in_url: bool,
+    /// Largest scan package `POST /api/sam/v2/scan_results_upload` accepts
+    /// (config key `upload_max_bytes`; default [`DEFAULT_UPLOAD_MAX_BYTES`]).
+    pub upload_max_bytes: u64,
     /// Served over HTTPS: the panel's session cookie gets `Secure`.
     pub tls: bool,
 }
@@ -92,6 +97,10 @@ pub fn router(state: AppState) -> Router {
             get(inventory::raw_package_facts),
         )
         .route("/api/sam/raw_swid_tags", get(inventory::raw_swid_tags))
+        .route(
+            "/api/sam/v2/scan_results_upload",
+            post(upload::scan_results_upload).layer(DefaultBodyLimit::disable()),
+        )
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)

@@ -76,11 +76,13 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(
-            sqlx::query_scalar("SELECT id FROM computers WHERE data_source = ? AND endpoint_id = ?")
-                .bind(data_source)
-                .bind(endpoint_id)
-                .fetch_one(&self.pool)
-                .await?,
+            sqlx::query_scalar(
+                "SELECT id FROM computers WHERE data_source = ? AND endpoint_id = ?",
+            )
+            .bind(data_source)
+            .bind(endpoint_id)
+            .fetch_one(&self.pool)
+            .await?,
         )
     }
 
@@ -223,10 +225,11 @@ impl Store {
     /// After a publish: deletes the facts that the published import
     /// superseded, a few computers per transaction.
     pub async fn delete_superseded_facts(&self, import_id: i64) -> Result<u64> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM computers WHERE facts_import_id = ?")
-            .bind(import_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM computers WHERE facts_import_id = ?")
+                .bind(import_id)
+                .fetch_all(&self.pool)
+                .await?;
         let mut deleted = 0;
         for chunk in ids.chunks(50) {
             let mut tx = self.pool.begin().await?;
@@ -245,29 +248,6 @@ impl Store {
             tx.commit().await?;
         }
         Ok(deleted)
-    }
-
-    /// Marks one computer deleted (decommissioned); it stays in the
-    /// database and comes back if it sends a newer scan.
-    pub async fn mark_computer_deleted(&self, data_source: Option<&str>, endpoint_id: &str) -> Result<Option<i64>> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM computers WHERE endpoint_id = ?1 AND published = 1
-               AND (?2 IS NULL OR data_source = ?2) ORDER BY id LIMIT 1",
-        )
-        .bind(endpoint_id)
-        .bind(data_source)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(id) = id {
-            sqlx::query(
-                "UPDATE computers SET is_deleted = 1, deleted_at = COALESCE(deleted_at, ?) WHERE id = ?",
-            )
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        }
-        Ok(id)
     }
 }
 

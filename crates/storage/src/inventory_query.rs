@@ -67,7 +67,7 @@ pub struct RawSwidTag {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeleteOutcome {
     /// Marked deleted (or already was); the row as it is now.
-    Deleted(ComputerRow),
+    Deleted(Box<ComputerRow>),
     /// No visible computer has that endpoint id (in that data source).
     NotFound,
     /// Several data sources have a computer with that endpoint id; their
@@ -462,7 +462,7 @@ impl Store {
         .await?;
         let row = row_to_computer(&row)?;
         tx.commit().await?;
-        Ok(DeleteOutcome::Deleted(row))
+        Ok(DeleteOutcome::Deleted(Box::new(row)))
     }
 }
 
@@ -504,7 +504,7 @@ mod tests {
                   NULL, NULL, NULL),
                  (4, 'default', 'ep-rawonly', 1, 13, 'rawonly', NULL, '[]', NULL,
                   {T0}, {T0}, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                  4, 1, 'VMware', NULL, NULL),
+                  4, 1, 'VMware'),
                  (5, 'default', 'ep-hidden', 0, 14, 'hidden', NULL, '[\"192.0.2.99\"]', NULL,
                   {T0}, {T0}, 0, 1, NULL, NULL, NULL, 1, 1, 1, 0, NULL,
                   NULL, NULL, NULL);

@@ -5,16 +5,17 @@
 //! stored as Unix milliseconds.
 
 mod imports;
-mod inventory_query;
 mod inventory;
+mod inventory_query;
 mod meta;
 mod sessions;
 mod users;
 
-pub use inventory::{PackageFactRow, PackageWrite, PublishOptions, StagedComputer, SwidFactRow};
 pub use imports::{
-    ImportRow, NewPackageRecord, PackageState, StepCounters, StepRow, StoredPackage, INTERRUPTED, PublishedPackage,
+    ImportRow, NewPackageRecord, PackageState, PublishedPackage, StepCounters, StepRow,
+    StoredPackage, INTERRUPTED,
 };
+pub use inventory::{PackageFactRow, PackageWrite, PublishOptions, StagedComputer, SwidFactRow};
 pub use inventory_query::{ComputerRow, DeleteOutcome, RawPackageFact, RawSwidTag};
 pub use sessions::{random_hex, SESSION_IDLE, SESSION_MAX_AGE};
 pub use users::{Principal, TokenInfo, UserInfo};

@@ -125,12 +125,18 @@ fn set_cookie(resp: &mut Response, value: String) {
     }
 }
 
-fn secure(app: &AppState) -> &'static str {
-    if app.config.tls {
-        "; Secure"
-    } else {
-        ""
+/// A `Set-Cookie` value: always HttpOnly and SameSite=Strict, Secure over
+/// HTTPS; `max_age` 0 deletes the cookie, `None` makes a browser-session
+/// cookie (the server enforces the session's expiry).
+fn cookie_header(name: &str, value: &str, path: &str, tls: bool, max_age: Option<u32>) -> String {
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
     }
+    if tls {
+        c.push_str("; Secure");
+    }
+    c
 }
 
 /// Accepts only a same-site absolute path (`/x…`), never `//host` or
@@ -190,10 +196,7 @@ fn login_form(
     let mut resp = page(status, html);
     set_cookie(
         &mut resp,
-        format!(
-            "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}",
-            secure(app)
-        ),
+        cookie_header(LOGIN_COOKIE, &token, "/login", app.config.tls, Some(3600)),
     );
     resp
 }
@@ -287,18 +290,11 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     let mut resp = redirect(&next);
     set_cookie(
         &mut resp,
-        format!(
-            "{}={id}; Path=/; HttpOnly; SameSite=Strict{}",
-            cookie_name(app.config.tls),
-            secure(&app)
-        ),
+        cookie_header(cookie_name(app.config.tls), &id, "/", app.config.tls, None),
     );
     set_cookie(
         &mut resp,
-        format!(
-            "{LOGIN_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0{}",
-            secure(&app)
-        ),
+        cookie_header(LOGIN_COOKIE, "", "/login", app.config.tls, Some(0)),
     );
     resp
 }
@@ -335,10 +331,12 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Bytes) ->
     let mut resp = redirect("/login?logged_out=1");
     set_cookie(
         &mut resp,
-        format!(
-            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        cookie_header(
             cookie_name(app.config.tls),
-            secure(&app)
+            "",
+            "/",
+            app.config.tls,
+            Some(0),
         ),
     );
     resp
@@ -422,6 +420,18 @@ mod tests {
         assert_eq!(
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        assert_eq!(
+            cookie_header(cookie_name(false), "abc", "/", false, None),
+            "openlmt_session=abc; Path=/; HttpOnly; SameSite=Strict"
+        );
+        assert_eq!(
+            cookie_header(cookie_name(true), "", "/", true, Some(0)),
+            "__Host-openlmt_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
         );
     }
 
