@@ -224,10 +224,16 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
     write_package(&s.datasource(), "202611281300", "host-a");
     write_package(&s.datasource(), "202611281300", "host-c");
     s.get("/api/import_status.json?run=true");
-    s.wait_status(60, "the write step to end", |v| {
-        v["mode"] == "running" && v["progress"].as_i64() >= Some(90)
-    });
+    s.wait_status(60, "running", |v| v["mode"] == "running");
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !s.json(&format!("/api/imports/{id}"))["current_step"]
+        .as_str()
+        .is_some_and(|st| st.starts_with("Test delay"))
+    {
+        assert!(std::time::Instant::now() < deadline, "the write step did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let detail = s.json(&format!("/api/imports/{id}"));
     assert_eq!(
         detail["steps"][2]["items_imported"], 2,
