@@ -178,17 +178,24 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Changes a password. Existing tokens stay valid (revoke them apart).
+    /// Changes a password and ends the user's panel sessions. API tokens
+    /// stay valid (revoke them apart with `openlmt token revoke`).
     pub async fn set_password(&self, name: &str, password: &str) -> Result<bool> {
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await??;
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
             .bind(hash)
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 

@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# Benchmark of GET /api/import_status.json (issue 2).
+#
+# A benchmark, not a test: it prints figures and always exits 0 once it has
+# measured (it exits non-zero only when it cannot set up the measurement).
+#
+# What it does, in one run on one machine:
+#   * builds the release binary and starts `openlmt serve` on a temporary
+#     data directory (127.0.0.1, free port, OPENLMT_LOG=warn);
+#   * saves the real status body and serves that exact file from nginx
+#     (same path, same Content-Type, same body size; access_log off);
+#   * runs wrk (64 connections, 2 threads, --latency) in ROUNDS rounds; each
+#     round measures nginx, openlmt idle, and openlmt while an import runs
+#     (nginx and openlmt idle swap order every round; the import run is last
+#     and the import is cancelled afterwards, so the next round is idle);
+#   * prints every round, the medians, the ratios and a verdict per target:
+#       openlmt idle >= 0.5 x nginx (requests/s)
+#       openlmt during an import >= 0.9 x openlmt idle (requests/s)
+#
+# Usage: bash bench/status.sh
+# Knobs (environment):
+#   DURATION=10      seconds per measured wrk run
+#   WARMUP=2         seconds of discarded wrk run before each measured one
+#   ROUNDS=5         rounds (each: nginx, openlmt idle, openlmt import)
+#   CONNECTIONS=64   wrk connections
+#   THREADS=2        wrk threads
+#   PIN=0            1: wrk on CPU 1, the servers (and the import) on CPU 0
+#   PACKAGES=4000    real scan packages (the corpus's Debian 12 host, replicated
+#                    under distinct endpoint ids) read by each import while measured
+#   OPENLMT_BIN=     use this binary instead of building one
+#   CARGO_TARGET_DIR is honoured for the build.
+#   KEEP_TMP=1       keep the temporary directory (logs) for inspection
+
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-5}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+PIN=${PIN:-0}
+PACKAGES=${PACKAGES:-4000}
+KEEP_TMP=${KEEP_TMP:-0}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PASSWORD="bench-$(date +%s)-$RANDOM$RANDOM"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "error: $*"; exit 2; }
+
+# --- cleanup: every process this script started, even on failure ---------
+PIDS=()
+TMP=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n "$TMP" && -d "$TMP" ]]; then
+        if [[ "$KEEP_TMP" == 1 ]]; then
+            rm -rf "$TMP/data/datasource"
+            say "kept $TMP (packages removed)"
+        else
+            rm -rf "$TMP"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- tools -----------------------------------------------------------------
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
+command -v curl >/dev/null || need_apt+=(curl)
+if ((${#need_apt[@]})); then
+    say "installing ${need_apt[*]} with apt-get"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO=sudo
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+if [[ -z "${OPENLMT_BIN:-}" ]]; then
+    say "building the release binaries (cargo build --release -p openlmt, and the replicate example)"
+    (cd "$ROOT" && cargo build --release -q -p openlmt && cargo build --release -q -p openlmt-scanpkg --example replicate) >&2
+    OPENLMT_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/openlmt"
+    [[ "$OPENLMT_BIN" = /* ]] || OPENLMT_BIN="$ROOT/$OPENLMT_BIN"
+fi
+[[ -x "$OPENLMT_BIN" ]] || die "no binary at $OPENLMT_BIN"
+REPLICATE=${REPLICATE_BIN:-$(dirname "$OPENLMT_BIN")/examples/replicate}
+[[ -x "$REPLICATE" ]] || (cd "$ROOT" && cargo build --release -q -p openlmt-scanpkg --example replicate) >&2
+[[ -x "$REPLICATE" ]] || die "no replicate example at $REPLICATE"
+HOST_DIR=${HOST_DIR:-$ROOT/../shared/corpus/hosts/debian12-vm}
+
+SERVER_CPU=() WRK_CPU=()
+if [[ "$PIN" == 1 ]]; then
+    (($(nproc) >= 2)) || die "PIN=1 needs two CPUs"
+    SERVER_CPU=(taskset -c 0)
+    WRK_CPU=(taskset -c 1)
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/openlmt-bench.XXXXXX")
+chmod 755 "$TMP" # nginx workers may run as another user
+DATA="$TMP/data"
+mkdir -p "$DATA/datasource" "$TMP/nginx/www/api"
+
+# --- openlmt ---------------------------------------------------------------
+say "starting openlmt"
+OPENLMT_LOG=warn OPENLMT_ADMIN_PASSWORD="$PASSWORD" \
+    "${SERVER_CPU[@]}" "$OPENLMT_BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
+    >"$TMP/openlmt.out" 2>"$TMP/openlmt.err" &
+PIDS+=($!)
+OPENLMT_PID=$!
+BASE=""
+for _ in $(seq 300); do
+    BASE=$(sed -n 's|^openlmt listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$TMP/openlmt.out")
+    [[ -n "$BASE" ]] && break
+    kill -0 "$OPENLMT_PID" 2>/dev/null || { cat "$TMP/openlmt.err" >&2; die "openlmt exited"; }
+    sleep 0.1
+done
+[[ -n "$BASE" ]] || die "openlmt did not say where it listens"
+
+TOKEN=$(curl -fsS -X POST "$BASE/api/get_token" -H 'content-type: application/json' \
+    -d "{\"user\":\"admin\",\"password\":\"$PASSWORD\"}" |
+    sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+[[ -n "$TOKEN" ]] || die "no token from /api/get_token"
+STATUS_URL="$BASE/api/import_status.json"
+
+api() { curl -fsS -m 10 -H "Token: $TOKEN" "$@"; }
+mode_of() { sed -n 's/.*"mode"[[:space:]]*:[[:space:]]*"\([a-z_]*\)".*/\1/p'; }
+
+# One import, timed, before the measurement: it also makes the status show
+# a finished import (the body nginx serves is then the steady idle body).
+wait_idle() {
+    local m
+    for _ in $(seq 1200); do
+        m=$(api "$STATUS_URL" | mode_of)
+        [[ "$m" != running && "$m" != pending ]] && return 0
+        sleep 0.1
+    done
+    die "the import did not end"
+}
+say "timing one import (nothing else running)"
+t0=$(date +%s.%N)
+api "$STATUS_URL?run=true" >/dev/null
+sleep 0.2
+wait_idle
+t1=$(date +%s.%N)
+IMPORT_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
+say "one import of an empty data source took ${IMPORT_SECS} s"
+
+# Real scan packages for the imports measured below: each import reads and
+# writes all of them; it is cancelled after each run, so it publishes
+# nothing and the next one reads them all again.
+say "writing $PACKAGES real scan packages (replicated from $HOST_DIR)"
+"$REPLICATE" "$HOST_DIR" "$DATA/datasource" "$PACKAGES" >&2
+
+# --- the status body, served by nginx ---------------------------------------
+api "$STATUS_URL" >"$TMP/nginx/www/api/import_status.json"
+chmod -R a+rX "$TMP/nginx"
+BODY_BYTES=$(wc -c <"$TMP/nginx/www/api/import_status.json")
+
+free_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    die "no free port"
+}
+NGINX_PORT=$(free_port)
+NGX="$TMP/nginx"
+{
+    [[ $(id -u) -eq 0 ]] && echo "user root;"
+    cat <<EOF
+worker_processes auto;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000000;
+    keepalive_timeout 75s;
+    client_body_temp_path $NGX/tmp_body;
+    proxy_temp_path $NGX/tmp_proxy;
+    fastcgi_temp_path $NGX/tmp_fastcgi;
+    uwsgi_temp_path $NGX/tmp_uwsgi;
+    scgi_temp_path $NGX/tmp_scgi;
+    types { application/json json; }
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $NGX/www;
+        add_header Content-Language en-US;
+        add_header Cache-Control no-store;
+    }
+}
+EOF
+} >"$NGX/nginx.conf"
+say "starting nginx on 127.0.0.1:$NGINX_PORT"
+"${SERVER_CPU[@]}" "$NGINX" -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" \
+    -g 'daemon off;' >"$NGX/stdout" 2>&1 &
+PIDS+=($!)
+NGINX_URL="http://127.0.0.1:$NGINX_PORT/api/import_status.json"
+for _ in $(seq 100); do
+    curl -fsS -o /dev/null "$NGINX_URL" 2>/dev/null && break
+    sleep 0.1
+done
+curl -fsS -o /dev/null "$NGINX_URL" || { cat "$NGX/error.log" >&2; die "nginx does not answer"; }
+
+# Same answer from both?
+N_BYTES=$(curl -fsS "$NGINX_URL" | wc -c)
+O_BYTES=$(api "$STATUS_URL" | wc -c)
+N_TYPE=$(curl -fsS -o /dev/null -w '%{content_type}' "$NGINX_URL")
+O_TYPE=$(api -o /dev/null -w '%{content_type}' "$STATUS_URL")
+say "body: openlmt $O_BYTES bytes ($O_TYPE), nginx $N_BYTES bytes ($N_TYPE)"
+[[ "$N_BYTES" == "$O_BYTES" ]] || die "the bodies differ in size ($O_BYTES vs $N_BYTES)"
+[[ "$N_TYPE" == "$O_TYPE" ]] || die "the content types differ ($O_TYPE vs $N_TYPE)"
+
+# --- measurement -------------------------------------------------------------
+# wrk latency to milliseconds: 850.00us, 1.23ms, 2.00s, 1.00m
+to_ms() {
+    awk -v v="$1" 'BEGIN{
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.2f", n }'
+}
+
+RESULTS="$TMP/results.tsv" # kind round rps p50 p99 errors
+: >"$RESULTS"
+
+# run_wrk KIND ROUND URL: warm-up, then the measured run
+run_wrk() {
+    local kind=$1 round=$2 url=$3 out="$TMP/wrk-$1-$2.txt"
+    "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" \
+        -H "Token: $TOKEN" "$url" >/dev/null 2>&1 || true
+    "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+        -H "Token: $TOKEN" "$url" >"$out" 2>&1 || true
+    local rps p50 p99 errs non2xx
+    rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
+    p50=$(to_ms "$(awk '$1=="50%"{print $2}' "$out")")
+    p99=$(to_ms "$(awk '$1=="99%"{print $2}' "$out")")
+    errs=$(awk '/Socket errors:/{gsub(",","");s=0;for(i=4;i<=NF;i+=2)s+=$i;print s}' "$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$out")
+    errs=$((${errs:-0} + ${non2xx:-0}))
+    [[ -n "$rps" ]] || { cat "$out" >&2; die "cannot parse wrk output for $kind round $round"; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$round" "$rps" "$p50" "$p99" "$errs" >>"$RESULTS"
+    printf '  %-16s round %d: %10.0f req/s  p50 %7s ms  p99 %7s ms  errors %s\n' \
+        "$kind" "$round" "$rps" "$p50" "$p99" "$errs" >&2
+}
+
+# Keeps an import running: asks for one (run=true) every 0.2 s, which starts
+# one when none is active and otherwise just answers; logs the mode it saw.
+keeper() {
+    local log=$1 m
+    while :; do
+        m=$(curl -sS -m 5 -H "Token: $TOKEN" "$STATUS_URL?run=true" 2>/dev/null | mode_of)
+        printf '%s %s\n' "$(date +%s.%N)" "${m:-error}" >>"$log"
+        sleep 0.2
+    done
+}
+
+cancel_active() {
+    # rows list "id" before "status" whatever the key order; pair them up
+    local id
+    id=$(api "$BASE/api/imports?limit=5" |
+        grep -o '"id":[0-9]*\|"status":"[a-z_]*"' | paste - - |
+        awk -F'[:\t"]+' '$5=="pending"||$5=="running"{print $3}' | awk 'NR==1') || true
+    if [[ -n "$id" ]]; then
+        curl -sS -m 10 -X POST -H "Token: $TOKEN" "$BASE/api/imports/$id/cancel" >/dev/null || true
+    fi
+    wait_idle
+}
+
+MODES="$TMP/modes.txt" # round kind mode-samples running total
+: >"$MODES"
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+say ""
+say "measuring: $ROUNDS rounds, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${WARMUP}s warm-up), PIN=$PIN"
+for r in $(seq "$ROUNDS"); do
+    if ((r % 2)); then
+        run_wrk nginx "$r" "$NGINX_URL"
+        run_wrk openlmt-idle "$r" "$STATUS_URL"
+    else
+        run_wrk openlmt-idle "$r" "$STATUS_URL"
+        run_wrk nginx "$r" "$NGINX_URL"
+    fi
+    log="$TMP/keeper-$r.txt"
+    : >"$log"
+    keeper "$log" &
+    KEEPER=$!
+    PIDS+=("$KEEPER")
+    for _ in $(seq 50); do
+        [[ "$(tail -n1 "$log" | awk '{print $2}')" == running ]] && break
+        sleep 0.1
+    done
+    start=$(date +%s.%N)
+    run_wrk openlmt-import "$r" "$STATUS_URL"
+    end=$(date +%s.%N)
+    kill "$KEEPER" 2>/dev/null || true
+    wait "$KEEPER" 2>/dev/null || true
+    # samples taken during the measured wrk run (the last DURATION seconds)
+    awk -v s="$(awk -v e="$end" -v d="$DURATION" 'BEGIN{printf "%.3f", e-d}')" -v e="$end" \
+        '$1>=s && $1<=e {n++; if ($2=="running") k++} END{printf "%d %d\n", k, n}' "$log" >"$TMP/m"
+    read -r running total <"$TMP/m"
+    imports=$(awk '$2=="pending"{p=1} $2=="running"&&p{c++;p=0} END{print c+0}' "$log")
+    printf '%s %s %s\n' "$r" "$running" "$total" >>"$MODES"
+    say "                          mode=running in $running of $total samples during the run; $imports import(s) (re)started by the keeper"
+    cancel_active
+    sleep 1
+done
+
+# --- report --------------------------------------------------------------------
+median() { sort -g | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+col() { awk -F'\t' -v k="$1" -v c="$2" '$1==k{print $c}' "$RESULTS"; }
+
+N_RPS=$(col nginx 3 | median)
+N_P99=$(col nginx 5 | median)
+I_RPS=$(col openlmt-idle 3 | median)
+I_P99=$(col openlmt-idle 5 | median)
+B_RPS=$(col openlmt-import 3 | median)
+B_P99=$(col openlmt-import 5 | median)
+ERRS=$(awk -F'\t' '{s+=$6} END{print s+0}' "$RESULTS")
+RUN_SAMPLES=$(awk '{k+=$2; n+=$3} END{printf "%d of %d", k, n}' "$MODES")
+
+RATIO=$(awk -v a="$I_RPS" -v b="$N_RPS" 'BEGIN{printf "%.2f", a/b}')
+DROP=$(awk -v a="$B_RPS" -v b="$I_RPS" 'BEGIN{printf "%.1f", (1-a/b)*100}')
+P99_RATIO=$(awk -v a="$I_P99" -v b="$N_P99" 'BEGIN{printf "%.2f", a/b}')
+PASS1=$(awk -v r="$RATIO" 'BEGIN{print (r>=0.5)?"PASS":"FAIL"}')
+PASS2=$(awk -v d="$DROP" 'BEGIN{print (d<=10)?"PASS":"FAIL"}')
+
+if REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+    git -C "$ROOT" diff --quiet HEAD 2>/dev/null || REV="$REV + uncommitted changes"
+else
+    REV="${BENCH_REV:-commit unknown}"
+fi
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+mem=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+echo "# openlmt status endpoint benchmark (bench/status.sh)"
+echo "machine: $(nproc) CPU ($cpu), $mem, Linux $(uname -r)"
+echo "tools:   $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), openlmt $("$OPENLMT_BIN" --version | awk '{print $2}') ($REV)"
+echo "load:    wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, ${WARMUP}s warm-up, $ROUNDS rounds, PIN=$PIN"
+echo "loadavg: $LOAD_BEFORE before the measurement, $(cut -d' ' -f1-3 /proc/loadavg) after (other processes on the machine add noise)"
+echo "body:    $BODY_BYTES bytes of application/json (same file for nginx)"
+echo "import:  $PACKAGES real packages (one host replicated) read and written by each import; mode=running in $RUN_SAMPLES samples during the import runs"
+echo
+echo "| round | nginx req/s | nginx p99 ms | openlmt idle req/s | idle p99 ms | openlmt import req/s | import p99 ms |"
+echo "|------:|------------:|-------------:|-------------------:|------------:|---------------------:|--------------:|"
+for r in $(seq "$ROUNDS"); do
+    awk -F'\t' -v r="$r" '
+        $2==r {rps[$1]=$3; p99[$1]=$5}
+        END {printf "| %d | %.0f | %.2f | %.0f | %.2f | %.0f | %.2f |\n", r,
+            rps["nginx"], p99["nginx"], rps["openlmt-idle"], p99["openlmt-idle"],
+            rps["openlmt-import"], p99["openlmt-import"]}' "$RESULTS"
+done
+printf '| **median** | **%.0f** | **%.2f** | **%.0f** | **%.2f** | **%.0f** | **%.2f** |\n' \
+    "$N_RPS" "$N_P99" "$I_RPS" "$I_P99" "$B_RPS" "$B_P99"
+echo
+echo "socket errors + non-2xx responses, all runs: $ERRS"
+echo
+printf 'nginx:                median %.0f req/s, p99 %.2f ms\n' "$N_RPS" "$N_P99"
+printf 'openlmt idle:         median %.0f req/s, p99 %.2f ms; %s x nginx req/s (target >= 0.50): %s; p99 %s x nginx\n' \
+    "$I_RPS" "$I_P99" "$RATIO" "$PASS1" "$P99_RATIO"
+CHANGE=$(awk -v d="$DROP" 'BEGIN{if (d>=0) printf "%.1f%% below idle", d; else printf "%.1f%% above idle (no drop)", -d}')
+printf 'openlmt during import: median %.0f req/s, p99 %.2f ms; %s x idle req/s, %s (target: drop <= 10%%): %s\n' \
+    "$B_RPS" "$B_P99" "$(awk -v a="$B_RPS" -v b="$I_RPS" 'BEGIN{printf "%.2f", a/b}')" "$CHANGE" "$PASS2"
+exit 0
