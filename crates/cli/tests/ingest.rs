@@ -178,6 +178,14 @@ fn the_newest_package_per_endpoint_wins_and_older_ones_are_skipped() {
         s.json("/api/sam/v2/computers")["rows"][0]["last_seen"],
         "2026-11-28T11:00:00Z"
     );
+    // It stays skipped at the next import (its hash is remembered).
+    let third = s.import_and_wait();
+    let got = states(&s, &third["id"]);
+    let late = got
+        .iter()
+        .find(|g| g.0 == "202611280900-host-a.tar.gz")
+        .unwrap();
+    assert_eq!(late.1, "skipped_older", "{got:?}");
 }
 
 #[test]
@@ -231,7 +239,10 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
         .as_str()
         .is_some_and(|st| st.starts_with("Test delay"))
     {
-        assert!(std::time::Instant::now() < deadline, "the write step did not end");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write step did not end"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let detail = s.json(&format!("/api/imports/{id}"));

@@ -288,7 +288,9 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                 run.log.warn(format!("Package `{name}` rejected: {reason}"));
                 (PackageState::Rejected, String::new(), Some(reason))
             }
-            Ok(Some(sha)) => match before.filter(|p| p.sha256 == sha) {
+            // A package skipped before (older) is judged again below,
+            // without hashing it again.
+            Ok(Some(sha)) => match before.filter(|p| p.sha256 == sha && !p.skipped) {
                 Some(p) if p.rejected => (PackageState::PreviouslyRejected, sha, p.reason.clone()),
                 Some(_) => (PackageState::AlreadyImported, sha, None),
                 None => (PackageState::New, sha, None),

@@ -106,8 +106,11 @@ pub struct PublishedPackage {
     pub size: i64,
     pub sha256: String,
     pub mtime_ns: Option<i64>,
-    /// `imported` or `rejected`.
+    /// Recorded as rejected (unreadable with this content).
     pub rejected: bool,
+    /// Recorded as skipped (older than what was imported for its endpoint):
+    /// its hash is known, its fate is decided again at each import.
+    pub skipped: bool,
     pub reason: Option<String>,
 }
 
@@ -430,6 +433,7 @@ impl Store {
                         sha256: r.try_get(2)?,
                         mtime_ns: r.try_get(3)?,
                         rejected: r.try_get::<String, _>(4)? == "rejected",
+                        skipped: r.try_get::<String, _>(4)? == "skipped",
                         reason: r.try_get(5)?,
                     },
                 ))
@@ -463,9 +467,11 @@ impl Store {
             "INSERT INTO scan_packages (data_source, file_name, size, sha256, first_seen,
                imported_at, import_id, state, reason, mtime_ns)
              SELECT data_source, file_name, size, sha256, seen_at, ?1, import_id,
-               CASE state WHEN 'new' THEN 'imported' ELSE 'rejected' END, reason, mtime_ns
+               CASE state WHEN 'new' THEN 'imported' WHEN 'skipped_older' THEN 'skipped'
+                 ELSE 'rejected' END, reason, mtime_ns
              FROM import_packages
-             WHERE import_id = ?2 AND (state = 'new' OR (state = 'rejected' AND sha256 != ''))
+             WHERE import_id = ?2
+               AND (state IN ('new', 'skipped_older') OR (state = 'rejected' AND sha256 != ''))
              ON CONFLICT (data_source, file_name) DO UPDATE SET
                size = excluded.size, sha256 = excluded.sha256,
                imported_at = excluded.imported_at, import_id = excluded.import_id,

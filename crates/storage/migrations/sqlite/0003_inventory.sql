@@ -7,7 +7,7 @@
 -- and its publish transaction flips facts_import_id and copies the staged
 -- values. Rows of superseded or unpublished imports are deleted afterwards.
 
-ALTER TABLE scan_packages ADD COLUMN state TEXT NOT NULL DEFAULT 'imported'; -- imported | rejected
+ALTER TABLE scan_packages ADD COLUMN state TEXT NOT NULL DEFAULT 'imported'; -- imported | rejected | skipped
 ALTER TABLE scan_packages ADD COLUMN reason TEXT;
 ALTER TABLE scan_packages ADD COLUMN mtime_ns INTEGER;
 ALTER TABLE import_packages ADD COLUMN mtime_ns INTEGER;
