@@ -10,6 +10,7 @@
 //! - [`Engine::status`] answers from memory and never touches the database.
 
 mod log;
+mod priority;
 mod runner;
 mod schedule_store;
 mod scheduler;
@@ -154,7 +155,32 @@ impl Engine {
             tasks: Mutex::new(Vec::new()),
         });
         let engine = Engine { inner };
-        let runner = tokio::spawn(runner::run_loop(engine.clone(), runner_rx));
+        // Imports run on their own thread, at a lower CPU priority, with a
+        // runtime of their own, so that they never take the HTTP workers'
+        // time (see priority.rs).
+        let (runner_done, runner_exit) = tokio::sync::oneshot::channel::<()>();
+        let runner_engine = engine.clone();
+        std::thread::Builder::new()
+            .name("openlmt-import".into())
+            .spawn(move || {
+                priority::lower_this_thread();
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(runner::run_loop(runner_engine, runner_rx)),
+                    Err(e) => tracing::error!(error = %e, "cannot start the import runtime"),
+                }
+                let _ = runner_done.send(());
+            })
+            .map_err(|e| {
+                EngineError::Store(StoreError::Invalid(format!(
+                    "cannot start the import thread: {e}"
+                )))
+            })?;
+        let runner = tokio::spawn(async move {
+            let _ = runner_exit.await;
+        });
         let scheduler = tokio::spawn(scheduler::run_loop(engine.clone()));
         lock(&engine.inner.tasks).extend([runner, scheduler]);
         Ok(engine)

@@ -275,10 +275,13 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
             None => {
                 let path = ds.path.join(name.as_str());
                 let token = run.cancel.clone();
-                tokio::task::spawn_blocking(move || hash_file(&path, &token))
-                    .await
-                    .map_err(|e| StepError::Failed(format!("hashing task failed: {e}")))?
-                    .map(|h| h.map(|(_, sha)| sha))
+                tokio::task::spawn_blocking(move || {
+                    crate::priority::lower_this_thread();
+                    hash_file(&path, &token)
+                })
+                .await
+                .map_err(|e| StepError::Failed(format!("hashing task failed: {e}")))?
+                .map(|h| h.map(|(_, sha)| sha))
             }
         };
         let (state, sha, reason) = match sha {
@@ -448,7 +451,7 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         let spawned = std::thread::Builder::new()
             .name(format!("openlmt-parse-{n}"))
             .spawn(move || {
-                lower_thread_priority();
+                crate::priority::lower_this_thread();
                 let limits = Limits::default();
                 loop {
                     let next = crate::lock(&queue).next();
@@ -472,6 +475,7 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     drop(tx);
 
     let mut batch: Vec<PackageWrite> = Vec::new();
+    let mut stats = WriteStats::default();
     let mut batch_rows = 0usize;
     let mut rejected = Vec::new();
     let mut done = 0u64;
@@ -522,12 +526,12 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                 }
             }
             if batch_rows >= WRITE_BATCH_ROWS {
-                write_batch(run, pos, &mut batch, c).await?;
+                write_batch(run, pos, &mut batch, c, &mut stats).await?;
                 batch_rows = 0;
             }
             run.progress(pos, done, total);
         }
-        write_batch(run, pos, &mut batch, c).await?;
+        write_batch(run, pos, &mut batch, c, &mut stats).await?;
         Ok::<(), StepError>(())
     }
     .await;
@@ -543,7 +547,23 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         "Read {} packages: {} written, {} rejected",
         c.read, c.imported, c.rejected
     ));
+    let secs = stats.time.as_secs_f64();
+    run.log.info(format!(
+        "Wrote {} package facts and {} SWID facts in {secs:.3} s of database writes ({:.0} fact rows/s)",
+        stats.package_facts,
+        stats.swid_facts,
+        (stats.package_facts + stats.swid_facts) as f64 / secs.max(1e-9)
+    ));
     Ok(c)
+}
+
+/// What the writes of one step cost: fact rows and time spent waiting
+/// for the database, so the log can state the write rate apart from parsing.
+#[derive(Default)]
+struct WriteStats {
+    package_facts: u64,
+    swid_facts: u64,
+    time: Duration,
 }
 
 async fn write_batch(
@@ -551,30 +571,26 @@ async fn write_batch(
     pos: usize,
     batch: &mut Vec<PackageWrite>,
     c: StepCounters,
+    stats: &mut WriteStats,
 ) -> Result<(), StepError> {
     if batch.is_empty() {
         return Ok(());
     }
     let store = run.engine.store();
+    // The database's worker threads write for the import now: they must
+    // not compete with the HTTP workers either.
+    crate::priority::lower_database_threads();
+    let started = std::time::Instant::now();
     store
         .write_packages(run.id, batch)
         .await
         .map_err(|e| StepError::Failed(format!("cannot write facts: {e}")))?;
+    stats.time += started.elapsed();
+    stats.package_facts += batch.iter().map(|w| w.packages.len() as u64).sum::<u64>();
+    stats.swid_facts += batch.iter().map(|w| w.swid_tags.len() as u64).sum::<u64>();
     batch.clear();
     let _ = store.save_step(run.id, pos as i64, c, false).await;
     Ok(())
-}
-
-/// Lowers the calling thread's CPU priority (nice 10). On Linux, nice
-/// values are per thread. Failure only means normal priority.
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take and return plain integers and
-    // only affect the calling thread's scheduling priority.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-    }
 }
 
 /// Maps what the reader found to the rows the store writes.

@@ -399,8 +399,7 @@ impl<'a> Collector<'a> {
             return Err(PackageError::DuplicateMember(printable(&name)).into());
         }
         let bytes = self.read_bounded(raw, data, false)?;
-        let text = lossy(&bytes);
-        drop(bytes);
+        let text = crate::text::lossy_owned(bytes);
         match name.as_str() {
             "computer.yml" => {
                 self.computer = Some(

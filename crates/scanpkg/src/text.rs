@@ -25,6 +25,18 @@ pub(crate) fn lossy(bytes: &[u8]) -> String {
     }
 }
 
+/// Like [`lossy`], but takes the buffer and reuses it when it is valid
+/// UTF-8 (the usual case), instead of copying it.
+pub(crate) fn lossy_owned(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => match s.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => s,
+        },
+        Err(e) => lossy(e.as_bytes()),
+    }
+}
+
 /// Collapse runs of whitespace into single spaces and trim.
 pub(crate) fn squash_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

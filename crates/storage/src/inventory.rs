@@ -163,10 +163,10 @@ impl Store {
                 q.push_values(chunk, |mut b, f| {
                     b.push_bind(c.computer_id)
                         .push_bind(import_id)
-                        .push_bind(&f.name)
-                        .push_bind(&f.version)
-                        .push_bind(&f.architecture)
-                        .push_bind(&f.vendor)
+                        .push_bind(f.name.as_str())
+                        .push_bind(f.version.as_str())
+                        .push_bind(f.architecture.as_deref())
+                        .push_bind(f.vendor.as_deref())
                         .push_bind(f.source);
                 });
                 q.build().execute(&mut *tx).await?;
@@ -178,11 +178,11 @@ impl Store {
                 q.push_values(chunk, |mut b, t| {
                     b.push_bind(c.computer_id)
                         .push_bind(import_id)
-                        .push_bind(&t.tag_id)
-                        .push_bind(&t.name)
-                        .push_bind(&t.version)
-                        .push_bind(&t.regid)
-                        .push_bind(&t.vendor)
+                        .push_bind(t.tag_id.as_str())
+                        .push_bind(t.name.as_str())
+                        .push_bind(t.version.as_deref())
+                        .push_bind(t.regid.as_deref())
+                        .push_bind(t.vendor.as_deref())
                         .push_bind(t.schema);
                 });
                 q.build().execute(&mut *tx).await?;
@@ -223,27 +223,34 @@ impl Store {
     }
 
     /// After a publish: deletes the facts that the published import
-    /// superseded, a few computers per transaction.
+    /// superseded (recorded by the publish), a few hundred computers per
+    /// transaction, by exact (computer, import) index matches.
     pub async fn delete_superseded_facts(&self, import_id: i64) -> Result<u64> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM computers WHERE facts_import_id = ?")
-                .bind(import_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let pairs: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT computer_id, old_import_id FROM superseded_facts WHERE import_id = ?",
+        )
+        .bind(import_id)
+        .fetch_all(&self.pool)
+        .await?;
         let mut deleted = 0;
-        for chunk in ids.chunks(50) {
+        for chunk in pairs.chunks(200) {
             let mut tx = self.pool.begin().await?;
-            for id in chunk {
+            for (computer, old) in chunk {
                 for table in ["package_facts", "swid_facts"] {
                     deleted += sqlx::query(&format!(
-                        "DELETE FROM {table} WHERE computer_id = ? AND import_id != ?"
+                        "DELETE FROM {table} WHERE computer_id = ? AND import_id = ?"
                     ))
-                    .bind(id)
-                    .bind(import_id)
+                    .bind(computer)
+                    .bind(old)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
                 }
+                sqlx::query("DELETE FROM superseded_facts WHERE import_id = ? AND computer_id = ?")
+                    .bind(import_id)
+                    .bind(computer)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         }
@@ -257,6 +264,15 @@ pub(crate) async fn publish_inventory(
     import_id: i64,
     opts: PublishOptions,
 ) -> Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO superseded_facts (import_id, computer_id, old_import_id)
+         SELECT ?1, c.id, c.facts_import_id FROM computers c
+         JOIN stage_computers s ON s.computer_id = c.id AND s.import_id = ?1
+         WHERE c.facts_import_id IS NOT NULL AND c.facts_import_id != ?1",
+    )
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "UPDATE computers SET published = 1, facts_import_id = ?1, name = s.name,
            dns_name = s.dns_name, ip_addresses = s.ip_addresses, os = s.os,

@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# Benchmark of a complete import of 10,000 scan packages (issue 3).
+#
+# A benchmark, not a test: it prints figures and a PASS/FAIL per target and
+# exits 0 once it has measured (non-zero only when it cannot set up).
+#
+# The estate is ONE real host replicated: the raw evidence in
+# shared/corpus/hosts/debian12-vm (cpuinfo, lscpu.json, dpkg-status with 759
+# installed packages, isotag_scan/ with 759 SWID tags) is written PACKAGES
+# times under distinct endpoint ids by crates/scanpkg/examples/replicate.rs.
+#
+# What it measures, in one run on one machine:
+#   1. end to end time of the first `complete` import from an empty database
+#      (GET /api/import_status.json?run=true, then polled until mode=idle and
+#      the import is successful), and each step's duration from the import
+#      log's millisecond timestamps;                      target < 60 s
+#   2. package_facts rows written per second during the read/write step,
+#      against SQLite's own bulk INSERT ... SELECT of the same rows into the
+#      same schema (same index, WAL, synchronous=FULL), one transaction, on a
+#      copy of the database made after the import;       target >= 70 %
+#   3. peak RSS of the server (VmHWM) over the first import; target < 512 MiB
+#   4. a second complete import with nothing new;         target < 1 s
+#   5. p99 of GET /api/import_status.json during the first import, measured
+#      over the whole import by bench/import/status_load.py: 16 keep-alive
+#      connections, each polling 10 times a second (160 requests/s; a paced
+#      poller, since an unpaced client takes a core from the import on a
+#      2-core machine). STATUS_LOAD=wrk uses `wrk -t1 -c16 --latency`
+#      (unpaced) instead;                                    target < 50 ms
+#
+# Usage: bash bench/import.sh
+# Knobs (environment):
+#   PACKAGES=10000   packages in the data source
+#   HOST_DIR=        host evidence dir (default: shared/corpus/hosts/debian12-vm
+#                    next to the repository, else /work/shared/corpus/...)
+#   STATUS_LOAD=paced   paced | wrk | none: the load on the status endpoint
+#   CONNECTIONS=16      its connections; RATE=10 requests/s per paced connection
+#   PACKAGES_CACHE=     a directory to keep the replicated packages in and
+#                       reuse on the next run (the replication takes ~45 s)
+#   OPENLMT_BIN=, REPLICATE_BIN=   use these binaries instead of building
+#   CARGO_TARGET_DIR is honoured for the build.
+#   KEEP_TMP=1       keep the temporary directory (packages removed)
+
+set -euo pipefail
+
+PACKAGES=${PACKAGES:-10000}
+STATUS_LOAD=${STATUS_LOAD:-paced}
+CONNECTIONS=${CONNECTIONS:-16}
+RATE=${RATE:-10}
+PACKAGES_CACHE=${PACKAGES_CACHE:-}
+KEEP_TMP=${KEEP_TMP:-0}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ -z "${HOST_DIR:-}" ]]; then
+    for d in "$ROOT/../shared/corpus/hosts/debian12-vm" /work/shared/corpus/hosts/debian12-vm; do
+        [[ -d "$d" ]] && { HOST_DIR=$(cd "$d" && pwd); break; }
+    done
+fi
+PASSWORD="bench-$(date +%s)-$RANDOM$RANDOM"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "error: $*"; exit 2; }
+now() { printf '%s' "$EPOCHREALTIME"; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
+
+[[ -n "${HOST_DIR:-}" && -f "$HOST_DIR/dpkg-status" ]] || die "no host evidence dir (set HOST_DIR)"
+
+# --- cleanup: every process this script started, even on failure ---------
+PIDS=()
+TMP=""
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n "$TMP" && -d "$TMP" ]]; then
+        if [[ "$KEEP_TMP" == 1 ]]; then
+            rm -rf "$TMP/data/datasource" "$TMP"/baseline*.db*  # (a symlink when PACKAGES_CACHE is set)
+            say "kept $TMP (packages and baseline databases removed)"
+        else
+            rm -rf "$TMP"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- tools -----------------------------------------------------------------
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v jq >/dev/null || need_apt+=(jq)
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+command -v gawk >/dev/null || need_apt+=(gawk)
+if ((${#need_apt[@]})); then
+    say "installing ${need_apt[*]} with apt-get"
+    SUDO=""
+    [[ $(id -u) -eq 0 ]] || SUDO=sudo
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+fi
+
+if [[ -z "${OPENLMT_BIN:-}" || -z "${REPLICATE_BIN:-}" ]]; then
+    say "building (cargo build --release -p openlmt -p openlmt-scanpkg --bins --examples)"
+    (cd "$ROOT" && cargo build --release -q -p openlmt -p openlmt-scanpkg --bins --examples) >&2
+    T="${CARGO_TARGET_DIR:-$ROOT/target}"
+    [[ "$T" = /* ]] || T="$ROOT/$T"
+    OPENLMT_BIN=${OPENLMT_BIN:-$T/release/openlmt}
+    REPLICATE_BIN=${REPLICATE_BIN:-$T/release/examples/replicate}
+fi
+[[ -x "$OPENLMT_BIN" ]] || die "no binary at $OPENLMT_BIN"
+[[ -x "$REPLICATE_BIN" ]] || die "no replicate example at $REPLICATE_BIN"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/openlmt-importbench.XXXXXX")
+DATA="$TMP/data"
+mkdir -p "$DATA/datasource"
+
+# --- the estate: one real host, replicated ----------------------------------
+REPLICATE_SECS="(reused from $PACKAGES_CACHE)"
+if [[ -n "$PACKAGES_CACHE" && "$(find "$PACKAGES_CACHE" -maxdepth 1 -type f -name '*.tar.gz' 2>/dev/null | wc -l)" == "$PACKAGES" ]]; then
+    rmdir "$DATA/datasource"
+    ln -s "$(cd "$PACKAGES_CACHE" && pwd)" "$DATA/datasource"
+    say "reusing the $PACKAGES packages in $PACKAGES_CACHE"
+else
+    say "writing $PACKAGES packages replicated from $HOST_DIR"
+    t=$(now)
+    "$REPLICATE_BIN" "$HOST_DIR" "$DATA/datasource" "$PACKAGES" 2>"$TMP/replicate.err" ||
+        { cat "$TMP/replicate.err" >&2; die "replicate failed"; }
+    REPLICATE_SECS="in $(sub "$t" "$(now)") s"
+    if [[ -n "$PACKAGES_CACHE" ]]; then
+        rm -rf "$PACKAGES_CACHE"
+        mv "$DATA/datasource" "$PACKAGES_CACHE"
+        ln -s "$(cd "$PACKAGES_CACHE" && pwd)" "$DATA/datasource"
+    fi
+fi
+N_FILES=$(find "$DATA/datasource/" -maxdepth 1 -type f | wc -l)
+DS_BYTES=$(du -sbL "$DATA/datasource/" | cut -f1)
+HOST_DPKG=$(grep -c '^Status: install ok installed' "$HOST_DIR/dpkg-status" || true)
+HOST_SWID=$(find "$HOST_DIR/isotag_scan" -name '*.swidtag' | wc -l)
+say "  $N_FILES files, $((DS_BYTES / 1048576)) MiB, ${REPLICATE_SECS}"
+sync
+
+# --- openlmt ---------------------------------------------------------------
+start_server() {
+    say "starting openlmt"
+    OPENLMT_LOG=warn OPENLMT_ADMIN_PASSWORD="$PASSWORD" \
+        "$OPENLMT_BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
+        >"$TMP/openlmt.out" 2>"$TMP/openlmt.err" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    BASE=""
+    for _ in $(seq 300); do
+        BASE=$(sed -n 's|^openlmt listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$TMP/openlmt.out")
+        [[ -n "$BASE" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/openlmt.err" >&2; die "openlmt exited"; }
+        sleep 0.1
+    done
+    [[ -n "$BASE" ]] || die "openlmt did not say where it listens"
+}
+start_server
+TOKEN=$(curl -fsS -X POST "$BASE/api/get_token" -H 'content-type: application/json' \
+    -d "{\"user\":\"admin\",\"password\":\"$PASSWORD\"}" | jq -r '.token // empty')
+[[ -n "$TOKEN" ]] || die "no token from /api/get_token"
+STATUS_URL="$BASE/api/import_status.json"
+api() { curl -fsS -m 30 -H "Token: $TOKEN" "$@"; }
+
+# wait_done ID INTERVAL: until the status is idle and import ID has ended;
+# prints the time (EPOCHREALTIME) the end was seen.
+wait_done() {
+    local id=$1 interval=$2 body mode st
+    while :; do
+        body=$(api "$STATUS_URL" 2>/dev/null) || body=""
+        mode=$(jq -r '.mode // empty' <<<"$body" 2>/dev/null || true)
+        if [[ "$mode" == idle ]]; then
+            local t=$(now)
+            st=$(api "$BASE/api/imports/$id" | jq -r .status)
+            case "$st" in
+            successful | failed | cancelled)
+                printf '%s %s\n' "$t" "$st"
+                return 0
+                ;;
+            esac
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || die "openlmt exited during the import"
+        sleep "$interval"
+    done
+}
+
+# RSS sampler (VmRSS every 0.2 s) for the profile; VmHWM is the figure.
+rss_sampler() {
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        printf '%s %s\n' "$(now)" "$(awk '/^VmRSS/{print $2}' "/proc/$SERVER_PID/status" 2>/dev/null)"
+        sleep 0.2
+    done
+}
+HWM_IDLE_KB=$(awk '/^VmHWM/{print $2}' "/proc/$SERVER_PID/status")
+# CPU seconds (user + system) of the server, per thread name; threads that
+# ended are folded into the process totals only.
+TCK=$(getconf CLK_TCK)
+cpu_total() { awk -v t="$TCK" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t}' "/proc/$SERVER_PID/stat"; }
+cpu_threads() { # tid, thread name, CPU seconds
+    awk -v t="$TCK" '{c = $0; sub(/^[^(]*\(/, "", c); sub(/\).*$/, "", c); r = $0; sub(/^.*\) /, "", r)
+        split(r, f, " "); n = split(FILENAME, p, "/"); printf "%s\t%s\t%.2f\n", p[n - 1], c, (f[12] + f[13]) / t}' \
+        /proc/"$SERVER_PID"/task/*/stat 2>/dev/null || true
+}
+# Threads that end (the parsers) vanish from /proc: sample every second.
+cpu_sampler() {
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        cpu_threads
+        sleep 1
+    done
+}
+cpu_threads >"$TMP/cpu0.tsv"
+CPU0=$(cpu_total)
+rss_sampler >"$TMP/rss.txt" &
+PIDS+=($!)
+cpu_sampler >"$TMP/cpu.tsv" &
+CPU_SAMPLER=$!
+PIDS+=("$CPU_SAMPLER")
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- 1. the first import, with a load on the status endpoint ----------------
+say "first import: $PACKAGES packages, complete, empty database (status load: $STATUS_LOAD)"
+LOAD_PID=""
+case "$STATUS_LOAD" in
+wrk)
+    # Runs until the import ends; SIGINT makes wrk stop and print its report.
+    wrk -t1 -c"$CONNECTIONS" -d3600s --latency -H "Token: $TOKEN" "$STATUS_URL" \
+        >"$TMP/load.txt" 2>&1 &
+    LOAD_PID=$!
+    ;;
+paced)
+    python3 "$ROOT/bench/import/status_load.py" "$STATUS_URL" "$TOKEN" "$CONNECTIONS" "$RATE" \
+        "$TMP/latencies.txt" >"$TMP/load.txt" 2>&1 &
+    LOAD_PID=$!
+    ;;
+none) ;;
+*) die "STATUS_LOAD must be paced, wrk or none" ;;
+esac
+if [[ -n "$LOAD_PID" ]]; then
+    PIDS+=("$LOAD_PID")
+    sleep 0.5
+fi
+T0=$(now)
+T1_START=$T0
+api "$STATUS_URL?run=true" >/dev/null
+read -r T1 ST1 < <(wait_done 1 0.1)
+T1_END=$T1
+IMPORT1_SECS=$(sub "$T0" "$T1")
+HWM_KB=$(awk '/^VmHWM/{print $2}' "/proc/$SERVER_PID/status")
+CPU1=$(cpu_total)
+cpu_threads >>"$TMP/cpu.tsv"
+kill "$CPU_SAMPLER" 2>/dev/null || true
+if [[ -n "$LOAD_PID" ]]; then
+    kill -INT "$LOAD_PID" 2>/dev/null || true
+    wait "$LOAD_PID" 2>/dev/null || true
+fi
+LOAD_AFTER1=$(cut -d' ' -f1-3 /proc/loadavg)
+say "  ${ST1} in ${IMPORT1_SECS} s"
+[[ "$ST1" == successful ]] || { api "$BASE/api/imports/1/log" | tail -20 >&2; die "the first import did not succeed"; }
+api "$BASE/api/imports/1" >"$TMP/import1.json"
+api "$BASE/api/imports/1/log" >"$TMP/import1.log"
+
+# --- 4. a second import, nothing new ----------------------------------------
+say "second import: nothing new"
+sleep 1
+T0=$(now)
+api "$STATUS_URL?run=true" >/dev/null
+read -r T1 ST2 < <(wait_done 2 0.02)
+IMPORT2_SECS=$(sub "$T0" "$T1")
+api "$BASE/api/imports/2" >"$TMP/import2.json"
+api "$BASE/api/imports/2/log" >"$TMP/import2.log"
+say "  ${ST2} in ${IMPORT2_SECS} s"
+
+# --- step durations from the logs -------------------------------------------
+# Log lines: 2026-11-28T18:21:18.123Z INFO Step 3/4: Read and write scan packages
+# A step ends where the next one starts; the last one at "Published in one
+# transaction"; "after publish" runs until "finished successfully".
+steps_of() {
+    gawk '
+    function ts(s,   d) {
+        d = substr(s, 1, 19); gsub(/[-T:]/, " ", d)
+        return mktime(d, 1) + substr(s, 20, 4)
+    }
+    NR == 1 { t_first = ts($1) }
+    / Step [0-9]+\/[0-9]+: / {
+        t = ts($1); n++; start[n] = t
+        name = $0; sub(/^.* Step [0-9]+\/[0-9]+: /, "", name); nm[n] = name
+    }
+    /Published in one transaction/ { t_pub = ts($1) }
+    /finished successfully in/ { t_end = ts($1) }
+    END {
+        for (i = 1; i <= n; i++) {
+            e = (i < n) ? start[i + 1] : t_pub
+            printf "%s\t%.3f\n", nm[i], e - start[i]
+        }
+        printf "after publish (superseded facts, bookkeeping)\t%.3f\n", t_end - t_pub
+        printf "total in the log\t%.3f\n", t_end - t_first
+    }' "$1"
+}
+steps_of "$TMP/import1.log" >"$TMP/steps1.tsv"
+steps_of "$TMP/import2.log" >"$TMP/steps2.tsv"
+READ_SECS=$(awk -F'\t' '$1=="Read and write scan packages"{print $2}' "$TMP/steps1.tsv")
+IMPORT2_LOG_SECS=$(awk -F'\t' '$1=="total in the log"{print $2}' "$TMP/steps2.tsv")
+
+# --- stop the server, then SQLite's own bulk insert on a copy ---------------
+HWM_END_KB=$(awk '/^VmHWM/{print $2}' "/proc/$SERVER_PID/status")
+kill -TERM "$SERVER_PID"
+for _ in $(seq 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+DB=$(find "$DATA" -maxdepth 2 -name '*.db' | head -1)
+[[ -n "$DB" ]] || die "no database file under $DATA"
+sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+DB_BYTES=$(stat -c %s "$DB")
+PF_ROWS=$(sqlite3 "$DB" 'SELECT count(*) FROM package_facts;')
+SW_ROWS=$(sqlite3 "$DB" 'SELECT count(*) FROM swid_facts;')
+COMPUTERS=$(sqlite3 "$DB" 'SELECT count(*) FROM computers WHERE published = 1 AND in_inventory = 1;')
+# The facts rows of import 1 (the second import wrote none).
+PF_ROWS1=$(sqlite3 "$DB" 'SELECT count(*) FROM package_facts WHERE import_id = 1;')
+
+# bulk TABLE ROWS_PER_TX: copies TABLE's rows into a fresh table of the same
+# schema and index, ROWS_PER_TX rows per transaction (0: one transaction), in
+# a copy of the database; prints the seconds the INSERTs and COMMITs took.
+bulk() {
+    local table=$1 per_tx=$2 copy="$TMP/baseline.db" ddl idx
+    rm -f "$copy" "$copy-wal" "$copy-shm"
+    cp "$DB" "$copy"
+    ddl=$(sqlite3 "$copy" "SELECT sql FROM sqlite_master WHERE type='table' AND name='$table';")
+    idx=$(sqlite3 "$copy" "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='$table' AND sql IS NOT NULL;")
+    ddl=${ddl/CREATE TABLE $table/CREATE TABLE bulk_$table}
+    idx=$(sed "s/ ON $table / ON bulk_$table /; s/CREATE INDEX \([a-z_]*\)/CREATE INDEX bulk_\1/" <<<"$idx")
+    {
+        echo "PRAGMA journal_mode=WAL;"
+        echo "PRAGMA synchronous=FULL;"
+        echo "PRAGMA foreign_keys=ON;"
+        echo "CREATE TEMP TABLE staging AS SELECT * FROM $table;"
+        echo "$ddl;"
+        echo "$idx;"
+        echo ".timer on"
+        if ((per_tx == 0)); then
+            echo "BEGIN; INSERT INTO bulk_$table SELECT * FROM staging; COMMIT;"
+        else
+            local n lo
+            n=$(sqlite3 "$copy" "SELECT count(*) FROM $table;")
+            for ((lo = 0; lo < n; lo += per_tx)); do
+                echo "BEGIN; INSERT INTO bulk_$table SELECT * FROM staging WHERE rowid > $lo AND rowid <= $((lo + per_tx)); COMMIT;"
+            done
+        fi
+        echo ".timer off"
+        echo "SELECT 'rows', count(*) FROM bulk_$table;"
+    } >"$TMP/bulk.sql"
+    sqlite3 "$copy" <"$TMP/bulk.sql" >"$TMP/bulk-$table-$per_tx.out" 2>&1
+    rm -f "$copy" "$copy-wal" "$copy-shm"
+    awk '/^Run Time: real/{s+=$4} END{printf "%.3f", s}' "$TMP/bulk-$table-$per_tx.out"
+}
+say "SQLite bulk insert baselines (sqlite3 $(sqlite3 --version | cut -d' ' -f1))"
+BULK_PF=$(bulk package_facts 0)
+BULK_SW=$(bulk swid_facts 0)
+BULK_PF_20K=$(bulk package_facts 20000)
+say "  package_facts one tx ${BULK_PF} s, swid_facts ${BULK_SW} s, package_facts 20k/tx ${BULK_PF_20K} s"
+
+# --- report --------------------------------------------------------------------
+rate() { awk -v n="$1" -v s="$2" 'BEGIN{printf "%.0f", (s > 0) ? n / s : 0}'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", (b > 0) ? 100 * a / b : 0}'; }
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN{ok = (op == "<") ? (v < t) : (v >= t); print ok ? "PASS" : "FAIL"}'; }
+to_ms() {
+    awk -v v="$1" 'BEGIN{
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.2f", n }'
+}
+
+OL_RATE=$(rate "$PF_ROWS1" "$READ_SECS")
+OL_ALL_RATE=$(rate "$((PF_ROWS1 + SW_ROWS))" "$READ_SECS")
+SQ_RATE=$(rate "$PF_ROWS" "$BULK_PF")
+SQ_ALL_SECS=$(awk -v a="$BULK_PF" -v b="$BULK_SW" 'BEGIN{printf "%.3f", a+b}')
+SQ_ALL_RATE=$(rate "$((PF_ROWS + SW_ROWS))" "$SQ_ALL_SECS")
+SQ_20K_RATE=$(rate "$PF_ROWS" "$BULK_PF_20K")
+RATIO=$(pct "$OL_RATE" "$SQ_RATE")
+RATIO_ALL=$(pct "$OL_ALL_RATE" "$SQ_ALL_RATE")
+HWM_MIB=$(awk -v k="$HWM_KB" 'BEGIN{printf "%.1f", k/1024}')
+RSS_MAX_MIB=$(awk -v a="$T1_START" -v b="$T1_END" '$1 >= a && $1 <= b && $2 > m {m = $2} END{printf "%.1f", m/1024}' "$TMP/rss.txt")
+HWM_END_MIB=$(awk -v k="$HWM_END_KB" 'BEGIN{printf "%.1f", k/1024}')
+if [[ "$STATUS_LOAD" == wrk ]]; then
+    L_P50=$(to_ms "$(awk '$1=="50%"{print $2}' "$TMP/load.txt")")
+    L_P99=$(to_ms "$(awk '$1=="99%"{print $2}' "$TMP/load.txt")")
+    L_MAX=$(to_ms "$(awk '$1=="Latency"{print $4}' "$TMP/load.txt")")
+    L_REQ=$(awk '/requests in/{print $1}' "$TMP/load.txt")
+    L_ERR=$(awk '/Socket errors:/{gsub(",","");s=0;for(i=4;i<=NF;i+=2)s+=$i;print s}' "$TMP/load.txt")
+    L_NON2XX=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$TMP/load.txt")
+    L_ERR=$((${L_ERR:-0} + ${L_NON2XX:-0}))
+    L_DESC="wrk -t1 -c$CONNECTIONS --latency (unpaced)"
+elif [[ "$STATUS_LOAD" == paced ]]; then
+    read -r L_REQ L_ERR L_P50 L_P99 L_MAX <"$TMP/load.txt"
+    L_DESC="$CONNECTIONS keep-alive connections x $RATE requests/s (bench/import/status_load.py)"
+fi
+if [[ -n "$LOAD_PID" ]]; then
+    [[ -n "${L_P99:-}" && -n "${L_REQ:-}" ]] || { cat "$TMP/load.txt" >&2; die "cannot parse the status load report"; }
+    L_RPS=$(awk -v n="$L_REQ" -v s="$IMPORT1_SECS" 'BEGIN{printf "%.0f", n/s}')
+fi
+
+if REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+    git -C "$ROOT" diff --quiet HEAD 2>/dev/null || REV="$REV + uncommitted changes"
+else
+    REV="commit unknown"
+fi
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+mem=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+
+echo "# openlmt import benchmark (bench/import.sh)"
+echo "machine: $(nproc) CPU ($cpu), $mem, Linux $(uname -r); $(df -T "$TMP" | awk 'NR==2{print $2}') at $TMP"
+echo "tools:   openlmt $("$OPENLMT_BIN" --version | awk '{print $2}') ($REV), sqlite3 CLI $(sqlite3 --version | cut -d' ' -f1), $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}')"
+echo "loadavg: $LOAD_BEFORE before the first import, $LOAD_AFTER1 after it (the machine is shared: other work may run)"
+echo "estate:  $N_FILES packages replicated from ONE real host ($(basename "$HOST_DIR"): $HOST_DPKG installed dpkg packages, $HOST_SWID SWID tags), $((DS_BYTES / 1048576)) MiB, written ${REPLICATE_SECS}"
+echo "result:  $COMPUTERS computers in the inventory, $PF_ROWS package_facts rows, $SW_ROWS swid_facts rows, database $((DB_BYTES / 1048576)) MiB"
+echo
+echo "first import (complete, empty database): ${IMPORT1_SECS} s end to end, status $ST1"
+echo "| step | seconds (from the import log) |"
+echo "|---|---:|"
+awk -F'\t' '{printf "| %s | %.3f |\n", $1, $2}' "$TMP/steps1.tsv"
+echo
+echo "package_facts write rate during the read/write step (parsing on two worker threads overlaps the writes; the same step also writes $SW_ROWS swid_facts rows and $COMPUTERS staged computers):"
+printf '  openlmt:  %s rows in %s s = %s rows/s (package + swid facts: %s rows/s)\n' "$PF_ROWS1" "$READ_SECS" "$OL_RATE" "$OL_ALL_RATE"
+printf '  sqlite3:  INSERT ... SELECT from a TEMP staging table, one transaction, WAL, synchronous=FULL, same index:\n'
+printf '            package_facts %s s = %s rows/s; swid_facts %s s; both %s rows/s\n' "$BULK_PF" "$SQ_RATE" "$BULK_SW" "$SQ_ALL_RATE"
+printf '            (package_facts in transactions of 20,000 rows: %s s = %s rows/s)\n' "$BULK_PF_20K" "$SQ_20K_RATE"
+printf '  ratio:    package_facts %s %% of SQLite; all facts (package + swid) %s %%\n' "$RATIO" "$RATIO_ALL"
+echo
+WRITER_CPU=$(awk -F'\t' 'NR == FNR {base[$1] = $3; next} $2 ~ /^sqlx-sqlite/ && (!($1 in m) || $3 > m[$1]) {m[$1] = $3}
+    END {for (k in m) s += m[k] - base[k]; printf "%.2f", s}' "$TMP/cpu0.tsv" "$TMP/cpu.tsv")
+CLI_CPU=$(awk '/^Run Time: real/{s += $6 + $8} END{printf "%.2f", s}' "$TMP/bulk-package_facts-0.out" "$TMP/bulk-swid_facts-0.out")
+echo "write cost in CPU time (load-independent): openlmt's SQLite writer threads $WRITER_CPU s for $((PF_ROWS1 + SW_ROWS)) fact rows = $(rate "$((PF_ROWS1 + SW_ROWS))" "$WRITER_CPU") rows per CPU-second;"
+echo "    sqlite3 bulk INSERT ... SELECT (one transaction per table) $CLI_CPU s user+system for $((PF_ROWS + SW_ROWS)) rows = $(rate "$((PF_ROWS + SW_ROWS))" "$CLI_CPU") rows per CPU-second"
+echo "server CPU during the first import: $(awk -v a="$CPU0" -v b="$CPU1" 'BEGIN{printf "%.1f", b-a}') s user+system over ${IMPORT1_SECS} s of wall time, by thread (the parser threads run at nice 10):"
+awk -F'\t' 'NR == FNR {base[$1] = $3; next} !($1 in m) || $3 > m[$1] {m[$1] = $3; nm[$1] = $2}
+    END {for (k in m) {n = nm[k]; sub(/-[0-9]+$/, "", n); by[n] += m[k] - base[k]}
+         for (n in by) printf "    %-20s %7.1f s\n", n, by[n]}' "$TMP/cpu0.tsv" "$TMP/cpu.tsv" | sort -k2 -nr
+echo "peak memory: VmHWM ${HWM_MIB} MiB at the end of the first import (largest VmRSS sampled during it every 0.2 s: ${RSS_MAX_MIB} MiB; VmHWM $((HWM_IDLE_KB / 1024)) MiB before it, ${HWM_END_MIB} MiB after the second import)"
+echo "second import (nothing new): ${IMPORT2_SECS} s end to end (polled every 20 ms), ${IMPORT2_LOG_SECS} s in its log, status $ST2"
+awk -F'\t' '{printf "    %-48s %8.3f s\n", $1, $2}' "$TMP/steps2.tsv"
+if [[ -n "$LOAD_PID" ]]; then
+    echo "status endpoint during the first import: $L_DESC for the whole import: $L_REQ requests (~$L_RPS/s), p50 ${L_P50} ms, p99 ${L_P99} ms, max ${L_MAX} ms, errors $L_ERR"
+fi
+echo
+echo "| target | measured | verdict |"
+echo "|---|---|---|"
+echo "| first import < 60 s | ${IMPORT1_SECS} s | $(verdict "$IMPORT1_SECS" '<' 60) |"
+echo "| package_facts write rate >= 70 % of SQLite bulk | ${RATIO} % ($OL_RATE vs $SQ_RATE rows/s) | $(verdict "$RATIO" '>=' 70) |"
+echo "| peak RSS < 512 MiB | ${HWM_MIB} MiB | $(verdict "$HWM_MIB" '<' 512) |"
+echo "| second import < 1 s | ${IMPORT2_SECS} s | $(verdict "$IMPORT2_SECS" '<' 1) |"
+if [[ -n "$LOAD_PID" ]]; then
+    echo "| status p99 during the import < 50 ms ($STATUS_LOAD) | ${L_P99} ms | $(verdict "$L_P99" '<' 50) |"
+else
+    echo "| status p99 during the import < 50 ms | not measured (STATUS_LOAD=none) | - |"
+fi
+exit 0
