@@ -1,12 +1,12 @@
 //! CPU priority of import work. An import must not slow the API down: its
 //! threads (the runner, the parsers, the hashing, and SQLite's worker
-//! threads while they write for it) run at nice 10, so that on a busy
+//! threads while they write for it) run at nice 19 (the lowest), so that on a busy
 //! machine the HTTP workers win the cores. Linux nice values are per
 //! thread; elsewhere these functions do nothing. A failure only means the
 //! thread keeps its normal priority.
 
 /// The nice value of import work.
-const IMPORT_NICE: i32 = 10;
+const IMPORT_NICE: i32 = 19;
 
 #[cfg(target_os = "linux")]
 fn set_nice(tid: i64) {
