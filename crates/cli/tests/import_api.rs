@@ -232,7 +232,7 @@ fn run_parameter_values_and_permissions() {
         }
         v["mode"] == "idle"
     });
-    let _ = saw_running;
+    assert!(saw_running, "the import was never seen running");
     assert_eq!(end["progress"], 100);
     assert_eq!(end["last_status"], "successful");
     assert_eq!(end["last_import_type"], "complete");

@@ -77,8 +77,7 @@ async fn fire(engine: &Engine, slot: DateTime<Utc>, missed: bool) {
     }
     let now = Utc::now();
     if let Err(e) =
-        schedule_store::save_last_slot(engine.store(), slot.max(if missed { now } else { slot }))
-            .await
+        schedule_store::save_last_slot(engine.store(), if missed { now } else { slot }).await
     {
         tracing::error!(error = %e, "cannot save the last schedule slot");
     }

@@ -358,7 +358,7 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         let reason = if imported_scan.is_some_and(|t| scan_ms < t) {
             Some(format!(
                 "older than the package already imported for endpoint `{endpoint}` (scanned {})",
-                openlmt_domain::time::format_utc(openlmt_storage::from_ms_pub(
+                openlmt_domain::time::format_utc(openlmt_storage::from_ms(
                     imported_scan.unwrap_or(0)
                 ))
             ))

@@ -71,11 +71,6 @@ impl AuthCache {
             }
         });
     }
-
-    /// Drops the cache at once (after a change made by this process).
-    pub fn clear(&self) {
-        self.invalidate(self.epoch.load(Ordering::Acquire));
-    }
 }
 
 /// The authenticated caller of a request.

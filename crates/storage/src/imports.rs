@@ -441,13 +441,6 @@ impl Store {
             .collect()
     }
 
-    /// How many packages are published, over all data sources.
-    pub async fn published_package_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM scan_packages")
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
     /// Publishes a running import in one transaction: its new packages
     /// become part of the registry and it becomes `successful`. Returns
     /// false (and changes nothing) when the import is no longer active.

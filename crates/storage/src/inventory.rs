@@ -67,25 +67,6 @@ pub struct PublishOptions {
 }
 
 impl Store {
-    /// The id of a data source's endpoint, creating an invisible computer
-    /// row on first sight.
-    pub async fn computer_id(&self, data_source: &str, endpoint_id: &str) -> Result<i64> {
-        sqlx::query("INSERT OR IGNORE INTO computers (data_source, endpoint_id) VALUES (?, ?)")
-            .bind(data_source)
-            .bind(endpoint_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(
-            sqlx::query_scalar(
-                "SELECT id FROM computers WHERE data_source = ? AND endpoint_id = ?",
-            )
-            .bind(data_source)
-            .bind(endpoint_id)
-            .fetch_one(&self.pool)
-            .await?,
-        )
-    }
-
     /// Ids of many endpoints at once (one transaction), creating invisible
     /// computer rows for new ones. Keys are (data source, endpoint id).
     pub async fn computer_ids(

@@ -24,7 +24,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,17 +68,6 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// Opens the database from a URL such as `sqlite:///path/to/openlmt.db`.
-    pub async fn open_url(url: &str) -> Result<Store> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            return Store::open_sqlite(Path::new(path)).await;
-        }
-        let _ = SqliteConnectOptions::from_str(url);
-        Err(StoreError::Invalid(format!(
-            "unsupported database URL `{url}`: this build supports sqlite:// only"
-        )))
-    }
-
     /// A cheap liveness check.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -96,11 +84,7 @@ pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
 }
 
 /// A Unix-millisecond time as UTC.
-pub fn from_ms_pub(ms: i64) -> DateTime<Utc> {
-    from_ms(ms)
-}
-
-pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 

@@ -278,13 +278,20 @@ impl TestServer {
 
     /// Adds a user through the CLI, as an operator would.
     pub fn add_user(&self, name: &str, password: &str, permissions: &[&str]) {
-        let mut cmd = Command::new(bin());
-        cmd.args(["user", "add", name, "--password-stdin", "--data-dir"])
-            .arg(&self.data_dir);
+        let mut args = vec!["user", "add", name, "--password-stdin"];
         for p in permissions {
-            cmd.args(["--permission", p]);
+            args.extend(["--permission", p]);
         }
-        let mut child = cmd
+        assert!(self.cli_with_password(&args, password), "user add {name}");
+    }
+
+    /// Runs an `openlmt` command on this data directory with `password`
+    /// on standard input, as an operator would; true if it succeeded.
+    pub fn cli_with_password(&self, args: &[&str], password: &str) -> bool {
+        let mut child = Command::new(bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -295,7 +302,7 @@ impl TestServer {
             .unwrap()
             .write_all(format!("{password}\n").as_bytes())
             .unwrap();
-        assert!(child.wait().unwrap().success(), "user add {name}");
+        child.wait().unwrap().success()
     }
 
     /// Polls until `pred` holds for the status, or panics after `secs`.
