@@ -101,7 +101,12 @@ fn read_tar_gz<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(
     let limits = c.limits;
     let exceeded = Rc::new(Cell::new(false));
     let counting = Counting {
-        inner: MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, reader)),
+        // tar reads 512-byte headers and small members; a decoder asked for so little
+        // output at a time spends its time copying its window, so it fills 128 KiB at once.
+        inner: BufReader::with_capacity(
+            128 * 1024,
+            MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, reader)),
+        ),
         count: 0,
         limit: limits.max_total_uncompressed,
         exceeded: Rc::clone(&exceeded),

@@ -52,13 +52,24 @@ pub struct PackageFact {
 pub fn parse_dpkg_status(text: &str) -> Vec<PackageFact> {
     let mut out = Vec::new();
     let mut st = Stanza::default();
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            st.finish(&mut out);
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            continue;
+    for line in crate::text::lines(text) {
+        // Most lines are continuation lines (descriptions, conffiles): one byte
+        // decides. Only a line that starts with whitespace can be blank.
+        match line.as_bytes().first() {
+            None => {
+                st.finish(&mut out);
+                continue;
+            }
+            Some(b) if b.is_ascii_graphic() => {}
+            Some(_) => {
+                if line.trim().is_empty() {
+                    st.finish(&mut out);
+                    continue;
+                }
+                if line.starts_with([' ', '\t']) {
+                    continue;
+                }
+            }
         }
         let Some((k, v)) = line.split_once(':') else {
             continue;

@@ -169,57 +169,72 @@ fn handle_start(
     version: &mut Option<String>,
     entities: &mut Vec<Entity>,
 ) -> Result<(), String> {
-    let lname = local(e);
+    let lname = e.local_name();
+    let lname = lname.as_ref();
     if path.is_empty() {
         if root.is_some() {
             return Err("more than one root element".into());
         }
-        *root = match lname.as_str() {
-            "SoftwareIdentity" => Some(SwidSchema::Iso2015),
-            "software_identification_tag" => Some(SwidSchema::Iso2009),
-            other => return Err(format!("unexpected root element `{other}`")),
+        *root = match lname {
+            b"SoftwareIdentity" => Some(SwidSchema::Iso2015),
+            b"software_identification_tag" => Some(SwidSchema::Iso2009),
+            other => {
+                return Err(format!(
+                    "unexpected root element `{}`",
+                    String::from_utf8_lossy(other)
+                ))
+            }
         };
         if *root == Some(SwidSchema::Iso2015) {
-            for (k, v) in attrs(e)? {
-                match k.as_str() {
-                    "tagId" => *tag_id = non_empty(&v),
-                    "name" => *name = non_empty(&v),
-                    "version" => *version = non_empty(&v),
+            for_attrs(e, |k, v| {
+                match k {
+                    b"tagId" => *tag_id = non_empty(&v()?),
+                    b"name" => *name = non_empty(&v()?),
+                    b"version" => *version = non_empty(&v()?),
                     _ => {}
                 }
-            }
+                Ok(())
+            })?;
         }
-    } else if *root == Some(SwidSchema::Iso2015) && path.len() == 1 && lname == "Entity" {
+    } else if *root == Some(SwidSchema::Iso2015) && path.len() == 1 && lname == b"Entity" {
         let mut ent = Entity::default();
-        for (k, v) in attrs(e)? {
-            match k.as_str() {
-                "name" => ent.name = non_empty(&v),
-                "regid" => ent.regid = non_empty(&v),
-                "role" => {
-                    for r in v.split_whitespace() {
+        for_attrs(e, |k, v| {
+            match k {
+                b"name" => ent.name = non_empty(&v()?),
+                b"regid" => ent.regid = non_empty(&v()?),
+                b"role" => {
+                    for r in v()?.split_whitespace() {
                         ent.creator |= r == "softwareCreator";
                         ent.tag_creator |= r == "tagCreator";
                     }
                 }
                 _ => {}
             }
-        }
+            Ok(())
+        })?;
         entities.push(ent);
     }
     Ok(())
 }
 
-fn attrs(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
+/// Calls `f` with the local name of every attribute of `e` and a function that decodes
+/// its value (entities resolved, whitespace normalized). Every attribute is checked for
+/// well-formedness, but only the values `f` asks for are decoded: most attributes of a
+/// tag (`xmlns`, `xml:lang`, `versionScheme`, …) are never needed.
+fn for_attrs(
+    e: &BytesStart<'_>,
+    mut f: impl FnMut(&[u8], &dyn Fn() -> Result<String, String>) -> Result<(), String>,
+) -> Result<(), String> {
     for a in e.attributes() {
         let a = a.map_err(|err| format!("bad attribute: {err}"))?;
-        let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
-        let val = a
-            .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|err| format!("bad attribute value: {err}"))?;
-        out.push((key, val.into_owned()));
+        let value = || {
+            a.normalized_value(XmlVersion::Implicit1_0)
+                .map(|v| v.into_owned())
+                .map_err(|err| format!("bad attribute value: {err}"))
+        };
+        f(a.key.local_name().as_ref(), &value)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 #[derive(Default)]
