@@ -15,7 +15,9 @@ pub use imports::{
     ImportRow, NewPackageRecord, PackageState, PublishedPackage, StepCounters, StepRow,
     StoredPackage, INTERRUPTED,
 };
-pub use inventory::{PackageFactRow, PackageWrite, PublishOptions, StagedComputer, SwidFactRow};
+pub use inventory::{
+    PackageFactRow, PackageWrite, PublishOptions, StagedComputer, SwidFactRow, WriteTimes,
+};
 pub use inventory_query::{ComputerRow, DeleteOutcome, RawPackageFact, RawSwidTag};
 pub use sessions::{random_hex, SESSION_IDLE, SESSION_MAX_AGE};
 pub use users::{Principal, TokenInfo, UserInfo};
@@ -30,6 +32,10 @@ use std::time::Duration;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the import's bulk write path (a borrowed connection, see
+    /// `Store::write_packages`).
+    #[error("database error: {0}")]
+    Bulk(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
