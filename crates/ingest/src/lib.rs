@@ -102,6 +102,9 @@ pub(crate) struct EngineInner {
     pub finished: Notify,
     pub shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The server's runtime (the runner has a runtime of its own), for work
+    /// that must go on while the runner's thread is busy writing.
+    main_runtime: tokio::runtime::Handle,
 }
 
 /// The import engine. Cheap to clone.
@@ -153,6 +156,7 @@ impl Engine {
             finished: Notify::new(),
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
+            main_runtime: tokio::runtime::Handle::current(),
         });
         let engine = Engine { inner };
         // Imports run on their own thread, at a lower CPU priority, with a
@@ -163,7 +167,7 @@ impl Engine {
         std::thread::Builder::new()
             .name("openlmt-import".into())
             .spawn(move || {
-                priority::lower_this_thread();
+                priority::lower_runner_thread();
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -192,6 +196,10 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    pub(crate) fn main_runtime(&self) -> &tokio::runtime::Handle {
+        &self.inner.main_runtime
     }
 
     /// The current status, from memory.
