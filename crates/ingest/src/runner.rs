@@ -51,6 +51,9 @@ pub(crate) async fn finish_pending_as_cancelled(
 
 async fn record_end(engine: &Engine, id: i64, status: ImportStatus) {
     let inner = engine.inner();
+    // Before the status says idle: a client that saw the import end must
+    // find the history already trimmed to `import_retention`.
+    prune(engine).await;
     let row = inner.store.import(id).await.ok().flatten();
     {
         let mut s = inner.state.write();
@@ -73,7 +76,6 @@ async fn record_end(engine: &Engine, id: i64, status: ImportStatus) {
         metrics::histogram!("openlmt_import_duration_seconds").record(d.max(0) as f64 / 1000.0);
     }
     inner.finished.notify_waiters();
-    prune(engine).await;
 }
 
 async fn prune(engine: &Engine) {
