@@ -568,14 +568,16 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     let all = (t.computers + t.package_facts + t.swid_facts + t.commit).as_secs_f64();
     let rate = |rows: u64, d: Duration| rows as f64 / d.as_secs_f64().max(1e-9);
     run.log.info(format!(
-        "Wrote {} package facts in {:.3} s ({:.0} rows/s) and {} SWID facts in {:.3} s ({:.0} rows/s); \
-         {:.3} s of commits, {all:.3} s of database writes in all",
+        "Wrote {} package facts in {:.3} s ({:.0} rows/s; {:.3} s of CPU) and {} SWID facts in {:.3} s \
+         ({:.0} rows/s; {:.3} s of CPU); {:.3} s of commits, {all:.3} s of database writes in all",
         stats.package_facts,
         t.package_facts.as_secs_f64(),
         rate(stats.package_facts, t.package_facts),
+        t.package_facts_cpu.as_secs_f64(),
         stats.swid_facts,
         t.swid_facts.as_secs_f64(),
         rate(stats.swid_facts, t.swid_facts),
+        t.swid_facts_cpu.as_secs_f64(),
         t.commit.as_secs_f64(),
     ));
     Ok(c)
