@@ -40,6 +40,8 @@ const WRITE_BATCH_ROWS: usize = 20_000;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// How often the read step saves its counters while it writes.
 const STEP_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// Threads that hash new or changed package files.
+const HASH_WORKERS: usize = 2;
 /// Packages parsed at once (the machine has two cores; one writes).
 const PARSE_WORKERS: usize = 2;
 /// Parsed packages waiting for the writer.
@@ -260,33 +262,45 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         );
     }
 
+    // Which files need hashing: those whose size or modification time
+    // changed since they were recorded (new files included). They are hashed
+    // on HASH_WORKERS threads; the rest trust the recorded hash.
+    let facts: Vec<_> = files
+        .iter()
+        .map(|(ds, name, meta)| {
+            let size = meta.len() as i64;
+            let mtime_ns = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i64);
+            let before = published.get(&ds.name).and_then(|m| m.get(name.as_str()));
+            let known = before
+                .filter(|p| p.size == size && mtime_ns.is_some() && p.mtime_ns == mtime_ns)
+                .map(|p| p.sha256.clone());
+            (size, mtime_ns, before, known)
+        })
+        .collect();
+    let to_hash: Vec<(usize, PathBuf)> = files
+        .iter()
+        .zip(&facts)
+        .enumerate()
+        .filter(|(_, (_, f))| f.3.is_none())
+        .map(|(i, ((ds, name, _), _))| (i, ds.path.join(name.as_str())))
+        .collect();
+    let mut hashes = hash_files(run, pos, to_hash, total).await?;
+
     let mut records = Vec::with_capacity(files.len());
-    for (i, (ds, name, meta)) in files.into_iter().enumerate() {
+    for (i, ((ds, name, _), (size, mtime_ns, before, known))) in
+        files.into_iter().zip(facts).enumerate()
+    {
         run.check()?;
         c.read += 1;
-        let size = meta.len() as i64;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i64);
-        let before = published.get(&ds.name).and_then(|m| m.get(name.as_str()));
-        // Unchanged size and modification time: trust the recorded hash.
-        let known =
-            before.filter(|p| p.size == size && mtime_ns.is_some() && p.mtime_ns == mtime_ns);
         let sha = match known {
-            Some(p) => Ok(Some(p.sha256.clone())),
-            None => {
-                let path = ds.path.join(name.as_str());
-                let token = run.cancel.clone();
-                tokio::task::spawn_blocking(move || {
-                    crate::priority::lower_this_thread();
-                    hash_file(&path, &token)
-                })
-                .await
-                .map_err(|e| StepError::Failed(format!("hashing task failed: {e}")))?
-                .map(|h| h.map(|(_, sha)| sha))
-            }
+            Some(sha) => Ok(Some(sha)),
+            None => hashes
+                .remove(&i)
+                .unwrap_or_else(|| Err(std::io::Error::other("not hashed"))),
         };
         let (state, sha, reason) = match sha {
             Ok(None) => return Err(StepError::Cancelled),
@@ -689,6 +703,52 @@ fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -> PackageWr
         packages,
         swid_tags,
     }
+}
+
+/// Hashes `files` (index, path) on [`HASH_WORKERS`] threads at the import's
+/// priority; the result maps each index to its hash, `Ok(None)` never (a
+/// cancelled import returns `StepError::Cancelled`).
+async fn hash_files(
+    run: &Run<'_>,
+    pos: usize,
+    files: Vec<(usize, PathBuf)>,
+    total: u64,
+) -> Result<HashMap<usize, std::io::Result<Option<String>>>, StepError> {
+    let count = files.len();
+    if count == 0 {
+        return Ok(HashMap::new());
+    }
+    let queue = std::sync::Arc::new(Mutex::new(files.into_iter()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for n in 0..HASH_WORKERS.min(count) {
+        let (queue, tx, cancel) = (queue.clone(), tx.clone(), run.cancel.clone());
+        std::thread::Builder::new()
+            .name(format!("openlmt-hash-{n}"))
+            .spawn(move || {
+                crate::priority::lower_this_thread();
+                loop {
+                    let next = crate::lock(&queue).next();
+                    let Some((i, path)) = next else { break };
+                    let hashed = hash_file(&path, &cancel).map(|h| h.map(|(_, sha)| sha));
+                    let stop = matches!(hashed, Ok(None));
+                    if tx.send((i, hashed)).is_err() || stop {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| StepError::Failed(format!("cannot start a hashing thread: {e}")))?;
+    }
+    drop(tx);
+    let mut out = HashMap::with_capacity(count);
+    while let Some((i, hashed)) = rx.recv().await {
+        if matches!(hashed, Ok(None)) {
+            return Err(StepError::Cancelled);
+        }
+        out.insert(i, hashed);
+        run.progress(pos, out.len() as u64, total);
+    }
+    run.check()?;
+    Ok(out)
 }
 
 /// SHA-256 and size of a file; `Ok(None)` when cancelled midway.
