@@ -409,8 +409,8 @@ to_ms() {
 #   B s (R rows/s; B' s of CPU); C s of commits, ...
 # Package facts are charged their insert time plus ALL the commits (which
 # also carry the SWID facts and computers): an upper bound of their time.
-read -r W_PF W_PF_SECS W_PF_CPU W_SW W_SW_SECS W_COMMIT_SECS < <(sed -n \
-    's/.*Wrote \([0-9]*\) package facts in \([0-9.]*\) s ([0-9]* rows\/s; \([0-9.]*\) s of CPU) and \([0-9]*\) SWID facts in \([0-9.]*\) s ([0-9]* rows\/s; [0-9.]* s of CPU); \([0-9.]*\) s of commits.*/\1 \2 \3 \4 \5 \6/p' \
+read -r W_PF W_PF_SECS W_PF_CPU W_SW W_SW_SECS W_SW_CPU W_COMMIT_SECS < <(sed -n \
+    's/.*Wrote \([0-9]*\) package facts in \([0-9.]*\) s ([0-9]* rows\/s; \([0-9.]*\) s of CPU) and \([0-9]*\) SWID facts in \([0-9.]*\) s ([0-9]* rows\/s; \([0-9.]*\) s of CPU); \([0-9.]*\) s of commits.*/\1 \2 \3 \4 \5 \6 \7/p' \
     "$TMP/import1.log")
 [[ -n "${W_COMMIT_SECS:-}" ]] || die "no 'Wrote ... package facts' line in the import log"
 W_PF_ALL_SECS=$(awk -v a="$W_PF_SECS" -v c="$W_COMMIT_SECS" 'BEGIN{printf "%.3f", a + c}')
@@ -488,7 +488,9 @@ echo
 WRITER_CPU=$(awk -F'\t' 'NR == FNR {base[$1] = $3; next} $2 ~ /^sqlx-sqlite/ && (!($1 in m) || $3 > m[$1]) {m[$1] = $3}
     END {for (k in m) s += m[k] - base[k]; printf "%.2f", s}' "$TMP/cpu0.tsv" "$TMP/cpu.tsv")
 CLI_CPU=$(awk '/^Run Time: real/{s += $6 + $8} END{printf "%.2f", s}' "$TMP/bulk-package_facts-0-1000.out" "$TMP/bulk-swid_facts-0-1000.out")
-echo "write cost in CPU time (load-independent): openlmt's SQLite writer threads $WRITER_CPU s for $((PF_ROWS1 + SW_ROWS)) fact rows = $(rate "$((PF_ROWS1 + SW_ROWS))" "$WRITER_CPU") rows per CPU-second;"
+INSERT_CPU=$(awk -v a="$W_PF_CPU" -v b="$W_SW_CPU" -v c="$WRITER_CPU" 'BEGIN{printf "%.2f", a + b + c}')
+echo "write cost in CPU time (load-independent): openlmt's inserts $W_PF_CPU + $W_SW_CPU s (the runner thread, from the import log) + SQLite worker threads $WRITER_CPU s (commits, checkpoints)"
+echo "    = $INSERT_CPU s for $((PF_ROWS1 + SW_ROWS)) fact rows = $(rate "$((PF_ROWS1 + SW_ROWS))" "$INSERT_CPU") rows per CPU-second;"
 echo "    sqlite3 bulk INSERT ... SELECT (one transaction per table) $CLI_CPU s user+system for $((PF_ROWS + SW_ROWS)) rows = $(rate "$((PF_ROWS + SW_ROWS))" "$CLI_CPU") rows per CPU-second"
 echo "server CPU during the first import: $(awk -v a="$CPU0" -v b="$CPU1" 'BEGIN{printf "%.1f", b-a}') s user+system over ${IMPORT1_SECS} s of wall time, by thread (import threads niced: the runner at 15, parsers and SQLite workers at 19):"
 awk -F'\t' 'NR == FNR {base[$1] = $3; next} !($1 in m) || $3 > m[$1] {m[$1] = $3; nm[$1] = $2}
