@@ -60,17 +60,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut total, mut batches) = (0usize, 0usize);
     let mut batch: Vec<PackageWrite> = Vec::new();
     let mut batch_rows = 0usize;
-    let mut flush = async |batch: &mut Vec<PackageWrite>| -> Result<(), Box<dyn std::error::Error>> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        times += store.write_packages(1, batch).await?;
-        wall += started.elapsed();
-        batches += 1;
-        batch.clear();
-        Ok(())
-    };
+    let mut flush =
+        async |batch: &mut Vec<PackageWrite>| -> Result<(), Box<dyn std::error::Error>> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let started = Instant::now();
+            times += store.write_packages(1, batch).await?;
+            wall += started.elapsed();
+            batches += 1;
+            batch.clear();
+            Ok(())
+        };
     while let Some(row) = rows.next()? {
         let computer_id: i64 = row.get(0)?;
         let source: String = row.get(5)?;
@@ -82,7 +83,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             source: if source == "rpm" { "rpm" } else { "dpkg" },
         };
         total += 1;
-        if batch.last().is_none_or(|w| w.computer.computer_id != computer_id) {
+        if batch
+            .last()
+            .is_none_or(|w| w.computer.computer_id != computer_id)
+        {
             if batch_rows >= BATCH_ROWS {
                 flush(&mut batch).await?;
                 batch_rows = 0;
