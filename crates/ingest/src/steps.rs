@@ -44,8 +44,11 @@ const STEP_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 const HASH_WORKERS: usize = 2;
 /// Packages parsed at once (the machine has two cores; one writes).
 const PARSE_WORKERS: usize = 2;
-/// Parsed packages waiting for the writer.
+/// Parsed packages waiting for the writer: enough that the parsers go on
+/// while a batch is written...
 const PARSED_QUEUE: usize = 64;
+/// ...and the fact rows they may hold at most (~50 MiB; see `RowBudget`).
+const PARSED_ROWS: usize = 200_000;
 /// Packages whose reader notes are copied into the import log.
 const NOTED_PACKAGES: usize = 500;
 
@@ -437,7 +440,62 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     Ok(c)
 }
 
-type Parsed = (Candidate, Result<ScanPackage, String>);
+/// A parsed package, and the rows it holds in the [`RowBudget`].
+type Parsed = (Candidate, Result<ScanPackage, String>, usize);
+
+/// Bounds the fact rows parsed but not yet taken by the writer, so that the
+/// queue's memory stays bounded whatever the packages hold (one package may
+/// carry up to `Limits` worth of facts, far more than the usual ~1,500).
+/// A parser waits while the budget is spent, except when nothing is queued.
+struct RowBudget {
+    /// Rows queued, and whether the step has ended.
+    state: Mutex<(usize, bool)>,
+    freed: std::sync::Condvar,
+}
+
+impl RowBudget {
+    fn new() -> Self {
+        RowBudget {
+            state: Mutex::new((0, false)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits until `rows` more fit; `false` once the step has ended.
+    fn take(&self, rows: usize) -> bool {
+        let rows = rows.min(PARSED_ROWS);
+        let mut g = crate::lock(&self.state);
+        while !g.1 && g.0 > 0 && g.0 + rows > PARSED_ROWS {
+            g = self.freed.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        if g.1 {
+            return false;
+        }
+        g.0 += rows;
+        true
+    }
+
+    fn give(&self, rows: usize) {
+        let mut g = crate::lock(&self.state);
+        g.0 = g.0.saturating_sub(rows.min(PARSED_ROWS));
+        self.freed.notify_all();
+    }
+
+    /// Wakes and stops every waiting parser (the step has ended).
+    fn close(&self) {
+        crate::lock(&self.state).1 = true;
+        self.freed.notify_all();
+    }
+}
+
+/// Closes a [`RowBudget`] when dropped, whichever way the step ends.
+struct CloseOnDrop(std::sync::Arc<RowBudget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
 
 /// Reads the chosen packages (in parallel, with the reader's limits) and
 /// writes their facts in batches under this import's id. A package that
@@ -464,8 +522,11 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     // machine the HTTP workers (the status endpoint) win the cores.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(PARSED_QUEUE);
     let queue = std::sync::Arc::new(Mutex::new(chosen.into_iter()));
+    let budget = std::sync::Arc::new(RowBudget::new());
+    let _close_budget = CloseOnDrop(budget.clone());
     for n in 0..PARSE_WORKERS {
         let (queue, tx, cancel) = (queue.clone(), tx.clone(), run.cancel.clone());
+        let budget = budget.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("openlmt-parse-{n}"))
             .spawn(move || {
@@ -478,8 +539,11 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                         break;
                     }
                     let parsed = read_package_file(&cand.path, &limits).map_err(|e| e.to_string());
-                    // The receiver is gone when the step ended early.
-                    if tx.blocking_send((cand, parsed)).is_err() {
+                    let rows = parsed
+                        .as_ref()
+                        .map_or(1, |p| 1 + p.packages.len() + p.swid_tags.len());
+                    // Both fail when the step ended early.
+                    if !budget.take(rows) || tx.blocking_send((cand, parsed, rows)).is_err() {
                         break;
                     }
                 }
@@ -511,7 +575,8 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     let mut rejected = Vec::new();
     let mut done = 0u64;
     let result = async {
-        while let Some((cand, parsed)) = rx.recv().await {
+        while let Some((cand, parsed, rows)) = rx.recv().await {
+            budget.give(rows);
             run.check()?;
             done += 1;
             c.read += 1;
@@ -706,8 +771,9 @@ fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -> PackageWr
 }
 
 /// Hashes `files` (index, path) on [`HASH_WORKERS`] threads at the import's
-/// priority; the result maps each index to its hash, `Ok(None)` never (a
-/// cancelled import returns `StepError::Cancelled`).
+/// priority; the result maps every index to its hash or the error reading
+/// it, never to `Ok(None)` (a cancelled import returns
+/// `StepError::Cancelled`; a thread that died, `StepError::Failed`).
 async fn hash_files(
     run: &Run<'_>,
     pos: usize,
@@ -748,6 +814,12 @@ async fn hash_files(
         run.progress(pos, out.len() as u64, total);
     }
     run.check()?;
+    if out.len() < count {
+        return Err(StepError::Failed(format!(
+            "a hashing thread stopped early: {} of {count} files hashed",
+            out.len()
+        )));
+    }
     Ok(out)
 }
 
@@ -813,4 +885,38 @@ async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
     }
     run.log.info("Published in one transaction");
     Ok(StepCounters::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn row_budget_waits_for_the_writer_and_stops_when_closed() {
+        let budget = Arc::new(RowBudget::new());
+        // Nothing queued: even an oversized package may go (else it never would).
+        assert!(budget.take(PARSED_ROWS * 3));
+        budget.give(PARSED_ROWS * 3);
+        assert!(budget.take(PARSED_ROWS - 10));
+        // 20 more rows do not fit: the parser waits until the writer takes rows.
+        let waiter = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.take(20))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "a full budget makes the parser wait");
+        budget.give(PARSED_ROWS - 10);
+        assert!(waiter.join().unwrap());
+        // Full again; closing the budget releases a waiting parser with `false`.
+        assert!(budget.take(PARSED_ROWS - 20));
+        let waiter = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.take(100))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        budget.close();
+        assert!(!waiter.join().unwrap());
+        assert!(!budget.take(1), "a closed budget takes nothing");
+    }
 }

@@ -282,6 +282,30 @@ mod tests {
     }
 
     #[test]
+    fn only_kept_attribute_values_are_decoded() {
+        // A value that cannot be decoded (an undefined entity) in an
+        // attribute the tag's facts do not use is not a reason to drop the tag;
+        // in one they use, it is. Attribute syntax is checked everywhere.
+        let unused = br#"<SoftwareIdentity name="adduser" tagId="t" xml:lang="&nope;"><Entity name="Debian" regid="debian.org" role="tagCreator" extra="&nope;"/></SoftwareIdentity>"#;
+        let t = parse_swidtag(unused).unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.regid.as_deref()),
+            ("adduser", Some("debian.org"))
+        );
+        let used = br#"<SoftwareIdentity name="&nope;" tagId="t"/>"#;
+        assert!(parse_swidtag(used)
+            .unwrap_err()
+            .contains("bad attribute value"));
+        let used_in_entity =
+            br#"<SoftwareIdentity name="a" tagId="t"><Entity name="&nope;" role="tagCreator"/></SoftwareIdentity>"#;
+        assert!(parse_swidtag(used_in_entity).is_err());
+        let bad_syntax = br#"<SoftwareIdentity name="a" tagId="t" xml:lang=en/>"#;
+        assert!(parse_swidtag(bad_syntax)
+            .unwrap_err()
+            .contains("bad attribute"));
+    }
+
+    #[test]
     fn rejects() {
         assert!(parse_swidtag(b"").is_err());
         assert!(parse_swidtag(b"<foo/>").is_err());

@@ -5,9 +5,10 @@
 //! Reads the `package_facts` rows of import 1 from SOURCE_DB (a database an
 //! import filled, e.g. the one `bench/import.sh` makes), and writes the same
 //! rows into a fresh database in OUT_DIR through `Store::write_packages`, in
-//! the import's batches (about 20,000 rows per transaction, computer by
-//! computer) with the import's passive checkpoints running beside, as during
-//! an import. Only the `write_packages` calls are timed (reading the source
+//! batches like the import's (computer by computer; about 10,000 package
+//! facts per transaction, since the import's batches of ~20,000 rows hold
+//! package and SWID facts in equal numbers for these hosts) with the
+//! import's passive checkpoints running beside. Only the `write_packages` calls are timed (reading the source
 //! is not), so the figure is the write path's own rate, without the parsing
 //! an import does at the same time. At the end a `wal_checkpoint(TRUNCATE)`
 //! copies what the checkpoints had not yet copied, timed apart.
@@ -19,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use openlmt_storage::{PackageFactRow, PackageWrite, StagedComputer, Store, WriteTimes};
 
-/// The import's batch size (crates/ingest/src/steps.rs, WRITE_BATCH_ROWS).
-const BATCH_ROWS: usize = 20_000;
+/// Package-fact rows per transaction: the package facts in one of the
+/// import's batches (crates/ingest/src/steps.rs, WRITE_BATCH_ROWS = 20,000
+/// rows of package and SWID facts) when a host has as many of each.
+const BATCH_ROWS: usize = 10_000;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -97,6 +97,23 @@ const STAGE_COMPUTER: &str = "INSERT OR REPLACE INTO stage_computers (import_id,
     raw_processor_brand, raw_processor_model, raw_sockets, raw_cores, raw_threads,
     raw_is_virtual, raw_hypervisor)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+/// The pooled connection a batch is written on. It goes back to the pool
+/// only once its settings are reset to the pool's; dropped before that (an
+/// error, a cancelled future, a panic) it is closed instead.
+struct BatchConnection {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    reset: bool,
+}
+
+impl Drop for BatchConnection {
+    fn drop(&mut self) {
+        if !self.reset {
+            tracing::warn!("closing a database connection a fact batch could not finish with");
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// One transaction on `conn`: the rows, then the commit.
 async fn write_batch(
     conn: &mut sqlx::SqliteConnection,
@@ -112,6 +129,8 @@ async fn write_batch(
         // not touch while `handle` is held; `rows` borrows it for this block
         // only (it is dropped first, finalizing its statements), and a
         // connection made by `from_handle` never closes the handle.
+        // (rusqlite is built without its `hooks` features: dropping `rows`
+        // must not touch hooks that sqlx set on the same handle.)
         let rows = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
         write_rows(&rows, import_id, batch, &mut times)?;
     }
@@ -376,20 +395,26 @@ impl Store {
         import_id: i64,
         batch: &[PackageWrite],
     ) -> Result<WriteTimes> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = BatchConnection {
+            conn: self.pool.acquire().await?,
+            reset: false,
+        };
         // A batch's new pages stay in memory until the commit writes them
         // once, instead of spilling to the WAL and being written again; the
         // commit only appends to the WAL: checkpoints are left to
         // `checkpoint_passive`, called from another thread meanwhile.
-        sqlx::raw_sql(BATCH_PRAGMAS).execute(&mut *conn).await?;
-        let written = write_batch(&mut conn, import_id, batch).await;
-        // After a failed batch sqlx rolls the transaction back first.
-        let reset = sqlx::raw_sql(DEFAULT_PRAGMAS).execute(&mut *conn).await;
-        if let Err(e) = reset {
-            tracing::warn!("closing a database connection that could not be reset: {e}");
-            let _ = sqlx::Connection::close(conn.detach()).await;
-        }
-        written
+        sqlx::raw_sql(BATCH_PRAGMAS)
+            .execute(&mut *conn.conn)
+            .await?;
+        // On any error the connection is closed, not reset: after a failed
+        // COMMIT or a statement SQLite rolled back by itself, sqlx's idea of
+        // the transaction may no longer match the connection's.
+        let written = write_batch(&mut conn.conn, import_id, batch).await?;
+        sqlx::raw_sql(DEFAULT_PRAGMAS)
+            .execute(&mut *conn.conn)
+            .await?;
+        conn.reset = true;
+        Ok(written)
     }
 
     /// Copies what the write-ahead log holds into the database file, as far
@@ -705,7 +730,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_batch_writes_nothing_and_resets_the_connection() {
+    async fn a_failed_batch_writes_nothing_and_its_connection_is_not_reused() {
         let (store, _dir) = test_store().await;
         sqlx::raw_sql("DROP TABLE swid_facts")
             .execute(store.pool())
