@@ -431,8 +431,9 @@ SQ_20K_RATE=$(rate "$PF_ROWS" "$BULK_PF_20K")
 SQ_NC_RATE=$(rate "$PF_ROWS" "$BULK_PF_NC")
 NC_CPU=$(awk '/^Run Time: real/{s += $6 + $8} END{printf "%.2f", s}' "$TMP/bulk-package_facts-0-batch.out")
 W_RATE=$(rate "$W_PF" "$W_PF_ALL_SECS")
-# The write path alone: without checkpoints vs sqlite3 without, and with the
-# final checkpoint vs sqlite3 with its COMMIT's checkpoint. The lower counts.
+# The write path alone: against sqlite3 with openlmt's batch settings, and
+# with its final checkpoint against durable sqlite3 (FULL, COMMIT
+# checkpointing). The lower ratio counts.
 WR_RATE=$(rate "$WR_ROWS" "$WR_SECS")
 WR_CK_SECS=$(awk -v a="$WR_SECS" -v b="$WR_CKPT" 'BEGIN{printf "%.3f", a + b}')
 WR_CK_RATE=$(rate "$WR_ROWS" "$WR_CK_SECS")

@@ -47,7 +47,7 @@ const PARSE_WORKERS: usize = 2;
 /// Parsed packages waiting for the writer: enough that the parsers go on
 /// while a batch is written...
 const PARSED_QUEUE: usize = 64;
-/// ...and the fact rows they may hold at most (~50 MiB; see `RowBudget`).
+/// ...and the fact rows they may hold at most (see `RowBudget`).
 const PARSED_ROWS: usize = 200_000;
 /// Packages whose reader notes are copied into the import log.
 const NOTED_PACKAGES: usize = 500;
