@@ -327,7 +327,7 @@ impl Store {
 
     /// Records what an import saw, in one transaction per batch.
     pub async fn record_packages(&self, id: i64, batch: &[NewPackageRecord]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for p in batch {
             sqlx::query(
                 "INSERT OR REPLACE INTO import_packages
@@ -360,7 +360,7 @@ impl Store {
         id: i64,
         changes: &[(String, String, PackageState, Option<String>)],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (ds, name, state, reason) in changes {
             sqlx::query(
                 "UPDATE import_packages SET state = ?, reason = ?
@@ -445,7 +445,7 @@ impl Store {
     /// become part of the registry and it becomes `successful`. Returns
     /// false (and changes nothing) when the import is no longer active.
     pub async fn publish_import(&self, id: i64, opts: PublishOptions) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let now = now_ms();
         let active: Option<i64> =
             sqlx::query_scalar("SELECT id FROM imports WHERE id = ? AND active_slot = 1")
@@ -500,7 +500,7 @@ impl Store {
             status,
             ImportStatus::Failed | ImportStatus::Cancelled
         ));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE imports SET status = ?, active_slot = NULL, finished_at = ?, error = ?
              WHERE id = ? AND active_slot = 1",
@@ -559,7 +559,7 @@ impl Store {
         .bind(keep.max(1))
         .fetch_all(&self.pool)
         .await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for id in &ids {
             sqlx::query("DELETE FROM imports WHERE id = ?")
                 .bind(id)

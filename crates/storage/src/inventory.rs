@@ -122,7 +122,8 @@ async fn write_batch(
 ) -> Result<WriteTimes> {
     use sqlx::Connection;
     let mut times = WriteTimes::default();
-    let mut tx = conn.begin().await?;
+    // The write lock first, waiting for it (see `Store::write_tx`).
+    let mut tx = conn.begin_with(crate::BEGIN_WRITE).await?;
     {
         let mut handle = tx.lock_handle().await?;
         // SAFETY: the handle is a live connection that sqlx's worker does
@@ -340,7 +341,7 @@ impl Store {
         keys: &[(String, String)],
     ) -> Result<HashMap<(String, String), i64>> {
         let mut out = HashMap::with_capacity(keys.len());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (ds, endpoint) in keys {
             sqlx::query("INSERT OR IGNORE INTO computers (data_source, endpoint_id) VALUES (?, ?)")
                 .bind(ds)
@@ -438,7 +439,7 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
         for chunk in ids.chunks(100) {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.write_tx().await?;
             for id in chunk {
                 for table in ["package_facts", "swid_facts"] {
                     sqlx::query(&format!(
@@ -471,7 +472,7 @@ impl Store {
         .await?;
         let mut deleted = 0;
         for chunk in pairs.chunks(200) {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.write_tx().await?;
             for (computer, old) in chunk {
                 for table in ["package_facts", "swid_facts"] {
                     deleted += sqlx::query(&format!(

@@ -380,7 +380,7 @@ impl Store {
         push_from_where(&mut page, q)?;
         push_order_page(&mut page, q)?;
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.read_tx().await?;
         let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await?;
         let rows = if q.limit > 0 && q.offset < total {
             page.build()
@@ -424,7 +424,7 @@ impl Store {
         endpoint_id: &str,
         data_source: Option<&str>,
     ) -> Result<DeleteOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let found: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, data_source FROM computers
              WHERE published = 1 AND endpoint_id = ? AND (? IS NULL OR data_source = ?)

@@ -83,7 +83,29 @@ impl Store {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// A transaction that writes. It takes SQLite's write lock at its
+    /// start (`BEGIN IMMEDIATE`), waiting for it up to the busy timeout
+    /// while another connection writes. A deferred `BEGIN` would take the
+    /// lock only at its first write, and a transaction that read before it
+    /// writes fails there at once with `SQLITE_BUSY` when another writer
+    /// holds the lock or committed since its read: SQLite never waits to
+    /// upgrade a read snapshot. Every transaction that writes begins here
+    /// (clippy's `disallowed-methods` in `clippy.toml` forbids a bare
+    /// `begin()` in this crate).
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with(BEGIN_WRITE).await?)
+    }
+
+    /// A transaction that only reads: one consistent snapshot for several
+    /// statements (a deferred `BEGIN`, which takes no lock).
+    pub(crate) async fn read_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN DEFERRED").await?)
+    }
 }
+
+/// How every transaction that writes begins (see [`Store::write_tx`]).
+pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

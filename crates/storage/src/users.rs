@@ -122,7 +122,7 @@ impl Store {
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await??;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let res = sqlx::query(
             "INSERT INTO users (name, password_hash, permissions, created_at) VALUES (?, ?, ?, ?)",
         )
@@ -167,7 +167,7 @@ impl Store {
 
     /// Removes a user and, with it, every token of that user.
     pub async fn remove_user(&self, name: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("DELETE FROM users WHERE name = ?")
             .bind(name)
             .execute(&mut *tx)
@@ -184,7 +184,7 @@ impl Store {
         validate_password(password)?;
         let pw = password.to_string();
         let hash = blocking(move || hash_password(&pw)).await??;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
             .bind(hash)
             .bind(name)
@@ -200,7 +200,7 @@ impl Store {
     }
 
     pub async fn set_permissions(&self, name: &str, permissions: PermissionSet) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("UPDATE users SET permissions = ? WHERE name = ?")
             .bind(permissions.to_list())
             .bind(name)
@@ -254,7 +254,7 @@ impl Store {
         let id = hex::encode(&raw[..8]);
         let secret = hex::encode(&raw[8..]);
         let secret_hash = Sha256::digest(secret.as_bytes()).to_vec();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO tokens (id, user_id, secret_hash, created_at) VALUES (?, ?, ?, ?)",
         )
@@ -333,7 +333,7 @@ impl Store {
     /// Revokes one token by its id (the first 16 characters of the token)
     /// or every token of a user. Returns how many were revoked.
     pub async fn revoke_tokens(&self, token_id: Option<&str>, user: Option<&str>) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query(
             "DELETE FROM tokens WHERE (?1 IS NOT NULL AND id = ?1)
                OR (?2 IS NOT NULL AND user_id = (SELECT id FROM users WHERE name = ?2))",
