@@ -643,3 +643,36 @@ fn health_and_metrics() {
     assert!(text.contains("openlmt_import_duration_seconds_count 1"));
     assert!(text.contains("openlmt_import_progress"));
 }
+
+/// A row the server cannot read is its own fault, not the client's: 500
+/// with the generic message (the detail goes to the log), while a bad
+/// parameter still gets its 400 message. (The database is edited with the
+/// sqlite3 tool, as a broken migration or a manual edit would leave it.)
+#[test]
+fn unreadable_data_is_a_500_and_a_bad_parameter_still_a_400() {
+    let s = TestServer::start();
+    s.import_and_wait();
+    assert_eq!(s.get("/api/imports").status(), 200);
+    let db = s.data_dir.join("openlmt.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg("-cmd")
+        .arg(".timeout 10000")
+        .arg(&db)
+        .arg("UPDATE imports SET trigger = 'bogus'")
+        .output()
+        .expect("the sqlite3 tool (installed by .ci/run)");
+    assert!(out.status.success(), "{out:?}");
+
+    let r = s.get("/api/imports");
+    assert_eq!(r.status(), 500);
+    let msg = error_of(r);
+    assert_eq!(msg, "internal server error; the server log has the details");
+    assert!(!msg.contains("bogus"), "the detail stays in the log");
+
+    let r = s.get("/api/imports?limit=0");
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        error_of(r),
+        "`limit` must be a whole number from 1 to 1000, not `0`"
+    );
+}

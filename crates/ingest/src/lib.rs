@@ -178,7 +178,7 @@ impl Engine {
                 let _ = runner_done.send(());
             })
             .map_err(|e| {
-                EngineError::Store(StoreError::Invalid(format!(
+                EngineError::Store(StoreError::Internal(format!(
                     "cannot start the import thread: {e}"
                 )))
             })?;

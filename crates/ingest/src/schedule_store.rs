@@ -55,7 +55,8 @@ pub async fn save(store: &Store, s: &Schedule) -> Result<(), StoreError> {
         timezone: s.timezone.name().to_string(),
         import_type: s.import_type.as_str().to_string(),
     };
-    let text = serde_json::to_string(&p).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let text = serde_json::to_string(&p)
+        .map_err(|e| StoreError::Internal(format!("cannot encode the schedule: {e}")))?;
     store.meta_set("schedule", &text).await
 }
 

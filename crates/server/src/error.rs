@@ -49,11 +49,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An input error is the client's fault: 400 with its message. Every other
+/// store error (the database, corrupt data, an internal failure) is the
+/// server's: 500 with a generic message, the detail logged.
 impl From<openlmt_storage::StoreError> for ApiError {
     fn from(e: openlmt_storage::StoreError) -> Self {
         match e {
             openlmt_storage::StoreError::Invalid(msg) => ApiError::bad_request(msg),
-            other => ApiError::internal(other),
+            other => {
+                debug_assert!(!other.is_input_error());
+                ApiError::internal(other)
+            }
         }
     }
 }
@@ -110,4 +116,57 @@ pub async fn jsonify_errors(resp: Response<Body>) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openlmt_ingest::EngineError;
+    use openlmt_storage::StoreError;
+
+    async fn answer(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    const GENERIC: &str = "internal server error; the server log has the details";
+
+    #[tokio::test]
+    async fn input_errors_are_400_with_their_message() {
+        let msg = "user `alice` already exists";
+        let e = StoreError::Invalid(msg.into());
+        assert!(e.is_input_error());
+        let (status, body) = answer(e.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body, json!({ "error": msg }));
+    }
+
+    #[tokio::test]
+    async fn faults_are_500_and_keep_their_detail_out_of_the_body() {
+        for e in [
+            StoreError::Corrupt("bad status `bogus`".into()),
+            StoreError::Internal("the query is for another list".into()),
+            StoreError::Hash("argon2 failed".into()),
+        ] {
+            assert!(!e.is_input_error(), "{e}");
+            let (status, body) = answer(e.into()).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(body, json!({ "error": GENERIC }));
+        }
+        let (status, body) =
+            answer(EngineError::Store(StoreError::Corrupt("x".into())).into()).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": GENERIC })
+            )
+        );
+        let (status, _) = answer(EngineError::ShuttingDown.into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -127,7 +127,7 @@ const IMPORT_COLUMNS: &str = "i.id, i.import_type, i.trigger, i.requested_by, i.
 fn parse_enum<T: std::str::FromStr>(r: &SqliteRow, col: &str) -> Result<T> {
     let text: String = r.try_get(col)?;
     text.parse()
-        .map_err(|_| StoreError::Invalid(format!("bad {col} `{text}` in the database")))
+        .map_err(|_| StoreError::Corrupt(format!("bad {col} `{text}`")))
 }
 
 fn row_to_import(r: &SqliteRow) -> Result<ImportRow> {

@@ -142,8 +142,12 @@ const PACKAGE_SELECT: &str =
 const SWID_SELECT: &str =
     "SELECT f.computer_id, f.tag_id, f.name, f.version, f.regid, f.vendor, f.schema";
 
-fn invalid(msg: impl Into<String>) -> StoreError {
-    StoreError::Invalid(msg.into())
+/// A query the domain types accepted but this module cannot run: the
+/// domain's field catalogue and [`column`] disagree, or the caller passed a
+/// query of another list. Never the client's fault: parsing the wire form
+/// into a [`Query`] already refused every bad field, operator and value.
+fn mismatch(msg: impl Into<String>) -> StoreError {
+    StoreError::Internal(msg.into())
 }
 
 fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, entity: Entity, f: &Filter) -> Result<()> {
@@ -190,7 +194,7 @@ fn comparison(op: Op) -> &'static str {
 fn push_condition(qb: &mut QueryBuilder<'_, Sqlite>, entity: Entity, c: &Condition) -> Result<()> {
     let field = c.field();
     let col = column(entity, field.name)
-        .ok_or_else(|| invalid(format!("`{}` is not a field of this list", field.name)))?;
+        .ok_or_else(|| mismatch(format!("`{}` is not a field of this list", field.name)))?;
     let op = c.op();
     match c.value() {
         Value::Null => {
@@ -224,7 +228,7 @@ fn push_condition(qb: &mut QueryBuilder<'_, Sqlite>, entity: Entity, c: &Conditi
                     qb.push("))");
                 }
                 _ => {
-                    return Err(invalid(format!(
+                    return Err(mismatch(format!(
                         "`{op}` does not apply to `{}`",
                         field.name
                     )))
@@ -267,7 +271,7 @@ fn push_from_where(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
     qb.push(from);
     if let Some(filter) = &q.filter {
         if !filter.belongs_to(q.entity) {
-            return Err(invalid("the filter names fields of another list"));
+            return Err(mismatch("the filter names fields of another list"));
         }
         qb.push(" AND ");
         push_filter(qb, q.entity, filter)?;
@@ -280,7 +284,7 @@ fn push_order_page(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
     qb.push(" ORDER BY ");
     for s in &q.sort {
         let col = column(q.entity, s.field.name)
-            .ok_or_else(|| invalid(format!("cannot sort by `{}`", s.field.name)))?;
+            .ok_or_else(|| mismatch(format!("cannot sort by `{}`", s.field.name)))?;
         qb.push(col);
         qb.push(if s.descending { " DESC, " } else { " ASC, " });
     }
@@ -372,7 +376,7 @@ impl Store {
         map: fn(&SqliteRow) -> Result<T>,
     ) -> Result<(i64, Vec<T>)> {
         if q.entity != entity {
-            return Err(invalid("the query is for another list"));
+            return Err(mismatch("the query is for another list"));
         }
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
         push_from_where(&mut count, q)?;
@@ -766,12 +770,12 @@ mod tests {
             .query_package_facts(&q(Entity::PackageFacts, Some(f)))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert!(matches!(err, StoreError::Internal(_)), "{err}");
         let err = store
             .query_computers(&Query::all(Entity::SwidTags, 1))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert!(matches!(err, StoreError::Internal(_)), "{err}");
     }
 
     #[tokio::test]

@@ -38,10 +38,30 @@ pub enum StoreError {
     Bulk(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The caller's input is not acceptable (a bad user name, a name
+    /// already taken, a short password). The message says what to change
+    /// and is meant for the person who sent the input; the API answers 400
+    /// with it. Only input errors use this variant.
     #[error("{0}")]
     Invalid(String),
+    /// The database holds a value this version cannot read: not the
+    /// caller's fault (the API answers 500 and logs this).
+    #[error("unreadable data in the database: {0}")]
+    Corrupt(String),
+    /// A fault of the program or its machine, not of the input (the API
+    /// answers 500 and logs this).
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
+}
+
+impl StoreError {
+    /// Whether the caller's input caused this error (then its message is
+    /// meant for the caller); every other error is a fault of the server.
+    pub fn is_input_error(&self) -> bool {
+        matches!(self, StoreError::Invalid(_))
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -142,9 +142,9 @@ impl Store {
         }
         Store::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
-        self.user(name)
-            .await?
-            .ok_or_else(|| StoreError::Invalid(format!("user `{name}` vanished")))
+        self.user(name).await?.ok_or_else(|| {
+            StoreError::Internal(format!("user `{name}` vanished after its creation"))
+        })
     }
 
     pub async fn user(&self, name: &str) -> Result<Option<UserInfo>> {
