@@ -5,14 +5,32 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
-/// When scheduled imports start, in the schedule's time zone.
+/// When scheduled imports start, in the schedule's time zone: a daily
+/// time or a cron expression, always with its compiled form (only
+/// [`ScheduleSpec::daily`] and [`ScheduleSpec::cron`] make one, so the
+/// text and what runs cannot disagree).
+#[derive(Debug, Clone)]
+pub struct ScheduleSpec {
+    kind: SpecKind,
+    cron: Cron,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScheduleSpec {
-    /// Every day at this local time.
+enum SpecKind {
+    /// Every day at this local time (hour 0–23, minute 0–59).
     Daily { hour: u32, minute: u32 },
-    /// A five-field cron expression (minute hour day-of-month month day-of-week).
+    /// A five-field cron expression (minute hour day-of-month month
+    /// day-of-week) that matches some real date.
     Cron(String),
 }
+
+impl PartialEq for ScheduleSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+
+impl Eq for ScheduleSpec {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
@@ -24,23 +42,14 @@ pub enum ScheduleError {
     BadTimeZone(String),
 }
 
-/// A validated schedule.
-#[derive(Debug, Clone)]
+/// A schedule: on or off, when, in which time zone, which kind of import.
+/// Every value of it is valid (its parts are checked when they are made).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    pub enabled: bool,
-    pub spec: ScheduleSpec,
-    pub timezone: Tz,
-    pub import_type: ImportType,
-    cron: Cron,
-}
-
-impl PartialEq for Schedule {
-    fn eq(&self, other: &Self) -> bool {
-        self.enabled == other.enabled
-            && self.spec == other.spec
-            && self.timezone == other.timezone
-            && self.import_type == other.import_type
-    }
+    enabled: bool,
+    spec: ScheduleSpec,
+    timezone: Tz,
+    import_type: ImportType,
 }
 
 impl ScheduleSpec {
@@ -56,22 +65,55 @@ impl ScheduleSpec {
         if hour > 23 || minute > 59 {
             return Err(bad());
         }
-        Ok(ScheduleSpec::Daily { hour, minute })
+        let cron = compile(&format!("{minute} {hour} * * *")).map_err(|_| bad())?;
+        Ok(ScheduleSpec {
+            kind: SpecKind::Daily { hour, minute },
+            cron,
+        })
+    }
+
+    /// Parses a five-field cron expression (taken as given: callers trim
+    /// it if they want). One that never matches a real date (e.g. 30
+    /// February) is refused too.
+    pub fn cron(expr: &str) -> Result<ScheduleSpec, ScheduleError> {
+        let cron = compile(expr)?;
+        if cron
+            .find_next_occurrence(&Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap(), false)
+            .is_err()
+        {
+            return Err(ScheduleError::BadCron {
+                expr: expr.to_string(),
+                reason: "it never matches a real date".into(),
+            });
+        }
+        Ok(ScheduleSpec {
+            kind: SpecKind::Cron(expr.to_string()),
+            cron,
+        })
     }
 
     /// The cron expression equivalent to this spec.
     pub fn cron_expression(&self) -> String {
-        match self {
-            ScheduleSpec::Daily { hour, minute } => format!("{minute} {hour} * * *"),
-            ScheduleSpec::Cron(expr) => expr.clone(),
+        match &self.kind {
+            SpecKind::Daily { hour, minute } => format!("{minute} {hour} * * *"),
+            SpecKind::Cron(expr) => expr.clone(),
         }
     }
 
     /// `HH:MM` for a daily spec.
     pub fn daily_time(&self) -> Option<String> {
-        match self {
-            ScheduleSpec::Daily { hour, minute } => Some(format!("{hour:02}:{minute:02}")),
-            ScheduleSpec::Cron(_) => None,
+        match self.kind {
+            SpecKind::Daily { hour, minute } => Some(format!("{hour:02}:{minute:02}")),
+            SpecKind::Cron(_) => None,
+        }
+    }
+
+    /// The expression of a cron spec as it was given; `None` for a daily
+    /// spec.
+    pub fn cron_text(&self) -> Option<&str> {
+        match &self.kind {
+            SpecKind::Daily { .. } => None,
+            SpecKind::Cron(expr) => Some(expr),
         }
     }
 }
@@ -82,8 +124,7 @@ pub fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
         .map_err(|_| ScheduleError::BadTimeZone(name.chars().take(64).collect()))
 }
 
-fn compile(spec: &ScheduleSpec) -> Result<Cron, ScheduleError> {
-    let expr = spec.cron_expression();
+fn compile(expr: &str) -> Result<Cron, ScheduleError> {
     let fields = expr.split_whitespace().count();
     if fields != 5 {
         return Err(ScheduleError::BadCron {
@@ -91,50 +132,53 @@ fn compile(spec: &ScheduleSpec) -> Result<Cron, ScheduleError> {
             reason: format!("it has {fields} fields"),
         });
     }
-    Cron::new(&expr)
-        .parse()
-        .map_err(|e| ScheduleError::BadCron {
-            expr: expr.chars().take(128).collect(),
-            reason: e.to_string(),
-        })
+    Cron::new(expr).parse().map_err(|e| ScheduleError::BadCron {
+        expr: expr.chars().take(128).collect(),
+        reason: e.to_string(),
+    })
 }
 
 impl Schedule {
+    /// A schedule of valid parts; it cannot fail.
     pub fn new(
         enabled: bool,
         spec: ScheduleSpec,
         timezone: Tz,
         import_type: ImportType,
-    ) -> Result<Schedule, ScheduleError> {
-        let cron = compile(&spec)?;
-        // An expression that never fires (e.g. 30 February) is rejected too.
-        if cron
-            .find_next_occurrence(&Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap(), false)
-            .is_err()
-        {
-            return Err(ScheduleError::BadCron {
-                expr: spec.cron_expression(),
-                reason: "it never matches a real date".into(),
-            });
-        }
-        Ok(Schedule {
+    ) -> Schedule {
+        Schedule {
             enabled,
             spec,
             timezone,
             import_type,
-            cron,
-        })
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn spec(&self) -> &ScheduleSpec {
+        &self.spec
+    }
+
+    pub fn timezone(&self) -> Tz {
+        self.timezone
+    }
+
+    pub fn import_type(&self) -> ImportType {
+        self.import_type
     }
 
     /// The default: daily at 00:00 in the given (server local) time zone, complete.
     pub fn default_in(timezone: Tz) -> Schedule {
-        Schedule::new(
-            true,
-            ScheduleSpec::Daily { hour: 0, minute: 0 },
-            timezone,
-            ImportType::Complete,
-        )
-        .expect("the default schedule is valid")
+        let spec = ScheduleSpec {
+            kind: SpecKind::Daily { hour: 0, minute: 0 },
+            cron: Cron::new("0 0 * * *")
+                .parse()
+                .expect("a constant, valid expression"),
+        };
+        Schedule::new(true, spec, timezone, ImportType::Complete)
     }
 
     /// The first slot strictly after `t`, or `None` when the schedule is off.
@@ -147,12 +191,13 @@ impl Schedule {
 
     fn slot_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = t.with_timezone(&self.timezone);
-        let mut next = self.cron.find_next_occurrence(&local, false).ok()?;
+        let mut next = self.spec.cron.find_next_occurrence(&local, false).ok()?;
         // At a fall-back DST change croner searches in local wall time, so an
         // answer can lie at or before `t` (the repeated hour): step past it.
         let mut guard = 0;
         while next.with_timezone(&Utc) <= t && guard < 4 {
             next = self
+                .spec
                 .cron
                 .find_next_occurrence(&(next + chrono::Duration::hours(1)), true)
                 .ok()?;
@@ -199,8 +244,7 @@ mod tests {
             ScheduleSpec::daily("01:30").unwrap(),
             ny,
             ImportType::Complete,
-        )
-        .unwrap();
+        );
         assert_eq!(
             s.next_after(utc(2026, 3, 7, 12, 0)),
             Some(utc(2026, 3, 8, 6, 30))
@@ -215,8 +259,7 @@ mod tests {
             ScheduleSpec::daily("02:30").unwrap(),
             ny,
             ImportType::Complete,
-        )
-        .unwrap();
+        );
         assert_eq!(
             gap.next_after(utc(2026, 3, 7, 12, 0)),
             Some(utc(2026, 3, 8, 7, 0))
@@ -232,8 +275,7 @@ mod tests {
             ScheduleSpec::daily("01:30").unwrap(),
             ny,
             ImportType::Complete,
-        )
-        .unwrap();
+        );
         let first = s.next_after(utc(2026, 10, 31, 12, 0)).unwrap();
         assert_eq!(first, utc(2026, 11, 1, 5, 30)); // 01:30 EDT
         let second = s.next_after(first).unwrap();
@@ -244,11 +286,10 @@ mod tests {
     fn cron_expressions() {
         let s = Schedule::new(
             true,
-            ScheduleSpec::Cron("15 */6 * * 1-5".into()),
+            ScheduleSpec::cron("15 */6 * * 1-5").unwrap(),
             chrono_tz::UTC,
             ImportType::RawOnly,
-        )
-        .unwrap();
+        );
         // Saturday 28 Nov 2026 -> Monday 30 Nov 00:15.
         assert_eq!(
             s.next_after(utc(2026, 11, 28, 17, 0)),
@@ -262,8 +303,9 @@ mod tests {
 
     #[test]
     fn disabled_has_no_next() {
-        let mut s = Schedule::default_in(chrono_tz::UTC);
-        s.enabled = false;
+        let on = Schedule::default_in(chrono_tz::UTC);
+        let s = Schedule::new(false, on.spec().clone(), on.timezone(), on.import_type());
+        assert!(!s.enabled() && on.enabled());
         assert_eq!(s.next_after(utc(2026, 1, 1, 0, 0)), None);
     }
 
@@ -292,18 +334,53 @@ mod tests {
             "a b c d e",
             "* * * * * *",
         ] {
-            let r = Schedule::new(
-                true,
-                ScheduleSpec::Cron(bad.into()),
-                chrono_tz::UTC,
-                ImportType::Complete,
-            );
-            assert!(r.is_err(), "{bad} accepted");
+            assert!(ScheduleSpec::cron(bad).is_err(), "{bad} accepted");
         }
         assert!(parse_timezone("Mars/Olympus").is_err());
         assert_eq!(
             parse_timezone("Europe/Warsaw").unwrap(),
             chrono_tz::Europe::Warsaw
+        );
+    }
+
+    #[test]
+    fn specs_hold_their_compiled_form() {
+        let d = ScheduleSpec::daily(" 7:05 ").unwrap();
+        assert_eq!(d.daily_time().as_deref(), Some("07:05"));
+        assert_eq!(d.cron_expression(), "5 7 * * *");
+        assert_eq!(d.cron_text(), None);
+        let c = ScheduleSpec::cron("15 */6 * * 1-5").unwrap();
+        assert_eq!(c.daily_time(), None);
+        assert_eq!(c.cron_text(), Some("15 */6 * * 1-5"));
+        assert_eq!(c.cron_expression(), "15 */6 * * 1-5");
+        // The same time, said two ways, runs at the same slots.
+        let tz = chrono_tz::Europe::Warsaw;
+        let daily = Schedule::new(true, d, tz, ImportType::Complete);
+        let cron = Schedule::new(
+            true,
+            ScheduleSpec::cron("5 7 * * *").unwrap(),
+            tz,
+            ImportType::Complete,
+        );
+        assert_ne!(daily, cron, "a daily spec is not a cron spec");
+        let t = utc(2026, 11, 28, 17, 0);
+        assert_eq!(daily.next_after(t), cron.next_after(t));
+        assert_eq!(daily.next_after(t), Some(utc(2026, 11, 29, 6, 5)));
+    }
+
+    #[test]
+    fn cron_errors_keep_their_messages() {
+        let e = ScheduleSpec::cron("0 0 30 2 *").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`0 0 30 2 *` is not a valid cron expression: it never matches a real date (expected 5 fields: minute hour day-of-month month day-of-week, e.g. `0 2 * * *`)"
+        );
+        let e = ScheduleSpec::cron("* * *").unwrap_err();
+        assert!(e.to_string().contains("it has 3 fields"), "{e}");
+        let e = ScheduleSpec::daily("24:00").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`24:00` is not a daily time; expected HH:MM, 24-hour, e.g. 00:00 or 23:30"
         );
     }
 }

@@ -141,7 +141,7 @@ impl Engine {
             s.any_ever = any_ever;
             s.next = schedule
                 .next_after(Utc::now())
-                .map(|t| (t, schedule.import_type));
+                .map(|t| (t, schedule.import_type()));
         }
         let (runner_tx, runner_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(EngineInner {
@@ -312,7 +312,7 @@ impl Engine {
         schedule_store::save_last_slot(&self.inner.store, Utc::now()).await?;
         self.inner.state.write().next = schedule
             .next_after(Utc::now())
-            .map(|t| (t, schedule.import_type));
+            .map(|t| (t, schedule.import_type()));
         *self
             .inner
             .schedule

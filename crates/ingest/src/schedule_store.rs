@@ -25,7 +25,7 @@ pub async fn load(store: &Store, default_tz: Tz) -> Result<Schedule, StoreError>
         .and_then(|p| {
             let spec = match (&p.daily_time, &p.cron) {
                 (Some(d), _) => ScheduleSpec::daily(d).map_err(|e| e.to_string())?,
-                (None, Some(c)) => ScheduleSpec::Cron(c.clone()),
+                (None, Some(c)) => ScheduleSpec::cron(c).map_err(|e| e.to_string())?,
                 (None, None) => return Err("no time".to_string()),
             };
             let tz = parse_timezone(&p.timezone).map_err(|e| e.to_string())?;
@@ -33,7 +33,7 @@ pub async fn load(store: &Store, default_tz: Tz) -> Result<Schedule, StoreError>
                 .import_type
                 .parse()
                 .map_err(|e: openlmt_domain::import::UnknownValue| e.to_string())?;
-            Schedule::new(p.enabled, spec, tz, ty).map_err(|e| e.to_string())
+            Ok(Schedule::new(p.enabled, spec, tz, ty))
         });
     match parsed {
         Ok(s) => Ok(s),
@@ -46,14 +46,11 @@ pub async fn load(store: &Store, default_tz: Tz) -> Result<Schedule, StoreError>
 
 pub async fn save(store: &Store, s: &Schedule) -> Result<(), StoreError> {
     let p = Persisted {
-        enabled: s.enabled,
-        daily_time: s.spec.daily_time(),
-        cron: match &s.spec {
-            ScheduleSpec::Cron(c) => Some(c.clone()),
-            ScheduleSpec::Daily { .. } => None,
-        },
-        timezone: s.timezone.name().to_string(),
-        import_type: s.import_type.as_str().to_string(),
+        enabled: s.enabled(),
+        daily_time: s.spec().daily_time(),
+        cron: s.spec().cron_text().map(str::to_string),
+        timezone: s.timezone().name().to_string(),
+        import_type: s.import_type().as_str().to_string(),
     };
     let text = serde_json::to_string(&p)
         .map_err(|e| StoreError::Internal(format!("cannot encode the schedule: {e}")))?;

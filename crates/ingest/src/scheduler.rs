@@ -19,7 +19,7 @@ pub(crate) async fn run_loop(engine: Engine) {
     loop {
         let schedule = engine.schedule();
         let next = schedule.next_after(Utc::now());
-        inner.state.write().next = next.map(|t| (t, schedule.import_type));
+        inner.state.write().next = next.map(|t| (t, schedule.import_type()));
         let wait = next
             .map(|t| (t - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(5))
             .unwrap_or(MAX_SLEEP)
@@ -49,7 +49,7 @@ async fn catch_up(engine: &Engine) -> Result<(), openlmt_storage::StoreError> {
 }
 
 async fn fire(engine: &Engine, slot: DateTime<Utc>, missed: bool) {
-    let ty = engine.schedule().import_type;
+    let ty = engine.schedule().import_type();
     let slot_text = openlmt_domain::time::format_utc(slot);
     match engine.request(ty, Trigger::Schedule, None).await {
         Ok(StartOutcome::Started(id)) => {

@@ -321,21 +321,22 @@ pub async fn put_schedule(
         ))
     })?;
     let current = app.engine.schedule();
-    let spec = match (change.daily_time, change.cron) {
+    // Checked in the order the messages always came: both times given, the
+    // daily time, the time zone, the import type, then the cron expression.
+    let daily = match (&change.daily_time, &change.cron) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
                 "give either `daily_time` or `cron`, not both",
             ))
         }
         (Some(d), None) => {
-            ScheduleSpec::daily(&d).map_err(|e| ApiError::bad_request(e.to_string()))?
+            Some(ScheduleSpec::daily(d).map_err(|e| ApiError::bad_request(e.to_string()))?)
         }
-        (None, Some(c)) => ScheduleSpec::Cron(c.trim().to_string()),
-        (None, None) => current.spec.clone(),
+        (None, _) => None,
     };
     let timezone = match change.timezone {
         Some(tz) => parse_timezone(tz.trim()).map_err(|e| ApiError::bad_request(e.to_string()))?,
-        None => current.timezone,
+        None => current.timezone(),
     };
     let import_type = match change.import_type {
         Some(t) => t.parse::<ImportType>().map_err(|_| {
@@ -343,15 +344,21 @@ pub async fn put_schedule(
                 "`{t}` is not an import type; use complete or raw_only"
             ))
         })?,
-        None => current.import_type,
+        None => current.import_type(),
+    };
+    let spec = match (daily, change.cron) {
+        (Some(d), _) => d,
+        (None, Some(c)) => {
+            ScheduleSpec::cron(c.trim()).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        (None, None) => current.spec().clone(),
     };
     let schedule = Schedule::new(
-        change.enabled.unwrap_or(current.enabled),
+        change.enabled.unwrap_or(current.enabled()),
         spec,
         timezone,
         import_type,
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    );
     app.engine.set_schedule(schedule).await?;
     tracing::info!(user = %caller.0.name, "import schedule changed");
     Ok(json_response(&wire::schedule(

@@ -139,11 +139,11 @@ pub fn package_row(p: &StoredPackage) -> Value {
 pub fn schedule(s: &Schedule, now: DateTime<Utc>) -> Value {
     let next = s.next_after(now);
     json!({
-        "enabled": s.enabled,
-        "daily_time": s.spec.daily_time(),
-        "cron": s.spec.cron_expression(),
-        "timezone": s.timezone.name(),
-        "import_type": s.import_type.as_str(),
+        "enabled": s.enabled(),
+        "daily_time": s.spec().daily_time(),
+        "cron": s.spec().cron_expression(),
+        "timezone": s.timezone().name(),
+        "import_type": s.import_type().as_str(),
         "next_import_time": time(next),
         "next_import_time_in": next.map(|t| seconds_until(t, now)),
     })
