@@ -309,37 +309,151 @@ impl Filter {
     }
 }
 
-/// One sort key.
+/// One sort key: a field that can be sorted (not a list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sort {
-    pub field: &'static Field,
-    pub descending: bool,
+    field: &'static Field,
+    descending: bool,
+}
+
+impl Sort {
+    /// `None` when the field cannot be sorted (a list of texts).
+    pub fn new(field: &'static Field, descending: bool) -> Option<Sort> {
+        (field.kind != FieldKind::TextList).then_some(Sort { field, descending })
+    }
+    pub fn field(&self) -> &'static Field {
+        self.field
+    }
+    pub fn descending(&self) -> bool {
+        self.descending
+    }
 }
 
 /// The most sort keys a query may have.
 pub const MAX_SORT_KEYS: usize = 4;
+/// The most rows a page may have.
+pub const MAX_LIMIT: i64 = 10_000;
+/// The largest offset of a page.
+pub const MAX_OFFSET: i64 = i64::MAX / 2;
+
+/// Which rows of a list: `limit` of them (0 for none: only the total) from
+/// the `offset`-th on. Only [`Page::new`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    limit: i64,
+    offset: i64,
+}
+
+impl Page {
+    /// Checks 0 ≤ `limit` ≤ [`MAX_LIMIT`] and 0 ≤ `offset` ≤ [`MAX_OFFSET`].
+    pub fn new(limit: i64, offset: i64) -> Result<Page, QueryError> {
+        if !(0..=MAX_LIMIT).contains(&limit) {
+            return Err(QueryError(format!(
+                "`limit` must be a whole number from 0 to {MAX_LIMIT}, not `{limit}`"
+            )));
+        }
+        if !(0..=MAX_OFFSET).contains(&offset) {
+            return Err(QueryError(format!(
+                "`offset` must be a whole number from 0 to {MAX_OFFSET}, not `{offset}`"
+            )));
+        }
+        Ok(Page { limit, offset })
+    }
+
+    /// The first `limit` rows (at most [`MAX_LIMIT`]).
+    pub fn first(limit: u16) -> Page {
+        Page {
+            limit: i64::from(limit).min(MAX_LIMIT),
+            offset: 0,
+        }
+    }
+
+    pub fn limit(self) -> i64 {
+        self.limit
+    }
+    pub fn offset(self) -> i64 {
+        self.offset
+    }
+}
 
 /// One page of one list. Rows come in `sort` order, then in a stable order
-/// (by id) among equals.
+/// (by id) among equals. Only [`Query::new`] makes one: its filter and sort
+/// keys name fields of its list, within [`MAX_DEPTH`], [`MAX_CONDITIONS`]
+/// and [`MAX_SORT_KEYS`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    pub entity: Entity,
-    pub filter: Option<Filter>,
-    pub sort: Vec<Sort>,
-    pub limit: i64,
-    pub offset: i64,
+    entity: Entity,
+    filter: Option<Filter>,
+    sort: Vec<Sort>,
+    page: Page,
 }
 
 impl Query {
-    /// Everything of `entity`, first page of `limit`.
-    pub fn all(entity: Entity, limit: i64) -> Query {
+    pub fn new(
+        entity: Entity,
+        filter: Option<Filter>,
+        sort: Vec<Sort>,
+        page: Page,
+    ) -> Result<Query, QueryError> {
+        if let Some(f) = &filter {
+            if !f.belongs_to(entity) {
+                return Err(QueryError("the filter names fields of another list".into()));
+            }
+            if f.depth() > MAX_DEPTH {
+                return Err(QueryError(format!(
+                    "the filter nests and/or deeper than {MAX_DEPTH} levels"
+                )));
+            }
+            if f.conditions() > MAX_CONDITIONS {
+                return Err(QueryError(format!(
+                    "the filter has more than {MAX_CONDITIONS} conditions"
+                )));
+            }
+        }
+        if sort.len() > MAX_SORT_KEYS {
+            return Err(QueryError(format!(
+                "`order` takes at most {MAX_SORT_KEYS} fields"
+            )));
+        }
+        if let Some(s) = sort.iter().find(|s| {
+            !entity
+                .field(s.field.name)
+                .is_some_and(|f| std::ptr::eq(f, s.field))
+        }) {
+            return Err(QueryError(format!(
+                "cannot sort by `{}`: not a field of this list",
+                s.field.name
+            )));
+        }
+        Ok(Query {
+            entity,
+            filter,
+            sort,
+            page,
+        })
+    }
+
+    /// Everything of `entity`, one page.
+    pub fn all(entity: Entity, page: Page) -> Query {
         Query {
             entity,
             filter: None,
             sort: Vec::new(),
-            limit,
-            offset: 0,
+            page,
         }
+    }
+
+    pub fn entity(&self) -> Entity {
+        self.entity
+    }
+    pub fn filter(&self) -> Option<&Filter> {
+        self.filter.as_ref()
+    }
+    pub fn sort(&self) -> &[Sort] {
+        &self.sort
+    }
+    pub fn page(&self) -> Page {
+        self.page
     }
 }
 
@@ -389,5 +503,66 @@ mod tests {
         assert_eq!(f.depth(), 2);
         assert!(f.belongs_to(Entity::SwidTags));
         assert!(!f.belongs_to(Entity::PackageFacts));
+    }
+
+    #[test]
+    fn pages_hold_only_valid_ranges() {
+        assert_eq!(Page::new(0, 0).unwrap().limit(), 0);
+        let p = Page::new(MAX_LIMIT, MAX_OFFSET).unwrap();
+        assert_eq!((p.limit(), p.offset()), (MAX_LIMIT, MAX_OFFSET));
+        for (limit, offset) in [
+            (-1, 0),
+            (MAX_LIMIT + 1, 0),
+            (100_000, 0),
+            (10, -5),
+            (10, i64::MAX),
+        ] {
+            assert!(Page::new(limit, offset).is_err(), "{limit} {offset}");
+        }
+        assert_eq!(
+            Page::new(20_000, 0).unwrap_err().0,
+            "`limit` must be a whole number from 0 to 10000, not `20000`"
+        );
+        assert_eq!(Page::first(u16::MAX).limit(), MAX_LIMIT);
+    }
+
+    #[test]
+    fn queries_name_only_fields_of_their_list() {
+        let page = Page::first(10);
+        let tag_name = Entity::SwidTags.field("name").unwrap();
+        let cond = || Filter::Cond(Condition::new(tag_name, Op::Eq, Value::Null).unwrap());
+        assert!(Query::new(Entity::SwidTags, Some(cond()), vec![], page).is_ok());
+        let e = Query::new(Entity::PackageFacts, Some(cond()), vec![], page).unwrap_err();
+        assert_eq!(e.0, "the filter names fields of another list");
+        let by_name = Sort::new(tag_name, false).unwrap();
+        assert!(Query::new(Entity::SwidTags, None, vec![by_name.clone()], page).is_ok());
+        assert!(Query::new(Entity::Computers, None, vec![by_name.clone()], page).is_err());
+        assert!(Query::new(
+            Entity::SwidTags,
+            None,
+            vec![by_name; MAX_SORT_KEYS + 1],
+            page
+        )
+        .is_err());
+        assert!(Sort::new(Entity::Computers.field("ip_address").unwrap(), true).is_none());
+        let mut deep = cond();
+        for _ in 0..=MAX_DEPTH {
+            deep = Filter::And(vec![deep]);
+        }
+        assert!(Query::new(Entity::SwidTags, Some(deep), vec![], page).is_err());
+        let wide = Filter::Or((0..=MAX_CONDITIONS).map(|_| cond()).collect());
+        assert!(Query::new(Entity::SwidTags, Some(wide), vec![], page).is_err());
+        let q = Query::new(
+            Entity::SwidTags,
+            Some(cond()),
+            vec![],
+            Page::new(5, 7).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (q.entity(), q.page().limit(), q.page().offset()),
+            (Entity::SwidTags, 5, 7)
+        );
+        assert!(q.filter().is_some() && q.sort().is_empty());
     }
 }

@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::{
-    Condition, Entity, Field, FieldKind, Filter, Op, Query, Sort, Value, MAX_CONDITIONS, MAX_DEPTH,
-    MAX_SORT_KEYS,
+    Condition, Entity, Field, FieldKind, Filter, Op, Page, Query, Sort, Value, MAX_CONDITIONS,
+    MAX_DEPTH, MAX_OFFSET, MAX_SORT_KEYS,
 };
 use openlmt_domain::time::{format_utc, parse_utc};
 use openlmt_domain::Permission;
@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value as JsonValue};
 /// Rows per page when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 100;
 /// The largest `limit`.
-pub const MAX_LIMIT: i64 = 10_000;
+pub const MAX_LIMIT: i64 = openlmt_domain::query::MAX_LIMIT;
 /// The longest `criteria` text, in bytes.
 pub const MAX_CRITERIA_BYTES: usize = 16 * 1024;
 /// The longest text value in a condition, in characters.
@@ -246,17 +246,16 @@ fn parse_sort(entity: Entity, params: &Params) -> Result<Vec<Sort>, ApiError> {
                 };
                 (name.strip_prefix('+').unwrap_or(name), desc)
             };
-            let field = entity
+            entity
                 .field(name)
-                .filter(|f| f.kind != FieldKind::TextList)
+                .and_then(|field| Sort::new(field, descending))
                 .ok_or_else(|| {
                     ApiError::bad_request(format!(
                         "cannot sort by `{}`; sortable fields are: {}",
                         clip(name),
                         sortable(entity)
                     ))
-                })?;
-            Ok(Sort { field, descending })
+                })
         })
         .collect()
 }
@@ -302,23 +301,16 @@ struct ListRequest {
 fn list_request(entity: Entity, raw: Option<&str>) -> Result<ListRequest, ApiError> {
     let params = Params::parse(raw);
     let limit = params.int("limit", DEFAULT_LIMIT, 0, MAX_LIMIT)?;
-    let offset = params.int("offset", 0, 0, i64::MAX / 2)?;
+    let offset = params.int("offset", 0, 0, MAX_OFFSET)?;
     let columns = parse_columns(entity, &params)?;
     let sort = parse_sort(entity, &params)?;
     let filter = match params.get("criteria").map(str::trim) {
         None | Some("") => None,
         Some(text) => Some(parse_criteria(entity, text).map_err(ApiError::bad_request)?),
     };
-    Ok(ListRequest {
-        query: Query {
-            entity,
-            filter,
-            sort,
-            limit,
-            offset,
-        },
-        columns,
-    })
+    let page = Page::new(limit, offset).map_err(|e| ApiError::bad_request(e.0))?;
+    let query = Query::new(entity, filter, sort, page).map_err(|e| ApiError::bad_request(e.0))?;
+    Ok(ListRequest { query, columns })
 }
 
 fn json_response(value: &JsonValue) -> Response {
@@ -684,7 +676,7 @@ mod tests {
         let s = parse_sort(Entity::Computers, &p).unwrap();
         assert_eq!(
             s.iter()
-                .map(|s| (s.field.name, s.descending))
+                .map(|s| (s.field().name, s.descending()))
                 .collect::<Vec<_>>(),
             [("last_seen", true), ("name", true), ("id", false)]
         );

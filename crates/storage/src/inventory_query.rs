@@ -267,32 +267,30 @@ fn push_condition(qb: &mut QueryBuilder<'_, Sqlite>, entity: Entity, c: &Conditi
 
 /// Appends `FROM … WHERE visibility [AND filter]` to `qb`.
 fn push_from_where(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
-    let (from, _) = source(q.entity);
+    let (from, _) = source(q.entity());
     qb.push(from);
-    if let Some(filter) = &q.filter {
-        if !filter.belongs_to(q.entity) {
-            return Err(mismatch("the filter names fields of another list"));
-        }
+    // (A query's filter names only fields of its list: `Query::new`.)
+    if let Some(filter) = q.filter() {
         qb.push(" AND ");
-        push_filter(qb, q.entity, filter)?;
+        push_filter(qb, q.entity(), filter)?;
     }
     Ok(())
 }
 
 fn push_order_page(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
-    let (_, stable) = source(q.entity);
+    let (_, stable) = source(q.entity());
     qb.push(" ORDER BY ");
-    for s in &q.sort {
-        let col = column(q.entity, s.field.name)
-            .ok_or_else(|| mismatch(format!("cannot sort by `{}`", s.field.name)))?;
+    for s in q.sort() {
+        let col = column(q.entity(), s.field().name)
+            .ok_or_else(|| mismatch(format!("cannot sort by `{}`", s.field().name)))?;
         qb.push(col);
-        qb.push(if s.descending { " DESC, " } else { " ASC, " });
+        qb.push(if s.descending() { " DESC, " } else { " ASC, " });
     }
     qb.push(stable);
     qb.push(" LIMIT ");
-    qb.push_bind(q.limit.max(0));
+    qb.push_bind(q.page().limit());
     qb.push(" OFFSET ");
-    qb.push_bind(q.offset.max(0));
+    qb.push_bind(q.page().offset());
     Ok(())
 }
 
@@ -375,7 +373,7 @@ impl Store {
         select: &str,
         map: fn(&SqliteRow) -> Result<T>,
     ) -> Result<(i64, Vec<T>)> {
-        if q.entity != entity {
+        if q.entity() != entity {
             return Err(mismatch("the query is for another list"));
         }
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
@@ -386,7 +384,7 @@ impl Store {
 
         let mut tx = self.read_tx().await?;
         let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await?;
-        let rows = if q.limit > 0 && q.offset < total {
+        let rows = if q.page().limit() > 0 && q.page().offset() < total {
             page.build()
                 .fetch_all(&mut *tx)
                 .await?
@@ -474,7 +472,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::test_store;
-    use openlmt_domain::query::{Sort, MAX_CONDITIONS};
+    use openlmt_domain::query::{Page, Sort, MAX_CONDITIONS};
 
     /// Time 2026-11-28T12:00:00Z in ms.
     const T0: i64 = 1_795_867_200_000;
@@ -549,10 +547,7 @@ mod tests {
     }
 
     fn q(e: Entity, filter: Option<Filter>) -> Query {
-        Query {
-            filter,
-            ..Query::all(e, 100)
-        }
+        Query::new(e, filter, vec![], Page::first(100)).unwrap()
     }
 
     async fn computer_ids(store: &Store, filter: Option<Filter>) -> (i64, Vec<i64>) {
@@ -568,7 +563,7 @@ mod tests {
         let (store, _d) = fixture().await;
         assert_eq!(computer_ids(&store, None).await, (4, vec![1, 2, 3, 6]));
         let (_, rows) = store
-            .query_computers(&Query::all(Entity::Computers, 10))
+            .query_computers(&Query::all(Entity::Computers, Page::first(10)))
             .await
             .unwrap();
         let alpha = &rows[0];
@@ -589,7 +584,7 @@ mod tests {
     async fn only_current_facts_of_published_computers_show() {
         let (store, _d) = fixture().await;
         let (total, rows) = store
-            .query_package_facts(&Query::all(Entity::PackageFacts, 100))
+            .query_package_facts(&Query::all(Entity::PackageFacts, Page::first(100)))
             .await
             .unwrap();
         assert_eq!(total, 4);
@@ -602,7 +597,7 @@ mod tests {
             [(1, "adduser"), (1, "bash"), (2, "bash"), (4, "zlib1g")]
         );
         let (total, rows) = store
-            .query_swid_facts(&Query::all(Entity::SwidTags, 100))
+            .query_swid_facts(&Query::all(Entity::SwidTags, Page::first(100)))
             .await
             .unwrap();
         assert_eq!(total, 2);
@@ -710,11 +705,9 @@ mod tests {
                         let Ok(c) = Condition::new(fd, op, v.clone()) else {
                             continue;
                         };
-                        let mut query = q(e, Some(Filter::Cond(c)));
-                        query.sort = vec![Sort {
-                            field: fd,
-                            descending: true,
-                        }];
+                        let sort = Sort::new(fd, true).into_iter().collect();
+                        let query =
+                            Query::new(e, Some(Filter::Cond(c)), sort, Page::first(100)).unwrap();
                         let r = match e {
                             Entity::Computers => store.query_computers(&query).await.map(|_| ()),
                             Entity::PackageFacts => {
@@ -738,41 +731,32 @@ mod tests {
     async fn pages_sort_and_count_all_matches() {
         let (store, _d) = fixture().await;
         let e = Entity::Computers;
-        let mut query = Query::all(e, 2);
-        query.offset = 1;
+        let query = Query::all(e, Page::new(2, 1).unwrap());
         let (total, rows) = store.query_computers(&query).await.unwrap();
         assert_eq!(total, 4);
         assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [2, 3]);
-        query.offset = 10;
+        let query = Query::all(e, Page::new(2, 10).unwrap());
         let (total, rows) = store.query_computers(&query).await.unwrap();
         assert_eq!((total, rows.len()), (4, 0));
-        let mut query = Query::all(e, 10);
-        query.sort = vec![Sort {
-            field: field(e, "last_seen"),
-            descending: true,
-        }];
+        let sorted = |name: &str, descending: bool| {
+            let sort = vec![Sort::new(field(e, name), descending).unwrap()];
+            Query::new(e, None, sort, Page::first(10)).unwrap()
+        };
+        let query = sorted("last_seen", true);
         let (_, rows) = store.query_computers(&query).await.unwrap();
         // Equal last_seen keep the id order.
         assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2, 3, 6]);
-        query.sort = vec![Sort {
-            field: field(e, "name"),
-            descending: false,
-        }];
+        let query = sorted("name", false);
         let (_, rows) = store.query_computers(&query).await.unwrap();
         assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [2, 1, 6, 3]);
     }
 
     #[tokio::test]
-    async fn a_filter_of_another_list_is_refused() {
+    async fn a_query_of_another_list_is_refused() {
         let (store, _d) = fixture().await;
-        let f = cond(Entity::SwidTags, "name", Op::Eq, text("x"));
+        // (A filter of another list cannot even be made: `Query::new`.)
         let err = store
-            .query_package_facts(&q(Entity::PackageFacts, Some(f)))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Internal(_)), "{err}");
-        let err = store
-            .query_computers(&Query::all(Entity::SwidTags, 1))
+            .query_computers(&Query::all(Entity::SwidTags, Page::first(1)))
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Internal(_)), "{err}");
@@ -782,7 +766,8 @@ mod tests {
     async fn a_large_filter_runs() {
         let (store, _d) = fixture().await;
         let e = Entity::PackageFacts;
-        let many = (0..MAX_CONDITIONS)
+        // The largest filter a query may have: MAX_CONDITIONS conditions.
+        let many = (1..MAX_CONDITIONS)
             .map(|i| cond(e, "name", Op::Contains, text(&format!("x{i}"))))
             .collect();
         let f = Filter::Or(vec![
