@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use openlmt_server::wire::{ImportDetailJson, ImportStatusBody};
 use serde_json::Value;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -112,7 +113,10 @@ pub async fn run(cmd: ImportCommand) -> anyhow::Result<ExitCode> {
             let Some(id) = active else {
                 bail!("the server registered no import");
             };
-            println!("import {id}: {}", status["mode"].as_str().unwrap_or("?"));
+            // The server's own wire type: a renamed field breaks this build.
+            let status: ImportStatusBody = serde_json::from_value(status)
+                .context("the server's status is not the import status")?;
+            println!("import {id}: {}", status.mode);
             if !wait {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -122,14 +126,18 @@ pub async fn run(cmd: ImportCommand) -> anyhow::Result<ExitCode> {
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             loop {
-                let imp = c.get(&format!("/api/imports/{id}")).await?;
-                let st = imp["status"].as_str().unwrap_or("");
-                bar.set_position(imp["progress"].as_u64().unwrap_or(0));
-                bar.set_message(imp["current_step"].as_str().unwrap_or(st).to_string());
+                let imp: ImportDetailJson =
+                    serde_json::from_value(c.get(&format!("/api/imports/{id}")).await?)
+                        .context("the server's answer is not an import")?;
+                let st = imp.import.status.as_str();
+                bar.set_position(u64::from(imp.import.progress));
+                bar.set_message(imp.current_step.flatten().unwrap_or_else(|| st.to_string()));
                 if !matches!(st, "pending" | "running") {
                     bar.finish_and_clear();
-                    let err = imp["error"]
-                        .as_str()
+                    let err = imp
+                        .import
+                        .error
+                        .as_deref()
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default();
                     println!("import {id} {st}{err}");

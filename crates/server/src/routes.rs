@@ -190,13 +190,12 @@ pub async fn get_import(
 ) -> Result<Response, ApiError> {
     let row = load_import(&app, &id).await?;
     let steps = app.engine.store().import_steps(row.id).await?;
-    let mut v = wire::import_row(&row);
-    v["steps"] = Value::Array(steps.iter().map(wire::step_row).collect());
-    if let Some(active) = app.engine.status().active.filter(|a| a.id == row.id) {
-        v["current_step"] = json!(active.step);
-        v["progress"] = json!(app.engine.status().progress);
-    }
-    Ok(json_response(&v))
+    let status = app.engine.status();
+    let active = status
+        .active
+        .filter(|a| a.id == row.id)
+        .map(|a| (a.step, status.progress));
+    Ok(json_response(&wire::import_detail(&row, &steps, active)))
 }
 
 /// `GET /api/imports/{id}/packages[?state=…]`: what the import saw.
