@@ -224,37 +224,44 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
     drop(s);
 
     // New data arrives: a newer scan of host-a and a new host-c. The import
-    // writes all their facts, then sleeps in the test step; it dies there.
+    // writes all their facts, then pauses before its publish; it dies there.
     let mut s = TestServer::builder()
         .data_dir(&data)
-        .import_delay_ms(60_000)
+        .pause_before_publish()
         .start();
     write_package(&s.datasource(), "202611281300", "host-a");
     write_package(&s.datasource(), "202611281300", "host-c");
     s.get("/api/import_status.json?run=true");
-    s.wait_status(60, "running", |v| v["mode"] == "running");
+    s.wait_paused("before_publish", 60);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !s.json(&format!("/api/imports/{id}"))["current_step"]
-        .as_str()
-        .is_some_and(|st| st.starts_with("Test delay"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the write step did not end"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     let detail = s.json(&format!("/api/imports/{id}"));
     assert_eq!(
         detail["steps"][2]["items_imported"], 2,
         "both packages were written: {detail}"
     );
     s.kill9();
+    // What it wrote is in the database, invisible: 2 × 759 package facts,
+    // and the computer row created for host-c.
+    {
+        let (rt, store) = s.store();
+        let active = rt.block_on(store.active_import()).unwrap().unwrap();
+        assert_eq!(serde_json::json!(active.id), id);
+        assert_eq!(
+            rt.block_on(store.import_fact_count(active.id)).unwrap(),
+            2 * 759
+        );
+    }
     drop(s);
 
     let s = TestServer::builder().data_dir(&data).start();
     assert_eq!(s.json(&format!("/api/imports/{id}"))["status"], "failed");
+    // The restart deleted it all.
+    assert_eq!(s.leftovers(), openlmt_storage::LeftoverCounts::default());
+    {
+        let (rt, store) = s.store();
+        let id = id.as_i64().unwrap();
+        assert_eq!(rt.block_on(store.import_fact_count(id)).unwrap(), 0);
+    }
     assert_eq!(s.json("/api/sam/v2/computers"), before_computers);
     assert_eq!(
         s.json("/api/sam/raw_package_facts?limit=10000"),
