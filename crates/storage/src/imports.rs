@@ -803,6 +803,127 @@ mod tests {
         assert!(s.active_import().await.unwrap().is_none());
     }
 
+    fn facts_for(computer_id: i64, names: &[&str]) -> crate::PackageWrite {
+        crate::PackageWrite {
+            computer: crate::StagedComputer {
+                computer_id,
+                scan_time_ms: 1_795_867_200_000,
+                ..crate::StagedComputer::default()
+            },
+            packages: names
+                .iter()
+                .map(|n| crate::PackageFactRow {
+                    name: (*n).into(),
+                    version: "1.0".into(),
+                    architecture: Some("amd64".into()),
+                    vendor: None,
+                    source: "dpkg",
+                })
+                .collect(),
+            swid_tags: vec![],
+        }
+    }
+
+    async fn count(s: &Store, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap()
+    }
+
+    async fn start(s: &Store) -> i64 {
+        let i = s
+            .register_import(ImportType::Complete, Trigger::Api, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.mark_running(i.id).await.unwrap());
+        i.id
+    }
+
+    fn key(endpoint: &str) -> (String, String) {
+        ("default".to_string(), endpoint.to_string())
+    }
+
+    #[tokio::test]
+    async fn leftovers_of_crashed_or_failed_imports_are_deleted_but_never_an_active_ones() {
+        let (s, _d) = test_store().await;
+        // Import 1 publishes host a (2 facts).
+        let one = start(&s).await;
+        let ids = s.computer_ids(&[key("a")]).await.unwrap();
+        let a = ids[&key("a")];
+        s.write_packages(one, &[facts_for(a, &["bash", "zsh"])])
+            .await
+            .unwrap();
+        assert!(s.publish_import(one, OPTS).await.unwrap());
+        // Import 2 publishes a newer scan of a (3 facts) and registered b,
+        // which it never wrote; it "crashes" before its clean-up.
+        let two = start(&s).await;
+        let ids = s.computer_ids(&[key("a"), key("b")]).await.unwrap();
+        s.write_packages(two, &[facts_for(a, &["bash", "zsh", "vim"])])
+            .await
+            .unwrap();
+        assert!(s.publish_import(two, OPTS).await.unwrap());
+        let b = ids[&key("b")];
+        // Import 3 writes host c, then stays active.
+        let three = start(&s).await;
+        let c = s.computer_ids(&[key("c")]).await.unwrap()[&key("c")];
+        s.write_packages(three, &[facts_for(c, &["emacs"])])
+            .await
+            .unwrap();
+        let counts = s.leftover_counts().await.unwrap();
+        assert_eq!(
+            (counts.invisible_facts, counts.superseded_records),
+            (2, 1),
+            "import 1's facts await deletion; the active import's are not counted"
+        );
+
+        // While import 3 is active: only the superseded facts go.
+        let done = s.clean_leftovers().await.unwrap();
+        assert_eq!(
+            done,
+            Leftovers {
+                superseded_facts: 2,
+                unpublished_facts: 0,
+                placeholder_computers: 0
+            }
+        );
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM package_facts").await, 3 + 1);
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM computers").await, 3);
+
+        // Import 3 fails, and its own discard never ran (a crash, an error).
+        s.end_import(three, ImportStatus::Failed, Some("x"))
+            .await
+            .unwrap();
+        let done = s.clean_leftovers().await.unwrap();
+        assert_eq!(
+            done,
+            Leftovers {
+                superseded_facts: 0,
+                unpublished_facts: 1,
+                placeholder_computers: 2
+            },
+            "c's facts, and the never-published b and c"
+        );
+        assert_eq!(
+            s.leftover_counts().await.unwrap(),
+            LeftoverCounts::default()
+        );
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM stage_computers").await, 0);
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM superseded_facts").await, 0);
+        let visible: Vec<i64> = sqlx::query_scalar("SELECT id FROM computers")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(visible, vec![a]);
+        assert!(b != a && c != a);
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM package_facts WHERE import_id = 2").await,
+            3,
+            "what is visible stays"
+        );
+        assert_eq!(s.import_fact_count(two).await.unwrap(), 3);
+        // Idempotent.
+        assert_eq!(s.clean_leftovers().await.unwrap(), Leftovers::default());
+    }
+
     #[tokio::test]
     async fn history_pages_and_retention() {
         let (s, _d) = test_store().await;
