@@ -276,3 +276,73 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
         3 * 759
     );
 }
+
+/// The nice value of each thread of a process, by thread name.
+#[cfg(target_os = "linux")]
+fn thread_nices(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ...: the nice value is field 19, the 17th after comm.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let nice = stat[close + 2..]
+            .split(' ')
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        out.push((name, nice));
+    }
+    out
+}
+
+/// What "imports yield the CPU" really does: the runner thread runs at
+/// nice 15 from the start; SQLite's worker threads (one per pooled
+/// connection, shared with the HTTP handlers) are lowered to 19 by the
+/// first write batch and stay there (nothing raises them again, and an
+/// unprivileged process could not), and those the runner opens later
+/// inherit its 15; the HTTP workers stay at 0.
+#[cfg(target_os = "linux")]
+#[test]
+fn import_threads_run_niced_and_sqlite_workers_stay_niced_after_an_import() {
+    let s = TestServer::start();
+    let nices = thread_nices(s.pid());
+    let runner: Vec<i64> = nices
+        .iter()
+        .filter(|(n, _)| n == "openlmt-import")
+        .map(|t| t.1)
+        .collect();
+    assert_eq!(runner, [15], "{nices:?}");
+    write_package(&s.datasource(), "202611281200", "host-a");
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let nices = thread_nices(s.pid());
+    let workers: Vec<i64> = nices
+        .iter()
+        .filter(|(n, _)| n.starts_with("sqlx-sqlite-wor"))
+        .map(|t| t.1)
+        .collect();
+    // Workers that existed at the first batch: 19, for good; a connection
+    // opened afterwards gets its creator's value (15 from the runner, 0
+    // from an HTTP worker) until the next import's first batch.
+    assert!(workers.contains(&19), "{nices:?}");
+    assert!(
+        workers.iter().all(|&n| [0, 15, 19].contains(&n)),
+        "{nices:?}"
+    );
+    let http: Vec<i64> = nices
+        .iter()
+        .filter(|(n, _)| n.starts_with("tokio-rt-worker"))
+        .map(|t| t.1)
+        .collect();
+    assert!(
+        !http.is_empty() && http.iter().all(|&n| n == 0),
+        "{nices:?}"
+    );
+}
