@@ -398,6 +398,50 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// A real package: the corpus's Debian 12 host, as endpoint `host-a`.
+    fn corpus_package() -> ScanPackage {
+        let host = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/hosts/debian12-vm");
+        let mut computer = openlmt_scanpkg::ComputerInfo::new("host-a");
+        computer.computer_name = Some("debian12-vm".into());
+        let built = openlmt_scanpkg::build_package_from_dir(&host, computer).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = openlmt_scanpkg::write_package(&built, dir.path()).unwrap();
+        read_package_file(&path, &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn a_package_must_name_the_endpoint_of_its_file_name() {
+        let pkg = corpus_package();
+        let same = PackageName::parse("202611281200-host-a.tar.gz").unwrap();
+        let other = PackageName::parse("202611281200-host-b.tar.gz").unwrap();
+        assert!(check_endpoint(pkg.clone(), &same).is_ok());
+        assert_eq!(
+            check_endpoint(pkg, &other).unwrap_err(),
+            "computer.yml says endpointID `host-a` but the file name says `host-b`"
+        );
+    }
+
+    #[test]
+    fn the_rows_written_are_those_read() {
+        let pkg = corpus_package();
+        let name = PackageName::parse("202611281200-host-a.tar.gz").unwrap();
+        let (facts, tags) = (pkg.packages.len(), pkg.swid_tags.len());
+        assert_eq!(facts, 759, "the corpus host's dpkg status");
+        let ignored = pkg
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("ignored"))
+            .count();
+        assert_eq!(warnings_of(&pkg), ignored as i64);
+        let w = to_write(42, &name, pkg);
+        assert_eq!((w.packages.len(), w.swid_tags.len()), (facts, tags));
+        assert_eq!(w.computer.computer_id, 42);
+        assert_eq!(w.computer.name.as_deref(), Some("debian12-vm"));
+        assert_eq!(w.computer.scan_time_ms, name.scan_time().timestamp_millis());
+        assert!(w.packages.iter().all(|p| p.source == "dpkg"));
+    }
+
     #[test]
     fn row_budget_waits_for_the_writer_and_stops_when_closed() {
         let budget = Arc::new(RowBudget::new());
