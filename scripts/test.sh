@@ -6,11 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --workspace --locked
+# The engine's test hooks (crates/ingest/src/hooks.rs) are compiled in for
+# the tests only; a release build lacks them.
+cargo test --workspace --locked --features openlmt/test-hooks
 
 if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     echo "error: the panel's end-to-end test needs chromium and node (run .ci/run, or: apt-get install chromium)" >&2
     exit 1
 fi
-cargo build --locked -p openlmt
+cargo build --locked -p openlmt --features test-hooks
 ( cd e2e && npm ci --no-audit --no-fund --loglevel=error && OPENLMT_BIN="$PWD/../target/debug/openlmt" node --test )

@@ -168,15 +168,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.scan_host {
         crate::scan::scan_host_into(&data_sources[0].path).await;
     }
-    let test_delay = std::env::var("OPENLMT_TEST_IMPORT_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_millis);
-    if test_delay.is_some() {
-        tracing::warn!(
-            "OPENLMT_TEST_IMPORT_DELAY_MS is set: every import sleeps in a test-only step"
-        );
-    }
+    let test_hooks = test_hooks(&data_dir)?;
     let metrics = openlmt_server::install_metrics()?;
     let engine = Engine::start(
         store.clone(),
@@ -185,7 +177,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             data_sources,
             retention,
             default_timezone: local_timezone(),
-            test_delay,
+            test_hooks,
             computer_retention: match file.computer_retention_days.unwrap_or(30) {
                 0 => None,
                 days => Some(Duration::from_secs(days * 86_400)),
@@ -262,6 +254,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The engine's test seams from `OPENLMT_TEST_HOOKS` (see
+/// crates/ingest/src/hooks.rs); pause files live in `<data dir>/test-hooks`.
+/// A binary built without the `test-hooks` feature refuses to start when
+/// the variable is set, so that tests relying on hooks cannot pass without
+/// them.
+fn test_hooks(data_dir: &Path) -> anyhow::Result<openlmt_ingest::TestHooks> {
+    let Ok(spec) = std::env::var(openlmt_ingest::hooks::ENV) else {
+        return Ok(openlmt_ingest::TestHooks::default());
+    };
+    #[cfg(feature = "test-hooks")]
+    {
+        tracing::warn!(
+            spec,
+            "test hooks are set: imports pause, fail or panic on purpose"
+        );
+        openlmt_ingest::TestHooks::parse(&spec, &data_dir.join("test-hooks"))
+            .map_err(anyhow::Error::msg)
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    {
+        let _ = (spec, data_dir);
+        bail!(
+            "{} is set, but this binary was built without the `test-hooks` feature \
+             (build it with `--features openlmt/test-hooks`)",
+            openlmt_ingest::hooks::ENV
+        )
+    }
 }
 
 async fn wait_for_signal() {

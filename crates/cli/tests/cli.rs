@@ -114,12 +114,23 @@ fn users_and_tokens_are_managed_while_the_server_runs() {
 
 #[test]
 fn import_run_wait_and_status_from_the_cli() {
-    let s = TestServer::builder().import_delay_ms(1000).start();
-    let out = Command::new(bin())
+    let s = TestServer::builder().pause_before_publish().start();
+    let mut waiting = Command::new(bin())
         .args(["import", "run", "--wait", "--url", &s.base])
         .env("OPENLMT_TOKEN", &s.admin_token)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // It waits while the import runs, and ends with it.
+    s.wait_paused("before_publish", 30);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "`import run --wait` returned while the import ran"
+    );
+    s.release("before_publish");
+    let out = waiting.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -191,7 +191,7 @@ fn query_tokens_can_be_disabled() {
 
 #[test]
 fn run_parameter_values_and_permissions() {
-    let s = TestServer::builder().import_delay_ms(1500).start();
+    let s = TestServer::builder().pause_before_publish().start();
     s.add_user("reader", "reader-password", &[]);
     let reader = s.token("reader", "reader-password");
 
@@ -222,7 +222,7 @@ fn run_parameter_values_and_permissions() {
     // Progress never decreases and stays below 100 until the commit.
     let mut last = 0;
     let mut saw_running = false;
-    let end = s.wait_status(60, "the end of the import", |v| {
+    let mut check = |v: &Value| {
         if v["mode"] == "running" {
             let p = v["progress"].as_i64().unwrap();
             assert!((1..=99).contains(&p), "running progress {p}");
@@ -230,6 +230,14 @@ fn run_parameter_values_and_permissions() {
             last = p;
             saw_running = true;
         }
+    };
+    s.wait_paused("before_publish", 60);
+    let paused = s.status();
+    check(&paused);
+    assert_eq!(paused["mode"], "running");
+    s.release("before_publish");
+    let end = s.wait_status(60, "the end of the import", |v| {
+        check(v);
         v["mode"] == "idle"
     });
     assert!(saw_running, "the import was never seen running");
@@ -241,6 +249,8 @@ fn run_parameter_values_and_permissions() {
 
     // raw_only is recorded as such.
     assert_eq!(s.get("/api/import_status.json?run=raw_only").status(), 200);
+    s.wait_paused("before_publish", 60);
+    s.release("before_publish");
     let end = s.wait_idle();
     assert_eq!(end["last_import_type"], "raw_only");
     let rows = s.json("/api/imports")["rows"].clone();
@@ -251,7 +261,7 @@ fn run_parameter_values_and_permissions() {
 
 #[test]
 fn a_burst_of_100_starts_exactly_one_import() {
-    let s = TestServer::builder().import_delay_ms(3000).start();
+    let s = TestServer::builder().pause_before_publish().start();
     let modes: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..100)
             .map(|_| {
@@ -276,13 +286,14 @@ fn a_burst_of_100_starts_exactly_one_import() {
 
 #[test]
 fn cancel_stops_within_a_second_and_publishes_nothing() {
-    let s = TestServer::builder().import_delay_ms(60_000).start();
+    let s = TestServer::builder().pause_before_publish().start();
     write_package(&s.datasource(), "202611281200", "host-a");
     s.add_user("reader", "reader-password", &[]);
     let reader = s.token("reader", "reader-password");
 
     s.get("/api/import_status.json?run=true");
-    s.wait_status(30, "running", |v| v["mode"] == "running");
+    s.wait_paused("before_publish", 30);
+    let shown = s.status()["progress"].as_i64().unwrap();
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"]
         .as_i64()
         .unwrap();
@@ -304,7 +315,13 @@ fn cancel_stops_within_a_second_and_publishes_nothing() {
     assert_eq!(v["mode"], "idle");
     assert_eq!(v["last_status"], "cancelled");
     assert!(v["last_success_time"].is_null());
-    assert!(v["progress"].as_i64().unwrap() < 100);
+    // The progress shown last stays: it does not go back at the end.
+    let after = v["progress"].as_i64().unwrap();
+    assert!(
+        (shown..100).contains(&after),
+        "progress {shown} then {after}"
+    );
+    assert_eq!(row["progress"], after);
 
     let r = s.post_as(&s.admin_token, &format!("/api/imports/{id}/cancel"));
     assert_eq!(r.status(), 409);
@@ -325,9 +342,7 @@ fn cancel_stops_within_a_second_and_publishes_nothing() {
         .as_i64()
         .unwrap();
     assert_ne!(id, id2);
-    s.wait_status(30, "the test delay step", |v| {
-        v["mode"] == "running" && v["progress"].as_i64() > Some(80)
-    });
+    s.wait_paused("before_publish", 30);
     let pk = s.json(&format!("/api/imports/{id2}/packages"));
     assert_eq!(pk["total"], 1);
     assert_eq!(pk["rows"][0]["state"], "new");
@@ -336,11 +351,8 @@ fn cancel_stops_within_a_second_and_publishes_nothing() {
 
 #[test]
 fn kill_9_mid_import_marks_it_failed_and_keeps_the_last_success() {
-    let mut s = TestServer::builder().import_delay_ms(60_000).start();
-    // Without the delay first, so the first import completes: restart with no delay.
-    s.kill9();
-    let dir = s.data_dir.clone();
-    drop(s);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
     let mut s = TestServer::builder().data_dir(&dir).start();
     write_package(&s.datasource(), "202611281200", "host-a");
     let first = s.import_and_wait();
@@ -351,13 +363,11 @@ fn kill_9_mid_import_marks_it_failed_and_keeps_the_last_success() {
 
     let mut s = TestServer::builder()
         .data_dir(&dir)
-        .import_delay_ms(60_000)
+        .pause_before_publish()
         .start();
     write_package(&s.datasource(), "202611281300", "host-b");
     s.get("/api/import_status.json?run=true");
-    s.wait_status(30, "the test delay step", |v| {
-        v["mode"] == "running" && v["progress"].as_i64() > Some(80)
-    });
+    s.wait_paused("before_publish", 30);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"]
         .as_i64()
         .unwrap();
@@ -407,9 +417,9 @@ fn kill_9_mid_import_marks_it_failed_and_keeps_the_last_success() {
 
 #[test]
 fn sigterm_cancels_the_import_and_exits_promptly() {
-    let mut s = TestServer::builder().import_delay_ms(60_000).start();
+    let mut s = TestServer::builder().pause_before_publish().start();
     s.get("/api/import_status.json?run=true");
-    s.wait_status(30, "running", |v| v["mode"] == "running");
+    s.wait_paused("before_publish", 30);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"]
         .as_i64()
         .unwrap();

@@ -224,37 +224,44 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
     drop(s);
 
     // New data arrives: a newer scan of host-a and a new host-c. The import
-    // writes all their facts, then sleeps in the test step; it dies there.
+    // writes all their facts, then pauses before its publish; it dies there.
     let mut s = TestServer::builder()
         .data_dir(&data)
-        .import_delay_ms(60_000)
+        .pause_before_publish()
         .start();
     write_package(&s.datasource(), "202611281300", "host-a");
     write_package(&s.datasource(), "202611281300", "host-c");
     s.get("/api/import_status.json?run=true");
-    s.wait_status(60, "running", |v| v["mode"] == "running");
+    s.wait_paused("before_publish", 60);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !s.json(&format!("/api/imports/{id}"))["current_step"]
-        .as_str()
-        .is_some_and(|st| st.starts_with("Test delay"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the write step did not end"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     let detail = s.json(&format!("/api/imports/{id}"));
     assert_eq!(
         detail["steps"][2]["items_imported"], 2,
         "both packages were written: {detail}"
     );
     s.kill9();
+    // What it wrote is in the database, invisible: 2 × 759 package facts,
+    // and the computer row created for host-c.
+    {
+        let (rt, store) = s.store();
+        let active = rt.block_on(store.active_import()).unwrap().unwrap();
+        assert_eq!(serde_json::json!(active.id), id);
+        assert_eq!(
+            rt.block_on(store.import_fact_count(active.id)).unwrap(),
+            2 * 759
+        );
+    }
     drop(s);
 
     let s = TestServer::builder().data_dir(&data).start();
     assert_eq!(s.json(&format!("/api/imports/{id}"))["status"], "failed");
+    // The restart deleted it all.
+    assert_eq!(s.leftovers(), openlmt_storage::LeftoverCounts::default());
+    {
+        let (rt, store) = s.store();
+        let id = id.as_i64().unwrap();
+        assert_eq!(rt.block_on(store.import_fact_count(id)).unwrap(), 0);
+    }
     assert_eq!(s.json("/api/sam/v2/computers"), before_computers);
     assert_eq!(
         s.json("/api/sam/raw_package_facts?limit=10000"),
@@ -267,5 +274,75 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
     assert_eq!(
         s.json("/api/sam/raw_package_facts?limit=1")["total"],
         3 * 759
+    );
+}
+
+/// The nice value of each thread of a process, by thread name.
+#[cfg(target_os = "linux")]
+fn thread_nices(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ...: the nice value is field 19, the 17th after comm.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let nice = stat[close + 2..]
+            .split(' ')
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        out.push((name, nice));
+    }
+    out
+}
+
+/// What "imports yield the CPU" really does: the runner thread runs at
+/// nice 15 from the start; SQLite's worker threads (one per pooled
+/// connection, shared with the HTTP handlers) are lowered to 19 by the
+/// first write batch and stay there (nothing raises them again, and an
+/// unprivileged process could not), and those the runner opens later
+/// inherit its 15; the HTTP workers stay at 0.
+#[cfg(target_os = "linux")]
+#[test]
+fn import_threads_run_niced_and_sqlite_workers_stay_niced_after_an_import() {
+    let s = TestServer::start();
+    let nices = thread_nices(s.pid());
+    let runner: Vec<i64> = nices
+        .iter()
+        .filter(|(n, _)| n == "openlmt-import")
+        .map(|t| t.1)
+        .collect();
+    assert_eq!(runner, [15], "{nices:?}");
+    write_package(&s.datasource(), "202611281200", "host-a");
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let nices = thread_nices(s.pid());
+    let workers: Vec<i64> = nices
+        .iter()
+        .filter(|(n, _)| n.starts_with("sqlx-sqlite-wor"))
+        .map(|t| t.1)
+        .collect();
+    // Workers that existed at the first batch: 19, for good; a connection
+    // opened afterwards gets its creator's value (15 from the runner, 0
+    // from an HTTP worker) until the next import's first batch.
+    assert!(workers.contains(&19), "{nices:?}");
+    assert!(
+        workers.iter().all(|&n| [0, 15, 19].contains(&n)),
+        "{nices:?}"
+    );
+    let http: Vec<i64> = nices
+        .iter()
+        .filter(|(n, _)| n.starts_with("tokio-rt-worker"))
+        .map(|t| t.1)
+        .collect();
+    assert!(
+        !http.is_empty() && http.iter().all(|&n| n == 0),
+        "{nices:?}"
     );
 }

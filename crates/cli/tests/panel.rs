@@ -275,7 +275,7 @@ fn login_wrong_password_and_login_csrf() {
 
 #[test]
 fn cookie_authenticates_the_api_with_csrf_for_changes() {
-    let s = TestServer::builder().import_delay_ms(1500).start();
+    let s = TestServer::builder().pause_before_publish().start();
     let c = client();
     let sid = login(&s, &c, "admin", ADMIN_PASSWORD);
     let (csrf, html) = csrf_of_page(&s, &c, &sid);

@@ -219,11 +219,12 @@ fn a_slot_missed_while_down_runs_once_at_start_up() {
 
 #[test]
 fn scheduled_imports_start_and_a_busy_slot_is_skipped_and_logged() {
-    // Every minute; each import sleeps 75 s, so the slot after the first
-    // scheduled import finds it still running.
+    // Every minute; each import pauses before its publish (until
+    // cancelled), so the slot after the first scheduled import finds it
+    // still running.
     let s = TestServer::builder()
         .env("TZ", "UTC")
-        .import_delay_ms(75_000)
+        .pause_before_publish()
         .start();
     let r = s.put_json_as(
         &s.admin_token,

@@ -9,7 +9,9 @@
 //!   nothing.
 //! - [`Engine::status`] answers from memory and never touches the database.
 
+pub mod hooks;
 mod log;
+mod outcome;
 mod priority;
 mod runner;
 mod schedule_store;
@@ -17,6 +19,7 @@ mod scheduler;
 mod state;
 mod steps;
 
+pub use hooks::TestHooks;
 pub use log::{log_path, ImportLog, Level};
 pub use state::{ActiveImport, FinishedImport, StatusView};
 
@@ -52,9 +55,9 @@ pub struct EngineConfig {
     /// Computers whose last scan is older than this are marked deleted at
     /// each publish (`None`: never).
     pub computer_retention: Option<Duration>,
-    /// Test-only: a step that sleeps this long, so tests can watch, cancel
-    /// or kill an import while it runs. Never set in production.
-    pub test_delay: Option<Duration>,
+    /// Test seams (pause, fail, panic at named points); empty, and without
+    /// any effect, in a build without the `test-hooks` feature.
+    pub test_hooks: TestHooks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +131,18 @@ impl Engine {
                 Level::Error,
                 openlmt_storage::INTERRUPTED,
             );
-            store.discard_import_facts(id).await?;
+        }
+        // What a crash, or a clean-up that failed, left behind: facts of
+        // unpublished imports, facts superseded by a publish, computers
+        // never published.
+        let done = store.clean_leftovers().await?;
+        if done != openlmt_storage::Leftovers::default() {
+            tracing::info!(
+                superseded_facts = done.superseded_facts,
+                unpublished_facts = done.unpublished_facts,
+                placeholder_computers = done.placeholder_computers,
+                "deleted what earlier imports left behind"
+            );
         }
         let (last, last_success) = store.last_finished().await?;
         let any_ever = store.any_import_ever().await?;
@@ -285,8 +299,19 @@ impl Engine {
         loop {
             let notified = self.inner.finished.notified();
             let row = self.inner.store.import(id).await?;
+            // Ended once the status (memory) says so too: the engine ends
+            // the row first, then cleans up, then updates the status.
+            let in_memory = self
+                .inner
+                .state
+                .read()
+                .active
+                .as_ref()
+                .is_some_and(|a| a.id == id);
             match row {
-                Some(r) if !r.status.is_active() => return Ok(CancelOutcome::Ended(r)),
+                Some(r) if !r.status.is_active() && !in_memory => {
+                    return Ok(CancelOutcome::Ended(r))
+                }
                 None => return Ok(CancelOutcome::NotFound),
                 Some(r) => {
                     if tokio::time::timeout_at(deadline, notified).await.is_err() {

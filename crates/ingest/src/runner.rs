@@ -1,11 +1,14 @@
-//! The runner: executes registered imports one at a time and records how
-//! each one ended.
+//! The runner: executes registered imports one at a time, and
+//! [`conclude`], the one place that ends an import.
 
+use crate::outcome::{panic_message, Outcome, RunResult};
 use crate::state::FinishedImport;
-use crate::steps::{self, Run, StepError};
+use crate::steps::{self, Run};
 use crate::{Engine, EngineError, ImportLog};
 use chrono::Utc;
+use futures_util::FutureExt;
 use openlmt_domain::ImportStatus;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -39,14 +42,146 @@ pub(crate) async fn finish_pending_as_cancelled(
     id: i64,
     reason: &str,
 ) -> Result<(), EngineError> {
-    let store = engine.store();
-    store
-        .end_import(id, ImportStatus::Cancelled, Some(reason))
-        .await?;
-    ImportLog::open(&engine.config().log_dir, id)
-        .warn(format!("Import {id} {reason} before it started"));
-    record_end(engine, id, ImportStatus::Cancelled).await;
-    Ok(())
+    let log = ImportLog::open(&engine.config().log_dir, id);
+    log.warn(format!("Import {id} {reason} before it started"));
+    conclude(
+        engine,
+        id,
+        &log,
+        Outcome::Cancelled(reason.to_string()),
+        None,
+    )
+    .await
+}
+
+async fn run_import(engine: &Engine, id: i64) {
+    let inner = engine.inner();
+    let store = &inner.store;
+    let row = match store.import(id).await {
+        Ok(Some(row)) if row.status == ImportStatus::Pending => row,
+        Ok(_) => return, // cancelled before it started
+        Err(e) => {
+            tracing::error!(import_id = id, error = %e, "cannot load a registered import");
+            return;
+        }
+    };
+    let token = inner.shutdown.child_token();
+    let reason = inner.set_current(id, token.clone());
+    let log = ImportLog::open(&inner.config.log_dir, id);
+    let started = Instant::now();
+
+    let outcome = match store.mark_running(id).await {
+        // Cancelled between its registration and now: already ended.
+        Ok(false) => {
+            inner.clear_current();
+            return;
+        }
+        Ok(true) => {
+            inner.state.progress.store(1, Ordering::Relaxed);
+            {
+                let mut s = inner.state.write();
+                if let Some(a) = s.active.as_mut().filter(|a| a.id == id) {
+                    a.status = ImportStatus::Running;
+                    a.started_at = Some(Utc::now());
+                }
+            }
+            log.info(format!(
+                "Import {id} started: type {}, trigger {}, requested by {}",
+                row.import_type,
+                row.trigger,
+                row.requested_by.as_deref().unwrap_or("the server")
+            ));
+            let run = Run::new(engine, id, row.import_type, &log, &token);
+            // A panic in a step ends this import (failed, with the panic's
+            // message), not the runner: the next import runs as usual.
+            let result: RunResult = AssertUnwindSafe(steps::run_all(&run))
+                .catch_unwind()
+                .await
+                .map_err(|p| panic_message(p.as_ref()));
+            let why = crate::lock(&reason)
+                .clone()
+                .unwrap_or_else(|| SHUTDOWN_REASON.to_string());
+            Outcome::decide(run.published(), result, Some(why))
+        }
+        Err(e) => Outcome::Failed(format!("cannot start the import: {e}")),
+    };
+    inner.clear_current();
+    if let Err(e) = conclude(engine, id, &log, outcome, Some(started)).await {
+        tracing::error!(import_id = id, error = %e, "cannot record the end of an import");
+    }
+}
+
+/// The one transition out of pending/running. Applies `outcome` to the
+/// database row (a successful import's row was already ended by its
+/// publish, in the same transaction), cleans up (superseded facts after a
+/// success; what an unpublished import wrote otherwise; and any leftover
+/// of earlier imports), writes the log and the server's log, the metrics,
+/// and the in-memory status (`last`, `last_success`, idle), then wakes the
+/// cancel requests waiting for the end.
+pub(crate) async fn conclude(
+    engine: &Engine,
+    id: i64,
+    log: &ImportLog,
+    outcome: Outcome,
+    started: Option<Instant>,
+) -> Result<(), EngineError> {
+    let inner = engine.inner();
+    let store = &inner.store;
+    let status = outcome.status();
+    let mut ended = Ok(());
+    if status != ImportStatus::Successful {
+        // The row keeps the progress shown last, so that it does not go
+        // back when the import ends.
+        let shown = inner.state.progress.load(Ordering::Relaxed);
+        if shown > 0 {
+            let _ = store.set_progress(id, shown).await;
+        }
+        let mut attempt = 0;
+        while let Err(e) = store.end_import(id, status, outcome.error()).await {
+            attempt += 1;
+            tracing::error!(import_id = id, error = %e, attempt, "cannot record the end of an import");
+            if attempt >= 5 {
+                ended = Err(e);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    if let Outcome::Successful { warnings } = &outcome {
+        for w in warnings {
+            log.warn(format!("Import {id} is published; {w}"));
+            tracing::warn!(import_id = id, warning = %w, "problem after the publish");
+        }
+    }
+    match store.clean_leftovers().await {
+        Ok(done) => {
+            if done.superseded_facts > 0 {
+                log.info(format!(
+                    "Deleted {} superseded facts",
+                    done.superseded_facts
+                ));
+            }
+            if done.unpublished_facts > 0 || done.placeholder_computers > 0 {
+                log.info(format!(
+                    "Deleted {} unpublished facts and {} unpublished computers",
+                    done.unpublished_facts, done.placeholder_computers
+                ));
+            }
+        }
+        Err(e) => log.warn(format!(
+            "Cannot delete leftover facts yet (they stay invisible; the next import retries): {e}"
+        )),
+    }
+    let secs = started.map(|t| t.elapsed().as_secs_f64());
+    if let Some(secs) = secs {
+        match outcome.error() {
+            None => log.info(format!("Import {id} finished successfully in {secs:.1} s")),
+            Some(e) => log.error(format!("Import {id} {status} after {secs:.1} s: {e}")),
+        }
+    }
+    tracing::info!(import_id = id, %status, seconds = secs, error = outcome.error(), "import ended");
+    record_end(engine, id, status).await;
+    ended.map_err(EngineError::from)
 }
 
 async fn record_end(engine: &Engine, id: i64, status: ImportStatus) {
@@ -91,94 +226,4 @@ async fn prune(engine: &Engine) {
         }
         Err(e) => tracing::error!(error = %e, "cannot prune the import history"),
     }
-}
-
-async fn run_import(engine: &Engine, id: i64) {
-    let inner = engine.inner();
-    let store = &inner.store;
-    let row = match store.import(id).await {
-        Ok(Some(row)) if row.status == ImportStatus::Pending => row,
-        Ok(_) => return, // cancelled before it started
-        Err(e) => {
-            tracing::error!(import_id = id, error = %e, "cannot load a registered import");
-            return;
-        }
-    };
-    let token = inner.shutdown.child_token();
-    let reason = inner.set_current(id, token.clone());
-    let log = ImportLog::open(&inner.config.log_dir, id);
-    let started = Instant::now();
-
-    let outcome = match store.mark_running(id).await {
-        // Cancelled between its registration and now: already ended.
-        Ok(false) => {
-            inner.clear_current();
-            return;
-        }
-        Ok(true) => {
-            inner.state.progress.store(1, Ordering::Relaxed);
-            {
-                let mut s = inner.state.write();
-                if let Some(a) = s.active.as_mut().filter(|a| a.id == id) {
-                    a.status = ImportStatus::Running;
-                    a.started_at = Some(Utc::now());
-                }
-            }
-            log.info(format!(
-                "Import {id} started: type {}, trigger {}, requested by {}",
-                row.import_type,
-                row.trigger,
-                row.requested_by.as_deref().unwrap_or("the server")
-            ));
-            let run = Run::new(engine, id, row.import_type, &log, &token);
-            steps::run_all(&run).await
-        }
-        Err(e) => Err(StepError::Failed(format!("cannot start the import: {e}"))),
-    };
-
-    let (status, error) = match outcome {
-        Ok(()) => (ImportStatus::Successful, None),
-        Err(StepError::Cancelled) => {
-            let why = crate::lock(&reason)
-                .clone()
-                .unwrap_or_else(|| SHUTDOWN_REASON.to_string());
-            (ImportStatus::Cancelled, Some(why))
-        }
-        Err(StepError::Failed(msg)) => (ImportStatus::Failed, Some(msg)),
-    };
-    if status == ImportStatus::Successful {
-        match store.delete_superseded_facts(id).await {
-            Ok(n) if n > 0 => log.info(format!("Deleted {n} superseded facts")),
-            Ok(_) => {}
-            Err(e) => log.warn(format!(
-                "Cannot delete superseded facts (they stay invisible): {e}"
-            )),
-        }
-    } else {
-        if let Err(e) = store.discard_import_facts(id).await {
-            log.warn(format!(
-                "Cannot delete the unpublished facts (they stay invisible): {e}"
-            ));
-        }
-        let mut attempt = 0;
-        while let Err(e) = store.end_import(id, status, error.as_deref()).await {
-            attempt += 1;
-            tracing::error!(import_id = id, error = %e, attempt, "cannot record the end of an import");
-            if attempt >= 5 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    match (&status, &error) {
-        (ImportStatus::Successful, _) => {
-            log.info(format!("Import {id} finished successfully in {secs:.1} s"))
-        }
-        (_, Some(e)) => log.error(format!("Import {id} {status} after {secs:.1} s: {e}")),
-        (_, None) => log.error(format!("Import {id} {status} after {secs:.1} s")),
-    }
-    tracing::info!(import_id = id, %status, seconds = secs, error = error.as_deref(), "import ended");
-    inner.clear_current();
-    record_end(engine, id, status).await;
 }

@@ -445,6 +445,18 @@ impl Store {
     /// become part of the registry and it becomes `successful`. Returns
     /// false (and changes nothing) when the import is no longer active.
     pub async fn publish_import(&self, id: i64, opts: PublishOptions) -> Result<bool> {
+        self.publish_import_then(id, opts, async {}).await
+    }
+
+    /// [`Store::publish_import`], awaiting `before_commit` inside the
+    /// transaction, after its last statement and before its commit (the
+    /// engine's test seams pause or panic there).
+    pub async fn publish_import_then(
+        &self,
+        id: i64,
+        opts: PublishOptions,
+        before_commit: impl std::future::Future<Output = ()>,
+    ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
         let active: Option<i64> =
@@ -485,6 +497,7 @@ impl Store {
         sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('imports_ever', '1')")
             .execute(&mut *tx)
             .await?;
+        before_commit.await;
         tx.commit().await?;
         Ok(true)
     }
@@ -569,6 +582,120 @@ impl Store {
         tx.commit().await?;
         Ok(ids)
     }
+}
+
+/// What earlier imports left behind (see [`Store::clean_leftovers`]), or
+/// what a clean-up deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Fact rows that a publish superseded.
+    pub superseded_facts: u64,
+    /// Fact rows written by an import that ended without publishing.
+    pub unpublished_facts: u64,
+    /// Computer rows created for an import that never published them.
+    pub placeholder_computers: u64,
+}
+
+impl Store {
+    /// Deletes what finished imports left behind: the facts superseded by
+    /// every publish whose clean-up did not run or did not finish (a crash
+    /// right after the publish, an error), the facts and staged values of
+    /// imports that ended without publishing, and, while no import is
+    /// active, the computer rows no publish ever made visible. The active
+    /// import's rows are never touched. Nothing visible changes; it is
+    /// idempotent, and safe to call at any time.
+    pub async fn clean_leftovers(&self) -> Result<Leftovers> {
+        let mut done = Leftovers::default();
+        let published: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT import_id FROM superseded_facts ORDER BY 1")
+                .fetch_all(&self.pool)
+                .await?;
+        for id in published {
+            done.superseded_facts += self.delete_superseded_facts(id).await?;
+        }
+        let unpublished: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT s.import_id FROM stage_computers s
+             WHERE NOT EXISTS (SELECT 1 FROM imports i WHERE i.id = s.import_id AND i.active_slot = 1)
+             ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for id in unpublished {
+            let before = self.import_fact_count(id).await?;
+            self.discard_import_facts(id).await?;
+            done.unpublished_facts += before;
+        }
+        // One statement, so an import registered meanwhile (whose new
+        // computers are not yet published) keeps them.
+        done.placeholder_computers = sqlx::query(
+            "DELETE FROM computers WHERE published = 0
+               AND NOT EXISTS (SELECT 1 FROM imports WHERE active_slot = 1)
+               AND NOT EXISTS (SELECT 1 FROM stage_computers s WHERE s.computer_id = computers.id)",
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done)
+    }
+
+    /// How many fact rows (package and SWID) an import wrote and still has.
+    pub async fn import_fact_count(&self, import_id: i64) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM package_facts WHERE import_id = ?1)
+                  + (SELECT COUNT(*) FROM swid_facts WHERE import_id = ?1)",
+        )
+        .bind(import_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    /// Counts what no one sees and no active import owns (what
+    /// [`Store::clean_leftovers`] exists to delete), for checks and tests.
+    /// Reads every fact row: not for a hot path.
+    pub async fn leftover_counts(&self) -> Result<LeftoverCounts> {
+        let invisible = |table: &str| {
+            format!(
+                "(SELECT COUNT(*) FROM {table} f
+                  WHERE NOT EXISTS (SELECT 1 FROM computers c
+                    WHERE c.id = f.computer_id AND c.facts_import_id = f.import_id)
+                  AND NOT EXISTS (SELECT 1 FROM imports i
+                    WHERE i.id = f.import_id AND i.active_slot = 1))"
+            )
+        };
+        let (facts, superseded, staged, placeholders): (i64, i64, i64, i64) =
+            sqlx::query_as(&format!(
+                "SELECT {} + {},
+                   (SELECT COUNT(*) FROM superseded_facts),
+                   (SELECT COUNT(*) FROM stage_computers s WHERE NOT EXISTS
+                     (SELECT 1 FROM imports i WHERE i.id = s.import_id AND i.active_slot = 1)),
+                   (SELECT COUNT(*) FROM computers WHERE published = 0
+                     AND NOT EXISTS (SELECT 1 FROM imports WHERE active_slot = 1))",
+                invisible("package_facts"),
+                invisible("swid_facts"),
+            ))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(LeftoverCounts {
+            invisible_facts: facts as u64,
+            superseded_records: superseded as u64,
+            staged_computers: staged as u64,
+            placeholder_computers: placeholders as u64,
+        })
+    }
+}
+
+/// See [`Store::leftover_counts`]; all zero once cleaned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeftoverCounts {
+    /// Fact rows that no computer shows, of no active import.
+    pub invisible_facts: u64,
+    /// (computer, import) pairs whose superseded facts await deletion.
+    pub superseded_records: u64,
+    /// Staged computer values of imports no longer active.
+    pub staged_computers: u64,
+    /// Computers never published (while no import is active).
+    pub placeholder_computers: u64,
 }
 
 #[cfg(test)]
@@ -674,6 +801,127 @@ mod tests {
         assert_eq!(row.error.as_deref(), Some(INTERRUPTED));
         assert!(s.published_packages("default").await.unwrap().is_empty());
         assert!(s.active_import().await.unwrap().is_none());
+    }
+
+    fn facts_for(computer_id: i64, names: &[&str]) -> crate::PackageWrite {
+        crate::PackageWrite {
+            computer: crate::StagedComputer {
+                computer_id,
+                scan_time_ms: 1_795_867_200_000,
+                ..crate::StagedComputer::default()
+            },
+            packages: names
+                .iter()
+                .map(|n| crate::PackageFactRow {
+                    name: (*n).into(),
+                    version: "1.0".into(),
+                    architecture: Some("amd64".into()),
+                    vendor: None,
+                    source: "dpkg",
+                })
+                .collect(),
+            swid_tags: vec![],
+        }
+    }
+
+    async fn count(s: &Store, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap()
+    }
+
+    async fn start(s: &Store) -> i64 {
+        let i = s
+            .register_import(ImportType::Complete, Trigger::Api, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.mark_running(i.id).await.unwrap());
+        i.id
+    }
+
+    fn key(endpoint: &str) -> (String, String) {
+        ("default".to_string(), endpoint.to_string())
+    }
+
+    #[tokio::test]
+    async fn leftovers_of_crashed_or_failed_imports_are_deleted_but_never_an_active_ones() {
+        let (s, _d) = test_store().await;
+        // Import 1 publishes host a (2 facts).
+        let one = start(&s).await;
+        let ids = s.computer_ids(&[key("a")]).await.unwrap();
+        let a = ids[&key("a")];
+        s.write_packages(one, &[facts_for(a, &["bash", "zsh"])])
+            .await
+            .unwrap();
+        assert!(s.publish_import(one, OPTS).await.unwrap());
+        // Import 2 publishes a newer scan of a (3 facts) and registered b,
+        // which it never wrote; it "crashes" before its clean-up.
+        let two = start(&s).await;
+        let ids = s.computer_ids(&[key("a"), key("b")]).await.unwrap();
+        s.write_packages(two, &[facts_for(a, &["bash", "zsh", "vim"])])
+            .await
+            .unwrap();
+        assert!(s.publish_import(two, OPTS).await.unwrap());
+        let b = ids[&key("b")];
+        // Import 3 writes host c, then stays active.
+        let three = start(&s).await;
+        let c = s.computer_ids(&[key("c")]).await.unwrap()[&key("c")];
+        s.write_packages(three, &[facts_for(c, &["emacs"])])
+            .await
+            .unwrap();
+        let counts = s.leftover_counts().await.unwrap();
+        assert_eq!(
+            (counts.invisible_facts, counts.superseded_records),
+            (2, 1),
+            "import 1's facts await deletion; the active import's are not counted"
+        );
+
+        // While import 3 is active: only the superseded facts go.
+        let done = s.clean_leftovers().await.unwrap();
+        assert_eq!(
+            done,
+            Leftovers {
+                superseded_facts: 2,
+                unpublished_facts: 0,
+                placeholder_computers: 0
+            }
+        );
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM package_facts").await, 3 + 1);
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM computers").await, 3);
+
+        // Import 3 fails, and its own discard never ran (a crash, an error).
+        s.end_import(three, ImportStatus::Failed, Some("x"))
+            .await
+            .unwrap();
+        let done = s.clean_leftovers().await.unwrap();
+        assert_eq!(
+            done,
+            Leftovers {
+                superseded_facts: 0,
+                unpublished_facts: 1,
+                placeholder_computers: 2
+            },
+            "c's facts, and the never-published b and c"
+        );
+        assert_eq!(
+            s.leftover_counts().await.unwrap(),
+            LeftoverCounts::default()
+        );
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM stage_computers").await, 0);
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM superseded_facts").await, 0);
+        let visible: Vec<i64> = sqlx::query_scalar("SELECT id FROM computers")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(visible, vec![a]);
+        assert!(b != a && c != a);
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM package_facts WHERE import_id = 2").await,
+            3,
+            "what is visible stays"
+        );
+        assert_eq!(s.import_fact_count(two).await.unwrap(), 3);
+        // Idempotent.
+        assert_eq!(s.clean_leftovers().await.unwrap(), Leftovers::default());
     }
 
     #[tokio::test]

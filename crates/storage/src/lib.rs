@@ -12,8 +12,8 @@ mod sessions;
 mod users;
 
 pub use imports::{
-    ImportRow, NewPackageRecord, PackageState, PublishedPackage, StepCounters, StepRow,
-    StoredPackage, INTERRUPTED,
+    ImportRow, LeftoverCounts, Leftovers, NewPackageRecord, PackageState, PublishedPackage,
+    StepCounters, StepRow, StoredPackage, INTERRUPTED,
 };
 pub use inventory::{
     PackageFactRow, PackageWrite, PublishOptions, StagedComputer, SwidFactRow, WriteTimes,

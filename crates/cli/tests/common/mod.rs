@@ -46,9 +46,16 @@ impl ServerBuilder {
         self.env.push((k.into(), v.into()));
         self
     }
-    /// Makes every import include a test-only step that sleeps `ms`.
-    pub fn import_delay_ms(self, ms: u64) -> Self {
-        self.env("OPENLMT_TEST_IMPORT_DELAY_MS", &ms.to_string())
+    /// Sets the engine's test hooks (`OPENLMT_TEST_HOOKS`, e.g.
+    /// `pause=before_publish;fail=after_publish`; see
+    /// crates/ingest/src/hooks.rs). A binary built without the `test-hooks`
+    /// feature refuses to start with them, so such a test fails loudly.
+    pub fn hooks(self, spec: &str) -> Self {
+        self.env("OPENLMT_TEST_HOOKS", spec)
+    }
+    /// Every import pauses before its publish until [`TestServer::release`].
+    pub fn pause_before_publish(self) -> Self {
+        self.hooks("pause=before_publish")
     }
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.into());
@@ -134,7 +141,7 @@ impl TestServer {
             .arg("127.0.0.1:0")
             .env("OPENLMT_LOG", "warn")
             .env_remove("OPENLMT_ADMIN_PASSWORD")
-            .env_remove("OPENLMT_TEST_IMPORT_DELAY_MS")
+            .env_remove("OPENLMT_TEST_HOOKS")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -340,6 +347,60 @@ impl TestServer {
 
     pub fn datasource(&self) -> PathBuf {
         self.data_dir.join("datasource")
+    }
+
+    fn hook_file(&self, name: &str) -> PathBuf {
+        self.data_dir.join("test-hooks").join(name)
+    }
+
+    /// Waits until an import is paused at the hook `point` (see
+    /// [`ServerBuilder::hooks`]), or panics after `secs`.
+    pub fn wait_paused(&self, point: &str, secs: u64) {
+        let reached = self.hook_file(&format!("reached-{point}"));
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !reached.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no import paused at `{point}` within {secs} s; status {}",
+                self.status()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Releases the import paused at `point`, and waits until it goes on.
+    pub fn release(&self, point: &str) {
+        let release = self.hook_file(&format!("release-{point}"));
+        std::fs::write(&release, b"").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while release.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the pause at `{point}` was not taken"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Opens the server's database beside it (as the CLI does), to check
+    /// rows no API shows.
+    pub fn store(&self) -> (tokio::runtime::Runtime, openlmt_storage::Store) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = rt
+            .block_on(openlmt_storage::Store::open_sqlite(
+                &self.data_dir.join("openlmt.db"),
+            ))
+            .unwrap();
+        (rt, store)
+    }
+
+    /// What no one sees and no active import owns (zero once cleaned).
+    pub fn leftovers(&self) -> openlmt_storage::LeftoverCounts {
+        let (rt, store) = self.store();
+        rt.block_on(store.leftover_counts()).unwrap()
     }
 
     pub fn pid(&self) -> u32 {

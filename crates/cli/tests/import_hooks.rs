@@ -1,0 +1,189 @@
+//! How an import ends when something goes wrong at a chosen point: the
+//! engine's test hooks (feature `test-hooks`, crates/ingest/src/hooks.rs)
+//! make it fail, panic or pause there.
+
+mod common;
+
+use common::{write_package, TestServer};
+use openlmt_storage::LeftoverCounts;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Facts in one package of the harness (the corpus's Debian 12 host).
+const FACTS: i64 = 759;
+
+/// Without the feature the server refuses OPENLMT_TEST_HOOKS, so every hook
+/// test fails at start-up; this one says why, in one line.
+#[cfg(not(feature = "test-hooks"))]
+#[test]
+fn these_tests_need_the_test_hooks_compiled_in() {
+    panic!("build the tests with `--features openlmt/test-hooks` (scripts/test.sh does)");
+}
+
+fn metrics(s: &TestServer) -> String {
+    s.http
+        .get(s.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+fn log(s: &TestServer, id: &Value) -> String {
+    s.get(&format!("/api/imports/{id}/log")).text().unwrap()
+}
+
+#[test]
+fn a_failure_after_the_publish_is_a_warning_and_the_import_stays_successful() {
+    // Saving the publish step's record fails, after the publish committed.
+    let s = TestServer::builder().hooks("fail=after_publish").start();
+    write_package(&s.datasource(), "202611281200", "host-a");
+    let first = s.import_and_wait();
+    assert_eq!(first["status"], "successful", "{first}");
+    assert!(first["error"].is_null());
+
+    // A newer scan supersedes the first one's facts.
+    write_package(&s.datasource(), "202611281300", "host-a");
+    let second = s.import_and_wait();
+    assert_eq!(second["status"], "successful", "{second}");
+    let v = s.status();
+    assert_eq!(v["last_status"], "successful");
+    assert_eq!(v["progress"], 100);
+    assert_eq!(v["last_success_time"], v["last_import_time"]);
+
+    let text = log(&s, &second["id"]);
+    assert!(
+        text.contains(
+            "Import 2 is published; after the publish: cannot record the step `Publish`: \
+             injected failure at after_publish (test hook)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("finished successfully"), "{text}");
+    // The clean-up ran: the first import's facts are gone.
+    assert!(
+        text.contains(&format!("Deleted {FACTS} superseded facts")),
+        "{text}"
+    );
+    assert_eq!(s.leftovers(), LeftoverCounts::default());
+    assert_eq!(s.json("/api/sam/raw_package_facts?limit=1")["total"], FACTS);
+    let m = metrics(&s);
+    assert!(
+        m.contains("openlmt_imports_total{status=\"successful\"} 2"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("openlmt_imports_total{status=\"failed\"}"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_panic_in_the_writer_fails_the_import_and_the_next_one_works() {
+    let s = TestServer::builder().hooks("panic=writer*1").start();
+    write_package(&s.datasource(), "202611281200", "host-a");
+    let failed = s.import_and_wait();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(
+        failed["error"],
+        "internal error: panicked: injected panic at writer (test hook)"
+    );
+    let v = s.status();
+    assert_eq!(
+        (v["mode"].as_str(), v["last_status"].as_str()),
+        (Some("idle"), Some("failed"))
+    );
+    assert!(v["last_success_time"].is_null());
+    assert!(log(&s, &failed["id"]).contains("injected panic at writer"));
+    // Nothing became visible, nothing was left behind (not even the
+    // computer row created for host-a).
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 0);
+    assert_eq!(s.leftovers(), LeftoverCounts::default());
+
+    // The server still serves, and the next import (no panic this time)
+    // takes the package and publishes it.
+    let next = s.import_and_wait();
+    assert_eq!(next["status"], "successful", "{next}");
+    assert_eq!(next["packages"]["imported"], 1);
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 1);
+    assert_eq!(s.json("/api/sam/raw_package_facts?limit=1")["total"], FACTS);
+}
+
+/// A cancel that arrives while the publish transaction is open does not
+/// stop it: the import ends successful, with everything visible (the
+/// documented choice, crates/ingest/src/steps/publish.rs).
+#[test]
+fn a_cancel_during_the_publish_lets_it_complete() {
+    let s = TestServer::builder().hooks("pause=publish_commit").start();
+    write_package(&s.datasource(), "202611281200", "host-a");
+    s.get("/api/import_status.json?run=true");
+    s.wait_paused("publish_commit", 60);
+    let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();
+    // Inside the open transaction: nothing is visible yet.
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 0);
+
+    let row = std::thread::scope(|scope| {
+        let cancel =
+            scope.spawn(|| s.post_as(&s.admin_token, &format!("/api/imports/{id}/cancel")));
+        // The cancel request waits for the end of the import...
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!cancel.is_finished(), "the cancel did not wait");
+        s.release("publish_commit");
+        let r = cancel.join().unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().unwrap()
+    });
+    // ...which is the publish's.
+    assert_eq!(row["status"], "successful", "{row}");
+    assert_eq!(s.status()["last_status"], "successful");
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 1);
+    assert_eq!(s.json("/api/sam/raw_package_facts?limit=1")["total"], FACTS);
+    assert_eq!(s.leftovers(), LeftoverCounts::default());
+}
+
+/// The other side: a cancel just before the publish (paused at
+/// `before_publish`) ends it cancelled, with nothing visible or left.
+#[test]
+fn a_cancel_before_the_publish_leaves_nothing() {
+    let s = TestServer::builder().pause_before_publish().start();
+    write_package(&s.datasource(), "202611281200", "host-a");
+    s.get("/api/import_status.json?run=true");
+    s.wait_paused("before_publish", 60);
+    let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();
+    let r = s.post_as(&s.admin_token, &format!("/api/imports/{id}/cancel"));
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["status"], "cancelled");
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 0);
+    assert_eq!(s.leftovers(), LeftoverCounts::default());
+}
+
+/// A crash between the publish and its clean-up leaves the superseded
+/// facts; the restart deletes them.
+#[test]
+fn kill_9_after_the_publish_the_restart_deletes_the_superseded_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = TestServer::builder().data_dir(&data).start();
+    write_package(&s.datasource(), "202611281200", "host-a");
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    drop(s);
+
+    let mut s = TestServer::builder()
+        .data_dir(&data)
+        .hooks("pause=after_publish")
+        .start();
+    write_package(&s.datasource(), "202611281300", "host-a");
+    s.get("/api/import_status.json?run=true");
+    s.wait_paused("after_publish", 60);
+    // Published: the new facts are visible; the old ones await deletion.
+    let leftovers = s.leftovers();
+    assert_eq!(leftovers.superseded_records, 1, "{leftovers:?}");
+    assert_eq!(leftovers.invisible_facts, FACTS as u64, "{leftovers:?}");
+    s.kill9();
+    drop(s);
+
+    let s = TestServer::builder().data_dir(&data).start();
+    assert_eq!(s.leftovers(), LeftoverCounts::default());
+    assert_eq!(s.json("/api/imports/2")["status"], "successful");
+    assert_eq!(s.json("/api/sam/raw_package_facts?limit=1")["total"], FACTS);
+}

@@ -1,0 +1,60 @@
+//! The last step: one transaction makes everything the import wrote
+//! visible and marks it successful.
+//!
+//! A cancel that arrives once the publish transaction has begun does not
+//! stop it: the publish completes and the import is successful (the cancel
+//! request then answers with that row). A cancel before it begins ends the
+//! import as cancelled with nothing visible. Never half of either.
+
+use super::{Run, Step, StepError, StepFuture};
+use chrono::Utc;
+use openlmt_domain::ImportType;
+use openlmt_storage::{PublishOptions, StepCounters};
+use std::sync::atomic::Ordering;
+
+pub(crate) struct Publish;
+
+impl Step for Publish {
+    fn label(&self) -> &'static str {
+        "Publish"
+    }
+    fn id(&self) -> &'static str {
+        "publish"
+    }
+    fn weight(&self) -> u32 {
+        5
+    }
+    fn run<'r>(&'r self, run: &'r Run<'r>, _pos: usize) -> StepFuture<'r> {
+        Box::pin(publish(run))
+    }
+}
+
+async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
+    run.check()?;
+    let opts = PublishOptions {
+        complete: run.ty == ImportType::Complete,
+        stale_before_ms: run.engine.config().computer_retention.map(|d| {
+            (Utc::now() - chrono::Duration::from_std(d).unwrap_or_default()).timestamp_millis()
+        }),
+    };
+    // The hook inside the transaction ignores cancels (see above).
+    let before_commit = async {
+        if let Err(e) = run.hooks().at("publish_commit", None).await {
+            tracing::warn!("test hook: {e} (ignored inside the publish transaction)");
+        }
+    };
+    let published = run
+        .engine
+        .store()
+        .publish_import_then(run.id, opts, before_commit)
+        .await
+        .map_err(|e| StepError::Failed(format!("publishing failed: {e}")))?;
+    if !published {
+        return Err(StepError::Failed(
+            "the import was ended elsewhere before it could publish".into(),
+        ));
+    }
+    run.published.store(true, Ordering::SeqCst);
+    run.log.info("Published in one transaction");
+    Ok(StepCounters::default())
+}

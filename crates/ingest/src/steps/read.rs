@@ -1,0 +1,472 @@
+//! Step 3: reads the chosen packages (in parallel, with the reader's
+//! limits) and writes their facts in batches under the import's id, in
+//! memory bounded by [`RowBudget`].
+
+use super::{Candidate, Run, Step, StepError, StepFuture};
+use openlmt_domain::PackageName;
+use openlmt_scanpkg::{read_package_file, Limits, ScanPackage, SwidSchema};
+use openlmt_storage::{
+    PackageFactRow, PackageState, PackageWrite, StagedComputer, StepCounters, SwidFactRow,
+};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Facts per write transaction (about).
+const WRITE_BATCH_ROWS: usize = 20_000;
+/// How often the write-ahead log is checkpointed while the read step writes.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the read step saves its counters while it writes.
+const STEP_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// Packages parsed at once (the machine has two cores; one writes).
+const PARSE_WORKERS: usize = 2;
+/// Parsed packages waiting for the writer: enough that the parsers go on
+/// while a batch is written...
+const PARSED_QUEUE: usize = 64;
+/// ...and the fact rows they may hold at most (see `RowBudget`).
+const PARSED_ROWS: usize = 200_000;
+/// Packages whose reader notes are copied into the import log.
+const NOTED_PACKAGES: usize = 500;
+
+pub(crate) struct Read;
+
+impl Step for Read {
+    fn label(&self) -> &'static str {
+        "Read and write scan packages"
+    }
+    fn id(&self) -> &'static str {
+        "read"
+    }
+    fn weight(&self) -> u32 {
+        80
+    }
+    fn run<'r>(&'r self, run: &'r Run<'r>, pos: usize) -> StepFuture<'r> {
+        Box::pin(read_packages(run, pos))
+    }
+}
+
+/// A parsed package, and the rows it holds in the [`RowBudget`].
+type Parsed = (Candidate, Result<ScanPackage, String>, usize);
+
+/// Bounds the fact rows parsed but not yet taken by the writer, so that the
+/// queue's memory stays bounded whatever the packages hold (one package may
+/// carry up to `Limits` worth of facts, far more than the usual ~1,500).
+/// A parser waits while the budget is spent, except when nothing is queued.
+struct RowBudget {
+    /// Rows queued, and whether the step has ended.
+    state: Mutex<(usize, bool)>,
+    freed: std::sync::Condvar,
+}
+
+impl RowBudget {
+    fn new() -> Self {
+        RowBudget {
+            state: Mutex::new((0, false)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits until `rows` more fit; `false` once the step has ended.
+    fn take(&self, rows: usize) -> bool {
+        let rows = rows.min(PARSED_ROWS);
+        let mut g = crate::lock(&self.state);
+        while !g.1 && g.0 > 0 && g.0 + rows > PARSED_ROWS {
+            g = self.freed.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        if g.1 {
+            return false;
+        }
+        g.0 += rows;
+        true
+    }
+
+    fn give(&self, rows: usize) {
+        let mut g = crate::lock(&self.state);
+        g.0 = g.0.saturating_sub(rows.min(PARSED_ROWS));
+        self.freed.notify_all();
+    }
+
+    /// Wakes and stops every waiting parser (the step has ended).
+    fn close(&self) {
+        crate::lock(&self.state).1 = true;
+        self.freed.notify_all();
+    }
+}
+
+/// Closes a [`RowBudget`] when dropped, whichever way the step ends.
+struct CloseOnDrop(std::sync::Arc<RowBudget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Reads the chosen packages (in parallel, with the reader's limits) and
+/// writes their facts in batches under this import's id. A package that
+/// cannot be read is rejected alone; the import goes on.
+async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
+    let store = run.engine.store();
+    let chosen = std::mem::take(&mut *crate::lock(&run.chosen));
+    let total = chosen.len() as u64;
+    let mut c = StepCounters::default();
+    if chosen.is_empty() {
+        return Ok(c);
+    }
+    // Computer ids first, in one transaction.
+    let keys: Vec<(String, String)> = chosen
+        .iter()
+        .map(|k| (k.data_source.clone(), k.name.endpoint_id().to_string()))
+        .collect();
+    let ids = store
+        .computer_ids(&keys)
+        .await
+        .map_err(|e| StepError::Failed(format!("cannot register computers: {e}")))?;
+
+    // Dedicated parser threads at a lower CPU priority, so that on a busy
+    // machine the HTTP workers (the status endpoint) win the cores.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(PARSED_QUEUE);
+    let queue = std::sync::Arc::new(Mutex::new(chosen.into_iter()));
+    let budget = std::sync::Arc::new(RowBudget::new());
+    let _close_budget = CloseOnDrop(budget.clone());
+    for n in 0..PARSE_WORKERS {
+        let (queue, tx, cancel) = (queue.clone(), tx.clone(), run.cancel.clone());
+        let budget = budget.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("openlmt-parse-{n}"))
+            .spawn(move || {
+                crate::priority::lower_this_thread();
+                let limits = Limits::default();
+                loop {
+                    let next = crate::lock(&queue).next();
+                    let Some(cand) = next else { break };
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    let parsed = read_package_file(&cand.path, &limits).map_err(|e| e.to_string());
+                    let rows = parsed
+                        .as_ref()
+                        .map_or(1, |p| 1 + p.packages.len() + p.swid_tags.len());
+                    // Both fail when the step ended early.
+                    if !budget.take(rows) || tx.blocking_send((cand, parsed, rows)).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            return Err(StepError::Failed(format!(
+                "cannot start a parser thread: {e}"
+            )));
+        }
+    }
+    drop(tx);
+
+    // Checkpoints run beside the writes (see Store::write_packages), until
+    // this step ends whichever way.
+    let _checkpointer = AbortOnDrop(run.engine.main_runtime().spawn({
+        let store = store.clone();
+        async move {
+            loop {
+                tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+                if let Err(e) = store.checkpoint_passive().await {
+                    tracing::warn!("checkpoint during an import failed: {e}");
+                }
+            }
+        }
+    }));
+    let mut batch: Vec<PackageWrite> = Vec::new();
+    let mut stats = WriteStats::default();
+    let mut batch_rows = 0usize;
+    let mut rejected = Vec::new();
+    let mut done = 0u64;
+    let result = async {
+        while let Some((cand, parsed, rows)) = rx.recv().await {
+            budget.give(rows);
+            run.check()?;
+            done += 1;
+            c.read += 1;
+            let endpoint = cand.name.endpoint_id();
+            let outcome = parsed.and_then(|pkg| check_endpoint(pkg, &cand.name));
+            match outcome {
+                Ok(pkg) => {
+                    if (done as usize) <= NOTED_PACKAGES {
+                        for note in &pkg.notes {
+                            run.log.info(format!("Package `{}`: {note}", cand.name));
+                        }
+                    }
+                    c.warnings += warnings_of(&pkg);
+                    let id = ids[&(cand.data_source.clone(), endpoint.to_string())];
+                    let write = to_write(id, &cand.name, pkg);
+                    batch_rows += 1 + write.packages.len() + write.swid_tags.len();
+                    batch.push(write);
+                    c.imported += 1;
+                }
+                Err(reason) => {
+                    c.rejected += 1;
+                    run.log
+                        .warn(format!("Package `{}` rejected: {reason}", cand.name));
+                    rejected.push((
+                        cand.data_source.clone(),
+                        cand.name.as_str().to_string(),
+                        PackageState::Rejected,
+                        Some(reason),
+                    ));
+                }
+            }
+            if batch_rows >= WRITE_BATCH_ROWS {
+                write_batch(run, pos, &mut batch, c, &mut stats).await?;
+                batch_rows = 0;
+            }
+            run.progress(pos, done, total);
+        }
+        write_batch(run, pos, &mut batch, c, &mut stats).await?;
+        Ok::<(), StepError>(())
+    }
+    .await;
+    drop(rx);
+    result?;
+    run.check()?;
+    // The parsers stop early only when cancelled; otherwise one died (a
+    // panic in a parser): the packages it held were neither written nor
+    // rejected, so this import must not publish as if complete.
+    if done < total {
+        return Err(StepError::Failed(format!(
+            "a parser thread stopped early: {done} of {total} packages read"
+        )));
+    }
+    if !rejected.is_empty() {
+        store
+            .set_package_states(run.id, &rejected)
+            .await
+            .map_err(|e| StepError::Failed(format!("cannot record rejected packages: {e}")))?;
+    }
+    run.log.info(format!(
+        "Read {} packages: {} written, {} rejected",
+        c.read, c.imported, c.rejected
+    ));
+    let t = stats.times;
+    let all = (t.computers + t.package_facts + t.swid_facts + t.commit).as_secs_f64();
+    let rate = |rows: u64, d: Duration| rows as f64 / d.as_secs_f64().max(1e-9);
+    run.log.info(format!(
+        "Wrote {} package facts in {:.3} s ({:.0} rows/s; {:.3} s of CPU) and {} SWID facts in {:.3} s \
+         ({:.0} rows/s; {:.3} s of CPU); {:.3} s of commits, {all:.3} s of database writes in all",
+        stats.package_facts,
+        t.package_facts.as_secs_f64(),
+        rate(stats.package_facts, t.package_facts),
+        t.package_facts_cpu.as_secs_f64(),
+        stats.swid_facts,
+        t.swid_facts.as_secs_f64(),
+        rate(stats.swid_facts, t.swid_facts),
+        t.swid_facts_cpu.as_secs_f64(),
+        t.commit.as_secs_f64(),
+    ));
+    Ok(c)
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the writes of one step cost: fact rows and the time spent
+/// writing them, so the log can state the write rate apart from parsing.
+#[derive(Default)]
+struct WriteStats {
+    package_facts: u64,
+    swid_facts: u64,
+    times: openlmt_storage::WriteTimes,
+    /// When the step's counters were last saved.
+    saved: Option<std::time::Instant>,
+}
+
+async fn write_batch(
+    run: &Run<'_>,
+    pos: usize,
+    batch: &mut Vec<PackageWrite>,
+    c: StepCounters,
+    stats: &mut WriteStats,
+) -> Result<(), StepError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    run.hook("writer").await?;
+    let store = run.engine.store();
+    // The database's worker threads write for the import now: they must
+    // not compete with the HTTP workers either.
+    crate::priority::lower_database_threads();
+    stats.times += store
+        .write_packages(run.id, batch)
+        .await
+        .map_err(|e| StepError::Failed(format!("cannot write facts: {e}")))?;
+    stats.package_facts += batch.iter().map(|w| w.packages.len() as u64).sum::<u64>();
+    stats.swid_facts += batch.iter().map(|w| w.swid_tags.len() as u64).sum::<u64>();
+    batch.clear();
+    // The counters in the database are for the history and for crash
+    // recovery; the live status comes from memory. Saving them once a
+    // second, not after every batch, keeps an fsync'd commit per batch off
+    // the writer's path.
+    if stats
+        .saved
+        .is_none_or(|t| t.elapsed() >= STEP_SAVE_INTERVAL)
+    {
+        let _ = store.save_step(run.id, pos as i64, c, false).await;
+        stats.saved = Some(std::time::Instant::now());
+    }
+    Ok(())
+}
+
+/// A package whose computer.yml names another endpoint than its file name
+/// is rejected: its facts would land on the wrong computer.
+pub(crate) fn check_endpoint(pkg: ScanPackage, name: &PackageName) -> Result<ScanPackage, String> {
+    let endpoint = name.endpoint_id();
+    if pkg.computer.endpoint_id != endpoint {
+        Err(format!(
+            "computer.yml says endpointID `{}` but the file name says `{endpoint}`",
+            pkg.computer.endpoint_id
+        ))
+    } else {
+        Ok(pkg)
+    }
+}
+
+/// The reader's notes that count as warnings (what it ignored).
+pub(crate) fn warnings_of(pkg: &ScanPackage) -> i64 {
+    pkg.notes
+        .iter()
+        .filter(|n| n.starts_with("ignored"))
+        .count() as i64
+}
+
+/// Maps what the reader found to the rows the store writes.
+pub(crate) fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -> PackageWrite {
+    let cap = pkg.capacity;
+    let computer = StagedComputer {
+        computer_id,
+        name: pkg.computer.computer_name,
+        dns_name: pkg.computer.dns_name,
+        ip_addresses: pkg.computer.ip_addresses,
+        os: pkg.computer.operating_system,
+        agent_version: pkg.computer.agent_version,
+        scan_time_ms: name.scan_time().timestamp_millis(),
+        processor_vendor: cap.vendor,
+        processor_brand: cap.brand,
+        processor_model: cap.model,
+        sockets: i64::from(cap.sockets),
+        cores: i64::from(cap.cores),
+        threads: i64::from(cap.threads),
+        is_virtual: cap.is_virtual,
+        hypervisor: cap.hypervisor,
+    };
+    let packages = pkg
+        .packages
+        .into_iter()
+        .map(|f| PackageFactRow {
+            source: f.source.as_str(),
+            name: f.name,
+            version: f.version,
+            architecture: f.architecture,
+            vendor: f.vendor,
+        })
+        .collect();
+    let swid_tags = pkg
+        .swid_tags
+        .into_iter()
+        .map(|t| SwidFactRow {
+            schema: match t.schema {
+                SwidSchema::Iso2015 => "2015",
+                SwidSchema::Iso2009 => "2009",
+            },
+            tag_id: t.tag_id,
+            name: t.name,
+            version: t.version,
+            regid: t.regid,
+            vendor: t.vendor,
+        })
+        .collect();
+    PackageWrite {
+        computer,
+        packages,
+        swid_tags,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A real package: the corpus's Debian 12 host, as endpoint `host-a`.
+    fn corpus_package() -> ScanPackage {
+        let host = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/hosts/debian12-vm");
+        let mut computer = openlmt_scanpkg::ComputerInfo::new("host-a");
+        computer.computer_name = Some("debian12-vm".into());
+        let built = openlmt_scanpkg::build_package_from_dir(&host, computer).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = openlmt_scanpkg::write_package(&built, dir.path()).unwrap();
+        read_package_file(&path, &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn a_package_must_name_the_endpoint_of_its_file_name() {
+        let pkg = corpus_package();
+        let same = PackageName::parse("202611281200-host-a.tar.gz").unwrap();
+        let other = PackageName::parse("202611281200-host-b.tar.gz").unwrap();
+        assert!(check_endpoint(pkg.clone(), &same).is_ok());
+        assert_eq!(
+            check_endpoint(pkg, &other).unwrap_err(),
+            "computer.yml says endpointID `host-a` but the file name says `host-b`"
+        );
+    }
+
+    #[test]
+    fn the_rows_written_are_those_read() {
+        let pkg = corpus_package();
+        let name = PackageName::parse("202611281200-host-a.tar.gz").unwrap();
+        let (facts, tags) = (pkg.packages.len(), pkg.swid_tags.len());
+        assert_eq!(facts, 759, "the corpus host's dpkg status");
+        let ignored = pkg
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("ignored"))
+            .count();
+        assert_eq!(warnings_of(&pkg), ignored as i64);
+        let w = to_write(42, &name, pkg);
+        assert_eq!((w.packages.len(), w.swid_tags.len()), (facts, tags));
+        assert_eq!(w.computer.computer_id, 42);
+        assert_eq!(w.computer.name.as_deref(), Some("debian12-vm"));
+        assert_eq!(w.computer.scan_time_ms, name.scan_time().timestamp_millis());
+        assert!(w.packages.iter().all(|p| p.source == "dpkg"));
+    }
+
+    #[test]
+    fn row_budget_waits_for_the_writer_and_stops_when_closed() {
+        let budget = Arc::new(RowBudget::new());
+        // Nothing queued: even an oversized package may go (else it never would).
+        assert!(budget.take(PARSED_ROWS * 3));
+        budget.give(PARSED_ROWS * 3);
+        assert!(budget.take(PARSED_ROWS - 10));
+        // 20 more rows do not fit: the parser waits until the writer takes rows.
+        let waiter = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.take(20))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "a full budget makes the parser wait");
+        budget.give(PARSED_ROWS - 10);
+        assert!(waiter.join().unwrap());
+        // Full again; closing the budget releases a waiting parser with `false`.
+        assert!(budget.take(PARSED_ROWS - 20));
+        let waiter = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.take(100))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        budget.close();
+        assert!(!waiter.join().unwrap());
+        assert!(!budget.take(1), "a closed budget takes nothing");
+    }
+}
