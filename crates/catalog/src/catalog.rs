@@ -390,15 +390,14 @@ pub fn validate(
         let Some(p) = v.element(&path, p) else {
             continue;
         };
-        if let Some(prod) = v.product(&path, p, &publishers) {
-            if !prod.id.is_empty() && !product_ids.insert(prod.id.clone()) {
-                v.errors.push(err(
-                    format!("{path}.id"),
-                    format!("duplicate product id \"{}\"", prod.id),
-                ));
-            }
-            products.push(prod);
+        let product = v.product(&path, p, &publishers);
+        if !p.id.is_empty() && !product_ids.insert(p.id.clone()) {
+            v.errors.push(err(
+                format!("{path}.id"),
+                format!("duplicate product id \"{}\"", p.id),
+            ));
         }
+        products.extend(product);
     }
 
     if !v.errors.is_empty() {
