@@ -141,10 +141,19 @@ fn document_level_errors() {
           {"id": "b", "publisher": "B", "name": "B", "components": [
              {"id": "c", "name": "C", "signatures": [{"package": {"source": "any", "name": 3}}]}]}]}"#,
     );
-    assert!(e.iter().any(|m| m.starts_with("products[0]: missing field `publisher`")), "{e:?}");
-    assert!(e.iter().any(|m| m.starts_with("products[1]: invalid type")), "{e:?}");
     assert!(
-        e.iter().any(|m| m.starts_with("products[2].components[0].signatures[0].package.name: expected a string")),
+        e.iter()
+            .any(|m| m.starts_with("products[0]: missing field `publisher`")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|m| m.starts_with("products[1]: invalid type")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|m| m.starts_with(
+            "products[2].components[0].signatures[0].package.name: expected a string"
+        )),
         "{e:?}"
     );
 }
