@@ -130,7 +130,8 @@ fn schema_required_fields_are_exactly_what_serde_requires() {
     let d = &s["$defs"];
     // Dropping any one schema-required field makes serde (or the loader, for
     // catalog_version) refuse the element; the required fields alone are accepted.
-    let cases: [(&str, Value, fn(Value) -> bool); 5] = [
+    type Accepts = fn(Value) -> bool;
+    let cases: [(&str, Value, Accepts); 5] = [
         (
             "publisher",
             serde_json::json!({"id": "p", "name": "P"}),
