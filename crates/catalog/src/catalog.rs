@@ -273,6 +273,22 @@ fn join(outer: &str, inner: &str) -> String {
     }
 }
 
+/// A sort key for paths: list positions compare as numbers (`products[2]` before
+/// `products[10]`), field names alphabetically, a field before its sub-fields.
+fn path_key(path: &str) -> Vec<(String, usize)> {
+    path.split('.')
+        .map(|seg| match seg.split_once('[') {
+            Some((name, rest)) => (
+                name.to_string(),
+                rest.trim_end_matches(']')
+                    .parse::<usize>()
+                    .map_or(0, |n| n + 1),
+            ),
+            None => (seg.to_string(), 0),
+        })
+        .collect()
+}
+
 fn load_with_base(json: &str, base: Option<&Catalog>) -> Result<Catalog, Vec<CatalogError>> {
     if json.len() > MAX_DOCUMENT_BYTES {
         return Err(vec![err(
@@ -401,6 +417,9 @@ pub fn validate(
     }
 
     if !v.errors.is_empty() {
+        // Report ordered by path, list positions numerically (the checks run in two
+        // passes, definitions first).
+        v.errors.sort_by_cached_key(|e| path_key(&e.path));
         return Err(v.errors);
     }
     let mut components = Vec::with_capacity(v.def_order.len());

@@ -364,3 +364,29 @@ mod tests {
         assert!(check_bound(VersionScheme::Rpm, "7.1/x").is_err());
     }
 }
+
+#[cfg(test)]
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any range text and any installed version, under every scheme: an answer, never a
+        /// panic (installed versions come from scanned computers).
+        #[test]
+        fn arbitrary_text(range in "\\PC{0,12}", bound in "[0-9a-z.:~^+_-]{0,10}", installed in "\\PC{0,16}") {
+            let _ = range.parse::<VersionRange>();
+            for scheme in [VersionScheme::Dpkg, VersionScheme::Rpm, VersionScheme::Swid] {
+                let _ = check_bound(scheme, &bound);
+                let _ = compare(scheme, &bound, &installed);
+                for op in [">=", "<", "=", "!="] {
+                    if let Ok(r) = format!("{op}{bound}").parse::<VersionRange>() {
+                        let _ = r.matches(scheme, &installed);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -246,10 +246,28 @@ fn publishers_resolve_by_id() {
     assert_eq!(
         e,
         vec![
+            "publishers[1].id: duplicate publisher id \"ibm\"",
             "publishers[1].name: must not be empty",
-            "publishers[1].id: duplicate publisher id \"ibm\""
         ]
     );
     let c = load(&json.replace(r#", {"id": "ibm", "name": ""}"#, "")).unwrap();
     assert_eq!(c.products[0].publisher, "IBM");
+}
+
+mod never_panics {
+    use super::MINIMAL;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// The minimal form truncated, or with one byte replaced: an answer, never a panic.
+        #[test]
+        fn mutated_minimal_form(cut in 0..MINIMAL.len(), pos in 0..MINIMAL.len(), byte in any::<u8>()) {
+            let _ = openlmt_catalog::load(&MINIMAL[..(0..=cut).rev().find(|&i| MINIMAL.is_char_boundary(i)).unwrap_or(0)]);
+            let mut b = MINIMAL.as_bytes().to_vec();
+            b[pos] = byte;
+            let _ = openlmt_catalog::load(&String::from_utf8_lossy(&b));
+        }
+    }
 }
