@@ -174,6 +174,11 @@ fn schema_required_fields_are_exactly_what_serde_requires() {
             assert!(!accepts(m), "{def} without {field} was accepted");
         }
     }
+    // The document: only catalog_version is required (an operator layer may hold only
+    // component overrides).
+    assert_eq!(s["required"], serde_json::json!(["catalog_version"]));
+    assert!(openlmt_catalog::load(r#"{"catalog_version": "1"}"#).is_ok());
+    assert!(openlmt_catalog::load(r#"{}"#).is_err());
     // Enums.
     assert_eq!(
         d["product"]["properties"]["metric"]["enum"],
