@@ -323,6 +323,7 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Bytes) ->
             if let Err(e) = app.engine.store().delete_session(&id).await {
                 return crate::error::ApiError::from(e).into_response();
             }
+            app.auth.forget_session(&id);
             tracing::info!(user = %principal.name, "panel logout");
         }
         Ok(None) => {}
