@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --workspace --locked
+# test-hooks: test-only routes and hooks (e.g. GET /api/test/panic) the
+# black-box tests need; never part of a release build.
+cargo test --workspace --locked --features openlmt/test-hooks
 
 if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     echo "error: the panel's end-to-end test needs chromium and node (run .ci/run, or: apt-get install chromium)" >&2
