@@ -117,11 +117,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn catch_panic(
-) -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response<Body>> {
-    tower_http::catch_panic::CatchPanicLayer::custom(
-        error::panic_response as fn(Box<dyn std::any::Any + Send>) -> Response<Body>,
-    )
+/// What a panic becomes: [`error::panic_response`].
+type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response<Body>;
+
+fn catch_panic() -> tower_http::catch_panic::CatchPanicLayer<PanicHandler> {
+    tower_http::catch_panic::CatchPanicLayer::custom(error::panic_response as PanicHandler)
 }
 
 /// Routes that exist only in builds with the `test-hooks` feature (the
