@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The engine's test hooks (crates/ingest/src/hooks.rs) are compiled in for
-# the tests only; a release build lacks them.
+# test-hooks: the engine's import hooks (crates/ingest/src/hooks.rs) and the
+# server's test-only routes (GET /api/test/panic), compiled in for the tests
+# only; a release build lacks them.
 cargo test --workspace --locked --features openlmt/test-hooks
 
 if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then

@@ -1,56 +1,323 @@
 //! Authentication: API tokens (header `Token`, or query `token` unless
-//! disabled), cached in memory and dropped whenever users or tokens change.
+//! disabled) and the web panel's sessions, resolved from an in-memory cache
+//! so that a request, authenticated or not, costs no database query.
+//!
+//! The cache holds, keyed by SHA-256 (never the secret itself):
+//! - tokens and sessions that resolved to a user;
+//! - tokens and session ids that resolved to nobody, in a bounded set of
+//!   recently refused keys, apart from the valid ones, so that a flood of
+//!   random tokens costs bounded memory and cannot push out valid entries.
+//!
+//! Invalidation: every user, token or password change bumps `auth_epoch` in
+//! the database (from this server or from the CLI); the watcher polls it
+//! twice a second and drops everything on a change, refused keys included,
+//! so a token issued meanwhile works within a second. A lookup that raced
+//! with a drop is not cached (the generation check in `fill_*`). A logout
+//! drops its session at once. Session expiry ([`SESSION_IDLE`],
+//! [`SESSION_MAX_AGE`]) is checked from the cache on every request; the
+//! session's `last_seen_at` is written back at most once a minute, in the
+//! background.
 
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use openlmt_domain::Permission;
-use openlmt_storage::{Principal, Store};
+use openlmt_storage::{
+    Principal, SessionInfo, Store, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS,
+};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-/// Resolved tokens, keyed by SHA-256 of the whole token (never the token).
-#[derive(Default)]
+type Key = [u8; 32];
+
+fn key_of(secret: &str) -> Key {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// At most this many valid tokens, and as many sessions, are cached (the
+/// map is emptied when full; filling it takes that many valid logins).
+const MAX_CACHED: usize = 10_000;
+/// Refused keys are kept in two generations of at most this many each.
+const REFUSED_PER_GENERATION: usize = 8_192;
+
+/// A bounded set of recently refused keys: when the current generation is
+/// full it becomes the old one and the previous old one is dropped, so the
+/// set never holds more than 2 × `cap` keys and a key refused again and
+/// again stays known while random keys stream through.
+struct RefusedSet {
+    current: HashSet<Key>,
+    old: HashSet<Key>,
+    cap: usize,
+}
+
+impl RefusedSet {
+    fn new(cap: usize) -> Self {
+        RefusedSet {
+            current: HashSet::new(),
+            old: HashSet::new(),
+            cap,
+        }
+    }
+    fn contains(&self, k: &Key) -> bool {
+        self.current.contains(k) || self.old.contains(k)
+    }
+    fn insert(&mut self, k: Key) {
+        if self.contains(&k) {
+            return;
+        }
+        if self.current.len() >= self.cap {
+            self.old = std::mem::take(&mut self.current);
+        }
+        self.current.insert(k);
+    }
+    fn remove(&mut self, k: &Key) {
+        self.current.remove(k);
+        self.old.remove(k);
+    }
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.current.len() + self.old.len()
+    }
+    fn clear(&mut self) {
+        self.current.clear();
+        self.old.clear();
+    }
+}
+
+struct CachedSession {
+    principal: Principal,
+    created_ms: i64,
+    /// Last use seen by this server (or the database's, when loaded).
+    last_used_ms: AtomicI64,
+    /// Last `last_seen_at` written to (or read from) the database.
+    touched_ms: AtomicI64,
+}
+
+impl CachedSession {
+    fn expired(&self, now: i64) -> bool {
+        now - self.last_used_ms.load(Ordering::Relaxed) > SESSION_IDLE.as_millis() as i64
+            || now - self.created_ms > SESSION_MAX_AGE.as_millis() as i64
+    }
+}
+
+struct Tables {
+    tokens: HashMap<Key, Principal>,
+    refused_tokens: RefusedSet,
+    sessions: HashMap<Key, Arc<CachedSession>>,
+    refused_sessions: RefusedSet,
+}
+
+/// What the cache knows of a key.
+#[derive(Debug, PartialEq, Eq)]
+enum Cached<T> {
+    /// Valid.
+    Hit(T),
+    /// Refused recently (or an expired session): no user.
+    Refused,
+    /// Not known: ask the database, then `fill_*` with this generation.
+    Miss(u64),
+}
+
+/// A session found in the cache.
+#[derive(Debug, PartialEq, Eq)]
+struct LiveSession {
+    principal: Principal,
+    /// `last_seen_at` should be written back (at most once a minute).
+    touch: bool,
+}
+
 pub struct AuthCache {
-    map: RwLock<HashMap<[u8; 32], Principal>>,
+    tables: RwLock<Tables>,
+    /// Bumped, under the write lock, by every invalidation.
+    generation: AtomicU64,
+    /// The last `auth_epoch` seen in the database.
     epoch: AtomicI64,
 }
 
-const MAX_CACHED: usize = 10_000;
+impl Default for AuthCache {
+    fn default() -> Self {
+        Self::with_refused_capacity(REFUSED_PER_GENERATION)
+    }
+}
 
 impl AuthCache {
+    fn with_refused_capacity(cap: usize) -> Self {
+        AuthCache {
+            tables: RwLock::new(Tables {
+                tokens: HashMap::new(),
+                refused_tokens: RefusedSet::new(cap),
+                sessions: HashMap::new(),
+                refused_sessions: RefusedSet::new(cap),
+            }),
+            generation: AtomicU64::new(0),
+            epoch: AtomicI64::new(0),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The user of an API token, `None` for an unknown or revoked one.
     pub async fn resolve(&self, store: &Store, token: &str) -> Result<Option<Principal>, ApiError> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(p) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return Ok(Some(p.clone()));
-        }
-        let epoch = self.epoch.load(Ordering::Acquire);
+        let key = key_of(token);
+        let generation = match self.cached_token(&key) {
+            Cached::Hit(p) => return Ok(Some(p)),
+            Cached::Refused => return Ok(None),
+            Cached::Miss(g) => g,
+        };
         let found = store.resolve_token(token).await?;
-        if let Some(p) = &found {
-            let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-            // Only cache if no change happened meanwhile.
-            if self.epoch.load(Ordering::Acquire) == epoch {
-                if map.len() >= MAX_CACHED {
-                    map.clear();
-                }
-                map.insert(key, p.clone());
-            }
-        }
+        self.fill_token(key, generation, found.as_ref());
         Ok(found)
     }
 
-    fn invalidate(&self, epoch: i64) {
-        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        self.epoch.store(epoch, Ordering::Release);
-        map.clear();
+    fn cached_token(&self, key: &Key) -> Cached<Principal> {
+        // Read before the lookup: a drop after it makes the fill a no-op.
+        let generation = self.generation.load(Ordering::Acquire);
+        let t = self.read();
+        if let Some(p) = t.tokens.get(key) {
+            Cached::Hit(p.clone())
+        } else if t.refused_tokens.contains(key) {
+            Cached::Refused
+        } else {
+            Cached::Miss(generation)
+        }
     }
 
-    /// Watches the auth epoch in the database, so that a user removed or a
-    /// token revoked by the CLI stops working within a second.
+    fn fill_token(&self, key: Key, generation: u64, found: Option<&Principal>) {
+        let mut t = self.write();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return; // something changed while the database was asked
+        }
+        match found {
+            Some(p) => {
+                if t.tokens.len() >= MAX_CACHED {
+                    t.tokens.clear();
+                }
+                t.tokens.insert(key, p.clone());
+            }
+            None => t.refused_tokens.insert(key),
+        }
+    }
+
+    /// The user of a live panel session, `None` for an unknown, ended or
+    /// expired one (an expired one is deleted).
+    pub async fn resolve_session(
+        &self,
+        store: &Store,
+        id: &str,
+    ) -> Result<Option<Principal>, ApiError> {
+        let key = key_of(id);
+        let now = now_ms();
+        let generation = match self.cached_session(&key, now) {
+            Cached::Hit(live) => {
+                if live.touch {
+                    let (store, id) = (store.clone(), id.to_string());
+                    tokio::spawn(async move {
+                        if let Err(e) = store.touch_session(&id, now).await {
+                            tracing::warn!(error = %e, "cannot record a session's last use");
+                        }
+                    });
+                }
+                return Ok(Some(live.principal));
+            }
+            Cached::Refused => return Ok(None),
+            Cached::Miss(g) => g,
+        };
+        let found = store.resolve_session_info(id).await?;
+        self.fill_session(key, generation, found.as_ref());
+        Ok(found.map(|s| s.principal))
+    }
+
+    fn cached_session(&self, key: &Key, now: i64) -> Cached<LiveSession> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let t = self.read();
+        if let Some(s) = t.sessions.get(key) {
+            if s.expired(now) {
+                drop(t);
+                // Refused from now on; the database drops it on its next
+                // lookup or login (resolve_session_info, create_session).
+                let mut t = self.write();
+                t.sessions.remove(key);
+                t.refused_sessions.insert(*key);
+                return Cached::Refused;
+            }
+            s.last_used_ms.fetch_max(now, Ordering::Relaxed);
+            let touched = s.touched_ms.load(Ordering::Relaxed);
+            let touch = now - touched > TOUCH_EVERY_MS
+                && s.touched_ms
+                    .compare_exchange(touched, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok();
+            Cached::Hit(LiveSession {
+                principal: s.principal.clone(),
+                touch,
+            })
+        } else if t.refused_sessions.contains(key) {
+            Cached::Refused
+        } else {
+            Cached::Miss(generation)
+        }
+    }
+
+    fn fill_session(&self, key: Key, generation: u64, found: Option<&SessionInfo>) {
+        let mut t = self.write();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        match found {
+            Some(s) => {
+                if t.sessions.len() >= MAX_CACHED {
+                    t.sessions.clear();
+                }
+                t.sessions.insert(
+                    key,
+                    Arc::new(CachedSession {
+                        principal: s.principal.clone(),
+                        created_ms: s.created_at_ms,
+                        last_used_ms: AtomicI64::new(s.last_seen_at_ms),
+                        touched_ms: AtomicI64::new(s.last_seen_at_ms),
+                    }),
+                );
+            }
+            None => t.refused_sessions.insert(key),
+        }
+    }
+
+    /// Drops a session that was just ended in the database (logout).
+    pub fn forget_session(&self, id: &str) {
+        let key = key_of(id);
+        let mut t = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        t.sessions.remove(&key);
+        t.refused_sessions.remove(&key);
+    }
+
+    /// Drops everything: users, tokens or passwords changed.
+    fn invalidate(&self, epoch: i64) {
+        let mut t = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.epoch.store(epoch, Ordering::Release);
+        t.tokens.clear();
+        t.refused_tokens.clear();
+        t.sessions.clear();
+        t.refused_sessions.clear();
+    }
+
+    /// Watches the auth epoch in the database, so that a user removed, a
+    /// token issued or revoked, or a password changed by the CLI takes
+    /// effect within a second.
     pub fn spawn_watcher(
         self: &Arc<Self>,
         store: Store,
@@ -137,5 +404,153 @@ impl FromRequestParts<AppState> for Caller {
                 "the API token is not valid (unknown, revoked, or its user was removed)",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openlmt_domain::PermissionSet;
+
+    fn alice() -> Principal {
+        Principal {
+            user_id: 1,
+            name: "alice".into(),
+            permissions: PermissionSet::empty(),
+        }
+    }
+
+    fn miss<T: std::fmt::Debug>(c: Cached<T>) -> u64 {
+        match c {
+            Cached::Miss(g) => g,
+            other => panic!("expected a miss, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refused_tokens_are_cached_until_an_epoch_change() {
+        let cache = AuthCache::default();
+        let k = key_of("0123456789abcdef-not-yet-issued");
+        let g = miss(cache.cached_token(&k));
+        cache.fill_token(k, g, None);
+        assert_eq!(cache.cached_token(&k), Cached::Refused);
+        // The token is issued (by the CLI or the API): auth_epoch moves,
+        // the watcher drops the refusal, the next lookup asks the database.
+        cache.invalidate(7);
+        let g = miss(cache.cached_token(&k));
+        cache.fill_token(k, g, Some(&alice()));
+        assert_eq!(cache.cached_token(&k), Cached::Hit(alice()));
+        // Revoked: dropped again.
+        cache.invalidate(8);
+        miss(cache.cached_token(&k));
+    }
+
+    #[test]
+    fn a_lookup_that_raced_with_a_change_is_not_cached() {
+        let cache = AuthCache::default();
+        let k = key_of("token");
+        let g = miss(cache.cached_token(&k));
+        cache.invalidate(1); // the token was issued while the database was asked
+        cache.fill_token(k, g, None);
+        miss(cache.cached_token(&k));
+        let g = miss(cache.cached_session(&k, 0));
+        cache.forget_session("other"); // a logout meanwhile
+        cache.fill_session(k, g, None);
+        miss(cache.cached_session(&k, 0));
+    }
+
+    #[test]
+    fn random_tokens_cost_bounded_memory_and_keep_valid_ones() {
+        let cache = AuthCache::with_refused_capacity(100);
+        let valid = key_of("valid");
+        cache.fill_token(valid, miss(cache.cached_token(&valid)), Some(&alice()));
+        let repeated = key_of("repeated-unknown");
+        cache.fill_token(repeated, miss(cache.cached_token(&repeated)), None);
+        for i in 0..10_000 {
+            let k = key_of(&format!("random-{i}"));
+            cache.fill_token(k, miss(cache.cached_token(&k)), None);
+            if i % 50 == 0 {
+                // A client that keeps sending the same unknown token: it
+                // stays refused while random ones stream through.
+                if cache.cached_token(&repeated) != Cached::Refused {
+                    cache.fill_token(repeated, miss(cache.cached_token(&repeated)), None);
+                }
+            }
+            assert!(cache.read().refused_tokens.len() <= 200);
+        }
+        assert_eq!(cache.cached_token(&valid), Cached::Hit(alice()));
+        assert_eq!(cache.read().tokens.len(), 1);
+    }
+
+    fn session(created: i64, seen: i64) -> SessionInfo {
+        SessionInfo {
+            principal: alice(),
+            created_at_ms: created,
+            last_seen_at_ms: seen,
+        }
+    }
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn sessions_expire_from_the_cache_when_idle() {
+        let cache = AuthCache::default();
+        let k = key_of("session-id");
+        cache.fill_session(k, miss(cache.cached_session(&k, 0)), Some(&session(0, 0)));
+        let live = |now| match cache.cached_session(&k, now) {
+            Cached::Hit(l) => Some(l),
+            Cached::Refused => None,
+            Cached::Miss(_) => panic!("dropped from the cache"),
+        };
+        // Used every 11 hours: never idle for 12, so it lives on.
+        for n in 1..=5 {
+            assert!(live(n * 11 * HOUR).is_some(), "use {n}");
+        }
+        // Then 12 hours and a bit without use: refused.
+        assert!(live(55 * HOUR + 12 * HOUR + 1).is_none());
+        assert!(live(55 * HOUR + 12 * HOUR + 2).is_none());
+    }
+
+    #[test]
+    fn sessions_expire_from_the_cache_at_max_age() {
+        let cache = AuthCache::default();
+        let k = key_of("session-id");
+        cache.fill_session(k, miss(cache.cached_session(&k, 0)), Some(&session(0, 0)));
+        let max = SESSION_MAX_AGE.as_millis() as i64;
+        let mut now = 0;
+        while now + HOUR <= max {
+            now += HOUR;
+            assert!(matches!(cache.cached_session(&k, now), Cached::Hit(_)));
+        }
+        assert_eq!(cache.cached_session(&k, max + 1), Cached::Refused);
+    }
+
+    #[test]
+    fn last_use_is_written_back_at_most_once_a_minute() {
+        let cache = AuthCache::default();
+        let k = key_of("session-id");
+        cache.fill_session(k, miss(cache.cached_session(&k, 0)), Some(&session(0, 0)));
+        let touches = (0..=300_000)
+            .step_by(100)
+            .filter(|&now| match cache.cached_session(&k, now) {
+                Cached::Hit(l) => l.touch,
+                other => panic!("{other:?}"),
+            })
+            .count();
+        // 5 minutes of requests every 0.1 s: one write per minute or so.
+        assert!((4..=5).contains(&touches), "{touches} writes");
+    }
+
+    #[test]
+    fn logout_and_changes_end_cached_sessions() {
+        let cache = AuthCache::default();
+        let k = key_of("session-id");
+        cache.fill_session(k, miss(cache.cached_session(&k, 0)), Some(&session(0, 0)));
+        assert!(matches!(cache.cached_session(&k, 1), Cached::Hit(_)));
+        cache.forget_session("session-id");
+        miss(cache.cached_session(&k, 2));
+        cache.fill_session(k, miss(cache.cached_session(&k, 0)), Some(&session(0, 0)));
+        cache.invalidate(3); // e.g. a password change from the CLI
+        miss(cache.cached_session(&k, 4));
     }
 }

@@ -76,8 +76,40 @@ impl From<openlmt_ingest::EngineError> for ApiError {
     }
 }
 
-/// Turns any error response that is not JSON (framework rejections, 405s,
-/// panics) into the `{"error": "…"}` form.
+/// The answer to a handler that panicked: a generic JSON 500; the panic's
+/// message goes to the log only (it may hold anything).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %detail, "a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "error": "internal error; the server log has the details" })),
+    )
+        .into_response()
+}
+
+/// Like [`jsonify_errors`] for the panel's routes, whose HTML pages (the
+/// login form's 401, say) stay HTML: only the other error responses
+/// (framework rejections, 405s) become JSON.
+pub async fn jsonify_non_html_errors(resp: Response<Body>) -> Response<Body> {
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        resp
+    } else {
+        jsonify_errors(resp).await
+    }
+}
+
+/// Turns any error response that is not JSON (framework rejections, 405s)
+/// into the `{"error": "…"}` form.
 pub async fn jsonify_errors(resp: Response<Body>) -> Response<Body> {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {

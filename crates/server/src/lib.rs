@@ -75,7 +75,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 
 /// The API routes (without path normalisation; see [`app`]).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/api/import_status.json", get(routes::import_status))
         .route("/api/management/imports.json", get(routes::import_status))
         .route("/api/get_token", post(routes::get_token))
@@ -102,13 +102,36 @@ pub fn router(state: AppState) -> Router {
             post(upload::scan_results_upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/healthz", get(routes::healthz))
-        .route("/metrics", get(routes::metrics))
-        .fallback(routes::not_found)
+        .route("/metrics", get(routes::metrics));
+    #[cfg(feature = "test-hooks")]
+    let api = api.route("/api/test/panic", get(test_hooks::panic));
+    // Layers, innermost first: a panic becomes a JSON 500, which is then
+    // counted like any other answer.
+    api.fallback(routes::not_found)
+        .layer(catch_panic())
         .layer(middleware::from_fn(count_requests))
         .layer(middleware::map_response(error::jsonify_errors))
         .merge(panel::router())
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        // For anything outside the layers above (the middleware itself).
+        .layer(catch_panic())
         .with_state(state)
+}
+
+/// What a panic becomes: [`error::panic_response`].
+type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response<Body>;
+
+fn catch_panic() -> tower_http::catch_panic::CatchPanicLayer<PanicHandler> {
+    tower_http::catch_panic::CatchPanicLayer::custom(error::panic_response as PanicHandler)
+}
+
+/// Routes that exist only in builds with the `test-hooks` feature (the
+/// black-box tests'), never in a release build.
+#[cfg(feature = "test-hooks")]
+mod test_hooks {
+    /// `GET /api/test/panic`: a handler that panics.
+    pub async fn panic() -> &'static str {
+        panic!("test hook: this handler panics (secret detail 0xdeadbeef)")
+    }
 }
 
 /// Collapses repeated slashes (`//api/…`), as real scripts send them.

@@ -19,7 +19,7 @@ pub use inventory::{
     PackageFactRow, PackageWrite, PublishOptions, StagedComputer, SwidFactRow, WriteTimes,
 };
 pub use inventory_query::{ComputerRow, DeleteOutcome, RawPackageFact, RawSwidTag};
-pub use sessions::{random_hex, SESSION_IDLE, SESSION_MAX_AGE};
+pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use users::{Principal, TokenInfo, UserInfo};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -14,7 +14,15 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
 /// A session expires this long after login, used or not.
 pub const SESSION_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// `last_seen_at` is written at most this often per session.
-const TOUCH_EVERY_MS: i64 = 60_000;
+pub const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// A live session: its user and its times (Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub principal: Principal,
+    pub created_at_ms: i64,
+    pub last_seen_at_ms: i64,
+}
 
 /// `n` random bytes from the OS generator, hex-encoded.
 pub fn random_hex(n: usize) -> String {
@@ -54,6 +62,12 @@ impl Store {
     /// for an unknown, malformed or expired session (an expired one is
     /// deleted). Marks the session as used.
     pub async fn resolve_session(&self, id: &str) -> Result<Option<Principal>> {
+        Ok(self.resolve_session_info(id).await?.map(|s| s.principal))
+    }
+
+    /// Like [`Store::resolve_session`], with the session's times, so that a
+    /// cache can enforce [`SESSION_IDLE`] and [`SESSION_MAX_AGE`] itself.
+    pub async fn resolve_session_info(&self, id: &str) -> Result<Option<SessionInfo>> {
         if !is_session_id(id) {
             return Ok(None);
         }
@@ -68,7 +82,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let now = now_ms();
         let created: i64 = row.try_get("created_at")?;
-        let seen: i64 = row.try_get("last_seen_at")?;
+        let mut seen: i64 = row.try_get("last_seen_at")?;
         if now - seen > SESSION_IDLE.as_millis() as i64
             || now - created > SESSION_MAX_AGE.as_millis() as i64
         {
@@ -76,18 +90,29 @@ impl Store {
             return Ok(None);
         }
         if now - seen > TOUCH_EVERY_MS {
-            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
-                .bind(now)
-                .bind(&hash)
-                .execute(&self.pool)
-                .await?;
+            self.touch_session(id, now).await?;
+            seen = now;
         }
         let perms: String = row.try_get("permissions")?;
-        Ok(Some(Principal {
-            user_id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            permissions: PermissionSet::parse_list(&perms).unwrap_or_default(),
+        Ok(Some(SessionInfo {
+            principal: Principal {
+                user_id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                permissions: PermissionSet::parse_list(&perms).unwrap_or_default(),
+            },
+            created_at_ms: created,
+            last_seen_at_ms: seen,
         }))
+    }
+
+    /// Records that a session was used at `at_ms` (never moves it back).
+    pub async fn touch_session(&self, id: &str, at_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id_hash = ?")
+            .bind(at_ms)
+            .bind(id_hash(id))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Ends a session (logout). Returns whether it existed.
@@ -127,6 +152,30 @@ mod tests {
         assert_eq!(s.resolve_session(&id).await.unwrap().unwrap().name, "carol");
         assert!(s.resolve_session("nope").await.unwrap().is_none());
         assert!(s.resolve_session(&"0".repeat(64)).await.unwrap().is_none());
+
+        // The times a cache needs; a touch moves last_seen_at forward only.
+        let info = s.resolve_session_info(&id).await.unwrap().unwrap();
+        assert_eq!(info.principal.name, "carol");
+        assert!(info.last_seen_at_ms >= info.created_at_ms);
+        s.touch_session(&id, info.last_seen_at_ms + 5_000)
+            .await
+            .unwrap();
+        s.touch_session(&id, info.last_seen_at_ms + 1_000)
+            .await
+            .unwrap();
+        let seen: i64 = sqlx::query_scalar("SELECT last_seen_at FROM sessions")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(seen, info.last_seen_at_ms + 5_000);
+
+        // A password change ends the sessions and tells running servers.
+        let epoch = s.auth_epoch().await.unwrap();
+        let id4 = s.create_session(u.id).await.unwrap();
+        assert!(s.set_password("carol", "another-long-pw").await.unwrap());
+        assert!(s.resolve_session(&id4).await.unwrap().is_none());
+        assert!(s.auth_epoch().await.unwrap() > epoch);
+        let id = s.create_session(u.id).await.unwrap();
 
         // Idle expiry.
         sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 13 * 3600 * 1000")

@@ -195,6 +195,8 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // A running server drops its cached sessions on the bump.
+        Store::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -264,18 +266,17 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        let pruned = sqlx::query(
+        sqlx::query(
             "DELETE FROM tokens WHERE user_id = ?1 AND id NOT IN
                (SELECT id FROM tokens WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2)",
         )
         .bind(user_id)
         .bind(TOKENS_PER_USER)
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if pruned > 0 {
-            Store::bump_auth_epoch(&mut *tx).await?;
-        }
+        .await?;
+        // Always bumped, not only when older tokens were pruned: a running
+        // server may have this token's hash in its cache of unknown tokens.
+        Store::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(format!("{id}{secret}"))
     }
@@ -388,6 +389,10 @@ mod tests {
         let epoch = s.auth_epoch().await.unwrap();
         let token = s.issue_token(u.id).await.unwrap();
         assert_eq!(token.len(), 80);
+        // Issuing a token tells running servers (their cache of unknown
+        // tokens is dropped on the bump).
+        let issued_epoch = s.auth_epoch().await.unwrap();
+        assert!(issued_epoch > epoch);
         assert_eq!(
             s.resolve_token(&token).await.unwrap().unwrap().name,
             "alice"
@@ -400,7 +405,7 @@ mod tests {
 
         assert_eq!(s.revoke_tokens(Some(&token[..16]), None).await.unwrap(), 1);
         assert!(s.resolve_token(&token).await.unwrap().is_none());
-        assert!(s.auth_epoch().await.unwrap() > epoch);
+        assert!(s.auth_epoch().await.unwrap() > issued_epoch);
 
         let t2 = s.issue_token(u.id).await.unwrap();
         assert!(s.remove_user("alice").await.unwrap());

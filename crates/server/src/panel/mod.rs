@@ -31,10 +31,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
                    form-action 'self'; frame-ancestors 'none'";
 
-/// The panel's routes. They are merged outside the layer that turns error
-/// responses into JSON: these are HTML pages.
+/// The panel's routes. They are merged outside the layer that turns every
+/// error response into JSON: their HTML pages (the login form's 401) stay
+/// HTML, the rest (405 on `GET /logout`, panics) is JSON.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/management/imports", get(imports_page))
@@ -43,8 +44,15 @@ pub fn router() -> Router<AppState> {
             "/panel/panel.js",
             get(|| asset(PANEL_JS, "text/javascript")),
         )
-        .route("/panel/icon.svg", get(|| asset(ICON_SVG, "image/svg+xml")))
+        .route("/panel/icon.svg", get(|| asset(ICON_SVG, "image/svg+xml")));
+    #[cfg(feature = "test-hooks")]
+    let router = router.route("/test/panic", get(crate::test_hooks::panic));
+    router
+        .layer(crate::catch_panic())
         .layer(middleware::from_fn(crate::count_requests))
+        .layer(middleware::map_response(
+            crate::error::jsonify_non_html_errors,
+        ))
 }
 
 async fn asset(body: &'static str, ctype: &'static str) -> Response {
@@ -323,6 +331,7 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Bytes) ->
             if let Err(e) = app.engine.store().delete_session(&id).await {
                 return crate::error::ApiError::from(e).into_response();
             }
+            app.auth.forget_session(&id);
             tracing::info!(user = %principal.name, "panel logout");
         }
         Ok(None) => {}

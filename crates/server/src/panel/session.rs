@@ -70,7 +70,7 @@ pub fn changes_state(parts: &Parts) -> bool {
 }
 
 /// The session id of the request's cookie, if it names a live session,
-/// with its user.
+/// with its user (from the cache of [`crate::auth::AuthCache`]).
 pub async fn session(
     headers: &HeaderMap,
     app: &AppState,
@@ -78,7 +78,7 @@ pub async fn session(
     let Some(id) = cookie(headers, cookie_name(app.config.tls)) else {
         return Ok(None);
     };
-    let principal = app.engine.store().resolve_session(id).await?;
+    let principal = app.auth.resolve_session(app.engine.store(), id).await?;
     Ok(principal.map(|p| (id.to_string(), p)))
 }
 

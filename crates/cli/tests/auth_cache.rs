@@ -1,0 +1,239 @@
+//! Black-box tests of the server's authentication cache: tokens and panel
+//! sessions are answered from memory, refused tokens too, and every change
+//! made by another process (the CLI) still takes effect within a second.
+
+mod common;
+
+use common::{TestServer, ADMIN_PASSWORD};
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+
+/// How long a change made by another process may take to show. The server
+/// polls `auth_epoch` every 0.5 s; the rest is slack for a loaded machine.
+const PROPAGATION: Duration = Duration::from_secs(2);
+
+fn assert_401_json(r: Response, what: &str) {
+    assert_eq!(r.status(), 401, "{what}");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{what}"
+    );
+    let v: Value = r.json().unwrap();
+    assert!(
+        v["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{what}: {v}"
+    );
+}
+
+/// Polls `GET /api/import_status.json` until it answers `want`; returns how
+/// long that took, or panics after [`PROPAGATION`].
+fn wait_for_status(mut send: impl FnMut() -> Response, want: u16, what: &str) -> Duration {
+    let t = Instant::now();
+    loop {
+        let got = send().status().as_u16();
+        if got == want {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < PROPAGATION,
+            "{what}: still {got} after {:?}",
+            t.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn with_db<T>(s: &TestServer, f: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = openlmt_storage::Store::open_sqlite(&s.data_dir.join("openlmt.db"))
+            .await
+            .unwrap();
+        f(store.pool()).await
+    })
+}
+
+#[test]
+fn a_refused_token_works_within_a_second_once_another_process_issues_it() {
+    let s = TestServer::start();
+    // A well-formed token nobody has issued yet (16 hex id + 64 hex secret).
+    let id = "00112233445566aa";
+    let secret = "5e".repeat(32);
+    let token = format!("{id}{secret}");
+    for _ in 0..3 {
+        assert_401_json(
+            s.get_as(&token, "/api/import_status.json"),
+            "not yet issued",
+        );
+    }
+    // Another process issues exactly this token, as Store::issue_token
+    // does: the row, then the auth_epoch bump, in one transaction.
+    with_db(&s, async |pool| {
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO tokens (id, user_id, secret_hash, created_at)
+             SELECT ?, id, ?, 0 FROM users WHERE name = 'admin'",
+        )
+        .bind(id)
+        .bind(Sha256::digest(secret.as_bytes()).to_vec())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('auth_epoch', '1')
+             ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    });
+    let took = wait_for_status(
+        || s.get_as(&token, "/api/import_status.json"),
+        200,
+        "issued token",
+    );
+    eprintln!("the issued token worked after {took:?}");
+}
+
+#[test]
+fn unknown_tokens_are_refused_with_json_and_do_not_disturb_valid_ones() {
+    let s = TestServer::start();
+    for i in 0..200 {
+        let token = format!("{:016x}{}", i, hex::encode([i as u8; 32]));
+        assert_401_json(s.get_as(&token, "/api/import_status.json"), "random");
+    }
+    assert_401_json(s.get_as("short", "/api/import_status.json"), "malformed");
+    assert_eq!(s.get("/api/import_status.json").status(), 200);
+    // A token from get_token works at once (this server issued it).
+    let fresh = s.token("admin", ADMIN_PASSWORD);
+    assert_eq!(s.get_as(&fresh, "/api/import_status.json").status(), 200);
+}
+
+#[test]
+fn a_token_revoked_on_the_cli_stops_within_a_second() {
+    let s = TestServer::start();
+    let token = s.token("admin", ADMIN_PASSWORD);
+    // Cached by a few uses.
+    for _ in 0..3 {
+        assert_eq!(s.get_as(&token, "/api/import_status.json").status(), 200);
+    }
+    assert!(s.cli_with_password(&["token", "revoke", &token[..16]], ""));
+    let took = wait_for_status(
+        || s.get_as(&token, "/api/import_status.json"),
+        401,
+        "revoked token",
+    );
+    eprintln!("the revoked token stopped after {took:?}");
+    assert_401_json(s.get_as(&token, "/api/import_status.json"), "revoked");
+    // The admin's other token still works.
+    assert_eq!(s.get("/api/import_status.json").status(), 200);
+}
+
+// --- panel sessions ------------------------------------------------------
+
+fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn cookie_value(r: &Response, name: &str) -> Option<String> {
+    r.headers().get_all("set-cookie").iter().find_map(|v| {
+        let first = v.to_str().ok()?.split(';').next()?;
+        let (k, v) = first.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+/// Logs in through the panel's form; returns the session cookie's value.
+fn login(s: &TestServer, c: &Client, user: &str, password: &str) -> String {
+    let r = c.get(s.url("/login")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let login_token = cookie_value(&r, "openlmt_login").expect("login cookie");
+    let r = c
+        .post(s.url("/login"))
+        .header("cookie", format!("openlmt_login={login_token}"))
+        .form(&[
+            ("user", user),
+            ("password", password),
+            ("next", "/management/imports"),
+            ("login_token", &login_token),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303, "login of {user}");
+    cookie_value(&r, "openlmt_session").expect("session cookie")
+}
+
+fn with_session(s: &TestServer, c: &Client, sid: &str) -> Response {
+    c.get(s.url("/api/import_status.json"))
+        .header("cookie", format!("openlmt_session={sid}"))
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn a_password_change_on_the_cli_ends_cached_sessions_within_a_second() {
+    let s = TestServer::start();
+    let c = client();
+    let sid = login(&s, &c, "admin", ADMIN_PASSWORD);
+    for _ in 0..3 {
+        assert_eq!(with_session(&s, &c, &sid).status(), 200);
+    }
+    assert!(s.cli_with_password(
+        &["user", "password", "admin", "--password-stdin"],
+        "a-new-admin-password"
+    ));
+    let took = wait_for_status(|| with_session(&s, &c, &sid), 401, "old session");
+    eprintln!("the session ended after {took:?}");
+    assert_401_json(with_session(&s, &c, &sid), "old session");
+    // The API token stays valid (documented: revoke tokens apart).
+    assert_eq!(s.get("/api/import_status.json").status(), 200);
+    let sid = login(&s, &c, "admin", "a-new-admin-password");
+    assert_eq!(with_session(&s, &c, &sid).status(), 200);
+}
+
+#[test]
+fn a_cached_session_is_refused_once_past_its_max_age() {
+    let s = TestServer::start();
+    let c = client();
+    let sid = login(&s, &c, "admin", ADMIN_PASSWORD);
+    assert_eq!(with_session(&s, &c, &sid).status(), 200);
+    // Make the session 3 s short of its maximum age (7 days), and have the
+    // server reload it (auth_epoch bump): it works, then, from the cache
+    // alone (nothing changes in the database any more), it stops.
+    let max_age_ms = openlmt_storage::SESSION_MAX_AGE.as_millis() as i64;
+    with_db(&s, async |pool| {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("UPDATE sessions SET created_at = ?")
+            .bind(now - max_age_ms + 3_000)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'auth_epoch'")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(700)); // the watcher drops the cache
+    assert_eq!(with_session(&s, &c, &sid).status(), 200);
+    std::thread::sleep(Duration::from_millis(3_000));
+    assert_401_json(with_session(&s, &c, &sid), "session past its max age");
+    // The panel sends it to the login page.
+    let r = c
+        .get(s.url("/management/imports"))
+        .header("cookie", format!("openlmt_session={sid}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
