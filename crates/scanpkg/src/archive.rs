@@ -52,12 +52,22 @@ pub fn read_package_file(path: &Path, limits: &Limits) -> Result<ScanPackage, Pa
 // ---------------------------------------------------------------------------------------
 // tar.gz
 
-/// Counts decompressed bytes and fails the read once the total limit is passed.
+/// Decompressed bytes the tar reader may consume between two members (headers, GNU long
+/// names, pax records, skipped padding). The `tar` crate reads long names and pax records
+/// into memory whole, so without this bound one long-name record could take up to the
+/// total limit (256 MiB) from a gzip stream of a few hundred KiB.
+pub(crate) const MAX_TAR_METADATA: u64 = 1024 * 1024;
+
+/// Counts decompressed bytes and fails the read once the total limit is passed, or once
+/// more than [`MAX_TAR_METADATA`] bytes are read outside a member's data.
 struct Counting<R> {
     inner: R,
     count: u64,
     limit: u64,
     exceeded: Rc<Cell<bool>>,
+    /// Bytes read since the last member was handed over; `None` while a member is read.
+    metadata: Rc<Cell<Option<u64>>>,
+    metadata_exceeded: Rc<Cell<bool>>,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -67,6 +77,14 @@ impl<R: Read> Read for Counting<R> {
         if self.count > self.limit {
             self.exceeded.set(true);
             return Err(io::Error::other("uncompressed size limit exceeded"));
+        }
+        if let Some(m) = self.metadata.get() {
+            let m = m.saturating_add(n as u64);
+            self.metadata.set(Some(m));
+            if m > MAX_TAR_METADATA {
+                self.metadata_exceeded.set(true);
+                return Err(io::Error::other("tar metadata limit exceeded"));
+            }
         }
         Ok(n)
     }
@@ -100,6 +118,8 @@ fn read_tar_gz<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(
 
     let limits = c.limits;
     let exceeded = Rc::new(Cell::new(false));
+    let metadata = Rc::new(Cell::new(Some(0u64)));
+    let metadata_exceeded = Rc::new(Cell::new(false));
     let counting = Counting {
         // tar reads 512-byte headers and small members; a decoder asked for so little
         // output at a time spends its time copying its window, so it fills 128 KiB at once.
@@ -110,13 +130,23 @@ fn read_tar_gz<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(
         count: 0,
         limit: limits.max_total_uncompressed,
         exceeded: Rc::clone(&exceeded),
+        metadata: Rc::clone(&metadata),
+        metadata_exceeded: Rc::clone(&metadata_exceeded),
     };
     let mut archive = tar::Archive::new(counting);
-    let entries = archive
-        .entries()
-        .map_err(|e| stream_error(e, &exceeded, limits))?;
+    let meta_error = |e: io::Error, members: u32| {
+        if metadata_exceeded.get() {
+            PackageError::TarMetadataTooLarge {
+                after: members,
+                limit: human_size(MAX_TAR_METADATA),
+            }
+        } else {
+            stream_error(e, &exceeded, limits)
+        }
+    };
+    let entries = archive.entries().map_err(|e| meta_error(e, 0))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| stream_error(e, &exceeded, limits))?;
+        let mut entry = entry.map_err(|e| meta_error(e, c.members))?;
         let raw = lossy(&entry.path_bytes());
         use tar::EntryType as T;
         let kind = match entry.header().entry_type() {
@@ -139,11 +169,14 @@ fn read_tar_gz<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(
                 limit: human_size(limits.max_member_size),
             });
         }
+        metadata.set(None);
         c.member(&raw, kind, &mut entry).map_err(|e| match e {
             MemberError::Package(p) => p,
             MemberError::Io(io) => stream_error(io, &exceeded, limits),
         })?;
+        metadata.set(Some(0));
     }
+    metadata.set(None);
     // Read to the end of the gzip stream so its CRC and length trailer are checked.
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(|e| stream_error(e, &exceeded, limits))?;
@@ -173,16 +206,10 @@ const S_IFDIR: u32 = 0o040000;
 
 fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), PackageError> {
     reader.seek(SeekFrom::Start(0))?;
-    let mut archive = zip::ZipArchive::new(reader).map_err(|e| match e {
-        zip::result::ZipError::Io(io) if io.kind() != io::ErrorKind::UnexpectedEof => {
-            PackageError::Io(io)
-        }
-        other => PackageError::NotZip(printable(&other.to_string())),
-    })?;
     let limits = c.limits;
-    if archive.len() > limits.max_members as usize {
-        return Err(PackageError::TooManyMembers(limits.max_members));
-    }
+    // The index is checked from its end record before the zip crate parses (and keeps)
+    // any of it: see `zip_index`.
+    let (mut archive, _index) = crate::zip_index::open_zip(reader, limits)?;
     for i in 0..archive.len() {
         let (raw, kind, method) = {
             let f = archive.by_index_raw(i).map_err(zip_corrupt)?;

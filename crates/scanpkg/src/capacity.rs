@@ -19,10 +19,11 @@ pub struct Capacity {
     pub model: Option<String>,
     /// Populated processor sockets (≥ 1).
     pub sockets: u32,
-    /// Physical cores in total (≥ 1).
-    pub cores: u32,
-    /// Logical CPUs in total (≥ 1).
-    pub threads: u32,
+    /// Physical (activated) cores in total, ≥ sockets; `None` when no evidence says how many
+    /// (e.g. an old DMI table without `Core Count` and a brand that names no count).
+    pub cores: Option<u32>,
+    /// Logical CPUs in total, ≥ cores; `None` when no evidence says how many.
+    pub threads: Option<u32>,
     /// Whether the endpoint is a virtual machine.
     pub is_virtual: bool,
     /// Hypervisor name (`KVM`, `VMware`, `Xen`, `Microsoft Hyper-V`, …) when virtual and known.
@@ -464,8 +465,12 @@ pub struct DmiEvidence {
     pub system_manufacturer: Option<String>,
     /// System Information product name (`Product` in the dmidecode 2.0 layout).
     pub system_product: Option<String>,
-    /// The processor facts (sockets = populated and enabled sockets).
+    /// The processor facts: sockets = populated, not disabled sockets; cores and threads
+    /// summed over them, `None` when any of them does not say (see [`parse_dmidecode`]).
     pub cpu: CpuEvidence,
+    /// Processor (type 4) records of any status, empty sockets included: the board's
+    /// socket count. `None` when the table lists no processor record.
+    pub socket_slots: Option<u32>,
 }
 
 /// Parse raw `dmidecode` text, both the modern layout (`Handle 0x…, DMI type N, …` then a
@@ -474,10 +479,15 @@ pub struct DmiEvidence {
 /// * System (type 1) manufacturer/product decide virtual vs physical and the hypervisor
 ///   (`VMware Virtual Platform`, `KVM`, `QEMU`, `Virtual Machine` by Microsoft, `HVM domU`
 ///   by Xen, `VirtualBox`, …);
-/// * a processor (type 4) counts as a socket when its `Status` is `Populated, Enabled`,
+/// * a processor (type 4) counts as a socket when its `Status` is `Populated` and not
+///   `Disabled …` (so `Enabled`, `Idle`, `Other`, `Unknown` count, as in FusionInventory),
 ///   or, without a `Status` line, when its manufacturer is neither empty nor all zeros;
-/// * cores: sum of `Core Enabled` (else `Core Count`), threads: sum of `Thread Count`,
-///   over the counted sockets; absent counts give one core / one thread per socket.
+/// * cores per counted socket: `Core Enabled`, else `Core Count`, else the brand's
+///   `Dual-Core`/`Quad-Core`/`NN-Core` (see [`cores_from_brand`]); when a socket says none
+///   of these the total is unknown (`None`), never guessed;
+/// * threads per counted socket: `Thread Enabled`, else `Thread Count` scaled by
+///   `Core Enabled / Core Count` when cores are disabled, else unknown (`None`);
+/// * every processor record, whatever its status, counts in [`DmiEvidence::socket_slots`].
 pub fn parse_dmidecode(text: &str) -> DmiEvidence {
     let mut out = DmiEvidence::default();
     let mut records: Vec<(u32, BTreeMap<String, String>)> = Vec::new();
@@ -518,10 +528,10 @@ pub fn parse_dmidecode(text: &str) -> DmiEvidence {
     };
 
     let mut sockets = 0u32;
-    let mut cores = 0u32;
-    let mut threads = 0u32;
-    let mut any_core_count = false;
-    let mut any_thread_count = false;
+    let mut slots = 0u32;
+    // `Some(total)` while every counted socket's count is known; `None` once one is not.
+    let mut cores: Option<u32> = Some(0);
+    let mut threads: Option<u32> = Some(0);
     for (ty, m) in &records {
         match ty {
             1 if out.system_manufacturer.is_none() && out.system_product.is_none() => {
@@ -529,23 +539,38 @@ pub fn parse_dmidecode(text: &str) -> DmiEvidence {
                 out.system_product = field(m, &["Product Name", "Product"]);
             }
             4 => {
+                slots = slots.saturating_add(1);
                 let manufacturer = field(m, &["Manufacturer", "Processor Manufacturer"]);
                 let version = field(m, &["Version", "Processor Version"]);
-                let counted = match m.get("Status") {
-                    Some(st) => st.starts_with("Populated") && st.contains("Enabled"),
-                    None => manufacturer.is_some(),
-                };
-                if !counted {
+                if !dmi_socket_active(m.get("Status").map(String::as_str), manufacturer.is_some()) {
                     continue;
                 }
                 sockets = sockets.saturating_add(1);
-                let c = field(m, &["Core Enabled", "Core Count"]).and_then(|s| s.parse().ok());
-                let t = field(m, &["Thread Count"]).and_then(|s| s.parse().ok());
-                any_core_count |= c.is_some();
-                any_thread_count |= t.is_some();
-                let c: u32 = c.filter(|&c| c > 0).unwrap_or(1);
-                cores = cores.saturating_add(c);
-                threads = threads.saturating_add(t.filter(|&t| t >= c).unwrap_or(c));
+                let num = |k: &str| {
+                    field(m, &[k])
+                        .and_then(|s| s.parse::<u32>().ok())
+                        .filter(|&n| n > 0)
+                };
+                let count = num("Core Count");
+                let enabled = num("Core Enabled");
+                let c = enabled
+                    .or(count)
+                    .or_else(|| version.as_deref().and_then(cores_from_brand));
+                let t = match (num("Thread Enabled"), num("Thread Count"), c) {
+                    (Some(t), _, _) => Some(t),
+                    // Some cores disabled: keep the threads per core, not the package's total.
+                    (None, Some(t), Some(c)) => match (enabled, count) {
+                        (Some(e), Some(n)) if e < n => {
+                            Some((u64::from(t) * u64::from(e) / u64::from(n)) as u32)
+                        }
+                        _ => Some(t),
+                    }
+                    .map(|t| t.max(c)),
+                    (None, Some(t), None) => Some(t),
+                    (None, None, _) => None,
+                };
+                cores = cores.zip(c).map(|(a, b)| a.saturating_add(b));
+                threads = threads.zip(t).map(|(a, b)| a.saturating_add(b));
                 if out.cpu.vendor.is_none() {
                     out.cpu.vendor = manufacturer.map(|v| normalize_vendor(&v));
                 }
@@ -556,10 +581,11 @@ pub fn parse_dmidecode(text: &str) -> DmiEvidence {
             _ => {}
         }
     }
+    out.socket_slots = (slots > 0).then_some(slots);
     if sockets > 0 {
         out.cpu.sockets = Some(sockets);
-        out.cpu.cores = any_core_count.then_some(cores);
-        out.cpu.threads = any_thread_count.then_some(threads);
+        out.cpu.cores = cores;
+        out.cpu.threads = threads;
     }
     if out.system_manufacturer.is_some() || out.system_product.is_some() {
         let hv = dmi_hypervisor(
@@ -570,6 +596,64 @@ pub fn parse_dmidecode(text: &str) -> DmiEvidence {
         out.cpu.hypervisor = hv;
     }
     out
+}
+
+/// Whether a processor record is an active socket: FusionInventory's rule, skip only
+/// `Unpopulated` and `Disabled By User` / `Disabled By BIOS` (`Idle` is a working processor
+/// the OS has not woken yet, common on Dell and HP servers).
+fn dmi_socket_active(status: Option<&str>, has_manufacturer: bool) -> bool {
+    match status {
+        Some(st) => {
+            let l = st.to_ascii_lowercase();
+            l.starts_with("populated") && !l.contains("disabled")
+        }
+        None => has_manufacturer,
+    }
+}
+
+/// Cores per chip named by a brand string: `Dual-Core AMD Opteron(tm) Processor 2218` → 2,
+/// `Intel(R) Core(TM)2 Quad CPU` → 4, `AMD EPYC 7763 64-Core Processor` → 64. `None` when
+/// the brand names no core count.
+pub fn cores_from_brand(brand: &str) -> Option<u32> {
+    let words: Vec<String> = brand
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let by_name = |w: &str| -> Option<u32> {
+        Some(match w {
+            "single" => 1,
+            "dual" => 2,
+            "triple" => 3,
+            "quad" => 4,
+            "six" | "hexa" | "hex" => 6,
+            "eight" | "octa" | "octo" => 8,
+            "twelve" => 12,
+            "sixteen" => 16,
+            _ => w.parse().ok().filter(|&n: &u32| n > 0 && n <= 4096)?,
+        })
+    };
+    for (i, w) in words.iter().enumerate() {
+        if let Some(head) = w.strip_suffix("-core").or_else(|| w.strip_suffix("core")) {
+            if let Some(n) = by_name(head.trim_end_matches('-')) {
+                return Some(n);
+            }
+        }
+        // "Core(TM)2 Quad", "Core2 Duo": the Core 2 family's own words.
+        if w == "duo" && i > 0 {
+            return Some(2);
+        }
+        if w == "quad" {
+            return Some(4);
+        }
+        // "Dual Core", "Quad Core": a named count (not a digit, as in "Core(TM) 2").
+        if w == "core" && i > 0 && !words[i - 1].starts_with(|c: char| c.is_ascii_digit()) {
+            if let Some(n) = by_name(&words[i - 1]) {
+                return Some(n);
+            }
+        }
+    }
+    None
 }
 
 fn dmi_type(line: &str) -> Option<u32> {
@@ -663,7 +747,8 @@ pub struct Evidence<'a> {
 ///    otherwise lscpu.json, else cpuinfo, else dmidecode.
 /// 4. vendor and brand: lscpu.json, else cpuinfo, else dmidecode; model: an ARM part name,
 ///    else [`model_from_brand`], else the brand.
-/// 5. cores ≥ sockets and threads ≥ cores are enforced (a socket has at least one core).
+/// 5. cores ≥ sockets and threads ≥ cores are enforced (a socket has at least one core)
+///    when the counts are known; a count no source gives stays `None` (said in the note).
 ///
 /// Returns `Err` (a reason) when no source names any processor. Notes describe decisions.
 pub fn derive_capacity(ev: Evidence<'_>, notes: &mut Vec<String>) -> Result<Capacity, String> {
@@ -726,12 +811,13 @@ pub fn derive_capacity(ev: Evidence<'_>, notes: &mut Vec<String>) -> Result<Capa
         return Err("no processor in cpuinfo, lscpu.json or dmidecode.txt".into());
     }
     let sockets_v = sockets.map(|s| s.0).unwrap_or(1).max(1);
-    let cores_v = cores
-        .map(|c| c.0)
-        .or(threads.map(|t| t.0))
-        .unwrap_or(sockets_v)
-        .max(sockets_v);
-    let threads_v = threads.map(|t| t.0).unwrap_or(cores_v).max(cores_v);
+    // An unknown count stays unknown: inventing one (a core per socket, or as many cores
+    // as threads) would misstate what a licence is counted on.
+    let cores_v = cores.map(|c| c.0.max(sockets_v));
+    let threads_v = threads.map(|t| match cores_v {
+        Some(c) => t.0.max(c),
+        None => t.0,
+    });
 
     // 4. identity.
     let first = |f: &dyn Fn(&CpuEvidence) -> Option<String>| -> Option<String> {
@@ -745,8 +831,8 @@ pub fn derive_capacity(ev: Evidence<'_>, notes: &mut Vec<String>) -> Result<Capa
 
     notes.push(format!(
         "capacity: threads from {}, cores from {}, sockets from {}, virtualization from {}",
-        threads.map(|t| t.1).unwrap_or("cores"),
-        cores.map(|c| c.1).unwrap_or("threads"),
+        threads.map(|t| t.1).unwrap_or("nowhere (unknown)"),
+        cores.map(|c| c.1).unwrap_or("nowhere (unknown)"),
         sockets.map(|s| s.1).unwrap_or("default 1"),
         virt_source
     ));

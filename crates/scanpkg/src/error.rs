@@ -36,6 +36,12 @@ pub enum PackageError {
     /// More members than `Limits::max_members`.
     #[error("archive has more than {0} members")]
     TooManyMembers(u32),
+    /// A zip's central directory (its index) is declared larger than the reader allows.
+    #[error("zip central directory of {size} exceeds the {limit} limit")]
+    IndexTooLarge { size: String, limit: String },
+    /// tar headers (long names, pax records) between two members exceed a fixed bound.
+    #[error("tar metadata before member {after} exceeds the {limit} limit")]
+    TarMetadataTooLarge { after: u32, limit: String },
     /// The archive holds no member at all.
     #[error("archive has no members")]
     Empty,

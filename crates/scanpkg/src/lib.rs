@@ -22,6 +22,7 @@ pub mod packages;
 mod scan;
 pub mod swid;
 mod text;
+pub mod zip_index;
 
 pub use archive::{read_package, read_package_file};
 pub use build::{

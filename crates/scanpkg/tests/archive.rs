@@ -31,7 +31,7 @@ fn check_vm(p: &ScanPackage) {
     assert_eq!(p.packages.len(), 759);
     assert_eq!(p.swid_tags.len(), 759);
     let c = &p.capacity;
-    assert_eq!((c.sockets, c.cores, c.threads), (1, 2, 2));
+    assert_eq!((c.sockets, c.cores, c.threads), (1, Some(2), Some(2)));
     assert!(c.is_virtual);
     assert_eq!(c.hypervisor.as_deref(), Some("KVM"));
     assert_eq!(c.vendor.as_deref(), Some("GenuineIntel"));
@@ -172,7 +172,7 @@ fn top_level_directory_prefix_is_accepted() {
     assert_eq!(p.computer.endpoint_id, "small-1");
     assert_eq!(p.packages.len(), 16);
     assert_eq!(p.swid_tags.len(), 3);
-    assert_eq!((p.capacity.sockets, p.capacity.threads), (2, 16));
+    assert_eq!((p.capacity.sockets, p.capacity.threads), (2, Some(16)));
     assert!(p
         .notes
         .contains(&"ignored unknown member os-release".to_string()));
@@ -537,7 +537,7 @@ fn scanner_on_a_root_built_from_the_corpus() {
     assert_eq!(p.swid_tags.len(), 759);
     assert_eq!(
         (p.capacity.sockets, p.capacity.cores, p.capacity.threads),
-        (1, 2, 2)
+        (1, Some(2), Some(2))
     );
     fs::remove_dir_all(&root).unwrap();
 }
@@ -560,7 +560,7 @@ fn scanner_on_this_machine() {
     assert_eq!(&p.computer, pkg.computer());
     assert_eq!(path.file_name().unwrap().to_string_lossy(), pkg.file_name());
     assert_eq!(p.computer.endpoint_id.len(), 32);
-    assert!(p.capacity.threads >= 1);
+    assert!(p.capacity.threads >= Some(1));
     assert!(p
         .computer
         .ip_addresses
@@ -654,9 +654,26 @@ fn dmidecode_members_decide_capacity_end_to_end() {
     let c = &p.capacity;
     assert_eq!(
         (c.sockets, c.cores, c.threads, c.is_virtual),
-        (2, 16, 32, false)
+        (2, Some(16), Some(32), false)
     );
     assert_eq!(c.model.as_deref(), Some("Xeon Gold 6244"));
+    // Dell R720xd with only its DMI table; its CPU2 is `Populated, Idle`: still 2 sockets.
+    let dmi = read("dmidecode/dell-r720");
+    let raw = vec![
+        Raw::File("computer.yml", yml.as_bytes()),
+        Raw::File("dmidecode.txt", &dmi),
+    ];
+    let p = read_zip(
+        &zip_of(&[("computer.yml", yml.as_bytes()), ("dmidecode.txt", &dmi)]),
+        &Limits::default(),
+    )
+    .unwrap();
+    let q = read_tgz(&raw_tar_gz(&raw), &Limits::default()).unwrap();
+    assert_eq!(p.capacity, q.capacity);
+    assert_eq!(
+        (p.capacity.sockets, p.capacity.cores, p.capacity.threads),
+        (2, Some(20), Some(40))
+    );
     // RHEL 6.2 guest: cpuinfo for topology, dmidecode names the hypervisor.
     let cpu = read("cpuinfo/rhel-6.2-vmware-2vcpus");
     let dmi = read("dmidecode/rhel-6.2-vmware-2vcpus");
@@ -667,7 +684,7 @@ fn dmidecode_members_decide_capacity_end_to_end() {
     ];
     let p = read_tgz(&raw_tar_gz(&raw), &Limits::default()).unwrap();
     let c = &p.capacity;
-    assert_eq!((c.sockets, c.cores, c.threads), (2, 2, 2));
+    assert_eq!((c.sockets, c.cores, c.threads), (2, Some(2), Some(2)));
     assert_eq!(
         (c.is_virtual, c.hypervisor.as_deref()),
         (true, Some("VMware"))

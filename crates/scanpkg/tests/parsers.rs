@@ -43,7 +43,7 @@ fn cpuinfo_hp_dl180() {
         Some("Intel(R) Xeon(R) CPU E5504 @ 2.00GHz")
     );
     assert_eq!(c.model.as_deref(), Some("Xeon E5504"));
-    assert_eq!((c.sockets, c.cores, c.threads), (1, 4, 4));
+    assert_eq!((c.sockets, c.cores, c.threads), (1, Some(4), Some(4)));
     assert!(!c.is_virtual);
 }
 
@@ -52,7 +52,7 @@ fn cpuinfo_rhel_5_6_two_socket_hyperthreading() {
     // 16 processors, physical id 0 and 1 (8 each), cpu cores 4, siblings 8.
     let c = cap_from_cpuinfo("cpuinfo/rhel-5.6");
     assert_eq!(c.model.as_deref(), Some("Xeon E5620"));
-    assert_eq!((c.sockets, c.cores, c.threads), (2, 8, 16));
+    assert_eq!((c.sockets, c.cores, c.threads), (2, Some(8), Some(16)));
     assert!(!c.is_virtual);
 }
 
@@ -61,7 +61,7 @@ fn cpuinfo_rhel_6_2_vmware_guest() {
     // 2 processors, no physical id / core id / cpu cores; `hypervisor` in flags.
     let c = cap_from_cpuinfo("cpuinfo/rhel-6.2-vmware-2vcpus");
     assert_eq!(c.model.as_deref(), Some("Xeon E7520"));
-    assert_eq!((c.sockets, c.cores, c.threads), (2, 2, 2));
+    assert_eq!((c.sockets, c.cores, c.threads), (2, Some(2), Some(2)));
     assert!(c.is_virtual);
     assert_eq!(
         c.hypervisor, None,
@@ -74,7 +74,7 @@ fn cpuinfo_toshiba_laptop() {
     // 4 processors, physical id 0, core id 0 and 2, cpu cores 2, siblings 4.
     let c = cap_from_cpuinfo("cpuinfo/toshiba-r630-2-core");
     assert_eq!(c.model.as_deref(), Some("Core i3 M 350"));
-    assert_eq!((c.sockets, c.cores, c.threads), (1, 2, 4));
+    assert_eq!((c.sockets, c.cores, c.threads), (1, Some(2), Some(4)));
     assert!(!c.is_virtual);
 }
 
@@ -85,7 +85,7 @@ fn cpuinfo_raspberry_pi_3() {
     assert_eq!(c.vendor.as_deref(), Some("ARM"));
     assert_eq!(c.brand.as_deref(), Some("ARMv7 Processor rev 4 (v7l)"));
     assert_eq!(c.model.as_deref(), Some("Cortex-A53"));
-    assert_eq!((c.sockets, c.cores, c.threads), (1, 4, 4));
+    assert_eq!((c.sockets, c.cores, c.threads), (1, Some(4), Some(4)));
     assert!(!c.is_virtual);
 }
 
@@ -96,14 +96,14 @@ fn cpuinfo_powerpc() {
     assert_eq!(c.vendor.as_deref(), Some("IBM"));
     assert_eq!(c.brand.as_deref(), Some("604r"));
     assert_eq!(c.model.as_deref(), Some("604r"));
-    assert_eq!((c.sockets, c.cores, c.threads), (1, 1, 1));
+    assert_eq!((c.sockets, c.cores, c.threads), (1, Some(1), Some(1)));
 }
 
 #[test]
 fn cpuinfo_debian12_vm() {
     // 2 processors, physical id 0, cpu cores 2, siblings 2, `hypervisor` flag.
     let c = cap_from_cpuinfo("hosts/debian12-vm/cpuinfo");
-    assert_eq!((c.sockets, c.cores, c.threads), (1, 2, 2));
+    assert_eq!((c.sockets, c.cores, c.threads), (1, Some(2), Some(2)));
     assert!(c.is_virtual);
     // "Intel(R) Xeon(R) Processor" names no model number: the model is the brand.
     assert_eq!(c.model.as_deref(), Some("Intel(R) Xeon(R) Processor"));
@@ -155,7 +155,7 @@ fn dmidecode_dell_r640() {
     )
     .unwrap();
     assert_eq!(c.model.as_deref(), Some("Xeon Gold 6244"));
-    assert_eq!((c.sockets, c.cores, c.threads), (2, 16, 32));
+    assert_eq!((c.sockets, c.cores, c.threads), (2, Some(16), Some(32)));
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn dmidecode_hp_dl180_physical() {
     .unwrap();
     assert_eq!(
         (c.sockets, c.cores, c.threads, c.is_virtual),
-        (1, 4, 4, false)
+        (1, Some(4), Some(4), false)
     );
     assert!(notes
         .iter()
@@ -210,7 +210,7 @@ fn dmidecode_rhel_6_2_vmware_guest() {
     .unwrap();
     assert!(c.is_virtual);
     assert_eq!(c.hypervisor.as_deref(), Some("VMware"));
-    assert_eq!((c.sockets, c.cores, c.threads), (2, 2, 2));
+    assert_eq!((c.sockets, c.cores, c.threads), (2, Some(2), Some(2)));
 }
 
 #[test]
@@ -224,6 +224,10 @@ fn dmidecode_vmware_esx_2_5_old_layout() {
     assert_eq!(d.cpu.hypervisor.as_deref(), Some("VMware"));
     assert_eq!(d.cpu.sockets, Some(1));
     assert_eq!(d.cpu.brand.as_deref(), Some("Pentium(R) III"));
+    // No Core Count / Thread Count in a dmidecode 2.0 table, and `Pentium(R) III` names
+    // no count: unknown, not 1. 8 processor records.
+    assert_eq!((d.cpu.cores, d.cpu.threads), (None, None));
+    assert_eq!(d.socket_slots, Some(8));
 }
 
 #[test]
@@ -242,7 +246,7 @@ fn lscpu_beats_cpuinfo_and_names_hypervisor() {
     .unwrap();
     assert!(c.is_virtual);
     assert_eq!(c.hypervisor.as_deref(), Some("KVM"));
-    assert_eq!((c.sockets, c.cores, c.threads), (1, 2, 2));
+    assert_eq!((c.sockets, c.cores, c.threads), (1, Some(2), Some(2)));
     assert!(notes[0].contains("threads from lscpu.json"));
 }
 
@@ -371,4 +375,180 @@ fn swidtag_damaged_copies_are_rejected() {
     assert!(parse_swidtag(text.as_bytes())
         .unwrap_err()
         .contains("no tagId"));
+}
+
+/// Capacity from a DMI table alone, as a scan package holding only `dmidecode.txt` gets it.
+fn cap_from_dmidecode(text: &str) -> (Capacity, Vec<String>) {
+    let d = parse_dmidecode(text);
+    let mut notes = Vec::new();
+    let c = derive_capacity(
+        Evidence {
+            dmidecode: Some(&d),
+            ..Evidence::default()
+        },
+        &mut notes,
+    )
+    .unwrap();
+    (c, notes)
+}
+
+/// `text` with every line for which `drop` is true removed (a derived, older-SMBIOS table).
+fn without_lines(text: &str, drop: impl Fn(&str) -> bool) -> String {
+    text.lines()
+        .filter(|l| !drop(l.trim()))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn dmidecode_dell_r720_idle_second_processor_counts() {
+    // CPU1 `Populated, Enabled`, CPU2 `Populated, Idle`; each Core Count 10, Core Enabled
+    // 10, Thread Count 20. Idle is a working processor: 2 sockets, 20 cores, 40 threads.
+    let text = read_text("dmidecode/dell-r720");
+    let d = parse_dmidecode(&text);
+    assert_eq!(
+        (d.cpu.sockets, d.cpu.cores, d.cpu.threads),
+        (Some(2), Some(20), Some(40))
+    );
+    // `grep -c 'DMI type 4,'` → 2 processor records.
+    assert_eq!(d.socket_slots, Some(2));
+    let (c, _) = cap_from_dmidecode(&text);
+    assert_eq!((c.sockets, c.cores, c.threads), (2, Some(20), Some(40)));
+    assert!(!c.is_virtual);
+}
+
+#[test]
+fn dmidecode_hp_dl360_gen8_idle_second_processor_counts() {
+    // Proc 1 `Populated, Enabled`, Proc 2 `Populated, Idle`; each 6 cores, 12 threads.
+    let (c, _) = cap_from_dmidecode(&read_text("dmidecode/hp-dl360-gen8"));
+    assert_eq!((c.sockets, c.cores, c.threads), (2, Some(12), Some(24)));
+    assert_eq!(c.model.as_deref(), Some("Xeon E5-2640 0"));
+}
+
+#[test]
+fn dmidecode_disabled_and_unpopulated_sockets_are_not_counted_but_are_slots() {
+    // RHEL 6.2 guest: 64 processor records, 2 `Populated, Enabled`, the rest `Populated,
+    // Disabled By BIOS`. HP DL180: Proc 2 `Unpopulated`.
+    let d = parse_dmidecode(&read_text("dmidecode/rhel-6.2-vmware-2vcpus"));
+    assert_eq!((d.cpu.sockets, d.socket_slots), (Some(2), Some(64)));
+    let d = parse_dmidecode(&read_text("dmidecode/hp-dl180"));
+    assert_eq!((d.cpu.sockets, d.socket_slots), (Some(1), Some(2)));
+    // The same R720 table with CPU2 disabled by the BIOS: one socket, 10 cores.
+    let text =
+        read_text("dmidecode/dell-r720").replace("Populated, Idle", "Populated, Disabled By BIOS");
+    let d = parse_dmidecode(&text);
+    assert_eq!(
+        (d.cpu.sockets, d.cpu.cores, d.cpu.threads, d.socket_slots),
+        (Some(1), Some(10), Some(20), Some(2))
+    );
+}
+
+#[test]
+fn dmidecode_without_core_count_is_unknown_not_one() {
+    // The Dell R640 table as an older SMBIOS (< 2.5) BIOS writes it: no Core Count, Core
+    // Enabled or Thread Count lines. The brand (`Xeon(R) Gold 6244 CPU`) names no count.
+    let text = without_lines(&read_text("dmidecode/dell-r640"), |l| {
+        l.starts_with("Core Count:")
+            || l.starts_with("Core Enabled:")
+            || l.starts_with("Thread Count:")
+    });
+    let d = parse_dmidecode(&text);
+    assert_eq!(
+        (d.cpu.sockets, d.cpu.cores, d.cpu.threads),
+        (Some(2), None, None)
+    );
+    let (c, notes) = cap_from_dmidecode(&text);
+    assert_eq!((c.sockets, c.cores, c.threads), (2, None, None));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("cores from nowhere (unknown)")),
+        "{notes:?}"
+    );
+    // One socket's count missing is enough to make the total unknown: never a partial sum.
+    let r640 = read_text("dmidecode/dell-r640");
+    let cut = r640.find("Handle 0x0401").unwrap();
+    let (head, tail) = r640.split_at(cut);
+    let tail = without_lines(tail, |l| {
+        l.starts_with("Core Count:") || l.starts_with("Core Enabled:")
+    });
+    let d = parse_dmidecode(&format!("{head}{tail}"));
+    assert_eq!((d.cpu.sockets, d.cpu.cores), (Some(2), None));
+}
+
+#[test]
+fn dmidecode_without_core_count_uses_the_brands_dual_core() {
+    // The HP DL180 table without its count lines, and its processor's Version replaced by
+    // the brand string a dual-core Opteron 2218 reports: 2 cores from `Dual-Core`.
+    let text = without_lines(&read_text("dmidecode/hp-dl180"), |l| {
+        l.starts_with("Core Count:")
+            || l.starts_with("Core Enabled:")
+            || l.starts_with("Thread Count:")
+    })
+    .replace(
+        "Intel(R) Xeon(R) CPU           E5504  @ 2.00GHz",
+        "Dual-Core AMD Opteron(tm) Processor 2218",
+    );
+    let d = parse_dmidecode(&text);
+    assert_eq!(
+        (d.cpu.sockets, d.cpu.cores, d.cpu.threads),
+        (Some(1), Some(2), None)
+    );
+    let (c, _) = cap_from_dmidecode(&text);
+    assert_eq!((c.sockets, c.cores, c.threads), (1, Some(2), None));
+}
+
+#[test]
+fn dmidecode_threads_follow_enabled_cores() {
+    // The Dell R640 table with 4 of each processor's 8 cores enabled (a BIOS core limit):
+    // Thread Count 16 is the package's full count; 2 threads per core × 4 enabled = 8.
+    let text = read_text("dmidecode/dell-r640").replace("Core Enabled: 8", "Core Enabled: 4");
+    let d = parse_dmidecode(&text);
+    assert_eq!(
+        (d.cpu.sockets, d.cpu.cores, d.cpu.threads),
+        (Some(2), Some(8), Some(16))
+    );
+}
+
+#[test]
+fn cores_named_by_brands() {
+    use openlmt_scanpkg::capacity::cores_from_brand;
+    assert_eq!(
+        cores_from_brand("Dual-Core AMD Opteron(tm) Processor 2218"),
+        Some(2)
+    );
+    assert_eq!(
+        cores_from_brand("Quad-Core AMD Opteron(tm) Processor 2376"),
+        Some(4)
+    );
+    assert_eq!(
+        cores_from_brand("Six-Core AMD Opteron(tm) Processor 2435"),
+        Some(6)
+    );
+    assert_eq!(
+        cores_from_brand("AMD EPYC 7763 64-Core Processor"),
+        Some(64)
+    );
+    assert_eq!(
+        cores_from_brand("Intel(R) Core(TM)2 Duo CPU     T7500  @ 2.20GHz"),
+        Some(2)
+    );
+    assert_eq!(
+        cores_from_brand("Intel(R) Core(TM)2 Quad CPU    Q6600  @ 2.40GHz"),
+        Some(4)
+    );
+    assert_eq!(
+        cores_from_brand("Intel(R) Pentium(R) Dual Core CPU E5200"),
+        Some(2)
+    );
+    // The corpus brands name no count.
+    assert_eq!(
+        cores_from_brand("Intel(R) Xeon(R) Gold 6244 CPU @ 3.60GHz"),
+        None
+    );
+    assert_eq!(
+        cores_from_brand("Intel(R) Core(TM) i3 CPU       M 350  @ 2.27GHz"),
+        None
+    );
+    assert_eq!(cores_from_brand("Pentium(R) III"), None);
 }

@@ -21,8 +21,10 @@ pub struct StagedComputer {
     pub processor_brand: Option<String>,
     pub processor_model: Option<String>,
     pub sockets: i64,
-    pub cores: i64,
-    pub threads: i64,
+    /// `None` when the scan package does not say (stored as NULL, shown as null).
+    pub cores: Option<i64>,
+    /// `None` when the scan package does not say (stored as NULL, shown as null).
+    pub threads: Option<i64>,
     pub is_virtual: bool,
     pub hypervisor: Option<String>,
 }
@@ -581,8 +583,8 @@ mod tests {
             ip_addresses: vec!["192.0.2.10".into()],
             scan_time_ms: 1_795_867_200_000,
             sockets: 1,
-            cores: 2,
-            threads: 2,
+            cores: Some(2),
+            threads: Some(2),
             ..StagedComputer::default()
         }
     }

@@ -355,8 +355,8 @@ pub(crate) fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -
         processor_brand: cap.brand,
         processor_model: cap.model,
         sockets: i64::from(cap.sockets),
-        cores: i64::from(cap.cores),
-        threads: i64::from(cap.threads),
+        cores: cap.cores.map(i64::from),
+        threads: cap.threads.map(i64::from),
         is_virtual: cap.is_virtual,
         hypervisor: cap.hypervisor,
     };

@@ -13,6 +13,11 @@ fuzz_target!(|data: &[u8]| {
         max_members: 1_000,
         max_member_size: 1024 * 1024,
     };
+    // The zip index check alone: whatever it accepts is within the limits.
+    if let Ok(ix) = openlmt_scanpkg::zip_index::check_zip_index(&mut Cursor::new(data), &limits) {
+        assert!(ix.entries <= u64::from(limits.max_members));
+        assert!(ix.end <= data.len() as u64);
+    }
     for kind in [ArchiveKind::TarGz, ArchiveKind::Zip] {
         if let Err(e) = read_package(kind, Cursor::new(data), &limits) {
             // Every rejection has a one-line reason.
