@@ -88,8 +88,8 @@ async fn import_once(store: &Store, round: usize, current: &AtomicI64, facts: &[
                 name: Some(k.1.clone()),
                 scan_time_ms: Utc::now().timestamp_millis(),
                 sockets: 1,
-                cores: 2,
-                threads: 2,
+                cores: Some(2),
+                threads: Some(2),
                 ..StagedComputer::default()
             },
             packages: facts.to_vec(),
