@@ -28,65 +28,27 @@
 #   KEEP_TMP=1       keep the temporary directory (logs) for inspection
 
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MEMBERS=${MEMBERS:-1000000}
 UPLOADS=${UPLOADS:-4}
 LIMIT_MIB=${LIMIT_MIB:-50}
 KEEP_TMP=${KEEP_TMP:-0}
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PASSWORD="bench-$(date +%s)-$RANDOM$RANDOM"
 HOST_DIR=${HOST_DIR:-$ROOT/../shared/corpus/hosts/debian12-vm}
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "error: $*"; exit 2; }
-
-PIDS=()
-TMP=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$TMP" && -d "$TMP" ]]; then
-        if [[ "$KEEP_TMP" == 1 ]]; then
-            rm -f "$TMP"/*.zip "$TMP"/data/datasource/*.zip
-            say "kept $TMP (zips removed)"
-        else
-            rm -rf "$TMP"
-        fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_API_TIMEOUT=60
+BENCH_KEPT_NOTE=" (zips removed)"
+# shellcheck disable=SC2317 # called by bench_cleanup
+bench_keep_prune() { rm -f "$TMP"/*.zip "$TMP"/data/datasource/*.zip; }
 
 command -v python3 >/dev/null || die "python3 is needed to generate the zip"
 command -v curl >/dev/null || die "curl is needed"
 [[ -d "$HOST_DIR" ]] || die "no corpus host at $HOST_DIR"
 
-if [[ -z "${OPENLMT_BIN:-}" ]]; then
-    say "building the release binary (cargo build --release -p openlmt)"
-    (cd "$ROOT" && cargo build --release -q -p openlmt) >&2
-    OPENLMT_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/openlmt"
-    [[ "$OPENLMT_BIN" = /* ]] || OPENLMT_BIN="$ROOT/$OPENLMT_BIN"
-fi
-[[ -x "$OPENLMT_BIN" ]] || die "no binary at $OPENLMT_BIN"
+bench_openlmt_bin "building the release binary (cargo build --release -p openlmt)" -p openlmt
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/openlmt-archive-bench.XXXXXX")
-DATA="$TMP/data"
-mkdir -p "$DATA/datasource"
+bench_make_tmp openlmt-archive-bench
 ENDPOINT=bench-many-members
 NAME="202611281200-$ENDPOINT.zip"
 ZIP="$TMP/$NAME"
@@ -108,44 +70,13 @@ PY
 ZIP_BYTES=$(stat -c %s "$ZIP")
 say "zip: $ZIP_BYTES bytes"
 
-say "starting openlmt"
-OPENLMT_LOG=warn OPENLMT_ADMIN_PASSWORD="$PASSWORD" \
-    "$OPENLMT_BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
-    >"$TMP/openlmt.out" 2>"$TMP/openlmt.err" &
-PIDS+=($!)
-OPENLMT_PID=$!
-BASE=""
-for _ in $(seq 300); do
-    BASE=$(sed -n 's|^openlmt listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$TMP/openlmt.out")
-    [[ -n "$BASE" ]] && break
-    kill -0 "$OPENLMT_PID" 2>/dev/null || { cat "$TMP/openlmt.err" >&2; die "openlmt exited"; }
-    sleep 0.1
-done
-[[ -n "$BASE" ]] || die "openlmt did not say where it listens"
-
-TOKEN=$(curl -fsS -X POST "$BASE/api/get_token" -H 'content-type: application/json' \
-    -d "{\"user\":\"admin\",\"password\":\"$PASSWORD\"}" |
-    sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
-[[ -n "$TOKEN" ]] || die "no token from /api/get_token"
-STATUS_URL="$BASE/api/import_status.json"
-api() { curl -fsS -m 60 -H "Token: $TOKEN" "$@"; }
-mode_of() { sed -n 's/.*"mode"[[:space:]]*:[[:space:]]*"\([a-z_]*\)".*/\1/p'; }
-hwm_kib() { awk '/^VmHWM:/{print $2}' "/proc/$OPENLMT_PID/status"; }
-wait_idle() {
-    local m
-    for _ in $(seq 3000); do
-        m=$(api "$STATUS_URL" | mode_of)
-        [[ "$m" != running && "$m" != pending ]] && return 0
-        sleep 0.1
-    done
-    die "the import did not end"
-}
+bench_start_openlmt
+bench_get_token
+hwm_kib() { proc_kib VmHWM "$OPENLMT_PID"; }
 
 # One status call and one empty import first, so the baseline includes what serving and
 # importing need anyway.
-api "$STATUS_URL?run=true" >/dev/null
-sleep 0.2
-wait_idle
+import_and_wait 3000
 BEFORE=$(hwm_kib)
 say "VmHWM before: $BEFORE KiB"
 
@@ -170,9 +101,7 @@ UPLOAD_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
 say "placing it in the data source and importing"
 cp "$ZIP" "$DATA/datasource/$NAME"
 t0=$(date +%s.%N)
-api "$STATUS_URL?run=true" >/dev/null
-sleep 0.2
-wait_idle
+import_and_wait 3000
 t1=$(date +%s.%N)
 IMPORT_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
 AFTER_IMPORT=$(hwm_kib)
@@ -186,7 +115,7 @@ G_UP=$(growth_mib "$BEFORE" "$AFTER_UPLOAD")
 G_ALL=$(growth_mib "$BEFORE" "$AFTER_IMPORT")
 VERDICT=$(awk -v g="$G_ALL" -v l="$LIMIT_MIB" 'BEGIN{print (g < l) ? "PASS" : "FAIL"}')
 
-echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+echo "machine: $(nproc) CPUs, $(cpu_model)"
 echo "binary: $OPENLMT_BIN"
 echo "zip: $MEMBERS members, $ZIP_BYTES bytes; $UPLOADS concurrent uploads (${UPLOAD_SECS} s), then one import (${IMPORT_SECS} s)"
 echo "VmHWM before: $((BEFORE / 1024)) MiB; after the uploads: $((AFTER_UPLOAD / 1024)) MiB; after the import: $((AFTER_IMPORT / 1024)) MiB"

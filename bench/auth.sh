@@ -20,6 +20,8 @@
 #   is honoured for the build), KEEP_TMP=1 (keep the temporary directory).
 
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -28,71 +30,13 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 KEEP_TMP=${KEEP_TMP:-0}
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PASSWORD="bench-$(date +%s)-$RANDOM$RANDOM"
+bench_need_tools wrk curl
+bench_openlmt_bin "building the release binary (cargo build --release -p openlmt)" --locked -p openlmt
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "error: $*"; exit 2; }
-
-PIDS=()
-TMP=""
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [[ -n "$TMP" && -d "$TMP" ]]; then
-        if [[ "$KEEP_TMP" == 1 ]]; then say "kept $TMP"; else rm -rf "$TMP"; fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-need_apt=()
-command -v wrk >/dev/null || need_apt+=(wrk)
-command -v curl >/dev/null || need_apt+=(curl)
-if ((${#need_apt[@]})); then
-    say "installing ${need_apt[*]} with apt-get"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO=sudo
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
-fi
-
-if [[ -z "${OPENLMT_BIN:-}" ]]; then
-    say "building the release binary (cargo build --release -p openlmt)"
-    (cd "$ROOT" && cargo build --release -q --locked -p openlmt) >&2
-    OPENLMT_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/openlmt"
-    [[ "$OPENLMT_BIN" = /* ]] || OPENLMT_BIN="$ROOT/$OPENLMT_BIN"
-fi
-[[ -x "$OPENLMT_BIN" ]] || die "no binary at $OPENLMT_BIN"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/openlmt-bench-auth.XXXXXX")
-DATA="$TMP/data"
-mkdir -p "$DATA/datasource"
-
-say "starting openlmt"
-OPENLMT_LOG=warn OPENLMT_ADMIN_PASSWORD="$PASSWORD" \
-    "$OPENLMT_BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
-    >"$TMP/openlmt.out" 2>"$TMP/openlmt.err" &
-PIDS+=($!)
-OPENLMT_PID=$!
-BASE=""
-for _ in $(seq 300); do
-    BASE=$(sed -n 's|^openlmt listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$TMP/openlmt.out")
-    [[ -n "$BASE" ]] && break
-    kill -0 "$OPENLMT_PID" 2>/dev/null || { cat "$TMP/openlmt.err" >&2; die "openlmt exited"; }
-    sleep 0.1
-done
-[[ -n "$BASE" ]] || die "openlmt did not say where it listens"
-URL="$BASE/api/import_status.json"
-
-TOKEN=$(curl -fsS -X POST "$BASE/api/get_token" -H 'content-type: application/json' \
-    -d "{\"user\":\"admin\",\"password\":\"$PASSWORD\"}" |
-    sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
-[[ -n "$TOKEN" ]] || die "no token from /api/get_token"
+bench_make_tmp openlmt-bench-auth
+bench_start_openlmt
+URL=$STATUS_URL
+bench_get_token
 UNKNOWN="0123456789abcdef$(printf '%064d' 0 | tr 0 e)"
 
 # A panel session: the login form's double-submit token, then the login.
@@ -126,9 +70,9 @@ run_wrk() {
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -H "$h" "$URL" >/dev/null 2>&1 || true
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -H "$h" "$URL" >"$out" 2>&1 || true
     local rps errs non2xx
-    rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
-    errs=$(awk '/Socket errors:/{gsub(",","");s=0;for(i=4;i<=NF;i+=2)s+=$i;print s}' "$out")
-    non2xx=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$out")
+    rps=$(wrk_rps "$out")
+    errs=$(wrk_socket_errors "$out")
+    non2xx=$(wrk_non2xx "$out")
     # the unknown token's 401s are the expected answers, not errors
     [[ "$kind" == unknown ]] && non2xx=0
     [[ -n "$rps" ]] || { cat "$out" >&2; die "cannot parse wrk output for $kind round $round"; }
@@ -143,7 +87,6 @@ for r in $(seq "$ROUNDS"); do
     for kind in ${ORDERS[$(((r - 1) % 3))]}; do run_wrk "$kind" "$r"; done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -F'\t' -v k="$1" '$1==k{print $3}' "$RESULTS"; }
 V=$(col valid | median)
 U=$(col unknown | median)
@@ -153,12 +96,8 @@ RU=$(awk -v a="$U" -v b="$V" 'BEGIN{printf "%.2f", a/b}')
 RS=$(awk -v a="$S" -v b="$V" 'BEGIN{printf "%.2f", a/b}')
 VERDICT=$(awk -v r="$RU" 'BEGIN{print (r>=0.8)?"PASS":"FAIL"}')
 
-if REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-    git -C "$ROOT" diff --quiet HEAD 2>/dev/null || REV="$REV + uncommitted changes"
-else
-    REV="commit unknown"
-fi
-cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+REV=$(bench_rev)
+cpu=$(cpu_model)
 echo "# openlmt authentication benchmark (bench/auth.sh)"
 echo "machine: $(nproc) CPU ($cpu), Linux $(uname -r)"
 echo "tools:   $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), openlmt ($REV)"

@@ -51,6 +51,8 @@
 #   KEEP_TMP=1       keep the temporary directory (packages removed)
 
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES=${PACKAGES:-10000}
 STATUS_LOAD=${STATUS_LOAD:-paced}
@@ -59,73 +61,29 @@ RATE=${RATE:-10}
 PACKAGES_CACHE=${PACKAGES_CACHE:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -z "${HOST_DIR:-}" ]]; then
     for d in "$ROOT/../shared/corpus/hosts/debian12-vm" /work/shared/corpus/hosts/debian12-vm; do
         [[ -d "$d" ]] && { HOST_DIR=$(cd "$d" && pwd); break; }
     done
 fi
-PASSWORD="bench-$(date +%s)-$RANDOM$RANDOM"
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "error: $*"; exit 2; }
 now() { printf '%s' "$EPOCHREALTIME"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
 
 [[ -n "${HOST_DIR:-}" && -f "$HOST_DIR/dpkg-status" ]] || die "no host evidence dir (set HOST_DIR)"
 
-# --- cleanup: every process this script started, even on failure ---------
-PIDS=()
-TMP=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$TMP" && -d "$TMP" ]]; then
-        if [[ "$KEEP_TMP" == 1 ]]; then
-            rm -rf "$TMP/data/datasource" "$TMP"/baseline*.db*  # (a symlink when PACKAGES_CACHE is set)
-            say "kept $TMP (packages and baseline databases removed)"
-        else
-            rm -rf "$TMP"
-        fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_STOP_TRIES=100
+BENCH_KEPT_NOTE=" (packages and baseline databases removed)"
+# shellcheck disable=SC2317 # called by bench_cleanup
+bench_keep_prune() { rm -rf "$TMP/data/datasource" "$TMP"/baseline*.db*; } # (a symlink when PACKAGES_CACHE is set)
+BENCH_API_TIMEOUT=30
 
 # --- tools -----------------------------------------------------------------
-need_apt=()
-command -v wrk >/dev/null || need_apt+=(wrk)
-command -v curl >/dev/null || need_apt+=(curl)
-command -v jq >/dev/null || need_apt+=(jq)
-command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
-command -v gawk >/dev/null || need_apt+=(gawk)
-if ((${#need_apt[@]})); then
-    say "installing ${need_apt[*]} with apt-get"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO=sudo
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
-fi
+bench_need_tools wrk curl jq sqlite3 gawk
 
 if [[ -z "${OPENLMT_BIN:-}" || -z "${REPLICATE_BIN:-}" || -z "${WRITE_RATE_BIN:-}" ]]; then
     say "building (cargo build --release -p openlmt -p openlmt-scanpkg -p openlmt-storage --bins --examples)"
     (cd "$ROOT" && cargo build --release -q -p openlmt -p openlmt-scanpkg -p openlmt-storage --bins --examples) >&2
-    T="${CARGO_TARGET_DIR:-$ROOT/target}"
-    [[ "$T" = /* ]] || T="$ROOT/$T"
+    T=$(bench_target_dir)
     OPENLMT_BIN=${OPENLMT_BIN:-$T/release/openlmt}
     REPLICATE_BIN=${REPLICATE_BIN:-$T/release/examples/replicate}
     WRITE_RATE_BIN=${WRITE_RATE_BIN:-$T/release/examples/write_rate}
@@ -134,9 +92,7 @@ fi
 [[ -x "$REPLICATE_BIN" ]] || die "no replicate example at $REPLICATE_BIN"
 [[ -x "$WRITE_RATE_BIN" ]] || die "no write_rate example at $WRITE_RATE_BIN"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/openlmt-importbench.XXXXXX")
-DATA="$TMP/data"
-mkdir -p "$DATA/datasource"
+bench_make_tmp openlmt-importbench
 
 # --- the estate: one real host, replicated ----------------------------------
 REPLICATE_SECS="(reused from $PACKAGES_CACHE)"
@@ -164,28 +120,9 @@ say "  $N_FILES files, $((DS_BYTES / 1048576)) MiB, ${REPLICATE_SECS}"
 sync
 
 # --- openlmt ---------------------------------------------------------------
-start_server() {
-    say "starting openlmt"
-    OPENLMT_LOG=warn OPENLMT_ADMIN_PASSWORD="$PASSWORD" \
-        "$OPENLMT_BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
-        >"$TMP/openlmt.out" 2>"$TMP/openlmt.err" &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    BASE=""
-    for _ in $(seq 300); do
-        BASE=$(sed -n 's|^openlmt listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$TMP/openlmt.out")
-        [[ -n "$BASE" ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/openlmt.err" >&2; die "openlmt exited"; }
-        sleep 0.1
-    done
-    [[ -n "$BASE" ]] || die "openlmt did not say where it listens"
-}
-start_server
-TOKEN=$(curl -fsS -X POST "$BASE/api/get_token" -H 'content-type: application/json' \
-    -d "{\"user\":\"admin\",\"password\":\"$PASSWORD\"}" | jq -r '.token // empty')
-[[ -n "$TOKEN" ]] || die "no token from /api/get_token"
-STATUS_URL="$BASE/api/import_status.json"
-api() { curl -fsS -m 30 -H "Token: $TOKEN" "$@"; }
+bench_start_openlmt
+SERVER_PID=$OPENLMT_PID
+bench_get_token
 
 # wait_done ID INTERVAL: until the status is idle and import ID has ended;
 # prints the time (EPOCHREALTIME) the end was seen.
@@ -212,11 +149,11 @@ wait_done() {
 # RSS sampler (VmRSS every 0.2 s) for the profile; VmHWM is the figure.
 rss_sampler() {
     while kill -0 "$SERVER_PID" 2>/dev/null; do
-        printf '%s %s\n' "$(now)" "$(awk '/^VmRSS/{print $2}' "/proc/$SERVER_PID/status" 2>/dev/null)"
+        printf '%s %s\n' "$(now)" "$(proc_kib VmRSS "$SERVER_PID" 2>/dev/null)"
         sleep 0.2
     done
 }
-HWM_IDLE_KB=$(awk '/^VmHWM/{print $2}' "/proc/$SERVER_PID/status")
+HWM_IDLE_KB=$(proc_kib VmHWM "$SERVER_PID")
 # CPU seconds (user + system) of the server, per thread name; threads that
 # ended are folded into the process totals only.
 TCK=$(getconf CLK_TCK)
@@ -271,7 +208,7 @@ api "$STATUS_URL?run=true" >/dev/null
 read -r T1 ST1 < <(wait_done 1 0.1)
 T1_END=$T1
 IMPORT1_SECS=$(sub "$T0" "$T1")
-HWM_KB=$(awk '/^VmHWM/{print $2}' "/proc/$SERVER_PID/status")
+HWM_KB=$(proc_kib VmHWM "$SERVER_PID")
 CPU1=$(cpu_total)
 cpu_threads >>"$TMP/cpu.tsv"
 kill "$CPU_SAMPLER" 2>/dev/null || true
@@ -328,7 +265,7 @@ READ_SECS=$(awk -F'\t' '$1=="Read and write scan packages"{print $2}' "$TMP/step
 IMPORT2_LOG_SECS=$(awk -F'\t' '$1=="total in the log"{print $2}' "$TMP/steps2.tsv")
 
 # --- stop the server, then SQLite's own bulk insert on a copy ---------------
-HWM_END_KB=$(awk '/^VmHWM/{print $2}' "/proc/$SERVER_PID/status")
+HWM_END_KB=$(proc_kib VmHWM "$SERVER_PID")
 kill -TERM "$SERVER_PID"
 for _ in $(seq 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
 DB=$(find "$DATA" -maxdepth 2 -name '*.db' | head -1)
@@ -405,12 +342,6 @@ say "  $WR_ROWS rows in $WR_SECS s (+ final checkpoint $WR_CKPT s)"
 rate() { awk -v n="$1" -v s="$2" 'BEGIN{printf "%.0f", (s > 0) ? n / s : 0}'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", (b > 0) ? 100 * a / b : 0}'; }
 verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN{ok = (op == "<") ? (v < t) : (v >= t); print ok ? "PASS" : "FAIL"}'; }
-to_ms() {
-    awk -v v="$1" 'BEGIN{
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.2f", n }'
-}
 
 # The writer's own time, from the import log line
 #   Wrote N package facts in A s (R rows/s; A' s of CPU) and M SWID facts in
@@ -446,13 +377,11 @@ HWM_MIB=$(awk -v k="$HWM_KB" 'BEGIN{printf "%.1f", k/1024}')
 RSS_MAX_MIB=$(awk -v a="$T1_START" -v b="$T1_END" '$1 >= a && $1 <= b && $2 > m {m = $2} END{printf "%.1f", m/1024}' "$TMP/rss.txt")
 HWM_END_MIB=$(awk -v k="$HWM_END_KB" 'BEGIN{printf "%.1f", k/1024}')
 if [[ "$STATUS_LOAD" == wrk ]]; then
-    L_P50=$(to_ms "$(awk '$1=="50%"{print $2}' "$TMP/load.txt")")
-    L_P99=$(to_ms "$(awk '$1=="99%"{print $2}' "$TMP/load.txt")")
+    L_P50=$(wrk_percentile "$TMP/load.txt" 50%)
+    L_P99=$(wrk_percentile "$TMP/load.txt" 99%)
     L_MAX=$(to_ms "$(awk '$1=="Latency"{print $4}' "$TMP/load.txt")")
     L_REQ=$(awk '/requests in/{print $1}' "$TMP/load.txt")
-    L_ERR=$(awk '/Socket errors:/{gsub(",","");s=0;for(i=4;i<=NF;i+=2)s+=$i;print s}' "$TMP/load.txt")
-    L_NON2XX=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$TMP/load.txt")
-    L_ERR=$((${L_ERR:-0} + ${L_NON2XX:-0}))
+    L_ERR=$(wrk_errors "$TMP/load.txt")
     L_DESC="wrk -t1 -c$CONNECTIONS --latency (unpaced)"
 elif [[ "$STATUS_LOAD" == paced ]]; then
     read -r L_REQ L_ERR L_P50 L_P99 L_MAX <"$TMP/load.txt"
@@ -463,13 +392,9 @@ if [[ -n "$LOAD_PID" ]]; then
     L_RPS=$(awk -v n="$L_REQ" -v s="$IMPORT1_SECS" 'BEGIN{printf "%.0f", n/s}')
 fi
 
-if REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-    git -C "$ROOT" diff --quiet HEAD 2>/dev/null || REV="$REV + uncommitted changes"
-else
-    REV="commit unknown"
-fi
-cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
-mem=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+REV=$(bench_rev)
+cpu=$(cpu_model)
+mem=$(mem_total)
 
 echo "# openlmt import benchmark (bench/import.sh)"
 echo "machine: $(nproc) CPU ($cpu), $mem, Linux $(uname -r); $(df -T "$TMP" | awk 'NR==2{print $2}') at $TMP"

@@ -32,6 +32,8 @@
 #   KEEP_TMP=1       keep the temporary directory (logs) for inspection
 
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -42,65 +44,19 @@ PIN=${PIN:-0}
 PACKAGES=${PACKAGES:-4000}
 KEEP_TMP=${KEEP_TMP:-0}
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PASSWORD="bench-$(date +%s)-$RANDOM$RANDOM"
+BENCH_KEPT_NOTE=" (packages removed)"
+# shellcheck disable=SC2317 # called by bench_cleanup
+bench_keep_prune() { rm -rf "$TMP/data/datasource"; }
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "error: $*"; exit 2; }
-
-# --- cleanup: every process this script started, even on failure ---------
-PIDS=()
-TMP=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$TMP" && -d "$TMP" ]]; then
-        if [[ "$KEEP_TMP" == 1 ]]; then
-            rm -rf "$TMP/data/datasource"
-            say "kept $TMP (packages removed)"
-        else
-            rm -rf "$TMP"
-        fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# --- tools -----------------------------------------------------------------
-need_apt=()
-command -v wrk >/dev/null || need_apt+=(wrk)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
-command -v curl >/dev/null || need_apt+=(curl)
-if ((${#need_apt[@]})); then
-    say "installing ${need_apt[*]} with apt-get"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO=sudo
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
-fi
+bench_need_tools wrk nginx curl
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 if [[ -z "${OPENLMT_BIN:-}" ]]; then
-    say "building the release binaries (cargo build --release -p openlmt, and the replicate example)"
-    (cd "$ROOT" && cargo build --release -q -p openlmt && cargo build --release -q -p openlmt-scanpkg --example replicate) >&2
-    OPENLMT_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/openlmt"
-    [[ "$OPENLMT_BIN" = /* ]] || OPENLMT_BIN="$ROOT/$OPENLMT_BIN"
+    bench_openlmt_bin "building the release binaries (cargo build --release -p openlmt, and the replicate example)" -p openlmt
+    (cd "$ROOT" && cargo build --release -q -p openlmt-scanpkg --example replicate) >&2
+else
+    bench_openlmt_bin "" # only checks OPENLMT_BIN
 fi
-[[ -x "$OPENLMT_BIN" ]] || die "no binary at $OPENLMT_BIN"
 REPLICATE=${REPLICATE_BIN:-$(dirname "$OPENLMT_BIN")/examples/replicate}
 [[ -x "$REPLICATE" ]] || (cd "$ROOT" && cargo build --release -q -p openlmt-scanpkg --example replicate) >&2
 [[ -x "$REPLICATE" ]] || die "no replicate example at $REPLICATE"
@@ -113,52 +69,19 @@ if [[ "$PIN" == 1 ]]; then
     WRK_CPU=(taskset -c 1)
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/openlmt-bench.XXXXXX")
+bench_make_tmp openlmt-bench
 chmod 755 "$TMP" # nginx workers may run as another user
-DATA="$TMP/data"
-mkdir -p "$DATA/datasource" "$TMP/nginx/www/api"
+mkdir -p "$TMP/nginx/www/api"
 
 # --- openlmt ---------------------------------------------------------------
-say "starting openlmt"
-OPENLMT_LOG=warn OPENLMT_ADMIN_PASSWORD="$PASSWORD" \
-    "${SERVER_CPU[@]}" "$OPENLMT_BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
-    >"$TMP/openlmt.out" 2>"$TMP/openlmt.err" &
-PIDS+=($!)
-OPENLMT_PID=$!
-BASE=""
-for _ in $(seq 300); do
-    BASE=$(sed -n 's|^openlmt listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$TMP/openlmt.out")
-    [[ -n "$BASE" ]] && break
-    kill -0 "$OPENLMT_PID" 2>/dev/null || { cat "$TMP/openlmt.err" >&2; die "openlmt exited"; }
-    sleep 0.1
-done
-[[ -n "$BASE" ]] || die "openlmt did not say where it listens"
-
-TOKEN=$(curl -fsS -X POST "$BASE/api/get_token" -H 'content-type: application/json' \
-    -d "{\"user\":\"admin\",\"password\":\"$PASSWORD\"}" |
-    sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
-[[ -n "$TOKEN" ]] || die "no token from /api/get_token"
-STATUS_URL="$BASE/api/import_status.json"
-
-api() { curl -fsS -m 10 -H "Token: $TOKEN" "$@"; }
-mode_of() { sed -n 's/.*"mode"[[:space:]]*:[[:space:]]*"\([a-z_]*\)".*/\1/p'; }
+bench_start_openlmt "${SERVER_CPU[@]}"
+bench_get_token
 
 # One import, timed, before the measurement: it also makes the status show
 # a finished import (the body nginx serves is then the steady idle body).
-wait_idle() {
-    local m
-    for _ in $(seq 1200); do
-        m=$(api "$STATUS_URL" | mode_of)
-        [[ "$m" != running && "$m" != pending ]] && return 0
-        sleep 0.1
-    done
-    die "the import did not end"
-}
 say "timing one import (nothing else running)"
 t0=$(date +%s.%N)
-api "$STATUS_URL?run=true" >/dev/null
-sleep 0.2
-wait_idle
+import_and_wait
 t1=$(date +%s.%N)
 IMPORT_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
 say "one import of an empty data source took ${IMPORT_SECS} s"
@@ -238,14 +161,6 @@ say "body: openlmt $O_BYTES bytes ($O_TYPE), nginx $N_BYTES bytes ($N_TYPE)"
 [[ "$N_TYPE" == "$O_TYPE" ]] || die "the content types differ ($O_TYPE vs $N_TYPE)"
 
 # --- measurement -------------------------------------------------------------
-# wrk latency to milliseconds: 850.00us, 1.23ms, 2.00s, 1.00m
-to_ms() {
-    awk -v v="$1" 'BEGIN{
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.2f", n }'
-}
-
 RESULTS="$TMP/results.tsv" # kind round rps p50 p99 errors
 : >"$RESULTS"
 
@@ -256,13 +171,11 @@ run_wrk() {
         -H "Token: $TOKEN" "$url" >/dev/null 2>&1 || true
     "${WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
         -H "Token: $TOKEN" "$url" >"$out" 2>&1 || true
-    local rps p50 p99 errs non2xx
-    rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
-    p50=$(to_ms "$(awk '$1=="50%"{print $2}' "$out")")
-    p99=$(to_ms "$(awk '$1=="99%"{print $2}' "$out")")
-    errs=$(awk '/Socket errors:/{gsub(",","");s=0;for(i=4;i<=NF;i+=2)s+=$i;print s}' "$out")
-    non2xx=$(awk '/Non-2xx or 3xx responses:/{print $NF}' "$out")
-    errs=$((${errs:-0} + ${non2xx:-0}))
+    local rps p50 p99 errs
+    rps=$(wrk_rps "$out")
+    p50=$(wrk_percentile "$out" 50%)
+    p99=$(wrk_percentile "$out" 99%)
+    errs=$(wrk_errors "$out")
     [[ -n "$rps" ]] || { cat "$out" >&2; die "cannot parse wrk output for $kind round $round"; }
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$round" "$rps" "$p50" "$p99" "$errs" >>"$RESULTS"
     printf '  %-16s round %d: %10.0f req/s  p50 %7s ms  p99 %7s ms  errors %s\n' \
@@ -332,7 +245,6 @@ for r in $(seq "$ROUNDS"); do
 done
 
 # --- report --------------------------------------------------------------------
-median() { sort -g | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -F'\t' -v k="$1" -v c="$2" '$1==k{print $c}' "$RESULTS"; }
 
 N_RPS=$(col nginx 3 | median)
@@ -350,13 +262,9 @@ P99_RATIO=$(awk -v a="$I_P99" -v b="$N_P99" 'BEGIN{printf "%.2f", a/b}')
 PASS1=$(awk -v r="$RATIO" 'BEGIN{print (r>=0.5)?"PASS":"FAIL"}')
 PASS2=$(awk -v d="$DROP" 'BEGIN{print (d<=10)?"PASS":"FAIL"}')
 
-if REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
-    git -C "$ROOT" diff --quiet HEAD 2>/dev/null || REV="$REV + uncommitted changes"
-else
-    REV="${BENCH_REV:-commit unknown}"
-fi
-cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
-mem=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+REV=$(bench_rev "${BENCH_REV:-commit unknown}")
+cpu=$(cpu_model)
+mem=$(mem_total)
 echo "# openlmt status endpoint benchmark (bench/status.sh)"
 echo "machine: $(nproc) CPU ($cpu), $mem, Linux $(uname -r)"
 echo "tools:   $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), openlmt $("$OPENLMT_BIN" --version | awk '{print $2}') ($REV)"

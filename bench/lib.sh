@@ -1,0 +1,225 @@
+# shellcheck shell=bash
+# Shared helpers of the benchmark scripts in bench/ (status.sh, import.sh,
+# auth.sh, archive.sh). Sourced, never run:
+#
+#     set -euo pipefail
+#     . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Sourcing it sets, for the script:
+#   ROOT       the repository (the parent of bench/)
+#   PASSWORD   a fresh admin password for the server the script starts
+#   PIDS=()    processes to stop on exit: append every background process
+#   TMP=""     the temporary directory (bench_make_tmp sets it)
+# and installs the traps: on EXIT, bench_cleanup; INT and TERM exit 130/143
+# (so the EXIT trap runs).
+#
+# Settings a script may change after sourcing (not environment knobs):
+#   BENCH_STOP_TRIES=50    tenths of a second each process gets after SIGTERM
+#                          before SIGKILL
+#   BENCH_KEPT_NOTE=""     appended to "kept $TMP" with KEEP_TMP=1, e.g.
+#                          " (packages removed)"; define bench_keep_prune()
+#                          to remove the bulky parts of a kept $TMP
+#   BENCH_API_TIMEOUT=10   curl -m of api()
+#
+# Functions (all messages go to stderr; stdout is the report):
+#   say TEXT...               one line on stderr
+#   die TEXT...               "error: TEXT" on stderr, exit 2 (set-up failed)
+#   bench_cleanup             the EXIT trap: SIGTERM to every PIDS entry, then
+#                             SIGKILL after BENCH_STOP_TRIES/10 s; removes TMP
+#                             unless KEEP_TMP=1
+#   bench_need_tools TOOL...  installs the missing ones with apt-get (sudo when
+#                             not root); a tool in /usr/sbin counts as present
+#   bench_target_dir          prints the absolute cargo target directory
+#                             (CARGO_TARGET_DIR honoured)
+#   bench_openlmt_bin MESSAGE CARGO_BUILD_ARGS...
+#                             unless OPENLMT_BIN is set: says MESSAGE, runs
+#                             `cargo build --release -q ARGS` in ROOT and sets
+#                             OPENLMT_BIN to the release openlmt; then dies
+#                             unless OPENLMT_BIN is executable
+#   bench_make_tmp PREFIX     TMP=$(mktemp -d ${TMPDIR:-/tmp}/PREFIX.XXXXXX),
+#                             DATA=$TMP/data, creates $DATA/datasource
+#   bench_start_openlmt [CMD...]
+#                             starts `openlmt serve` on DATA (127.0.0.1, free
+#                             port, OPENLMT_LOG=warn, OPENLMT_ADMIN_PASSWORD),
+#                             CMD (e.g. taskset -c 0) before it; logs in
+#                             $TMP/openlmt.out/.err; waits until it says where
+#                             it listens; sets OPENLMT_PID, BASE, STATUS_URL
+#   bench_get_token           TOKEN from POST /api/get_token as admin
+#   api CURL_ARGS...          curl -fsS with the token
+#   mode_of                   the "mode" of a status body on stdin
+#   wait_idle [TRIES]         polls the status every 0.1 s until it is neither
+#                             running nor pending (TRIES, default 1200, then dies)
+#   import_and_wait [TRIES]   asks for an import (?run=true) and wait_idle
+#   proc_kib FIELD PID        a /proc/PID/status field in KiB (VmHWM, VmRSS)
+#   median                    median of the numbers on stdin
+#   to_ms LATENCY             wrk latency (850.00us, 1.23ms, 2.00s, 1.00m) in ms
+#   wrk_rps FILE              Requests/sec of a wrk report
+#   wrk_errors FILE           socket errors + non-2xx/3xx responses of a report
+#   wrk_socket_errors FILE, wrk_non2xx FILE   the two parts, empty when absent
+#   wrk_percentile FILE PCT   a --latency percentile (50%, 99%) in ms
+#   bench_rev [FALLBACK]      short HEAD (+ " + uncommitted changes"), or
+#                             FALLBACK (default "commit unknown") outside git
+#   cpu_model, mem_total      for the "machine:" line
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PASSWORD="bench-$(date +%s)-$RANDOM$RANDOM"
+PIDS=()
+TMP=""
+BENCH_STOP_TRIES=50
+BENCH_KEPT_NOTE=""
+BENCH_API_TIMEOUT=10
+
+say() { printf '%s\n' "$*" >&2; }
+die() {
+    say "error: $*"
+    exit 2
+}
+
+# --- cleanup: every process the script started, even on failure -----------
+bench_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq "$BENCH_STOP_TRIES"); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n "$TMP" && -d "$TMP" ]]; then
+        if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+            if declare -F bench_keep_prune >/dev/null; then bench_keep_prune; fi
+            say "kept $TMP$BENCH_KEPT_NOTE"
+        else
+            rm -rf "$TMP"
+        fi
+    fi
+    exit "$rc"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- tools and binaries ------------------------------------------------------
+bench_need_tools() {
+    local need_apt=() t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || [[ -x "/usr/sbin/$t" ]] || need_apt+=("$t")
+    done
+    if ((${#need_apt[@]})); then
+        say "installing ${need_apt[*]} with apt-get"
+        local sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo=sudo
+        $sudo apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+    fi
+}
+
+bench_target_dir() {
+    local t="${CARGO_TARGET_DIR:-$ROOT/target}"
+    [[ "$t" = /* ]] || t="$ROOT/$t"
+    printf '%s\n' "$t"
+}
+
+bench_openlmt_bin() {
+    local message=$1
+    shift
+    if [[ -z "${OPENLMT_BIN:-}" ]]; then
+        say "$message"
+        (cd "$ROOT" && cargo build --release -q "$@") >&2
+        OPENLMT_BIN="$(bench_target_dir)/release/openlmt"
+    fi
+    [[ -x "$OPENLMT_BIN" ]] || die "no binary at $OPENLMT_BIN"
+}
+
+bench_make_tmp() {
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    DATA="$TMP/data"
+    mkdir -p "$DATA/datasource"
+}
+
+# --- the server ----------------------------------------------------------------
+bench_start_openlmt() {
+    say "starting openlmt"
+    OPENLMT_LOG=warn OPENLMT_ADMIN_PASSWORD="$PASSWORD" \
+        "$@" "$OPENLMT_BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 \
+        >"$TMP/openlmt.out" 2>"$TMP/openlmt.err" &
+    OPENLMT_PID=$!
+    PIDS+=("$OPENLMT_PID")
+    BASE=""
+    for _ in $(seq 300); do
+        BASE=$(sed -n 's|^openlmt listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$TMP/openlmt.out")
+        [[ -n "$BASE" ]] && break
+        kill -0 "$OPENLMT_PID" 2>/dev/null || { cat "$TMP/openlmt.err" >&2; die "openlmt exited"; }
+        sleep 0.1
+    done
+    [[ -n "$BASE" ]] || die "openlmt did not say where it listens"
+    STATUS_URL="$BASE/api/import_status.json"
+}
+
+bench_get_token() {
+    TOKEN=$(curl -fsS -X POST "$BASE/api/get_token" -H 'content-type: application/json' \
+        -d "{\"user\":\"admin\",\"password\":\"$PASSWORD\"}" |
+        sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+    [[ -n "$TOKEN" ]] || die "no token from /api/get_token"
+}
+
+api() { curl -fsS -m "$BENCH_API_TIMEOUT" -H "Token: $TOKEN" "$@"; }
+mode_of() { sed -n 's/.*"mode"[[:space:]]*:[[:space:]]*"\([a-z_]*\)".*/\1/p'; }
+
+wait_idle() {
+    local m
+    for _ in $(seq "${1:-1200}"); do
+        m=$(api "$STATUS_URL" | mode_of)
+        [[ "$m" != running && "$m" != pending ]] && return 0
+        sleep 0.1
+    done
+    die "the import did not end"
+}
+
+import_and_wait() {
+    api "$STATUS_URL?run=true" >/dev/null
+    sleep 0.2
+    wait_idle "$@"
+}
+
+proc_kib() { awk -v f="$1:" '$1 == f {print $2}' "/proc/$2/status"; }
+
+# --- figures -------------------------------------------------------------------
+median() { sort -g | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+to_ms() {
+    awk -v v="$1" 'BEGIN{
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.2f", n }'
+}
+
+wrk_rps() { awk '/^Requests\/sec:/{print $2}' "$1"; }
+wrk_socket_errors() { awk '/Socket errors:/{gsub(",","");s=0;for(i=4;i<=NF;i+=2)s+=$i;print s}' "$1"; }
+wrk_non2xx() { awk '/Non-2xx or 3xx responses:/{print $NF}' "$1"; }
+wrk_errors() {
+    local e n
+    e=$(wrk_socket_errors "$1")
+    n=$(wrk_non2xx "$1")
+    echo $((${e:-0} + ${n:-0}))
+}
+wrk_percentile() { to_ms "$(awk -v p="$2" '$1==p{print $2}' "$1")"; }
+
+bench_rev() {
+    local rev
+    if rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+        git -C "$ROOT" diff --quiet HEAD 2>/dev/null || rev="$rev + uncommitted changes"
+    else
+        rev="${1:-commit unknown}"
+    fi
+    printf '%s\n' "$rev"
+}
+
+cpu_model() { sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1; }
+mem_total() { awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo; }
