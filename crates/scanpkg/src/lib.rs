@@ -1,15 +1,17 @@
 //! The openlmt **scan package**: the file an endpoint (or the local-host scanner in this
 //! crate) produces and the server imports.
 //!
-//! A package is a `.tar.gz` / `.tgz` / `.zip` archive named `<YYYYMMDDHHMM>-<endpointID>.<ext>`
-//! holding `computer.yml`, capacity evidence (`cpuinfo`, `lscpu.json`, `dmidecode.txt`),
-//! optional package evidence (`dpkg-status`, `dpkg-query.tsv`, `rpm-qa.tsv`) and optional
-//! ISO/IEC 19770-2 SWID tags under `isotag_scan/`. The full format, and the rules used to
-//! derive capacity, are in `docs/scan-package.md` at the repository root.
+//! A scan package is a `.tar.gz` / `.tgz` / `.zip` archive named
+//! `<YYYYMMDDHHMM>-<endpointID>.<ext>` holding `computer.yml`, capacity evidence (`cpuinfo`,
+//! `lscpu.json`, `dmidecode.txt`), optional installed-package evidence (`dpkg-status`,
+//! `dpkg-query.tsv`, `rpm-qa.tsv`; see [`InstalledPackage`]) and optional ISO/IEC 19770-2
+//! SWID tags under `isotag_scan/`. The full format, and the rules used to derive capacity,
+//! are in `docs/scan-package.md` at the repository root.
 //!
-//! * [`read_scan_package`] reads and validates a package with bounded resources.
+//! * [`read_scan_package`] reads and validates a scan package with bounded resources.
 //! * [`scan_local_host`] collects the evidence of the machine it runs on.
-//! * [`EvidenceSet`], [`scan_package_bytes`], [`write_scan_package`] build and write packages.
+//! * [`EvidenceSet`], [`scan_package_bytes`], [`write_scan_package`] build and write scan
+//!   packages.
 //!
 //! Every parser is also public so the importer and tests can run them on single files.
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::text::non_empty;
 
-/// Which package manager reported a package.
+/// Which package manager reported an installed package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PackageManager {
