@@ -14,9 +14,9 @@
 #      (GET /api/import_status.json?run=true, then polled until mode=idle and
 #      the import is successful), and each step's duration from the import
 #      log's millisecond timestamps;                      target < 60 s
-#   2. the package-fact write rate: after the import, the same package_facts
+#   2. the package-fact write rate: after the import, the same installed_packages
 #      rows written again through openlmt's write path alone
-#      (crates/storage/examples/write_rate.rs: Store::write_packages, the
+#      (crates/storage/examples/write_rate.rs: Store::write_scan_packages, the
 #      import's batches, passive checkpoints beside) into a fresh database,
 #      against SQLite's own bulk INSERT ... SELECT of the same rows into the
 #      same schema (same index, WAL, synchronous=FULL), one transaction, on a
@@ -272,11 +272,11 @@ DB=$(find "$DATA" -maxdepth 2 -name '*.db' | head -1)
 [[ -n "$DB" ]] || die "no database file under $DATA"
 sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
 DB_BYTES=$(stat -c %s "$DB")
-PF_ROWS=$(sqlite3 "$DB" 'SELECT count(*) FROM package_facts;')
+PF_ROWS=$(sqlite3 "$DB" 'SELECT count(*) FROM installed_packages;')
 SW_ROWS=$(sqlite3 "$DB" 'SELECT count(*) FROM swid_facts;')
 COMPUTERS=$(sqlite3 "$DB" 'SELECT count(*) FROM computers WHERE published = 1 AND in_inventory = 1;')
 # The facts rows of import 1 (the second import wrote none).
-PF_ROWS1=$(sqlite3 "$DB" 'SELECT count(*) FROM package_facts WHERE import_id = 1;')
+PF_ROWS1=$(sqlite3 "$DB" 'SELECT count(*) FROM installed_packages WHERE import_id = 1;')
 
 # bulk TABLE ROWS_PER_TX [SETTINGS]: copies TABLE's rows into a fresh table
 # of the same schema and index, ROWS_PER_TX rows per transaction (0: one
@@ -324,11 +324,11 @@ bulk() {
     awk '/^Run Time: real/{s+=$4} END{printf "%.3f", s}' "$TMP/bulk-$table-$per_tx-$mode.out"
 }
 say "SQLite bulk insert baselines (sqlite3 $(sqlite3 --version | cut -d' ' -f1))"
-BULK_PF=$(bulk package_facts 0)
+BULK_PF=$(bulk installed_packages 0)
 BULK_SW=$(bulk swid_facts 0)
-BULK_PF_20K=$(bulk package_facts 20000)
-BULK_PF_NC=$(bulk package_facts 0 batch)
-say "  package_facts one tx ${BULK_PF} s (with openlmt's batch settings ${BULK_PF_NC} s), swid_facts ${BULK_SW} s, package_facts 20k/tx ${BULK_PF_20K} s"
+BULK_PF_20K=$(bulk installed_packages 20000)
+BULK_PF_NC=$(bulk installed_packages 0 batch)
+say "  installed_packages one tx ${BULK_PF} s (with openlmt's batch settings ${BULK_PF_NC} s), swid_facts ${BULK_SW} s, installed_packages 20k/tx ${BULK_PF_20K} s"
 say "openlmt's write path alone on the same rows (write_rate example)"
 "$WRITE_RATE_BIN" "$DB" "$TMP/writerate" >"$TMP/writerate.out" 2>&1 || { cat "$TMP/writerate.out" >&2; die "write_rate failed"; }
 rm -rf "$TMP/writerate"
@@ -360,7 +360,7 @@ SQ_ALL_SECS=$(awk -v a="$BULK_PF" -v b="$BULK_SW" 'BEGIN{printf "%.3f", a+b}')
 SQ_ALL_RATE=$(rate "$((PF_ROWS + SW_ROWS))" "$SQ_ALL_SECS")
 SQ_20K_RATE=$(rate "$PF_ROWS" "$BULK_PF_20K")
 SQ_NC_RATE=$(rate "$PF_ROWS" "$BULK_PF_NC")
-NC_CPU=$(awk '/^Run Time: real/{s += $6 + $8} END{printf "%.2f", s}' "$TMP/bulk-package_facts-0-batch.out")
+NC_CPU=$(awk '/^Run Time: real/{s += $6 + $8} END{printf "%.2f", s}' "$TMP/bulk-installed_packages-0-batch.out")
 W_RATE=$(rate "$W_PF" "$W_PF_ALL_SECS")
 # The write path alone: against sqlite3 with openlmt's batch settings, and
 # with its final checkpoint against durable sqlite3 (FULL, COMMIT
@@ -401,27 +401,27 @@ echo "machine: $(nproc) CPU ($cpu), $mem, Linux $(uname -r); $(df -T "$TMP" | aw
 echo "tools:   openlmt $("$OPENLMT_BIN" --version | awk '{print $2}') ($REV), sqlite3 CLI $(sqlite3 --version | cut -d' ' -f1), $(wrk -v 2>&1 | head -1 | awk '{print "wrk", $2}')"
 echo "loadavg: $LOAD_BEFORE before the first import, $LOAD_AFTER1 after it (the machine is shared: other work may run)"
 echo "estate:  $N_FILES packages replicated from ONE real host ($(basename "$HOST_DIR"): $HOST_DPKG installed dpkg packages, $HOST_SWID SWID tags), $((DS_BYTES / 1048576)) MiB, written ${REPLICATE_SECS}"
-echo "result:  $COMPUTERS computers in the inventory, $PF_ROWS package_facts rows, $SW_ROWS swid_facts rows, database $((DB_BYTES / 1048576)) MiB"
+echo "result:  $COMPUTERS computers in the inventory, $PF_ROWS installed_packages rows, $SW_ROWS swid_facts rows, database $((DB_BYTES / 1048576)) MiB"
 echo
 echo "first import (complete, empty database): ${IMPORT1_SECS} s end to end, status $ST1"
 echo "| step | seconds (from the import log) |"
 echo "|---|---:|"
 awk -F'\t' '{printf "| %s | %.3f |\n", $1, $2}' "$TMP/steps1.tsv"
 echo
-echo "package_facts write rate:"
-printf '  openlmt write path alone (write_rate example: Store::write_packages, %s batches, passive checkpoints beside):\n' "$WR_BATCHES"
+echo "installed_packages write rate:"
+printf '  openlmt write path alone (write_rate example: Store::write_scan_packages, %s batches, passive checkpoints beside):\n' "$WR_BATCHES"
 printf '            %s rows in %s s = %s rows/s (inserting thread CPU %s s); with a final wal_checkpoint(TRUNCATE) %s s = %s rows/s\n' "$WR_ROWS" "$WR_SECS" "$WR_RATE" "$WR_CPU" "$WR_CK_SECS" "$WR_CK_RATE"
 printf '  sqlite3:  INSERT ... SELECT from a TEMP staging table, one transaction, WAL, synchronous=FULL, same index:\n'
-printf '            package_facts %s s = %s rows/s (its COMMIT checkpoints); with openlmt'"'"'s batch settings (NORMAL, 32 MiB cache, no checkpoint) %s s = %s rows/s (user+system %s s)\n' "$BULK_PF" "$SQ_RATE" "$BULK_PF_NC" "$SQ_NC_RATE" "$NC_CPU"
-printf '            swid_facts %s s; both tables %s rows/s; package_facts in transactions of 20,000 rows: %s s = %s rows/s\n' "$BULK_SW" "$SQ_ALL_RATE" "$BULK_PF_20K" "$SQ_20K_RATE"
+printf '            installed_packages %s s = %s rows/s (its COMMIT checkpoints); with openlmt'"'"'s batch settings (NORMAL, 32 MiB cache, no checkpoint) %s s = %s rows/s (user+system %s s)\n' "$BULK_PF" "$SQ_RATE" "$BULK_PF_NC" "$SQ_NC_RATE" "$NC_CPU"
+printf '            swid_facts %s s; both tables %s rows/s; installed_packages in transactions of 20,000 rows: %s s = %s rows/s\n' "$BULK_SW" "$SQ_ALL_RATE" "$BULK_PF_20K" "$SQ_20K_RATE"
 printf '  ratio:    same batch settings %s %%, durable with checkpoint %s %% (the lower counts: %s %%)\n' "$WR_RATIO_NC" "$WR_RATIO_CK" "$WR_RATIO"
 printf '  during the import (import log; the writer shares two cores with two parser threads): package facts inserted in %s s\n' "$W_PF_SECS"
 printf '            (%s s of its CPU), SWID facts in %s s, commits %s s; package facts + all commits: %s rows/s = %s %% of sqlite3 with the batch settings\n' "$W_PF_CPU" "$W_SW_SECS" "$W_COMMIT_SECS" "$W_RATE" "$(pct "$W_RATE" "$SQ_NC_RATE")"
-printf '  for information, the whole read/write step (two parser threads + the writer, %s s wall): %s package_facts rows/s = %s %% of sqlite3; all facts %s %%\n' "$READ_SECS" "$OL_RATE" "$RATIO" "$RATIO_ALL"
+printf '  for information, the whole read/write step (two parser threads + the writer, %s s wall): %s installed_packages rows/s = %s %% of sqlite3; all facts %s %%\n' "$READ_SECS" "$OL_RATE" "$RATIO" "$RATIO_ALL"
 echo
 WRITER_CPU=$(awk -F'\t' 'NR == FNR {base[$1] = $3; next} $2 ~ /^sqlx-sqlite/ && (!($1 in m) || $3 > m[$1]) {m[$1] = $3}
     END {for (k in m) s += m[k] - base[k]; printf "%.2f", s}' "$TMP/cpu0.tsv" "$TMP/cpu.tsv")
-CLI_CPU=$(awk '/^Run Time: real/{s += $6 + $8} END{printf "%.2f", s}' "$TMP/bulk-package_facts-0-full.out" "$TMP/bulk-swid_facts-0-full.out")
+CLI_CPU=$(awk '/^Run Time: real/{s += $6 + $8} END{printf "%.2f", s}' "$TMP/bulk-installed_packages-0-full.out" "$TMP/bulk-swid_facts-0-full.out")
 INSERT_CPU=$(awk -v a="$W_PF_CPU" -v b="$W_SW_CPU" -v c="$WRITER_CPU" 'BEGIN{printf "%.2f", a + b + c}')
 echo "write cost in CPU time (load-independent): openlmt's inserts $W_PF_CPU + $W_SW_CPU s (the runner thread, from the import log) + SQLite worker threads $WRITER_CPU s (commits, checkpoints)"
 echo "    = $INSERT_CPU s for $((PF_ROWS1 + SW_ROWS)) fact rows = $(rate "$((PF_ROWS1 + SW_ROWS))" "$INSERT_CPU") rows per CPU-second;"
@@ -440,7 +440,7 @@ echo
 echo "| target | measured | verdict |"
 echo "|---|---|---|"
 echo "| first import < 60 s | ${IMPORT1_SECS} s | $(verdict "$IMPORT1_SECS" '<' 60) |"
-echo "| package_facts write rate >= 70 % of SQLite bulk | ${WR_RATIO} % (lower of ${WR_RATIO_NC} % with the same batch settings and ${WR_RATIO_CK} % durable) | $(verdict "$WR_RATIO" '>=' 70) |"
+echo "| installed_packages write rate >= 70 % of SQLite bulk | ${WR_RATIO} % (lower of ${WR_RATIO_NC} % with the same batch settings and ${WR_RATIO_CK} % durable) | $(verdict "$WR_RATIO" '>=' 70) |"
 echo "| peak RSS < 512 MiB | ${HWM_MIB} MiB | $(verdict "$HWM_MIB" '<' 512) |"
 echo "| second import < 1 s | ${IMPORT2_SECS} s | $(verdict "$IMPORT2_SECS" '<' 1) |"
 if [[ -n "$LOAD_PID" ]]; then

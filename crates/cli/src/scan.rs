@@ -3,8 +3,8 @@
 //! Also the host scan of `openlmt serve --scan-host`.
 
 use anyhow::{bail, Context};
-use openlmt_domain::PackageName;
-use openlmt_scanpkg::{BuiltPackage, ScanOptions};
+use openlmt_domain::ScanPackageName;
+use openlmt_scanpkg::{BuiltScanPackage, ScanOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -28,7 +28,7 @@ pub struct ScanArgs {
 }
 
 /// Scans this machine (in a blocking thread: it runs `lscpu`, `ip`, …).
-pub async fn scan_host() -> anyhow::Result<BuiltPackage> {
+pub async fn scan_host() -> anyhow::Result<BuiltScanPackage> {
     let pkg =
         tokio::task::spawn_blocking(|| openlmt_scanpkg::scan_local_host(&ScanOptions::default()))
             .await
@@ -41,10 +41,10 @@ pub async fn scan_host() -> anyhow::Result<BuiltPackage> {
 }
 
 /// Writes `pkg` into `dir` atomically (hidden temporary file, fsync, rename).
-pub async fn write_into(pkg: BuiltPackage, dir: &Path) -> anyhow::Result<PathBuf> {
+pub async fn write_into(pkg: BuiltScanPackage, dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let d = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || openlmt_scanpkg::write_package(&pkg, &d))
+    tokio::task::spawn_blocking(move || openlmt_scanpkg::write_scan_package(&pkg, &d))
         .await
         .context("the write task failed")?
         .with_context(|| format!("cannot write the package into {}", dir.display()))
@@ -60,7 +60,7 @@ fn own_endpoint_id() -> Option<String> {
 }
 
 /// The newest package of this machine in `dir` written less than `max_age` ago.
-pub fn recent_own_package(dir: &Path, max_age: Duration) -> Option<PathBuf> {
+pub fn recent_own_scan_package(dir: &Path, max_age: Duration) -> Option<PathBuf> {
     let me = own_endpoint_id()?;
     let now = SystemTime::now();
     std::fs::read_dir(dir)
@@ -68,7 +68,7 @@ pub fn recent_own_package(dir: &Path, max_age: Duration) -> Option<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let parsed = PackageName::parse(&name).ok()?;
+            let parsed = ScanPackageName::parse(&name).ok()?;
             if parsed.endpoint_id() != me {
                 return None;
             }
@@ -102,7 +102,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     let pkg = scan_host().await?;
     let name = pkg.file_name();
-    let bytes = tokio::task::spawn_blocking(move || openlmt_scanpkg::package_bytes(&pkg))
+    let bytes = tokio::task::spawn_blocking(move || openlmt_scanpkg::scan_package_bytes(&pkg))
         .await
         .context("the packing task failed")?
         .context("cannot build the package")?;
@@ -156,7 +156,7 @@ pub const SCAN_HOST_MAX_AGE: Duration = Duration::from_secs(3600);
 /// `serve --scan-host`, before serving: makes sure `dir` holds a recent
 /// package of this machine. Failures are reported and do not stop the server.
 pub async fn scan_host_into(dir: &Path) {
-    if let Some(p) = recent_own_package(dir, SCAN_HOST_MAX_AGE) {
+    if let Some(p) = recent_own_scan_package(dir, SCAN_HOST_MAX_AGE) {
         println!(
             "This machine was scanned less than an hour ago ({}); not scanning again.",
             p.display()
@@ -222,7 +222,7 @@ pub async fn first_run(engine: &openlmt_ingest::Engine, base: &str, admin: Admin
                     let error = row.error.map(|e| format!(": {e}")).unwrap_or_default();
                     println!(
                         "Import {id} ended {}{error} ({} package(s) found, {} imported, {} rejected).",
-                        row.status, row.packages_found, row.packages_imported, row.packages_rejected
+                        row.status, row.scan_packages_found, row.scan_packages_imported, row.scan_packages_rejected
                     );
                     return;
                 }

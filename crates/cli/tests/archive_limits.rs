@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{corpus, write_package, TestServer};
+use common::{corpus, write_scan_package, TestServer};
 use serde_json::Value;
 use std::io::{Cursor, Write};
 use std::path::Path;
@@ -83,8 +83,8 @@ fn a_zip_with_too_many_members_is_refused_on_upload() {
 fn a_zip_with_too_many_members_in_a_data_source_is_rejected_alone() {
     let s = TestServer::start();
     let ds = s.datasource();
-    write_package(&ds, "202611281200", "good-a");
-    write_package(&ds, "202611281200", "good-b");
+    write_scan_package(&ds, "202611281200", "good-a");
+    write_scan_package(&ds, "202611281200", "good-b");
     std::fs::write(
         ds.join("202611281200-many-members.zip"),
         padded_zip("many-members"),

@@ -6,7 +6,7 @@ mod common;
 
 use common::{corpus, TestServer};
 
-fn dmi_only_package(dir: &std::path::Path, endpoint: &str, dmidecode: &str) {
+fn dmi_only_scan_package(dir: &std::path::Path, endpoint: &str, dmidecode: &str) {
     let computer = format!(
         "format_version: 1\nendpointID: {endpoint}\nComputer Name: {endpoint}\nOperating System: Debian GNU/Linux 12 (bookworm)\nScan Time: 2026-11-28T12:00:00Z\n"
     );
@@ -32,7 +32,7 @@ fn dmidecode_only_capacity_counts_idle_sockets_and_shows_unknown_cores_as_null()
     let s = TestServer::start();
     let ds = s.datasource();
     let r720 = std::fs::read_to_string(corpus().join("dmidecode/dell-r720")).unwrap();
-    dmi_only_package(&ds, "r720", &r720);
+    dmi_only_scan_package(&ds, "r720", &r720);
     // The same table as an older SMBIOS writes it: no Core Count / Core Enabled / Thread
     // Count lines (its brand, Xeon E5-2660 v2, names no core count).
     let old: String = r720
@@ -45,7 +45,7 @@ fn dmidecode_only_capacity_counts_idle_sockets_and_shows_unknown_cores_as_null()
         })
         .map(|l| format!("{l}\n"))
         .collect();
-    dmi_only_package(&ds, "r720-old-smbios", &old);
+    dmi_only_scan_package(&ds, "r720-old-smbios", &old);
     let row = s.import_and_wait();
     assert_eq!(row["packages"]["imported"], 2, "{row}");
     let c = s.json("/api/sam/v2/computers?order=endpoint_id");

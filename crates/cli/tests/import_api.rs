@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{write_package, TestServer};
+use common::{write_scan_package, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -287,7 +287,7 @@ fn a_burst_of_100_starts_exactly_one_import() {
 #[test]
 fn cancel_stops_within_a_second_and_publishes_nothing() {
     let s = TestServer::builder().pause_before_publish().start();
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     s.add_user("reader", "reader-password", &[]);
     let reader = s.token("reader", "reader-password");
 
@@ -354,7 +354,7 @@ fn kill_9_mid_import_marks_it_failed_and_keeps_the_last_success() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let mut s = TestServer::builder().data_dir(&dir).start();
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     let first = s.import_and_wait();
     assert_eq!(first["status"], "successful");
     let success_time = s.status()["last_success_time"].clone();
@@ -365,7 +365,7 @@ fn kill_9_mid_import_marks_it_failed_and_keeps_the_last_success() {
         .data_dir(&dir)
         .pause_before_publish()
         .start();
-    write_package(&s.datasource(), "202611281300", "host-b");
+    write_scan_package(&s.datasource(), "202611281300", "host-b");
     s.get("/api/import_status.json?run=true");
     s.wait_paused("before_publish", 30);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"]
@@ -504,8 +504,8 @@ fn history_pages_steps_logs_and_retention() {
 fn packages_are_listed_hashed_and_marked_when_already_imported() {
     let s = TestServer::start();
     let ds = s.datasource();
-    write_package(&ds, "202611281200", "host-a");
-    write_package(&ds, "202611281200", "host-b");
+    write_scan_package(&ds, "202611281200", "host-a");
+    write_scan_package(&ds, "202611281200", "host-b");
     std::fs::write(ds.join("notes.txt"), "not a package").unwrap();
     std::fs::write(ds.join(".202611281200-upload.tar.gz.part"), "in progress").unwrap();
     let first = s.import_and_wait();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{write_package, TestServer};
+use common::{write_scan_package, TestServer};
 use openlmt_storage::LeftoverCounts;
 use serde_json::Value;
 use std::time::Duration;
@@ -37,13 +37,13 @@ fn log(s: &TestServer, id: &Value) -> String {
 fn a_failure_after_the_publish_is_a_warning_and_the_import_stays_successful() {
     // Saving the publish step's record fails, after the publish committed.
     let s = TestServer::builder().hooks("fail=after_publish").start();
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     let first = s.import_and_wait();
     assert_eq!(first["status"], "successful", "{first}");
     assert!(first["error"].is_null());
 
     // A newer scan supersedes the first one's facts.
-    write_package(&s.datasource(), "202611281300", "host-a");
+    write_scan_package(&s.datasource(), "202611281300", "host-a");
     let second = s.import_and_wait();
     assert_eq!(second["status"], "successful", "{second}");
     let v = s.status();
@@ -81,7 +81,7 @@ fn a_failure_after_the_publish_is_a_warning_and_the_import_stays_successful() {
 #[test]
 fn a_panic_in_the_writer_fails_the_import_and_the_next_one_works() {
     let s = TestServer::builder().hooks("panic=writer*1").start();
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     let failed = s.import_and_wait();
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(
@@ -115,7 +115,7 @@ fn a_panic_in_the_writer_fails_the_import_and_the_next_one_works() {
 #[test]
 fn a_cancel_during_the_publish_lets_it_complete() {
     let s = TestServer::builder().hooks("pause=publish_commit").start();
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     s.get("/api/import_status.json?run=true");
     s.wait_paused("publish_commit", 60);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();
@@ -146,7 +146,7 @@ fn a_cancel_during_the_publish_lets_it_complete() {
 #[test]
 fn a_cancel_before_the_publish_leaves_nothing() {
     let s = TestServer::builder().pause_before_publish().start();
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     s.get("/api/import_status.json?run=true");
     s.wait_paused("before_publish", 60);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();
@@ -164,7 +164,7 @@ fn kill_9_after_the_publish_the_restart_deletes_the_superseded_facts() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let s = TestServer::builder().data_dir(&data).start();
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     assert_eq!(s.import_and_wait()["status"], "successful");
     drop(s);
 
@@ -172,7 +172,7 @@ fn kill_9_after_the_publish_the_restart_deletes_the_superseded_facts() {
         .data_dir(&data)
         .hooks("pause=after_publish")
         .start();
-    write_package(&s.datasource(), "202611281300", "host-a");
+    write_scan_package(&s.datasource(), "202611281300", "host-a");
     s.get("/api/import_status.json?run=true");
     s.wait_paused("after_publish", 60);
     // Published: the new facts are visible; the old ones await deletion.

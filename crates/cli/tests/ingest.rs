@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{corpus, write_package, TestServer};
+use common::{corpus, write_scan_package, TestServer};
 use flate2::write::GzEncoder;
 use serde_json::Value;
 use std::path::Path;
@@ -52,8 +52,8 @@ fn states(s: &TestServer, id: &Value) -> Vec<(String, String, String)> {
 fn bad_packages_are_rejected_one_by_one_and_the_good_ones_imported() {
     let s = TestServer::start();
     let ds = s.datasource();
-    let good_a = write_package(&ds, "202611281200", "good-a");
-    write_package(&ds, "202611281200", "good-b");
+    let good_a = write_scan_package(&ds, "202611281200", "good-a");
+    write_scan_package(&ds, "202611281200", "good-b");
     let real = std::fs::read(&good_a).unwrap();
     let cpuinfo = std::fs::read(corpus().join("hosts/debian12-vm/cpuinfo")).unwrap();
 
@@ -144,15 +144,15 @@ fn bad_packages_are_rejected_one_by_one_and_the_good_ones_imported() {
     let facts = s.json("/api/sam/raw_package_facts?limit=1");
     assert_eq!(facts["total"], 2 * 759);
     let tags = s.json("/api/sam/raw_swid_tags?limit=1");
-    assert_eq!(tags["total"], 0, "write_package packs no SWID tags");
+    assert_eq!(tags["total"], 0, "write_scan_package packs no SWID tags");
 }
 
 #[test]
 fn the_newest_package_per_endpoint_wins_and_older_ones_are_skipped() {
     let s = TestServer::start();
     let ds = s.datasource();
-    write_package(&ds, "202611281000", "host-a");
-    write_package(&ds, "202611281100", "host-a");
+    write_scan_package(&ds, "202611281000", "host-a");
+    write_scan_package(&ds, "202611281100", "host-a");
     let first = s.import_and_wait();
     let got = states(&s, &first["id"]);
     assert_eq!(got[0].1, "skipped_older", "{got:?}");
@@ -162,7 +162,7 @@ fn the_newest_package_per_endpoint_wins_and_older_ones_are_skipped() {
     assert_eq!(c["rows"][0]["last_seen"], "2026-11-28T11:00:00Z");
 
     // A package older than the imported one arrives late: skipped, logged.
-    write_package(&ds, "202611280900", "host-a");
+    write_scan_package(&ds, "202611280900", "host-a");
     let second = s.import_and_wait();
     let got = states(&s, &second["id"]);
     let late = got
@@ -191,7 +191,7 @@ fn the_newest_package_per_endpoint_wins_and_older_ones_are_skipped() {
 #[test]
 fn raw_only_publishes_raw_facts_and_complete_the_inventory() {
     let s = TestServer::start();
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     assert_eq!(s.get("/api/import_status.json?run=raw_only").status(), 200);
     s.wait_idle();
     assert_eq!(s.json("/api/sam/raw_package_facts?limit=1")["total"], 759);
@@ -216,8 +216,8 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let s = TestServer::builder().data_dir(&data).start();
-    write_package(&s.datasource(), "202611281200", "host-a");
-    write_package(&s.datasource(), "202611281200", "host-b");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-b");
     assert_eq!(s.import_and_wait()["status"], "successful");
     let before_computers = s.json("/api/sam/v2/computers");
     let before_facts = s.json("/api/sam/raw_package_facts?limit=10000");
@@ -229,8 +229,8 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
         .data_dir(&data)
         .pause_before_publish()
         .start();
-    write_package(&s.datasource(), "202611281300", "host-a");
-    write_package(&s.datasource(), "202611281300", "host-c");
+    write_scan_package(&s.datasource(), "202611281300", "host-a");
+    write_scan_package(&s.datasource(), "202611281300", "host-c");
     s.get("/api/import_status.json?run=true");
     s.wait_paused("before_publish", 60);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();
@@ -320,7 +320,7 @@ fn import_threads_run_niced_and_sqlite_workers_stay_niced_after_an_import() {
         .map(|t| t.1)
         .collect();
     assert_eq!(runner, [15], "{nices:?}");
-    write_package(&s.datasource(), "202611281200", "host-a");
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
     assert_eq!(s.import_and_wait()["status"], "successful");
     let nices = thread_nices(s.pid());
     let workers: Vec<i64> = nices

@@ -3,14 +3,14 @@
 
 mod common;
 
-use common::{corpus, write_package, TestServer};
+use common::{corpus, write_scan_package, TestServer};
 use reqwest::blocking::Response;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 const COMPUTERS: &str = "/api/sam/v2/computers";
-const PACKAGES: &str = "/api/sam/raw_package_facts";
+const INSTALLED_PACKAGES: &str = "/api/sam/raw_package_facts";
 const TAGS: &str = "/api/sam/raw_swid_tags";
 
 /// Percent-encodes a query value.
@@ -90,7 +90,7 @@ const COMPUTER_FIELDS: [&str; 19] = [
 #[test]
 fn empty_lists_have_the_contract() {
     let s = TestServer::start();
-    for path in [COMPUTERS, PACKAGES, TAGS] {
+    for path in [COMPUTERS, INSTALLED_PACKAGES, TAGS] {
         let r = s.get(path);
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(r.headers()["content-type"], "application/json");
@@ -121,7 +121,7 @@ fn each_list_needs_its_permission() {
     let viewer = s.token("viewer", "viewer-password");
     let raw = s.token("raw", "raw-password");
 
-    for path in [COMPUTERS, PACKAGES, TAGS] {
+    for path in [COMPUTERS, INSTALLED_PACKAGES, TAGS] {
         let r = s.http.get(s.url(path)).send().unwrap();
         assert_eq!(r.status(), 401, "{path} without a token");
         assert!(error_of(r).contains("authentication required"));
@@ -130,14 +130,14 @@ fn each_list_needs_its_permission() {
         error_of(r);
     }
     assert_eq!(s.get_as(&viewer, COMPUTERS).status(), 200);
-    let r = s.get_as(&viewer, PACKAGES);
+    let r = s.get_as(&viewer, INSTALLED_PACKAGES);
     assert_eq!(r.status(), 403);
     assert!(error_of(r).contains("view_raw_data"));
     assert_eq!(s.get_as(&viewer, TAGS).status(), 403);
     let r = s.get_as(&raw, COMPUTERS);
     assert_eq!(r.status(), 403);
     assert!(error_of(r).contains("view_endpoints"));
-    assert_eq!(s.get_as(&raw, PACKAGES).status(), 200);
+    assert_eq!(s.get_as(&raw, INSTALLED_PACKAGES).status(), 200);
     assert_eq!(s.get_as(&raw, TAGS).status(), 200);
 
     // Decommissioning needs manage_imports (checked before the parameters).
@@ -166,7 +166,7 @@ fn bad_queries_are_400_naming_the_reason() {
             "`nope` is not a field of this list; fields are: id, endpoint_id, name",
         ),
         (
-            with_criteria(PACKAGES, r#"{"and":[["tag_id","=","x"]]}"#),
+            with_criteria(INSTALLED_PACKAGES, r#"{"and":[["tag_id","=","x"]]}"#),
             "`tag_id` is not a field",
         ),
         (
@@ -223,7 +223,7 @@ fn bad_queries_are_400_naming_the_reason() {
             "`shoe_size` is not a column of this list; columns are: id, endpoint_id",
         ),
         (
-            format!("{PACKAGES}?columns[]=regid"),
+            format!("{INSTALLED_PACKAGES}?columns[]=regid"),
             "`regid` is not a column",
         ),
         (
@@ -256,7 +256,7 @@ fn bad_queries_are_400_naming_the_reason() {
         "%22%5C",
         "%7B%22and%22%3A%5B%5B%22name%22%2C%22%3D%22%2C%22%5Cud800%22%5D%5D%7D",
     ] {
-        for path in [COMPUTERS, PACKAGES, TAGS] {
+        for path in [COMPUTERS, INSTALLED_PACKAGES, TAGS] {
             let r = s.get(&format!("{path}?criteria={junk}"));
             assert!(
                 r.status() == 400 || r.status() == 200,
@@ -337,9 +337,9 @@ fn swid_tag_files() -> Vec<PathBuf> {
     v
 }
 
-/// Like [`write_package`], with the host's SWID tags in `isotag_scan/` too.
-fn write_package_with_tags(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
-    let plain = write_package(dir, stamp, endpoint);
+/// Like [`write_scan_package`], with the host's SWID tags in `isotag_scan/` too.
+fn write_scan_package_with_tags(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
+    let plain = write_scan_package(dir, stamp, endpoint);
     // Re-pack: copy the members of the plain package, then add the tags.
     let bytes = std::fs::read(&plain).unwrap();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
@@ -394,7 +394,7 @@ fn all_rows(s: &TestServer, path: &str, limit: usize) -> (i64, Vec<Value>) {
 fn imported_computers_are_listed_filtered_and_paged() {
     let s = TestServer::start();
     for ep in ["ep-alpha", "ep-beta", "ep-gamma"] {
-        write_package_with_tags(&s.datasource(), "202611281200", ep);
+        write_scan_package_with_tags(&s.datasource(), "202611281200", ep);
     }
     import(&s, "true");
 
@@ -489,14 +489,14 @@ fn raw_facts_match_the_scanned_host() {
     let s = TestServer::start();
     let endpoints = ["ep-1", "ep-2"];
     for ep in endpoints {
-        write_package_with_tags(&s.datasource(), "202611281200", ep);
+        write_scan_package_with_tags(&s.datasource(), "202611281200", ep);
     }
     import(&s, "true");
     let packages = installed_packages();
     let tags = swid_tag_files().len() as i64;
     assert_eq!((packages, tags), (759, 759), "the corpus host");
 
-    let v = s.json(PACKAGES);
+    let v = s.json(INSTALLED_PACKAGES);
     assert_eq!(total(&v), packages * 2);
     assert_eq!(rows(&v).len(), 100, "the default page");
     assert_eq!(
@@ -529,14 +529,14 @@ fn raw_facts_match_the_scanned_host() {
     let computers = s.json(COMPUTERS);
     let id = rows(&computers)[0]["id"].as_i64().unwrap();
     let v = s.json(&with_criteria(
-        PACKAGES,
+        INSTALLED_PACKAGES,
         &format!(r#"{{"and":[["computer_id","=",{id}]]}}"#),
     ));
     assert_eq!(total(&v), packages);
 
     // The brief's example.
     let v = s.json(&with_criteria(
-        PACKAGES,
+        INSTALLED_PACKAGES,
         r#"{"and":[["name","=","adduser"]]}"#,
     ));
     assert_eq!(total(&v), 2);
@@ -564,7 +564,7 @@ fn raw_facts_match_the_scanned_host() {
 
     // Paging visits every row exactly once, in a stable order.
     let path = with_criteria(
-        PACKAGES,
+        INSTALLED_PACKAGES,
         &format!(r#"{{"and":[["computer_id","=",{id}]]}}"#),
     );
     let (t, all) = all_rows(&s, &format!("{path}&columns[]=name"), 250);
@@ -586,28 +586,28 @@ fn raw_facts_match_the_scanned_host() {
 #[test]
 fn a_newer_scan_replaces_the_facts_and_an_older_changes_nothing() {
     let s = TestServer::start();
-    write_package(&s.datasource(), "202611281200", "ep-1");
+    write_scan_package(&s.datasource(), "202611281200", "ep-1");
     import(&s, "true");
     let packages = installed_packages();
-    assert_eq!(total(&s.json(PACKAGES)), packages);
+    assert_eq!(total(&s.json(INSTALLED_PACKAGES)), packages);
     // A newer scan of the same endpoint: its facts replace the old ones.
-    write_package(&s.datasource(), "202611291200", "ep-1");
+    write_scan_package(&s.datasource(), "202611291200", "ep-1");
     import(&s, "true");
-    assert_eq!(total(&s.json(PACKAGES)), packages, "not doubled");
+    assert_eq!(total(&s.json(INSTALLED_PACKAGES)), packages, "not doubled");
     assert_eq!(total(&s.json(COMPUTERS)), 1);
     // An older scan is skipped.
-    write_package(&s.datasource(), "202611270000", "ep-1");
+    write_scan_package(&s.datasource(), "202611270000", "ep-1");
     import(&s, "true");
-    assert_eq!(total(&s.json(PACKAGES)), packages);
+    assert_eq!(total(&s.json(INSTALLED_PACKAGES)), packages);
     assert_eq!(total(&s.json(COMPUTERS)), 1);
 }
 
 #[test]
 fn raw_only_imports_publish_facts_but_no_inventory() {
     let s = TestServer::start();
-    write_package(&s.datasource(), "202611281200", "ep-raw");
+    write_scan_package(&s.datasource(), "202611281200", "ep-raw");
     import(&s, "raw_only");
-    assert_eq!(total(&s.json(PACKAGES)), installed_packages());
+    assert_eq!(total(&s.json(INSTALLED_PACKAGES)), installed_packages());
     assert_eq!(total(&s.json(COMPUTERS)), 0, "not in the inventory yet");
     import(&s, "true");
     assert_eq!(total(&s.json(COMPUTERS)), 1);
@@ -619,7 +619,7 @@ fn decommission_marks_the_computer_deleted_and_keeps_it() {
     s.add_user("viewer", "viewer-password", &["view_endpoints"]);
     let viewer = s.token("viewer", "viewer-password");
     for ep in ["ep-keep", "ep-gone"] {
-        write_package(&s.datasource(), "202611281200", ep);
+        write_scan_package(&s.datasource(), "202611281200", ep);
     }
     import(&s, "true");
 
@@ -651,7 +651,7 @@ fn decommission_marks_the_computer_deleted_and_keeps_it() {
     // Its raw facts are still there.
     let id = row["id"].as_i64().unwrap();
     let v = s.json(&with_criteria(
-        PACKAGES,
+        INSTALLED_PACKAGES,
         &format!(r#"{{"and":[["computer_id","=",{id}]]}}"#),
     ));
     assert_eq!(total(&v), installed_packages());

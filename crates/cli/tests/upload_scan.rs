@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bin, corpus, write_package, TestServer, ADMIN_PASSWORD};
+use common::{bin, corpus, write_scan_package, TestServer, ADMIN_PASSWORD};
 use reqwest::blocking::Response;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 const UPLOAD: &str = "/api/sam/v2/scan_results_upload";
 
 /// A real package built from the corpus, outside any data source.
-fn real_package(stamp: &str, endpoint: &str) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+fn real_scan_package(stamp: &str, endpoint: &str) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_package(dir.path(), stamp, endpoint);
+    let path = write_scan_package(dir.path(), stamp, endpoint);
     let bytes = std::fs::read(&path).unwrap();
     (dir, path, bytes)
 }
@@ -67,7 +67,7 @@ fn files(dir: &Path) -> Vec<String> {
 #[test]
 fn upload_then_import_finds_and_imports_it() {
     let s = TestServer::start();
-    let (_t, _p, bytes) = real_package("202611281200", "upload-host-1");
+    let (_t, _p, bytes) = real_scan_package("202611281200", "upload-host-1");
     let name = "202611281200-upload-host-1.tar.gz";
     let r = upload(
         &s,
@@ -120,7 +120,7 @@ fn upload_then_import_finds_and_imports_it() {
 #[test]
 fn upload_needs_a_token_and_the_permission() {
     let s = TestServer::start();
-    let (_t, _p, bytes) = real_package("202611281200", "auth-host");
+    let (_t, _p, bytes) = real_scan_package("202611281200", "auth-host");
     let q = "?filename=202611281200-auth-host.tar.gz";
 
     let e = rejected(upload(&s, None, q, bytes.clone()), 401);
@@ -148,7 +148,7 @@ fn upload_needs_a_token_and_the_permission() {
 #[test]
 fn upload_rejects_bad_names_and_unknown_data_sources() {
     let s = TestServer::start();
-    let (_t, _p, bytes) = real_package("202611281200", "names-host");
+    let (_t, _p, bytes) = real_scan_package("202611281200", "names-host");
     let t = Some(s.admin_token.as_str());
 
     let e = rejected(upload(&s, t, "", bytes.clone()), 400);
@@ -218,7 +218,7 @@ fn upload_size_limit_is_enforced_while_streaming() {
     let two = root.path().join("two");
     std::fs::create_dir_all(&one).unwrap();
     std::fs::create_dir_all(&two).unwrap();
-    let (_t, _p, bytes) = real_package("202611281200", "big-host");
+    let (_t, _p, bytes) = real_scan_package("202611281200", "big-host");
     let limit = bytes.len() as u64 + 10;
     let s = TestServer::builder()
         .config(&format!(
@@ -278,7 +278,7 @@ fn upload_size_limit_is_enforced_while_streaming() {
 fn upload_rejects_bodies_that_are_not_readable_packages() {
     let s = TestServer::start();
     let t = Some(s.admin_token.as_str());
-    let (_t, _p, bytes) = real_package("202611281200", "bad-host");
+    let (_t, _p, bytes) = real_scan_package("202611281200", "bad-host");
     let name = "202611281200-bad-host.tar.gz";
     let q = format!("?filename={name}");
 
@@ -328,7 +328,7 @@ fn upload_rejects_bodies_that_are_not_readable_packages() {
 #[test]
 fn a_client_that_disconnects_mid_upload_leaves_nothing() {
     let s = TestServer::start();
-    let (_t, _p, bytes) = real_package("202611281200", "gone-host");
+    let (_t, _p, bytes) = real_scan_package("202611281200", "gone-host");
     let addr = s.base.trim_start_matches("http://").to_string();
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
     write!(
@@ -388,8 +388,8 @@ fn scan_output_writes_a_readable_package() {
     assert_eq!(path.parent().unwrap(), dir.path());
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(files(dir.path()), vec![name.clone()], "only the package");
-    let parsed = openlmt_domain::PackageName::parse(&name).unwrap();
-    let pkg = openlmt_scanpkg::read_package_file(&path, &openlmt_scanpkg::Limits::default())
+    let parsed = openlmt_domain::ScanPackageName::parse(&name).unwrap();
+    let pkg = openlmt_scanpkg::read_scan_package_file(&path, &openlmt_scanpkg::Limits::default())
         .expect("the reader accepts the scanner's package");
     assert_eq!(pkg.computer.endpoint_id, parsed.endpoint_id());
     let cores = pkg
@@ -581,7 +581,7 @@ fn serve_scan_host_imports_this_machine_on_first_run() {
     assert_eq!(imp["packages"]["imported"], 1);
     let pkgs = files(&data.join("datasource"));
     assert_eq!(pkgs.len(), 1, "{pkgs:?}");
-    openlmt_scanpkg::read_package_file(
+    openlmt_scanpkg::read_scan_package_file(
         &data.join("datasource").join(&pkgs[0]),
         &openlmt_scanpkg::Limits::default(),
     )

@@ -6,14 +6,14 @@
 //! the ILMT wire format; the HTTP crate maps these types to JSON.
 
 pub mod import;
-pub mod package_name;
 pub mod permission;
 pub mod progress;
 pub mod query;
+pub mod scan_package_name;
 pub mod schedule;
 pub mod time;
 
 pub use import::{ImportStatus, ImportType, Mode, Trigger};
-pub use package_name::{ArchiveKind, PackageName};
 pub use permission::{Permission, PermissionSet};
+pub use scan_package_name::{ArchiveKind, ScanPackageName};
 pub use schedule::{Schedule, ScheduleError, ScheduleSpec};

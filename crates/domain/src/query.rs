@@ -73,7 +73,7 @@ static COMPUTER_FIELDS: [Field; 19] = [
     f("deleted_at", Time),
 ];
 
-static PACKAGE_FACT_FIELDS: [Field; 6] = [
+static INSTALLED_PACKAGE_FIELDS: [Field; 6] = [
     f("computer_id", Int),
     f("name", Text),
     f("version", Text),
@@ -98,7 +98,7 @@ pub enum Entity {
     /// The computers in the inventory.
     Computers,
     /// The raw package facts (dpkg, rpm) of the visible computers.
-    PackageFacts,
+    InstalledPackages,
     /// The raw ISO/IEC 19770-2 SWID tags of the visible computers.
     SwidTags,
 }
@@ -108,7 +108,7 @@ impl Entity {
     pub fn fields(self) -> &'static [Field] {
         match self {
             Entity::Computers => &COMPUTER_FIELDS,
-            Entity::PackageFacts => &PACKAGE_FACT_FIELDS,
+            Entity::InstalledPackages => &INSTALLED_PACKAGE_FIELDS,
             Entity::SwidTags => &SWID_TAG_FIELDS,
         }
     }
@@ -463,7 +463,11 @@ mod tests {
 
     #[test]
     fn every_entity_has_unique_field_names() {
-        for e in [Entity::Computers, Entity::PackageFacts, Entity::SwidTags] {
+        for e in [
+            Entity::Computers,
+            Entity::InstalledPackages,
+            Entity::SwidTags,
+        ] {
             let mut names: Vec<_> = e.fields().iter().map(|f| f.name).collect();
             names.sort_unstable();
             names.dedup();
@@ -502,7 +506,7 @@ mod tests {
         assert_eq!(f.conditions(), 3);
         assert_eq!(f.depth(), 2);
         assert!(f.belongs_to(Entity::SwidTags));
-        assert!(!f.belongs_to(Entity::PackageFacts));
+        assert!(!f.belongs_to(Entity::InstalledPackages));
     }
 
     #[test]
@@ -532,7 +536,7 @@ mod tests {
         let tag_name = Entity::SwidTags.field("name").unwrap();
         let cond = || Filter::Cond(Condition::new(tag_name, Op::Eq, Value::Null).unwrap());
         assert!(Query::new(Entity::SwidTags, Some(cond()), vec![], page).is_ok());
-        let e = Query::new(Entity::PackageFacts, Some(cond()), vec![], page).unwrap_err();
+        let e = Query::new(Entity::InstalledPackages, Some(cond()), vec![], page).unwrap_err();
         assert_eq!(e.0, "the filter names fields of another list");
         let by_name = Sort::new(tag_name, false).unwrap();
         assert!(Query::new(Entity::SwidTags, None, vec![by_name.clone()], page).is_ok());

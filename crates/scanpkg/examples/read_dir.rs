@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use openlmt_scanpkg::{read_package_file, Limits};
+use openlmt_scanpkg::{read_scan_package_file, Limits};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,10 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    match read_package_file(path, &limits) {
+                    match read_scan_package_file(path, &limits) {
                         Ok(p) => {
                             t.0 += 1;
-                            t.2 += p.packages.len();
+                            t.2 += p.installed_packages.len();
                             t.3 += p.swid_tags.len();
                         }
                         Err(_) => t.1 += 1,

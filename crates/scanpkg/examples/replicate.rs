@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use openlmt_scanpkg::{ComputerInfo, EvidenceSet, PackageTemplate};
+use openlmt_scanpkg::{ComputerInfo, EvidenceSet, ScanPackageTemplate};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let start = Instant::now();
     let evidence = EvidenceSet::from_dir(&host)?;
-    let template = PackageTemplate::new(&evidence)?;
+    let template = ScanPackageTemplate::new(&evidence)?;
     let prepared = start.elapsed();
     for i in 0..count {
         let mut c = ComputerInfo::new(format!("replica-{i:06}"));
@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "openlmt-scan {} (replicated)",
             env!("CARGO_PKG_VERSION")
         ));
-        template.write_package(&c, &out)?;
+        template.write_scan_package(&c, &out)?;
     }
     eprintln!(
         "{count} packages in {:.2?} (template {:.2?})",

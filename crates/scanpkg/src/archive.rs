@@ -11,8 +11,8 @@ use flate2::read::MultiGzDecoder;
 
 use crate::capacity::{self, CpuEvidence, DmiEvidence, Evidence};
 use crate::computer::ComputerInfo;
-use crate::error::PackageError;
-use crate::packages::{self, PackageFact};
+use crate::error::ScanPackageError;
+use crate::packages::{self, InstalledPackage};
 use crate::swid::{self, SwidTag};
 use crate::text::{human_size, lossy, printable};
 use crate::{ArchiveKind, Limits, ScanPackage};
@@ -25,11 +25,11 @@ pub(crate) const SWID_DIR: &str = "isotag_scan";
 /// Members are processed one at a time and dropped after parsing, so memory stays bounded
 /// by `limits.max_member_size` plus the parsed facts. See the crate docs and
 /// `docs/scan-package.md` for what is rejected.
-pub fn read_package<R: Read + Seek>(
+pub fn read_scan_package<R: Read + Seek>(
     kind: ArchiveKind,
     reader: R,
     limits: &Limits,
-) -> Result<ScanPackage, PackageError> {
+) -> Result<ScanPackage, ScanPackageError> {
     let mut c = Collector::new(limits);
     match kind {
         ArchiveKind::TarGz => read_tar_gz(reader, &mut c)?,
@@ -38,15 +38,18 @@ pub fn read_package<R: Read + Seek>(
     c.finish()
 }
 
-/// Open `path`, pick the [`ArchiveKind`] from its file name and call [`read_package`].
-pub fn read_package_file(path: &Path, limits: &Limits) -> Result<ScanPackage, PackageError> {
+/// Open `path`, pick the [`ArchiveKind`] from its file name and call [`read_scan_package`].
+pub fn read_scan_package_file(
+    path: &Path,
+    limits: &Limits,
+) -> Result<ScanPackage, ScanPackageError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let kind = ArchiveKind::from_file_name(&name).ok_or(PackageError::UnknownSuffix(name))?;
+    let kind = ArchiveKind::from_file_name(&name).ok_or(ScanPackageError::UnknownSuffix(name))?;
     let file = File::open(path)?;
-    read_package(kind, file, limits)
+    read_scan_package(kind, file, limits)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -90,27 +93,30 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn stream_error(e: io::Error, exceeded: &Cell<bool>, limits: &Limits) -> PackageError {
+fn stream_error(e: io::Error, exceeded: &Cell<bool>, limits: &Limits) -> ScanPackageError {
     if exceeded.get() {
-        PackageError::TooLarge {
+        ScanPackageError::TooLarge {
             limit: human_size(limits.max_total_uncompressed),
         }
     } else if e.kind() == io::ErrorKind::UnexpectedEof {
-        PackageError::Corrupt(printable(&format!("truncated gzip/tar stream ({e})")))
+        ScanPackageError::Corrupt(printable(&format!("truncated gzip/tar stream ({e})")))
     } else {
-        PackageError::Corrupt(printable(&format!("gzip/tar stream: {e}")))
+        ScanPackageError::Corrupt(printable(&format!("gzip/tar stream: {e}")))
     }
 }
 
-fn read_tar_gz<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), PackageError> {
+fn read_tar_gz<R: Read + Seek>(
+    mut reader: R,
+    c: &mut Collector<'_>,
+) -> Result<(), ScanPackageError> {
     reader.seek(SeekFrom::Start(0))?;
     let mut magic = [0u8; 2];
     let got = read_up_to(&mut reader, &mut magic)?;
     if got == 0 {
-        return Err(PackageError::NotGzip("file is empty".into()));
+        return Err(ScanPackageError::NotGzip("file is empty".into()));
     }
     if got < 2 || magic != [0x1f, 0x8b] {
-        return Err(PackageError::NotGzip(
+        return Err(ScanPackageError::NotGzip(
             "file does not start with the gzip magic bytes 1f 8b".into(),
         ));
     }
@@ -136,7 +142,7 @@ fn read_tar_gz<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(
     let mut archive = tar::Archive::new(counting);
     let meta_error = |e: io::Error, members: u32| {
         if metadata_exceeded.get() {
-            PackageError::TarMetadataTooLarge {
+            ScanPackageError::TarMetadataTooLarge {
                 after: members,
                 limit: human_size(MAX_TAR_METADATA),
             }
@@ -164,7 +170,7 @@ fn read_tar_gz<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(
         if kind == MemberKind::File && entry.size() > limits.max_member_size {
             // Early exit; the byte count below is what is enforced otherwise.
             let _ = c.logical_name(&raw, false)?;
-            return Err(PackageError::MemberTooLarge {
+            return Err(ScanPackageError::MemberTooLarge {
                 path: printable(&raw),
                 limit: human_size(limits.max_member_size),
             });
@@ -204,7 +210,7 @@ const S_IFLNK: u32 = 0o120000;
 const S_IFREG: u32 = 0o100000;
 const S_IFDIR: u32 = 0o040000;
 
-fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), PackageError> {
+fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), ScanPackageError> {
     reader.seek(SeekFrom::Start(0))?;
     let limits = c.limits;
     // The index is checked from its end record before the zip crate parses (and keeps)
@@ -230,7 +236,7 @@ fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), 
             )
         {
             let _ = c.logical_name(&raw, false)?;
-            return Err(PackageError::UnsupportedCompression {
+            return Err(ScanPackageError::UnsupportedCompression {
                 path: printable(&raw),
                 method: method.to_string(),
             });
@@ -240,29 +246,31 @@ fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), 
             c.member(&raw, kind, &mut io::empty())
                 .map_err(|e| match e {
                     MemberError::Package(p) => p,
-                    MemberError::Io(io) => PackageError::Io(io),
+                    MemberError::Io(io) => ScanPackageError::Io(io),
                 })?;
             continue;
         }
         let mut f = archive.by_index(i).map_err(|e| match e {
-            zip::result::ZipError::UnsupportedArchive(what) => PackageError::UnsupportedMember {
-                path: printable(&raw),
-                kind: format!("zip member that cannot be read ({what})"),
-            },
+            zip::result::ZipError::UnsupportedArchive(what) => {
+                ScanPackageError::UnsupportedMember {
+                    path: printable(&raw),
+                    kind: format!("zip member that cannot be read ({what})"),
+                }
+            }
             other => zip_corrupt(other),
         })?;
         c.member(&raw, kind, &mut f).map_err(|e| match e {
             MemberError::Package(p) => p,
             MemberError::Io(io) => {
-                PackageError::Corrupt(printable(&format!("zip member `{raw}`: {io}")))
+                ScanPackageError::Corrupt(printable(&format!("zip member `{raw}`: {io}")))
             }
         })?;
     }
     Ok(())
 }
 
-fn zip_corrupt(e: zip::result::ZipError) -> PackageError {
-    PackageError::Corrupt(printable(&format!("zip: {e}")))
+fn zip_corrupt(e: zip::result::ZipError) -> ScanPackageError {
+    ScanPackageError::Corrupt(printable(&format!("zip: {e}")))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -279,12 +287,12 @@ enum MemberKind {
 }
 
 enum MemberError {
-    Package(PackageError),
+    Package(ScanPackageError),
     Io(io::Error),
 }
 
-impl From<PackageError> for MemberError {
-    fn from(e: PackageError) -> Self {
+impl From<ScanPackageError> for MemberError {
+    fn from(e: ScanPackageError) -> Self {
         MemberError::Package(e)
     }
 }
@@ -300,9 +308,9 @@ struct Collector<'a> {
     cpuinfo: Option<CpuEvidence>,
     lscpu: Option<CpuEvidence>,
     dmi: Option<DmiEvidence>,
-    dpkg_status: Option<Vec<PackageFact>>,
-    dpkg_query: Option<Vec<PackageFact>>,
-    rpm: Option<Vec<PackageFact>>,
+    dpkg_status: Option<Vec<InstalledPackage>>,
+    dpkg_query: Option<Vec<InstalledPackage>>,
+    rpm: Option<Vec<InstalledPackage>>,
     swid: Vec<SwidTag>,
     notes: Vec<String>,
 }
@@ -351,8 +359,13 @@ impl<'a> Collector<'a> {
 
     /// The member's name relative to the package root, after validating its path and
     /// stripping the optional single top-level directory. `None` for the root itself.
-    fn logical_name(&mut self, raw: &str, is_dir: bool) -> Result<Option<String>, PackageError> {
-        let comps = safe_components(raw).ok_or_else(|| PackageError::UnsafePath(printable(raw)))?;
+    fn logical_name(
+        &mut self,
+        raw: &str,
+        is_dir: bool,
+    ) -> Result<Option<String>, ScanPackageError> {
+        let comps =
+            safe_components(raw).ok_or_else(|| ScanPackageError::UnsafePath(printable(raw)))?;
         let Some(first) = comps.first().copied() else {
             return Ok(None);
         };
@@ -384,7 +397,7 @@ impl<'a> Collector<'a> {
     ) -> Result<(), MemberError> {
         self.members = self.members.saturating_add(1);
         if self.members > self.limits.max_members {
-            return Err(PackageError::TooManyMembers(self.limits.max_members).into());
+            return Err(ScanPackageError::TooManyMembers(self.limits.max_members).into());
         }
         if kind == MemberKind::Metadata {
             return Ok(());
@@ -394,14 +407,14 @@ impl<'a> Collector<'a> {
             MemberKind::File => {}
             MemberKind::Dir | MemberKind::Metadata => return Ok(()),
             MemberKind::Link(k) => {
-                return Err(PackageError::LinkMember {
+                return Err(ScanPackageError::LinkMember {
                     path: printable(raw),
                     kind: k,
                 }
                 .into())
             }
             MemberKind::Other(k) => {
-                return Err(PackageError::UnsupportedMember {
+                return Err(ScanPackageError::UnsupportedMember {
                     path: printable(raw),
                     kind: k,
                 }
@@ -428,7 +441,7 @@ impl<'a> Collector<'a> {
             return Ok(());
         }
         if !self.seen.insert(name.clone()) {
-            return Err(PackageError::DuplicateMember(printable(&name)).into());
+            return Err(ScanPackageError::DuplicateMember(printable(&name)).into());
         }
         let bytes = self.read_bounded(raw, data, false)?;
         let text = crate::text::lossy_owned(bytes);
@@ -436,13 +449,13 @@ impl<'a> Collector<'a> {
             "computer.yml" => {
                 self.computer = Some(
                     ComputerInfo::parse(&text)
-                        .map_err(|e| PackageError::Computer(printable(&e)))?,
+                        .map_err(|e| ScanPackageError::Computer(printable(&e)))?,
                 );
             }
             "cpuinfo" => self.cpuinfo = Some(capacity::parse_cpuinfo(&text)),
             "lscpu.json" => {
                 self.lscpu = Some(capacity::parse_lscpu_json(&text).map_err(|reason| {
-                    PackageError::Member {
+                    ScanPackageError::Member {
                         member: name.clone(),
                         reason: printable(&reason),
                     }
@@ -484,7 +497,7 @@ impl<'a> Collector<'a> {
             (buf, n)
         };
         if n > self.limits.max_member_size {
-            return Err(PackageError::MemberTooLarge {
+            return Err(ScanPackageError::MemberTooLarge {
                 path: printable(raw),
                 limit: human_size(self.limits.max_member_size),
             }
@@ -492,7 +505,7 @@ impl<'a> Collector<'a> {
         }
         self.total = self.total.saturating_add(n);
         if self.total > self.limits.max_total_uncompressed {
-            return Err(PackageError::TooLarge {
+            return Err(ScanPackageError::TooLarge {
                 limit: human_size(self.limits.max_total_uncompressed),
             }
             .into());
@@ -500,13 +513,16 @@ impl<'a> Collector<'a> {
         Ok(buf)
     }
 
-    fn finish(mut self) -> Result<ScanPackage, PackageError> {
+    fn finish(mut self) -> Result<ScanPackage, ScanPackageError> {
         if self.members == 0 {
-            return Err(PackageError::Empty);
+            return Err(ScanPackageError::Empty);
         }
-        let computer = self.computer.take().ok_or(PackageError::MissingComputer)?;
+        let computer = self
+            .computer
+            .take()
+            .ok_or(ScanPackageError::MissingComputer)?;
         if self.cpuinfo.is_none() && self.lscpu.is_none() && self.dmi.is_none() {
-            return Err(PackageError::MissingCapacity);
+            return Err(ScanPackageError::MissingCapacity);
         }
         let mut notes = std::mem::take(&mut self.notes);
         let capacity = capacity::derive_capacity(
@@ -517,7 +533,7 @@ impl<'a> Collector<'a> {
             },
             &mut notes,
         )
-        .map_err(PackageError::NoProcessor)?;
+        .map_err(ScanPackageError::NoProcessor)?;
         let mut packages = match (self.dpkg_status.take(), self.dpkg_query.take()) {
             (Some(status), Some(_)) => {
                 notes.push(
@@ -534,7 +550,7 @@ impl<'a> Collector<'a> {
         Ok(ScanPackage {
             computer,
             capacity,
-            packages,
+            installed_packages: packages,
             swid_tags: self.swid,
             notes,
         })

@@ -29,20 +29,20 @@ type Member = (String, Arc<[u8]>);
 
 /// A package ready to be written: its `computer.yml` data plus raw evidence members.
 #[derive(Debug, Clone)]
-pub struct BuiltPackage {
+pub struct BuiltScanPackage {
     computer: ComputerInfo,
     members: Vec<Member>,
     /// Remarks from building (e.g. "dmidecode not run: …"); not written into the archive.
     pub notes: Vec<String>,
 }
 
-impl BuiltPackage {
+impl BuiltScanPackage {
     /// A package with no evidence yet. A missing `scan_time` is set to now (whole seconds).
     pub fn new(mut computer: ComputerInfo) -> Self {
         if computer.scan_time.is_none() {
             computer.scan_time = Some(now_seconds());
         }
-        BuiltPackage {
+        BuiltScanPackage {
             computer,
             members: Vec::new(),
             notes: Vec::new(),
@@ -66,7 +66,7 @@ impl BuiltPackage {
 
     /// `<YYYYMMDDHHMM>-<endpointID>.tar.gz`.
     pub fn file_name(&self) -> String {
-        package_file_name(
+        scan_package_file_name(
             self.computer.scan_time.unwrap_or_else(now_seconds),
             &self.computer.endpoint_id,
             ArchiveKind::TarGz,
@@ -80,7 +80,11 @@ pub(crate) fn now_seconds() -> DateTime<Utc> {
 }
 
 /// `<YYYYMMDDHHMM>-<endpointID>.<tar.gz|zip>`.
-pub fn package_file_name(scan_time: DateTime<Utc>, endpoint_id: &str, kind: ArchiveKind) -> String {
+pub fn scan_package_file_name(
+    scan_time: DateTime<Utc>,
+    endpoint_id: &str,
+    kind: ArchiveKind,
+) -> String {
     format!(
         "{}-{}.{}",
         scan_time.format("%Y%m%d%H%M"),
@@ -90,7 +94,7 @@ pub fn package_file_name(scan_time: DateTime<Utc>, endpoint_id: &str, kind: Arch
 }
 
 /// Split a package file name into scan time (minute precision), endpoint id and kind.
-pub fn parse_package_file_name(name: &str) -> Option<(DateTime<Utc>, String, ArchiveKind)> {
+pub fn parse_scan_package_name(name: &str) -> Option<(DateTime<Utc>, String, ArchiveKind)> {
     let kind = ArchiveKind::from_file_name(name)?;
     let lower = name.to_ascii_lowercase();
     let stem_len = [".tar.gz", ".tgz", ".zip"]
@@ -137,7 +141,7 @@ fn append<W: Write>(
 }
 
 /// Write `pkg` as a gzip-compressed tar to `w`: `computer.yml` first, then the members.
-pub fn write_package_to<W: Write>(pkg: &BuiltPackage, w: W) -> io::Result<W> {
+pub fn write_scan_package_to<W: Write>(pkg: &BuiltScanPackage, w: W) -> io::Result<W> {
     let yml = computer_yaml(&pkg.computer)?;
     let t = mtime(&pkg.computer);
     let mut b = tar::Builder::new(GzEncoder::new(w, Compression::default()));
@@ -149,14 +153,14 @@ pub fn write_package_to<W: Write>(pkg: &BuiltPackage, w: W) -> io::Result<W> {
 }
 
 /// The `.tar.gz` bytes of `pkg` (for uploading).
-pub fn package_bytes(pkg: &BuiltPackage) -> io::Result<Vec<u8>> {
-    write_package_to(pkg, Vec::new())
+pub fn scan_package_bytes(pkg: &BuiltScanPackage) -> io::Result<Vec<u8>> {
+    write_scan_package_to(pkg, Vec::new())
 }
 
 /// Write `pkg` into `dir` atomically: a `.tmp-…` file in the same directory is written,
-/// fsynced and renamed to [`BuiltPackage::file_name`]. Returns the final path.
-pub fn write_package(pkg: &BuiltPackage, dir: &Path) -> io::Result<PathBuf> {
-    let bytes = package_bytes(pkg)?;
+/// fsynced and renamed to [`BuiltScanPackage::file_name`]. Returns the final path.
+pub fn write_scan_package(pkg: &BuiltScanPackage, dir: &Path) -> io::Result<PathBuf> {
+    let bytes = scan_package_bytes(pkg)?;
     write_atomically(dir, &pkg.file_name(), &bytes)
 }
 
@@ -261,15 +265,18 @@ impl EvidenceSet {
     }
 
     /// A package with these members under `computer` (members are shared, not copied).
-    pub fn package(&self, computer: ComputerInfo) -> BuiltPackage {
-        let mut p = BuiltPackage::new(computer);
+    pub fn package(&self, computer: ComputerInfo) -> BuiltScanPackage {
+        let mut p = BuiltScanPackage::new(computer);
         p.members = self.members.clone();
         p
     }
 }
 
 /// Pack the evidence files of `dir` (see [`EvidenceSet::from_dir`]) under `computer`.
-pub fn build_package_from_dir(dir: &Path, computer: ComputerInfo) -> io::Result<BuiltPackage> {
+pub fn build_scan_package_from_dir(
+    dir: &Path,
+    computer: ComputerInfo,
+) -> io::Result<BuiltScanPackage> {
     Ok(EvidenceSet::from_dir(dir)?.package(computer))
 }
 
@@ -277,13 +284,13 @@ pub fn build_package_from_dir(dir: &Path, computer: ComputerInfo) -> io::Result<
 /// gzipped once; each package is then a small gzip member holding the tar entry for its
 /// `computer.yml`, followed by the shared compressed body. The result is a valid
 /// multi-member gzip stream of one tar archive (as `gzip -d`, GNU tar and
-/// [`crate::read_package`] accept).
+/// [`crate::read_scan_package`] accept).
 #[derive(Debug, Clone)]
-pub struct PackageTemplate {
+pub struct ScanPackageTemplate {
     body_gz: Arc<[u8]>,
 }
 
-impl PackageTemplate {
+impl ScanPackageTemplate {
     /// Compress `evidence` once.
     pub fn new(evidence: &EvidenceSet) -> io::Result<Self> {
         let mut b = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
@@ -291,13 +298,13 @@ impl PackageTemplate {
             append(&mut b, name, data, 0)?;
         }
         let body = b.into_inner()?.finish()?;
-        Ok(PackageTemplate {
+        Ok(ScanPackageTemplate {
             body_gz: body.into(),
         })
     }
 
     /// The `.tar.gz` bytes of the package for `computer` (scan time set to now if missing).
-    pub fn package_bytes(&self, computer: &ComputerInfo) -> io::Result<Vec<u8>> {
+    pub fn scan_package_bytes(&self, computer: &ComputerInfo) -> io::Result<Vec<u8>> {
         let mut c = computer.clone();
         if c.scan_time.is_none() {
             c.scan_time = Some(now_seconds());
@@ -326,10 +333,10 @@ impl PackageTemplate {
     }
 
     /// Write the package for `computer` into `dir` atomically; returns its path.
-    pub fn write_package(&self, computer: &ComputerInfo, dir: &Path) -> io::Result<PathBuf> {
-        let bytes = self.package_bytes(computer)?;
+    pub fn write_scan_package(&self, computer: &ComputerInfo, dir: &Path) -> io::Result<PathBuf> {
+        let bytes = self.scan_package_bytes(computer)?;
         let t = computer.scan_time.unwrap_or_else(now_seconds);
-        let name = package_file_name(t, &computer.endpoint_id, ArchiveKind::TarGz);
+        let name = scan_package_file_name(t, &computer.endpoint_id, ArchiveKind::TarGz);
         write_atomically(dir, &name, &bytes)
     }
 }
@@ -358,15 +365,15 @@ mod tests {
     #[test]
     fn file_names() {
         let t = crate::computer::parse_scan_time("2024-05-01T12:30:59Z").unwrap();
-        let n = package_file_name(t, "abc", ArchiveKind::TarGz);
+        let n = scan_package_file_name(t, "abc", ArchiveKind::TarGz);
         assert_eq!(n, "202405011230-abc.tar.gz");
-        let (t2, id, k) = parse_package_file_name(&n).unwrap();
+        let (t2, id, k) = parse_scan_package_name(&n).unwrap();
         assert_eq!(t2.format("%Y%m%d%H%M").to_string(), "202405011230");
         assert_eq!(id, "abc");
         assert_eq!(k, ArchiveKind::TarGz);
-        assert!(parse_package_file_name("202405011230-a-b.TGZ").is_some());
-        assert!(parse_package_file_name("2024050112-abc.tar.gz").is_none());
-        assert!(parse_package_file_name("202405011230-.zip").is_none());
-        assert!(parse_package_file_name("202413011230-abc.zip").is_none());
+        assert!(parse_scan_package_name("202405011230-a-b.TGZ").is_some());
+        assert!(parse_scan_package_name("2024050112-abc.tar.gz").is_none());
+        assert!(parse_scan_package_name("202405011230-.zip").is_none());
+        assert!(parse_scan_package_name("202413011230-abc.zip").is_none());
     }
 }

@@ -5,7 +5,7 @@ use thiserror::Error;
 
 /// Why a package was rejected. `Display` is a one-line reason a person can act on.
 #[derive(Debug, Error)]
-pub enum PackageError {
+pub enum ScanPackageError {
     /// The bytes do not start with the gzip magic number or the gzip header is invalid.
     #[error("not a gzip archive: {0}")]
     NotGzip(String),

@@ -1,15 +1,17 @@
 //! The openlmt **scan package**: the file an endpoint (or the local-host scanner in this
 //! crate) produces and the server imports.
 //!
-//! A package is a `.tar.gz` / `.tgz` / `.zip` archive named `<YYYYMMDDHHMM>-<endpointID>.<ext>`
-//! holding `computer.yml`, capacity evidence (`cpuinfo`, `lscpu.json`, `dmidecode.txt`),
-//! optional package evidence (`dpkg-status`, `dpkg-query.tsv`, `rpm-qa.tsv`) and optional
-//! ISO/IEC 19770-2 SWID tags under `isotag_scan/`. The full format, and the rules used to
-//! derive capacity, are in `docs/scan-package.md` at the repository root.
+//! A scan package is a `.tar.gz` / `.tgz` / `.zip` archive named
+//! `<YYYYMMDDHHMM>-<endpointID>.<ext>` holding `computer.yml`, capacity evidence (`cpuinfo`,
+//! `lscpu.json`, `dmidecode.txt`), optional installed-package evidence (`dpkg-status`,
+//! `dpkg-query.tsv`, `rpm-qa.tsv`; see [`InstalledPackage`]) and optional ISO/IEC 19770-2
+//! SWID tags under `isotag_scan/`. The full format, and the rules used to derive capacity,
+//! are in `docs/scan-package.md` at the repository root.
 //!
-//! * [`read_package`] reads and validates a package with bounded resources.
+//! * [`read_scan_package`] reads and validates a scan package with bounded resources.
 //! * [`scan_local_host`] collects the evidence of the machine it runs on.
-//! * [`EvidenceSet`], [`package_bytes`], [`write_package`] build and write packages.
+//! * [`EvidenceSet`], [`scan_package_bytes`], [`write_scan_package`] build and write scan
+//!   packages.
 //!
 //! Every parser is also public so the importer and tests can run them on single files.
 
@@ -24,15 +26,16 @@ pub mod swid;
 mod text;
 pub mod zip_index;
 
-pub use archive::{read_package, read_package_file};
+pub use archive::{read_scan_package, read_scan_package_file};
 pub use build::{
-    build_package_from_dir, package_bytes, package_file_name, parse_package_file_name,
-    write_package, write_package_to, BuiltPackage, EvidenceSet, PackageTemplate,
+    build_scan_package_from_dir, parse_scan_package_name, scan_package_bytes,
+    scan_package_file_name, write_scan_package, write_scan_package_to, BuiltScanPackage,
+    EvidenceSet, ScanPackageTemplate,
 };
 pub use capacity::Capacity;
 pub use computer::ComputerInfo;
-pub use error::{PackageError, ScanError};
-pub use packages::{PackageFact, PackageSource};
+pub use error::{ScanError, ScanPackageError};
+pub use packages::{InstalledPackage, PackageManager};
 pub use scan::{
     endpoint_id_from_machine_id, scan_local_host, ScanOptions, RPM_QUERYFORMAT, SWID_TAG_DIRS,
 };
@@ -103,7 +106,7 @@ pub struct ScanPackage {
     /// Capacity derived from the capacity evidence (see [`capacity::derive_capacity`]).
     pub capacity: Capacity,
     /// Installed software packages (dpkg and/or rpm).
-    pub packages: Vec<PackageFact>,
+    pub installed_packages: Vec<InstalledPackage>,
     /// Parsed SWID tags from `isotag_scan/`.
     pub swid_tags: Vec<SwidTag>,
     /// Human-readable remarks: ignored members, skipped lines or tags, which evidence

@@ -6,27 +6,27 @@ use serde::Serialize;
 
 use crate::text::non_empty;
 
-/// Which package manager reported a package.
+/// Which package manager reported an installed package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PackageSource {
+pub enum PackageManager {
     /// Debian's dpkg (`dpkg-status` or `dpkg-query.tsv`).
     Dpkg,
     /// RPM (`rpm-qa.tsv`).
     Rpm,
 }
 
-impl PackageSource {
+impl PackageManager {
     /// `"dpkg"` or `"rpm"`.
     pub fn as_str(self) -> &'static str {
         match self {
-            PackageSource::Dpkg => "dpkg",
-            PackageSource::Rpm => "rpm",
+            PackageManager::Dpkg => "dpkg",
+            PackageManager::Rpm => "rpm",
         }
     }
 }
 
-impl fmt::Display for PackageSource {
+impl fmt::Display for PackageManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -34,7 +34,7 @@ impl fmt::Display for PackageSource {
 
 /// One installed package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PackageFact {
+pub struct InstalledPackage {
     /// Package name.
     pub name: String,
     /// Version (dpkg: `Version`; rpm: `VERSION-RELEASE`).
@@ -44,12 +44,12 @@ pub struct PackageFact {
     /// dpkg: `Maintainer`; rpm: `VENDOR` (`(none)` becomes `None`).
     pub vendor: Option<String>,
     /// Package manager.
-    pub source: PackageSource,
+    pub source: PackageManager,
 }
 
 /// Parse raw `/var/lib/dpkg/status`. Only stanzas whose `Status:` third word is
 /// `installed` and that have `Package` and `Version` count. Continuation lines are skipped.
-pub fn parse_dpkg_status(text: &str) -> Vec<PackageFact> {
+pub fn parse_dpkg_status(text: &str) -> Vec<InstalledPackage> {
     let mut out = Vec::new();
     let mut st = Stanza::default();
     for line in crate::text::lines(text) {
@@ -98,15 +98,15 @@ struct Stanza {
 }
 
 impl Stanza {
-    fn finish(&mut self, out: &mut Vec<PackageFact>) {
+    fn finish(&mut self, out: &mut Vec<InstalledPackage>) {
         let s = std::mem::take(self);
         if let (true, Some(name), Some(version)) = (s.installed, s.package, s.version) {
-            out.push(PackageFact {
+            out.push(InstalledPackage {
                 name,
                 version,
                 architecture: s.arch,
                 vendor: s.maintainer,
-                source: PackageSource::Dpkg,
+                source: PackageManager::Dpkg,
             });
         }
     }
@@ -116,7 +116,7 @@ impl Stanza {
 /// ${Installed-Size}\t${Section}\n'`. At least package, architecture and version are
 /// needed; an optional sixth `${Status}` column, when present, must have `installed` as
 /// its third word. Skipped lines are described in `notes`.
-pub fn parse_dpkg_query_tsv(text: &str, notes: &mut Vec<String>) -> Vec<PackageFact> {
+pub fn parse_dpkg_query_tsv(text: &str, notes: &mut Vec<String>) -> Vec<InstalledPackage> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -139,12 +139,12 @@ pub fn parse_dpkg_query_tsv(text: &str, notes: &mut Vec<String>) -> Vec<PackageF
                 continue;
             }
         }
-        out.push(PackageFact {
+        out.push(InstalledPackage {
             name,
             version,
             architecture: non_empty(arch),
             vendor: None,
-            source: PackageSource::Dpkg,
+            source: PackageManager::Dpkg,
         });
     }
     out
@@ -153,7 +153,7 @@ pub fn parse_dpkg_query_tsv(text: &str, notes: &mut Vec<String>) -> Vec<PackageF
 /// Parse `rpm -qa --queryformat '%{NAME}\t%{ARCH}\t%{VERSION}-%{RELEASE}\t%{INSTALLTIME}\t
 /// %{SIZE}\t%{VENDOR}\t%{SUMMARY}\t%{GROUP}\n'`. Name, arch and version are needed;
 /// `(none)` values become `None`. Skipped lines are described in `notes`.
-pub fn parse_rpm_qa_tsv(text: &str, notes: &mut Vec<String>) -> Vec<PackageFact> {
+pub fn parse_rpm_qa_tsv(text: &str, notes: &mut Vec<String>) -> Vec<InstalledPackage> {
     let none = |s: &str| non_empty(s).filter(|v| v != "(none)");
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -172,12 +172,12 @@ pub fn parse_rpm_qa_tsv(text: &str, notes: &mut Vec<String>) -> Vec<PackageFact>
             ));
             continue;
         };
-        out.push(PackageFact {
+        out.push(InstalledPackage {
             name,
             version,
             architecture: none(arch),
             vendor: f.get(5).and_then(|s| none(s)),
-            source: PackageSource::Rpm,
+            source: PackageManager::Rpm,
         });
     }
     out

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::archive::SWID_DIR;
-use crate::build::{now_seconds, os_release_pretty_name, BuiltPackage};
+use crate::build::{now_seconds, os_release_pretty_name, BuiltScanPackage};
 use crate::computer::ComputerInfo;
 use crate::error::ScanError;
 use crate::FORMAT_VERSION;
@@ -90,7 +90,7 @@ pub fn endpoint_id_from_machine_id(machine_id: &str) -> String {
 /// * computer.yml: hostname from `/proc/sys/kernel/hostname`, DNS name from `hostname -f`,
 ///   IP addresses from `ip -j addr` (else `hostname -I`) without loopback and IPv6
 ///   link-local, OS from os-release `PRETTY_NAME`, agent `openlmt-scan <version>`.
-pub fn scan_local_host(opts: &ScanOptions) -> Result<BuiltPackage, ScanError> {
+pub fn scan_local_host(opts: &ScanOptions) -> Result<BuiltScanPackage, ScanError> {
     let mut notes = Vec::new();
     let endpoint_id = match &opts.endpoint_id {
         Some(id) => id.clone(),
@@ -135,7 +135,7 @@ pub fn scan_local_host(opts: &ScanOptions) -> Result<BuiltPackage, ScanError> {
         scan_time: Some(opts.scan_time.unwrap_or_else(now_seconds)),
     };
     computer.to_yaml().map_err(ScanError::Computer)?;
-    let mut pkg = BuiltPackage::new(computer);
+    let mut pkg = BuiltScanPackage::new(computer);
 
     // Capacity.
     let cpuinfo_path = opts.path("proc/cpuinfo");

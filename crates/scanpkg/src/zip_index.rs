@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::rc::Rc;
 
-use crate::error::PackageError;
+use crate::error::ScanPackageError;
 use crate::text::human_size;
 use crate::Limits;
 
@@ -80,19 +80,19 @@ fn read_at<R: Read + Seek>(r: &mut R, at: u64, buf: &mut [u8]) -> io::Result<()>
     r.read_exact(buf)
 }
 
-fn not_zip(why: &str) -> PackageError {
-    PackageError::NotZip(why.to_string())
+fn not_zip(why: &str) -> ScanPackageError {
+    ScanPackageError::NotZip(why.to_string())
 }
 
-fn corrupt(why: &str) -> PackageError {
-    PackageError::Corrupt(format!("zip: {why}"))
+fn corrupt(why: &str) -> ScanPackageError {
+    ScanPackageError::Corrupt(format!("zip: {why}"))
 }
 
-fn io_or(e: io::Error, why: &str) -> PackageError {
+fn io_or(e: io::Error, why: &str) -> ScanPackageError {
     if e.kind() == io::ErrorKind::UnexpectedEof {
         corrupt(why)
     } else {
-        PackageError::Io(e)
+        ScanPackageError::Io(e)
     }
 }
 
@@ -111,7 +111,7 @@ fn io_or(e: io::Error, why: &str) -> PackageError {
 pub fn check_zip_index<R: Read + Seek>(
     reader: &mut R,
     limits: &Limits,
-) -> Result<ZipIndex, PackageError> {
+) -> Result<ZipIndex, ScanPackageError> {
     let len = reader.seek(SeekFrom::End(0))?;
     if len == 0 {
         return Err(not_zip("file is empty"));
@@ -150,11 +150,11 @@ pub fn check_zip_index<R: Read + Seek>(
         ..
     } = index;
     if entries > u64::from(limits.max_members) {
-        return Err(PackageError::TooManyMembers(limits.max_members));
+        return Err(ScanPackageError::TooManyMembers(limits.max_members));
     }
     let max_cd = max_central_directory_size(limits);
     if cd_size > max_cd {
-        return Err(PackageError::IndexTooLarge {
+        return Err(ScanPackageError::IndexTooLarge {
             size: human_size(cd_size),
             limit: human_size(max_cd),
         });
@@ -170,7 +170,7 @@ fn candidate<R: Read + Seek>(
     start: u64,
     i: usize,
     len: u64,
-) -> Result<ZipIndex, PackageError> {
+) -> Result<ZipIndex, ScanPackageError> {
     let comment = le16(tail, i + 20);
     let eocd_offset = start + i as u64;
     let end = eocd_offset + EOCD_LEN + comment;
@@ -324,7 +324,7 @@ impl<R: Read + Seek> Seek for BoundedView<R> {
 pub fn open_zip<R: Read + Seek>(
     mut reader: R,
     limits: &Limits,
-) -> Result<(zip::ZipArchive<BoundedView<R>>, ZipIndex), PackageError> {
+) -> Result<(zip::ZipArchive<BoundedView<R>>, ZipIndex), ScanPackageError> {
     let index = check_zip_index(&mut reader, limits)?;
     let budget = Rc::new(Cell::new(Some(
         index.central_directory_size.saturating_add(OPEN_SLACK),
@@ -337,17 +337,17 @@ pub fn open_zip<R: Read + Seek>(
     };
     let archive = zip::ZipArchive::new(view).map_err(|e| match e {
         zip::result::ZipError::Io(io) if budget.get() == Some(0) => {
-            PackageError::Corrupt(crate::text::printable(&format!("zip: {io}")))
+            ScanPackageError::Corrupt(crate::text::printable(&format!("zip: {io}")))
         }
         zip::result::ZipError::Io(io) if io.kind() != io::ErrorKind::UnexpectedEof => {
-            PackageError::Io(io)
+            ScanPackageError::Io(io)
         }
-        other => PackageError::NotZip(crate::text::printable(&other.to_string())),
+        other => ScanPackageError::NotZip(crate::text::printable(&other.to_string())),
     })?;
     budget.set(None);
     if archive.len() > limits.max_members as usize {
         // Cannot happen when the crate read the checked directory; kept as a guard.
-        return Err(PackageError::TooManyMembers(limits.max_members));
+        return Err(ScanPackageError::TooManyMembers(limits.max_members));
     }
     Ok((archive, index))
 }

@@ -8,27 +8,28 @@ use std::io::Cursor;
 
 use common::*;
 use openlmt_scanpkg::{
-    build_package_from_dir, package_bytes, parse_package_file_name, read_package,
-    read_package_file, scan_local_host, write_package, ArchiveKind, BuiltPackage, EvidenceSet,
-    Limits, PackageError, PackageTemplate, ScanOptions, ScanPackage,
+    build_scan_package_from_dir, parse_scan_package_name, read_scan_package,
+    read_scan_package_file, scan_local_host, scan_package_bytes, write_scan_package, ArchiveKind,
+    BuiltScanPackage, EvidenceSet, Limits, ScanOptions, ScanPackage, ScanPackageError,
+    ScanPackageTemplate,
 };
 
-fn read_tgz(bytes: &[u8], limits: &Limits) -> Result<ScanPackage, PackageError> {
-    read_package(ArchiveKind::TarGz, Cursor::new(bytes), limits)
+fn read_tgz(bytes: &[u8], limits: &Limits) -> Result<ScanPackage, ScanPackageError> {
+    read_scan_package(ArchiveKind::TarGz, Cursor::new(bytes), limits)
 }
 
-fn read_zip(bytes: &[u8], limits: &Limits) -> Result<ScanPackage, PackageError> {
-    read_package(ArchiveKind::Zip, Cursor::new(bytes), limits)
+fn read_zip(bytes: &[u8], limits: &Limits) -> Result<ScanPackage, ScanPackageError> {
+    read_scan_package(ArchiveKind::Zip, Cursor::new(bytes), limits)
 }
 
-fn vm_package() -> BuiltPackage {
-    build_package_from_dir(&corpus(VM_DIR), computer("test-endpoint-1")).unwrap()
+fn vm_scan_package() -> BuiltScanPackage {
+    build_scan_package_from_dir(&corpus(VM_DIR), computer("test-endpoint-1")).unwrap()
 }
 
 fn check_vm(p: &ScanPackage) {
     assert_eq!(p.computer.endpoint_id, "test-endpoint-1");
     assert_eq!(p.computer.ip_addresses, vec!["192.0.2.10", "2001:db8::10"]);
-    assert_eq!(p.packages.len(), 759);
+    assert_eq!(p.installed_packages.len(), 759);
     assert_eq!(p.swid_tags.len(), 759);
     let c = &p.capacity;
     assert_eq!((c.sockets, c.cores, c.threads), (1, Some(2), Some(2)));
@@ -77,10 +78,10 @@ fn small_tgz() -> Vec<u8> {
 
 #[test]
 fn tar_gz_round_trip_of_the_debian12_vm() {
-    let pkg = vm_package();
+    let pkg = vm_scan_package();
     // 4 evidence files (cpuinfo, lscpu.json, dpkg-status... os-release is not packed) + 759 tags
     assert_eq!(pkg.members().count(), 3 + 759);
-    let bytes = package_bytes(&pkg).unwrap();
+    let bytes = scan_package_bytes(&pkg).unwrap();
     let p = read_tgz(&bytes, &Limits::default()).unwrap();
     check_vm(&p);
     assert_eq!(&p.computer, pkg.computer());
@@ -89,15 +90,15 @@ fn tar_gz_round_trip_of_the_debian12_vm() {
 
 #[test]
 fn system_tar_and_zip_variant_agree() {
-    let pkg = vm_package();
-    let tgz = read_tgz(&package_bytes(&pkg).unwrap(), &Limits::default()).unwrap();
+    let pkg = vm_scan_package();
+    let tgz = read_tgz(&scan_package_bytes(&pkg).unwrap(), &Limits::default()).unwrap();
     let yml = pkg.computer().to_yaml().unwrap();
     let mut members: Vec<(&str, &[u8])> = vec![("computer.yml", yml.as_bytes())];
     members.extend(pkg.members());
     let zip = zip_of(&members);
     let z = read_zip(&zip, &Limits::default()).unwrap();
     check_vm(&z);
-    assert_eq!(z.packages, tgz.packages);
+    assert_eq!(z.installed_packages, tgz.installed_packages);
     assert_eq!(z.swid_tags, tgz.swid_tags);
     assert_eq!(z.capacity, tgz.capacity);
 }
@@ -109,18 +110,18 @@ fn template_packages_are_valid_multi_member_gzip() {
         ev.os_pretty_name.as_deref(),
         Some("Debian GNU/Linux 12 (bookworm)")
     );
-    let t = PackageTemplate::new(&ev).unwrap();
+    let t = ScanPackageTemplate::new(&ev).unwrap();
     for i in 0..3 {
         let c = computer(&format!("replica-{i}"));
-        let bytes = t.package_bytes(&c).unwrap();
+        let bytes = t.scan_package_bytes(&c).unwrap();
         let p = read_tgz(&bytes, &Limits::default()).unwrap();
         assert_eq!(p.computer.endpoint_id, format!("replica-{i}"));
-        assert_eq!(p.packages.len(), 759);
+        assert_eq!(p.installed_packages.len(), 759);
         assert_eq!(p.swid_tags.len(), 759);
     }
     // GNU tar reads it too (when present).
     let dir = scratch("template");
-    let path = t.write_package(&computer("replica-x"), &dir).unwrap();
+    let path = t.write_scan_package(&computer("replica-x"), &dir).unwrap();
     assert_eq!(
         path.file_name().unwrap().to_string_lossy(),
         "202405011230-replica-x.tar.gz"
@@ -143,10 +144,10 @@ fn template_packages_are_valid_multi_member_gzip() {
 }
 
 #[test]
-fn write_package_is_atomic_and_named() {
+fn write_scan_package_is_atomic_and_named() {
     let dir = scratch("write");
-    let pkg = vm_package();
-    let path = write_package(&pkg, &dir).unwrap();
+    let pkg = vm_scan_package();
+    let path = write_scan_package(&pkg, &dir).unwrap();
     let names: Vec<String> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -155,9 +156,9 @@ fn write_package_is_atomic_and_named() {
         names,
         vec!["202405011230-test-endpoint-1.tar.gz".to_string()]
     );
-    let (_, id, kind) = parse_package_file_name(&names[0]).unwrap();
+    let (_, id, kind) = parse_scan_package_name(&names[0]).unwrap();
     assert_eq!((id.as_str(), kind), ("test-endpoint-1", ArchiveKind::TarGz));
-    check_vm(&read_package_file(&path, &Limits::default()).unwrap());
+    check_vm(&read_scan_package_file(&path, &Limits::default()).unwrap());
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -170,7 +171,7 @@ fn top_level_directory_prefix_is_accepted() {
     raw.push(Raw::File("host-1/os-release", b"unused"));
     let p = read_tgz(&raw_tar_gz(&raw), &Limits::default()).unwrap();
     assert_eq!(p.computer.endpoint_id, "small-1");
-    assert_eq!(p.packages.len(), 16);
+    assert_eq!(p.installed_packages.len(), 16);
     assert_eq!(p.swid_tags.len(), 3);
     assert_eq!((p.capacity.sockets, p.capacity.threads), (2, Some(16)));
     assert!(p
@@ -183,7 +184,7 @@ fn truncated_archive_is_corrupt() {
     let bytes = small_tgz();
     for cut in [bytes.len() - 1, bytes.len() - 8, bytes.len() / 2, 40, 11] {
         match read_tgz(&bytes[..cut], &Limits::default()) {
-            Err(PackageError::Corrupt(msg)) => assert!(!msg.is_empty()),
+            Err(ScanPackageError::Corrupt(msg)) => assert!(!msg.is_empty()),
             other => panic!("cut at {cut}: expected Corrupt, got {other:?}"),
         }
     }
@@ -193,7 +194,7 @@ fn truncated_archive_is_corrupt() {
         zip_of(&refs)
     };
     let e = read_zip(&zip[..zip.len() / 2], &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::NotZip(_)), "{e}");
+    assert!(matches!(e, ScanPackageError::NotZip(_)), "{e}");
 }
 
 #[test]
@@ -205,7 +206,7 @@ fn corrupted_bytes_are_rejected() {
     crc[at] ^= 0xff;
     let e = read_tgz(&crc, &Limits::default()).err_short();
     assert!(
-        matches!(e, PackageError::Corrupt(ref m) if m.contains("checksum")),
+        matches!(e, ScanPackageError::Corrupt(ref m) if m.contains("checksum")),
         "{e}"
     );
     // Damage the magic number.
@@ -226,7 +227,7 @@ fn corrupted_bytes_are_rejected() {
     let mut tail = bytes.clone();
     tail.extend_from_slice(&read("cpuinfo/linux-ppc-1"));
     let e = read_tgz(&tail, &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::Corrupt(_)), "{e}");
+    assert!(matches!(e, ScanPackageError::Corrupt(_)), "{e}");
     // A tar header with a broken checksum inside a valid gzip stream.
     let mut tar = Vec::new();
     flate2::read::GzDecoder::new(&bytes[..])
@@ -234,7 +235,7 @@ fn corrupted_bytes_are_rejected() {
         .unwrap();
     tar[0] ^= 0x20;
     let e = read_tgz(&gzip(&tar), &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::Corrupt(_)), "{e}");
+    assert!(matches!(e, ScanPackageError::Corrupt(_)), "{e}");
 }
 
 use std::io::Read;
@@ -276,7 +277,7 @@ fn link_and_device_members_are_rejected() {
     assert!(
         matches!(
             e,
-            PackageError::LinkMember {
+            ScanPackageError::LinkMember {
                 kind: "symbolic link",
                 ..
             }
@@ -291,7 +292,7 @@ fn link_and_device_members_are_rejected() {
     assert!(
         matches!(
             e,
-            PackageError::LinkMember {
+            ScanPackageError::LinkMember {
                 kind: "hard link",
                 ..
             }
@@ -299,7 +300,10 @@ fn link_and_device_members_are_rejected() {
         "{e}"
     );
     let e = base(Raw::Fifo("fifo"));
-    assert!(matches!(e, PackageError::UnsupportedMember { .. }), "{e}");
+    assert!(
+        matches!(e, ScanPackageError::UnsupportedMember { .. }),
+        "{e}"
+    );
 
     // zip symlink
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
@@ -310,7 +314,7 @@ fn link_and_device_members_are_rejected() {
     w.add_symlink("cpuinfo", "/proc/cpuinfo", opts).unwrap();
     let zip = w.finish().unwrap().into_inner();
     let e = read_zip(&zip, &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::LinkMember { .. }), "{e}");
+    assert!(matches!(e, ScanPackageError::LinkMember { .. }), "{e}");
 }
 
 #[test]
@@ -346,7 +350,7 @@ fn limits_are_enforced_on_real_packages() {
     assert_eq!(e.to_string(), "archive has more than 3 members");
 
     // The full VM package is about 1 MiB unpacked; the zip reader counts too.
-    let pkg = vm_package();
+    let pkg = vm_scan_package();
     let yml = pkg.computer().to_yaml().unwrap();
     let mut members: Vec<(&str, &[u8])> = vec![("computer.yml", yml.as_bytes())];
     members.extend(pkg.members());
@@ -366,7 +370,7 @@ fn limits_are_enforced_on_real_packages() {
     )
     .err_short();
     assert!(
-        matches!(e, PackageError::MemberTooLarge { ref path, .. } if path == "dpkg-status"),
+        matches!(e, ScanPackageError::MemberTooLarge { ref path, .. } if path == "dpkg-status"),
         "{e}"
     );
 }
@@ -376,16 +380,16 @@ fn member_less_archives_are_rejected() {
     let empty_tar = raw_tar_gz(&[]);
     assert!(matches!(
         read_tgz(&empty_tar, &Limits::default()),
-        Err(PackageError::Empty)
+        Err(ScanPackageError::Empty)
     ));
     assert!(matches!(
         read_tgz(&gzip(b""), &Limits::default()),
-        Err(PackageError::Empty)
+        Err(ScanPackageError::Empty)
     ));
     let empty_zip = zip_of(&[]);
     assert!(matches!(
         read_zip(&empty_zip, &Limits::default()),
-        Err(PackageError::Empty)
+        Err(ScanPackageError::Empty)
     ));
     let e = read_tgz(b"", &Limits::default()).err_short();
     assert_eq!(e.to_string(), "not a gzip archive: file is empty");
@@ -401,15 +405,15 @@ fn missing_members_are_rejected() {
     // No capacity evidence.
     let raw = vec![Raw::File(&m[0].0, &m[0].1), Raw::File(&m[2].0, &m[2].1)];
     let e = read_tgz(&raw_tar_gz(&raw), &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::MissingCapacity), "{e}");
+    assert!(matches!(e, ScanPackageError::MissingCapacity), "{e}");
     // Only a directory.
     let e = read_tgz(&raw_tar_gz(&[Raw::Dir("x/")]), &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::MissingComputer), "{e}");
+    assert!(matches!(e, ScanPackageError::MissingComputer), "{e}");
     // Zip without computer.yml.
     let zip = zip_of(&[(&m[1].0, &m[1].1)]);
     assert!(matches!(
         read_zip(&zip, &Limits::default()),
-        Err(PackageError::MissingComputer)
+        Err(ScanPackageError::MissingComputer)
     ));
 }
 
@@ -461,7 +465,7 @@ fn bad_member_contents_are_reported() {
         Raw::File("cpuinfo", ppc.as_bytes()),
     ];
     let e = read_tgz(&raw_tar_gz(&raw), &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::NoProcessor(_)), "{e}");
+    assert!(matches!(e, ScanPackageError::NoProcessor(_)), "{e}");
 }
 
 #[test]
@@ -469,23 +473,23 @@ fn wrong_kind_is_reported() {
     let zip = zip_of(&[("computer.yml", b"endpointID: a\n")]);
     assert!(matches!(
         read_tgz(&zip, &Limits::default()),
-        Err(PackageError::NotGzip(_))
+        Err(ScanPackageError::NotGzip(_))
     ));
     assert!(matches!(
         read_zip(&small_tgz(), &Limits::default()),
-        Err(PackageError::NotZip(_))
+        Err(ScanPackageError::NotZip(_))
     ));
     assert_eq!(
         ArchiveKind::from_file_name("x.TGZ"),
         Some(ArchiveKind::TarGz)
     );
     assert_eq!(ArchiveKind::from_file_name("x.tar.bz2"), None);
-    let e = read_package_file(
+    let e = read_scan_package_file(
         std::path::Path::new("/nonexistent/x.rar"),
         &Limits::default(),
     )
     .err_short();
-    assert!(matches!(e, PackageError::UnknownSuffix(_)), "{e}");
+    assert!(matches!(e, ScanPackageError::UnknownSuffix(_)), "{e}");
 }
 
 #[test]
@@ -516,7 +520,7 @@ fn scanner_on_a_root_built_from_the_corpus() {
         );
     }
     let pkg = scan_local_host(&ScanOptions::with_root(&root)).unwrap();
-    let p = read_tgz(&package_bytes(&pkg).unwrap(), &Limits::default()).unwrap();
+    let p = read_tgz(&scan_package_bytes(&pkg).unwrap(), &Limits::default()).unwrap();
     assert_eq!(
         p.computer.endpoint_id,
         openlmt_scanpkg::endpoint_id_from_machine_id("0123456789abcdef0123456789abcdef")
@@ -533,7 +537,7 @@ fn scanner_on_a_root_built_from_the_corpus() {
         .as_deref()
         .unwrap()
         .starts_with("openlmt-scan "));
-    assert_eq!(p.packages.len(), 759);
+    assert_eq!(p.installed_packages.len(), 759);
     assert_eq!(p.swid_tags.len(), 759);
     assert_eq!(
         (p.capacity.sockets, p.capacity.cores, p.capacity.threads),
@@ -554,8 +558,8 @@ fn scanner_on_this_machine() {
     }
     let pkg = result.unwrap();
     let dir = scratch("local");
-    let path = write_package(&pkg, &dir).unwrap();
-    let p = read_package_file(&path, &Limits::default()).unwrap();
+    let path = write_scan_package(&pkg, &dir).unwrap();
+    let p = read_scan_package_file(&path, &Limits::default()).unwrap();
     // computer.yml round-trips exactly (scan time is taken in whole seconds).
     assert_eq!(&p.computer, pkg.computer());
     assert_eq!(path.file_name().unwrap().to_string_lossy(), pkg.file_name());
@@ -567,7 +571,7 @@ fn scanner_on_this_machine() {
         .iter()
         .all(|ip| ip != "127.0.0.1" && ip != "::1"));
     if std::path::Path::new("/var/lib/dpkg/status").exists() {
-        assert!(!p.packages.is_empty());
+        assert!(!p.installed_packages.is_empty());
     }
     // Without root, dmidecode is skipped with a note (or absent altogether).
     assert!(
@@ -612,9 +616,9 @@ fn packages_made_by_gnu_tar_are_read() {
     assert!(st.success());
     // Passing `&mut File` works as well as an owned reader.
     let mut file = fs::File::open(&out).unwrap();
-    let p = read_package(ArchiveKind::TarGz, &mut file, &Limits::default()).unwrap();
+    let p = read_scan_package(ArchiveKind::TarGz, &mut file, &Limits::default()).unwrap();
     assert_eq!(p.computer.endpoint_id, "gnu-tar-1");
-    assert_eq!(p.packages.len(), 759);
+    assert_eq!(p.installed_packages.len(), 759);
     assert_eq!(p.swid_tags.len(), 759);
     assert_eq!(
         p.notes.iter().filter(|n| n.starts_with("ignored")).count(),
@@ -635,8 +639,8 @@ fn packages_made_by_gnu_tar_are_read() {
         .status()
         .unwrap();
     assert!(st.success());
-    let p2 = read_package_file(&out2, &Limits::default()).unwrap();
-    assert_eq!(p2.packages, p.packages);
+    let p2 = read_scan_package_file(&out2, &Limits::default()).unwrap();
+    assert_eq!(p2.installed_packages, p.installed_packages);
     assert_eq!(p2.swid_tags.len(), 759);
     fs::remove_dir_all(&dir).unwrap();
 }

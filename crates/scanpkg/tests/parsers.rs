@@ -9,7 +9,7 @@ use openlmt_scanpkg::capacity::{
 };
 use openlmt_scanpkg::packages::{parse_dpkg_query_tsv, parse_dpkg_status, parse_rpm_qa_tsv};
 use openlmt_scanpkg::swid::parse_swidtag;
-use openlmt_scanpkg::{Capacity, PackageSource, SwidSchema};
+use openlmt_scanpkg::{Capacity, PackageManager, SwidSchema};
 
 fn cap_from_cpuinfo(rel: &str) -> Capacity {
     let ev = parse_cpuinfo(&read_text(rel));
@@ -262,7 +262,7 @@ fn dpkg_status_759_installed() {
         adduser.vendor.as_deref(),
         Some("Debian Adduser Developers <adduser@packages.debian.org>")
     );
-    assert_eq!(adduser.source, PackageSource::Dpkg);
+    assert_eq!(adduser.source, PackageManager::Dpkg);
     assert_eq!(adduser.source.as_str(), "dpkg");
 }
 

@@ -11,7 +11,7 @@ use openlmt_scanpkg::capacity::{
 };
 use openlmt_scanpkg::packages::{parse_dpkg_query_tsv, parse_dpkg_status, parse_rpm_qa_tsv};
 use openlmt_scanpkg::swid::parse_swidtag;
-use openlmt_scanpkg::{read_package, ArchiveKind, ComputerInfo, Limits};
+use openlmt_scanpkg::{read_scan_package, ArchiveKind, ComputerInfo, Limits};
 use proptest::prelude::*;
 
 /// Damage `base`: cut it at `cut` (a fraction), then overwrite/insert `noise` at `at`.
@@ -33,7 +33,7 @@ fn damage(base: &[u8], cut: f64, at: f64, noise: &[u8], insert: bool) -> Vec<u8>
 }
 
 /// Rejections must be one line (they go into logs and UI messages as-is).
-fn one_line(r: Result<openlmt_scanpkg::ScanPackage, openlmt_scanpkg::PackageError>) {
+fn one_line(r: Result<openlmt_scanpkg::ScanPackage, openlmt_scanpkg::ScanPackageError>) {
     if let Err(e) = r {
         let msg = e.to_string();
         assert!(
@@ -108,7 +108,7 @@ proptest! {
     }
 
     #[test]
-    fn package_parsers_arbitrary(s in any::<String>()) {
+    fn installed_package_parsers_arbitrary(s in any::<String>()) {
         let mut notes = Vec::new();
         let _ = parse_dpkg_status(&s);
         let _ = parse_dpkg_query_tsv(&s, &mut notes);
@@ -116,7 +116,7 @@ proptest! {
     }
 
     #[test]
-    fn package_parsers_damaged_real(
+    fn installed_package_parsers_damaged_real(
         cut in 0.0f64..1.0, at in 0.0f64..1.0,
         noise in proptest::collection::vec(any::<u8>(), 0..64), insert in any::<bool>(),
     ) {
@@ -178,24 +178,24 @@ proptest! {
     }
 
     #[test]
-    fn read_package_arbitrary_bytes(b in proptest::collection::vec(any::<u8>(), 0..4096)) {
+    fn read_scan_package_arbitrary_bytes(b in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let limits = Limits::default();
-        one_line(read_package(ArchiveKind::TarGz, Cursor::new(&b), &limits));
-        one_line(read_package(ArchiveKind::Zip, Cursor::new(&b), &limits));
+        one_line(read_scan_package(ArchiveKind::TarGz, Cursor::new(&b), &limits));
+        one_line(read_scan_package(ArchiveKind::Zip, Cursor::new(&b), &limits));
         // The same bytes behind valid magic numbers get further into the decoders.
         let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
         gz.extend_from_slice(&b);
-        one_line(read_package(ArchiveKind::TarGz, Cursor::new(&gz), &limits));
+        one_line(read_scan_package(ArchiveKind::TarGz, Cursor::new(&gz), &limits));
         let mut tar = gzip(&b);
         tar.extend_from_slice(&b);
-        one_line(read_package(ArchiveKind::TarGz, Cursor::new(&tar), &limits));
+        one_line(read_scan_package(ArchiveKind::TarGz, Cursor::new(&tar), &limits));
         let mut zip = b"PK\x03\x04".to_vec();
         zip.extend_from_slice(&b);
-        one_line(read_package(ArchiveKind::Zip, Cursor::new(&zip), &limits));
+        one_line(read_scan_package(ArchiveKind::Zip, Cursor::new(&zip), &limits));
     }
 
     #[test]
-    fn read_package_damaged_real(
+    fn read_scan_package_damaged_real(
         cut in 0.0f64..1.0, at in 0.0f64..1.0,
         noise in proptest::collection::vec(any::<u8>(), 0..16), insert in any::<bool>(),
         gz in any::<bool>(), inner in any::<bool>(),
@@ -221,7 +221,7 @@ proptest! {
             } else {
                 damage(&plain, cut, at, &noise, insert)
             };
-            one_line(read_package(ArchiveKind::TarGz, Cursor::new(&bytes), &limits));
+            one_line(read_scan_package(ArchiveKind::TarGz, Cursor::new(&bytes), &limits));
         } else {
             let z = zip_of(&[
                 ("computer.yml", yml.as_bytes()),
@@ -230,7 +230,7 @@ proptest! {
                 ("isotag_scan/a.swidtag", &tag),
             ]);
             let bytes = damage(&z, if inner { 1.0 } else { cut }, at, &noise, insert);
-            one_line(read_package(ArchiveKind::Zip, Cursor::new(&bytes), &limits));
+            one_line(read_scan_package(ArchiveKind::Zip, Cursor::new(&bytes), &limits));
         }
     }
 }

@@ -9,7 +9,7 @@ use std::io::{Cursor, Write};
 
 use common::*;
 use openlmt_scanpkg::zip_index::{check_zip_index, max_central_directory_size};
-use openlmt_scanpkg::{read_package, ArchiveKind, Limits, PackageError};
+use openlmt_scanpkg::{read_scan_package, ArchiveKind, Limits, ScanPackageError};
 use proptest::prelude::*;
 
 /// The corpus VM's package members (computer.yml, cpuinfo, lscpu.json, dpkg-status).
@@ -44,8 +44,11 @@ fn padded_zip(padding: usize, zip64: bool, comment: &str) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-fn read_zip(bytes: &[u8], limits: &Limits) -> Result<openlmt_scanpkg::ScanPackage, PackageError> {
-    read_package(ArchiveKind::Zip, Cursor::new(bytes), limits)
+fn read_zip(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<openlmt_scanpkg::ScanPackage, ScanPackageError> {
+    read_scan_package(ArchiveKind::Zip, Cursor::new(bytes), limits)
 }
 
 /// Offset of the last ZIP32 end-of-central-directory signature.
@@ -65,7 +68,7 @@ fn a_real_package_index_is_read_from_its_end_record() {
     assert_eq!(ix.end, z.len() as u64);
     assert_eq!(ix.eocd_offset, eocd_at(&z) as u64);
     let p = read_zip(&z, &Limits::default()).unwrap();
-    assert_eq!(p.packages.len(), 759);
+    assert_eq!(p.installed_packages.len(), 759);
 }
 
 #[test]
@@ -77,7 +80,10 @@ fn comment_and_trailing_garbage_are_tolerated() {
     let ix = check_zip_index(&mut Cursor::new(&z), &Limits::default()).unwrap();
     assert_eq!((ix.entries, ix.end), (4, clean_end as u64));
     assert_eq!(
-        read_zip(&z, &Limits::default()).unwrap().packages.len(),
+        read_zip(&z, &Limits::default())
+            .unwrap()
+            .installed_packages
+            .len(),
         759
     );
 }
@@ -87,13 +93,13 @@ fn too_many_members_are_refused_from_the_end_record() {
     // The real package plus 10,000 padding members: 10,004 > 10,000.
     let z = padded_zip(10_000, false, "");
     let e = check_zip_index(&mut Cursor::new(&z), &Limits::default()).unwrap_err();
-    assert!(matches!(e, PackageError::TooManyMembers(10_000)), "{e}");
+    assert!(matches!(e, ScanPackageError::TooManyMembers(10_000)), "{e}");
     let e = read_zip(&z, &Limits::default()).err_short();
     assert_eq!(e.to_string(), "archive has more than 10000 members");
     // Exactly at the limit it reads (the padding members are ignored as unknown).
     let z = padded_zip(10_000 - 4, false, "");
     let p = read_zip(&z, &Limits::default()).unwrap();
-    assert_eq!(p.packages.len(), 759);
+    assert_eq!(p.installed_packages.len(), 759);
 }
 
 #[test]
@@ -116,7 +122,7 @@ fn a_central_directory_over_its_size_limit_is_refused() {
         ..Limits::default()
     };
     let e = read_zip(&z, &limits).err_short();
-    assert!(matches!(e, PackageError::IndexTooLarge { .. }), "{e}");
+    assert!(matches!(e, ScanPackageError::IndexTooLarge { .. }), "{e}");
     assert!(e.to_string().starts_with("zip central directory of"), "{e}");
     assert!(check_zip_index(&mut Cursor::new(&z), &Limits::default()).is_ok());
 }
@@ -136,7 +142,7 @@ fn zip64_end_records_are_read() {
     assert!(ix.zip64);
     assert_eq!(ix.entries, 70_004);
     let e = read_zip(&z, &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::TooManyMembers(_)), "{e}");
+    assert!(matches!(e, ScanPackageError::TooManyMembers(_)), "{e}");
 }
 
 #[test]
@@ -154,20 +160,20 @@ fn a_lying_end_record_is_refused_without_parsing() {
     big[at + 12..at + 16].copy_from_slice(&(z.len() as u32).to_le_bytes());
     assert!(matches!(
         read_zip(&big, &Limits::default()).err_short(),
-        PackageError::Corrupt(_)
+        ScanPackageError::Corrupt(_)
     ));
     // A count the directory cannot hold (4 entries need ≥ 184 bytes).
     let mut small = z.clone();
     small[at + 12..at + 16].copy_from_slice(&100u32.to_le_bytes());
     assert!(matches!(
         read_zip(&small, &Limits::default()).err_short(),
-        PackageError::Corrupt(_)
+        ScanPackageError::Corrupt(_)
     ));
     // No end record at all: the package cut before it.
     let cut = &z[..at];
     assert!(matches!(
         read_zip(cut, &Limits::default()).err_short(),
-        PackageError::NotZip(_)
+        ScanPackageError::NotZip(_)
     ));
 }
 
@@ -192,8 +198,12 @@ fn tar_metadata_between_members_is_bounded() {
     h.set_cksum();
     b.append(&h, yml.as_bytes()).unwrap();
     let tgz = gzip(&b.into_inner().unwrap());
-    let e = read_package(ArchiveKind::TarGz, Cursor::new(&tgz), &Limits::default()).err_short();
-    assert!(matches!(e, PackageError::TarMetadataTooLarge { .. }), "{e}");
+    let e =
+        read_scan_package(ArchiveKind::TarGz, Cursor::new(&tgz), &Limits::default()).err_short();
+    assert!(
+        matches!(e, ScanPackageError::TarMetadataTooLarge { .. }),
+        "{e}"
+    );
     // The real VM package with its members under a long (GNU long-name) directory reads.
     let dir = "d".repeat(300);
     let members = vm_members();
@@ -211,8 +221,8 @@ fn tar_metadata_between_members_is_bounded() {
         }
     }
     let tgz = gzip(&b.into_inner().unwrap());
-    let p = read_package(ArchiveKind::TarGz, Cursor::new(&tgz), &Limits::default()).unwrap();
-    assert_eq!(p.packages.len(), 759);
+    let p = read_scan_package(ArchiveKind::TarGz, Cursor::new(&tgz), &Limits::default()).unwrap();
+    assert_eq!(p.installed_packages.len(), 759);
 }
 
 proptest! {

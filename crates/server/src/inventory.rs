@@ -22,7 +22,7 @@ use openlmt_domain::query::{
 };
 use openlmt_domain::time::{format_utc, parse_utc};
 use openlmt_domain::Permission;
-use openlmt_storage::{ComputerRow, DeleteOutcome, RawPackageFact, RawSwidTag};
+use openlmt_storage::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
 use serde_json::{json, Map, Value as JsonValue};
 
 /// Rows per page when `limit` is not given.
@@ -352,7 +352,7 @@ pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
     into_map(v)
 }
 
-pub fn package_fact_json(r: &RawPackageFact) -> Map<String, JsonValue> {
+pub fn installed_package_json(r: &RawInstalledPackage) -> Map<String, JsonValue> {
     into_map(json!({
         "computer_id": r.computer_id,
         "name": r.name,
@@ -417,19 +417,23 @@ pub async fn list_computers(
 }
 
 /// `GET /api/sam/raw_package_facts`
-pub async fn raw_package_facts(
+pub async fn raw_installed_packages(
     State(app): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewRawData, "read the raw package facts")?;
-    let req = list_request(Entity::PackageFacts, query.as_deref())?;
-    let (total, rows) = app.engine.store().query_package_facts(&req.query).await?;
+    let req = list_request(Entity::InstalledPackages, query.as_deref())?;
+    let (total, rows) = app
+        .engine
+        .store()
+        .query_installed_packages(&req.query)
+        .await?;
     Ok(page(
         total,
         &rows,
         req.columns.as_deref(),
-        package_fact_json,
+        installed_package_json,
     ))
 }
 
@@ -509,7 +513,10 @@ mod tests {
 
     #[test]
     fn parses_the_ilmt_forms() {
-        let f = ok(Entity::PackageFacts, r#"{"and":[["name","=","adduser"]]}"#);
+        let f = ok(
+            Entity::InstalledPackages,
+            r#"{"and":[["name","=","adduser"]]}"#,
+        );
         let Filter::And(v) = f else { panic!() };
         let Filter::Cond(c) = &v[0] else { panic!() };
         assert_eq!(c.field().name, "name");
@@ -644,7 +651,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(keys(computer_json(&row)), names(Entity::Computers));
-        let fact = RawPackageFact {
+        let fact = RawInstalledPackage {
             computer_id: 1,
             name: "a".into(),
             version: None,
@@ -652,7 +659,10 @@ mod tests {
             vendor: None,
             source: "dpkg".into(),
         };
-        assert_eq!(keys(package_fact_json(&fact)), names(Entity::PackageFacts));
+        assert_eq!(
+            keys(installed_package_json(&fact)),
+            names(Entity::InstalledPackages)
+        );
         let tag = RawSwidTag {
             computer_id: 1,
             tag_id: "t".into(),
@@ -695,7 +705,7 @@ mod tests {
             Some(vec!["name", "id"])
         );
         let p = Params::parse(Some("columns[]=tag_id"));
-        let e = parse_columns(Entity::PackageFacts, &p).unwrap_err();
+        let e = parse_columns(Entity::InstalledPackages, &p).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(
             e.message.contains("columns are: computer_id, name"),
@@ -769,7 +779,7 @@ mod tests {
 
         #[test]
         fn never_panics_on_any_text(text in any::<String>()) {
-            for e in [Entity::Computers, Entity::PackageFacts, Entity::SwidTags] {
+            for e in [Entity::Computers, Entity::InstalledPackages, Entity::SwidTags] {
                 if let Err(reason) = parse_criteria(e, &text) {
                     prop_assert!(!reason.is_empty());
                 }
@@ -779,7 +789,7 @@ mod tests {
         #[test]
         fn never_panics_on_any_json(v in arb_json()) {
             let text = v.to_string();
-            for e in [Entity::Computers, Entity::PackageFacts, Entity::SwidTags] {
+            for e in [Entity::Computers, Entity::InstalledPackages, Entity::SwidTags] {
                 match parse_criteria(e, &text) {
                     Ok(f) => {
                         prop_assert!(f.conditions() <= MAX_CONDITIONS);

@@ -82,7 +82,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/imports", get(routes::list_imports))
         .route("/api/imports/{id}", get(routes::get_import))
         .route("/api/imports/{id}/log", get(routes::import_log))
-        .route("/api/imports/{id}/packages", get(routes::import_packages))
+        .route(
+            "/api/imports/{id}/packages",
+            get(routes::import_scan_packages),
+        )
         .route("/api/imports/{id}/cancel", post(routes::cancel_import))
         .route(
             "/api/import_schedule",
@@ -94,7 +97,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/sam/raw_package_facts",
-            get(inventory::raw_package_facts),
+            get(inventory::raw_installed_packages),
         )
         .route("/api/sam/raw_swid_tags", get(inventory::raw_swid_tags))
         .route(

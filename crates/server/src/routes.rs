@@ -14,7 +14,7 @@ use chrono::Utc;
 use openlmt_domain::schedule::parse_timezone;
 use openlmt_domain::{ImportType, Permission, Schedule, ScheduleSpec, Trigger};
 use openlmt_ingest::CancelOutcome;
-use openlmt_storage::PackageState;
+use openlmt_storage::ScanPackageState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -199,7 +199,7 @@ pub async fn get_import(
 }
 
 /// `GET /api/imports/{id}/packages[?state=…]`: what the import saw.
-pub async fn import_packages(
+pub async fn import_scan_packages(
     State(app): State<AppState>,
     _caller: Caller,
     Path(id): Path<String>,
@@ -209,27 +209,29 @@ pub async fn import_packages(
     let params = Params::parse(query.as_deref());
     let state = match params.get("state") {
         None | Some("") => None,
-        Some("new") => Some(PackageState::New),
-        Some("already_imported") => Some(PackageState::AlreadyImported),
-        Some("rejected") => Some(PackageState::Rejected),
-        Some("skipped_older") => Some(PackageState::SkippedOlder),
-        Some("previously_rejected") => Some(PackageState::PreviouslyRejected),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "`{}` is not a package state; use new, already_imported, rejected, skipped_older or previously_rejected",
-                other.chars().take(40).collect::<String>()
-            )))
-        }
+        Some(text) => Some(ScanPackageState::parse(text).ok_or_else(|| {
+            let names: Vec<&str> = ScanPackageState::ALL.iter().map(|s| s.as_str()).collect();
+            let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+            ApiError::bad_request(format!(
+                "`{}` is not a package state; use {} or {last}",
+                text.chars().take(40).collect::<String>(),
+                rest.join(", ")
+            ))
+        })?),
     };
     let limit = params.int("limit", 100, 1, 10_000)? as usize;
     let offset = params.int("offset", 0, 0, i64::MAX / 2)? as usize;
-    let all = app.engine.store().import_packages(row.id, state).await?;
+    let all = app
+        .engine
+        .store()
+        .import_scan_packages(row.id, state)
+        .await?;
     let total = all.len() as i64;
     let page = all
         .iter()
         .skip(offset)
         .take(limit)
-        .map(wire::package_row)
+        .map(wire::scan_package_row)
         .collect();
     Ok(json_response(&wire::rows(total, page)))
 }

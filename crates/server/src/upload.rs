@@ -21,7 +21,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
-use openlmt_domain::{PackageName, Permission};
+use openlmt_domain::{Permission, ScanPackageName};
 use openlmt_ingest::DataSource;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -165,7 +165,7 @@ async fn upload(
     };
     // A valid name is a single path component that does not start with `.`:
     // it cannot leave the data source directory nor collide with a temp file.
-    let name = PackageName::parse(&file_name)
+    let name = ScanPackageName::parse(&file_name)
         .map_err(|e| UploadError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let source = data_source(app.engine.config().data_sources.as_slice(), &params)?;
     let max = app.config.upload_max_bytes;
@@ -278,15 +278,17 @@ async fn receive(body: &mut Body, temp: &TempFile, max: u64) -> Result<(u64, Str
 
 /// Reads the received file with the package reader (default limits) and
 /// checks that `computer.yml` names the endpoint of the file name.
-async fn validate(path: &Path, name: &PackageName) -> Result<(), UploadError> {
+async fn validate(path: &Path, name: &ScanPackageName) -> Result<(), UploadError> {
     let path = path.to_path_buf();
     let kind = match name.kind() {
-        openlmt_domain::package_name::ArchiveKind::TarGz => openlmt_scanpkg::ArchiveKind::TarGz,
-        openlmt_domain::package_name::ArchiveKind::Zip => openlmt_scanpkg::ArchiveKind::Zip,
+        openlmt_domain::scan_package_name::ArchiveKind::TarGz => {
+            openlmt_scanpkg::ArchiveKind::TarGz
+        }
+        openlmt_domain::scan_package_name::ArchiveKind::Zip => openlmt_scanpkg::ArchiveKind::Zip,
     };
     let read = tokio::task::spawn_blocking(move || {
         let file = std::fs::File::open(&path)?;
-        Ok::<_, std::io::Error>(openlmt_scanpkg::read_package(
+        Ok::<_, std::io::Error>(openlmt_scanpkg::read_scan_package(
             kind,
             std::io::BufReader::new(file),
             &openlmt_scanpkg::Limits::default(),

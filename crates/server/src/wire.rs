@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use openlmt_domain::time::format_utc;
 use openlmt_domain::Schedule;
 use openlmt_ingest::StatusView;
-use openlmt_storage::{ImportRow, StepRow, StoredPackage};
+use openlmt_storage::{ImportRow, StepRow, StoredScanPackage};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 
@@ -102,12 +102,12 @@ pub struct ImportJson {
     pub duration_seconds: Option<f64>,
     pub progress: u8,
     pub error: Option<String>,
-    pub packages: PackageCountsJson,
+    pub packages: ScanPackageCountsJson,
     pub log_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PackageCountsJson {
+pub struct ScanPackageCountsJson {
     pub found: i64,
     pub imported: i64,
     pub rejected: i64,
@@ -158,10 +158,10 @@ impl ImportJson {
             duration_seconds: duration,
             progress: r.progress,
             error: r.error.clone(),
-            packages: PackageCountsJson {
-                found: r.packages_found,
-                imported: r.packages_imported,
-                rejected: r.packages_rejected,
+            packages: ScanPackageCountsJson {
+                found: r.scan_packages_found,
+                imported: r.scan_packages_imported,
+                rejected: r.scan_packages_rejected,
             },
             log_url: format!("/api/imports/{}/log", r.id),
         }
@@ -210,7 +210,7 @@ pub fn import_detail(
     })
 }
 
-pub fn package_row(p: &StoredPackage) -> Value {
+pub fn scan_package_row(p: &StoredScanPackage) -> Value {
     json!({
         "data_source": p.data_source,
         "file_name": p.file_name,
@@ -263,9 +263,9 @@ mod tests {
             finished_at: Some(at(56)),
             progress: 40,
             error: None,
-            packages_found: 5,
-            packages_imported: 3,
-            packages_rejected: 2,
+            scan_packages_found: 5,
+            scan_packages_imported: 3,
+            scan_packages_rejected: 2,
         };
         let step = StepRow {
             position: 0,

@@ -2,13 +2,13 @@
 //!
 //! `cargo run -p openlmt-storage --release --example write_rate -- SOURCE_DB OUT_DIR`
 //!
-//! Reads the `package_facts` rows of import 1 from SOURCE_DB (a database an
+//! Reads the `installed_packages` rows of import 1 from SOURCE_DB (a database an
 //! import filled, e.g. the one `bench/import.sh` makes), and writes the same
-//! rows into a fresh database in OUT_DIR through `Store::write_packages`, in
+//! rows into a fresh database in OUT_DIR through `Store::write_scan_packages`, in
 //! batches like the import's (computer by computer; about 10,000 package
 //! facts per transaction, since the import's batches of ~20,000 rows hold
 //! package and SWID facts in equal numbers for these hosts) with the
-//! import's passive checkpoints running beside. Only the `write_packages` calls are timed (reading the source
+//! import's passive checkpoints running beside. Only the `write_scan_packages` calls are timed (reading the source
 //! is not), so the figure is the write path's own rate, without the parsing
 //! an import does at the same time. At the end a `wal_checkpoint(TRUNCATE)`
 //! copies what the checkpoints had not yet copied, timed apart.
@@ -18,7 +18,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use openlmt_storage::{PackageFactRow, PackageWrite, StagedComputer, Store, WriteTimes};
+use openlmt_storage::{InstalledPackageRow, ScanPackageWrite, StagedComputer, Store, WriteTimes};
 
 /// Package-fact rows per transaction: the package facts in one of the
 /// import's batches (crates/ingest/src/steps.rs, WRITE_BATCH_ROWS = 20,000
@@ -54,22 +54,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let mut stmt = src.prepare(
         "SELECT computer_id, name, version, architecture, vendor, source
-         FROM package_facts WHERE import_id = 1 ORDER BY rowid",
+         FROM installed_packages WHERE import_id = 1 ORDER BY rowid",
     )?;
     let mut rows = stmt.query([])?;
 
     let mut times = WriteTimes::default();
     let mut wall = Duration::ZERO;
     let (mut total, mut batches) = (0usize, 0usize);
-    let mut batch: Vec<PackageWrite> = Vec::new();
+    let mut batch: Vec<ScanPackageWrite> = Vec::new();
     let mut batch_rows = 0usize;
     let mut flush =
-        async |batch: &mut Vec<PackageWrite>| -> Result<(), Box<dyn std::error::Error>> {
+        async |batch: &mut Vec<ScanPackageWrite>| -> Result<(), Box<dyn std::error::Error>> {
             if batch.is_empty() {
                 return Ok(());
             }
             let started = Instant::now();
-            times += store.write_packages(1, batch).await?;
+            times += store.write_scan_packages(1, batch).await?;
             wall += started.elapsed();
             batches += 1;
             batch.clear();
@@ -78,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(row) = rows.next()? {
         let computer_id: i64 = row.get(0)?;
         let source: String = row.get(5)?;
-        let fact = PackageFactRow {
+        let fact = InstalledPackageRow {
             name: row.get(1)?,
             version: row.get(2)?,
             architecture: row.get(3)?,
@@ -94,17 +94,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 flush(&mut batch).await?;
                 batch_rows = 0;
             }
-            batch.push(PackageWrite {
+            batch.push(ScanPackageWrite {
                 computer: StagedComputer {
                     computer_id,
                     ..StagedComputer::default()
                 },
-                ..PackageWrite::default()
+                ..ScanPackageWrite::default()
             });
             batch_rows += 1;
         }
         if let Some(w) = batch.last_mut() {
-            w.packages.push(fact);
+            w.installed_packages.push(fact);
         }
         batch_rows += 1;
     }
@@ -119,7 +119,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "write_rate rows={total} batches={batches} write_secs={:.3} cpu_secs={:.3} final_checkpoint_secs={:.3}",
         wall.as_secs_f64(),
-        times.package_facts_cpu.as_secs_f64(),
+        times.installed_packages_cpu.as_secs_f64(),
         final_checkpoint.as_secs_f64()
     );
     Ok(())

@@ -2,7 +2,7 @@
 //!
 //! Invariant: at most one import is active (pending or running), enforced by
 //! the UNIQUE `active_slot` column. What an import records about packages
-//! stays in `import_packages` until [`Store::publish_import`] copies it into
+//! stays in `import_scan_packages` until [`Store::publish_import`] copies it into
 //! the published registry in the same transaction that marks it successful.
 
 use crate::inventory::PublishOptions;
@@ -25,9 +25,9 @@ pub struct ImportRow {
     pub finished_at: Option<DateTime<Utc>>,
     pub progress: u8,
     pub error: Option<String>,
-    pub packages_found: i64,
-    pub packages_imported: i64,
-    pub packages_rejected: i64,
+    pub scan_packages_found: i64,
+    pub scan_packages_imported: i64,
+    pub scan_packages_rejected: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,52 +47,16 @@ pub struct StepRow {
     pub counters: StepCounters,
 }
 
-/// What an import decided about one package file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PackageState {
-    /// Not imported before (or changed since): this import takes it.
-    New,
-    /// Imported before with the same content.
-    AlreadyImported,
-    /// Malformed; the reason says why.
-    Rejected,
-    /// Older than a package already imported for the same endpoint, or
-    /// than another package for it in the same import.
-    SkippedOlder,
-    /// Rejected before with the same content; retried only when it changes.
-    PreviouslyRejected,
-}
-
-impl PackageState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PackageState::New => "new",
-            PackageState::AlreadyImported => "already_imported",
-            PackageState::Rejected => "rejected",
-            PackageState::SkippedOlder => "skipped_older",
-            PackageState::PreviouslyRejected => "previously_rejected",
-        }
-    }
-
-    fn parse(s: &str) -> PackageState {
-        match s {
-            "already_imported" => PackageState::AlreadyImported,
-            "rejected" => PackageState::Rejected,
-            "skipped_older" => PackageState::SkippedOlder,
-            "previously_rejected" => PackageState::PreviouslyRejected,
-            _ => PackageState::New,
-        }
-    }
-}
+pub use crate::scan_package_state::{RegistryState, ScanPackageState};
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewPackageRecord {
+pub struct NewScanPackageRecord {
     pub data_source: String,
     pub file_name: String,
     pub size: i64,
     pub sha256: String,
     pub seen_at: DateTime<Utc>,
-    pub state: PackageState,
+    pub state: ScanPackageState,
     pub reason: Option<String>,
     /// Modification time (ns since the epoch) when it was hashed.
     pub mtime_ns: Option<i64>,
@@ -102,27 +66,32 @@ pub struct NewPackageRecord {
 
 /// A package in the published registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedPackage {
+pub struct PublishedScanPackage {
     pub size: i64,
     pub sha256: String,
     pub mtime_ns: Option<i64>,
-    /// Recorded as rejected (unreadable with this content).
-    pub rejected: bool,
-    /// Recorded as skipped (older than what was imported for its endpoint):
-    /// its hash is known, its fate is decided again at each import.
-    pub skipped: bool,
+    /// What the registry remembers of it.
+    pub state: RegistryState,
     pub reason: Option<String>,
 }
 
 /// A package as one import recorded it.
-pub type StoredPackage = NewPackageRecord;
+pub type StoredScanPackage = NewScanPackageRecord;
 
-const IMPORT_COLUMNS: &str = "i.id, i.import_type, i.trigger, i.requested_by, i.status,
+/// The columns of an [`ImportRow`] (the counts test the states by the
+/// enum's own texts).
+static IMPORT_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "i.id, i.import_type, i.trigger, i.requested_by, i.status,
     i.requested_at, i.started_at, i.finished_at, i.progress, i.error,
-    (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id) AS found,
+    (SELECT COUNT(*) FROM import_scan_packages p WHERE p.import_id = i.id) AS found,
     CASE WHEN i.status IN ('failed', 'cancelled') THEN 0 ELSE
-      (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id AND p.state = 'new') END AS imported,
-    (SELECT COUNT(*) FROM import_packages p WHERE p.import_id = i.id AND p.state = 'rejected') AS rejected";
+      (SELECT COUNT(*) FROM import_scan_packages p WHERE p.import_id = i.id AND p.state = '{new}') END AS imported,
+    (SELECT COUNT(*) FROM import_scan_packages p WHERE p.import_id = i.id AND p.state = '{rejected}') AS rejected",
+        new = ScanPackageState::New.as_str(),
+        rejected = ScanPackageState::Rejected.as_str(),
+    )
+});
 
 fn parse_enum<T: std::str::FromStr>(r: &SqliteRow, col: &str) -> Result<T> {
     let text: String = r.try_get(col)?;
@@ -145,9 +114,9 @@ fn row_to_import(r: &SqliteRow) -> Result<ImportRow> {
         finished_at: opt_time("finished_at")?,
         progress: r.try_get::<i64, _>("progress")?.clamp(0, 100) as u8,
         error: r.try_get("error")?,
-        packages_found: r.try_get("found")?,
-        packages_imported: r.try_get("imported")?,
-        packages_rejected: r.try_get("rejected")?,
+        scan_packages_found: r.try_get("found")?,
+        scan_packages_imported: r.try_get("imported")?,
+        scan_packages_rejected: r.try_get("rejected")?,
     })
 }
 
@@ -182,7 +151,8 @@ impl Store {
 
     pub async fn import(&self, id: i64) -> Result<Option<ImportRow>> {
         sqlx::query(&format!(
-            "SELECT {IMPORT_COLUMNS} FROM imports i WHERE i.id = ?"
+            "SELECT {} FROM imports i WHERE i.id = ?",
+            *IMPORT_COLUMNS
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -193,7 +163,8 @@ impl Store {
 
     pub async fn active_import(&self) -> Result<Option<ImportRow>> {
         sqlx::query(&format!(
-            "SELECT {IMPORT_COLUMNS} FROM imports i WHERE i.active_slot = 1"
+            "SELECT {} FROM imports i WHERE i.active_slot = 1",
+            *IMPORT_COLUMNS
         ))
         .fetch_optional(&self.pool)
         .await?
@@ -204,16 +175,18 @@ impl Store {
     /// The most recently finished import, and the most recent successful one.
     pub async fn last_finished(&self) -> Result<(Option<ImportRow>, Option<ImportRow>)> {
         let last = sqlx::query(&format!(
-            "SELECT {IMPORT_COLUMNS} FROM imports i WHERE i.finished_at IS NOT NULL
-             ORDER BY i.finished_at DESC, i.id DESC LIMIT 1"
+            "SELECT {} FROM imports i WHERE i.finished_at IS NOT NULL
+             ORDER BY i.finished_at DESC, i.id DESC LIMIT 1",
+            *IMPORT_COLUMNS
         ))
         .fetch_optional(&self.pool)
         .await?
         .map(|r| row_to_import(&r))
         .transpose()?;
         let success = sqlx::query(&format!(
-            "SELECT {IMPORT_COLUMNS} FROM imports i WHERE i.status = 'successful'
-             ORDER BY i.finished_at DESC, i.id DESC LIMIT 1"
+            "SELECT {} FROM imports i WHERE i.status = 'successful'
+             ORDER BY i.finished_at DESC, i.id DESC LIMIT 1",
+            *IMPORT_COLUMNS
         ))
         .fetch_optional(&self.pool)
         .await?
@@ -326,11 +299,15 @@ impl Store {
     }
 
     /// Records what an import saw, in one transaction per batch.
-    pub async fn record_packages(&self, id: i64, batch: &[NewPackageRecord]) -> Result<()> {
+    pub async fn record_scan_packages(
+        &self,
+        id: i64,
+        batch: &[NewScanPackageRecord],
+    ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         for p in batch {
             sqlx::query(
-                "INSERT OR REPLACE INTO import_packages
+                "INSERT OR REPLACE INTO import_scan_packages
                    (import_id, data_source, file_name, size, sha256, seen_at, state, reason,
                     mtime_ns, endpoint_id, scan_time)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -341,7 +318,7 @@ impl Store {
             .bind(p.size)
             .bind(&p.sha256)
             .bind(p.seen_at.timestamp_millis())
-            .bind(p.state.as_str())
+            .bind(p.state)
             .bind(&p.reason)
             .bind(p.mtime_ns)
             .bind(&p.endpoint_id)
@@ -355,18 +332,18 @@ impl Store {
 
     /// Changes the state of packages an import recorded (e.g. rejected
     /// while reading), in one transaction.
-    pub async fn set_package_states(
+    pub async fn set_scan_package_states(
         &self,
         id: i64,
-        changes: &[(String, String, PackageState, Option<String>)],
+        changes: &[(String, String, ScanPackageState, Option<String>)],
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         for (ds, name, state, reason) in changes {
             sqlx::query(
-                "UPDATE import_packages SET state = ?, reason = ?
+                "UPDATE import_scan_packages SET state = ?, reason = ?
                  WHERE import_id = ? AND data_source = ? AND file_name = ?",
             )
-            .bind(state.as_str())
+            .bind(*state)
             .bind(reason)
             .bind(id)
             .bind(ds)
@@ -379,30 +356,30 @@ impl Store {
     }
 
     /// Packages one import recorded, optionally only those in one state.
-    pub async fn import_packages(
+    pub async fn import_scan_packages(
         &self,
         id: i64,
-        state: Option<PackageState>,
-    ) -> Result<Vec<StoredPackage>> {
+        state: Option<ScanPackageState>,
+    ) -> Result<Vec<StoredScanPackage>> {
         let rows = sqlx::query(
             "SELECT data_source, file_name, size, sha256, seen_at, state, reason, mtime_ns,
                     endpoint_id, scan_time
-             FROM import_packages WHERE import_id = ?1 AND (?2 IS NULL OR state = ?2)
+             FROM import_scan_packages WHERE import_id = ?1 AND (?2 IS NULL OR state = ?2)
              ORDER BY data_source, file_name",
         )
         .bind(id)
-        .bind(state.map(PackageState::as_str))
+        .bind(state)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(NewPackageRecord {
+                Ok(NewScanPackageRecord {
                     data_source: r.try_get(0)?,
                     file_name: r.try_get(1)?,
                     size: r.try_get(2)?,
                     sha256: r.try_get(3)?,
                     seen_at: from_ms(r.try_get(4)?),
-                    state: PackageState::parse(&r.try_get::<String, _>(5)?),
+                    state: r.try_get(5)?,
                     reason: r.try_get(6)?,
                     mtime_ns: r.try_get(7)?,
                     endpoint_id: r.try_get(8)?,
@@ -413,10 +390,10 @@ impl Store {
     }
 
     /// The published packages of a data source: file name → (size, SHA-256).
-    pub async fn published_packages(
+    pub async fn published_scan_packages(
         &self,
         data_source: &str,
-    ) -> Result<HashMap<String, PublishedPackage>> {
+    ) -> Result<HashMap<String, PublishedScanPackage>> {
         let rows = sqlx::query(
             "SELECT file_name, size, sha256, mtime_ns, state, reason
              FROM scan_packages WHERE data_source = ?",
@@ -428,12 +405,11 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get(0)?,
-                    PublishedPackage {
+                    PublishedScanPackage {
                         size: r.try_get(1)?,
                         sha256: r.try_get(2)?,
                         mtime_ns: r.try_get(3)?,
-                        rejected: r.try_get::<String, _>(4)? == "rejected",
-                        skipped: r.try_get::<String, _>(4)? == "skipped",
+                        state: r.try_get(4)?,
                         reason: r.try_get(5)?,
                     },
                 ))
@@ -472,11 +448,10 @@ impl Store {
             "INSERT INTO scan_packages (data_source, file_name, size, sha256, first_seen,
                imported_at, import_id, state, reason, mtime_ns)
              SELECT data_source, file_name, size, sha256, seen_at, ?1, import_id,
-               CASE state WHEN 'new' THEN 'imported' WHEN 'skipped_older' THEN 'skipped'
-                 ELSE 'rejected' END, reason, mtime_ns
-             FROM import_packages
+               CASE state WHEN ?3 THEN ?4 WHEN ?5 THEN ?6 WHEN ?7 THEN ?8 END, reason, mtime_ns
+             FROM import_scan_packages
              WHERE import_id = ?2
-               AND (state IN ('new', 'skipped_older') OR (state = 'rejected' AND sha256 != ''))
+               AND (state IN (?3, ?5) OR (state = ?7 AND sha256 != ''))
              ON CONFLICT (data_source, file_name) DO UPDATE SET
                size = excluded.size, sha256 = excluded.sha256,
                imported_at = excluded.imported_at, import_id = excluded.import_id,
@@ -484,6 +459,12 @@ impl Store {
         )
         .bind(now)
         .bind(id)
+        .bind(ScanPackageState::New)
+        .bind(ScanPackageState::New.published_as())
+        .bind(ScanPackageState::SkippedOlder)
+        .bind(ScanPackageState::SkippedOlder.published_as())
+        .bind(ScanPackageState::Rejected)
+        .bind(ScanPackageState::Rejected.published_as())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -551,7 +532,8 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         let rows = sqlx::query(&format!(
-            "SELECT {IMPORT_COLUMNS} FROM imports i ORDER BY i.id DESC LIMIT ? OFFSET ?"
+            "SELECT {} FROM imports i ORDER BY i.id DESC LIMIT ? OFFSET ?",
+            *IMPORT_COLUMNS
         ))
         .bind(limit)
         .bind(offset)
@@ -641,7 +623,7 @@ impl Store {
     /// How many fact rows (package and SWID) an import wrote and still has.
     pub async fn import_fact_count(&self, import_id: i64) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM package_facts WHERE import_id = ?1)
+            "SELECT (SELECT COUNT(*) FROM installed_packages WHERE import_id = ?1)
                   + (SELECT COUNT(*) FROM swid_facts WHERE import_id = ?1)",
         )
         .bind(import_id)
@@ -671,7 +653,7 @@ impl Store {
                      (SELECT 1 FROM imports i WHERE i.id = s.import_id AND i.active_slot = 1)),
                    (SELECT COUNT(*) FROM computers WHERE published = 0
                      AND NOT EXISTS (SELECT 1 FROM imports WHERE active_slot = 1))",
-                invisible("package_facts"),
+                invisible("installed_packages"),
                 invisible("swid_facts"),
             ))
             .fetch_one(&self.pool)
@@ -708,8 +690,8 @@ mod tests {
         stale_before_ms: None,
     };
 
-    fn pkg(name: &str, sha: &str, state: PackageState) -> NewPackageRecord {
-        NewPackageRecord {
+    fn pkg(name: &str, sha: &str, state: ScanPackageState) -> NewScanPackageRecord {
+        NewScanPackageRecord {
             data_source: "default".into(),
             file_name: name.into(),
             size: 10,
@@ -739,29 +721,33 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(s.mark_running(a.id).await.unwrap());
-        s.record_packages(
+        s.record_scan_packages(
             a.id,
             &[
-                pkg("a.zip", "aa", PackageState::New),
-                pkg("b.zip", "bb", PackageState::Rejected),
+                pkg("a.zip", "aa", ScanPackageState::New),
+                pkg("b.zip", "bb", ScanPackageState::Rejected),
             ],
         )
         .await
         .unwrap();
-        assert!(s.published_packages("default").await.unwrap().is_empty());
+        assert!(s
+            .published_scan_packages("default")
+            .await
+            .unwrap()
+            .is_empty());
         assert!(s.publish_import(a.id, OPTS).await.unwrap());
-        let published = s.published_packages("default").await.unwrap();
+        let published = s.published_scan_packages("default").await.unwrap();
         assert_eq!(published.len(), 2, "rejected packages are remembered too");
         assert_eq!(published["a.zip"].sha256, "aa");
-        assert!(!published["a.zip"].rejected);
-        assert!(published["b.zip"].rejected);
+        assert_eq!(published["a.zip"].state, RegistryState::Imported);
+        assert_eq!(published["b.zip"].state, RegistryState::Rejected);
         let row = s.import(a.id).await.unwrap().unwrap();
         assert_eq!((row.status, row.progress), (ImportStatus::Successful, 100));
         assert_eq!(
             (
-                row.packages_found,
-                row.packages_imported,
-                row.packages_rejected
+                row.scan_packages_found,
+                row.scan_packages_imported,
+                row.scan_packages_rejected
             ),
             (2, 1, 1)
         );
@@ -792,27 +778,31 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(s.mark_running(a.id).await.unwrap());
-        s.record_packages(a.id, &[pkg("a.zip", "aa", PackageState::New)])
+        s.record_scan_packages(a.id, &[pkg("a.zip", "aa", ScanPackageState::New)])
             .await
             .unwrap();
         assert_eq!(s.recover_interrupted().await.unwrap(), vec![a.id]);
         let row = s.import(a.id).await.unwrap().unwrap();
         assert_eq!(row.status, ImportStatus::Failed);
         assert_eq!(row.error.as_deref(), Some(INTERRUPTED));
-        assert!(s.published_packages("default").await.unwrap().is_empty());
+        assert!(s
+            .published_scan_packages("default")
+            .await
+            .unwrap()
+            .is_empty());
         assert!(s.active_import().await.unwrap().is_none());
     }
 
-    fn facts_for(computer_id: i64, names: &[&str]) -> crate::PackageWrite {
-        crate::PackageWrite {
+    fn facts_for(computer_id: i64, names: &[&str]) -> crate::ScanPackageWrite {
+        crate::ScanPackageWrite {
             computer: crate::StagedComputer {
                 computer_id,
                 scan_time_ms: 1_795_867_200_000,
                 ..crate::StagedComputer::default()
             },
-            packages: names
+            installed_packages: names
                 .iter()
-                .map(|n| crate::PackageFactRow {
+                .map(|n| crate::InstalledPackageRow {
                     name: (*n).into(),
                     version: "1.0".into(),
                     architecture: Some("amd64".into()),
@@ -849,7 +839,7 @@ mod tests {
         let one = start(&s).await;
         let ids = s.computer_ids(&[key("a")]).await.unwrap();
         let a = ids[&key("a")];
-        s.write_packages(one, &[facts_for(a, &["bash", "zsh"])])
+        s.write_scan_packages(one, &[facts_for(a, &["bash", "zsh"])])
             .await
             .unwrap();
         assert!(s.publish_import(one, OPTS).await.unwrap());
@@ -857,7 +847,7 @@ mod tests {
         // which it never wrote; it "crashes" before its clean-up.
         let two = start(&s).await;
         let ids = s.computer_ids(&[key("a"), key("b")]).await.unwrap();
-        s.write_packages(two, &[facts_for(a, &["bash", "zsh", "vim"])])
+        s.write_scan_packages(two, &[facts_for(a, &["bash", "zsh", "vim"])])
             .await
             .unwrap();
         assert!(s.publish_import(two, OPTS).await.unwrap());
@@ -865,7 +855,7 @@ mod tests {
         // Import 3 writes host c, then stays active.
         let three = start(&s).await;
         let c = s.computer_ids(&[key("c")]).await.unwrap()[&key("c")];
-        s.write_packages(three, &[facts_for(c, &["emacs"])])
+        s.write_scan_packages(three, &[facts_for(c, &["emacs"])])
             .await
             .unwrap();
         let counts = s.leftover_counts().await.unwrap();
@@ -885,7 +875,10 @@ mod tests {
                 placeholder_computers: 0
             }
         );
-        assert_eq!(count(&s, "SELECT COUNT(*) FROM package_facts").await, 3 + 1);
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM installed_packages").await,
+            3 + 1
+        );
         assert_eq!(count(&s, "SELECT COUNT(*) FROM computers").await, 3);
 
         // Import 3 fails, and its own discard never ran (a crash, an error).
@@ -915,7 +908,11 @@ mod tests {
         assert_eq!(visible, vec![a]);
         assert!(b != a && c != a);
         assert_eq!(
-            count(&s, "SELECT COUNT(*) FROM package_facts WHERE import_id = 2").await,
+            count(
+                &s,
+                "SELECT COUNT(*) FROM installed_packages WHERE import_id = 2"
+            )
+            .await,
             3,
             "what is visible stays"
         );

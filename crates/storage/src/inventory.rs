@@ -30,7 +30,7 @@ pub struct StagedComputer {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct PackageFactRow {
+pub struct InstalledPackageRow {
     pub name: String,
     pub version: String,
     pub architecture: Option<String>,
@@ -50,26 +50,26 @@ pub struct SwidFactRow {
 
 /// One package's worth of facts, ready to write.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct PackageWrite {
+pub struct ScanPackageWrite {
     pub computer: StagedComputer,
-    pub packages: Vec<PackageFactRow>,
+    pub installed_packages: Vec<InstalledPackageRow>,
     pub swid_tags: Vec<SwidFactRow>,
 }
 
-/// Where the time of one [`Store::write_packages`] call went (wall clock).
+/// Where the time of one [`Store::write_scan_packages`] call went (wall clock).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteTimes {
     /// Inserting the staged computer rows.
     pub computers: Duration,
-    /// Inserting `package_facts` rows.
-    pub package_facts: Duration,
+    /// Inserting `installed_packages` rows.
+    pub installed_packages: Duration,
     /// Inserting `swid_facts` rows.
     pub swid_facts: Duration,
     /// The transaction's COMMIT (shared by all of the above).
     pub commit: Duration,
-    /// CPU time of the calling thread while it inserted `package_facts`
+    /// CPU time of the calling thread while it inserted `installed_packages`
     /// rows (preemption by other threads excluded).
-    pub package_facts_cpu: Duration,
+    pub installed_packages_cpu: Duration,
     /// The same for `swid_facts` rows.
     pub swid_facts_cpu: Duration,
 }
@@ -77,10 +77,10 @@ pub struct WriteTimes {
 impl std::ops::AddAssign for WriteTimes {
     fn add_assign(&mut self, o: WriteTimes) {
         self.computers += o.computers;
-        self.package_facts += o.package_facts;
+        self.installed_packages += o.installed_packages;
         self.swid_facts += o.swid_facts;
         self.commit += o.commit;
-        self.package_facts_cpu += o.package_facts_cpu;
+        self.installed_packages_cpu += o.installed_packages_cpu;
         self.swid_facts_cpu += o.swid_facts_cpu;
     }
 }
@@ -120,7 +120,7 @@ impl Drop for BatchConnection {
 async fn write_batch(
     conn: &mut sqlx::SqliteConnection,
     import_id: i64,
-    batch: &[PackageWrite],
+    batch: &[ScanPackageWrite],
 ) -> Result<WriteTimes> {
     use sqlx::Connection;
     let mut times = WriteTimes::default();
@@ -229,7 +229,7 @@ const SWID_COLUMNS: [&str; 8] = [
 fn write_rows(
     conn: &rusqlite::Connection,
     import_id: i64,
-    batch: &[PackageWrite],
+    batch: &[ScanPackageWrite],
     times: &mut WriteTimes,
 ) -> rusqlite::Result<()> {
     let t0 = Instant::now();
@@ -258,13 +258,17 @@ fn write_rows(
     }
     let t1 = Instant::now();
     let c1 = thread_cpu();
-    let packages: Vec<(i64, &PackageFactRow)> = batch
+    let packages: Vec<(i64, &InstalledPackageRow)> = batch
         .iter()
-        .flat_map(|w| w.packages.iter().map(|f| (w.computer.computer_id, f)))
+        .flat_map(|w| {
+            w.installed_packages
+                .iter()
+                .map(|f| (w.computer.computer_id, f))
+        })
         .collect();
     insert_rows(
         conn,
-        "package_facts",
+        "installed_packages",
         &PACKAGE_COLUMNS,
         import_id,
         &packages,
@@ -300,9 +304,9 @@ fn write_rows(
         },
     )?;
     times.computers += t1 - t0;
-    times.package_facts += t2 - t1;
+    times.installed_packages += t2 - t1;
     times.swid_facts += t2.elapsed();
-    times.package_facts_cpu += c2.saturating_sub(c1);
+    times.installed_packages_cpu += c2.saturating_sub(c1);
     times.swid_facts_cpu += thread_cpu().saturating_sub(c2);
     Ok(())
 }
@@ -393,10 +397,10 @@ impl Store {
     /// commits with `synchronous = FULL`, whose fsync of the WAL also makes
     /// every earlier frame durable. The connection goes back to the pool
     /// with `FULL`, or is closed if that cannot be restored.
-    pub async fn write_packages(
+    pub async fn write_scan_packages(
         &self,
         import_id: i64,
-        batch: &[PackageWrite],
+        batch: &[ScanPackageWrite],
     ) -> Result<WriteTimes> {
         let mut conn = BatchConnection {
             conn: self.pool.acquire().await?,
@@ -443,7 +447,7 @@ impl Store {
         for chunk in ids.chunks(100) {
             let mut tx = self.write_tx().await?;
             for id in chunk {
-                for table in ["package_facts", "swid_facts"] {
+                for table in ["installed_packages", "swid_facts"] {
                     sqlx::query(&format!(
                         "DELETE FROM {table} WHERE computer_id = ? AND import_id = ?"
                     ))
@@ -476,7 +480,7 @@ impl Store {
         for chunk in pairs.chunks(200) {
             let mut tx = self.write_tx().await?;
             for (computer, old) in chunk {
-                for table in ["package_facts", "swid_facts"] {
+                for table in ["installed_packages", "swid_facts"] {
                     deleted += sqlx::query(&format!(
                         "DELETE FROM {table} WHERE computer_id = ? AND import_id = ?"
                     ))
@@ -589,8 +593,8 @@ mod tests {
         }
     }
 
-    fn dpkg(name: &str, version: &str, arch: Option<&str>) -> PackageFactRow {
-        PackageFactRow {
+    fn dpkg(name: &str, version: &str, arch: Option<&str>) -> InstalledPackageRow {
+        InstalledPackageRow {
             name: name.into(),
             version: version.into(),
             architecture: arch.map(Into::into),
@@ -620,9 +624,9 @@ mod tests {
         let defaults = pragmas(&store).await;
         assert_eq!(defaults, (2, -2000, 1000), "FULL, SQLite's defaults");
         let batch = vec![
-            PackageWrite {
+            ScanPackageWrite {
                 computer: computer(1),
-                packages: vec![
+                installed_packages: vec![
                     dpkg("adduser", "3.134", Some("all")),
                     dpkg("bash", "5.2.15-2+b2", None),
                 ],
@@ -635,9 +639,9 @@ mod tests {
                     schema: "2015",
                 }],
             },
-            PackageWrite {
+            ScanPackageWrite {
                 computer: computer(2),
-                packages: vec![PackageFactRow {
+                installed_packages: vec![InstalledPackageRow {
                     name: "bash".into(),
                     version: "5.1.8-6.el9".into(),
                     architecture: Some("x86_64".into()),
@@ -654,12 +658,12 @@ mod tests {
                 }],
             },
         ];
-        store.write_packages(7, &batch).await.unwrap();
+        store.write_scan_packages(7, &batch).await.unwrap();
         store.checkpoint_passive().await.unwrap();
 
         let rows: Vec<FactTuple> = sqlx::query_as(
             "SELECT computer_id, import_id, name, version, architecture, vendor, source
-                 FROM package_facts ORDER BY rowid",
+                 FROM installed_packages ORDER BY rowid",
         )
         .fetch_all(store.pool())
         .await
@@ -739,9 +743,9 @@ mod tests {
             .execute(store.pool())
             .await
             .unwrap();
-        let batch = vec![PackageWrite {
+        let batch = vec![ScanPackageWrite {
             computer: computer(1),
-            packages: vec![dpkg("adduser", "3.134", Some("all"))],
+            installed_packages: vec![dpkg("adduser", "3.134", Some("all"))],
             swid_tags: vec![SwidFactRow {
                 tag_id: "Debian_12-x86_64-adduser-3.134".into(),
                 name: "adduser".into(),
@@ -751,9 +755,9 @@ mod tests {
                 schema: "2015",
             }],
         }];
-        let err = store.write_packages(8, &batch).await.unwrap_err();
+        let err = store.write_scan_packages(8, &batch).await.unwrap_err();
         assert!(err.to_string().contains("swid_facts"), "{err}");
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM package_facts")
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM installed_packages")
             .fetch_one(store.pool())
             .await
             .unwrap();
@@ -763,7 +767,7 @@ mod tests {
 
     /// The installed packages of a real host's `dpkg-status` (name, version,
     /// architecture), read with a minimal stanza split.
-    fn corpus_packages() -> Vec<PackageFactRow> {
+    fn corpus_scan_packages() -> Vec<InstalledPackageRow> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/corpus/hosts/debian12-vm/dpkg-status");
         let text = std::fs::read_to_string(path).unwrap();
@@ -775,7 +779,7 @@ mod tests {
         text.split("\n\n")
             .filter(|st| field(st, "Status:").is_some_and(|v| v.ends_with(" installed")))
             .filter_map(|st| {
-                Some(PackageFactRow {
+                Some(InstalledPackageRow {
                     name: field(st, "Package:")?,
                     version: field(st, "Version:")?,
                     architecture: field(st, "Architecture:"),
@@ -789,26 +793,26 @@ mod tests {
     #[tokio::test]
     async fn many_rows_go_through_full_and_partial_statements_in_order() {
         let (store, _dir) = test_store().await;
-        let facts = corpus_packages();
+        let facts = corpus_scan_packages();
         assert_eq!(facts.len(), 759, "the corpus host's installed packages");
         // 759 + 700 rows: full statements of ROWS_PER_INSERT rows and a tail.
         let batch = vec![
-            PackageWrite {
+            ScanPackageWrite {
                 computer: computer(1),
-                packages: facts.clone(),
+                installed_packages: facts.clone(),
                 swid_tags: vec![],
             },
-            PackageWrite {
+            ScanPackageWrite {
                 computer: computer(2),
-                packages: facts[..700].to_vec(),
+                installed_packages: facts[..700].to_vec(),
                 swid_tags: vec![],
             },
         ];
         assert_ne!((759 + 700) % ROWS_PER_INSERT, 0);
-        store.write_packages(3, &batch).await.unwrap();
+        store.write_scan_packages(3, &batch).await.unwrap();
         let rows: Vec<FactTuple> = sqlx::query_as(
             "SELECT computer_id, import_id, name, version, architecture, vendor, source
-             FROM package_facts ORDER BY rowid",
+             FROM installed_packages ORDER BY rowid",
         )
         .fetch_all(store.pool())
         .await
@@ -816,7 +820,7 @@ mod tests {
         let expected: Vec<FactTuple> = batch
             .iter()
             .flat_map(|w| {
-                w.packages.iter().map(|f| {
+                w.installed_packages.iter().map(|f| {
                     (
                         w.computer.computer_id,
                         3,

@@ -42,7 +42,7 @@ pub struct ComputerRow {
 
 /// One installed package (dpkg or rpm) as a computer's scan reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawPackageFact {
+pub struct RawInstalledPackage {
     pub computer_id: i64,
     pub name: String,
     pub version: Option<String>,
@@ -98,12 +98,12 @@ fn column(entity: Entity, field: &str) -> Option<&'static str> {
         (Entity::Computers, "threads") => "c.threads",
         (Entity::Computers, "is_virtual") => "c.is_virtual",
         (Entity::Computers, "hypervisor") => "c.hypervisor",
-        (Entity::PackageFacts | Entity::SwidTags, "computer_id") => "f.computer_id",
-        (Entity::PackageFacts | Entity::SwidTags, "name") => "f.name",
-        (Entity::PackageFacts | Entity::SwidTags, "version") => "f.version",
-        (Entity::PackageFacts | Entity::SwidTags, "vendor") => "f.vendor",
-        (Entity::PackageFacts, "architecture") => "f.architecture",
-        (Entity::PackageFacts, "source") => "f.source",
+        (Entity::InstalledPackages | Entity::SwidTags, "computer_id") => "f.computer_id",
+        (Entity::InstalledPackages | Entity::SwidTags, "name") => "f.name",
+        (Entity::InstalledPackages | Entity::SwidTags, "version") => "f.version",
+        (Entity::InstalledPackages | Entity::SwidTags, "vendor") => "f.vendor",
+        (Entity::InstalledPackages, "architecture") => "f.architecture",
+        (Entity::InstalledPackages, "source") => "f.source",
         (Entity::SwidTags, "tag_id") => "f.tag_id",
         (Entity::SwidTags, "regid") => "f.regid",
         (Entity::SwidTags, "schema") => "f.schema",
@@ -118,8 +118,8 @@ fn source(entity: Entity) -> (&'static str, &'static str) {
             " FROM computers c WHERE c.published = 1 AND c.in_inventory = 1",
             "c.id",
         ),
-        Entity::PackageFacts => (
-            " FROM computers c JOIN package_facts f
+        Entity::InstalledPackages => (
+            " FROM computers c JOIN installed_packages f
                ON f.computer_id = c.id AND f.import_id = c.facts_import_id
              WHERE c.published = 1",
             "c.id, f.rowid",
@@ -137,7 +137,7 @@ const COMPUTER_SELECT: &str = "SELECT c.id, c.data_source, c.endpoint_id, c.name
     c.ip_addresses, c.os, c.first_seen, c.last_seen, c.is_deleted, c.deleted_at,
     c.processor_vendor, c.processor_brand, c.processor_model, c.sockets, c.cores, c.threads,
     c.is_virtual, c.hypervisor";
-const PACKAGE_SELECT: &str =
+const INSTALLED_PACKAGE_SELECT: &str =
     "SELECT f.computer_id, f.name, f.version, f.architecture, f.vendor, f.source";
 const SWID_SELECT: &str =
     "SELECT f.computer_id, f.tag_id, f.name, f.version, f.regid, f.vendor, f.schema";
@@ -341,8 +341,8 @@ fn row_to_computer(r: &SqliteRow) -> Result<ComputerRow> {
     })
 }
 
-fn row_to_package(r: &SqliteRow) -> Result<RawPackageFact> {
-    Ok(RawPackageFact {
+fn row_to_installed_package(r: &SqliteRow) -> Result<RawInstalledPackage> {
+    Ok(RawInstalledPackage {
         computer_id: r.try_get("computer_id")?,
         name: r.try_get("name")?,
         version: r.try_get("version")?,
@@ -406,9 +406,17 @@ impl Store {
     }
 
     /// The raw package facts of the visible computers matching `q`.
-    pub async fn query_package_facts(&self, q: &Query) -> Result<(i64, Vec<RawPackageFact>)> {
-        self.run_query(q, Entity::PackageFacts, PACKAGE_SELECT, row_to_package)
-            .await
+    pub async fn query_installed_packages(
+        &self,
+        q: &Query,
+    ) -> Result<(i64, Vec<RawInstalledPackage>)> {
+        self.run_query(
+            q,
+            Entity::InstalledPackages,
+            INSTALLED_PACKAGE_SELECT,
+            row_to_installed_package,
+        )
+        .await
     }
 
     /// The raw SWID tags of the visible computers matching `q`.
@@ -513,7 +521,7 @@ mod tests {
                  INSERT INTO computers (id, data_source, endpoint_id, published, facts_import_id,
                     name, in_inventory)
                  VALUES (6, 'lab', 'ep-alpha', 1, 15, 'alpha-lab', 1);
-                 INSERT INTO package_facts (computer_id, import_id, name, version, architecture,
+                 INSERT INTO installed_packages (computer_id, import_id, name, version, architecture,
                     vendor, source) VALUES
                   (1, 10, 'adduser', '3.134', 'all', 'Debian Adduser Developers', 'dpkg'),
                   (1, 10, 'bash', '5.2.15-2+b2', 'amd64', 'Matthias Klose', 'dpkg'),
@@ -584,7 +592,7 @@ mod tests {
     async fn only_current_facts_of_published_computers_show() {
         let (store, _d) = fixture().await;
         let (total, rows) = store
-            .query_package_facts(&Query::all(Entity::PackageFacts, Page::first(100)))
+            .query_installed_packages(&Query::all(Entity::InstalledPackages, Page::first(100)))
             .await
             .unwrap();
         assert_eq!(total, 4);
@@ -605,9 +613,9 @@ mod tests {
         assert_eq!(rows[1].schema, "2009");
         // Even a filter that names them finds no invisible row.
         for name in ["old-package", "staged-package", "hidden-package"] {
-            let f = cond(Entity::PackageFacts, "name", Op::Eq, text(name));
+            let f = cond(Entity::InstalledPackages, "name", Op::Eq, text(name));
             let (total, rows) = store
-                .query_package_facts(&q(Entity::PackageFacts, Some(f)))
+                .query_installed_packages(&q(Entity::InstalledPackages, Some(f)))
                 .await
                 .unwrap();
             assert_eq!((total, rows.len()), (0, 0), "{name}");
@@ -690,7 +698,11 @@ mod tests {
     #[tokio::test]
     async fn every_field_and_operator_runs() {
         let (store, _d) = fixture().await;
-        for e in [Entity::Computers, Entity::PackageFacts, Entity::SwidTags] {
+        for e in [
+            Entity::Computers,
+            Entity::InstalledPackages,
+            Entity::SwidTags,
+        ] {
             for fd in e.fields() {
                 assert!(column(e, fd.name).is_some(), "{e:?} {}", fd.name);
                 let values = [
@@ -710,8 +722,8 @@ mod tests {
                             Query::new(e, Some(Filter::Cond(c)), sort, Page::first(100)).unwrap();
                         let r = match e {
                             Entity::Computers => store.query_computers(&query).await.map(|_| ()),
-                            Entity::PackageFacts => {
-                                store.query_package_facts(&query).await.map(|_| ())
+                            Entity::InstalledPackages => {
+                                store.query_installed_packages(&query).await.map(|_| ())
                             }
                             Entity::SwidTags => store.query_swid_facts(&query).await.map(|_| ()),
                         };
@@ -765,7 +777,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_filter_runs() {
         let (store, _d) = fixture().await;
-        let e = Entity::PackageFacts;
+        let e = Entity::InstalledPackages;
         // The largest filter a query may have: MAX_CONDITIONS conditions.
         let many = (1..MAX_CONDITIONS)
             .map(|i| cond(e, "name", Op::Contains, text(&format!("x{i}"))))
@@ -774,7 +786,10 @@ mod tests {
             Filter::Or(many),
             cond(e, "name", Op::Eq, text("bash")),
         ]);
-        let (total, _) = store.query_package_facts(&q(e, Some(f))).await.unwrap();
+        let (total, _) = store
+            .query_installed_packages(&q(e, Some(f)))
+            .await
+            .unwrap();
         assert_eq!(total, 2);
     }
 

@@ -8,17 +8,18 @@ mod imports;
 mod inventory;
 mod inventory_query;
 mod meta;
+mod scan_package_state;
 mod sessions;
 mod users;
 
 pub use imports::{
-    ImportRow, LeftoverCounts, Leftovers, NewPackageRecord, PackageState, PublishedPackage,
-    StepCounters, StepRow, StoredPackage, INTERRUPTED,
+    ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, PublishedScanPackage,
+    RegistryState, ScanPackageState, StepCounters, StepRow, StoredScanPackage, INTERRUPTED,
 };
 pub use inventory::{
-    PackageFactRow, PackageWrite, PublishOptions, StagedComputer, SwidFactRow, WriteTimes,
+    InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
 };
-pub use inventory_query::{ComputerRow, DeleteOutcome, RawPackageFact, RawSwidTag};
+pub use inventory_query::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use users::{Principal, TokenInfo, UserInfo};
 
@@ -33,7 +34,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     /// From the import's bulk write path (a borrowed connection, see
-    /// `Store::write_packages`).
+    /// `Store::write_scan_packages`).
     #[error("database error: {0}")]
     Bulk(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
@@ -145,4 +146,120 @@ pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
     (store, dir)
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+    use sqlx::Row;
+
+    /// A database made by migrations 0001–0004 (package_facts,
+    /// import_packages) and holding rows is upgraded by `open_sqlite`: the
+    /// rows are in installed_packages and import_scan_packages, the old
+    /// tables are gone, the index is recreated, and the store reads them.
+    #[tokio::test]
+    async fn a_database_of_migration_4_upgrades_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await
+                .unwrap();
+            let mut old = sqlx::migrate!("./migrations/sqlite");
+            old.migrations = old
+                .migrations
+                .iter()
+                .filter(|m| m.version <= 4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into();
+            assert_eq!(old.migrations.len(), 4);
+            old.run(&pool).await.unwrap();
+            for sql in [
+                "INSERT INTO imports (id, import_type, trigger, status, requested_at, finished_at)
+                 VALUES (1, 'complete', 'cli', 'successful', 1, 2)",
+                "INSERT INTO import_packages (import_id, data_source, file_name, size, sha256,
+                   seen_at, state, reason, mtime_ns, endpoint_id, scan_time)
+                 VALUES (1, 'ds', '202611281200-a.tar.gz', 10, 'aa', 3, 'new', NULL, 4, 'a', 5),
+                        (1, 'ds', '202611281200-b.zip', 0, '', 3, 'rejected', 'bad', NULL, NULL, NULL)",
+                "INSERT INTO package_facts (computer_id, import_id, name, version, architecture,
+                   vendor, source)
+                 VALUES (7, 1, 'adduser', '3.134', 'all', NULL, 'dpkg'),
+                        (7, 1, 'bash', '5.2', 'amd64', 'Debian', 'dpkg')",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        let store = Store::open_sqlite(&path).await.unwrap();
+        let facts = sqlx::query(
+            "SELECT computer_id, import_id, name, version, architecture, vendor, source
+             FROM installed_packages ORDER BY rowid",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let facts: Vec<(i64, String, Option<String>)> = facts
+            .iter()
+            .map(|r| (r.get(0), r.get(2), r.get(5)))
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                (7, "adduser".to_string(), None),
+                (7, "bash".to_string(), Some("Debian".to_string()))
+            ]
+        );
+        let recorded = store.import_scan_packages(1, None).await.unwrap();
+        let states: Vec<(&str, ScanPackageState, Option<&str>)> = recorded
+            .iter()
+            .map(|p| (p.file_name.as_str(), p.state, p.reason.as_deref()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("202611281200-a.tar.gz", ScanPackageState::New, None),
+                (
+                    "202611281200-b.zip",
+                    ScanPackageState::Rejected,
+                    Some("bad")
+                ),
+            ]
+        );
+        assert_eq!(recorded[0].endpoint_id.as_deref(), Some("a"));
+        assert_eq!(recorded[0].mtime_ns, Some(4));
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master
+             WHERE name IN ('package_facts', 'import_packages', 'package_facts_by_computer',
+                            'installed_packages', 'import_scan_packages',
+                            'installed_packages_by_computer')
+             ORDER BY name",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            names,
+            [
+                "import_scan_packages",
+                "installed_packages",
+                "installed_packages_by_computer"
+            ]
+        );
+        let row = store.import(1).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                row.scan_packages_found,
+                row.scan_packages_imported,
+                row.scan_packages_rejected
+            ),
+            (2, 1, 1)
+        );
+    }
 }

@@ -12,8 +12,8 @@
 use chrono::Utc;
 use openlmt_domain::{ImportType, Permission, PermissionSet, Trigger};
 use openlmt_storage::{
-    NewPackageRecord, PackageFactRow, PackageState, PackageWrite, PublishOptions, StagedComputer,
-    StepCounters, Store,
+    InstalledPackageRow, NewScanPackageRecord, PublishOptions, ScanPackageState, ScanPackageWrite,
+    StagedComputer, StepCounters, Store,
 };
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -26,7 +26,7 @@ const HOSTS: usize = 4;
 
 /// The installed packages of the corpus host's `dpkg-status` (name,
 /// version, architecture, maintainer), read with a minimal stanza split.
-fn corpus_packages() -> Vec<PackageFactRow> {
+fn corpus_scan_packages() -> Vec<InstalledPackageRow> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/corpus/hosts/debian12-vm/dpkg-status");
     let text = std::fs::read_to_string(path).unwrap();
@@ -38,7 +38,7 @@ fn corpus_packages() -> Vec<PackageFactRow> {
     text.split("\n\n")
         .filter(|st| field(st, "Status:").is_some_and(|v| v.ends_with(" installed")))
         .filter_map(|st| {
-            Some(PackageFactRow {
+            Some(InstalledPackageRow {
                 name: field(st, "Package:")?,
                 version: field(st, "Version:")?,
                 architecture: field(st, "Architecture:"),
@@ -49,14 +49,14 @@ fn corpus_packages() -> Vec<PackageFactRow> {
         .collect()
 }
 
-fn record(round: usize, host: usize) -> NewPackageRecord {
-    NewPackageRecord {
+fn record(round: usize, host: usize) -> NewScanPackageRecord {
+    NewScanPackageRecord {
         data_source: "default".into(),
         file_name: format!("2026060112{:02}-host{host}.tar.gz", round % 60),
         size: 1000 + round as i64,
         sha256: format!("{round:032x}{host:032x}"),
         seen_at: Utc::now(),
-        state: PackageState::New,
+        state: ScanPackageState::New,
         reason: None,
         mtime_ns: None,
         endpoint_id: Some(format!("host{host}")),
@@ -65,7 +65,12 @@ fn record(round: usize, host: usize) -> NewPackageRecord {
 }
 
 /// One import's whole cycle, as the engine runs it.
-async fn import_once(store: &Store, round: usize, current: &AtomicI64, facts: &[PackageFactRow]) {
+async fn import_once(
+    store: &Store,
+    round: usize,
+    current: &AtomicI64,
+    facts: &[InstalledPackageRow],
+) {
     let import = store
         .register_import(ImportType::Complete, Trigger::Api, Some("alice"))
         .await
@@ -75,14 +80,17 @@ async fn import_once(store: &Store, round: usize, current: &AtomicI64, facts: &[
     assert!(store.mark_running(import.id).await.unwrap());
     store.start_step(import.id, 1, "read").await.unwrap();
     let records: Vec<_> = (0..HOSTS).map(|h| record(round, h)).collect();
-    store.record_packages(import.id, &records).await.unwrap();
+    store
+        .record_scan_packages(import.id, &records)
+        .await
+        .unwrap();
     let keys: Vec<_> = (0..HOSTS)
         .map(|h| ("default".to_string(), format!("host{h}")))
         .collect();
     let ids = store.computer_ids(&keys).await.unwrap();
     let batch: Vec<_> = keys
         .iter()
-        .map(|k| PackageWrite {
+        .map(|k| ScanPackageWrite {
             computer: StagedComputer {
                 computer_id: ids[k],
                 name: Some(k.1.clone()),
@@ -92,11 +100,11 @@ async fn import_once(store: &Store, round: usize, current: &AtomicI64, facts: &[
                 threads: Some(2),
                 ..StagedComputer::default()
             },
-            packages: facts.to_vec(),
+            installed_packages: facts.to_vec(),
             swid_tags: vec![],
         })
         .collect();
-    store.write_packages(import.id, &batch).await.unwrap();
+    store.write_scan_packages(import.id, &batch).await.unwrap();
     let published = store
         .publish_import(
             import.id,
@@ -121,7 +129,7 @@ async fn imports_publish_while_everything_else_writes() {
         .create_user("alice", "correct horse", perms)
         .await
         .unwrap();
-    let facts = corpus_packages();
+    let facts = corpus_scan_packages();
     assert_eq!(facts.len(), 759, "the corpus host's installed packages");
 
     let done = Arc::new(AtomicBool::new(false));

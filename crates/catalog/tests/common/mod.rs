@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use openlmt_catalog::{ComputerFacts, InstalledPackage, PackageDb, SwidTagFact};
 use openlmt_scanpkg::packages::{parse_dpkg_query_tsv, parse_dpkg_status, parse_rpm_qa_tsv};
-use openlmt_scanpkg::{PackageFact, PackageSource};
+use openlmt_scanpkg::PackageManager;
 
 /// `/work/main/crates/catalog` → `/work/shared/corpus`; in CI `<checkout>/../shared/corpus`.
 pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
@@ -25,11 +25,11 @@ pub fn read_text(rel: &str) -> String {
     String::from_utf8_lossy(&read(rel)).into_owned()
 }
 
-pub fn installed(p: PackageFact) -> InstalledPackage {
+pub fn installed(p: openlmt_scanpkg::InstalledPackage) -> InstalledPackage {
     InstalledPackage {
         source: match p.source {
-            PackageSource::Dpkg => PackageDb::Dpkg,
-            PackageSource::Rpm => PackageDb::Rpm,
+            PackageManager::Dpkg => PackageDb::Dpkg,
+            PackageManager::Rpm => PackageDb::Rpm,
         },
         name: p.name,
         version: p.version,

@@ -419,7 +419,7 @@ impl Drop for TestServer {
 
 /// Writes a real scan package (tar.gz) built from the corpus's Debian 12
 /// host into `dir` under `<stamp>-<endpoint>.tar.gz`; returns its path.
-pub fn write_package(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
+pub fn write_scan_package(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let host = corpus().join("hosts/debian12-vm");
     let computer = format!(

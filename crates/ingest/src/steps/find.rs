@@ -4,8 +4,10 @@
 
 use super::{Candidate, Run, Step, StepError, StepFuture};
 use chrono::Utc;
-use openlmt_domain::PackageName;
-use openlmt_storage::{NewPackageRecord, PackageState, PublishedPackage, StepCounters};
+use openlmt_domain::ScanPackageName;
+use openlmt_storage::{
+    NewScanPackageRecord, PublishedScanPackage, RegistryState, ScanPackageState, StepCounters,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
@@ -31,14 +33,14 @@ impl Step for Find {
         9
     }
     fn run<'r>(&'r self, run: &'r Run<'r>, pos: usize) -> StepFuture<'r> {
-        Box::pin(find_packages(run, pos))
+        Box::pin(find_scan_packages(run, pos))
     }
 }
 
 /// The recorded hash of a file whose size and modification time are those
 /// recorded (so it need not be hashed again); `None`: hash it.
 pub(crate) fn known_hash(
-    before: Option<&PublishedPackage>,
+    before: Option<&PublishedScanPackage>,
     size: i64,
     mtime_ns: Option<i64>,
 ) -> Option<String> {
@@ -51,13 +53,15 @@ pub(crate) fn known_hash(
 /// recorded under its name. A package skipped before (older) is judged
 /// again by [`choose`], so it counts as new here.
 pub(crate) fn classify(
-    before: Option<&PublishedPackage>,
+    before: Option<&PublishedScanPackage>,
     sha: &str,
-) -> (PackageState, Option<String>) {
-    match before.filter(|p| p.sha256 == sha && !p.skipped) {
-        Some(p) if p.rejected => (PackageState::PreviouslyRejected, p.reason.clone()),
-        Some(_) => (PackageState::AlreadyImported, None),
-        None => (PackageState::New, None),
+) -> (ScanPackageState, Option<String>) {
+    match before.filter(|p| p.sha256 == sha && p.state != RegistryState::Skipped) {
+        Some(p) if p.state == RegistryState::Rejected => {
+            (ScanPackageState::PreviouslyRejected, p.reason.clone())
+        }
+        Some(_) => (ScanPackageState::AlreadyImported, None),
+        None => (ScanPackageState::New, None),
     }
 }
 
@@ -76,14 +80,14 @@ pub(crate) struct Choice {
 /// endpoint → scan time in Unix ms) is read. The others become
 /// `SkippedOlder`, with the reason.
 pub(crate) fn choose(
-    records: &mut [NewPackageRecord],
+    records: &mut [NewScanPackageRecord],
     imported: &HashMap<String, HashMap<String, i64>>,
 ) -> Choice {
     // Per endpoint, the newest new package wins; none older than what is
     // already imported for that endpoint is read.
     let mut newest: HashMap<(String, String), usize> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
-        if r.state != PackageState::New {
+        if r.state != ScanPackageState::New {
             continue;
         }
         let key = (
@@ -102,7 +106,7 @@ pub(crate) fn choose(
         skipped: Vec::new(),
     };
     for i in 0..records.len() {
-        if records[i].state != PackageState::New {
+        if records[i].state != ScanPackageState::New {
             continue;
         }
         let endpoint = records[i].endpoint_id.clone().unwrap_or_default();
@@ -133,7 +137,7 @@ pub(crate) fn choose(
         };
         match reason {
             Some(reason) => {
-                records[i].state = PackageState::SkippedOlder;
+                records[i].state = ScanPackageState::SkippedOlder;
                 records[i].reason = Some(reason);
                 choice.skipped.push(i);
             }
@@ -146,7 +150,7 @@ pub(crate) fn choose(
 /// Lists the package files of every data source, hashes the new or changed
 /// ones, and chooses what to read: per endpoint the newest package, never
 /// one older than what is already imported for that endpoint.
-async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
+async fn find_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
     let store = run.engine.store();
     let mut c = StepCounters::default();
     let mut files = Vec::new();
@@ -165,7 +169,7 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
             if !meta.is_file() {
                 continue;
             }
-            match PackageName::parse(&file_name) {
+            match ScanPackageName::parse(&file_name) {
                 Ok(name) => names.push((name, meta)),
                 Err(e) => {
                     c.warnings += 1;
@@ -186,7 +190,7 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         let err = |e: openlmt_storage::StoreError| StepError::Failed(e.to_string());
         published.insert(
             ds.name.clone(),
-            store.published_packages(&ds.name).await.map_err(err)?,
+            store.published_scan_packages(&ds.name).await.map_err(err)?,
         );
         scan_times.insert(
             ds.name.clone(),
@@ -237,14 +241,14 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
             Err(e) => {
                 let reason = format!("cannot read the file: {e}");
                 run.log.warn(format!("Package `{name}` rejected: {reason}"));
-                (PackageState::Rejected, String::new(), Some(reason))
+                (ScanPackageState::Rejected, String::new(), Some(reason))
             }
             Ok(Some(sha)) => {
                 let (state, reason) = classify(before, &sha);
                 (state, sha, reason)
             }
         };
-        records.push(NewPackageRecord {
+        records.push(NewScanPackageRecord {
             data_source: ds.name.clone(),
             file_name: name.as_str().to_string(),
             size,
@@ -281,7 +285,7 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         let r = &records[i];
         if let (Some(path), Ok(name)) = (
             paths.get(r.data_source.as_str()),
-            PackageName::parse(&r.file_name),
+            ScanPackageName::parse(&r.file_name),
         ) {
             chosen.push(Candidate {
                 data_source: r.data_source.clone(),
@@ -292,23 +296,23 @@ async fn find_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     }
     c.rejected = records
         .iter()
-        .filter(|r| r.state == PackageState::Rejected)
+        .filter(|r| r.state == ScanPackageState::Rejected)
         .count() as i64;
     for chunk in records.chunks(BATCH) {
         run.check()?;
         store
-            .record_packages(run.id, chunk)
+            .record_scan_packages(run.id, chunk)
             .await
             .map_err(|e| StepError::Failed(format!("cannot record packages: {e}")))?;
     }
-    let count = |s: PackageState| records.iter().filter(|r| r.state == s).count();
+    let count = |s: ScanPackageState| records.iter().filter(|r| r.state == s).count();
     run.log.info(format!(
         "{} packages to read, {} already imported, {} rejected before with the same content, {} older, {} unreadable",
         chosen.len(),
-        count(PackageState::AlreadyImported),
-        count(PackageState::PreviouslyRejected),
-        count(PackageState::SkippedOlder),
-        count(PackageState::Rejected),
+        count(ScanPackageState::AlreadyImported),
+        count(ScanPackageState::PreviouslyRejected),
+        count(ScanPackageState::SkippedOlder),
+        count(ScanPackageState::Rejected),
     ));
     *crate::lock(&run.chosen) = chosen;
     Ok(c)
@@ -391,9 +395,14 @@ fn hash_file(path: &Path, cancel: &CancellationToken) -> std::io::Result<Option<
 mod tests {
     use super::*;
 
-    fn record(ds: &str, stamp: &str, endpoint: &str, state: PackageState) -> NewPackageRecord {
-        let name = PackageName::parse(&format!("{stamp}-{endpoint}.tar.gz")).unwrap();
-        NewPackageRecord {
+    fn record(
+        ds: &str,
+        stamp: &str,
+        endpoint: &str,
+        state: ScanPackageState,
+    ) -> NewScanPackageRecord {
+        let name = ScanPackageName::parse(&format!("{stamp}-{endpoint}.tar.gz")).unwrap();
+        NewScanPackageRecord {
             data_source: ds.into(),
             file_name: name.as_str().into(),
             size: 1,
@@ -407,20 +416,19 @@ mod tests {
         }
     }
 
-    fn published(sha: &str, rejected: bool, skipped: bool) -> PublishedPackage {
-        PublishedPackage {
+    fn published(sha: &str, state: RegistryState) -> PublishedScanPackage {
+        PublishedScanPackage {
             size: 10,
             sha256: sha.into(),
             mtime_ns: Some(5),
-            rejected,
-            skipped,
-            reason: rejected.then(|| "bad".to_string()),
+            state,
+            reason: (state == RegistryState::Rejected).then(|| "bad".to_string()),
         }
     }
 
     #[test]
     fn an_unchanged_file_keeps_its_recorded_hash() {
-        let p = published("aa", false, false);
+        let p = published("aa", RegistryState::Imported);
         assert_eq!(known_hash(Some(&p), 10, Some(5)), Some("aa".into()));
         assert_eq!(known_hash(Some(&p), 11, Some(5)), None, "size changed");
         assert_eq!(known_hash(Some(&p), 10, Some(6)), None, "mtime changed");
@@ -430,23 +438,23 @@ mod tests {
 
     #[test]
     fn classify_by_hash_and_record() {
-        let ok = published("aa", false, false);
+        let ok = published("aa", RegistryState::Imported);
         assert_eq!(
             classify(Some(&ok), "aa"),
-            (PackageState::AlreadyImported, None)
+            (ScanPackageState::AlreadyImported, None)
         );
-        assert_eq!(classify(Some(&ok), "bb"), (PackageState::New, None));
-        assert_eq!(classify(None, "aa"), (PackageState::New, None));
-        let bad = published("aa", true, false);
+        assert_eq!(classify(Some(&ok), "bb"), (ScanPackageState::New, None));
+        assert_eq!(classify(None, "aa"), (ScanPackageState::New, None));
+        let bad = published("aa", RegistryState::Rejected);
         assert_eq!(
             classify(Some(&bad), "aa"),
-            (PackageState::PreviouslyRejected, Some("bad".into()))
+            (ScanPackageState::PreviouslyRejected, Some("bad".into()))
         );
-        assert_eq!(classify(Some(&bad), "cc"), (PackageState::New, None));
-        let skipped = published("aa", false, true);
+        assert_eq!(classify(Some(&bad), "cc"), (ScanPackageState::New, None));
+        let skipped = published("aa", RegistryState::Skipped);
         assert_eq!(
             classify(Some(&skipped), "aa"),
-            (PackageState::New, None),
+            (ScanPackageState::New, None),
             "a skipped package is judged again"
         );
     }
@@ -454,30 +462,30 @@ mod tests {
     #[test]
     fn the_newest_package_per_endpoint_wins() {
         let mut r = vec![
-            record("d", "202611281200", "a", PackageState::New),
-            record("d", "202611281300", "a", PackageState::New),
-            record("d", "202611281100", "b", PackageState::New),
+            record("d", "202611281200", "a", ScanPackageState::New),
+            record("d", "202611281300", "a", ScanPackageState::New),
+            record("d", "202611281100", "b", ScanPackageState::New),
             // Same endpoint in another data source: a different computer.
-            record("e", "202611281000", "a", PackageState::New),
+            record("e", "202611281000", "a", ScanPackageState::New),
             // Not new: never chosen, never touched.
-            record("d", "202611281400", "a", PackageState::AlreadyImported),
+            record("d", "202611281400", "a", ScanPackageState::AlreadyImported),
         ];
         let c = choose(&mut r, &HashMap::new());
         assert_eq!(c.read, [1, 2, 3]);
         assert_eq!(c.skipped, [0]);
-        assert_eq!(r[0].state, PackageState::SkippedOlder);
+        assert_eq!(r[0].state, ScanPackageState::SkippedOlder);
         assert!(r[0]
             .reason
             .as_deref()
             .unwrap()
             .contains("a newer package for endpoint `a` is in this import: 202611281300-a.tar.gz"));
-        assert_eq!(r[4].state, PackageState::AlreadyImported);
+        assert_eq!(r[4].state, ScanPackageState::AlreadyImported);
     }
 
     #[test]
     fn never_older_than_what_is_imported() {
         let imported_at = |stamp: &str| {
-            PackageName::parse(&format!("{stamp}-a.tar.gz"))
+            ScanPackageName::parse(&format!("{stamp}-a.tar.gz"))
                 .unwrap()
                 .scan_time()
                 .timestamp_millis()
@@ -487,8 +495,8 @@ mod tests {
             HashMap::from([("a".to_string(), imported_at("202611281200"))]),
         )]);
         let mut r = vec![
-            record("d", "202611281100", "a", PackageState::New),
-            record("e", "202611281100", "a", PackageState::New),
+            record("d", "202611281100", "a", ScanPackageState::New),
+            record("e", "202611281100", "a", ScanPackageState::New),
         ];
         let c = choose(&mut r, &imported);
         assert_eq!(c.read, [1], "the other data source has imported nothing");
@@ -497,15 +505,15 @@ mod tests {
             "older than the package already imported for endpoint `a` (scanned 2026-11-28T12:00:00"
         ));
         // The same scan time again (new content) is read.
-        let mut r = vec![record("d", "202611281200", "a", PackageState::New)];
+        let mut r = vec![record("d", "202611281200", "a", ScanPackageState::New)];
         assert_eq!(choose(&mut r, &imported).read, [0]);
     }
 
     #[test]
     fn ties_keep_the_first_in_name_order() {
         let mut r = vec![
-            record("d", "202611281200", "a", PackageState::New),
-            record("d", "202611281200", "a", PackageState::New),
+            record("d", "202611281200", "a", ScanPackageState::New),
+            record("d", "202611281200", "a", ScanPackageState::New),
         ];
         r[1].file_name = "202611281200-a.zip".into();
         let c = choose(&mut r, &HashMap::new());

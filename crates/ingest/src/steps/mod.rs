@@ -14,7 +14,7 @@ mod validate;
 
 use crate::{Engine, ImportLog, TestHooks};
 use openlmt_domain::progress::{ProgressModel, StepDef};
-use openlmt_domain::{ImportType, PackageName};
+use openlmt_domain::{ImportType, ScanPackageName};
 use openlmt_storage::StepCounters;
 use std::future::Future;
 use std::path::PathBuf;
@@ -60,7 +60,7 @@ pub(crate) fn plan(_ty: ImportType) -> Vec<Box<dyn Step>> {
 pub(crate) struct Candidate {
     data_source: String,
     path: PathBuf,
-    name: PackageName,
+    name: ScanPackageName,
 }
 
 /// One running import, as its steps see it.

@@ -3,10 +3,11 @@
 //! memory bounded by [`RowBudget`].
 
 use super::{Candidate, Run, Step, StepError, StepFuture};
-use openlmt_domain::PackageName;
-use openlmt_scanpkg::{read_package_file, Limits, ScanPackage, SwidSchema};
+use openlmt_domain::ScanPackageName;
+use openlmt_scanpkg::{read_scan_package_file, Limits, ScanPackage, SwidSchema};
 use openlmt_storage::{
-    PackageFactRow, PackageState, PackageWrite, StagedComputer, StepCounters, SwidFactRow,
+    InstalledPackageRow, ScanPackageState, ScanPackageWrite, StagedComputer, StepCounters,
+    SwidFactRow,
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -40,7 +41,7 @@ impl Step for Read {
         80
     }
     fn run<'r>(&'r self, run: &'r Run<'r>, pos: usize) -> StepFuture<'r> {
-        Box::pin(read_packages(run, pos))
+        Box::pin(read_scan_packages(run, pos))
     }
 }
 
@@ -104,7 +105,7 @@ impl Drop for CloseOnDrop {
 /// Reads the chosen packages (in parallel, with the reader's limits) and
 /// writes their facts in batches under this import's id. A package that
 /// cannot be read is rejected alone; the import goes on.
-async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
+async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
     let store = run.engine.store();
     let chosen = std::mem::take(&mut *crate::lock(&run.chosen));
     let total = chosen.len() as u64;
@@ -142,10 +143,11 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                     if cancel.is_cancelled() {
                         break;
                     }
-                    let parsed = read_package_file(&cand.path, &limits).map_err(|e| e.to_string());
+                    let parsed =
+                        read_scan_package_file(&cand.path, &limits).map_err(|e| e.to_string());
                     let rows = parsed
                         .as_ref()
-                        .map_or(1, |p| 1 + p.packages.len() + p.swid_tags.len());
+                        .map_or(1, |p| 1 + p.installed_packages.len() + p.swid_tags.len());
                     // Both fail when the step ended early.
                     if !budget.take(rows) || tx.blocking_send((cand, parsed, rows)).is_err() {
                         break;
@@ -160,7 +162,7 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     }
     drop(tx);
 
-    // Checkpoints run beside the writes (see Store::write_packages), until
+    // Checkpoints run beside the writes (see Store::write_scan_packages), until
     // this step ends whichever way.
     let _checkpointer = AbortOnDrop(run.engine.main_runtime().spawn({
         let store = store.clone();
@@ -173,7 +175,7 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
             }
         }
     }));
-    let mut batch: Vec<PackageWrite> = Vec::new();
+    let mut batch: Vec<ScanPackageWrite> = Vec::new();
     let mut stats = WriteStats::default();
     let mut batch_rows = 0usize;
     let mut rejected = Vec::new();
@@ -196,7 +198,7 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                     c.warnings += warnings_of(&pkg);
                     let id = ids[&(cand.data_source.clone(), endpoint.to_string())];
                     let write = to_write(id, &cand.name, pkg);
-                    batch_rows += 1 + write.packages.len() + write.swid_tags.len();
+                    batch_rows += 1 + write.installed_packages.len() + write.swid_tags.len();
                     batch.push(write);
                     c.imported += 1;
                 }
@@ -207,7 +209,7 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
                     rejected.push((
                         cand.data_source.clone(),
                         cand.name.as_str().to_string(),
-                        PackageState::Rejected,
+                        ScanPackageState::Rejected,
                         Some(reason),
                     ));
                 }
@@ -235,7 +237,7 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
     }
     if !rejected.is_empty() {
         store
-            .set_package_states(run.id, &rejected)
+            .set_scan_package_states(run.id, &rejected)
             .await
             .map_err(|e| StepError::Failed(format!("cannot record rejected packages: {e}")))?;
     }
@@ -244,15 +246,15 @@ async fn read_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepEr
         c.read, c.imported, c.rejected
     ));
     let t = stats.times;
-    let all = (t.computers + t.package_facts + t.swid_facts + t.commit).as_secs_f64();
+    let all = (t.computers + t.installed_packages + t.swid_facts + t.commit).as_secs_f64();
     let rate = |rows: u64, d: Duration| rows as f64 / d.as_secs_f64().max(1e-9);
     run.log.info(format!(
         "Wrote {} package facts in {:.3} s ({:.0} rows/s; {:.3} s of CPU) and {} SWID facts in {:.3} s \
          ({:.0} rows/s; {:.3} s of CPU); {:.3} s of commits, {all:.3} s of database writes in all",
-        stats.package_facts,
-        t.package_facts.as_secs_f64(),
-        rate(stats.package_facts, t.package_facts),
-        t.package_facts_cpu.as_secs_f64(),
+        stats.installed_packages,
+        t.installed_packages.as_secs_f64(),
+        rate(stats.installed_packages, t.installed_packages),
+        t.installed_packages_cpu.as_secs_f64(),
         stats.swid_facts,
         t.swid_facts.as_secs_f64(),
         rate(stats.swid_facts, t.swid_facts),
@@ -275,7 +277,7 @@ impl Drop for AbortOnDrop {
 /// writing them, so the log can state the write rate apart from parsing.
 #[derive(Default)]
 struct WriteStats {
-    package_facts: u64,
+    installed_packages: u64,
     swid_facts: u64,
     times: openlmt_storage::WriteTimes,
     /// When the step's counters were last saved.
@@ -285,7 +287,7 @@ struct WriteStats {
 async fn write_batch(
     run: &Run<'_>,
     pos: usize,
-    batch: &mut Vec<PackageWrite>,
+    batch: &mut Vec<ScanPackageWrite>,
     c: StepCounters,
     stats: &mut WriteStats,
 ) -> Result<(), StepError> {
@@ -298,10 +300,13 @@ async fn write_batch(
     // not compete with the HTTP workers either.
     crate::priority::lower_database_threads();
     stats.times += store
-        .write_packages(run.id, batch)
+        .write_scan_packages(run.id, batch)
         .await
         .map_err(|e| StepError::Failed(format!("cannot write facts: {e}")))?;
-    stats.package_facts += batch.iter().map(|w| w.packages.len() as u64).sum::<u64>();
+    stats.installed_packages += batch
+        .iter()
+        .map(|w| w.installed_packages.len() as u64)
+        .sum::<u64>();
     stats.swid_facts += batch.iter().map(|w| w.swid_tags.len() as u64).sum::<u64>();
     batch.clear();
     // The counters in the database are for the history and for crash
@@ -320,7 +325,10 @@ async fn write_batch(
 
 /// A package whose computer.yml names another endpoint than its file name
 /// is rejected: its facts would land on the wrong computer.
-pub(crate) fn check_endpoint(pkg: ScanPackage, name: &PackageName) -> Result<ScanPackage, String> {
+pub(crate) fn check_endpoint(
+    pkg: ScanPackage,
+    name: &ScanPackageName,
+) -> Result<ScanPackage, String> {
     let endpoint = name.endpoint_id();
     if pkg.computer.endpoint_id != endpoint {
         Err(format!(
@@ -341,7 +349,11 @@ pub(crate) fn warnings_of(pkg: &ScanPackage) -> i64 {
 }
 
 /// Maps what the reader found to the rows the store writes.
-pub(crate) fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -> PackageWrite {
+pub(crate) fn to_write(
+    computer_id: i64,
+    name: &ScanPackageName,
+    pkg: ScanPackage,
+) -> ScanPackageWrite {
     let cap = pkg.capacity;
     let computer = StagedComputer {
         computer_id,
@@ -361,9 +373,9 @@ pub(crate) fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -
         hypervisor: cap.hypervisor,
     };
     let packages = pkg
-        .packages
+        .installed_packages
         .into_iter()
-        .map(|f| PackageFactRow {
+        .map(|f| InstalledPackageRow {
             source: f.source.as_str(),
             name: f.name,
             version: f.version,
@@ -386,9 +398,9 @@ pub(crate) fn to_write(computer_id: i64, name: &PackageName, pkg: ScanPackage) -
             vendor: t.vendor,
         })
         .collect();
-    PackageWrite {
+    ScanPackageWrite {
         computer,
-        packages,
+        installed_packages: packages,
         swid_tags,
     }
 }
@@ -399,22 +411,22 @@ mod tests {
     use std::sync::Arc;
 
     /// A real package: the corpus's Debian 12 host, as endpoint `host-a`.
-    fn corpus_package() -> ScanPackage {
+    fn corpus_scan_package() -> ScanPackage {
         let host = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/corpus/hosts/debian12-vm");
         let mut computer = openlmt_scanpkg::ComputerInfo::new("host-a");
         computer.computer_name = Some("debian12-vm".into());
-        let built = openlmt_scanpkg::build_package_from_dir(&host, computer).unwrap();
+        let built = openlmt_scanpkg::build_scan_package_from_dir(&host, computer).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let path = openlmt_scanpkg::write_package(&built, dir.path()).unwrap();
-        read_package_file(&path, &Limits::default()).unwrap()
+        let path = openlmt_scanpkg::write_scan_package(&built, dir.path()).unwrap();
+        read_scan_package_file(&path, &Limits::default()).unwrap()
     }
 
     #[test]
     fn a_package_must_name_the_endpoint_of_its_file_name() {
-        let pkg = corpus_package();
-        let same = PackageName::parse("202611281200-host-a.tar.gz").unwrap();
-        let other = PackageName::parse("202611281200-host-b.tar.gz").unwrap();
+        let pkg = corpus_scan_package();
+        let same = ScanPackageName::parse("202611281200-host-a.tar.gz").unwrap();
+        let other = ScanPackageName::parse("202611281200-host-b.tar.gz").unwrap();
         assert!(check_endpoint(pkg.clone(), &same).is_ok());
         assert_eq!(
             check_endpoint(pkg, &other).unwrap_err(),
@@ -424,9 +436,9 @@ mod tests {
 
     #[test]
     fn the_rows_written_are_those_read() {
-        let pkg = corpus_package();
-        let name = PackageName::parse("202611281200-host-a.tar.gz").unwrap();
-        let (facts, tags) = (pkg.packages.len(), pkg.swid_tags.len());
+        let pkg = corpus_scan_package();
+        let name = ScanPackageName::parse("202611281200-host-a.tar.gz").unwrap();
+        let (facts, tags) = (pkg.installed_packages.len(), pkg.swid_tags.len());
         assert_eq!(facts, 759, "the corpus host's dpkg status");
         let ignored = pkg
             .notes
@@ -435,11 +447,14 @@ mod tests {
             .count();
         assert_eq!(warnings_of(&pkg), ignored as i64);
         let w = to_write(42, &name, pkg);
-        assert_eq!((w.packages.len(), w.swid_tags.len()), (facts, tags));
+        assert_eq!(
+            (w.installed_packages.len(), w.swid_tags.len()),
+            (facts, tags)
+        );
         assert_eq!(w.computer.computer_id, 42);
         assert_eq!(w.computer.name.as_deref(), Some("debian12-vm"));
         assert_eq!(w.computer.scan_time_ms, name.scan_time().timestamp_millis());
-        assert!(w.packages.iter().all(|p| p.source == "dpkg"));
+        assert!(w.installed_packages.iter().all(|p| p.source == "dpkg"));
     }
 
     #[test]

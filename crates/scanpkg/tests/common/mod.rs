@@ -131,15 +131,15 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// `unwrap_err` that does not print a whole package when the read unexpectedly succeeds.
 pub trait ShortErr {
-    fn err_short(self) -> openlmt_scanpkg::PackageError;
+    fn err_short(self) -> openlmt_scanpkg::ScanPackageError;
 }
 
-impl ShortErr for Result<openlmt_scanpkg::ScanPackage, openlmt_scanpkg::PackageError> {
-    fn err_short(self) -> openlmt_scanpkg::PackageError {
+impl ShortErr for Result<openlmt_scanpkg::ScanPackage, openlmt_scanpkg::ScanPackageError> {
+    fn err_short(self) -> openlmt_scanpkg::ScanPackageError {
         match self {
             Ok(p) => panic!(
                 "package was accepted: {} packages, {} tags, capacity {:?}",
-                p.packages.len(),
+                p.installed_packages.len(),
                 p.swid_tags.len(),
                 p.capacity
             ),

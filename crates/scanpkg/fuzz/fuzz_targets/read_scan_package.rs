@@ -1,11 +1,11 @@
-//! Arbitrary bytes through both archive kinds: `read_package` must return, never panic,
+//! Arbitrary bytes through both archive kinds: `read_scan_package` must return, never panic,
 //! and never use more than the (small) limits allow.
 #![no_main]
 
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use openlmt_scanpkg::{read_package, ArchiveKind, Limits};
+use openlmt_scanpkg::{read_scan_package, ArchiveKind, Limits};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(ix.end <= data.len() as u64);
     }
     for kind in [ArchiveKind::TarGz, ArchiveKind::Zip] {
-        if let Err(e) = read_package(kind, Cursor::new(data), &limits) {
+        if let Err(e) = read_scan_package(kind, Cursor::new(data), &limits) {
             // Every rejection has a one-line reason.
             let msg = e.to_string();
             assert!(

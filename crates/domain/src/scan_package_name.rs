@@ -14,7 +14,7 @@ pub enum ArchiveKind {
 /// of `[A-Za-z0-9._-]` and does not start with a dot, so a name can never
 /// denote a path outside its directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PackageName {
+pub struct ScanPackageName {
     file_name: String,
     scan_time: DateTime<Utc>,
     endpoint_id: String,
@@ -23,16 +23,16 @@ pub struct PackageName {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{name}` is not a scan package name: {reason} (expected <YYYYMMDDHHMM>-<endpointID>.tar.gz, .tgz or .zip)")]
-pub struct BadPackageName {
+pub struct BadScanPackageName {
     pub name: String,
     pub reason: &'static str,
 }
 
 const MAX_ENDPOINT_ID: usize = 128;
 
-impl PackageName {
-    pub fn parse(name: &str) -> Result<PackageName, BadPackageName> {
-        let bad = |reason| BadPackageName {
+impl ScanPackageName {
+    pub fn parse(name: &str) -> Result<ScanPackageName, BadScanPackageName> {
+        let bad = |reason| BadScanPackageName {
             name: name.chars().take(200).collect(),
             reason,
         };
@@ -67,7 +67,7 @@ impl PackageName {
                 "the endpoint id may hold only letters, digits, `.`, `_` and `-`",
             ));
         }
-        Ok(PackageName {
+        Ok(ScanPackageName {
             file_name: name.to_string(),
             scan_time,
             endpoint_id: endpoint.to_string(),
@@ -89,7 +89,7 @@ impl PackageName {
     }
 }
 
-impl fmt::Display for PackageName {
+impl fmt::Display for ScanPackageName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.file_name)
     }
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn parses_the_three_extensions() {
-        let p = PackageName::parse("202611281530-4f2a9c.tar.gz").unwrap();
+        let p = ScanPackageName::parse("202611281530-4f2a9c.tar.gz").unwrap();
         assert_eq!(p.endpoint_id(), "4f2a9c");
         assert_eq!(p.kind(), ArchiveKind::TarGz);
         assert_eq!(
@@ -110,11 +110,11 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 28, 15, 30, 0).unwrap()
         );
         assert_eq!(
-            PackageName::parse("202611281530-x.tgz").unwrap().kind(),
+            ScanPackageName::parse("202611281530-x.tgz").unwrap().kind(),
             ArchiveKind::TarGz
         );
         assert_eq!(
-            PackageName::parse("202611281530-my-host.01.zip")
+            ScanPackageName::parse("202611281530-my-host.01.zip")
                 .unwrap()
                 .endpoint_id(),
             "my-host.01"
@@ -136,9 +136,9 @@ mod tests {
             "202611281530-abc.tar",
             "２02611281530-abc.zip",
         ] {
-            assert!(PackageName::parse(bad).is_err(), "{bad} accepted");
+            assert!(ScanPackageName::parse(bad).is_err(), "{bad} accepted");
         }
         let long = format!("202611281530-{}.zip", "a".repeat(129));
-        assert!(PackageName::parse(&long).is_err());
+        assert!(ScanPackageName::parse(&long).is_err());
     }
 }
