@@ -5,12 +5,10 @@
 
 mod common;
 
-use common::{corpus, write_scan_package, TestServer};
+use common::{corpus, files, upload, write_scan_package, TestServer};
 use serde_json::Value;
 use std::io::{Cursor, Write};
-use std::path::Path;
 
-const UPLOAD: &str = "/api/sam/v2/scan_results_upload";
 /// More than the reader's 10,000-member limit.
 const PADDING: usize = 10_500;
 
@@ -38,30 +36,16 @@ fn padded_zip(endpoint: &str) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[test]
 fn a_zip_with_too_many_members_is_refused_on_upload() {
     let s = TestServer::start();
     let name = "202611281200-many-members.zip";
-    let r = s
-        .http
-        .post(s.url(&format!("{UPLOAD}?filename={name}")))
-        .header("Content-Type", "application/octet-stream")
-        .header("Token", s.admin_token.as_str())
-        .body(padded_zip("many-members"))
-        .send()
-        .unwrap();
+    let r = upload(
+        &s,
+        Some(&s.admin_token),
+        &format!("?filename={name}"),
+        padded_zip("many-members"),
+    );
     assert_eq!(r.status(), 422);
     assert_eq!(r.headers()["content-type"], "application/json");
     let v: Value = r.json().unwrap();

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::panel::{client, login};
 use common::{TestServer, ADMIN_PASSWORD};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
@@ -136,42 +137,6 @@ fn a_token_revoked_on_the_cli_stops_within_a_second() {
 }
 
 // --- panel sessions ------------------------------------------------------
-
-fn client() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-fn cookie_value(r: &Response, name: &str) -> Option<String> {
-    r.headers().get_all("set-cookie").iter().find_map(|v| {
-        let first = v.to_str().ok()?.split(';').next()?;
-        let (k, v) = first.split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
-}
-
-/// Logs in through the panel's form; returns the session cookie's value.
-fn login(s: &TestServer, c: &Client, user: &str, password: &str) -> String {
-    let r = c.get(s.url("/login")).send().unwrap();
-    assert_eq!(r.status(), 200);
-    let login_token = cookie_value(&r, "openlmt_login").expect("login cookie");
-    let r = c
-        .post(s.url("/login"))
-        .header("cookie", format!("openlmt_login={login_token}"))
-        .form(&[
-            ("user", user),
-            ("password", password),
-            ("next", "/management/imports"),
-            ("login_token", &login_token),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 303, "login of {user}");
-    cookie_value(&r, "openlmt_session").expect("session cookie")
-}
 
 fn with_session(s: &TestServer, c: &Client, sid: &str) -> Response {
     c.get(s.url("/api/import_status.json"))

@@ -20,6 +20,14 @@ fn these_tests_need_the_test_hooks_compiled_in() {
     panic!("build the tests with `--features openlmt/test-hooks` (scripts/test.sh does)");
 }
 
+/// A server started with the test hooks `spec`, its data source holding one
+/// scan package (host-a's, scanned 2026-11-28 12:00).
+fn one_package_with_hooks(spec: &str) -> TestServer {
+    let s = TestServer::builder().hooks(spec).start();
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
+    s
+}
+
 fn metrics(s: &TestServer) -> String {
     s.http
         .get(s.url("/metrics"))
@@ -36,8 +44,7 @@ fn log(s: &TestServer, id: &Value) -> String {
 #[test]
 fn a_failure_after_the_publish_is_a_warning_and_the_import_stays_successful() {
     // Saving the publish step's record fails, after the publish committed.
-    let s = TestServer::builder().hooks("fail=after_publish").start();
-    write_scan_package(&s.datasource(), "202611281200", "host-a");
+    let s = one_package_with_hooks("fail=after_publish");
     let first = s.import_and_wait();
     assert_eq!(first["status"], "successful", "{first}");
     assert!(first["error"].is_null());
@@ -80,8 +87,7 @@ fn a_failure_after_the_publish_is_a_warning_and_the_import_stays_successful() {
 
 #[test]
 fn a_panic_in_the_writer_fails_the_import_and_the_next_one_works() {
-    let s = TestServer::builder().hooks("panic=writer*1").start();
-    write_scan_package(&s.datasource(), "202611281200", "host-a");
+    let s = one_package_with_hooks("panic=writer*1");
     let failed = s.import_and_wait();
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(
@@ -114,8 +120,7 @@ fn a_panic_in_the_writer_fails_the_import_and_the_next_one_works() {
 /// documented choice, crates/ingest/src/steps/publish.rs).
 #[test]
 fn a_cancel_during_the_publish_lets_it_complete() {
-    let s = TestServer::builder().hooks("pause=publish_commit").start();
-    write_scan_package(&s.datasource(), "202611281200", "host-a");
+    let s = one_package_with_hooks("pause=publish_commit");
     s.get("/api/import_status.json?run=true");
     s.wait_paused("publish_commit", 60);
     let id = s.json("/api/imports?limit=1")["rows"][0]["id"].clone();

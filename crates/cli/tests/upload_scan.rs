@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bin, corpus, write_scan_package, TestServer, ADMIN_PASSWORD};
+use common::{bin, corpus, files, upload, write_scan_package, TestServer, ADMIN_PASSWORD, UPLOAD};
 use reqwest::blocking::Response;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -15,26 +15,12 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const UPLOAD: &str = "/api/sam/v2/scan_results_upload";
-
 /// A real package built from the corpus, outside any data source.
 fn real_scan_package(stamp: &str, endpoint: &str) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let path = write_scan_package(dir.path(), stamp, endpoint);
     let bytes = std::fs::read(&path).unwrap();
     (dir, path, bytes)
-}
-
-fn upload(s: &TestServer, token: Option<&str>, query: &str, body: Vec<u8>) -> Response {
-    let mut req = s
-        .http
-        .post(s.url(&format!("{UPLOAD}{query}")))
-        .header("Content-Type", "application/octet-stream")
-        .body(body);
-    if let Some(t) = token {
-        req = req.header("Token", t);
-    }
-    req.send().unwrap()
 }
 
 /// Asserts the status and the `{"success":false,"error":…}` shape; returns the error.
@@ -49,19 +35,6 @@ fn rejected(r: Response, status: u16) -> String {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["success"], false);
     v["error"].as_str().expect("an error string").to_string()
-}
-
-/// Every file in `dir` (hidden ones included), sorted.
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 #[test]

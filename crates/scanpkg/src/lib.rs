@@ -23,6 +23,8 @@ mod error;
 pub mod packages;
 mod scan;
 pub mod swid;
+#[doc(hidden)]
+pub mod test_corpus;
 mod text;
 pub mod zip_index;
 

@@ -11,17 +11,20 @@ use openlmt_scanpkg::packages::{parse_dpkg_query_tsv, parse_dpkg_status, parse_r
 use openlmt_scanpkg::swid::parse_swidtag;
 use openlmt_scanpkg::{Capacity, PackageManager, SwidSchema};
 
+/// The capacity derived from `ev`, with the notes the derivation wrote.
+fn capacity(ev: Evidence<'_>) -> (Capacity, Vec<String>) {
+    let mut notes = Vec::new();
+    let c = derive_capacity(ev, &mut notes).unwrap();
+    (c, notes)
+}
+
 fn cap_from_cpuinfo(rel: &str) -> Capacity {
     let ev = parse_cpuinfo(&read_text(rel));
-    let mut notes = Vec::new();
-    derive_capacity(
-        Evidence {
-            cpuinfo: Some(&ev),
-            ..Evidence::default()
-        },
-        &mut notes,
-    )
-    .unwrap()
+    capacity(Evidence {
+        cpuinfo: Some(&ev),
+        ..Evidence::default()
+    })
+    .0
 }
 
 #[test]
@@ -145,15 +148,10 @@ fn dmidecode_dell_r640() {
         (Some(2), Some(16), Some(32))
     );
     assert_eq!(d.cpu.vendor.as_deref(), Some("GenuineIntel"));
-    let mut notes = Vec::new();
-    let c = derive_capacity(
-        Evidence {
-            dmidecode: Some(&d),
-            ..Evidence::default()
-        },
-        &mut notes,
-    )
-    .unwrap();
+    let (c, _) = capacity(Evidence {
+        dmidecode: Some(&d),
+        ..Evidence::default()
+    });
     assert_eq!(c.model.as_deref(), Some("Xeon Gold 6244"));
     assert_eq!((c.sockets, c.cores, c.threads), (2, Some(16), Some(32)));
 }
@@ -171,16 +169,11 @@ fn dmidecode_hp_dl180_physical() {
     );
     // Combined with the same machine's cpuinfo: physical, socket count from dmidecode.
     let cpu = parse_cpuinfo(&read_text("cpuinfo/linux-hp-dl180"));
-    let mut notes = Vec::new();
-    let c = derive_capacity(
-        Evidence {
-            cpuinfo: Some(&cpu),
-            dmidecode: Some(&d),
-            ..Evidence::default()
-        },
-        &mut notes,
-    )
-    .unwrap();
+    let (c, notes) = capacity(Evidence {
+        cpuinfo: Some(&cpu),
+        dmidecode: Some(&d),
+        ..Evidence::default()
+    });
     assert_eq!(
         (c.sockets, c.cores, c.threads, c.is_virtual),
         (1, Some(4), Some(4), false)
@@ -198,16 +191,11 @@ fn dmidecode_rhel_6_2_vmware_guest() {
     assert_eq!(d.cpu.hypervisor.as_deref(), Some("VMware"));
     assert_eq!(d.cpu.sockets, Some(2));
     let cpu = parse_cpuinfo(&read_text("cpuinfo/rhel-6.2-vmware-2vcpus"));
-    let mut notes = Vec::new();
-    let c = derive_capacity(
-        Evidence {
-            cpuinfo: Some(&cpu),
-            dmidecode: Some(&d),
-            ..Evidence::default()
-        },
-        &mut notes,
-    )
-    .unwrap();
+    let (c, _) = capacity(Evidence {
+        cpuinfo: Some(&cpu),
+        dmidecode: Some(&d),
+        ..Evidence::default()
+    });
     assert!(c.is_virtual);
     assert_eq!(c.hypervisor.as_deref(), Some("VMware"));
     assert_eq!((c.sockets, c.cores, c.threads), (2, Some(2), Some(2)));
@@ -234,16 +222,11 @@ fn dmidecode_vmware_esx_2_5_old_layout() {
 fn lscpu_beats_cpuinfo_and_names_hypervisor() {
     let cpu = parse_cpuinfo(&read_text("hosts/debian12-vm/cpuinfo"));
     let ls = parse_lscpu_json(&read_text("hosts/debian12-vm/lscpu.json")).unwrap();
-    let mut notes = Vec::new();
-    let c = derive_capacity(
-        Evidence {
-            cpuinfo: Some(&cpu),
-            lscpu: Some(&ls),
-            dmidecode: None,
-        },
-        &mut notes,
-    )
-    .unwrap();
+    let (c, notes) = capacity(Evidence {
+        cpuinfo: Some(&cpu),
+        lscpu: Some(&ls),
+        dmidecode: None,
+    });
     assert!(c.is_virtual);
     assert_eq!(c.hypervisor.as_deref(), Some("KVM"));
     assert_eq!((c.sockets, c.cores, c.threads), (1, Some(2), Some(2)));
@@ -380,16 +363,15 @@ fn swidtag_damaged_copies_are_rejected() {
 /// Capacity from a DMI table alone, as a scan package holding only `dmidecode.txt` gets it.
 fn cap_from_dmidecode(text: &str) -> (Capacity, Vec<String>) {
     let d = parse_dmidecode(text);
-    let mut notes = Vec::new();
-    let c = derive_capacity(
-        Evidence {
-            dmidecode: Some(&d),
-            ..Evidence::default()
-        },
-        &mut notes,
-    )
-    .unwrap();
-    (c, notes)
+    capacity(Evidence {
+        dmidecode: Some(&d),
+        ..Evidence::default()
+    })
+}
+
+/// The lines an SMBIOS older than 2.5 does not write: the per-processor counts.
+fn is_count_line(l: &str) -> bool {
+    l.starts_with("Core Count:") || l.starts_with("Core Enabled:") || l.starts_with("Thread Count:")
 }
 
 /// `text` with every line for which `drop` is true removed (a derived, older-SMBIOS table).
@@ -447,11 +429,7 @@ fn dmidecode_disabled_and_unpopulated_sockets_are_not_counted_but_are_slots() {
 fn dmidecode_without_core_count_is_unknown_not_one() {
     // The Dell R640 table as an older SMBIOS (< 2.5) BIOS writes it: no Core Count, Core
     // Enabled or Thread Count lines. The brand (`Xeon(R) Gold 6244 CPU`) names no count.
-    let text = without_lines(&read_text("dmidecode/dell-r640"), |l| {
-        l.starts_with("Core Count:")
-            || l.starts_with("Core Enabled:")
-            || l.starts_with("Thread Count:")
-    });
+    let text = without_lines(&read_text("dmidecode/dell-r640"), is_count_line);
     let d = parse_dmidecode(&text);
     assert_eq!(
         (d.cpu.sockets, d.cpu.cores, d.cpu.threads),
@@ -480,12 +458,7 @@ fn dmidecode_without_core_count_is_unknown_not_one() {
 fn dmidecode_without_core_count_uses_the_brands_dual_core() {
     // The HP DL180 table without its count lines, and its processor's Version replaced by
     // the brand string a dual-core Opteron 2218 reports: 2 cores from `Dual-Core`.
-    let text = without_lines(&read_text("dmidecode/hp-dl180"), |l| {
-        l.starts_with("Core Count:")
-            || l.starts_with("Core Enabled:")
-            || l.starts_with("Thread Count:")
-    })
-    .replace(
+    let text = without_lines(&read_text("dmidecode/hp-dl180"), is_count_line).replace(
         "Intel(R) Xeon(R) CPU           E5504  @ 2.00GHz",
         "Dual-Core AMD Opteron(tm) Processor 2218",
     );

@@ -197,18 +197,35 @@ impl AuthCache {
     }
 
     fn fill_token(&self, key: Key, generation: u64, found: Option<&Principal>) {
+        self.fill(key, generation, found.cloned(), |t| {
+            (&mut t.tokens, &mut t.refused_tokens)
+        });
+    }
+
+    /// Records what the database said of `key`: `found` in the table of
+    /// valid keys (cleared first when full) or the key as refused; nothing
+    /// when something changed while the database was asked (`generation`
+    /// moved), since the answer may be stale.
+    fn fill<V>(
+        &self,
+        key: Key,
+        generation: u64,
+        found: Option<V>,
+        tables: impl FnOnce(&mut Tables) -> (&mut HashMap<Key, V>, &mut RefusedSet),
+    ) {
         let mut t = self.write();
         if self.generation.load(Ordering::Acquire) != generation {
-            return; // something changed while the database was asked
+            return;
         }
+        let (valid, refused) = tables(&mut t);
         match found {
-            Some(p) => {
-                if t.tokens.len() >= MAX_CACHED {
-                    t.tokens.clear();
+            Some(v) => {
+                if valid.len() >= MAX_CACHED {
+                    valid.clear();
                 }
-                t.tokens.insert(key, p.clone());
+                valid.insert(key, v);
             }
-            None => t.refused_tokens.insert(key),
+            None => refused.insert(key),
         }
     }
 
@@ -272,27 +289,17 @@ impl AuthCache {
     }
 
     fn fill_session(&self, key: Key, generation: u64, found: Option<&SessionInfo>) {
-        let mut t = self.write();
-        if self.generation.load(Ordering::Acquire) != generation {
-            return;
-        }
-        match found {
-            Some(s) => {
-                if t.sessions.len() >= MAX_CACHED {
-                    t.sessions.clear();
-                }
-                t.sessions.insert(
-                    key,
-                    Arc::new(CachedSession {
-                        principal: s.principal.clone(),
-                        created_ms: s.created_at_ms,
-                        last_used_ms: AtomicI64::new(s.last_seen_at_ms),
-                        touched_ms: AtomicI64::new(s.last_seen_at_ms),
-                    }),
-                );
-            }
-            None => t.refused_sessions.insert(key),
-        }
+        let found = found.map(|s| {
+            Arc::new(CachedSession {
+                principal: s.principal.clone(),
+                created_ms: s.created_at_ms,
+                last_used_ms: AtomicI64::new(s.last_seen_at_ms),
+                touched_ms: AtomicI64::new(s.last_seen_at_ms),
+            })
+        });
+        self.fill(key, generation, found, |t| {
+            (&mut t.sessions, &mut t.refused_sessions)
+        });
     }
 
     /// Drops a session that was just ended in the database (logout).

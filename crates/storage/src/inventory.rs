@@ -562,6 +562,11 @@ pub(crate) async fn publish_inventory(
     Ok(())
 }
 
+/// Real installed packages for the tests, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/corpus.rs"]
+mod test_corpus;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -765,35 +770,12 @@ mod tests {
         assert_eq!(pragmas(&store).await, (2, -2000, 1000));
     }
 
-    /// The installed packages of a real host's `dpkg-status` (name, version,
-    /// architecture), read with a minimal stanza split.
-    fn corpus_scan_packages() -> Vec<InstalledPackageRow> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/corpus/hosts/debian12-vm/dpkg-status");
-        let text = std::fs::read_to_string(path).unwrap();
-        let field = |stanza: &str, key: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-        };
-        text.split("\n\n")
-            .filter(|st| field(st, "Status:").is_some_and(|v| v.ends_with(" installed")))
-            .filter_map(|st| {
-                Some(InstalledPackageRow {
-                    name: field(st, "Package:")?,
-                    version: field(st, "Version:")?,
-                    architecture: field(st, "Architecture:"),
-                    vendor: field(st, "Maintainer:"),
-                    source: "dpkg",
-                })
-            })
-            .collect()
-    }
+    use super::test_corpus::corpus_installed_packages;
 
     #[tokio::test]
     async fn many_rows_go_through_full_and_partial_statements_in_order() {
         let (store, _dir) = test_store().await;
-        let facts = corpus_scan_packages();
+        let facts = corpus_installed_packages();
         assert_eq!(facts.len(), 759, "the corpus host's installed packages");
         // 759 + 700 rows: full statements of ROWS_PER_INSERT rows and a tail.
         let batch = vec![

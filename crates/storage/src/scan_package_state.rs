@@ -128,6 +128,44 @@ impl ScanPackageState {
 mod tests {
     use super::*;
 
+    /// Writes each of `all` into table `t` and reads it back, both as the
+    /// enum and as text: the text is `as_str`'s and `parse` reads it back.
+    async fn round_trip<T>(
+        pool: &sqlx::SqlitePool,
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) where
+        T: for<'q> Encode<'q, Sqlite>
+            + for<'r> Decode<'r, Sqlite>
+            + Type<Sqlite>
+            + Copy
+            + PartialEq
+            + std::fmt::Debug
+            + Send
+            + Unpin
+            + 'static,
+    {
+        for &v in all {
+            sqlx::query("DELETE FROM t").execute(pool).await.unwrap();
+            sqlx::query("INSERT INTO t (s) VALUES (?)")
+                .bind(v)
+                .execute(pool)
+                .await
+                .unwrap();
+            let back: T = sqlx::query_scalar("SELECT s FROM t")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let text: String = sqlx::query_scalar("SELECT s FROM t")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!((back, text.as_str()), (v, as_str(v)));
+            assert_eq!(parse(&text), Some(v));
+        }
+    }
+
     /// Every variant of both enums is written to a real database column and
     /// read back, as itself and as the text `as_str` names; an unknown
     /// text is refused rather than read as some variant.
@@ -139,42 +177,20 @@ mod tests {
             .execute(pool)
             .await
             .unwrap();
-        for &v in ScanPackageState::ALL {
-            sqlx::query("DELETE FROM t").execute(pool).await.unwrap();
-            sqlx::query("INSERT INTO t (s) VALUES (?)")
-                .bind(v)
-                .execute(pool)
-                .await
-                .unwrap();
-            let back: ScanPackageState = sqlx::query_scalar("SELECT s FROM t")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            let text: String = sqlx::query_scalar("SELECT s FROM t")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!((back, text.as_str()), (v, v.as_str()));
-            assert_eq!(ScanPackageState::parse(&text), Some(v));
-        }
-        for &v in RegistryState::ALL {
-            sqlx::query("DELETE FROM t").execute(pool).await.unwrap();
-            sqlx::query("INSERT INTO t (s) VALUES (?)")
-                .bind(v)
-                .execute(pool)
-                .await
-                .unwrap();
-            let back: RegistryState = sqlx::query_scalar("SELECT s FROM t")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            let text: String = sqlx::query_scalar("SELECT s FROM t")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!((back, text.as_str()), (v, v.as_str()));
-            assert_eq!(RegistryState::parse(&text), Some(v));
-        }
+        round_trip(
+            pool,
+            ScanPackageState::ALL,
+            ScanPackageState::as_str,
+            ScanPackageState::parse,
+        )
+        .await;
+        round_trip(
+            pool,
+            RegistryState::ALL,
+            RegistryState::as_str,
+            RegistryState::parse,
+        )
+        .await;
         sqlx::query("UPDATE t SET s = 'imported_maybe'")
             .execute(pool)
             .await

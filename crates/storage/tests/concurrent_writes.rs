@@ -24,30 +24,9 @@ const IMPORTS: usize = 25;
 const MAX_ROUNDS: usize = 20_000;
 const HOSTS: usize = 4;
 
-/// The installed packages of the corpus host's `dpkg-status` (name,
-/// version, architecture, maintainer), read with a minimal stanza split.
-fn corpus_scan_packages() -> Vec<InstalledPackageRow> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/hosts/debian12-vm/dpkg-status");
-    let text = std::fs::read_to_string(path).unwrap();
-    let field = |stanza: &str, key: &str| {
-        stanza
-            .lines()
-            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-    };
-    text.split("\n\n")
-        .filter(|st| field(st, "Status:").is_some_and(|v| v.ends_with(" installed")))
-        .filter_map(|st| {
-            Some(InstalledPackageRow {
-                name: field(st, "Package:")?,
-                version: field(st, "Version:")?,
-                architecture: field(st, "Architecture:"),
-                vendor: field(st, "Maintainer:"),
-                source: "dpkg",
-            })
-        })
-        .collect()
-}
+#[path = "support/corpus.rs"]
+mod corpus;
+use corpus::corpus_installed_packages;
 
 fn record(round: usize, host: usize) -> NewScanPackageRecord {
     NewScanPackageRecord {
@@ -129,7 +108,7 @@ async fn imports_publish_while_everything_else_writes() {
         .create_user("alice", "correct horse", perms)
         .await
         .unwrap();
-    let facts = corpus_scan_packages();
+    let facts = corpus_installed_packages();
     assert_eq!(facts.len(), 759, "the corpus host's installed packages");
 
     let done = Arc::new(AtomicBool::new(false));

@@ -1,29 +1,15 @@
 //! Shared helpers for the integration tests: the real corpus in `shared/corpus` (see its
 //! README), read with openlmt-scanpkg's parsers and turned into matcher facts.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use openlmt_catalog::{ComputerFacts, InstalledPackage, PackageDb, SwidTagFact};
 use openlmt_scanpkg::packages::{parse_dpkg_query_tsv, parse_dpkg_status, parse_rpm_qa_tsv};
 use openlmt_scanpkg::PackageManager;
 
-/// `/work/main/crates/catalog` → `/work/shared/corpus`; in CI `<checkout>/../shared/corpus`.
-pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
-
-pub fn corpus(rel: &str) -> PathBuf {
-    Path::new(CORPUS).join(rel)
-}
-
-pub fn read(rel: &str) -> Vec<u8> {
-    let p = corpus(rel);
-    fs::read(&p).unwrap_or_else(|e| panic!("cannot read corpus file {}: {e}", p.display()))
-}
-
-pub fn read_text(rel: &str) -> String {
-    String::from_utf8_lossy(&read(rel)).into_owned()
-}
+pub use openlmt_scanpkg::test_corpus::{corpus, read, read_text};
 
 pub fn installed(p: openlmt_scanpkg::InstalledPackage) -> InstalledPackage {
     InstalledPackage {
@@ -46,20 +32,24 @@ pub fn debian_host_packages() -> Vec<InstalledPackage> {
         .collect()
 }
 
-pub fn dpkg_query_packages() -> Vec<InstalledPackage> {
+/// The installed packages of a corpus `.tsv` listing, read by `parse`.
+fn tsv_packages(
+    rel: &str,
+    parse: fn(&str, &mut Vec<String>) -> Vec<openlmt_scanpkg::InstalledPackage>,
+) -> Vec<InstalledPackage> {
     let mut notes = Vec::new();
-    parse_dpkg_query_tsv(&read_text("packaging/dpkg-query.tsv"), &mut notes)
+    parse(&read_text(rel), &mut notes)
         .into_iter()
         .map(installed)
         .collect()
 }
 
+pub fn dpkg_query_packages() -> Vec<InstalledPackage> {
+    tsv_packages("packaging/dpkg-query.tsv", parse_dpkg_query_tsv)
+}
+
 pub fn rpm_qa_packages() -> Vec<InstalledPackage> {
-    let mut notes = Vec::new();
-    parse_rpm_qa_tsv(&read_text("packaging/rpm-qa.tsv"), &mut notes)
-        .into_iter()
-        .map(installed)
-        .collect()
+    tsv_packages("packaging/rpm-qa.tsv", parse_rpm_qa_tsv)
 }
 
 /// `Meta/@persistentId` of a 2015 tag (openlmt-scanpkg does not keep it yet).

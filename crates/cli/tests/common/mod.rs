@@ -2,6 +2,8 @@
 //! fresh data directory and talks HTTP to it like any client.
 #![allow(dead_code)]
 
+pub mod panel;
+
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -443,4 +445,34 @@ pub fn write_scan_package(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
     tar.into_inner().unwrap().finish().unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     path
+}
+
+/// The upload API's path.
+pub const UPLOAD: &str = "/api/sam/v2/scan_results_upload";
+
+/// Posts `body` to the upload API with `query` (e.g. `?filename=…`), with the
+/// `Token` header when `token` is given.
+pub fn upload(s: &TestServer, token: Option<&str>, query: &str, body: Vec<u8>) -> Response {
+    let mut req = s
+        .http
+        .post(s.url(&format!("{UPLOAD}{query}")))
+        .header("Content-Type", "application/octet-stream")
+        .body(body);
+    if let Some(t) = token {
+        req = req.header("Token", t);
+    }
+    req.send().unwrap()
+}
+
+/// Every file in `dir` (hidden ones included), sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }

@@ -1,31 +1,17 @@
 //! Shared helpers for the integration tests. All inputs come from the real corpus in
 //! `shared/corpus` (see its README); malformed inputs are derived from it in the tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use openlmt_scanpkg::computer::parse_scan_time;
 use openlmt_scanpkg::ComputerInfo;
 
-/// `/work/main/crates/scanpkg` → `/work/shared/corpus`; in CI `<checkout>/../shared/corpus`.
-pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
-
-pub fn corpus(rel: &str) -> PathBuf {
-    Path::new(CORPUS).join(rel)
-}
-
-pub fn read(rel: &str) -> Vec<u8> {
-    let p = corpus(rel);
-    fs::read(&p).unwrap_or_else(|e| panic!("cannot read corpus file {}: {e}", p.display()))
-}
-
-pub fn read_text(rel: &str) -> String {
-    String::from_utf8_lossy(&read(rel)).into_owned()
-}
+pub use openlmt_scanpkg::test_corpus::{corpus, read, read_text, CORPUS};
 
 pub const VM_DIR: &str = "hosts/debian12-vm";
 
