@@ -56,10 +56,7 @@ impl From<openlmt_storage::StoreError> for ApiError {
     fn from(e: openlmt_storage::StoreError) -> Self {
         match e {
             openlmt_storage::StoreError::Invalid(msg) => ApiError::bad_request(msg),
-            other => {
-                debug_assert!(!other.is_input_error());
-                ApiError::internal(other)
-            }
+            other => ApiError::internal(other),
         }
     }
 }
@@ -84,12 +81,7 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
-    tracing::error!(panic = %detail, "a request handler panicked");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({ "error": "internal error; the server log has the details" })),
-    )
-        .into_response()
+    ApiError::internal(format_args!("a request handler panicked: {detail}")).into_response()
 }
 
 /// Like [`jsonify_errors`] for the panel's routes, whose HTML pages (the
