@@ -135,14 +135,20 @@ impl Engine {
         // What a crash, or a clean-up that failed, left behind: facts of
         // unpublished imports, facts superseded by a publish, computers
         // never published.
-        let done = store.clean_leftovers().await?;
-        if done != openlmt_storage::Leftovers::default() {
-            tracing::info!(
+        // They are invisible, and every import's end retries: a failure
+        // here is a warning, never a reason not to start.
+        match store.clean_leftovers().await {
+            Ok(done) if done != openlmt_storage::Leftovers::default() => tracing::info!(
                 superseded_facts = done.superseded_facts,
                 unpublished_facts = done.unpublished_facts,
                 placeholder_computers = done.placeholder_computers,
                 "deleted what earlier imports left behind"
-            );
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot delete what earlier imports left behind yet (invisible; the next import retries)"
+            ),
         }
         let (last, last_success) = store.last_finished().await?;
         let any_ever = store.any_import_ever().await?;

@@ -437,24 +437,26 @@ impl Store {
     }
 
     /// Deletes what an unpublished (failed, cancelled, interrupted) import
-    /// wrote. Nothing visible changes.
-    pub async fn discard_import_facts(&self, import_id: i64) -> Result<()> {
+    /// wrote; returns the fact rows deleted. Nothing visible changes.
+    pub async fn discard_import_facts(&self, import_id: i64) -> Result<u64> {
         let ids: Vec<i64> =
             sqlx::query_scalar("SELECT computer_id FROM stage_computers WHERE import_id = ?")
                 .bind(import_id)
                 .fetch_all(&self.pool)
                 .await?;
+        let mut deleted = 0;
         for chunk in ids.chunks(100) {
             let mut tx = self.write_tx().await?;
             for id in chunk {
                 for table in ["installed_packages", "swid_facts"] {
-                    sqlx::query(&format!(
+                    deleted += sqlx::query(&format!(
                         "DELETE FROM {table} WHERE computer_id = ? AND import_id = ?"
                     ))
                     .bind(id)
                     .bind(import_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
                 }
             }
             tx.commit().await?;
@@ -463,7 +465,7 @@ impl Store {
             .bind(import_id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(deleted)
     }
 
     /// After a publish: deletes the facts that the published import
