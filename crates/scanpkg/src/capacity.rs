@@ -556,19 +556,16 @@ pub fn parse_dmidecode(text: &str) -> DmiEvidence {
                 let c = enabled
                     .or(count)
                     .or_else(|| version.as_deref().and_then(cores_from_brand));
-                let t = match (num("Thread Enabled"), num("Thread Count"), c) {
-                    (Some(t), _, _) => Some(t),
+                let t = match (num("Thread Enabled"), num("Thread Count"), enabled, count) {
+                    (Some(t), ..) => Some(t),
                     // Some cores disabled: keep the threads per core, not the package's total.
-                    (None, Some(t), Some(c)) => match (enabled, count) {
-                        (Some(e), Some(n)) if e < n => {
-                            Some((u64::from(t) * u64::from(e) / u64::from(n)) as u32)
-                        }
-                        _ => Some(t),
+                    (None, Some(t), Some(e), Some(n)) if e < n => {
+                        Some((u64::from(t) * u64::from(e) / u64::from(n)) as u32)
                     }
-                    .map(|t| t.max(c)),
-                    (None, Some(t), None) => Some(t),
-                    (None, None, _) => None,
-                };
+                    (None, t, ..) => t,
+                }
+                // A socket never has fewer threads than cores.
+                .map(|t| c.map_or(t, |c| t.max(c)));
                 cores = cores.zip(c).map(|(a, b)| a.saturating_add(b));
                 threads = threads.zip(t).map(|(a, b)| a.saturating_add(b));
                 if out.cpu.vendor.is_none() {
