@@ -8,10 +8,10 @@
 //!   recently refused keys, apart from the valid ones, so that a flood of
 //!   random tokens costs bounded memory and cannot push out valid entries.
 //!
-//! Invalidation: every user, token or password change bumps `auth_epoch` in
-//! the database (from this server or from the CLI); the watcher polls it
+//! Invalidation: every user change, token revocation (or prune) and password
+//! change bumps `auth_epoch` in the database (from this server or from the CLI); the watcher polls it
 //! twice a second and drops everything on a change, refused keys included,
-//! so a token issued meanwhile works within a second. A lookup that raced
+//! so a token revoked elsewhere stops within a second. A lookup that raced
 //! with a drop is not cached (the generation check in `fill_*`). A logout
 //! drops its session at once. Session expiry ([`SESSION_IDLE`],
 //! [`SESSION_MAX_AGE`]) is checked from the cache on every request; the
