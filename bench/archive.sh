@@ -42,8 +42,7 @@ BENCH_KEPT_NOTE=" (zips removed)"
 # shellcheck disable=SC2317 # called by bench_cleanup
 bench_keep_prune() { rm -f "$TMP"/*.zip "$TMP"/data/datasource/*.zip; }
 
-command -v python3 >/dev/null || die "python3 is needed to generate the zip"
-command -v curl >/dev/null || die "curl is needed"
+bench_need_tools python3 curl
 [[ -d "$HOST_DIR" ]] || die "no corpus host at $HOST_DIR"
 
 bench_openlmt_bin "building the release binary (cargo build --release -p openlmt)" -p openlmt

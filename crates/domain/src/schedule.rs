@@ -65,7 +65,7 @@ impl ScheduleSpec {
         if hour > 23 || minute > 59 {
             return Err(bad());
         }
-        let cron = compile(&format!("{minute} {hour} * * *")).map_err(|_| bad())?;
+        let cron = compile(&daily_cron(hour, minute)).map_err(|_| bad())?;
         Ok(ScheduleSpec {
             kind: SpecKind::Daily { hour, minute },
             cron,
@@ -95,7 +95,7 @@ impl ScheduleSpec {
     /// The cron expression equivalent to this spec.
     pub fn cron_expression(&self) -> String {
         match &self.kind {
-            SpecKind::Daily { hour, minute } => format!("{minute} {hour} * * *"),
+            SpecKind::Daily { hour, minute } => daily_cron(*hour, *minute),
             SpecKind::Cron(expr) => expr.clone(),
         }
     }
@@ -211,6 +211,11 @@ impl Schedule {
     pub fn missed_slot(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.next_after(after).filter(|s| *s <= until)
     }
+}
+
+/// The cron expression of a daily time.
+fn daily_cron(hour: u32, minute: u32) -> String {
+    format!("{minute} {hour} * * *")
 }
 
 #[cfg(test)]
