@@ -11,6 +11,8 @@ string_enum! {
         UploadScanResults => "upload_scan_results",
         ViewEndpoints => "view_endpoints",
         ViewRawData => "view_raw_data",
+        ViewSoftware => "view_software",
+        ManageSoftwareClassification => "manage_software_classification",
     }
 }
 

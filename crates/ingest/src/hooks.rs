@@ -32,6 +32,10 @@ pub const POINTS: &[&str] = &[
     // `after_<step>` points run just before the step's record is saved
     // (a failure there is a failure to save it).
     "after_read",
+    "before_discover",
+    // After each chunk of computers the discovery step stages.
+    "discover_chunk",
+    "after_discover",
     "before_publish",
     // Inside the publish transaction, after its last statement, before
     // its commit (a pause here does not end on cancel).

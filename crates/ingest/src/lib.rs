@@ -142,6 +142,7 @@ impl Engine {
                 superseded_facts = done.superseded_facts,
                 unpublished_facts = done.unpublished_facts,
                 placeholder_computers = done.placeholder_computers,
+                unpublished_discovery = done.unpublished_discovery,
                 "deleted what earlier imports left behind"
             ),
             Ok(_) => {}

@@ -167,6 +167,12 @@ pub(crate) async fn conclude(
                     done.unpublished_facts, done.placeholder_computers
                 ));
             }
+            if done.unpublished_discovery > 0 {
+                log.info(format!(
+                    "Deleted {} staged software discovery rows of unpublished imports",
+                    done.unpublished_discovery
+                ));
+            }
         }
         Err(e) => log.warn(format!(
             "Cannot delete leftover facts yet (they stay invisible; the next import retries): {e}"

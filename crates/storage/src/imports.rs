@@ -421,7 +421,7 @@ impl Store {
     /// become part of the registry and it becomes `successful`. Returns
     /// false (and changes nothing) when the import is no longer active.
     pub async fn publish_import(&self, id: i64, opts: PublishOptions) -> Result<bool> {
-        self.publish_import_then(id, opts, async {}).await
+        Ok(self.publish_import_then(id, opts, async {}).await?.is_some())
     }
 
     /// [`Store::publish_import`], awaiting `before_commit` inside the
@@ -432,7 +432,7 @@ impl Store {
         id: i64,
         opts: PublishOptions,
         before_commit: impl std::future::Future<Output = ()>,
-    ) -> Result<bool> {
+    ) -> Result<Option<Published>> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
         let active: Option<i64> =
@@ -441,9 +441,15 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         if active.is_none() {
-            return Ok(false);
+            return Ok(None);
         }
-        crate::inventory::publish_inventory(&mut tx, id, opts).await?;
+        crate::inventory::publish_inventory(&mut tx, id, &opts).await?;
+        let software = match (&opts.discovery, opts.complete) {
+            (Some(catalog), true) => {
+                Some(crate::software::publish_software(&mut tx, id, catalog).await?)
+            }
+            _ => None,
+        };
         sqlx::query(
             "INSERT INTO scan_packages (data_source, file_name, size, sha256, first_seen,
                imported_at, import_id, state, reason, mtime_ns)
@@ -480,7 +486,7 @@ impl Store {
             .await?;
         before_commit.await;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(Published { software }))
     }
 
     /// Ends an active import as failed or cancelled, keeping its progress.
@@ -566,6 +572,13 @@ impl Store {
     }
 }
 
+/// What a publish did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Published {
+    /// What it did to the software inventory, when it applied a discovery.
+    pub software: Option<crate::SoftwarePublished>,
+}
+
 /// What earlier imports left behind (see [`Store::clean_leftovers`]), or
 /// what a clean-up deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -576,6 +589,8 @@ pub struct Leftovers {
     pub unpublished_facts: u64,
     /// Computer rows created for an import that never published them.
     pub placeholder_computers: u64,
+    /// Staged discovery rows of imports that ended without publishing.
+    pub unpublished_discovery: u64,
 }
 
 impl Store {
@@ -605,6 +620,7 @@ impl Store {
         for id in unpublished {
             done.unpublished_facts += self.discard_import_facts(id).await?;
         }
+        done.unpublished_discovery = self.discard_unpublished_discovery().await?;
         // One statement, so an import registered meanwhile (whose new
         // computers are not yet published) keeps them.
         done.placeholder_computers = sqlx::query(
@@ -688,6 +704,7 @@ mod tests {
     const OPTS: PublishOptions = PublishOptions {
         complete: true,
         stale_before_ms: None,
+        discovery: None,
     };
 
     fn pkg(name: &str, sha: &str, state: ScanPackageState) -> NewScanPackageRecord {

@@ -331,12 +331,16 @@ fn thread_cpu() -> Duration {
 }
 
 /// What publishing does besides making the facts current.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishOptions {
     /// Also publish the inventory (a complete import).
     pub complete: bool,
     /// Mark computers whose last scan is older than this (Unix ms) deleted.
     pub stale_before_ms: Option<i64>,
+    /// Apply what the discovery step staged, discovered with this catalog
+    /// (complete imports whose discovery ran; `None` leaves the software
+    /// inventory as it was).
+    pub discovery: Option<std::sync::Arc<crate::InventoryCatalog>>,
 }
 
 impl Store {
@@ -508,7 +512,7 @@ impl Store {
 pub(crate) async fn publish_inventory(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     import_id: i64,
-    opts: PublishOptions,
+    opts: &PublishOptions,
 ) -> Result<()> {
     sqlx::query(
         "INSERT OR REPLACE INTO superseded_facts (import_id, computer_id, old_import_id)

@@ -10,16 +10,22 @@ mod inventory_query;
 mod meta;
 mod scan_package_state;
 mod sessions;
+mod software;
 mod users;
 
 pub use imports::{
-    ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, PublishedScanPackage,
+    ImportRow, LeftoverCounts, Leftovers, Published, NewScanPackageRecord, PublishedScanPackage,
     RegistryState, ScanPackageState, StepCounters, StepRow, StoredScanPackage, INTERRUPTED,
 };
 pub use inventory::{
     InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
 };
 pub use inventory_query::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
+pub use software::{
+    CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,
+    InventoryCatalog, InventoryCatalogInfo, InventoryComponent, InventoryOption, InventoryProduct,
+    SoftwarePublished, StagedInstance,
+};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use users::{Principal, TokenInfo, UserInfo};
 

@@ -90,6 +90,7 @@ async fn import_once(
             PublishOptions {
                 complete: true,
                 stale_before_ms: None,
+                discovery: None,
             },
         )
         .await

@@ -7,6 +7,7 @@
 //! The rules a step applies that need no I/O live in plain functions of
 //! its module, unit-tested there.
 
+mod discover;
 mod find;
 mod publish;
 mod read;
@@ -46,13 +47,19 @@ pub(crate) trait Step {
 }
 
 /// The ordered steps of an import.
-pub(crate) fn plan(_ty: ImportType) -> Vec<Box<dyn Step>> {
-    vec![
+/// A raw-data-only import does not run the software discovery and leaves
+/// the software inventory as it was (ILMT's rule).
+pub(crate) fn plan(ty: ImportType) -> Vec<Box<dyn Step>> {
+    let mut steps: Vec<Box<dyn Step>> = vec![
         Box::new(validate::Validate),
         Box::new(find::Find),
         Box::new(read::Read),
-        Box::new(publish::Publish),
-    ]
+    ];
+    if ty == ImportType::Complete {
+        steps.push(Box::new(discover::Discover));
+    }
+    steps.push(Box::new(publish::Publish));
+    steps
 }
 
 /// A package this import will read.
@@ -74,6 +81,9 @@ pub(crate) struct Run<'a> {
     model: Mutex<ProgressModel>,
     /// The packages the find step chose for the read step.
     chosen: Mutex<Vec<Candidate>>,
+    /// What the discovery step found, for the publish to apply (`None`:
+    /// discovery did not run or was skipped).
+    discovery: Mutex<Option<std::sync::Arc<openlmt_storage::InventoryCatalog>>>,
     /// Set once the publish has committed: from then on the import is
     /// successful, whatever happens next.
     published: AtomicBool,
@@ -106,6 +116,7 @@ impl<'a> Run<'a> {
             steps,
             model: Mutex::new(model),
             chosen: Mutex::new(Vec::new()),
+            discovery: Mutex::new(None),
             published: AtomicBool::new(false),
         }
     }
@@ -226,13 +237,20 @@ mod tests {
                 ("Validate data sources", 1),
                 ("Find scan packages", 9),
                 ("Read and write scan packages", 80),
+                ("Software discovery", 10),
                 ("Publish", 5),
             ]
         );
+        let raw: Vec<&str> = plan(ImportType::RawOnly).iter().map(|s| s.label()).collect();
         assert_eq!(
-            plan(ImportType::RawOnly).len(),
-            steps.len(),
-            "both types run the same steps"
+            raw,
+            [
+                "Validate data sources",
+                "Find scan packages",
+                "Read and write scan packages",
+                "Publish"
+            ],
+            "a raw-data-only import does not discover software"
         );
         for s in &steps {
             assert!(!before_point(s.id()).is_empty(), "before_{}", s.id());

@@ -36,6 +36,7 @@ async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
         stale_before_ms: run.engine.config().computer_retention.map(|d| {
             (Utc::now() - chrono::Duration::from_std(d).unwrap_or_default()).timestamp_millis()
         }),
+        discovery: crate::lock(&run.discovery).clone(),
     };
     // The hook inside the transaction ignores cancels (see above).
     let before_commit = async {
@@ -49,12 +50,25 @@ async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
         .publish_import_then(run.id, opts, before_commit)
         .await
         .map_err(|e| StepError::Failed(format!("publishing failed: {e}")))?;
-    if !published {
+    let Some(published) = published else {
         return Err(StepError::Failed(
             "the import was ended elsewhere before it could publish".into(),
         ));
-    }
+    };
     run.published.store(true, Ordering::SeqCst);
     run.log.info("Published in one transaction");
+    if let Some(s) = published.software {
+        run.log.info(format!(
+            "Software inventory: {} computers re-discovered, {} new instances, {} no longer found{}",
+            s.computers,
+            s.new_instances,
+            s.ended_instances,
+            if s.catalog_changed {
+                "; catalog in force updated"
+            } else {
+                ""
+            }
+        ));
+    }
     Ok(StepCounters::default())
 }

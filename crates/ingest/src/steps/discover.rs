@@ -1,0 +1,526 @@
+//! Step "Software discovery" (complete imports only): matches the facts of
+//! every computer whose facts or catalog changed against the effective
+//! catalog (the bundled layer with the operator's layer over it), turns the
+//! matches into software instances, bundles them, and stages the result for
+//! the publish, which applies it in the same transaction as the facts.
+//!
+//! A computer whose facts (its facts import) and the catalog did not change
+//! since its last discovery keeps its instances without being matched again.
+//! Should the operator's layer no longer load over this version's bundled
+//! layer (an upgrade removed a component it refers to), discovery is skipped
+//! with a warning: the software inventory stays as it was, never half
+//! re-discovered with a different catalog.
+
+use super::{Run, Step, StepError, StepFuture};
+use openlmt_catalog::bundling::{self, Assignment, BundlingRule, Existing, Found, Gone};
+use openlmt_catalog::{
+    Catalog, ComputerFacts, Evidence, InstalledPackage, Match, Matcher, PackageDb, SwidTagFact,
+};
+use openlmt_storage::{
+    ComputerFactSet, CurrentInstance, DiscoveryTarget, InventoryCatalog, InventoryComponent,
+    InventoryOption, InventoryProduct, StagedInstance, StepCounters,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Computers matched per read and per staged write.
+const CHUNK: usize = 250;
+/// How often the step saves its counters.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+pub(crate) struct Discover;
+
+impl Step for Discover {
+    fn label(&self) -> &'static str {
+        "Software discovery"
+    }
+    fn id(&self) -> &'static str {
+        "discover"
+    }
+    fn weight(&self) -> u32 {
+        10
+    }
+    fn run<'r>(&'r self, run: &'r Run<'r>, pos: usize) -> StepFuture<'r> {
+        Box::pin(discover(run, pos))
+    }
+}
+
+/// The effective catalog and what identifies it.
+pub(crate) struct Effective {
+    pub catalog: Catalog,
+    pub hash: String,
+    pub version: String,
+}
+
+/// Builds the effective catalog from the bundled layer and the operator's
+/// stored layer (its text), or says why it cannot.
+pub(crate) fn effective_catalog(operator: Option<(&str, &str)>) -> Result<Effective, String> {
+    let bundled = openlmt_catalog::bundled().map_err(|errors| {
+        format!(
+            "the bundled catalog does not load ({} errors, first: {})",
+            errors.len(),
+            errors.first().map(ToString::to_string).unwrap_or_default()
+        )
+    })?;
+    let mut h = Sha256::new();
+    h.update(openlmt_catalog::BUNDLED_JSON.as_bytes());
+    let mut version = format!("bundled {}", bundled.catalog_version);
+    let catalog = match operator {
+        None => bundled,
+        Some((op_version, document)) => {
+            let layer = openlmt_catalog::load_layer(document, &bundled).map_err(|errors| {
+                format!(
+                    "the operator's catalog {op_version} no longer loads over the bundled catalog {} ({} errors, first: {})",
+                    bundled.catalog_version,
+                    errors.len(),
+                    errors.first().map(ToString::to_string).unwrap_or_default()
+                )
+            })?;
+            h.update(b"\0operator\0");
+            h.update(document.as_bytes());
+            version.push_str(&format!(" + operator {op_version}"));
+            openlmt_catalog::merge_layers(&bundled, &layer)
+        }
+    };
+    Ok(Effective {
+        catalog,
+        hash: hex::encode(h.finalize()),
+        version,
+    })
+}
+
+/// The catalog rows the publish stores beside the inventory.
+pub(crate) fn inventory_catalog(e: &Effective) -> InventoryCatalog {
+    let c = &e.catalog;
+    let products = c
+        .products
+        .iter()
+        .map(|p| InventoryProduct {
+            id: p.id.clone(),
+            publisher: p.publisher.clone(),
+            name: p.name.clone(),
+            release: p.release.clone(),
+            metric: p.metric.map(|m| m.as_str().to_string()),
+        })
+        .collect();
+    let components = c
+        .components
+        .iter()
+        .map(|k| InventoryComponent {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            release: k.release.clone(),
+            publisher: c
+                .bundling_options(&k.id)
+                .next()
+                .map(|(p, _)| p.publisher.clone()),
+        })
+        .collect();
+    let options = c
+        .products
+        .iter()
+        .flat_map(|p| {
+            p.components.iter().map(move |b| InventoryOption {
+                component_id: b.component_id.clone(),
+                product_id: p.id.clone(),
+                charged: b.charged,
+            })
+        })
+        .collect();
+    InventoryCatalog {
+        hash: e.hash.clone(),
+        version: e.version.clone(),
+        products,
+        components,
+        options,
+    }
+}
+
+async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
+    let store = run.engine.store();
+    let failed = |what: &str, e: openlmt_storage::StoreError| {
+        StepError::Failed(format!("software discovery: cannot {what}: {e}"))
+    };
+    let mut c = StepCounters::default();
+    let operator = store
+        .operator_catalog()
+        .await
+        .map_err(|e| failed("read the operator's catalog", e))?;
+    let effective = match effective_catalog(
+        operator
+            .as_ref()
+            .map(|o| (o.catalog_version.as_str(), o.document.as_str())),
+    ) {
+        Ok(e) => e,
+        Err(why) => {
+            run.log.warn(format!(
+                "Software discovery skipped: {why}; the software inventory stays as it was until the catalog is fixed (PUT /api/catalog)"
+            ));
+            c.warnings += 1;
+            return Ok(c);
+        }
+    };
+    let matcher = Matcher::new(&effective.catalog)
+        .map_err(|e| StepError::Failed(format!("software discovery: the catalog: {e}")))?;
+    let in_force = store
+        .inventory_catalog()
+        .await
+        .map_err(|e| failed("read the catalog in force", e))?;
+    let changed = in_force.as_ref().map(|i| i.hash.as_str()) != Some(effective.hash.as_str());
+    let targets = store
+        .discovery_targets(run.id, changed)
+        .await
+        .map_err(|e| failed("list the computers to discover", e))?;
+    run.log.info(format!(
+        "Catalog {} ({} components, {} signatures){}; {} computers to discover",
+        effective.version,
+        effective.catalog.components.len(),
+        matcher.signature_count(),
+        if changed {
+            ", changed since the last discovery: every computer is matched again"
+        } else {
+            ""
+        },
+        targets.len()
+    ));
+    let started = Instant::now();
+    let mut last_save = Instant::now();
+    let total = targets.len() as u64;
+    let mut instances_found = 0u64;
+    let mut match_time = Duration::ZERO;
+    for (n, chunk) in targets.chunks(CHUNK).enumerate() {
+        run.check()?;
+        let facts = store
+            .computer_fact_sets(chunk)
+            .await
+            .map_err(|e| failed("read the facts", e))?;
+        let ids: Vec<i64> = chunk.iter().map(|t| t.computer_id).collect();
+        let mut current = store
+            .current_instances(&ids)
+            .await
+            .map_err(|e| failed("read the current instances", e))?;
+        let t = Instant::now();
+        let mut staged = Vec::new();
+        for (target, set) in chunk.iter().zip(facts) {
+            let before = current.remove(&target.computer_id).unwrap_or_default();
+            staged.extend(discover_computer(
+                &effective.catalog,
+                &matcher,
+                *target,
+                set,
+                &before,
+            ));
+        }
+        match_time += t.elapsed();
+        instances_found += staged.len() as u64;
+        store
+            .stage_discovery(run.id, chunk, &staged)
+            .await
+            .map_err(|e| failed("stage the instances", e))?;
+        run.hook("discover_chunk").await?;
+        let done = ((n * CHUNK) + chunk.len()) as u64;
+        c.read = done as i64;
+        c.imported = instances_found as i64;
+        run.progress(pos, done, total.max(1));
+        if last_save.elapsed() >= SAVE_EVERY {
+            last_save = Instant::now();
+            let _ = store.save_step(run.id, pos as i64, c, false).await;
+        }
+    }
+    run.log.info(format!(
+        "Software discovery: {} computers matched, {} instances found, in {:.1} s ({:.1} s matching and bundling)",
+        total,
+        instances_found,
+        started.elapsed().as_secs_f64(),
+        match_time.as_secs_f64()
+    ));
+    *crate::lock(&run.discovery) = Some(Arc::new(inventory_catalog(&effective)));
+    Ok(c)
+}
+
+/// Converts stored facts to the catalog's fact types.
+fn to_facts(set: ComputerFactSet) -> ComputerFacts {
+    ComputerFacts {
+        installed_packages: set
+            .packages
+            .into_iter()
+            .filter_map(|p| {
+                let source = match p.source.as_str() {
+                    "dpkg" => PackageDb::Dpkg,
+                    "rpm" => PackageDb::Rpm,
+                    _ => return None,
+                };
+                Some(InstalledPackage {
+                    source,
+                    name: p.name,
+                    version: p.version,
+                    architecture: p.architecture,
+                    vendor: p.vendor,
+                })
+            })
+            .collect(),
+        swid_tags: set
+            .tags
+            .into_iter()
+            .map(|t| SwidTagFact {
+                regid: t.regid,
+                persistent_id: t.persistent_id,
+                tag_id: t.tag_id,
+                name: t.name,
+                version: t.version,
+                directory: t.directory,
+            })
+            .collect(),
+    }
+}
+
+/// The discovery path of a match: a SWID tag's directory (empty when the
+/// scan package did not record it), or the package database (`dpkg`,
+/// `rpm`) for installed packages, whose records name no install path: all
+/// packages of one component in one database are one instance.
+fn discovery_path(m: &Match) -> String {
+    match &m.evidence {
+        Evidence::Package { source, .. } => source.as_str().to_string(),
+        Evidence::Swid { directory, .. } => directory.clone().unwrap_or_default(),
+    }
+}
+
+/// The instances of one computer: one per (component, discovery path),
+/// whose evidence is the strongest match (signature kind, then the first
+/// fact), bundled with the computer's stored instances as history.
+pub(crate) fn discover_computer(
+    catalog: &Catalog,
+    matcher: &Matcher,
+    target: DiscoveryTarget,
+    set: ComputerFactSet,
+    before: &[CurrentInstance],
+) -> Vec<StagedInstance> {
+    let facts = to_facts(set);
+    let matches = matcher.match_computer(&facts);
+    let mut best: BTreeMap<(String, String), &Match> = BTreeMap::new();
+    for m in &matches {
+        let key = (m.component_id.clone(), discovery_path(m));
+        best.entry(key)
+            .and_modify(|b| {
+                if (m.kind, m.fact) < (b.kind, b.fact) {
+                    *b = m;
+                }
+            })
+            .or_insert(m);
+    }
+    let stored: HashMap<(&str, &str), &CurrentInstance> = before
+        .iter()
+        .map(|i| ((i.component_id.as_str(), i.discovery_path.as_str()), i))
+        .collect();
+    let found: Vec<Found> = best
+        .keys()
+        .map(|(component, path)| Found {
+            component_id: component.clone(),
+            existing: stored
+                .get(&(component.as_str(), path.as_str()))
+                .map(|i| Existing {
+                    instance_id: i.instance_id,
+                    assignment: stored_assignment(i),
+                    confirmed: i.is_confirmed,
+                }),
+        })
+        .collect();
+    let gone: Vec<Gone> = before
+        .iter()
+        .filter(|i| {
+            i.is_present
+                && !best.contains_key(&(i.component_id.clone(), i.discovery_path.clone()))
+        })
+        .map(|i| Gone {
+            instance_id: i.instance_id,
+            component_id: i.component_id.clone(),
+            assignment: stored_assignment(i),
+        })
+        .collect();
+    let assignments = bundling::bundle_computer(catalog, &found, &gone);
+    best.into_iter()
+        .zip(assignments)
+        .map(|(((component_id, discovery_path), m), a)| {
+            let (source, name, version) = match &m.evidence {
+                Evidence::Package {
+                    source,
+                    name,
+                    version,
+                    ..
+                } => (source.as_str().to_string(), name.clone(), Some(version.clone())),
+                Evidence::Swid {
+                    tag_id, version, ..
+                } => ("swid".to_string(), tag_id.clone(), version.clone()),
+            };
+            StagedInstance {
+                computer_id: target.computer_id,
+                component_id,
+                discovery_path,
+                signature_kind: m.kind.as_str(),
+                evidence_source: source,
+                evidence_name: name,
+                evidence_version: version,
+                detailed_version: m.detailed_version.clone(),
+                product_id: a.as_ref().map(|a| a.product_id.clone()),
+                is_charged: a.as_ref().is_some_and(|a| a.charged),
+                bundling_rule: a.as_ref().map(|a| a.rule.id()),
+                bundling_details: a.map(|a| a.details),
+            }
+        })
+        .collect()
+}
+
+/// A stored assignment in bundling's terms (`None` when the instance has
+/// no product, or its rule id is not one this version knows).
+fn stored_assignment(i: &CurrentInstance) -> Option<Assignment> {
+    Some(Assignment {
+        product_id: i.product_id.clone()?,
+        charged: i.is_charged,
+        rule: BundlingRule::from_id(i.bundling_rule?)?,
+        details: i.bundling_details.clone().unwrap_or_else(|| "{}".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openlmt_storage::{FactPackage, FactTag};
+
+    const ACME: &str = r#"{"catalog_version": "2026-12-01.1",
+     "products": [{"id": "acme-server-7", "publisher": "ACME", "name": "ACME Server", "release": "7.1",
+       "metric": "PVU",
+       "components": [{"id": "acme-engine-7", "name": "ACME Server Engine", "release": "7.1", "charged": true,
+         "signatures": [{"swid": {"regid": "acme.example", "persistent_id": "4f1e0c"}},
+                        {"package": {"source": "rpm", "name": "acme-engine", "version": ">=7.1, <7.2"}}]}]}]}"#;
+
+    fn target() -> DiscoveryTarget {
+        DiscoveryTarget {
+            computer_id: 7,
+            facts_import_id: 3,
+        }
+    }
+
+    fn rpm(name: &str, version: &str) -> FactPackage {
+        FactPackage {
+            source: "rpm".into(),
+            name: name.into(),
+            version: version.into(),
+            architecture: Some("x86_64".into()),
+            vendor: None,
+        }
+    }
+
+    fn tag(dir: &str, version: &str) -> FactTag {
+        FactTag {
+            tag_id: format!("acme.example-4f1e0c-{version}"),
+            name: "ACME Server".into(),
+            version: Some(version.into()),
+            regid: Some("acme.example".into()),
+            persistent_id: Some("4f1e0c".into()),
+            directory: Some(dir.into()),
+        }
+    }
+
+    #[test]
+    fn one_instance_per_component_and_path_with_the_strongest_evidence() {
+        let catalog = openlmt_catalog::load(ACME).unwrap();
+        let matcher = Matcher::new(&catalog).unwrap();
+        let set = ComputerFactSet {
+            packages: vec![
+                rpm("acme-engine", "7.1.2-1"),
+                rpm("acme-engine", "7.2.0-1"), // outside the range
+                rpm("bash", "5.2"),
+            ],
+            tags: vec![tag("/opt/acme/swidtag", "7.1.2"), tag("/opt/acme2", "7.1.3")],
+        };
+        let got = discover_computer(&catalog, &matcher, target(), set, &[]);
+        let keys: Vec<(&str, &str, &str, Option<&str>)> = got
+            .iter()
+            .map(|i| {
+                (
+                    i.discovery_path.as_str(),
+                    i.signature_kind,
+                    i.evidence_name.as_str(),
+                    i.detailed_version.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("/opt/acme/swidtag", "swid_persistent_id", "acme.example-4f1e0c-7.1.2", Some("7.1.2")),
+                ("/opt/acme2", "swid_persistent_id", "acme.example-4f1e0c-7.1.3", Some("7.1.3")),
+                ("rpm", "package_exact", "acme-engine", Some("7.1.2-1")),
+            ]
+        );
+        for i in &got {
+            assert_eq!(i.product_id.as_deref(), Some("acme-server-7"));
+            assert!(i.is_charged);
+            assert_eq!(i.bundling_rule, Some(BundlingRule::SingleBundlingOption.id()));
+            assert_eq!(i.computer_id, 7);
+        }
+    }
+
+    #[test]
+    fn a_confirmed_assignment_is_kept_and_a_vanished_instance_is_not_staged() {
+        let catalog = openlmt_catalog::load(ACME).unwrap();
+        let matcher = Matcher::new(&catalog).unwrap();
+        let before = vec![
+            CurrentInstance {
+                instance_id: 11,
+                computer_id: 7,
+                component_id: "acme-engine-7".into(),
+                discovery_path: "rpm".into(),
+                is_present: true,
+                product_id: Some("in-house-product".into()),
+                is_charged: false,
+                bundling_rule: Some(1),
+                bundling_details: Some("{}".into()),
+                is_confirmed: true,
+            },
+            CurrentInstance {
+                instance_id: 12,
+                computer_id: 7,
+                component_id: "acme-engine-7".into(),
+                discovery_path: "/opt/old".into(),
+                is_present: true,
+                product_id: Some("acme-server-7".into()),
+                is_charged: true,
+                bundling_rule: Some(2),
+                bundling_details: Some("{}".into()),
+                is_confirmed: false,
+            },
+        ];
+        let set = ComputerFactSet {
+            packages: vec![rpm("acme-engine", "7.1.0-3")],
+            tags: vec![],
+        };
+        let got = discover_computer(&catalog, &matcher, target(), set, &before);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].discovery_path, "rpm");
+        assert_eq!(got[0].product_id.as_deref(), Some("in-house-product"));
+        assert_eq!(got[0].bundling_rule, Some(1));
+        assert!(!got[0].is_charged);
+    }
+
+    #[test]
+    fn the_effective_catalog_is_identified_by_both_layers() {
+        let bundled = effective_catalog(None).unwrap();
+        assert!(bundled.version.starts_with("bundled "));
+        let layered = effective_catalog(Some(("2026-12-01.1", ACME))).unwrap();
+        assert_ne!(bundled.hash, layered.hash);
+        assert!(layered.version.ends_with(" + operator 2026-12-01.1"));
+        assert!(layered.catalog.product("acme-server-7").is_some());
+        let again = effective_catalog(Some(("2026-12-01.1", ACME))).unwrap();
+        assert_eq!(again.hash, layered.hash);
+        let rows = inventory_catalog(&layered);
+        assert!(rows
+            .options
+            .iter()
+            .any(|o| o.component_id == "acme-engine-7" && o.product_id == "acme-server-7" && o.charged));
+        let bad = effective_catalog(Some(("x", r#"{"catalog_version":"x","products":[{"id":"p"}]}"#)));
+        assert!(bad.is_err());
+    }
+}

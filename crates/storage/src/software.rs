@@ -1,0 +1,599 @@
+//! The software inventory: the operator's catalog layer, what a complete
+//! import's discovery step stages, and how its publish applies it (see
+//! migrations/sqlite/0007_software.sql for the tables and the rules).
+//!
+//! Visibility: discovery writes only `stage_discovery` and
+//! `stage_instances` under its import id; nothing in `software_instances`
+//! changes until the import's publish transaction calls
+//! [`publish_software`]. A failed, cancelled or interrupted import leaves its
+//! staged rows to [`Store::clean_leftovers`].
+
+use crate::{now_ms, Result, Store, StoreError};
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// The operator's catalog layer as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogLayerRow {
+    pub catalog_version: String,
+    /// The JSON document as accepted.
+    pub document: String,
+    /// When it was set (Unix ms).
+    pub set_at: i64,
+    /// Who set it (a user name, or `cli` for `openlmt catalog import`).
+    pub set_by: Option<String>,
+}
+
+/// The catalog the software inventory was discovered with, as the publish
+/// stores it (`inventory_products`, `inventory_components`,
+/// `inventory_bundling_options`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryCatalog {
+    /// Identifies the effective catalog (both layers); the publish rewrites
+    /// the catalog tables only when it differs from the one in force.
+    pub hash: String,
+    /// A human-readable version: the bundled layer's, plus the operator's.
+    pub version: String,
+    pub products: Vec<InventoryProduct>,
+    pub components: Vec<InventoryComponent>,
+    pub options: Vec<InventoryOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryProduct {
+    pub id: String,
+    pub publisher: String,
+    pub name: String,
+    pub release: Option<String>,
+    /// `PVU`, `RVU_MAPC`, `VPC` or none.
+    pub metric: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryComponent {
+    pub id: String,
+    pub name: String,
+    pub release: Option<String>,
+    pub publisher: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryOption {
+    pub component_id: String,
+    pub product_id: String,
+    pub charged: bool,
+}
+
+/// The catalog in force for the software inventory (meta keys written by
+/// the publish that applied it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryCatalogInfo {
+    pub hash: String,
+    pub version: String,
+    /// When the publish that applied it committed (Unix ms).
+    pub applied_at: i64,
+    /// The import whose publish applied it.
+    pub import_id: i64,
+}
+
+/// A computer that discovery must match again, and the facts to match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscoveryTarget {
+    pub computer_id: i64,
+    /// The import whose facts the computer shows once this import publishes.
+    pub facts_import_id: i64,
+}
+
+/// One installed package, as discovery reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactPackage {
+    /// `dpkg` or `rpm`.
+    pub source: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: Option<String>,
+    pub vendor: Option<String>,
+}
+
+/// One SWID tag, as discovery reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactTag {
+    pub tag_id: String,
+    pub name: String,
+    pub version: Option<String>,
+    pub regid: Option<String>,
+    pub persistent_id: Option<String>,
+    pub directory: Option<String>,
+}
+
+/// One computer's facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComputerFactSet {
+    pub packages: Vec<FactPackage>,
+    pub tags: Vec<FactTag>,
+}
+
+/// A stored instance, as discovery and bundling need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentInstance {
+    pub instance_id: i64,
+    pub computer_id: i64,
+    pub component_id: String,
+    pub discovery_path: String,
+    pub is_present: bool,
+    pub product_id: Option<String>,
+    pub is_charged: bool,
+    pub bundling_rule: Option<i64>,
+    pub bundling_details: Option<String>,
+    pub is_confirmed: bool,
+}
+
+/// An instance discovery found, with the assignment bundling chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedInstance {
+    pub computer_id: i64,
+    pub component_id: String,
+    pub discovery_path: String,
+    pub signature_kind: &'static str,
+    /// `swid`, `dpkg` or `rpm`.
+    pub evidence_source: String,
+    pub evidence_name: String,
+    pub evidence_version: Option<String>,
+    pub detailed_version: Option<String>,
+    pub product_id: Option<String>,
+    pub is_charged: bool,
+    pub bundling_rule: Option<i64>,
+    pub bundling_details: Option<String>,
+}
+
+/// What a publish did to the software inventory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SoftwarePublished {
+    /// Computers whose instances were replaced by what discovery found.
+    pub computers: u64,
+    /// Instances found for the first time.
+    pub new_instances: u64,
+    /// Instances no longer found (now history).
+    pub ended_instances: u64,
+    /// Whether the catalog tables were rewritten.
+    pub catalog_changed: bool,
+}
+
+const META_HASH: &str = "inventory_catalog_hash";
+const META_VERSION: &str = "inventory_catalog_version";
+const META_APPLIED_AT: &str = "inventory_catalog_applied_at";
+const META_IMPORT: &str = "inventory_catalog_import_id";
+
+impl Store {
+    /// The operator's catalog layer, if one was set.
+    pub async fn operator_catalog(&self) -> Result<Option<CatalogLayerRow>> {
+        let row = sqlx::query(
+            "SELECT catalog_version, document, set_at, set_by FROM catalog_layers
+             WHERE layer = 'operator'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(CatalogLayerRow {
+                catalog_version: r.try_get(0)?,
+                document: r.try_get(1)?,
+                set_at: r.try_get(2)?,
+                set_by: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Replaces the operator's catalog layer (the caller validated it
+    /// whole). Takes effect at the next complete import.
+    pub async fn set_operator_catalog(
+        &self,
+        catalog_version: &str,
+        document: &str,
+        set_by: &str,
+    ) -> Result<CatalogLayerRow> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO catalog_layers (layer, catalog_version, document, set_at, set_by)
+             VALUES ('operator', ?1, ?2, ?3, ?4)
+             ON CONFLICT (layer) DO UPDATE SET catalog_version = excluded.catalog_version,
+               document = excluded.document, set_at = excluded.set_at, set_by = excluded.set_by",
+        )
+        .bind(catalog_version)
+        .bind(document)
+        .bind(now)
+        .bind(set_by)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(CatalogLayerRow {
+            catalog_version: catalog_version.to_string(),
+            document: document.to_string(),
+            set_at: now,
+            set_by: Some(set_by.to_string()),
+        })
+    }
+
+    /// The catalog the software inventory was last discovered with.
+    pub async fn inventory_catalog(&self) -> Result<Option<InventoryCatalogInfo>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, value FROM meta WHERE key IN (?1, ?2, ?3, ?4)",
+        )
+        .bind(META_HASH)
+        .bind(META_VERSION)
+        .bind(META_APPLIED_AT)
+        .bind(META_IMPORT)
+        .fetch_all(&self.pool)
+        .await?;
+        let m: HashMap<String, String> = rows.into_iter().collect();
+        let Some(hash) = m.get(META_HASH) else {
+            return Ok(None);
+        };
+        let int = |k: &str| {
+            m.get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("meta `{k}` is not a number")))
+        };
+        Ok(Some(InventoryCatalogInfo {
+            hash: hash.clone(),
+            version: m.get(META_VERSION).cloned().unwrap_or_default(),
+            applied_at: int(META_APPLIED_AT)?,
+            import_id: int(META_IMPORT)?,
+        }))
+    }
+
+    /// The computers a complete import must (re-)discover: those it staged
+    /// and every published one whose facts changed since their last
+    /// discovery (a raw-data-only import published new facts without
+    /// discovering them), or every one when `all` (the catalog changed).
+    /// Sorted by computer id.
+    pub async fn discovery_targets(&self, import_id: i64, all: bool) -> Result<Vec<DiscoveryTarget>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, facts FROM (
+               SELECT c.id AS id,
+                 CASE WHEN s.computer_id IS NOT NULL THEN ?1 ELSE c.facts_import_id END AS facts,
+                 c.discovered_facts_import_id AS discovered
+               FROM computers c
+               LEFT JOIN stage_computers s ON s.computer_id = c.id AND s.import_id = ?1
+               WHERE s.computer_id IS NOT NULL
+                  OR (c.published = 1 AND c.facts_import_id IS NOT NULL))
+             WHERE ?2 OR discovered IS NULL OR discovered != facts
+             ORDER BY id",
+        )
+        .bind(import_id)
+        .bind(all)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(computer_id, facts_import_id)| DiscoveryTarget {
+                computer_id,
+                facts_import_id,
+            })
+            .collect())
+    }
+
+    /// The facts of several computers (each at its facts import), read in
+    /// one snapshot, in the order of `targets`.
+    pub async fn computer_fact_sets(
+        &self,
+        targets: &[DiscoveryTarget],
+    ) -> Result<Vec<ComputerFactSet>> {
+        let mut tx = self.read_tx().await?;
+        let mut out = Vec::with_capacity(targets.len());
+        {
+            let mut handle = tx.lock_handle().await?;
+            // SAFETY: as in `inventory::write_batch`: the handle is a live
+            // connection that sqlx's worker does not touch while `handle` is
+            // held; `conn` is dropped at the end of this block (finalizing
+            // its statements) and never closes the handle.
+            let conn =
+                unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+            let mut packages = conn.prepare_cached(
+                "SELECT source, name, version, architecture, vendor FROM installed_packages
+                 WHERE computer_id = ?1 AND import_id = ?2",
+            )?;
+            let mut tags = conn.prepare_cached(
+                "SELECT tag_id, name, version, regid, persistent_id, directory FROM swid_facts
+                 WHERE computer_id = ?1 AND import_id = ?2",
+            )?;
+            for t in targets {
+                let mut set = ComputerFactSet::default();
+                let mut rows = packages.query([t.computer_id, t.facts_import_id])?;
+                while let Some(r) = rows.next()? {
+                    set.packages.push(FactPackage {
+                        source: r.get(0)?,
+                        name: r.get(1)?,
+                        version: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        architecture: r.get(3)?,
+                        vendor: r.get(4)?,
+                    });
+                }
+                let mut rows = tags.query([t.computer_id, t.facts_import_id])?;
+                while let Some(r) = rows.next()? {
+                    set.tags.push(FactTag {
+                        tag_id: r.get(0)?,
+                        name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                        version: r.get(2)?,
+                        regid: r.get(3)?,
+                        persistent_id: r.get(4)?,
+                        directory: r.get(5)?,
+                    });
+                }
+                out.push(set);
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The stored instances of these computers, present or not, by computer.
+    pub async fn current_instances(
+        &self,
+        computer_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<CurrentInstance>>> {
+        let mut out: HashMap<i64, Vec<CurrentInstance>> = HashMap::new();
+        for chunk in computer_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT id, computer_id, component_id, discovery_path, is_present, product_id,
+                   is_charged, bundling_rule, bundling_details, is_confirmed
+                 FROM software_instances WHERE computer_id IN ({marks}) ORDER BY id"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let i = CurrentInstance {
+                    instance_id: r.try_get(0)?,
+                    computer_id: r.try_get(1)?,
+                    component_id: r.try_get(2)?,
+                    discovery_path: r.try_get(3)?,
+                    is_present: r.try_get(4)?,
+                    product_id: r.try_get(5)?,
+                    is_charged: r.try_get(6)?,
+                    bundling_rule: r.try_get(7)?,
+                    bundling_details: r.try_get(8)?,
+                    is_confirmed: r.try_get(9)?,
+                };
+                out.entry(i.computer_id).or_default().push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stages what discovery found on `targets` (all their instances) for
+    /// the import's publish. Invisible until then.
+    pub async fn stage_discovery(
+        &self,
+        import_id: i64,
+        targets: &[DiscoveryTarget],
+        instances: &[StagedInstance],
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        {
+            let mut handle = tx.lock_handle().await?;
+            // SAFETY: see `computer_fact_sets`.
+            let conn =
+                unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+            let mut target = conn.prepare_cached(
+                "INSERT OR REPLACE INTO stage_discovery (import_id, computer_id, facts_import_id)
+                 VALUES (?1, ?2, ?3)",
+            )?;
+            for t in targets {
+                target.execute(rusqlite::params![import_id, t.computer_id, t.facts_import_id])?;
+            }
+            let mut ins = conn.prepare_cached(
+                "INSERT OR REPLACE INTO stage_instances (import_id, computer_id, component_id,
+                   discovery_path, signature_kind, evidence_source, evidence_name,
+                   evidence_version, detailed_version, product_id, is_charged, bundling_rule,
+                   bundling_details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for i in instances {
+                ins.execute(rusqlite::params![
+                    import_id,
+                    i.computer_id,
+                    i.component_id,
+                    i.discovery_path,
+                    i.signature_kind,
+                    i.evidence_source,
+                    i.evidence_name,
+                    i.evidence_version,
+                    i.detailed_version,
+                    i.product_id,
+                    i.is_charged,
+                    i.bundling_rule,
+                    i.bundling_details,
+                ])?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the staged discovery of imports that are not active (what a
+    /// failed, cancelled or crashed import left); returns the rows deleted.
+    pub(crate) async fn discard_unpublished_discovery(&self) -> Result<u64> {
+        let mut deleted = 0;
+        for table in ["stage_instances", "stage_discovery"] {
+            deleted += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE NOT EXISTS
+                   (SELECT 1 FROM imports i WHERE i.id = {table}.import_id AND i.active_slot = 1)"
+            ))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(deleted)
+    }
+}
+
+/// The software part of a complete import's publish, inside its
+/// transaction: the catalog tables (when the catalog changed), then, for
+/// every computer discovery staged, the instances no longer found become
+/// history, those found again come back, new ones are inserted; an
+/// assignment that is confirmed or manual (rule 1) is never overwritten.
+pub(crate) async fn publish_software(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    import_id: i64,
+    catalog: &InventoryCatalog,
+) -> Result<SoftwarePublished> {
+    let now = now_ms();
+    let mut done = SoftwarePublished::default();
+    let current: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(META_HASH)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if current.as_deref() != Some(catalog.hash.as_str()) {
+        done.catalog_changed = true;
+        write_catalog(tx, catalog).await?;
+    }
+    for (k, v) in [
+        (META_HASH, catalog.hash.clone()),
+        (META_VERSION, catalog.version.clone()),
+        (META_APPLIED_AT, now.to_string()),
+        (META_IMPORT, import_id.to_string()),
+    ] {
+        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+            .bind(k)
+            .bind(v)
+            .execute(&mut **tx)
+            .await?;
+    }
+    done.ended_instances = sqlx::query(
+        "UPDATE software_instances SET is_present = 0, discovery_end = ?2, end_import_id = ?1
+         WHERE is_present = 1
+           AND computer_id IN (SELECT computer_id FROM stage_discovery WHERE import_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM stage_instances s WHERE s.import_id = ?1
+             AND s.computer_id = software_instances.computer_id
+             AND s.component_id = software_instances.component_id
+             AND s.discovery_path = software_instances.discovery_path)",
+    )
+    .bind(import_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM software_instances")
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO software_instances (computer_id, component_id, discovery_path,
+           signature_kind, evidence_source, evidence_name, evidence_version, detailed_version,
+           is_present, start_import_id, discovery_start, product_id, is_charged, bundling_rule,
+           bundling_details, is_confirmed)
+         SELECT computer_id, component_id, discovery_path, signature_kind, evidence_source,
+           evidence_name, evidence_version, detailed_version, 1, ?1, ?2, product_id, is_charged,
+           bundling_rule, bundling_details, 0
+         FROM stage_instances WHERE import_id = ?1
+         ORDER BY computer_id, component_id, discovery_path
+         ON CONFLICT (computer_id, component_id, discovery_path) DO UPDATE SET
+           signature_kind = excluded.signature_kind,
+           evidence_source = excluded.evidence_source,
+           evidence_name = excluded.evidence_name,
+           evidence_version = excluded.evidence_version,
+           detailed_version = excluded.detailed_version,
+           is_present = 1, discovery_end = NULL, end_import_id = NULL,
+           product_id = CASE WHEN software_instances.is_confirmed = 1
+             OR software_instances.bundling_rule = 1 THEN software_instances.product_id
+             ELSE excluded.product_id END,
+           is_charged = CASE WHEN software_instances.is_confirmed = 1
+             OR software_instances.bundling_rule = 1 THEN software_instances.is_charged
+             ELSE excluded.is_charged END,
+           bundling_details = CASE WHEN software_instances.is_confirmed = 1
+             OR software_instances.bundling_rule = 1 THEN software_instances.bundling_details
+             ELSE excluded.bundling_details END,
+           bundling_rule = CASE WHEN software_instances.is_confirmed = 1
+             OR software_instances.bundling_rule = 1 THEN software_instances.bundling_rule
+             ELSE excluded.bundling_rule END",
+    )
+    .bind(import_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    done.new_instances = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM software_instances WHERE id > ? AND start_import_id = ?",
+    )
+    .bind(before)
+    .bind(import_id)
+    .fetch_one(&mut **tx)
+    .await? as u64;
+    done.computers = sqlx::query(
+        "UPDATE computers SET discovered_facts_import_id = s.facts_import_id
+         FROM (SELECT computer_id, facts_import_id FROM stage_discovery WHERE import_id = ?1) AS s
+         WHERE computers.id = s.computer_id",
+    )
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    for table in ["stage_instances", "stage_discovery"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE import_id = ?"))
+            .bind(import_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(done)
+}
+
+/// Rewrites the catalog tables to `catalog`, keeping rows it dropped as
+/// `in_catalog = 0`.
+async fn write_catalog(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    catalog: &InventoryCatalog,
+) -> Result<()> {
+    sqlx::query("UPDATE inventory_products SET in_catalog = 0")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE inventory_components SET in_catalog = 0")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM inventory_bundling_options")
+        .execute(&mut **tx)
+        .await?;
+    for p in &catalog.products {
+        sqlx::query(
+            "INSERT INTO inventory_products (id, publisher, name, release, metric, in_catalog)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1)
+             ON CONFLICT (id) DO UPDATE SET publisher = excluded.publisher,
+               name = excluded.name, release = excluded.release, metric = excluded.metric,
+               in_catalog = 1",
+        )
+        .bind(&p.id)
+        .bind(&p.publisher)
+        .bind(&p.name)
+        .bind(&p.release)
+        .bind(&p.metric)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for c in &catalog.components {
+        sqlx::query(
+            "INSERT INTO inventory_components (id, name, release, publisher, in_catalog)
+             VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, release = excluded.release,
+               publisher = excluded.publisher, in_catalog = 1",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.release)
+        .bind(&c.publisher)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for o in &catalog.options {
+        sqlx::query(
+            "INSERT OR REPLACE INTO inventory_bundling_options (component_id, product_id, charged)
+             VALUES (?1, ?2, ?3)",
+        )
+        .bind(&o.component_id)
+        .bind(&o.product_id)
+        .bind(o.charged)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
