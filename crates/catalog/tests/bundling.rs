@@ -351,6 +351,17 @@ fn computer_best_fit_beats_the_name() {
             Some(a("acme-workgroup-8", true, 2, "{}")),
         ]
     );
+    // The engine likewise (the example of docs/catalog.md).
+    let out = bundle_computer(&c, &[new("acme-engine-8"), new("acme-console-8")], &[]);
+    assert_eq!(
+        out[0],
+        Some(a(
+            "acme-workgroup-8",
+            true,
+            4,
+            r#"{"productsOnComputer":1}"#
+        ))
+    );
 }
 
 #[test]
