@@ -8,15 +8,18 @@
 //! * [`Matcher`]: a catalog compiled into indexes, matched against one computer's
 //!   [`ComputerFacts`] (installed packages, SWID tags).
 //! * [`bundled`]: the catalog shipped inside openlmt (`bundled/catalog.json`).
+//! * [`bundling`]: ILMT's bundling rules, assigning each found component to one product.
 //!
 //! Like `openlmt-domain`, this crate does no I/O: everything is testable on worked
 //! examples.
 
+pub mod bundling;
 mod catalog;
 pub mod format;
 mod matcher;
 pub mod range;
 
+pub use bundling::{bundle_computer, Assignment, BundlingRule, Existing, Found, Gone};
 pub use catalog::{
     load, load_layer, merge_layers, validate, BundleOption, Catalog, CatalogError, Component,
     Metric, PackageSignature, Pattern, Product, Publisher, Signature, SignatureRule, SourceFilter,
