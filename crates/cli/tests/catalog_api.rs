@@ -107,7 +107,10 @@ fn the_minimal_catalog_is_accepted_verbatim_and_exports_as_bundled_plus_acme() {
     assert_eq!(before["effective"]["counts"], before["bundled"]["counts"]);
     assert_eq!(before["pending"], true, "no complete import has applied it");
 
-    let (status, body) = answer(put(&s, MINIMAL));
+    let r = put(&s, MINIMAL);
+    assert_eq!(r.headers()["content-language"], "en-US");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let (status, body) = answer(r);
     assert_eq!(status, 200, "{body}");
     let now = s.json("/api/catalog");
     assert_eq!(body, now, "PUT answers what GET shows");

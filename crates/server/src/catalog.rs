@@ -260,10 +260,12 @@ pub fn file_name(catalog_version: &str) -> String {
     format!("openlmt-catalog-{safe}.json")
 }
 
-fn json_answer(status: StatusCode, value: &impl Serialize) -> Response {
-    let mut resp = (status, Json(value)).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+/// A successful JSON answer, with the API's headers (docs/api.md §1).
+fn json_answer(value: &impl Serialize) -> Response {
+    let mut resp = Json(value).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static("en-US"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -273,10 +275,7 @@ pub async fn get_catalog(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewSoftware, "read the software catalog")?;
-    Ok(json_answer(
-        StatusCode::OK,
-        &info(app.engine.store()).await?,
-    ))
+    Ok(json_answer(&info(app.engine.store()).await?))
 }
 
 /// `GET /api/catalog/export`
@@ -292,6 +291,7 @@ pub async fn export_catalog(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static("en-US"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(v) =
         HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file_name(&version)))
@@ -314,7 +314,7 @@ pub async fn put_catalog(
 ) -> Response {
     let answer = put(&app, caller, &headers, &mut body).await;
     let mut resp = match answer {
-        Ok(info) => return json_answer(StatusCode::OK, &info),
+        Ok(info) => return json_answer(&info),
         Err(PutError::Api(e)) => e.into_response(),
         Err(PutError::Refused(errors)) => {
             let message = CatalogFailure::Refused(errors.clone()).to_string();
@@ -322,10 +322,11 @@ pub async fn put_catalog(
                 .iter()
                 .map(|e| json!({"path": e.path, "message": e.message}))
                 .collect();
-            json_answer(
+            (
                 StatusCode::BAD_REQUEST,
-                &json!({"error": message, "errors": errors}),
+                Json(json!({"error": message, "errors": errors})),
             )
+                .into_response()
         }
     };
     // Refused before the body was read to its end: the connection cannot be
