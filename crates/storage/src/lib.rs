@@ -14,19 +14,19 @@ mod software;
 mod users;
 
 pub use imports::{
-    ImportRow, LeftoverCounts, Leftovers, Published, NewScanPackageRecord, PublishedScanPackage,
+    ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, Published, PublishedScanPackage,
     RegistryState, ScanPackageState, StepCounters, StepRow, StoredScanPackage, INTERRUPTED,
 };
 pub use inventory::{
     InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
 };
 pub use inventory_query::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
+pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use software::{
     CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,
     InventoryCatalog, InventoryCatalogInfo, InventoryComponent, InventoryOption, InventoryProduct,
     SoftwarePublished, StagedInstance,
 };
-pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use users::{Principal, TokenInfo, UserInfo};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -330,8 +330,7 @@ pub(crate) fn discover_computer(
     let gone: Vec<Gone> = before
         .iter()
         .filter(|i| {
-            i.is_present
-                && !best.contains_key(&(i.component_id.clone(), i.discovery_path.clone()))
+            i.is_present && !best.contains_key(&(i.component_id.clone(), i.discovery_path.clone()))
         })
         .map(|i| Gone {
             instance_id: i.instance_id,
@@ -349,7 +348,11 @@ pub(crate) fn discover_computer(
                     name,
                     version,
                     ..
-                } => (source.as_str().to_string(), name.clone(), Some(version.clone())),
+                } => (
+                    source.as_str().to_string(),
+                    name.clone(),
+                    Some(version.clone()),
+                ),
                 Evidence::Swid {
                     tag_id, version, ..
                 } => ("swid".to_string(), tag_id.clone(), version.clone()),
@@ -433,7 +436,10 @@ mod tests {
                 rpm("acme-engine", "7.2.0-1"), // outside the range
                 rpm("bash", "5.2"),
             ],
-            tags: vec![tag("/opt/acme/swidtag", "7.1.2"), tag("/opt/acme2", "7.1.3")],
+            tags: vec![
+                tag("/opt/acme/swidtag", "7.1.2"),
+                tag("/opt/acme2", "7.1.3"),
+            ],
         };
         let got = discover_computer(&catalog, &matcher, target(), set, &[]);
         let keys: Vec<(&str, &str, &str, Option<&str>)> = got
@@ -450,15 +456,28 @@ mod tests {
         assert_eq!(
             keys,
             [
-                ("/opt/acme/swidtag", "swid_persistent_id", "acme.example-4f1e0c-7.1.2", Some("7.1.2")),
-                ("/opt/acme2", "swid_persistent_id", "acme.example-4f1e0c-7.1.3", Some("7.1.3")),
+                (
+                    "/opt/acme/swidtag",
+                    "swid_persistent_id",
+                    "acme.example-4f1e0c-7.1.2",
+                    Some("7.1.2")
+                ),
+                (
+                    "/opt/acme2",
+                    "swid_persistent_id",
+                    "acme.example-4f1e0c-7.1.3",
+                    Some("7.1.3")
+                ),
                 ("rpm", "package_exact", "acme-engine", Some("7.1.2-1")),
             ]
         );
         for i in &got {
             assert_eq!(i.product_id.as_deref(), Some("acme-server-7"));
             assert!(i.is_charged);
-            assert_eq!(i.bundling_rule, Some(BundlingRule::SingleBundlingOption.id()));
+            assert_eq!(
+                i.bundling_rule,
+                Some(BundlingRule::SingleBundlingOption.id())
+            );
             assert_eq!(i.computer_id, 7);
         }
     }
@@ -519,8 +538,13 @@ mod tests {
         assert!(rows
             .options
             .iter()
-            .any(|o| o.component_id == "acme-engine-7" && o.product_id == "acme-server-7" && o.charged));
-        let bad = effective_catalog(Some(("x", r#"{"catalog_version":"x","products":[{"id":"p"}]}"#)));
+            .any(|o| o.component_id == "acme-engine-7"
+                && o.product_id == "acme-server-7"
+                && o.charged));
+        let bad = effective_catalog(Some((
+            "x",
+            r#"{"catalog_version":"x","products":[{"id":"p"}]}"#,
+        )));
         assert!(bad.is_err());
     }
 }
