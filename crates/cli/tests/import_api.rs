@@ -462,6 +462,7 @@ fn history_pages_steps_logs_and_retention() {
             "Validate data sources",
             "Find scan packages",
             "Read and write scan packages",
+            "Software discovery",
             "Publish"
         ]
     );

@@ -92,6 +92,81 @@ static SWID_TAG_FIELDS: [Field; 7] = [
     f("schema", Text),
 ];
 
+static SOFTWARE_INSTANCE_FIELDS: [Field; 38] = [
+    f("instance_id", Int),
+    f("computer_id", Int),
+    f("computer_bigfix_id", Int),
+    f("computer_name", Text),
+    f("computer_dns_name", Text),
+    f("computer_ip_address", TextList),
+    f("computer_os", Text),
+    f("product_publisher_name", Text),
+    f("product_name", Text),
+    f("product_release", Text),
+    f("product_release_guid", Text),
+    f("component_name", Text),
+    f("component_release", Text),
+    f("component_detailed_version", Text),
+    f("discoverable_guid", Text),
+    f("metric_id", Text),
+    f("bundle_id", Int),
+    f("discovery_path", Text),
+    f("discovery_start", Time),
+    f("discovery_end", Time),
+    f("is_present", Bool),
+    f("is_charged", Bool),
+    f("is_confirmed", Bool),
+    f("is_excluded", Bool),
+    f("is_suppressed", Bool),
+    f("exclusion_or_suppress_comment", Text),
+    f("signature_kind", Text),
+    f("evidence_source", Text),
+    f("evidence_name", Text),
+    f("evidence_version", Text),
+    f("bundling_evidence.bundling_rule", Int),
+    f("bundling_evidence.bundling_rule_name", Text),
+    f("bundling_evidence.details", Text),
+    f("computer_hardware.computer_type", Int),
+    f("computer_hardware.processor_vendor", Text),
+    f("computer_hardware.processor_brand_string", Text),
+    f("computer_hardware.node_total_processors", Int),
+    f("computer_hardware.partition_cores", Int),
+];
+
+static SOFTWARE_COMPONENT_FIELDS: [Field; 6] = [
+    f("id", Text),
+    f("name", Text),
+    f("release", Text),
+    f("guid", Text),
+    f("publisher_name", Text),
+    f("is_ibm", Bool),
+];
+
+static BUNDLING_OPTION_FIELDS: [Field; 9] = [
+    f("component_guid", Text),
+    f("component_name", Text),
+    f("component_release", Text),
+    f("product_release_guid", Text),
+    f("product_publisher_name", Text),
+    f("product_name", Text),
+    f("product_release", Text),
+    f("metric_id", Text),
+    f("is_charged", Bool),
+];
+
+static CLASSIFICATION_AUDIT_FIELDS: [Field; 10] = [
+    f("id", Int),
+    f("time", Time),
+    f("user_name", Text),
+    f("action", Text),
+    f("instance_id", Int),
+    f("computer_id", Int),
+    f("discoverable_guid", Text),
+    f("product_release_guid", Text),
+    f("comment", Text),
+    f("details", Text),
+];
+
 /// A list that can be queried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entity {
@@ -101,6 +176,14 @@ pub enum Entity {
     InstalledPackages,
     /// The raw ISO/IEC 19770-2 SWID tags of the visible computers.
     SwidTags,
+    /// The software instances (components found on computers).
+    SoftwareInstances,
+    /// The catalog's components (of the catalog the inventory uses).
+    SoftwareComponents,
+    /// The component → product relations of that catalog.
+    BundlingOptions,
+    /// The classification audit trail.
+    ClassificationAudit,
 }
 
 impl Entity {
@@ -110,6 +193,10 @@ impl Entity {
             Entity::Computers => &COMPUTER_FIELDS,
             Entity::InstalledPackages => &INSTALLED_PACKAGE_FIELDS,
             Entity::SwidTags => &SWID_TAG_FIELDS,
+            Entity::SoftwareInstances => &SOFTWARE_INSTANCE_FIELDS,
+            Entity::SoftwareComponents => &SOFTWARE_COMPONENT_FIELDS,
+            Entity::BundlingOptions => &BUNDLING_OPTION_FIELDS,
+            Entity::ClassificationAudit => &CLASSIFICATION_AUDIT_FIELDS,
         }
     }
 

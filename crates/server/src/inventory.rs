@@ -293,12 +293,12 @@ fn parse_columns(entity: Entity, params: &Params) -> Result<Option<Vec<&'static 
 }
 
 /// A list request: the query and the columns to show.
-struct ListRequest {
-    query: Query,
-    columns: Option<Vec<&'static str>>,
+pub(crate) struct ListRequest {
+    pub query: Query,
+    pub columns: Option<Vec<&'static str>>,
 }
 
-fn list_request(entity: Entity, raw: Option<&str>) -> Result<ListRequest, ApiError> {
+pub(crate) fn list_request(entity: Entity, raw: Option<&str>) -> Result<ListRequest, ApiError> {
     let params = Params::parse(raw);
     let limit = params.int("limit", DEFAULT_LIMIT, 0, MAX_LIMIT)?;
     let offset = params.int("offset", 0, 0, MAX_OFFSET)?;
@@ -313,7 +313,7 @@ fn list_request(entity: Entity, raw: Option<&str>) -> Result<ListRequest, ApiErr
     Ok(ListRequest { query, columns })
 }
 
-fn json_response(value: &JsonValue) -> Response {
+pub(crate) fn json_response(value: &JsonValue) -> Response {
     let mut resp = Json(value).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static("en-US"));
@@ -321,7 +321,7 @@ fn json_response(value: &JsonValue) -> Response {
     resp
 }
 
-fn time(t: Option<DateTime<Utc>>) -> JsonValue {
+pub(crate) fn time(t: Option<DateTime<Utc>>) -> JsonValue {
     t.map_or(JsonValue::Null, |t| JsonValue::String(format_utc(t)))
 }
 
@@ -382,19 +382,39 @@ fn into_map(v: JsonValue) -> Map<String, JsonValue> {
     }
 }
 
-/// Keeps only `columns`, in their order.
-fn project(mut row: Map<String, JsonValue>, columns: Option<&[&'static str]>) -> JsonValue {
-    match columns {
-        None => JsonValue::Object(row),
-        Some(cols) => JsonValue::Object(
+/// Keeps only `columns`, in their order; a dotted column
+/// (`bundling_evidence.details`) goes into a nested object named by its
+/// first part, as ILMT returns associations.
+fn project(row: Map<String, JsonValue>, columns: Option<&[&'static str]>) -> JsonValue {
+    let pairs: Vec<(String, JsonValue)> = match columns {
+        None => row.into_iter().collect(),
+        Some(cols) => {
+            let mut row = row;
             cols.iter()
                 .map(|c| (c.to_string(), row.remove(*c).unwrap_or(JsonValue::Null)))
-                .collect(),
-        ),
+                .collect()
+        }
+    };
+    let mut out = Map::new();
+    for (key, value) in pairs {
+        match key.split_once('.') {
+            Some((assoc, col)) => {
+                let entry = out
+                    .entry(assoc.to_string())
+                    .or_insert_with(|| JsonValue::Object(Map::new()));
+                if let JsonValue::Object(m) = entry {
+                    m.insert(col.to_string(), value);
+                }
+            }
+            None => {
+                out.insert(key, value);
+            }
+        }
     }
+    JsonValue::Object(out)
 }
 
-fn page<T>(
+pub(crate) fn page<T>(
     total: i64,
     rows: &[T],
     columns: Option<&[&'static str]>,

@@ -9,6 +9,7 @@ mod inventory;
 mod panel;
 mod params;
 mod routes;
+mod software;
 mod upload;
 pub mod wire;
 
@@ -100,6 +101,24 @@ pub fn router(state: AppState) -> Router {
             get(inventory::raw_installed_packages),
         )
         .route("/api/sam/raw_swid_tags", get(inventory::raw_swid_tags))
+        .route(
+            "/api/sam/v2/software_instances",
+            get(software::list_instances)
+                .put(software::classify)
+                .layer(DefaultBodyLimit::max(software::MAX_CLASSIFY_BYTES + 1)),
+        )
+        .route(
+            "/api/sam/v2/software_components",
+            get(software::list_components),
+        )
+        .route(
+            "/api/sam/v2/bundling_options",
+            get(software::list_bundling_options),
+        )
+        .route(
+            "/api/sam/v2/classification_audit",
+            get(software::list_audit),
+        )
         .route(
             "/api/sam/v2/scan_results_upload",
             post(upload::scan_results_upload).layer(DefaultBodyLimit::disable()),

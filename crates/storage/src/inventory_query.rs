@@ -107,7 +107,7 @@ fn column(entity: Entity, field: &str) -> Option<&'static str> {
         (Entity::SwidTags, "tag_id") => "f.tag_id",
         (Entity::SwidTags, "regid") => "f.regid",
         (Entity::SwidTags, "schema") => "f.schema",
-        _ => return None,
+        (other, name) => return crate::software_query::column(other, name),
     })
 }
 
@@ -130,6 +130,7 @@ fn source(entity: Entity) -> (&'static str, &'static str) {
              WHERE c.published = 1",
             "c.id, f.rowid",
         ),
+        other => crate::software_query::source(other).unwrap_or((" FROM computers c WHERE 0", "1")),
     }
 }
 
@@ -300,7 +301,7 @@ fn opt_time(r: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
 
 /// The addresses of the `ip_addresses` column: a JSON array of strings;
 /// anything else non-empty is taken as one address.
-fn parse_addresses(text: &str) -> Vec<String> {
+pub(crate) fn parse_addresses(text: &str) -> Vec<String> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Array(items)) => items
             .into_iter()
@@ -366,7 +367,7 @@ fn row_to_swid(r: &SqliteRow) -> Result<RawSwidTag> {
 
 impl Store {
     /// Counts the matches of `q` and reads its page, from one snapshot.
-    async fn run_query<T>(
+    pub(crate) async fn run_query<T>(
         &self,
         q: &Query,
         entity: Entity,
@@ -702,6 +703,10 @@ mod tests {
             Entity::Computers,
             Entity::InstalledPackages,
             Entity::SwidTags,
+            Entity::SoftwareInstances,
+            Entity::SoftwareComponents,
+            Entity::BundlingOptions,
+            Entity::ClassificationAudit,
         ] {
             for fd in e.fields() {
                 assert!(column(e, fd.name).is_some(), "{e:?} {}", fd.name);
@@ -726,6 +731,18 @@ mod tests {
                                 store.query_installed_packages(&query).await.map(|_| ())
                             }
                             Entity::SwidTags => store.query_swid_facts(&query).await.map(|_| ()),
+                            Entity::SoftwareInstances => {
+                                store.query_software_instances(&query).await.map(|_| ())
+                            }
+                            Entity::SoftwareComponents => {
+                                store.query_software_components(&query).await.map(|_| ())
+                            }
+                            Entity::BundlingOptions => {
+                                store.query_bundling_options(&query).await.map(|_| ())
+                            }
+                            Entity::ClassificationAudit => {
+                                store.query_classification_audit(&query).await.map(|_| ())
+                            }
                         };
                         r.unwrap_or_else(|err| panic!("{e:?} {} {op} {v:?}: {err}", fd.name));
                     }

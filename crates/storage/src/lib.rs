@@ -4,6 +4,7 @@
 //! typed rows and domain types, never SQL or connection details. Times are
 //! stored as Unix milliseconds.
 
+mod classification;
 mod imports;
 mod inventory;
 mod inventory_query;
@@ -11,8 +12,10 @@ mod meta;
 mod scan_package_state;
 mod sessions;
 mod software;
+mod software_query;
 mod users;
 
+pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
 pub use imports::{
     ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, Published, PublishedScanPackage,
     RegistryState, ScanPackageState, StepCounters, StepRow, StoredScanPackage, INTERRUPTED,
@@ -21,6 +24,7 @@ pub use inventory::{
     InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
 };
 pub use inventory_query::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
+pub use software_query::{AuditRow, BundlingOptionRow, SoftwareComponentRow, SoftwareInstanceRow};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use software::{
     CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,
