@@ -146,7 +146,7 @@ fn a_complete_import_discovers_bundles_and_keeps_history() {
         "/api/sam/v2/bundling_options?criteria=%7B%22and%22%3A%5B%5B%22component_guid%22%2C%22%3D%22%2C%22bash%22%5D%5D%7D",
     );
     assert_eq!(opts["total"], 1, "{opts}");
-    assert_eq!(opts["rows"][0]["is_charged"], false);
+    assert_eq!(opts["rows"][0]["is_charged"], true, "the bundled relation is charged (the default)");
     // Columns, a dotted one nested.
     let v = s.json(&format!(
         "/api/sam/v2/software_instances?columns[]=instance_id&columns[]=bundling_evidence.bundling_rule&criteria={}",
