@@ -186,7 +186,12 @@ pub async fn list_bundling_options(
         .store()
         .query_bundling_options(&req.query)
         .await?;
-    Ok(page(total, &rows, req.columns.as_deref(), bundling_option_json))
+    Ok(page(
+        total,
+        &rows,
+        req.columns.as_deref(),
+        bundling_option_json,
+    ))
 }
 
 /// `GET /api/sam/v2/classification_audit`
@@ -195,7 +200,10 @@ pub async fn list_audit(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    caller.require(Permission::ViewSoftware, "read the classification audit trail")?;
+    caller.require(
+        Permission::ViewSoftware,
+        "read the classification audit trail",
+    )?;
     let req = list_request(Entity::ClassificationAudit, query.as_deref())?;
     let (total, rows) = app
         .engine
@@ -225,7 +233,10 @@ fn flag(v: &Value, name: &str) -> Result<Option<bool>, String> {
 fn int(v: &Value, name: &str) -> Result<Option<i64>, String> {
     Ok(match v {
         Value::Null => None,
-        Value::Number(n) => Some(n.as_i64().ok_or_else(|| format!("{name} is not a whole number"))?),
+        Value::Number(n) => Some(
+            n.as_i64()
+                .ok_or_else(|| format!("{name} is not a whole number"))?,
+        ),
         Value::String(s) => Some(
             s.trim()
                 .parse::<i64>()
@@ -343,9 +354,7 @@ pub async fn classify(
             None => Ok(false),
             Some(v) if v == "true" || v == "1" => Ok(true),
             Some(v) if v == "false" || v == "0" || v.is_empty() => Ok(false),
-            Some(_) => Err(ApiError::bad_request(format!(
-                "`{name}` is true or false"
-            ))),
+            Some(_) => Err(ApiError::bad_request(format!("`{name}` is true or false"))),
         }
     };
     let simulate = yes("simulate")?;
@@ -436,8 +445,14 @@ mod tests {
             (json!(3), "not an object"),
             (json!({"is_confirmed": true}), "names no instance"),
             (json!({"computer_id": 1}), "discoverable_guid"),
-            (json!({"instance_id": "x"}), "instance_id is not a whole number"),
-            (json!({"instance_id": 1, "is_excluded": "maybe"}), "is_excluded is not a boolean"),
+            (
+                json!({"instance_id": "x"}),
+                "instance_id is not a whole number",
+            ),
+            (
+                json!({"instance_id": 1, "is_excluded": "maybe"}),
+                "is_excluded is not a boolean",
+            ),
         ] {
             let e = read_row(&bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

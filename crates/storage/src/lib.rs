@@ -24,13 +24,13 @@ pub use inventory::{
     InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
 };
 pub use inventory_query::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
-pub use software_query::{AuditRow, BundlingOptionRow, SoftwareComponentRow, SoftwareInstanceRow};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use software::{
     CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,
     InventoryCatalog, InventoryCatalogInfo, InventoryComponent, InventoryOption, InventoryProduct,
     SoftwarePublished, StagedInstance,
 };
+pub use software_query::{AuditRow, BundlingOptionRow, SoftwareComponentRow, SoftwareInstanceRow};
 pub use users::{Principal, TokenInfo, UserInfo};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -316,8 +316,13 @@ impl Store {
         &self,
         q: &Query,
     ) -> Result<(i64, Vec<SoftwareInstanceRow>)> {
-        self.run_query(q, Entity::SoftwareInstances, INSTANCE_SELECT, row_to_instance)
-            .await
+        self.run_query(
+            q,
+            Entity::SoftwareInstances,
+            INSTANCE_SELECT,
+            row_to_instance,
+        )
+        .await
     }
 
     /// The components of the catalog in force matching `q`.
@@ -325,15 +330,17 @@ impl Store {
         &self,
         q: &Query,
     ) -> Result<(i64, Vec<SoftwareComponentRow>)> {
-        self.run_query(q, Entity::SoftwareComponents, COMPONENT_SELECT, row_to_component)
-            .await
+        self.run_query(
+            q,
+            Entity::SoftwareComponents,
+            COMPONENT_SELECT,
+            row_to_component,
+        )
+        .await
     }
 
     /// The bundling options of the catalog in force matching `q`.
-    pub async fn query_bundling_options(
-        &self,
-        q: &Query,
-    ) -> Result<(i64, Vec<BundlingOptionRow>)> {
+    pub async fn query_bundling_options(&self, q: &Query) -> Result<(i64, Vec<BundlingOptionRow>)> {
         self.run_query(q, Entity::BundlingOptions, OPTION_SELECT, row_to_option)
             .await
     }
