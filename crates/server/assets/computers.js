@@ -22,12 +22,23 @@
     return el("span", { class: "muted", title: "The scan did not give a computer name; this is its endpoint id" }, c.endpoint_id);
   }
 
+  // A DNS name that may break after its dots when the table is short of room.
+  function dnsCell(c) {
+    if (!c.dns_name) return "—";
+    const parts = c.dns_name.split(".");
+    const span = el("span", { class: "dns" });
+    parts.forEach((p, i) => { span.append(i < parts.length - 1 ? p + "." : p); if (i < parts.length - 1) span.append(el("wbr")); });
+    return span;
+  }
+
   function ipCell(c) {
     const ips = c.ip_address || [];
     if (ips.length === 0) return "—";
-    const shown = ips.slice(0, SHOWN_IPS).join(", ");
-    if (ips.length <= SHOWN_IPS) return shown;
-    return el("span", { title: ips.join(", ") }, shown, el("span", { class: "muted", text: ` +${ips.length - SHOWN_IPS} more` }));
+    // One address a line; a long list ends with how many more the details show.
+    const more = ips.length - SHOWN_IPS;
+    return el("span", { class: "stack", title: more > 0 ? ips.join(", ") : null },
+      ...ips.slice(0, SHOWN_IPS).map((ip) => el("span", { text: ip })),
+      more > 0 ? el("small", { class: "muted", text: `+${more} more` }) : null);
   }
 
   function processorCell(c) {
@@ -49,9 +60,15 @@
     return t === null ? unknown() : t;
   }
 
+  // The table's cell: the hypervisor under "Virtual", to keep it narrow.
+  function virtualStack(c) {
+    if (c.is_virtual && c.hypervisor) return el("span", { class: "stack" }, "Virtual", el("small", { class: "muted", text: c.hypervisor }));
+    return virtualCell(c);
+  }
+
   function deletedCell(c) {
     if (!c.is_deleted) return "No";
-    return el("span", { class: "status-failed stack" }, "Deleted", c.deleted_at ? el("small", {}, timeEl(c.deleted_at)) : null);
+    return el("span", { class: "status-failed stack" }, "Deleted", c.deleted_at ? el("small", {}, timeEl(c.deleted_at, { day: true })) : null);
   }
 
   function label(c) { return c.name || c.endpoint_id; }
@@ -116,18 +133,18 @@
       pager: $("computers-pager"),
       fetch: FIELDS,
       columns: [
-        { key: "name", label: "Name", sort: "name", render: nameCell },
-        { key: "dns_name", label: "DNS name", sort: "dns_name" },
+        { key: "name", label: "Name", sort: "name", cls: "sticky", render: nameCell },
+        { key: "dns_name", label: "DNS name", sort: "dns_name", cls: "wrap dns", render: dnsCell },
         { key: "ip_address", label: "IP addresses", render: ipCell },
         { key: "os", label: "Operating system", sort: "os", cls: "wrap os" },
         { key: "processor", label: "Processor", sort: "processor_brand", cls: "wrap processor", render: processorCell },
         { key: "sockets", label: "Sockets", sort: "sockets", num: true, render: (c) => orUnknown(c.sockets) },
         { key: "cores", label: "Cores", sort: "cores", num: true, render: (c) => orUnknown(c.cores) },
         { key: "threads", label: "Threads", sort: "threads", num: true, render: (c) => orUnknown(c.threads) },
-        { key: "virtual", label: "Virtual", sort: "is_virtual", render: virtualCell },
+        { key: "virtual", label: "Virtual", sort: "is_virtual", render: virtualStack },
         { key: "data_source", label: "Data source", sort: "data_source" },
-        { key: "first_seen", label: "First seen", sort: "first_seen", render: (c) => timeEl(c.first_seen) },
-        { key: "last_seen", label: "Last seen", sort: "last_seen", render: (c) => timeEl(c.last_seen) },
+        { key: "first_seen", label: "First seen", sort: "first_seen", cls: "seen", render: (c) => timeEl(c.first_seen, { day: true }) },
+        { key: "last_seen", label: "Last seen", sort: "last_seen", cls: "seen", render: (c) => timeEl(c.last_seen, { day: true }) },
         { key: "deleted", label: "Deleted", sort: "is_deleted", render: deletedCell },
       ],
       search,

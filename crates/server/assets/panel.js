@@ -47,6 +47,7 @@ window.openlmt = (function () {
 
   // ---- DOM and formatting ----
   const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  const dayFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
 
   function el(tag, attrs = {}, ...children) {
     const e = document.createElement(tag);
@@ -62,15 +63,16 @@ window.openlmt = (function () {
 
   function setContent(node, ...children) { node.replaceChildren(...children.filter((c) => c !== null && c !== undefined)); }
 
-  // A <time> in the browser's zone, with the UTC value on hover.
-  function timeEl(iso) {
+  // A <time> in the browser's zone, with the UTC value on hover; `day`
+  // shows only the date (narrow table cells; the hover still has the time).
+  function timeEl(iso, { day = false } = {}) {
     if (!iso) return document.createTextNode("—");
     const d = new Date(iso);
     if (isNaN(d)) return document.createTextNode(iso);
     return el("time", {
       datetime: d.toISOString(),
       title: d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace(/Z$/, " UTC"),
-      text: dateFmt.format(d),
+      text: (day ? dayFmt : dateFmt).format(d),
     });
   }
 
@@ -98,7 +100,9 @@ window.openlmt = (function () {
   //   table, pager: elements (the <table> with a <caption>, and an empty
   //     container for the paging controls),
   //   columns: [{ key, label, sort?: field, num?: bool, cls?: "…",
-  //               render?: (row) => Node|string }],   // shown columns
+  //               render?: (row) => Node|string }],   // shown columns;
+  //     cls "sticky" keeps the column in view when the table scrolls
+  //     sideways (the first shown column, which names the row)
   //   fetch: ["id", …],            // columns[] asked of the API
   //   search: (text) => criteria|null,   // the search box's filter
   //   searchInput, searchForm: elements (optional)
@@ -159,7 +163,7 @@ window.openlmt = (function () {
       const head = el("tr");
       if (this.o.details) head.append(el("th", { scope: "col", class: "toggle" }, el("span", { class: "sr-only", text: "Details" })));
       this.headers = columns.map((c) => {
-        const th = el("th", { scope: "col", class: c.num ? "num" : null, "data-key": c.key });
+        const th = el("th", { scope: "col", class: [c.num ? "num" : "", c.cls || ""].join(" ").trim() || null, "data-key": c.key });
         if (c.sort) {
           const btn = el("button", { type: "button", class: "sort", "data-sort": c.sort }, c.label, el("span", { class: "arrow", "aria-hidden": "true" }));
           btn.addEventListener("click", () => this.sortBy(c.sort));
@@ -219,7 +223,7 @@ window.openlmt = (function () {
         else th.removeAttribute("aria-sort");
         const btn = th.querySelector("button");
         btn.querySelector(".arrow").textContent = on ? (this.order.desc ? " ▼" : " ▲") : "";
-        btn.title = `Sort by ${col.label.toLowerCase()}` + (on && !this.order.desc ? ", descending" : "");
+        btn.title = `Sort by ${col.label}` + (on && !this.order.desc ? ", descending" : "");
       }
     }
 
