@@ -27,7 +27,12 @@
     if (!c.dns_name) return "—";
     const parts = c.dns_name.split(".");
     const span = el("span", { class: "dns" });
-    parts.forEach((p, i) => { span.append(i < parts.length - 1 ? p + "." : p); if (i < parts.length - 1) span.append(el("wbr")); });
+    // Each label stays whole (no break at its hyphens).
+    parts.forEach((p, i) => {
+      const last = i === parts.length - 1;
+      span.append(el("span", { text: last ? p : p + "." }));
+      if (!last) span.append(el("wbr"));
+    });
     return span;
   }
 
