@@ -7,6 +7,7 @@
 mod imports;
 mod inventory;
 mod inventory_query;
+mod list;
 mod meta;
 mod scan_package_state;
 mod sessions;
@@ -19,7 +20,11 @@ pub use imports::{
 pub use inventory::{
     InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
 };
-pub use inventory_query::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
+pub use inventory_query::{
+    ComputerList, ComputerRow, DeleteOutcome, InstalledPackageList, RawInstalledPackage,
+    RawSwidTag, SwidTagList,
+};
+pub use list::{ListSource, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use users::{Principal, TokenInfo, UserInfo};
 
