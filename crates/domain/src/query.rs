@@ -551,7 +551,10 @@ mod tests {
         assert!(Condition::new(seen, Op::Ge, period).is_err());
         assert_eq!(Op::parse("LAST"), Some(Op::Last));
         assert_eq!(Op::list_for(FieldKind::Time), "=, !=, <, <=, >, >=, last");
-        assert_eq!(Op::list_for(FieldKind::Text), "=, !=, <, <=, >, >=, contains");
+        assert_eq!(
+            Op::list_for(FieldKind::Text),
+            "=, !=, <, <=, >, >=, contains"
+        );
     }
 
     #[test]

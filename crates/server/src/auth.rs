@@ -399,15 +399,12 @@ pub fn request_token(parts: &Parts, query_allowed: bool) -> Option<String> {
             .find(|(k, _)| k == "token")
             .map(|(_, v)| v.trim().to_string())
     };
-    query_allowed
-        .then(from_query)
-        .flatten()
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<crate::params::BodyParams>()
-                .and_then(|b| b.token.clone())
-        })
+    query_allowed.then(from_query).flatten().or_else(|| {
+        parts
+            .extensions
+            .get::<crate::params::BodyParams>()
+            .and_then(|b| b.token.clone())
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {

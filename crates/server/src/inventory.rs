@@ -252,5 +252,4 @@ mod tests {
             r#"{"sockets":1,"computer_hardware":{"partition_cores":null,"computer_type":1},"id":1,"ip_address":["192.0.2.1"]}"#
         );
     }
-
 }

@@ -79,9 +79,8 @@ pub fn parse_criteria(entity: Entity, text: &str, now: DateTime<Utc>) -> Result<
                 .contains('\'')
                 .then(|| serde_json::from_str(&text.replace('\'', "\"")).ok())
                 .flatten();
-            lenient.ok_or_else(|| {
-                format!("`criteria` is not valid JSON ({e}); {CRITERIA_SHAPE}")
-            })?
+            lenient
+                .ok_or_else(|| format!("`criteria` is not valid JSON ({e}); {CRITERIA_SHAPE}"))?
         }
     };
     let ctx = Ctx { entity, now };
@@ -205,9 +204,8 @@ fn condition(ctx: &Ctx, triple: &[JsonValue]) -> Result<Condition, String> {
 }
 
 /// The period of `["field","last","P1M"]`: from `now` minus the ISO 8601
-/// duration (`P[n]Y[n]M[n]W[n]DT[n]H[n]M[n]S`) to `now`. Years and months
-/// are calendar ones (P1M before 31 March is the last day of February) and
-/// must be whole; days are 24 hours; smaller units may have a fraction.
+/// duration to `now`. Years and months are calendar ones (P1M before
+/// 31 March is the last day of February); days are 24 hours.
 fn last_period(field: &Field, v: &JsonValue, now: DateTime<Utc>) -> Result<Value, String> {
     let bad = |why: &str| {
         format!(
@@ -219,32 +217,108 @@ fn last_period(field: &Field, v: &JsonValue, now: DateTime<Utc>) -> Result<Value
     let JsonValue::String(text) = v else {
         return Err(bad(""));
     };
-    let d: iso8601_duration::Duration = text.trim().parse().map_err(|_| bad(""))?;
-    let parts = [d.year, d.month, d.day, d.hour, d.minute, d.second];
-    if parts.iter().any(|p| !p.is_finite() || *p < 0.0) {
-        return Err(bad(" (no negative or endless parts)"));
-    }
-    if d.year.fract() != 0.0 || d.month.fract() != 0.0 {
-        return Err(bad(" (years and months must be whole)"));
-    }
+    let d = parse_duration(text.trim()).map_err(|why| bad(&format!(" ({why})")))?;
     let too_long = || bad(" (too long a period)");
-    let months = f64::from(d.year) * 12.0 + f64::from(d.month);
-    if months > 12.0 * 10_000.0 {
-        return Err(too_long());
-    }
-    let millis = (f64::from(d.day) * 86_400.0
-        + f64::from(d.hour) * 3_600.0
-        + f64::from(d.minute) * 60.0
-        + f64::from(d.second))
-        * 1000.0;
-    if millis > 1000.0 * 86_400.0 * 366.0 * 10_000.0 {
+    let months = u32::try_from(d.months)
+        .ok()
+        .filter(|m| *m <= 12 * 10_000)
+        .ok_or_else(too_long)?;
+    if d.millis > 1000.0 * 86_400.0 * 366.0 * 10_000.0 {
         return Err(too_long());
     }
     let from = now
-        .checked_sub_months(Months::new(months as u32))
-        .and_then(|t| t.checked_sub_signed(chrono::TimeDelta::milliseconds(millis as i64)))
+        .checked_sub_months(Months::new(months))
+        .and_then(|t| t.checked_sub_signed(chrono::TimeDelta::milliseconds(d.millis as i64)))
         .ok_or_else(too_long)?;
     Value::period(from, now).ok_or_else(too_long)
+}
+
+/// An ISO 8601 duration: calendar months (years × 12 + months), and the
+/// rest in milliseconds (weeks of 7 days, days of 24 hours).
+#[derive(Debug, PartialEq)]
+struct IsoDuration {
+    months: u64,
+    millis: f64,
+}
+
+/// Parses `P[n]Y[n]M[n]W[n]DT[n]H[n]M[n]S` (ISO 8601-1 and -2: weeks may
+/// be combined with the other units), each part optional but at least one
+/// given, in this order. Years and months are whole numbers; the other
+/// parts may have a decimal fraction (`.` or `,`). (No crate fits: the
+/// `iso8601` crate caps each unit (no `P90D`), `iso8601-duration` refuses
+/// weeks with other units and reads exponents.)
+fn parse_duration(text: &str) -> Result<IsoDuration, &'static str> {
+    let rest = text.strip_prefix(['P', 'p']).ok_or("it starts with P")?;
+    let (date, time) = match rest.split_once(['T', 't']) {
+        Some((_, "")) => return Err("a T is followed by hours, minutes or seconds"),
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    let mut out = IsoDuration {
+        months: 0,
+        millis: 0.0,
+    };
+    let mut parts = 0;
+    // (designator, milliseconds per unit; 0 for calendar months)
+    const DATE: [(char, f64); 4] = [
+        ('Y', 0.0),
+        ('M', 0.0),
+        ('W', 7.0 * 86_400_000.0),
+        ('D', 86_400_000.0),
+    ];
+    const TIME: [(char, f64); 3] = [('H', 3_600_000.0), ('M', 60_000.0), ('S', 1000.0)];
+    for (section, units) in [(Some(date), &DATE[..]), (time, &TIME[..])] {
+        let Some(mut section) = section else {
+            continue;
+        };
+        let mut next_unit = 0;
+        while !section.is_empty() {
+            let end = section
+                .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+                .ok_or("each number is followed by its unit")?;
+            let (number, after) = section.split_at(end);
+            if number.is_empty() || number.starts_with(['.', ',']) {
+                return Err("each unit has a number before it");
+            }
+            let mut chars = after.chars();
+            let designator = chars.next().map(|c| c.to_ascii_uppercase());
+            let pos = units[next_unit..]
+                .iter()
+                .position(|(d, _)| Some(*d) == designator)
+                .ok_or("units are Y, M, W, D, then after T: H, M, S, each once, in this order")?;
+            let (unit, per) = units[next_unit + pos];
+            next_unit += pos + 1;
+            section = chars.as_str();
+            let n: f64 = number
+                .replace(',', ".")
+                .parse()
+                .map_err(|_| "each unit has a number before it")?;
+            parts += 1;
+            if per == 0.0 {
+                if number.contains(['.', ',']) {
+                    return Err("years and months must be whole");
+                }
+                let n: u64 = number.parse().map_err(|_| "too long a period")?;
+                let months = if unit == 'Y' {
+                    n.checked_mul(12)
+                } else {
+                    Some(n)
+                };
+                out.months = months
+                    .and_then(|m| out.months.checked_add(m))
+                    .ok_or("too long a period")?;
+            } else {
+                out.millis += n * per;
+            }
+        }
+    }
+    if parts == 0 {
+        return Err("it has at least one part, such as 1M");
+    }
+    if !out.millis.is_finite() {
+        return Err("too long a period");
+    }
+    Ok(out)
 }
 
 /// Parses a time given as `2026-11-28T12:00:00Z` (any RFC 3339 time) or
@@ -414,7 +488,6 @@ pub fn list_request(
     Ok(ListRequest { query, columns })
 }
 
-
 /// A successful JSON answer with the headers every API answer has.
 pub fn json_response(value: &JsonValue) -> Response {
     let mut resp = Json(value).into_response();
@@ -558,7 +631,10 @@ where
                 Ok(())
             }
             Ok(StreamEnd::Stopped) => {
-                tracing::debug!(rows = sink.rows, "list answer stopped: the client went away");
+                tracing::debug!(
+                    rows = sink.rows,
+                    "list answer stopped: the client went away"
+                );
                 Ok(())
             }
             // Not started: the handler answers the error.
@@ -654,7 +730,10 @@ mod tests {
         let e = Entity::Computers;
         let value = |text: &str| single(ok(e, text)).value().clone();
         assert_eq!(value(r#"{"and":[["id","=","42"]]}"#), Value::Int(42));
-        assert_eq!(value(r#"{"and":[["bigfix_id","="," -7 "]]}"#), Value::Int(-7));
+        assert_eq!(
+            value(r#"{"and":[["bigfix_id","="," -7 "]]}"#),
+            Value::Int(-7)
+        );
         for (text, want) in [
             ("true", true),
             ("\"true\"", true),
@@ -708,11 +787,55 @@ mod tests {
     }
 
     #[test]
+    fn durations_parse_strictly() {
+        let d = |t: &str| parse_duration(t);
+        let ms = |months: u64, millis: f64| Ok(IsoDuration { months, millis });
+        assert_eq!(d("P1M"), ms(1, 0.0));
+        assert_eq!(d("PT1M"), ms(0, 60_000.0));
+        assert_eq!(d("P2Y3M"), ms(27, 0.0));
+        assert_eq!(d("P1W"), ms(0, 604_800_000.0));
+        assert_eq!(
+            d("P1Y2M3W4DT5H6M7S"),
+            ms(14, ((25.0 * 24.0 + 5.0) * 60.0 + 6.0) * 60_000.0 + 7000.0)
+        );
+        assert_eq!(d("PT0.5S"), ms(0, 500.0));
+        assert_eq!(d("P1,5D"), ms(0, 1.5 * 86_400_000.0));
+        assert_eq!(d("p1dt1h"), ms(0, 25.0 * 3_600_000.0));
+        assert_eq!(d("P0D"), ms(0, 0.0));
+        for bad in [
+            "",
+            "P",
+            "PT",
+            "1M",
+            "P1",
+            "P1X",
+            "PM",
+            "P.5D",
+            "P1D1Y",
+            "P1M1M",
+            "P1H",
+            "PT1D",
+            "P1DT",
+            "P-1D",
+            "P1e3D",
+            "P1.5Y",
+            "P1.5M",
+            "P1D T1H",
+            "P99999999999999999999Y",
+        ] {
+            assert!(d(bad).is_err(), "{bad:?}: {:?}", d(bad));
+        }
+    }
+
+    #[test]
     fn single_quoted_criteria_are_read_leniently() {
         // datactl's form, verbatim.
         let f = ok(Entity::Computers, "{'and':[['sockets','<=','0']]}");
         let c = single(f);
-        assert_eq!((c.field().name, c.op(), c.value()), ("sockets", Op::Le, &Value::Int(0)));
+        assert_eq!(
+            (c.field().name, c.op(), c.value()),
+            ("sockets", Op::Le, &Value::Int(0))
+        );
         // Valid JSON is never rewritten: an apostrophe in a value stays.
         let c = single(ok(Entity::Computers, r#"{"and":[["name","=","O'Brien"]]}"#));
         assert_eq!(c.value(), &Value::Text("O'Brien".into()));
@@ -735,7 +858,11 @@ mod tests {
         assert!(e.message.contains("not valid JSON"), "{}", e.message);
         // Empty ones are no criteria.
         let p = Params::parse(Some("criteria=&criteria=+"));
-        assert!(list_request(Entity::Computers, &p, now()).unwrap().query.filter().is_none());
+        assert!(list_request(Entity::Computers, &p, now())
+            .unwrap()
+            .query
+            .filter()
+            .is_none());
     }
 
     #[test]
@@ -752,7 +879,11 @@ mod tests {
         let v = project(
             Entity::Computers,
             row,
-            Some(&["computer_hardware.server_cores", "name", "computer_hardware.computer_type"]),
+            Some(&[
+                "computer_hardware.server_cores",
+                "name",
+                "computer_hardware.computer_type",
+            ]),
         );
         assert_eq!(
             JsonValue::Object(v).to_string(),
@@ -786,12 +917,21 @@ mod tests {
             (r#"{"and":[["is_virtual","=","2"]]}"#, "true or false"),
             (r#"{"and":[["is_virtual","=",2]]}"#, "true or false"),
             (r#"{"and":[["name","last","P1M"]]}"#, "does not apply"),
-            (r#"{"and":[["last_seen","last","1 month"]]}"#, "not the string \"1 month\""),
-            (r#"{"and":[["last_seen","last","P-1D"]]}"#, "no negative"),
+            (
+                r#"{"and":[["last_seen","last","1 month"]]}"#,
+                "not the string \"1 month\"",
+            ),
+            (
+                r#"{"and":[["last_seen","last","P-1D"]]}"#,
+                "has a number before it",
+            ),
             (r#"{"and":[["last_seen","last","P0.5M"]]}"#, "must be whole"),
             (r#"{"and":[["last_seen","last","P99999999Y"]]}"#, "too long"),
             (r#"{"and":[["last_seen","last",30]]}"#, "ISO 8601 duration"),
-            (r#"{"and":[["last_seen","last",null]]}"#, "ISO 8601 duration"),
+            (
+                r#"{"and":[["last_seen","last",null]]}"#,
+                "ISO 8601 duration",
+            ),
             (r#"{"and":[["last_seen",">","P1M"]]}"#, "UTC time"),
             ("{'and':[['name','=','x']", "not valid JSON"),
             (r#"{"and":[["sockets","=",1.5]]}"#, "whole number"),

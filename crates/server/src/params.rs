@@ -122,8 +122,7 @@ pub async fn json_body_params(req: Request, next: Next) -> Response {
             return if over {
                 too_large()
             } else {
-                ApiError::bad_request(format!("cannot read the request body ({e})"))
-                    .into_response()
+                ApiError::bad_request(format!("cannot read the request body ({e})")).into_response()
             };
         }
     };

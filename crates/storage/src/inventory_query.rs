@@ -105,9 +105,7 @@ impl ListSource for ComputerList {
             "is_deleted" => "c.is_deleted",
             "deleted_at" => "c.deleted_at",
             "processor_vendor" | "computer_hardware.processor_vendor" => "c.processor_vendor",
-            "processor_brand" | "computer_hardware.processor_brand_string" => {
-                "c.processor_brand"
-            }
+            "processor_brand" | "computer_hardware.processor_brand_string" => "c.processor_brand",
             "processor_model" => "c.processor_model",
             "sockets" => "c.sockets",
             "cores" | "computer_hardware.partition_cores" => "c.cores",
@@ -749,7 +747,12 @@ mod tests {
                 vec![2],
             ),
             (
-                cond(e, "computer_hardware.partition_cores", Op::Eq, Value::Int(2)),
+                cond(
+                    e,
+                    "computer_hardware.partition_cores",
+                    Op::Eq,
+                    Value::Int(2),
+                ),
                 vec![1],
             ),
             (
