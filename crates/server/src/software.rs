@@ -5,18 +5,21 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::inventory::{json_response, list_request, page, time};
-use crate::params::Params;
+use crate::list::{self, json_response};
+use crate::params::{ListParams, Params};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use openlmt_domain::query::Entity;
+use openlmt_domain::time::format_utc;
 use openlmt_domain::Permission;
 use openlmt_storage::{
-    AuditRow, BundlingOptionRow, ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef,
-    RowOutcome, SoftwareComponentRow, SoftwareInstanceRow,
+    AuditRow, BundlingOptionList, BundlingOptionRow, ClassificationAuditList, ClassifyRequest,
+    ClassifySummary, ComputerRef, InstanceRef, RowOutcome, SoftwareComponentList,
+    SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRow,
 };
 use serde_json::{json, Map, Value};
 
@@ -24,6 +27,10 @@ use serde_json::{json, Map, Value};
 pub const MAX_CLASSIFY_ROWS: usize = 150;
 /// The largest classification body.
 pub const MAX_CLASSIFY_BYTES: usize = 4 * 1024 * 1024;
+
+fn time(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(format_utc(t)))
+}
 
 const RULE_NAMES: [&str; 6] = [
     "Manual Assignment",
@@ -145,72 +152,47 @@ pub fn audit_json(r: &AuditRow) -> Map<String, Value> {
 pub async fn list_instances(
     State(app): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    ListParams(params): ListParams,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewSoftware, "list the software instances")?;
-    let req = list_request(Entity::SoftwareInstances, query.as_deref())?;
-    let (total, rows) = app
-        .engine
-        .store()
-        .query_software_instances(&req.query)
-        .await?;
-    Ok(page(total, &rows, req.columns.as_deref(), instance_json))
+    let req = list::list_request(Entity::SoftwareInstances, &params, Utc::now())?;
+    list::respond::<SoftwareInstanceList>(app.engine.store(), req, instance_json).await
 }
 
 /// `GET /api/sam/v2/software_components`
 pub async fn list_components(
     State(app): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    ListParams(params): ListParams,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewSoftware, "list the software components")?;
-    let req = list_request(Entity::SoftwareComponents, query.as_deref())?;
-    let (total, rows) = app
-        .engine
-        .store()
-        .query_software_components(&req.query)
-        .await?;
-    Ok(page(total, &rows, req.columns.as_deref(), component_json))
+    let req = list::list_request(Entity::SoftwareComponents, &params, Utc::now())?;
+    list::respond::<SoftwareComponentList>(app.engine.store(), req, component_json).await
 }
 
 /// `GET /api/sam/v2/bundling_options`
 pub async fn list_bundling_options(
     State(app): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    ListParams(params): ListParams,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewSoftware, "list the bundling options")?;
-    let req = list_request(Entity::BundlingOptions, query.as_deref())?;
-    let (total, rows) = app
-        .engine
-        .store()
-        .query_bundling_options(&req.query)
-        .await?;
-    Ok(page(
-        total,
-        &rows,
-        req.columns.as_deref(),
-        bundling_option_json,
-    ))
+    let req = list::list_request(Entity::BundlingOptions, &params, Utc::now())?;
+    list::respond::<BundlingOptionList>(app.engine.store(), req, bundling_option_json).await
 }
 
 /// `GET /api/sam/v2/classification_audit`
 pub async fn list_audit(
     State(app): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    ListParams(params): ListParams,
 ) -> Result<Response, ApiError> {
     caller.require(
         Permission::ViewSoftware,
         "read the classification audit trail",
     )?;
-    let req = list_request(Entity::ClassificationAudit, query.as_deref())?;
-    let (total, rows) = app
-        .engine
-        .store()
-        .query_classification_audit(&req.query)
-        .await?;
-    Ok(page(total, &rows, req.columns.as_deref(), audit_json))
+    let req = list::list_request(Entity::ClassificationAudit, &params, Utc::now())?;
+    list::respond::<ClassificationAuditList>(app.engine.store(), req, audit_json).await
 }
 
 /// A boolean as clients send it: `true`/`false`, `1`/`0`, or those as strings.
