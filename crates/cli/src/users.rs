@@ -18,7 +18,8 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
         /// A permission to grant; repeat for several. One of: manage_imports,
-        /// upload_scan_results, view_endpoints, view_raw_data, or `all`.
+        /// upload_scan_results, view_endpoints, view_raw_data, view_software,
+        /// manage_software_classification, or `all`.
         #[arg(long = "permission")]
         permissions: Vec<String>,
         #[command(flatten)]

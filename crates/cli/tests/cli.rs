@@ -36,7 +36,9 @@ fn users_and_tokens_are_managed_while_the_server_runs() {
     let out = openlmt(&["user", "list"], &s.data_dir);
     let list = String::from_utf8_lossy(&out.stdout);
     assert!(
-        list.contains("admin\tmanage_imports,upload_scan_results,view_endpoints,view_raw_data"),
+        list.contains(
+            "admin\tmanage_imports,upload_scan_results,view_endpoints,view_raw_data,view_software,manage_software_classification"
+        ),
         "{list}"
     );
     assert!(list.contains("bob\tmanage_imports"), "{list}");

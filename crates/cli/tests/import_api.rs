@@ -462,6 +462,7 @@ fn history_pages_steps_logs_and_retention() {
             "Validate data sources",
             "Find scan packages",
             "Read and write scan packages",
+            "Software discovery",
             "Publish"
         ]
     );
@@ -484,7 +485,9 @@ fn history_pages_steps_logs_and_retention() {
             .unwrap();
     assert!(log.lines().count() >= 5);
     assert!(log.lines().all(|l| line.is_match(l)), "{log}");
-    assert!(log.contains("Step 1/4: Validate data sources"));
+    assert!(log.contains("Step 1/5: Validate data sources"));
+    assert!(log.contains("Step 4/5: Software discovery"));
+    assert!(log.contains("computers to discover"), "{log}");
     assert!(log.contains("finished successfully"));
 
     for bad in [

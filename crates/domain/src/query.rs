@@ -38,7 +38,9 @@ impl FieldKind {
     }
 }
 
-/// One field of a list.
+/// One field of a list. A name `assoc.col` is a column of an association
+/// (ILMT's `computer_hardware.cores`): rows show it nested,
+/// `{"assoc":{"col":…}}`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Field {
     pub name: &'static str,
@@ -51,8 +53,9 @@ const fn f(name: &'static str, kind: FieldKind) -> Field {
 
 use FieldKind::{Bool, Int, Text, TextList, Time};
 
-static COMPUTER_FIELDS: [Field; 19] = [
+static COMPUTER_FIELDS: [Field; 25] = [
     f("id", Int),
+    f("bigfix_id", Int),
     f("endpoint_id", Text),
     f("name", Text),
     f("dns_name", Text),
@@ -71,6 +74,12 @@ static COMPUTER_FIELDS: [Field; 19] = [
     f("hypervisor", Text),
     f("data_source", Text),
     f("deleted_at", Time),
+    // The `computer_hardware` association (ILMT's names), shown nested.
+    f("computer_hardware.computer_type", Int),
+    f("computer_hardware.processor_brand_string", Text),
+    f("computer_hardware.processor_vendor", Text),
+    f("computer_hardware.partition_cores", Int),
+    f("computer_hardware.server_cores", Int),
 ];
 
 static INSTALLED_PACKAGE_FIELDS: [Field; 6] = [
@@ -92,6 +101,81 @@ static SWID_TAG_FIELDS: [Field; 7] = [
     f("schema", Text),
 ];
 
+static SOFTWARE_INSTANCE_FIELDS: [Field; 38] = [
+    f("instance_id", Int),
+    f("computer_id", Int),
+    f("computer_bigfix_id", Int),
+    f("computer_name", Text),
+    f("computer_dns_name", Text),
+    f("computer_ip_address", TextList),
+    f("computer_os", Text),
+    f("product_publisher_name", Text),
+    f("product_name", Text),
+    f("product_release", Text),
+    f("product_release_guid", Text),
+    f("component_name", Text),
+    f("component_release", Text),
+    f("component_detailed_version", Text),
+    f("discoverable_guid", Text),
+    f("metric_id", Text),
+    f("bundle_id", Int),
+    f("discovery_path", Text),
+    f("discovery_start", Time),
+    f("discovery_end", Time),
+    f("is_present", Bool),
+    f("is_charged", Bool),
+    f("is_confirmed", Bool),
+    f("is_excluded", Bool),
+    f("is_suppressed", Bool),
+    f("exclusion_or_suppress_comment", Text),
+    f("signature_kind", Text),
+    f("evidence_source", Text),
+    f("evidence_name", Text),
+    f("evidence_version", Text),
+    f("bundling_evidence.bundling_rule", Int),
+    f("bundling_evidence.bundling_rule_name", Text),
+    f("bundling_evidence.details", Text),
+    f("computer_hardware.computer_type", Int),
+    f("computer_hardware.processor_vendor", Text),
+    f("computer_hardware.processor_brand_string", Text),
+    f("computer_hardware.node_total_processors", Int),
+    f("computer_hardware.partition_cores", Int),
+];
+
+static SOFTWARE_COMPONENT_FIELDS: [Field; 6] = [
+    f("id", Text),
+    f("name", Text),
+    f("release", Text),
+    f("guid", Text),
+    f("publisher_name", Text),
+    f("is_ibm", Bool),
+];
+
+static BUNDLING_OPTION_FIELDS: [Field; 9] = [
+    f("component_guid", Text),
+    f("component_name", Text),
+    f("component_release", Text),
+    f("product_release_guid", Text),
+    f("product_publisher_name", Text),
+    f("product_name", Text),
+    f("product_release", Text),
+    f("metric_id", Text),
+    f("is_charged", Bool),
+];
+
+static CLASSIFICATION_AUDIT_FIELDS: [Field; 10] = [
+    f("id", Int),
+    f("time", Time),
+    f("user_name", Text),
+    f("action", Text),
+    f("instance_id", Int),
+    f("computer_id", Int),
+    f("discoverable_guid", Text),
+    f("product_release_guid", Text),
+    f("comment", Text),
+    f("details", Text),
+];
+
 /// A list that can be queried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entity {
@@ -101,6 +185,14 @@ pub enum Entity {
     InstalledPackages,
     /// The raw ISO/IEC 19770-2 SWID tags of the visible computers.
     SwidTags,
+    /// The software instances (components found on computers).
+    SoftwareInstances,
+    /// The catalog's components (of the catalog the inventory uses).
+    SoftwareComponents,
+    /// The component → product relations of that catalog.
+    BundlingOptions,
+    /// The classification audit trail.
+    ClassificationAudit,
 }
 
 impl Entity {
@@ -110,6 +202,10 @@ impl Entity {
             Entity::Computers => &COMPUTER_FIELDS,
             Entity::InstalledPackages => &INSTALLED_PACKAGE_FIELDS,
             Entity::SwidTags => &SWID_TAG_FIELDS,
+            Entity::SoftwareInstances => &SOFTWARE_INSTANCE_FIELDS,
+            Entity::SoftwareComponents => &SOFTWARE_COMPONENT_FIELDS,
+            Entity::BundlingOptions => &BUNDLING_OPTION_FIELDS,
+            Entity::ClassificationAudit => &CLASSIFICATION_AUDIT_FIELDS,
         }
     }
 
@@ -138,10 +234,23 @@ pub enum Op {
     Ge,
     /// Case-insensitive substring (ASCII case folding).
     Contains,
+    /// A time within a period ending now (ILMT's `["last_seen","last","P1M"]`);
+    /// its value is a [`Value::Period`], which the caller computes from its
+    /// clock and the duration.
+    Last,
 }
 
 impl Op {
-    pub const ALL: [Op; 7] = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Contains];
+    pub const ALL: [Op; 8] = [
+        Op::Eq,
+        Op::Ne,
+        Op::Lt,
+        Op::Le,
+        Op::Gt,
+        Op::Ge,
+        Op::Contains,
+        Op::Last,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -152,10 +261,11 @@ impl Op {
             Op::Gt => ">",
             Op::Ge => ">=",
             Op::Contains => "contains",
+            Op::Last => "last",
         }
     }
 
-    /// Parses an operator (`contains` in any letter case).
+    /// Parses an operator (`contains` and `last` in any letter case).
     pub fn parse(s: &str) -> Option<Op> {
         Op::ALL
             .into_iter()
@@ -170,6 +280,7 @@ impl Op {
                 matches!(kind, FieldKind::Int | FieldKind::Text | FieldKind::Time)
             }
             Op::Contains => matches!(kind, FieldKind::Text | FieldKind::TextList),
+            Op::Last => kind == FieldKind::Time,
         }
     }
 
@@ -199,9 +310,20 @@ pub enum Value {
     Text(String),
     Bool(bool),
     Time(DateTime<Utc>),
+    /// The times from `from` to `to`, both included: the value of
+    /// [`Op::Last`] (only [`Value::period`] makes one, with `from <= to`).
+    Period {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
 }
 
 impl Value {
+    /// The period from `from` to `to`; `None` when `from` is after `to`.
+    pub fn period(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<Value> {
+        (from <= to).then_some(Value::Period { from, to })
+    }
+
     fn fits(&self, kind: FieldKind) -> bool {
         matches!(
             (self, kind),
@@ -209,7 +331,7 @@ impl Value {
                 | (Value::Int(_), FieldKind::Int)
                 | (Value::Text(_), FieldKind::Text | FieldKind::TextList)
                 | (Value::Bool(_), FieldKind::Bool)
-                | (Value::Time(_), FieldKind::Time)
+                | (Value::Time(_) | Value::Period { .. }, FieldKind::Time)
         )
     }
 }
@@ -241,6 +363,12 @@ impl Condition {
         if value == Value::Null && !matches!(op, Op::Eq | Op::Ne) {
             return Err(QueryError(format!(
                 "null can only be compared with = or !=, not `{op}` (field `{}`)",
+                field.name
+            )));
+        }
+        if (op == Op::Last) != matches!(value, Value::Period { .. }) {
+            return Err(QueryError(format!(
+                "`last` takes a period (an ISO 8601 duration such as \"P1M\"), and only `last` does (field `{}`)",
                 field.name
             )));
         }
@@ -331,8 +459,8 @@ impl Sort {
 
 /// The most sort keys a query may have.
 pub const MAX_SORT_KEYS: usize = 4;
-/// The most rows a page may have.
-pub const MAX_LIMIT: i64 = 10_000;
+/// The most rows a page may have (real adapters page with `limit=100000`).
+pub const MAX_LIMIT: i64 = 100_000;
 /// The largest offset of a page.
 pub const MAX_OFFSET: i64 = i64::MAX / 2;
 
@@ -496,6 +624,27 @@ mod tests {
     }
 
     #[test]
+    fn last_takes_a_period_of_a_time_field() {
+        let seen = Entity::Computers.field("last_seen").unwrap();
+        let name = Entity::Computers.field("name").unwrap();
+        let t0 = DateTime::from_timestamp(1_795_867_200, 0).unwrap();
+        let t1 = DateTime::from_timestamp(1_795_867_300, 0).unwrap();
+        let period = Value::period(t0, t1).unwrap();
+        assert!(Value::period(t1, t0).is_none(), "from after to");
+        assert!(Condition::new(seen, Op::Last, period.clone()).is_ok());
+        assert!(Condition::new(name, Op::Last, period.clone()).is_err());
+        assert!(Condition::new(seen, Op::Last, Value::Time(t0)).is_err());
+        assert!(Condition::new(seen, Op::Last, Value::Null).is_err());
+        assert!(Condition::new(seen, Op::Ge, period).is_err());
+        assert_eq!(Op::parse("LAST"), Some(Op::Last));
+        assert_eq!(Op::list_for(FieldKind::Time), "=, !=, <, <=, >, >=, last");
+        assert_eq!(
+            Op::list_for(FieldKind::Text),
+            "=, !=, <, <=, >, >=, contains"
+        );
+    }
+
+    #[test]
     fn ops_parse_and_count() {
         assert_eq!(Op::parse("CONTAINS"), Some(Op::Contains));
         assert_eq!(Op::parse("<="), Some(Op::Le));
@@ -517,17 +666,17 @@ mod tests {
         for (limit, offset) in [
             (-1, 0),
             (MAX_LIMIT + 1, 0),
-            (100_000, 0),
+            (1_000_000, 0),
             (10, -5),
             (10, i64::MAX),
         ] {
             assert!(Page::new(limit, offset).is_err(), "{limit} {offset}");
         }
         assert_eq!(
-            Page::new(20_000, 0).unwrap_err().0,
-            "`limit` must be a whole number from 0 to 10000, not `20000`"
+            Page::new(200_000, 0).unwrap_err().0,
+            "`limit` must be a whole number from 0 to 100000, not `200000`"
         );
-        assert_eq!(Page::first(u16::MAX).limit(), MAX_LIMIT);
+        assert_eq!(Page::first(u16::MAX).limit(), i64::from(u16::MAX));
     }
 
     #[test]

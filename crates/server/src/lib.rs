@@ -7,9 +7,11 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 mod inventory;
+pub mod list;
 mod panel;
-mod params;
+pub mod params;
 mod routes;
+mod software;
 mod upload;
 pub mod wire;
 
@@ -94,13 +96,43 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/sam/v2/computers",
-            get(inventory::list_computers).delete(inventory::delete_computer),
+            get(inventory::list_computers)
+                .delete(inventory::delete_computer)
+                .route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
             "/api/sam/raw_package_facts",
-            get(inventory::raw_installed_packages),
+            get(inventory::raw_installed_packages)
+                .route_layer(middleware::from_fn(params::json_body_params)),
         )
-        .route("/api/sam/raw_swid_tags", get(inventory::raw_swid_tags))
+        .route(
+            "/api/sam/raw_swid_tags",
+            get(inventory::raw_swid_tags)
+                .route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
+            "/api/sam/about",
+            get(routes::about).route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route("/", get(routes::root))
+        .route(
+            "/api/sam/v2/software_instances",
+            get(software::list_instances)
+                .put(software::classify)
+                .layer(DefaultBodyLimit::max(software::MAX_CLASSIFY_BYTES + 1)),
+        )
+        .route(
+            "/api/sam/v2/software_components",
+            get(software::list_components),
+        )
+        .route(
+            "/api/sam/v2/bundling_options",
+            get(software::list_bundling_options),
+        )
+        .route(
+            "/api/sam/v2/classification_audit",
+            get(software::list_audit),
+        )
         .route(
             "/api/sam/v2/scan_results_upload",
             post(upload::scan_results_upload).layer(DefaultBodyLimit::disable()),

@@ -421,7 +421,10 @@ impl Store {
     /// become part of the registry and it becomes `successful`. Returns
     /// false (and changes nothing) when the import is no longer active.
     pub async fn publish_import(&self, id: i64, opts: PublishOptions) -> Result<bool> {
-        Ok(self.publish_import_then(id, opts, async {}).await?.is_some())
+        Ok(self
+            .publish_import_then(id, opts, async {})
+            .await?
+            .is_some())
     }
 
     /// [`Store::publish_import`], awaiting `before_commit` inside the
@@ -889,7 +892,8 @@ mod tests {
             Leftovers {
                 superseded_facts: 2,
                 unpublished_facts: 0,
-                placeholder_computers: 0
+                placeholder_computers: 0,
+                unpublished_discovery: 0,
             }
         );
         assert_eq!(
@@ -908,7 +912,8 @@ mod tests {
             Leftovers {
                 superseded_facts: 0,
                 unpublished_facts: 1,
-                placeholder_computers: 2
+                placeholder_computers: 2,
+                unpublished_discovery: 0,
             },
             "c's facts, and the never-published b and c"
         );

@@ -4,29 +4,41 @@
 //! typed rows and domain types, never SQL or connection details. Times are
 //! stored as Unix milliseconds.
 
+mod classification;
 mod imports;
 mod inventory;
 mod inventory_query;
+mod list;
 mod meta;
 mod scan_package_state;
 mod sessions;
 mod software;
+mod software_query;
 mod users;
 
+pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
 pub use imports::{
-    ImportRow, LeftoverCounts, Leftovers, Published, NewScanPackageRecord, PublishedScanPackage,
+    ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, Published, PublishedScanPackage,
     RegistryState, ScanPackageState, StepCounters, StepRow, StoredScanPackage, INTERRUPTED,
 };
 pub use inventory::{
     InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
 };
-pub use inventory_query::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
+pub use inventory_query::{
+    ComputerList, ComputerRow, DeleteOutcome, InstalledPackageList, RawInstalledPackage,
+    RawSwidTag, SwidTagList,
+};
+pub use list::{ListSource, RowSink, StreamEnd};
+pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use software::{
     CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,
     InventoryCatalog, InventoryCatalogInfo, InventoryComponent, InventoryOption, InventoryProduct,
     SoftwarePublished, StagedInstance,
 };
-pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
+pub use software_query::{
+    AuditRow, BundlingOptionList, BundlingOptionRow, ClassificationAuditList,
+    SoftwareComponentList, SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRow,
+};
 pub use users::{Principal, TokenInfo, UserInfo};
 
 use chrono::{DateTime, TimeZone, Utc};

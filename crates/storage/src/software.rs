@@ -217,15 +217,14 @@ impl Store {
 
     /// The catalog the software inventory was last discovered with.
     pub async fn inventory_catalog(&self) -> Result<Option<InventoryCatalogInfo>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT key, value FROM meta WHERE key IN (?1, ?2, ?3, ?4)",
-        )
-        .bind(META_HASH)
-        .bind(META_VERSION)
-        .bind(META_APPLIED_AT)
-        .bind(META_IMPORT)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM meta WHERE key IN (?1, ?2, ?3, ?4)")
+                .bind(META_HASH)
+                .bind(META_VERSION)
+                .bind(META_APPLIED_AT)
+                .bind(META_IMPORT)
+                .fetch_all(&self.pool)
+                .await?;
         let m: HashMap<String, String> = rows.into_iter().collect();
         let Some(hash) = m.get(META_HASH) else {
             return Ok(None);
@@ -248,7 +247,11 @@ impl Store {
     /// discovery (a raw-data-only import published new facts without
     /// discovering them), or every one when `all` (the catalog changed).
     /// Sorted by computer id.
-    pub async fn discovery_targets(&self, import_id: i64, all: bool) -> Result<Vec<DiscoveryTarget>> {
+    pub async fn discovery_targets(
+        &self,
+        import_id: i64,
+        all: bool,
+    ) -> Result<Vec<DiscoveryTarget>> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, facts FROM (
                SELECT c.id AS id,
@@ -383,7 +386,11 @@ impl Store {
                  VALUES (?1, ?2, ?3)",
             )?;
             for t in targets {
-                target.execute(rusqlite::params![import_id, t.computer_id, t.facts_import_id])?;
+                target.execute(rusqlite::params![
+                    import_id,
+                    t.computer_id,
+                    t.facts_import_id
+                ])?;
             }
             let mut ins = conn.prepare_cached(
                 "INSERT OR REPLACE INTO stage_instances (import_id, computer_id, component_id,

@@ -12,9 +12,12 @@
 //! re-discovered with a different catalog.
 
 use super::{Run, Step, StepError, StepFuture};
-use openlmt_catalog::bundling::{self, Assignment, BundlingRule, Existing, Found, Gone};
+use openlmt_catalog::bundling::{
+    self, Assignment, BundlingIndex, BundlingRule, Existing, Found, Gone,
+};
 use openlmt_catalog::{
-    Catalog, ComputerFacts, Evidence, InstalledPackage, Match, Matcher, PackageDb, SwidTagFact,
+    Catalog, ComputerFacts, Evidence, InstalledPackage, Match, MatchCache, Matcher, PackageDb,
+    SwidTagFact,
 };
 use openlmt_storage::{
     ComputerFactSet, CurrentInstance, DiscoveryTarget, InventoryCatalog, InventoryComponent,
@@ -95,6 +98,15 @@ pub fn effective_catalog(operator: Option<(&str, &str)>) -> Result<Effective, St
 /// The catalog rows the publish stores beside the inventory.
 pub(crate) fn inventory_catalog(e: &Effective) -> InventoryCatalog {
     let c = &e.catalog;
+    // A component's publisher is its first product's (catalog order).
+    let mut publisher: HashMap<&str, &str> = HashMap::new();
+    for p in &c.products {
+        for b in &p.components {
+            publisher
+                .entry(b.component_id.as_str())
+                .or_insert(p.publisher.as_str());
+        }
+    }
     let products = c
         .products
         .iter()
@@ -113,10 +125,7 @@ pub(crate) fn inventory_catalog(e: &Effective) -> InventoryCatalog {
             id: k.id.clone(),
             name: k.name.clone(),
             release: k.release.clone(),
-            publisher: c
-                .bundling_options(&k.id)
-                .next()
-                .map(|(p, _)| p.publisher.clone()),
+            publisher: publisher.get(k.id.as_str()).map(|p| p.to_string()),
         })
         .collect();
     let options = c
@@ -186,6 +195,8 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         },
         targets.len()
     ));
+    let index = BundlingIndex::new(&effective.catalog);
+    let mut cache = MatchCache::default();
     let started = Instant::now();
     let mut last_save = Instant::now();
     let total = targets.len() as u64;
@@ -207,11 +218,7 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         for (target, set) in chunk.iter().zip(facts) {
             let before = current.remove(&target.computer_id).unwrap_or_default();
             staged.extend(discover_computer(
-                &effective.catalog,
-                &matcher,
-                *target,
-                set,
-                &before,
+                &index, &matcher, &mut cache, *target, set, &before,
             ));
         }
         match_time += t.elapsed();
@@ -292,14 +299,15 @@ fn discovery_path(m: &Match) -> String {
 /// whose evidence is the strongest match (signature kind, then the first
 /// fact), bundled with the computer's stored instances as history.
 pub(crate) fn discover_computer(
-    catalog: &Catalog,
+    catalog: &BundlingIndex<'_>,
     matcher: &Matcher,
+    cache: &mut MatchCache,
     target: DiscoveryTarget,
     set: ComputerFactSet,
     before: &[CurrentInstance],
 ) -> Vec<StagedInstance> {
     let facts = to_facts(set);
-    let matches = matcher.match_computer(&facts);
+    let matches = matcher.match_computer_cached(&facts, cache);
     let mut best: BTreeMap<(String, String), &Match> = BTreeMap::new();
     for m in &matches {
         let key = (m.component_id.clone(), discovery_path(m));
@@ -331,8 +339,7 @@ pub(crate) fn discover_computer(
     let gone: Vec<Gone> = before
         .iter()
         .filter(|i| {
-            i.is_present
-                && !best.contains_key(&(i.component_id.clone(), i.discovery_path.clone()))
+            i.is_present && !best.contains_key(&(i.component_id.clone(), i.discovery_path.clone()))
         })
         .map(|i| Gone {
             instance_id: i.instance_id,
@@ -340,7 +347,7 @@ pub(crate) fn discover_computer(
             assignment: stored_assignment(i),
         })
         .collect();
-    let assignments = bundling::bundle_computer(catalog, &found, &gone);
+    let assignments = bundling::bundle_computer_with(catalog, &found, &gone);
     best.into_iter()
         .zip(assignments)
         .map(|(((component_id, discovery_path), m), a)| {
@@ -350,7 +357,11 @@ pub(crate) fn discover_computer(
                     name,
                     version,
                     ..
-                } => (source.as_str().to_string(), name.clone(), Some(version.clone())),
+                } => (
+                    source.as_str().to_string(),
+                    name.clone(),
+                    Some(version.clone()),
+                ),
                 Evidence::Swid {
                     tag_id, version, ..
                 } => ("swid".to_string(), tag_id.clone(), version.clone()),
@@ -434,9 +445,19 @@ mod tests {
                 rpm("acme-engine", "7.2.0-1"), // outside the range
                 rpm("bash", "5.2"),
             ],
-            tags: vec![tag("/opt/acme/swidtag", "7.1.2"), tag("/opt/acme2", "7.1.3")],
+            tags: vec![
+                tag("/opt/acme/swidtag", "7.1.2"),
+                tag("/opt/acme2", "7.1.3"),
+            ],
         };
-        let got = discover_computer(&catalog, &matcher, target(), set, &[]);
+        let got = discover_computer(
+            &BundlingIndex::new(&catalog),
+            &matcher,
+            &mut MatchCache::default(),
+            target(),
+            set,
+            &[],
+        );
         let keys: Vec<(&str, &str, &str, Option<&str>)> = got
             .iter()
             .map(|i| {
@@ -451,15 +472,28 @@ mod tests {
         assert_eq!(
             keys,
             [
-                ("/opt/acme/swidtag", "swid_persistent_id", "acme.example-4f1e0c-7.1.2", Some("7.1.2")),
-                ("/opt/acme2", "swid_persistent_id", "acme.example-4f1e0c-7.1.3", Some("7.1.3")),
+                (
+                    "/opt/acme/swidtag",
+                    "swid_persistent_id",
+                    "acme.example-4f1e0c-7.1.2",
+                    Some("7.1.2")
+                ),
+                (
+                    "/opt/acme2",
+                    "swid_persistent_id",
+                    "acme.example-4f1e0c-7.1.3",
+                    Some("7.1.3")
+                ),
                 ("rpm", "package_exact", "acme-engine", Some("7.1.2-1")),
             ]
         );
         for i in &got {
             assert_eq!(i.product_id.as_deref(), Some("acme-server-7"));
             assert!(i.is_charged);
-            assert_eq!(i.bundling_rule, Some(BundlingRule::SingleBundlingOption.id()));
+            assert_eq!(
+                i.bundling_rule,
+                Some(BundlingRule::SingleBundlingOption.id())
+            );
             assert_eq!(i.computer_id, 7);
         }
     }
@@ -498,7 +532,14 @@ mod tests {
             packages: vec![rpm("acme-engine", "7.1.0-3")],
             tags: vec![],
         };
-        let got = discover_computer(&catalog, &matcher, target(), set, &before);
+        let got = discover_computer(
+            &BundlingIndex::new(&catalog),
+            &matcher,
+            &mut MatchCache::default(),
+            target(),
+            set,
+            &before,
+        );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].discovery_path, "rpm");
         assert_eq!(got[0].product_id.as_deref(), Some("in-house-product"));
@@ -520,8 +561,13 @@ mod tests {
         assert!(rows
             .options
             .iter()
-            .any(|o| o.component_id == "acme-engine-7" && o.product_id == "acme-server-7" && o.charged));
-        let bad = effective_catalog(Some(("x", r#"{"catalog_version":"x","products":[{"id":"p"}]}"#)));
+            .any(|o| o.component_id == "acme-engine-7"
+                && o.product_id == "acme-server-7"
+                && o.charged));
+        let bad = effective_catalog(Some((
+            "x",
+            r#"{"catalog_version":"x","products":[{"id":"p"}]}"#,
+        )));
         assert!(bad.is_err());
     }
 }

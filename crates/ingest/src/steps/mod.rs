@@ -242,7 +242,10 @@ mod tests {
                 ("Publish", 5),
             ]
         );
-        let raw: Vec<&str> = plan(ImportType::RawOnly).iter().map(|s| s.label()).collect();
+        let raw: Vec<&str> = plan(ImportType::RawOnly)
+            .iter()
+            .map(|s| s.label())
+            .collect();
         assert_eq!(
             raw,
             [

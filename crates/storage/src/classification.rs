@@ -1,0 +1,507 @@
+//! Software classification (ILMT's `PUT api/sam/v2/software_instances`):
+//! assign an instance to a product, confirm it, exclude or include its
+//! product on its computer, suppress or unsuppress its component there.
+//! Every change is recorded in `classification_audit` (who, when, the
+//! comment, the values before and after).
+//!
+//! All rows of one call are applied in one transaction; a simulation runs
+//! exactly the same statements and rolls them back, so it reports what the
+//! real call would do and changes nothing.
+
+use crate::{now_ms, Result, Store};
+use serde_json::json;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// How a row names its instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceRef {
+    /// By `instance_id`.
+    Id(i64),
+    /// By computer (its id, or its DNS name) and component (`discoverable_guid`),
+    /// optionally with the discovery path when the component is on the
+    /// computer more than once.
+    Component {
+        computer: ComputerRef,
+        component_id: String,
+        discovery_path: Option<String>,
+    },
+}
+
+/// A computer named by a classification row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComputerRef {
+    /// `computer_id` or `computer_bigfix_id`.
+    Id(i64),
+    /// `computer_dns_name`.
+    DnsName(String),
+}
+
+/// What one row asks for; `None` fields leave that part as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassifyRequest {
+    /// Assign to this product (`product_release_guid`).
+    pub product_id: Option<String>,
+    /// The metric the caller expects the product to have (`metric_id`);
+    /// `Some(None)` is an explicit null.
+    pub metric: Option<Option<String>>,
+    /// `is_charged` of the assignment.
+    pub charged: Option<bool>,
+    pub confirmed: Option<bool>,
+    pub excluded: Option<bool>,
+    pub suppressed: Option<bool>,
+    /// `exclusion_or_suppress_comment`.
+    pub comment: Option<String>,
+}
+
+/// The outcome of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowOutcome {
+    /// Changed: the actions applied (`Bundled`, `Confirmed`, `Unconfirmed`,
+    /// `Excluded`, `Included`, `Suppressed`, `Unsuppressed`).
+    Modified {
+        instance_id: i64,
+        actions: Vec<&'static str>,
+    },
+    /// Valid, but asks for nothing that is not already so.
+    Unmodified { instance_id: i64 },
+    /// Refused, with the reason (a short, stable text: the summary counts by it).
+    Invalid { reason: String },
+}
+
+#[derive(Debug)]
+struct Current {
+    id: i64,
+    computer_id: i64,
+    component_id: String,
+    product_id: Option<String>,
+    is_charged: bool,
+    bundling_rule: Option<i64>,
+}
+
+async fn find(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    r: &InstanceRef,
+) -> Result<std::result::Result<Current, String>> {
+    const COLS: &str = "SELECT i.id, i.computer_id, i.component_id, i.product_id, i.is_charged,
+        i.bundling_rule FROM software_instances i
+        JOIN computers c ON c.id = i.computer_id WHERE c.published = 1";
+    let rows = match r {
+        InstanceRef::Id(id) => {
+            sqlx::query(&format!("{COLS} AND i.id = ?"))
+                .bind(id)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        InstanceRef::Component {
+            computer,
+            component_id,
+            discovery_path,
+        } => {
+            let (cond, id, dns) = match computer {
+                ComputerRef::Id(id) => ("c.id = ?", Some(*id), None),
+                ComputerRef::DnsName(n) => ("lower(c.dns_name) = lower(?)", None, Some(n.clone())),
+            };
+            let sql = format!(
+                "{COLS} AND {cond} AND i.component_id = ? AND (? IS NULL OR i.discovery_path = ?)
+                 ORDER BY i.is_present DESC, i.id"
+            );
+            let mut q = sqlx::query(&sql);
+            q = match (id, dns) {
+                (Some(id), _) => q.bind(id),
+                (None, dns) => q.bind(dns),
+            };
+            q.bind(component_id)
+                .bind(discovery_path)
+                .bind(discovery_path)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+    };
+    match rows.as_slice() {
+        [] => Ok(Err("instance not found".into())),
+        [r] => Ok(Ok(Current {
+            id: r.try_get(0)?,
+            computer_id: r.try_get(1)?,
+            component_id: r.try_get(2)?,
+            product_id: r.try_get(3)?,
+            is_charged: r.try_get(4)?,
+            bundling_rule: r.try_get(5)?,
+        })),
+        _ => Ok(Err(
+            "instance is ambiguous: the component is in several discovery paths on that computer; name it by instance_id or add discovery_path".into(),
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    now: i64,
+    user: &str,
+    action: &str,
+    c: &Current,
+    product_id: Option<&str>,
+    comment: Option<&str>,
+    details: serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO classification_audit (at, user_name, action, instance_id, computer_id,
+           component_id, product_id, comment, details)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(now)
+    .bind(user)
+    .bind(action)
+    .bind(c.id)
+    .bind(c.computer_id)
+    .bind(&c.component_id)
+    .bind(product_id)
+    .bind(comment)
+    .bind(details.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Applies one row inside the transaction.
+async fn apply(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    now: i64,
+    user: &str,
+    target: &InstanceRef,
+    req: &ClassifyRequest,
+) -> Result<RowOutcome> {
+    let c = match find(tx, target).await? {
+        Ok(c) => c,
+        Err(reason) => return Ok(RowOutcome::Invalid { reason }),
+    };
+    let comment = req
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let mut actions = Vec::new();
+
+    // 1. Assignment.
+    let mut product = c.product_id.clone();
+    if let Some(pid) = &req.product_id {
+        let found: Option<(Option<String>, i64)> =
+            sqlx::query_as("SELECT metric, in_catalog FROM inventory_products WHERE id = ?")
+                .bind(pid)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let Some((metric, _)) = found else {
+            return Ok(RowOutcome::Invalid {
+                reason: "product not found".into(),
+            });
+        };
+        if let Some(expected) = &req.metric {
+            if expected.as_deref() != metric.as_deref() {
+                return Ok(RowOutcome::Invalid {
+                    reason: "metric_id does not match the product's metric".into(),
+                });
+            }
+        }
+        let option_charged: Option<bool> = sqlx::query_scalar(
+            "SELECT charged FROM inventory_bundling_options WHERE component_id = ? AND product_id = ?",
+        )
+        .bind(&c.component_id)
+        .bind(pid)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let charged = req.charged.or(option_charged).unwrap_or(true);
+        if c.product_id.as_deref() != Some(pid.as_str()) || c.is_charged != charged {
+            sqlx::query(
+                "UPDATE software_instances SET product_id = ?, is_charged = ?, bundling_rule = 1,
+                   bundling_details = ? WHERE id = ?",
+            )
+            .bind(pid)
+            .bind(charged)
+            .bind(
+                json!({"assignedBy": user, "customRelation": option_charged.is_none()}).to_string(),
+            )
+            .bind(c.id)
+            .execute(&mut **tx)
+            .await?;
+            audit(
+                tx,
+                now,
+                user,
+                "assign",
+                &c,
+                Some(pid),
+                comment,
+                json!({"before": {"product_release_guid": c.product_id, "is_charged": c.is_charged, "bundling_rule": c.bundling_rule},
+                       "after": {"product_release_guid": pid, "is_charged": charged, "bundling_rule": 1}}),
+            )
+            .await?;
+            actions.push("Bundled");
+            product = Some(pid.clone());
+        }
+    } else if req.charged.is_some_and(|ch| ch != c.is_charged) {
+        return Ok(RowOutcome::Invalid {
+            reason: "is_charged changes only with an assignment (product_release_guid)".into(),
+        });
+    }
+
+    // 2. Exclusion (per product per computer).
+    if let Some(exclude) = req.excluded {
+        let existing: Option<String> = match &product {
+            Some(p) => sqlx::query_scalar(
+                "SELECT comment FROM software_exclusions WHERE computer_id = ? AND product_id = ?",
+            )
+            .bind(c.computer_id)
+            .bind(p)
+            .fetch_optional(&mut **tx)
+            .await?,
+            None => None,
+        };
+        match (exclude, &product, existing) {
+            (true, None, _) => {
+                return Ok(RowOutcome::Invalid {
+                    reason: "instance has no product to exclude".into(),
+                })
+            }
+            (true, Some(_), Some(_)) => {}
+            (true, Some(p), None) => {
+                let Some(text) = comment else {
+                    return Ok(RowOutcome::Invalid {
+                        reason: "exclusion_or_suppress_comment is required to exclude".into(),
+                    });
+                };
+                sqlx::query(
+                    "INSERT INTO software_exclusions (computer_id, product_id, comment, set_by, set_at)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(c.computer_id)
+                .bind(p)
+                .bind(text)
+                .bind(user)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                audit(tx, now, user, "exclude", &c, Some(p), Some(text), json!({})).await?;
+                actions.push("Excluded");
+            }
+            (false, Some(p), Some(old)) => {
+                sqlx::query(
+                    "DELETE FROM software_exclusions WHERE computer_id = ? AND product_id = ?",
+                )
+                .bind(c.computer_id)
+                .bind(p)
+                .execute(&mut **tx)
+                .await?;
+                // Including a product back makes its assignments unconfirmed (ILMT).
+                sqlx::query(
+                    "UPDATE software_instances SET is_confirmed = 0
+                     WHERE computer_id = ? AND product_id = ?",
+                )
+                .bind(c.computer_id)
+                .bind(p)
+                .execute(&mut **tx)
+                .await?;
+                audit(
+                    tx,
+                    now,
+                    user,
+                    "include",
+                    &c,
+                    Some(p),
+                    comment,
+                    json!({"before": {"comment": old}}),
+                )
+                .await?;
+                actions.push("Included");
+            }
+            (false, _, _) => {}
+        }
+    }
+
+    // 3. Suppression (per component per computer).
+    if let Some(suppress) = req.suppressed {
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT comment FROM software_suppressions WHERE computer_id = ? AND component_id = ?",
+        )
+        .bind(c.computer_id)
+        .bind(&c.component_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        match (suppress, existing) {
+            (true, None) => {
+                let text = comment.unwrap_or("");
+                sqlx::query(
+                    "INSERT INTO software_suppressions (computer_id, component_id, comment, set_by, set_at)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(c.computer_id)
+                .bind(&c.component_id)
+                .bind(text)
+                .bind(user)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                audit(
+                    tx,
+                    now,
+                    user,
+                    "suppress",
+                    &c,
+                    product.as_deref(),
+                    comment,
+                    json!({}),
+                )
+                .await?;
+                actions.push("Suppressed");
+            }
+            (false, Some(old)) => {
+                sqlx::query(
+                    "DELETE FROM software_suppressions WHERE computer_id = ? AND component_id = ?",
+                )
+                .bind(c.computer_id)
+                .bind(&c.component_id)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE software_instances SET is_confirmed = 0
+                     WHERE computer_id = ? AND component_id = ?",
+                )
+                .bind(c.computer_id)
+                .bind(&c.component_id)
+                .execute(&mut **tx)
+                .await?;
+                audit(
+                    tx,
+                    now,
+                    user,
+                    "unsuppress",
+                    &c,
+                    product.as_deref(),
+                    comment,
+                    json!({"before": {"comment": old}}),
+                )
+                .await?;
+                actions.push("Unsuppressed");
+            }
+            _ => {}
+        }
+    }
+
+    // 4. Confirmation (after the rest: an include/unsuppress unconfirms).
+    if let Some(confirm) = req.confirmed {
+        let now_confirmed: bool =
+            sqlx::query_scalar("SELECT is_confirmed FROM software_instances WHERE id = ?")
+                .bind(c.id)
+                .fetch_one(&mut **tx)
+                .await?;
+        if confirm != now_confirmed {
+            if confirm && product.is_none() {
+                return Ok(RowOutcome::Invalid {
+                    reason: "instance has no product to confirm".into(),
+                });
+            }
+            sqlx::query("UPDATE software_instances SET is_confirmed = ? WHERE id = ?")
+                .bind(confirm)
+                .bind(c.id)
+                .execute(&mut **tx)
+                .await?;
+            let action = if confirm { "confirm" } else { "unconfirm" };
+            audit(
+                tx,
+                now,
+                user,
+                action,
+                &c,
+                product.as_deref(),
+                comment,
+                json!({}),
+            )
+            .await?;
+            actions.push(if confirm { "Confirmed" } else { "Unconfirmed" });
+        }
+    }
+    Ok(if actions.is_empty() {
+        RowOutcome::Unmodified { instance_id: c.id }
+    } else {
+        RowOutcome::Modified {
+            instance_id: c.id,
+            actions,
+        }
+    })
+}
+
+/// Counts per outcome, as ILMT's summary reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassifySummary {
+    /// Action → instances (`Confirmed`, `Bundled`, …).
+    pub valid: BTreeMap<&'static str, u64>,
+    pub unmodified: u64,
+    /// Reason → rows.
+    pub invalid: BTreeMap<String, u64>,
+}
+
+impl ClassifySummary {
+    pub fn of(outcomes: &[RowOutcome]) -> ClassifySummary {
+        let mut s = ClassifySummary::default();
+        for o in outcomes {
+            match o {
+                RowOutcome::Modified { actions, .. } => {
+                    for a in actions {
+                        *s.valid.entry(a).or_default() += 1;
+                    }
+                }
+                RowOutcome::Unmodified { .. } => s.unmodified += 1,
+                RowOutcome::Invalid { reason } => {
+                    *s.invalid.entry(reason.clone()).or_default() += 1
+                }
+            }
+        }
+        s
+    }
+}
+
+impl Store {
+    /// Applies classification rows in order, in one transaction (rolled
+    /// back when `simulate`). A row that is invalid changes nothing; the
+    /// others still apply. `rows` pairs each target with its request; a
+    /// row the caller could not even read comes as `Err(reason)`.
+    pub async fn classify(
+        &self,
+        user: &str,
+        rows: &[std::result::Result<(InstanceRef, ClassifyRequest), String>],
+        simulate: bool,
+    ) -> Result<Vec<RowOutcome>> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(match row {
+                Err(reason) => RowOutcome::Invalid {
+                    reason: reason.clone(),
+                },
+                Ok((target, req)) => {
+                    // A savepoint per row: an invalid row found half way
+                    // leaves nothing behind.
+                    sqlx::query("SAVEPOINT row").execute(&mut *tx).await?;
+                    let o = apply(&mut tx, now, user, target, req).await?;
+                    let end = if matches!(o, RowOutcome::Invalid { .. }) {
+                        "ROLLBACK TO row"
+                    } else {
+                        "RELEASE row"
+                    };
+                    sqlx::query(end).execute(&mut *tx).await?;
+                    if matches!(o, RowOutcome::Invalid { .. }) {
+                        sqlx::query("RELEASE row").execute(&mut *tx).await?;
+                    }
+                    o
+                }
+            });
+        }
+        if simulate {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(out)
+    }
+}
