@@ -144,3 +144,158 @@ fn an_operator_override_round_trips() {
     let merged = merge_layers(&b, &op);
     assert_round_trip(&merged);
 }
+
+mod round_trip_property {
+    use super::assert_round_trip;
+    use openlmt_catalog::load;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn text() -> impl Strategy<Value = String> {
+        // Non-empty, with the characters real names have (spaces, dots, unicode).
+        "[A-Za-z0-9][A-Za-z0-9 ._/é-]{0,12}"
+    }
+
+    fn range() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop::sample::select(vec![
+            "*",
+            ">=7.1, <7.2",
+            " >= 1:2.0~rc1 ,!=1:2.0-3",
+            "=9.2.0.1",
+            ">0",
+        ]))
+        .prop_map(|r| r.map(str::to_string))
+    }
+
+    fn pattern() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            text().prop_map(Value::String),
+            prop::sample::select(vec!["acme-[a-z]+", "postgresql-[0-9]+", "(?i)ibm.*"])
+                .prop_map(|r| json!({ "regex": r })),
+        ]
+    }
+
+    fn signature() -> impl Strategy<Value = Value> {
+        let swid = (text(), 0..4usize, text(), range(), prop::option::of(text())).prop_map(
+            |(regid, key, value, version, evidence)| {
+                let key = ["persistent_id", "tag_id", "tag_id_prefix", "name"][key];
+                let mut w = json!({ "regid": regid, key: value });
+                if let Some(v) = version {
+                    w["version"] = v.into();
+                }
+                let mut s = json!({ "swid": w });
+                if let Some(e) = evidence {
+                    s["evidence"] = e.into();
+                }
+                s
+            },
+        );
+        let package = (
+            prop::sample::select(vec!["dpkg", "rpm", "any"]),
+            pattern(),
+            prop::option::of(pattern()),
+            range(),
+        )
+            .prop_map(|(source, name, vendor, version)| {
+                let mut p = json!({ "source": source, "name": name });
+                if let Some(v) = vendor {
+                    p["vendor"] = v;
+                }
+                if let Some(v) = version {
+                    p["version"] = v.into();
+                }
+                json!({ "package": p })
+            });
+        prop_oneof![swid, package]
+    }
+
+    /// A valid catalog: `n` components (some top-level, some defined under their first
+    /// product), products listing them by index, publishers named by id or by name.
+    fn catalog() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(
+                (text(), prop::option::of(text()), prop::collection::vec(signature(), 0..4), any::<bool>()),
+                1..6,
+            ),
+            prop::collection::vec(
+                (
+                    text(),
+                    prop::option::of(text()),
+                    prop::option::of(prop::sample::select(vec!["PVU", "RVU_MAPC", "VPC"])),
+                    0..3usize,
+                    prop::collection::btree_map(0..6usize, any::<bool>(), 1..4),
+                ),
+                1..5,
+            ),
+        )
+            .prop_map(|(components, products)| {
+                let n = components.len();
+                let def = |i: usize| {
+                    let (name, release, sigs, _) = &components[i];
+                    let mut c = json!({ "id": format!("c{i}"), "name": name, "signatures": sigs });
+                    if let Some(r) = release {
+                        c["release"] = r.clone().into();
+                    }
+                    c
+                };
+                let mut defined = vec![false; n];
+                let mut top = Vec::new();
+                for (i, (_, _, _, at_top)) in components.iter().enumerate() {
+                    if *at_top {
+                        top.push(def(i));
+                        defined[i] = true;
+                    }
+                }
+                let mut prods = Vec::new();
+                for (k, (name, release, metric, publisher, comps)) in products.iter().enumerate() {
+                    let mut list = Vec::new();
+                    for (&i, &charged) in comps {
+                        let i = i % n;
+                        if list.iter().any(|c: &Value| c["id"] == format!("c{i}")) {
+                            continue;
+                        }
+                        let mut c = if defined[i] {
+                            json!({ "id": format!("c{i}") })
+                        } else {
+                            defined[i] = true;
+                            def(i)
+                        };
+                        c["charged"] = charged.into();
+                        list.push(c);
+                    }
+                    let publisher = ["acme", "Beta Ltd", "ACME Corp."][*publisher];
+                    let mut p = json!({ "id": format!("p{k}"), "publisher": publisher,
+                                        "name": name, "components": list });
+                    if let Some(r) = release {
+                        p["release"] = r.clone().into();
+                    }
+                    if let Some(m) = metric {
+                        p["metric"] = (*m).into();
+                    }
+                    prods.push(p);
+                }
+                // Components no product lists are top-level definitions.
+                for (i, d) in defined.iter().enumerate() {
+                    if !d {
+                        top.push(def(i));
+                    }
+                }
+                json!({
+                    "catalog_version": "prop-1",
+                    "publishers": [{"id": "acme", "name": "ACME Corp."}, {"id": "beta", "name": "Beta Ltd"}],
+                    "components": top,
+                    "products": prods,
+                })
+                .to_string()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn every_valid_catalog_round_trips(json in catalog()) {
+            let c = load(&json).map_err(|e| TestCaseError::fail(format!("{e:?}\n{json}")))?;
+            assert_round_trip(&c);
+        }
+    }
+}
