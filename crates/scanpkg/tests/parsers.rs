@@ -356,14 +356,20 @@ fn ibm_swidtags_keep_their_persistent_id() {
         .replace(gen_meta, pid_meta)
         .replace("@@", r#"<Meta persistentId="second"/>"#);
     assert_eq!(
-        parse_swidtag(swapped.as_bytes()).unwrap().persistent_id.as_deref(),
+        parse_swidtag(swapped.as_bytes())
+            .unwrap()
+            .persistent_id
+            .as_deref(),
         Some("second")
     );
     let nested = real.replace(
         pid_meta,
         r#"<Payload><Meta persistentId="nested"/></Payload>"#,
     );
-    assert_eq!(parse_swidtag(nested.as_bytes()).unwrap().persistent_id, None);
+    assert_eq!(
+        parse_swidtag(nested.as_bytes()).unwrap().persistent_id,
+        None
+    );
     let empty = real.replace(pid_meta, r#"<Meta persistentId="  "/>"#);
     assert_eq!(parse_swidtag(empty.as_bytes()).unwrap().persistent_id, None);
     let bad = real.replace(pid_meta, r#"<Meta persistentId="&nope;"/>"#);
