@@ -82,7 +82,7 @@ static INSTALLED_PACKAGE_FIELDS: [Field; 6] = [
     f("source", Text),
 ];
 
-static SWID_TAG_FIELDS: [Field; 7] = [
+static SWID_TAG_FIELDS: [Field; 9] = [
     f("computer_id", Int),
     f("tag_id", Text),
     f("name", Text),
@@ -90,6 +90,8 @@ static SWID_TAG_FIELDS: [Field; 7] = [
     f("regid", Text),
     f("vendor", Text),
     f("schema", Text),
+    f("persistent_id", Text),
+    f("directory", Text),
 ];
 
 /// A list that can be queried.

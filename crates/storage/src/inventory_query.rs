@@ -61,6 +61,8 @@ pub struct RawSwidTag {
     pub regid: Option<String>,
     pub vendor: Option<String>,
     pub schema: String,
+    pub persistent_id: Option<String>,
+    pub directory: Option<String>,
 }
 
 /// What [`Store::decommission_computer`] found.
@@ -107,6 +109,8 @@ fn column(entity: Entity, field: &str) -> Option<&'static str> {
         (Entity::SwidTags, "tag_id") => "f.tag_id",
         (Entity::SwidTags, "regid") => "f.regid",
         (Entity::SwidTags, "schema") => "f.schema",
+        (Entity::SwidTags, "persistent_id") => "f.persistent_id",
+        (Entity::SwidTags, "directory") => "f.directory",
         _ => return None,
     })
 }
@@ -140,7 +144,8 @@ const COMPUTER_SELECT: &str = "SELECT c.id, c.data_source, c.endpoint_id, c.name
 const INSTALLED_PACKAGE_SELECT: &str =
     "SELECT f.computer_id, f.name, f.version, f.architecture, f.vendor, f.source";
 const SWID_SELECT: &str =
-    "SELECT f.computer_id, f.tag_id, f.name, f.version, f.regid, f.vendor, f.schema";
+    "SELECT f.computer_id, f.tag_id, f.name, f.version, f.regid, f.vendor, f.schema,
+            f.persistent_id, f.directory";
 
 /// A query the domain types accepted but this module cannot run: the
 /// domain's field catalogue and [`column`] disagree, or the caller passed a
@@ -361,6 +366,8 @@ fn row_to_swid(r: &SqliteRow) -> Result<RawSwidTag> {
         regid: r.try_get("regid")?,
         vendor: r.try_get("vendor")?,
         schema: r.try_get("schema")?,
+        persistent_id: r.try_get("persistent_id")?,
+        directory: r.try_get("directory")?,
     })
 }
 
