@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -327,17 +328,22 @@ pub fn search_tags(root: &Path, search: &TagSearch) -> TagSearchResult {
     'roots: for r in &roots {
         let fs_root = under(root, r);
         // Only existing directories (not links to them) are searched.
-        match fs::symlink_metadata(&fs_root) {
-            Ok(m) if m.is_dir() => {}
+        let root_dev = match fs::symlink_metadata(&fs_root) {
+            Ok(m) if m.is_dir() => m.dev(),
             _ => continue,
-        }
+        };
         searched.push(r.to_string_lossy().into_owned());
+        // Not walkdir's `same_file_system`: it yields a directory of another file system
+        // without entering it, and `filter_entry` refusing that entry then skips the rest
+        // of its *parent* (walkdir 2.5). The device is compared here instead.
         let walk = walkdir::WalkDir::new(&fs_root)
             .follow_links(false)
-            .same_file_system(true)
             .into_iter()
             .filter_entry(|e| {
-                e.depth() == 0 || !(e.file_type().is_dir() && stops.contains(e.path()))
+                e.depth() == 0
+                    || !e.file_type().is_dir()
+                    || !(stops.contains(e.path())
+                        || e.metadata().is_ok_and(|m| m.dev() != root_dev))
             });
         for entry in walk {
             entries += 1;
