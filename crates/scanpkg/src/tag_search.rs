@@ -54,7 +54,7 @@ pub const PSEUDO_FILE_SYSTEMS: &[&str] = &[
 ];
 
 /// File-system types reached over a network: software installed there belongs to the
-/// computer that serves it (IBM's scanner does not search them by default either).
+/// computer that serves it, and is searched there.
 pub const NETWORK_FILE_SYSTEMS: &[&str] = &[
     "9p",
     "afs",
