@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use openlmt_domain::ScanPackageName;
-use openlmt_scanpkg::{BuiltScanPackage, ScanOptions};
+use openlmt_scanpkg::{BuiltScanPackage, ScanOptions, TagSearch};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -25,19 +25,76 @@ pub struct ScanArgs {
     /// Data source to upload into [default: the server's first data source].
     #[arg(long, value_name = "N", requires = "upload")]
     datasource_name: Option<String>,
+    #[command(flatten)]
+    tags: TagSearchArgs,
 }
 
-/// Scans this machine (in a blocking thread: it runs `lscpu`, `ip`, …).
-pub async fn scan_host() -> anyhow::Result<BuiltScanPackage> {
-    let pkg =
-        tokio::task::spawn_blocking(|| openlmt_scanpkg::scan_local_host(&ScanOptions::default()))
-            .await
-            .context("the scan task failed")?
-            .context("cannot scan this machine")?;
+/// Where `openlmt scan` looks for ISO tags (`*.swidtag`).
+#[derive(clap::Args, Debug)]
+pub struct TagSearchArgs {
+    /// Search this directory for ISO tags (repeatable) [default: every local file
+    /// system; /usr/share/swidtag and /usr/lib/swidtag are always searched first].
+    #[arg(long = "tag-root", value_name = "DIR", value_parser = absolute_dir)]
+    roots: Vec<PathBuf>,
+    /// Do not search this directory or anything below it (repeatable).
+    #[arg(long = "tag-exclude", value_name = "DIR", value_parser = absolute_dir)]
+    exclude: Vec<PathBuf>,
+    /// Stop the tag search after this many seconds; the package says it was cut short.
+    #[arg(long = "tag-time-budget", value_name = "SECS", default_value_t = openlmt_scanpkg::tag_search::DEFAULT_TAG_TIME_BUDGET.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    time_budget: u64,
+    /// Stop the tag search after looking at this many directory entries; the package
+    /// says it was cut short.
+    #[arg(long = "tag-file-budget", value_name = "N", default_value_t = openlmt_scanpkg::tag_search::DEFAULT_TAG_FILE_BUDGET, value_parser = clap::value_parser!(u64).range(1..))]
+    file_budget: u64,
+}
+
+impl TagSearchArgs {
+    fn search(&self) -> TagSearch {
+        TagSearch {
+            roots: self.roots.clone(),
+            exclude: self.exclude.clone(),
+            time_budget: Duration::from_secs(self.time_budget),
+            file_budget: self.file_budget,
+        }
+    }
+}
+
+/// Tag roots and exclusions are paths on this machine: absolute, so that what the
+/// package records does not depend on the directory the scan ran from.
+fn absolute_dir(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if p.is_absolute() {
+        Ok(p)
+    } else {
+        Err(format!("`{s}` is not an absolute path"))
+    }
+}
+
+/// Scans this machine (in a blocking thread: it runs `lscpu`, `ip`, …), searching for
+/// ISO tags as `tags` says.
+pub async fn scan_host_with(tags: TagSearch) -> anyhow::Result<BuiltScanPackage> {
+    let pkg = tokio::task::spawn_blocking(move || {
+        openlmt_scanpkg::scan_local_host(&ScanOptions {
+            tag_search: tags,
+            ..ScanOptions::default()
+        })
+    })
+    .await
+    .context("the scan task failed")?
+    .context("cannot scan this machine")?;
     for note in &pkg.notes {
-        eprintln!("note: {note}");
+        if note.starts_with("the ISO tag search was cut short") {
+            eprintln!("warning: {note}");
+        } else {
+            eprintln!("note: {note}");
+        }
     }
     Ok(pkg)
+}
+
+/// Scans this machine with the default tag search.
+pub async fn scan_host() -> anyhow::Result<BuiltScanPackage> {
+    scan_host_with(TagSearch::default()).await
 }
 
 /// Writes `pkg` into `dir` atomically (hidden temporary file, fsync, rename).
@@ -92,7 +149,7 @@ fn upload_url(url: &str) -> String {
 pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let Some(url) = args.upload else {
         let dir = args.output.unwrap_or_else(|| PathBuf::from("."));
-        let pkg = scan_host().await?;
+        let pkg = scan_host_with(args.tags.search()).await?;
         let path = write_into(pkg, &dir).await?;
         println!("{}", path.display());
         return Ok(ExitCode::SUCCESS);
@@ -100,7 +157,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let Some(token) = args.token.filter(|t| !t.trim().is_empty()) else {
         bail!("--upload needs an API token: --token T or the OPENLMT_TOKEN environment variable (get one from POST /api/get_token)");
     };
-    let pkg = scan_host().await?;
+    let pkg = scan_host_with(args.tags.search()).await?;
     let name = pkg.file_name();
     let bytes = tokio::task::spawn_blocking(move || openlmt_scanpkg::scan_package_bytes(&pkg))
         .await

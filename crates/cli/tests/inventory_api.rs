@@ -537,7 +537,9 @@ fn raw_facts_match_the_scanned_host() {
             "version",
             "regid",
             "vendor",
-            "schema"
+            "schema",
+            "persistent_id",
+            "directory"
         ]
     );
 

@@ -91,7 +91,7 @@ static INSTALLED_PACKAGE_FIELDS: [Field; 6] = [
     f("source", Text),
 ];
 
-static SWID_TAG_FIELDS: [Field; 7] = [
+static SWID_TAG_FIELDS: [Field; 9] = [
     f("computer_id", Int),
     f("tag_id", Text),
     f("name", Text),
@@ -99,6 +99,8 @@ static SWID_TAG_FIELDS: [Field; 7] = [
     f("regid", Text),
     f("vendor", Text),
     f("schema", Text),
+    f("persistent_id", Text),
+    f("directory", Text),
 ];
 
 static SOFTWARE_INSTANCE_FIELDS: [Field; 38] = [

@@ -14,8 +14,9 @@ use crate::computer::ComputerInfo;
 use crate::error::ScanPackageError;
 use crate::packages::{self, InstalledPackage};
 use crate::swid::{self, SwidTag};
+use crate::tag_index::{directory_problem, TagIndex, SWID_INDEX};
 use crate::text::{human_size, lossy, printable};
-use crate::{ArchiveKind, Limits, ScanPackage};
+use crate::{ArchiveKind, Limits, ScanPackage, TagSearchSummary};
 
 /// Directory that holds SWID tags inside a package.
 pub(crate) const SWID_DIR: &str = "isotag_scan";
@@ -311,7 +312,10 @@ struct Collector<'a> {
     dpkg_status: Option<Vec<InstalledPackage>>,
     dpkg_query: Option<Vec<InstalledPackage>>,
     rpm: Option<Vec<InstalledPackage>>,
-    swid: Vec<SwidTag>,
+    /// Each parsed tag with its member name (the key of `isotag_scan/index.json`).
+    swid: Vec<(String, SwidTag)>,
+    /// `isotag_scan/index.json`, or why it could not be read.
+    index: Option<Result<TagIndex, String>>,
     notes: Vec<String>,
 }
 
@@ -353,6 +357,7 @@ impl<'a> Collector<'a> {
             dpkg_query: None,
             rpm: None,
             swid: Vec::new(),
+            index: None,
             notes: Vec::new(),
         }
     }
@@ -433,6 +438,7 @@ impl<'a> Collector<'a> {
                 | "dpkg-status"
                 | "dpkg-query.tsv"
                 | "rpm-qa.tsv"
+                | SWID_INDEX
         ) || is_swid_name(&name);
         if !known {
             self.read_bounded(raw, data, true)?;
@@ -467,8 +473,14 @@ impl<'a> Collector<'a> {
                 self.dpkg_query = Some(packages::parse_dpkg_query_tsv(&text, &mut self.notes))
             }
             "rpm-qa.tsv" => self.rpm = Some(packages::parse_rpm_qa_tsv(&text, &mut self.notes)),
+            SWID_INDEX => {
+                self.index = Some(
+                    serde_json::from_str::<TagIndex>(&text)
+                        .map_err(|e| format!("invalid JSON: {e}")),
+                )
+            }
             _ => match swid::parse_swidtag(text.as_bytes()) {
-                Ok(tag) => self.swid.push(tag),
+                Ok(tag) => self.swid.push((name, tag)),
                 Err(reason) => self
                     .notes
                     .push(printable(&format!("{name}: skipped: {reason}"))),
@@ -547,14 +559,102 @@ impl<'a> Collector<'a> {
         if let Some(rpm) = self.rpm.take() {
             packages.extend(rpm);
         }
+        let index = match self.index.take() {
+            // Format 1 did not know the member: as any unknown member, it is ignored.
+            Some(_) if computer.format_version < 2 => {
+                notes.push(format!(
+                    "ignored unknown member {SWID_INDEX} (format_version 1)"
+                ));
+                None
+            }
+            Some(Err(why)) => {
+                notes.push(printable(&format!(
+                    "{SWID_INDEX}: ignored: {why}; the tags' directories are unknown"
+                )));
+                None
+            }
+            Some(Ok(index)) => Some(index),
+            None => None,
+        };
+        let (swid_tags, tag_search) = match index {
+            None => (self.swid.into_iter().map(|(_, t)| t).collect(), None),
+            Some(index) => {
+                let tags = apply_index(self.swid, index.tags, &self.seen, &mut notes);
+                if let Some(TagSearchSummary {
+                    complete: false,
+                    cut_short,
+                    ..
+                }) = &index.search
+                {
+                    notes.push(printable(&format!(
+                        "the endpoint's ISO tag search was cut short: {}",
+                        cut_short.as_deref().unwrap_or("no reason given")
+                    )));
+                }
+                (tags, index.search)
+            }
+        };
         Ok(ScanPackage {
             computer,
             capacity,
             installed_packages: packages,
-            swid_tags: self.swid,
+            swid_tags,
+            tag_search,
             notes,
         })
     }
+}
+
+/// Gives each tag the directory `entries` name for its member. An entry with an unusable
+/// directory, a second entry for one member, and entries for members the package does not
+/// hold are ignored with a note (a tag whose parse failed already has its own note).
+fn apply_index(
+    tags: Vec<(String, SwidTag)>,
+    entries: Vec<crate::TagIndexEntry>,
+    members: &HashSet<String>,
+    notes: &mut Vec<String>,
+) -> Vec<SwidTag> {
+    use std::collections::hash_map::{Entry, HashMap};
+    let mut dirs: HashMap<String, String> = HashMap::with_capacity(entries.len());
+    let (mut unusable, mut repeated, mut absent) = (0usize, 0usize, 0usize);
+    let mut example = None;
+    for e in entries {
+        if !members.contains(&e.member) || !is_swid_name(&e.member) {
+            absent += 1;
+        } else if let Some(why) = directory_problem(&e.directory) {
+            unusable += 1;
+            example.get_or_insert_with(|| format!("{}: {why}", e.member));
+        } else {
+            match dirs.entry(e.member) {
+                Entry::Occupied(_) => repeated += 1,
+                Entry::Vacant(v) => {
+                    v.insert(e.directory);
+                }
+            }
+        }
+    }
+    if unusable > 0 {
+        notes.push(printable(&format!(
+            "{SWID_INDEX}: {unusable} directories ignored (e.g. {})",
+            example.unwrap_or_default()
+        )));
+    }
+    if repeated > 0 {
+        notes.push(format!(
+            "{SWID_INDEX}: {repeated} repeated entries ignored (the first one counts)"
+        ));
+    }
+    if absent > 0 {
+        notes.push(format!(
+            "{SWID_INDEX}: {absent} entries name no tag member of the package; ignored"
+        ));
+    }
+    tags.into_iter()
+        .map(|(member, mut tag)| {
+            tag.directory = dirs.remove(&member);
+            tag
+        })
+        .collect()
 }
 
 fn is_swid_name(name: &str) -> bool {

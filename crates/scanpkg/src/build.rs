@@ -34,6 +34,9 @@ pub struct BuiltScanPackage {
     members: Vec<Member>,
     /// Remarks from building (e.g. "dmidecode not run: …"); not written into the archive.
     pub notes: Vec<String>,
+    /// How the scanner's ISO tag search went (also written into
+    /// `isotag_scan/index.json`); `None` for packages not made by a tag search.
+    pub tag_search: Option<crate::TagSearchSummary>,
 }
 
 impl BuiltScanPackage {
@@ -46,6 +49,7 @@ impl BuiltScanPackage {
             computer,
             members: Vec::new(),
             notes: Vec::new(),
+            tag_search: None,
         }
     }
 

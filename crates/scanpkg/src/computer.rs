@@ -53,7 +53,8 @@ struct ComputerYaml<'a> {
 }
 
 impl ComputerInfo {
-    /// A minimal record: format version 1, the given endpoint id, nothing else.
+    /// A minimal record: the format version this crate writes, the given endpoint id,
+    /// nothing else.
     pub fn new(endpoint_id: impl Into<String>) -> Self {
         ComputerInfo {
             format_version: FORMAT_VERSION,
@@ -79,7 +80,7 @@ impl ComputerInfo {
         let get = |key: &str| map.get(Value::String(key.to_string()));
 
         let format_version = match get("format_version") {
-            None | Some(Value::Null) => FORMAT_VERSION,
+            None | Some(Value::Null) => 1,
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) if (1..=u64::from(FORMAT_VERSION)).contains(&v) => v as u32,
                 _ => {
@@ -241,9 +242,16 @@ mod tests {
         assert!(ComputerInfo::parse("endpointID: ../x\n")
             .unwrap_err()
             .contains("may only contain"));
-        assert!(ComputerInfo::parse("format_version: 2\nendpointID: a\n")
+        assert_eq!(
+            ComputerInfo::parse("format_version: 2\nendpointID: a\n")
+                .unwrap()
+                .format_version,
+            2
+        );
+        assert!(ComputerInfo::parse("format_version: 3\nendpointID: a\n")
             .unwrap_err()
-            .contains("unsupported format_version 2"));
+            .contains("unsupported format_version 3 (this reader understands 1..=2)"));
+        assert!(ComputerInfo::parse("format_version: 0\nendpointID: a\n").is_err());
         assert!(ComputerInfo::parse("endpointID: a\nScan Time: yesterday\n")
             .unwrap_err()
             .contains("Scan Time"));

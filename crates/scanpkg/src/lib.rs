@@ -23,6 +23,8 @@ mod error;
 pub mod packages;
 mod scan;
 pub mod swid;
+mod tag_index;
+pub mod tag_search;
 #[doc(hidden)]
 pub mod test_corpus;
 mod text;
@@ -39,12 +41,16 @@ pub use computer::ComputerInfo;
 pub use error::{ScanError, ScanPackageError};
 pub use packages::{InstalledPackage, PackageManager};
 pub use scan::{
-    endpoint_id_from_machine_id, scan_local_host, ScanOptions, RPM_QUERYFORMAT, SWID_TAG_DIRS,
+    endpoint_id_from_machine_id, scan_local_host, ScanOptions, MAX_PACKED_TAGS, RPM_QUERYFORMAT,
 };
 pub use swid::{SwidSchema, SwidTag};
+pub use tag_index::{TagIndex, TagIndexEntry, TagSearchSummary, SWID_INDEX};
+pub use tag_search::{search_tags, TagSearch, SWID_TAG_DIRS};
 
-/// The `format_version` this crate writes and the highest one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The `format_version` this crate writes and the highest one it reads. Version 2 added
+/// `isotag_scan/index.json` (each tag's directory, the tag search's outcome); version 1
+/// packages are still read (their tags' directories are unknown).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Resource bounds applied while reading a package. Sizes are counted on the bytes actually
 /// decompressed, never taken from archive headers.
@@ -109,8 +115,12 @@ pub struct ScanPackage {
     pub capacity: Capacity,
     /// Installed software packages (dpkg and/or rpm).
     pub installed_packages: Vec<InstalledPackage>,
-    /// Parsed SWID tags from `isotag_scan/`.
+    /// Parsed SWID tags from `isotag_scan/`, in member order, each with its directory
+    /// when `isotag_scan/index.json` names it.
     pub swid_tags: Vec<SwidTag>,
+    /// How the endpoint's tag search went, from `isotag_scan/index.json` (format 2);
+    /// `None` when the package does not say.
+    pub tag_search: Option<TagSearchSummary>,
     /// Human-readable remarks: ignored members, skipped lines or tags, which evidence
     /// decided what. Never needed to interpret the other fields.
     pub notes: Vec<String>,

@@ -15,17 +15,20 @@ use crate::archive::SWID_DIR;
 use crate::build::{now_seconds, os_release_pretty_name, BuiltScanPackage};
 use crate::computer::ComputerInfo;
 use crate::error::ScanError;
+use crate::tag_index::{TagIndex, TagIndexEntry, SWID_INDEX};
+use crate::tag_search::{search_tags, TagSearch};
 use crate::FORMAT_VERSION;
 
 /// The rpm query whose output is packed as `rpm-qa.tsv`.
 pub const RPM_QUERYFORMAT: &str =
     "%{NAME}\t%{ARCH}\t%{VERSION}-%{RELEASE}\t%{INSTALLTIME}\t%{SIZE}\t%{VENDOR}\t%{SUMMARY}\t%{GROUP}\n";
 
-/// Directories searched (recursively, 3 levels) for `*.swidtag` files.
-pub const SWID_TAG_DIRS: [&str; 2] = ["usr/share/swidtag", "usr/lib/swidtag"];
-
 /// Largest single file the scanner packs; bigger SWID tags are skipped with a note.
 const MAX_SCAN_FILE: u64 = 16 * 1024 * 1024;
+/// Most tags one package carries (the reader accepts 10,000 members in all).
+pub const MAX_PACKED_TAGS: usize = 9_000;
+/// Most tag bytes one package carries (the reader accepts 256 MiB in all).
+const MAX_PACKED_TAG_BYTES: u64 = 128 * 1024 * 1024;
 /// How long an external command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -43,6 +46,8 @@ pub struct ScanOptions {
     pub endpoint_id: Option<String>,
     /// Override the scan time (default: now).
     pub scan_time: Option<DateTime<Utc>>,
+    /// Where to look for SWID tags (paths on the scanned computer, i.e. under `root`).
+    pub tag_search: TagSearch,
 }
 
 impl Default for ScanOptions {
@@ -52,6 +57,7 @@ impl Default for ScanOptions {
             run_commands: true,
             endpoint_id: None,
             scan_time: None,
+            tag_search: TagSearch::default(),
         }
     }
 }
@@ -86,7 +92,8 @@ pub fn endpoint_id_from_machine_id(machine_id: &str) -> String {
 /// * capacity: `/proc/cpuinfo`; `lscpu -J` when `lscpu` runs; `dmidecode` when it runs
 ///   successfully (usually only as root: otherwise skipped with a note);
 /// * packages: `/var/lib/dpkg/status`, else `rpm -qa --queryformat` [`RPM_QUERYFORMAT`];
-/// * SWID tags: `*.swidtag` under [`SWID_TAG_DIRS`];
+/// * SWID tags: `*.swidtag` found by [`search_tags`] with `opts.tag_search`, packed as
+///   `isotag_scan/<n>/<file name>` with their directories in `isotag_scan/index.json`;
 /// * computer.yml: hostname from `/proc/sys/kernel/hostname`, DNS name from `hostname -f`,
 ///   IP addresses from `ip -j addr` (else `hostname -I`) without loopback and IPv6
 ///   link-local, OS from os-release `PRETTY_NAME`, agent `openlmt-scan <version>`.
@@ -183,31 +190,55 @@ pub fn scan_local_host(opts: &ScanOptions) -> Result<BuiltScanPackage, ScanError
     }
 
     // SWID tags.
-    let mut tags: Vec<(String, PathBuf)> = Vec::new();
-    for d in SWID_TAG_DIRS {
-        collect_swidtags(&opts.path(d), 0, &mut tags);
-    }
-    tags.sort();
-    let mut used = std::collections::HashSet::new();
-    for (name, path) in tags {
-        if !used.insert(name.clone()) {
-            notes.push(format!(
-                "{}: duplicate tag file name; skipped",
-                path.display()
+    let found = search_tags(&opts.root, &opts.tag_search);
+    notes.extend(found.notes);
+    let mut summary = found.summary;
+    let mut index = TagIndex::default();
+    let mut members = Vec::new();
+    let mut bytes_packed: u64 = 0;
+    for tag in found.tags {
+        if members.len() >= MAX_PACKED_TAGS || bytes_packed >= MAX_PACKED_TAG_BYTES {
+            summary.complete = false;
+            summary.cut_short = Some(format!(
+                "more tags were found than one package carries ({MAX_PACKED_TAGS} tags, \
+                 128 MiB); the tags after {} are not packed",
+                members.len()
             ));
-            continue;
+            break;
         }
-        match fs::metadata(&path) {
+        let path = &tag.path;
+        match fs::metadata(path) {
             Ok(m) if m.len() > MAX_SCAN_FILE => {
                 notes.push(format!("{}: larger than 16 MiB; skipped", path.display()))
             }
-            Ok(_) => match fs::read(&path) {
-                Ok(b) => pkg.add_member(format!("{SWID_DIR}/{name}"), b),
+            Ok(_) => match fs::read(path) {
+                Ok(b) => {
+                    bytes_packed += b.len() as u64;
+                    let member = format!("{SWID_DIR}/{}/{}", members.len() + 1, tag.file_name);
+                    index.tags.push(TagIndexEntry {
+                        member: member.clone(),
+                        directory: tag.directory,
+                    });
+                    members.push((member, b));
+                }
                 Err(e) => notes.push(format!("{}: {e}; skipped", path.display())),
             },
             Err(e) => notes.push(format!("{}: {e}; skipped", path.display())),
         }
     }
+    if let Some(why) = &summary.cut_short {
+        notes.push(format!("the ISO tag search was cut short: {why}"));
+    }
+    index.search = Some(summary.clone());
+    let index_json = serde_json::to_vec_pretty(&index).map_err(|e| ScanError::Read {
+        path: PathBuf::from(SWID_INDEX),
+        source: io::Error::other(e),
+    })?;
+    pkg.add_member(SWID_INDEX, index_json);
+    for (member, b) in members {
+        pkg.add_member(member, b);
+    }
+    pkg.tag_search = Some(summary);
 
     pkg.notes = notes;
     Ok(pkg)
@@ -237,27 +268,6 @@ fn read_optional(p: &Path) -> Result<Option<Vec<u8>>, ScanError> {
             path: p.to_path_buf(),
             source,
         }),
-    }
-}
-
-fn collect_swidtags(dir: &Path, depth: u32, out: &mut Vec<(String, PathBuf)>) {
-    if depth > 3 {
-        return;
-    }
-    let Ok(rd) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let Ok(ft) = e.file_type() else { continue };
-        let path = e.path();
-        if ft.is_dir() {
-            collect_swidtags(&path, depth + 1, out);
-        } else if ft.is_file() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".swidtag") && !name.contains(['/', '\\']) {
-                out.push((name, path));
-            }
-        }
     }
 }
 

@@ -34,6 +34,15 @@ pub struct SwidTag {
     pub regid: Option<String>,
     /// 2015: `name` of that Entity; 2009: `software_creator/name`.
     pub vendor: Option<String>,
+    /// 2015: `persistentId` of the first `Meta` child of `SoftwareIdentity` that has one
+    /// (the product's identifier across its versions: IBM tags carry it there and build
+    /// their `tagId` as `ibm.com-<persistentId>-<version>`); 2009: always `None` (that
+    /// schema has no such field).
+    pub persistent_id: Option<String>,
+    /// The directory the tag was found in on the scanned computer (its discovery path),
+    /// from the package's `isotag_scan/index.json` (format 2); `None` when the package
+    /// does not say. Not part of the tag document: [`parse_swidtag`] leaves it `None`.
+    pub directory: Option<String>,
     /// Schema edition.
     pub schema: SwidSchema,
 }
@@ -57,6 +66,7 @@ pub fn parse_swidtag(bytes: &[u8]) -> Result<SwidTag, String> {
     let mut tag_id = None;
     let mut name = None;
     let mut version = None;
+    let mut persistent_id = None;
     let mut entities: Vec<Entity> = Vec::new();
     // 2009: (path, text)
     let mut text_buf = String::new();
@@ -78,6 +88,7 @@ pub fn parse_swidtag(bytes: &[u8]) -> Result<SwidTag, String> {
                     &mut tag_id,
                     &mut name,
                     &mut version,
+                    &mut persistent_id,
                     &mut entities,
                 )?;
                 path.push(local(&e));
@@ -91,6 +102,7 @@ pub fn parse_swidtag(bytes: &[u8]) -> Result<SwidTag, String> {
                     &mut tag_id,
                     &mut name,
                     &mut version,
+                    &mut persistent_id,
                     &mut entities,
                 )?;
             }
@@ -137,6 +149,8 @@ pub fn parse_swidtag(bytes: &[u8]) -> Result<SwidTag, String> {
                 version,
                 regid: pick.and_then(|e| e.regid.clone()),
                 vendor: pick.and_then(|e| e.name.clone()),
+                persistent_id,
+                directory: None,
                 schema: SwidSchema::Iso2015,
             })
         }
@@ -150,6 +164,8 @@ pub fn parse_swidtag(bytes: &[u8]) -> Result<SwidTag, String> {
             version: t2009.version,
             regid: t2009.creator_regid.or(t2009.tag_creator_regid),
             vendor: t2009.creator_name,
+            persistent_id: None,
+            directory: None,
             schema: SwidSchema::Iso2009,
         }),
     }
@@ -167,6 +183,7 @@ fn handle_start(
     tag_id: &mut Option<String>,
     name: &mut Option<String>,
     version: &mut Option<String>,
+    persistent_id: &mut Option<String>,
     entities: &mut Vec<Entity>,
 ) -> Result<(), String> {
     let lname = e.local_name();
@@ -213,6 +230,17 @@ fn handle_start(
             Ok(())
         })?;
         entities.push(ent);
+    } else if *root == Some(SwidSchema::Iso2015)
+        && path.len() == 1
+        && lname == b"Meta"
+        && persistent_id.is_none()
+    {
+        for_attrs(e, |k, v| {
+            if k == b"persistentId" {
+                *persistent_id = non_empty(&v()?);
+            }
+            Ok(())
+        })?;
     }
     Ok(())
 }

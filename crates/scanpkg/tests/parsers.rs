@@ -294,6 +294,9 @@ fn all_759_swidtags_parse() {
         assert_eq!(t.schema, SwidSchema::Iso2015);
         assert_eq!(t.regid.as_deref(), Some("debian.org"));
         assert_eq!(t.vendor.as_deref(), Some("strongSwan Project"));
+        // swid_generator writes no persistentId (its only Meta says `product`).
+        assert_eq!(t.persistent_id, None);
+        assert_eq!(t.directory, None, "the parser never knows the directory");
         // The file name is the tagId (with `~` written as `_`) plus ".swidtag".
         assert_eq!(
             format!("{}.swidtag", t.tag_id.replace('~', "_")),
@@ -309,6 +312,70 @@ fn all_759_swidtags_parse() {
     assert_eq!(t.name, "adduser");
     assert_eq!(t.version.as_deref(), Some("3.134"));
     assert_eq!(t.tag_id, "Debian_12-x86_64-adduser-3.134");
+}
+
+/// IBM's real tags carry the product's persistentId on a `Meta` element (beside a second
+/// `Meta` with `generator`), and build their tagId as `ibm.com-<persistentId>-<version>`.
+#[test]
+fn ibm_swidtags_keep_their_persistent_id() {
+    for (file, name, pid) in [
+        (
+            "swid-ibm/ibm.com_IBM_Decision_Manager_Open_Edition-9.0.0.swidtag",
+            "IBM Decision Manager Open Edition",
+            "a46f72acb4204f1c8b27228722103341",
+        ),
+        (
+            "swid-ibm/ibm.com_IBM_Process_Automation_Manager_Open_Edition-9.0.0.swidtag",
+            "IBM Process Automation Manager Open Edition",
+            "3d9d28f19d0f45fda113c07fb481e3ea",
+        ),
+    ] {
+        let t = parse_swidtag(&read(file)).unwrap();
+        assert_eq!(t.schema, SwidSchema::Iso2015);
+        assert_eq!(t.name, name);
+        assert_eq!(t.persistent_id.as_deref(), Some(pid));
+        assert_eq!(t.tag_id, format!("ibm.com-{pid}-9.0.0"));
+        assert_eq!(t.version.as_deref(), Some("9.0.0"));
+        assert_eq!(t.regid.as_deref(), Some("ibm.com"));
+        assert_eq!(t.vendor.as_deref(), Some("IBM"));
+        assert_eq!(t.directory, None);
+    }
+    // Derived from the real DMOE tag: of two Meta elements with a persistentId, the first
+    // wins; a persistentId on a nested element does not count;
+    // an empty one is no persistentId; an undecodable one makes the tag unusable (it is a
+    // fact the catalog matches on).
+    let real = String::from_utf8(read(
+        "swid-ibm/ibm.com_IBM_Decision_Manager_Open_Edition-9.0.0.swidtag",
+    ))
+    .unwrap();
+    let pid_meta = r#"<Meta persistentId="a46f72acb4204f1c8b27228722103341"/>"#;
+    let gen_meta = r#"<Meta generator="4-1-20210113"/>"#;
+    assert!(real.contains(pid_meta) && real.contains(gen_meta));
+    let swapped = real
+        .replace(pid_meta, "@@")
+        .replace(gen_meta, pid_meta)
+        .replace("@@", r#"<Meta persistentId="second"/>"#);
+    assert_eq!(
+        parse_swidtag(swapped.as_bytes())
+            .unwrap()
+            .persistent_id
+            .as_deref(),
+        Some("second")
+    );
+    let nested = real.replace(
+        pid_meta,
+        r#"<Payload><Meta persistentId="nested"/></Payload>"#,
+    );
+    assert_eq!(
+        parse_swidtag(nested.as_bytes()).unwrap().persistent_id,
+        None
+    );
+    let empty = real.replace(pid_meta, r#"<Meta persistentId="  "/>"#);
+    assert_eq!(parse_swidtag(empty.as_bytes()).unwrap().persistent_id, None);
+    let bad = real.replace(pid_meta, r#"<Meta persistentId="&nope;"/>"#);
+    assert!(parse_swidtag(bad.as_bytes())
+        .unwrap_err()
+        .contains("bad attribute value"));
 }
 
 /// The corpus has no 2009-schema tag, so this test re-encodes a real 2015 tag's facts in
@@ -345,6 +412,8 @@ fn swidtag_2009_schema_from_real_tag() {
     assert_eq!(t.tag_id, real.tag_id);
     assert_eq!(t.regid, real.regid);
     assert_eq!(t.vendor.as_deref(), Some("strongSwan Project & co"));
+    // The 2009 schema has no persistentId.
+    assert_eq!(t.persistent_id, None);
 }
 
 #[test]

@@ -194,6 +194,40 @@ proptest! {
         one_line(read_scan_package(ArchiveKind::Zip, Cursor::new(&zip), &limits));
     }
 
+    /// A real format-2 tag index (as the scanner writes it for two real tags) damaged at
+    /// random, in an otherwise valid package: never a panic, never a rejection (a damaged
+    /// index only leaves directories unknown), and every directory kept is one the index
+    /// could have named.
+    #[test]
+    fn tag_index_damaged_real(
+        cut in 0.0f64..1.0, at in 0.0f64..1.0,
+        noise in proptest::collection::vec(any::<u8>(), 0..16), insert in any::<bool>(),
+    ) {
+        let c = computer("prop-index");
+        assert_eq!(c.format_version, 2);
+        let yml = c.to_yaml().unwrap();
+        let cpu = read("cpuinfo/toshiba-r630-2-core");
+        let dmoe = read("swid-ibm/ibm.com_IBM_Decision_Manager_Open_Edition-9.0.0.swidtag");
+        let deb = read("hosts/debian12-vm/isotag_scan/Debian_12-x86_64-adduser-3.134.swidtag");
+        let index = br#"{"search":{"complete":true,"roots":["/usr/share/swidtag","/"],"excluded":[],"entries_examined":441300,"milliseconds":6183},"tags":[{"member":"isotag_scan/1/dmoe.swidtag","directory":"/opt/IBM/dmoe/swidtag"},{"member":"isotag_scan/2/a.swidtag","directory":"/usr/share/swidtag/debian.org"}]}"#;
+        let damaged = damage(index, (cut + 1.0) / 2.0, at, &noise, insert);
+        let pkg = raw_tar_gz(&[
+            Raw::File("computer.yml", yml.as_bytes()),
+            Raw::File("cpuinfo", &cpu),
+            Raw::File("isotag_scan/index.json", &damaged),
+            Raw::File("isotag_scan/1/dmoe.swidtag", &dmoe),
+            Raw::File("isotag_scan/2/a.swidtag", &deb),
+        ]);
+        let p = read_scan_package(ArchiveKind::TarGz, Cursor::new(&pkg), &Limits::default())
+            .expect("a damaged index never rejects the package");
+        prop_assert_eq!(p.swid_tags.len(), 2);
+        for t in &p.swid_tags {
+            if let Some(d) = &t.directory {
+                prop_assert!(!d.is_empty() && d.len() <= 4096 && !d.chars().any(char::is_control));
+            }
+        }
+    }
+
     #[test]
     fn read_scan_package_damaged_real(
         cut in 0.0f64..1.0, at in 0.0f64..1.0,

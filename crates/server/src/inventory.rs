@@ -80,6 +80,8 @@ pub fn swid_tag_json(r: &RawSwidTag) -> Map<String, JsonValue> {
         "regid": r.regid,
         "vendor": r.vendor,
         "schema": r.schema,
+        "persistent_id": r.persistent_id,
+        "directory": r.directory,
     }))
 }
 
@@ -234,6 +236,8 @@ mod tests {
             regid: None,
             vendor: None,
             schema: "2015".into(),
+            persistent_id: None,
+            directory: None,
         };
         assert_eq!(keys(swid_tag_json(&tag)), names(Entity::SwidTags));
         let v = list::project(

@@ -46,6 +46,10 @@ pub struct SwidFactRow {
     pub regid: Option<String>,
     pub vendor: Option<String>,
     pub schema: &'static str,
+    /// `Meta/@persistentId` (2015 tags that have one).
+    pub persistent_id: Option<String>,
+    /// The tag's directory on the computer, when the scan package says.
+    pub directory: Option<String>,
 }
 
 /// One package's worth of facts, ready to write.
@@ -214,7 +218,7 @@ const PACKAGE_COLUMNS: [&str; 7] = [
     "vendor",
     "source",
 ];
-const SWID_COLUMNS: [&str; 8] = [
+const SWID_COLUMNS: [&str; 10] = [
     "computer_id",
     "import_id",
     "tag_id",
@@ -223,6 +227,8 @@ const SWID_COLUMNS: [&str; 8] = [
     "regid",
     "vendor",
     "schema",
+    "persistent_id",
+    "directory",
 ];
 
 /// The rows of a batch, timed by kind.
@@ -300,7 +306,9 @@ fn write_rows(
             s.raw_bind_parameter(at + 3, t.version.as_deref())?;
             s.raw_bind_parameter(at + 4, t.regid.as_deref())?;
             s.raw_bind_parameter(at + 5, t.vendor.as_deref())?;
-            s.raw_bind_parameter(at + 6, t.schema)
+            s.raw_bind_parameter(at + 6, t.schema)?;
+            s.raw_bind_parameter(at + 7, t.persistent_id.as_deref())?;
+            s.raw_bind_parameter(at + 8, t.directory.as_deref())
         },
     )?;
     times.computers += t1 - t0;
@@ -648,6 +656,8 @@ mod tests {
                     regid: Some("debian.org".into()),
                     vendor: Some("strongSwan Project".into()),
                     schema: "2015",
+                    persistent_id: None,
+                    directory: Some("/usr/share/swidtag/debian.org".into()),
                 }],
             },
             ScanPackageWrite {
@@ -666,6 +676,8 @@ mod tests {
                     regid: None,
                     vendor: None,
                     schema: "2009",
+                    persistent_id: Some("a46f72acb4204f1c8b27228722103341".into()),
+                    directory: None,
                 }],
             },
         ];
@@ -732,6 +744,27 @@ mod tests {
                 (2, 7, "ibm-tag".into(), None, None, "2009".into()),
             ]
         );
+        let evidence: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT tag_id, persistent_id, directory FROM swid_facts ORDER BY rowid",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            evidence,
+            vec![
+                (
+                    "Debian_12-x86_64-adduser-3.134".into(),
+                    None,
+                    Some("/usr/share/swidtag/debian.org".into())
+                ),
+                (
+                    "ibm-tag".into(),
+                    Some("a46f72acb4204f1c8b27228722103341".into()),
+                    None
+                ),
+            ]
+        );
         let staged: Vec<(i64, String)> =
             sqlx::query_as("SELECT computer_id, ip_addresses FROM stage_computers WHERE import_id = 7 ORDER BY computer_id")
                 .fetch_all(store.pool())
@@ -764,6 +797,8 @@ mod tests {
                 regid: Some("debian.org".into()),
                 vendor: None,
                 schema: "2015",
+                persistent_id: None,
+                directory: None,
             }],
         }];
         let err = store.write_scan_packages(8, &batch).await.unwrap_err();

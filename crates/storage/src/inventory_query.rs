@@ -61,6 +61,8 @@ pub struct RawSwidTag {
     pub regid: Option<String>,
     pub vendor: Option<String>,
     pub schema: String,
+    pub persistent_id: Option<String>,
+    pub directory: Option<String>,
 }
 
 /// What [`Store::decommission_computer`] found.
@@ -176,6 +178,8 @@ impl ListSource for SwidTagList {
             "tag_id" => Some("f.tag_id"),
             "regid" => Some("f.regid"),
             "schema" => Some("f.schema"),
+            "persistent_id" => Some("f.persistent_id"),
+            "directory" => Some("f.directory"),
             _ => None,
         })
     }
@@ -192,7 +196,8 @@ const COMPUTER_SELECT: &str = "SELECT c.id, c.data_source, c.endpoint_id, c.name
 const INSTALLED_PACKAGE_SELECT: &str =
     "SELECT f.computer_id, f.name, f.version, f.architecture, f.vendor, f.source";
 const SWID_SELECT: &str =
-    "SELECT f.computer_id, f.tag_id, f.name, f.version, f.regid, f.vendor, f.schema";
+    "SELECT f.computer_id, f.tag_id, f.name, f.version, f.regid, f.vendor, f.schema,
+            f.persistent_id, f.directory";
 
 fn opt_time(r: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     Ok(r.try_get::<Option<i64>, _>(col)?.map(from_ms))
@@ -261,6 +266,8 @@ fn row_to_swid(r: &SqliteRow) -> Result<RawSwidTag> {
         regid: r.try_get("regid")?,
         vendor: r.try_get("vendor")?,
         schema: r.try_get("schema")?,
+        persistent_id: r.try_get("persistent_id")?,
+        directory: r.try_get("directory")?,
     })
 }
 

@@ -396,6 +396,8 @@ pub(crate) fn to_write(
             version: t.version,
             regid: t.regid,
             vendor: t.vendor,
+            persistent_id: t.persistent_id,
+            directory: t.directory,
         })
         .collect();
     ScanPackageWrite {
