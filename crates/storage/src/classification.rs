@@ -85,7 +85,8 @@ async fn find(
 ) -> Result<std::result::Result<Current, String>> {
     const COLS: &str = "SELECT i.id, i.computer_id, i.component_id, i.product_id, i.is_charged,
         i.bundling_rule FROM software_instances i
-        JOIN computers c ON c.id = i.computer_id WHERE c.published = 1";
+        JOIN computers c ON c.id = i.computer_id WHERE c.published = 1
+          AND i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
     let rows = match r {
         InstanceRef::Id(id) => {
             sqlx::query(&format!("{COLS} AND i.id = ?"))

@@ -682,6 +682,7 @@ impl Store {
             superseded_records: superseded as u64,
             staged_computers: staged as u64,
             placeholder_computers: placeholders as u64,
+            unpublished_discovery: self.unpublished_discovery_rows().await?,
         })
     }
 }
@@ -697,6 +698,9 @@ pub struct LeftoverCounts {
     pub staged_computers: u64,
     /// Computers never published (while no import is active).
     pub placeholder_computers: u64,
+    /// Staged discovery rows and inserted instances of unpublished imports
+    /// no longer active.
+    pub unpublished_discovery: u64,
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ fn multi_insert(table: &str, columns: &[&str], import_id: i64, rows: usize) -> S
 
 /// Inserts `rows` into `table` in statements of [`ROWS_PER_INSERT`] rows;
 /// `bind(stmt, first, row)` binds one row's parameters from index `first`.
-fn insert_rows<T>(
+pub(crate) fn insert_rows<T>(
     conn: &rusqlite::Connection,
     table: &str,
     columns: &[&str],

@@ -32,8 +32,8 @@ pub use list::{ListSource, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use software::{
     CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,
-    InventoryCatalog, InventoryCatalogInfo, InventoryComponent, InventoryOption, InventoryProduct,
-    SoftwarePublished, StagedInstance,
+    InstanceChange, InstanceValues, InventoryCatalog, InventoryCatalogInfo, InventoryComponent,
+    InventoryOption, InventoryProduct, NewInstance, SoftwarePublished,
 };
 pub use software_query::{
     AuditRow, BundlingOptionList, BundlingOptionRow, ClassificationAuditList,

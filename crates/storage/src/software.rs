@@ -113,7 +113,7 @@ pub struct ComputerFactSet {
     pub tags: Vec<FactTag>,
 }
 
-/// A stored instance, as discovery and bundling need it.
+/// A stored (visible) instance, as discovery and bundling need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentInstance {
     pub instance_id: i64,
@@ -121,20 +121,14 @@ pub struct CurrentInstance {
     pub component_id: String,
     pub discovery_path: String,
     pub is_present: bool,
-    pub product_id: Option<String>,
-    pub is_charged: bool,
-    pub bundling_rule: Option<i64>,
-    pub bundling_details: Option<String>,
     pub is_confirmed: bool,
+    pub values: InstanceValues,
 }
 
-/// An instance discovery found, with the assignment bundling chose.
+/// What discovery sets on an instance: its evidence and its assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagedInstance {
-    pub computer_id: i64,
-    pub component_id: String,
-    pub discovery_path: String,
-    pub signature_kind: &'static str,
+pub struct InstanceValues {
+    pub signature_kind: String,
     /// `swid`, `dpkg` or `rpm`.
     pub evidence_source: String,
     pub evidence_name: String,
@@ -146,18 +140,45 @@ pub struct StagedInstance {
     pub bundling_details: Option<String>,
 }
 
+/// An instance discovery found for the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstance {
+    pub computer_id: i64,
+    pub component_id: String,
+    pub discovery_path: String,
+    pub values: InstanceValues,
+}
+
+/// A change discovery makes to a stored instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceChange {
+    /// Found (again), with these values (a confirmed or manual assignment
+    /// is kept whatever `values` says).
+    Found {
+        instance_id: i64,
+        values: InstanceValues,
+    },
+    /// Present before, not found now.
+    Ended { instance_id: i64 },
+}
+
 /// What a publish did to the software inventory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SoftwarePublished {
     /// Computers whose instances were replaced by what discovery found.
     pub computers: u64,
-    /// Instances found for the first time.
-    pub new_instances: u64,
+    /// Stored instances found again or with new evidence or assignment.
+    pub changed_instances: u64,
     /// Instances no longer found (now history).
     pub ended_instances: u64,
     /// Whether the catalog tables were rewritten.
     pub catalog_changed: bool,
 }
+
+/// Rows of imports whose discovery is not published are invisible (see
+/// migration 0007); every read of `software_instances` (alias `i`) applies it.
+pub(crate) const VISIBLE_INSTANCE: &str =
+    "i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
 
 const META_HASH: &str = "inventory_catalog_hash";
 const META_VERSION: &str = "inventory_catalog_version";
@@ -340,9 +361,12 @@ impl Store {
         for chunk in computer_ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT id, computer_id, component_id, discovery_path, is_present, product_id,
-                   is_charged, bundling_rule, bundling_details, is_confirmed
-                 FROM software_instances WHERE computer_id IN ({marks}) ORDER BY id"
+                "SELECT i.id, i.computer_id, i.component_id, i.discovery_path, i.is_present,
+                   i.product_id, i.is_charged, i.bundling_rule, i.bundling_details,
+                   i.is_confirmed, i.signature_kind, i.evidence_source, i.evidence_name,
+                   i.evidence_version, i.detailed_version
+                 FROM software_instances i WHERE i.computer_id IN ({marks}) AND {VISIBLE_INSTANCE}
+                 ORDER BY i.id"
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -355,11 +379,18 @@ impl Store {
                     component_id: r.try_get(2)?,
                     discovery_path: r.try_get(3)?,
                     is_present: r.try_get(4)?,
-                    product_id: r.try_get(5)?,
-                    is_charged: r.try_get(6)?,
-                    bundling_rule: r.try_get(7)?,
-                    bundling_details: r.try_get(8)?,
                     is_confirmed: r.try_get(9)?,
+                    values: InstanceValues {
+                        product_id: r.try_get(5)?,
+                        is_charged: r.try_get(6)?,
+                        bundling_rule: r.try_get(7)?,
+                        bundling_details: r.try_get(8)?,
+                        signature_kind: r.try_get(10)?,
+                        evidence_source: r.try_get(11)?,
+                        evidence_name: r.try_get(12)?,
+                        evidence_version: r.try_get(13)?,
+                        detailed_version: r.try_get(14)?,
+                    },
                 };
                 out.entry(i.computer_id).or_default().push(i);
             }
@@ -367,14 +398,34 @@ impl Store {
         Ok(out)
     }
 
-    /// Stages what discovery found on `targets` (all their instances) for
-    /// the import's publish. Invisible until then.
+    /// Marks the import's discovery as unpublished before it inserts any
+    /// instance: its new rows stay invisible until its publish (or are
+    /// deleted by the clean-up if it never publishes).
+    pub async fn begin_discovery(&self, import_id: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO unpublished_discoveries (import_id, first_id)
+             VALUES (?1, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'software_instances'), 0) + 1)",
+        )
+        .bind(import_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes what discovery found on `targets`: the instances found for
+    /// the first time (inserted, invisible until the publish, see
+    /// [`Store::begin_discovery`]) and the changes to stored instances
+    /// (staged for the publish).
     pub async fn stage_discovery(
         &self,
         import_id: i64,
         targets: &[DiscoveryTarget],
-        instances: &[StagedInstance],
+        new: &[NewInstance],
+        changes: &[InstanceChange],
     ) -> Result<()> {
+        let now = now_ms();
         let mut tx = self.write_tx().await?;
         {
             let mut handle = tx.lock_handle().await?;
@@ -392,37 +443,83 @@ impl Store {
                     t.facts_import_id
                 ])?;
             }
-            let mut ins = conn.prepare_cached(
-                "INSERT OR REPLACE INTO stage_instances (import_id, computer_id, component_id,
-                   discovery_path, signature_kind, evidence_source, evidence_name,
-                   evidence_version, detailed_version, product_id, is_charged, bundling_rule,
-                   bundling_details)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            crate::inventory::insert_rows(
+                &conn,
+                "software_instances",
+                &NEW_INSTANCE_COLUMNS,
+                import_id,
+                new,
+                |st, at, n| {
+                    let v = &n.values;
+                    st.raw_bind_parameter(at, n.computer_id)?;
+                    st.raw_bind_parameter(at + 1, n.component_id.as_str())?;
+                    st.raw_bind_parameter(at + 2, n.discovery_path.as_str())?;
+                    st.raw_bind_parameter(at + 3, v.signature_kind.as_str())?;
+                    st.raw_bind_parameter(at + 4, v.evidence_source.as_str())?;
+                    st.raw_bind_parameter(at + 5, v.evidence_name.as_str())?;
+                    st.raw_bind_parameter(at + 6, v.evidence_version.as_deref())?;
+                    st.raw_bind_parameter(at + 7, v.detailed_version.as_deref())?;
+                    st.raw_bind_parameter(at + 8, now)?;
+                    st.raw_bind_parameter(at + 9, v.product_id.as_deref())?;
+                    st.raw_bind_parameter(at + 10, v.is_charged)?;
+                    st.raw_bind_parameter(at + 11, v.bundling_rule)?;
+                    st.raw_bind_parameter(at + 12, v.bundling_details.as_deref())?;
+                    st.raw_bind_parameter(at + 13, true)
+                },
             )?;
-            for i in instances {
-                ins.execute(rusqlite::params![
-                    import_id,
-                    i.computer_id,
-                    i.component_id,
-                    i.discovery_path,
-                    i.signature_kind,
-                    i.evidence_source,
-                    i.evidence_name,
-                    i.evidence_version,
-                    i.detailed_version,
-                    i.product_id,
-                    i.is_charged,
-                    i.bundling_rule,
-                    i.bundling_details,
-                ])?;
+            let mut ins = conn.prepare_cached(
+                "INSERT OR REPLACE INTO stage_instances (import_id, instance_id, ended,
+                   signature_kind, evidence_source, evidence_name, evidence_version,
+                   detailed_version, product_id, is_charged, bundling_rule, bundling_details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for c in changes {
+                match c {
+                    InstanceChange::Ended { instance_id } => {
+                        ins.execute(rusqlite::params![
+                            import_id,
+                            instance_id,
+                            true,
+                            None::<String>,
+                            None::<String>,
+                            None::<String>,
+                            None::<String>,
+                            None::<String>,
+                            None::<String>,
+                            None::<bool>,
+                            None::<i64>,
+                            None::<String>,
+                        ])?;
+                    }
+                    InstanceChange::Found {
+                        instance_id,
+                        values: v,
+                    } => {
+                        ins.execute(rusqlite::params![
+                            import_id,
+                            instance_id,
+                            false,
+                            v.signature_kind,
+                            v.evidence_source,
+                            v.evidence_name,
+                            v.evidence_version,
+                            v.detailed_version,
+                            v.product_id,
+                            v.is_charged,
+                            v.bundling_rule,
+                            v.bundling_details,
+                        ])?;
+                    }
+                }
             }
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Deletes the staged discovery of imports that are not active (what a
-    /// failed, cancelled or crashed import left); returns the rows deleted.
+    /// Deletes what the discovery of imports that are not active left (a
+    /// failed, cancelled or crashed import): their staged changes and the
+    /// instances they inserted, by id range. Returns the rows deleted.
     pub(crate) async fn discard_unpublished_discovery(&self) -> Result<u64> {
         let mut deleted = 0;
         for table in ["stage_instances", "stage_discovery"] {
@@ -434,9 +531,68 @@ impl Store {
             .await?
             .rows_affected();
         }
+        let dead: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT u.import_id, u.first_id FROM unpublished_discoveries u WHERE NOT EXISTS
+               (SELECT 1 FROM imports i WHERE i.id = u.import_id AND i.active_slot = 1)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (import_id, first_id) in dead {
+            let mut tx = self.write_tx().await?;
+            deleted +=
+                sqlx::query("DELETE FROM software_instances WHERE id >= ? AND start_import_id = ?")
+                    .bind(first_id)
+                    .bind(import_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            sqlx::query("DELETE FROM unpublished_discoveries WHERE import_id = ?")
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
         Ok(deleted)
     }
+
+    /// Rows that unpublished discoveries of imports no longer active left
+    /// (zero once cleaned), for checks and tests.
+    pub async fn unpublished_discovery_rows(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM stage_instances s WHERE NOT EXISTS
+                      (SELECT 1 FROM imports i WHERE i.id = s.import_id AND i.active_slot = 1))
+                  + (SELECT COUNT(*) FROM stage_discovery s WHERE NOT EXISTS
+                      (SELECT 1 FROM imports i WHERE i.id = s.import_id AND i.active_slot = 1))
+                  + (SELECT COUNT(*) FROM software_instances i
+                      JOIN unpublished_discoveries u ON u.import_id = i.start_import_id
+                      WHERE NOT EXISTS (SELECT 1 FROM imports m
+                        WHERE m.id = u.import_id AND m.active_slot = 1))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
 }
+
+/// The columns of a new instance (the import id is written into the
+/// statement as `start_import_id`).
+const NEW_INSTANCE_COLUMNS: [&str; 15] = [
+    "computer_id",
+    "start_import_id",
+    "component_id",
+    "discovery_path",
+    "signature_kind",
+    "evidence_source",
+    "evidence_name",
+    "evidence_version",
+    "detailed_version",
+    "discovery_start",
+    "product_id",
+    "is_charged",
+    "bundling_rule",
+    "bundling_details",
+    "is_present",
+];
 
 /// The software part of a complete import's publish, inside its
 /// transaction: the catalog tables (when the catalog changed), then, for
@@ -470,64 +626,47 @@ pub(crate) async fn publish_software(
             .execute(&mut **tx)
             .await?;
     }
+    // The instances discovery inserted become visible.
+    sqlx::query("DELETE FROM unpublished_discoveries WHERE import_id = ?")
+        .bind(import_id)
+        .execute(&mut **tx)
+        .await?;
     done.ended_instances = sqlx::query(
         "UPDATE software_instances SET is_present = 0, discovery_end = ?2, end_import_id = ?1
-         WHERE is_present = 1
-           AND computer_id IN (SELECT computer_id FROM stage_discovery WHERE import_id = ?1)
-           AND NOT EXISTS (SELECT 1 FROM stage_instances s WHERE s.import_id = ?1
-             AND s.computer_id = software_instances.computer_id
-             AND s.component_id = software_instances.component_id
-             AND s.discovery_path = software_instances.discovery_path)",
+         FROM (SELECT instance_id FROM stage_instances WHERE import_id = ?1 AND ended = 1) AS s
+         WHERE software_instances.id = s.instance_id AND software_instances.is_present = 1",
     )
     .bind(import_id)
     .bind(now)
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM software_instances")
-        .fetch_one(&mut **tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO software_instances (computer_id, component_id, discovery_path,
-           signature_kind, evidence_source, evidence_name, evidence_version, detailed_version,
-           is_present, start_import_id, discovery_start, product_id, is_charged, bundling_rule,
-           bundling_details, is_confirmed)
-         SELECT computer_id, component_id, discovery_path, signature_kind, evidence_source,
-           evidence_name, evidence_version, detailed_version, 1, ?1, ?2, product_id, is_charged,
-           bundling_rule, bundling_details, 0
-         FROM stage_instances WHERE import_id = ?1
-         ORDER BY computer_id, component_id, discovery_path
-         ON CONFLICT (computer_id, component_id, discovery_path) DO UPDATE SET
-           signature_kind = excluded.signature_kind,
-           evidence_source = excluded.evidence_source,
-           evidence_name = excluded.evidence_name,
-           evidence_version = excluded.evidence_version,
-           detailed_version = excluded.detailed_version,
+    // A confirmed or manual (rule 1) assignment is never overwritten.
+    done.changed_instances = sqlx::query(
+        "UPDATE software_instances SET
+           signature_kind = s.signature_kind, evidence_source = s.evidence_source,
+           evidence_name = s.evidence_name, evidence_version = s.evidence_version,
+           detailed_version = s.detailed_version,
            is_present = 1, discovery_end = NULL, end_import_id = NULL,
            product_id = CASE WHEN software_instances.is_confirmed = 1
              OR software_instances.bundling_rule = 1 THEN software_instances.product_id
-             ELSE excluded.product_id END,
+             ELSE s.product_id END,
            is_charged = CASE WHEN software_instances.is_confirmed = 1
              OR software_instances.bundling_rule = 1 THEN software_instances.is_charged
-             ELSE excluded.is_charged END,
+             ELSE s.is_charged END,
            bundling_details = CASE WHEN software_instances.is_confirmed = 1
              OR software_instances.bundling_rule = 1 THEN software_instances.bundling_details
-             ELSE excluded.bundling_details END,
+             ELSE s.bundling_details END,
            bundling_rule = CASE WHEN software_instances.is_confirmed = 1
              OR software_instances.bundling_rule = 1 THEN software_instances.bundling_rule
-             ELSE excluded.bundling_rule END",
+             ELSE s.bundling_rule END
+         FROM (SELECT * FROM stage_instances WHERE import_id = ?1 AND ended = 0) AS s
+         WHERE software_instances.id = s.instance_id",
     )
     .bind(import_id)
-    .bind(now)
     .execute(&mut **tx)
-    .await?;
-    done.new_instances = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM software_instances WHERE id > ? AND start_import_id = ?",
-    )
-    .bind(before)
-    .bind(import_id)
-    .fetch_one(&mut **tx)
-    .await? as u64;
+    .await?
+    .rows_affected();
     done.computers = sqlx::query(
         "UPDATE computers SET discovered_facts_import_id = s.facts_import_id
          FROM (SELECT computer_id, facts_import_id FROM stage_discovery WHERE import_id = ?1) AS s

@@ -215,7 +215,8 @@ impl ListSource for SoftwareInstanceList {
                  ON x.computer_id = i.computer_id AND x.product_id = i.product_id
                LEFT JOIN software_suppressions s
                  ON s.computer_id = i.computer_id AND s.component_id = i.component_id
-             WHERE c.published = 1";
+             WHERE c.published = 1
+               AND i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
     const STABLE_ORDER: &'static str = "i.id";
 
     fn column(field: &str) -> Option<&'static str> {

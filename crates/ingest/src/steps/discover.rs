@@ -20,8 +20,9 @@ use openlmt_catalog::{
     SwidTagFact,
 };
 use openlmt_storage::{
-    ComputerFactSet, CurrentInstance, DiscoveryTarget, InventoryCatalog, InventoryComponent,
-    InventoryOption, InventoryProduct, StagedInstance, StepCounters,
+    ComputerFactSet, CurrentInstance, DiscoveryTarget, InstanceChange, InstanceValues,
+    InventoryCatalog, InventoryComponent, InventoryOption, InventoryProduct, NewInstance,
+    StepCounters,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -201,9 +202,16 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
     let mut last_save = Instant::now();
     let total = targets.len() as u64;
     let mut instances_found = 0u64;
-    let mut match_time = Duration::ZERO;
+    let (mut new_count, mut changed_count, mut ended_count) = (0u64, 0u64, 0u64);
+    let (mut read_time, mut match_time, mut write_time) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    store
+        .begin_discovery(run.id)
+        .await
+        .map_err(|e| failed("begin", e))?;
     for (n, chunk) in targets.chunks(CHUNK).enumerate() {
         run.check()?;
+        let t = Instant::now();
         let facts = store
             .computer_fact_sets(chunk)
             .await
@@ -213,20 +221,29 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
             .current_instances(&ids)
             .await
             .map_err(|e| failed("read the current instances", e))?;
+        read_time += t.elapsed();
         let t = Instant::now();
-        let mut staged = Vec::new();
+        let mut delta = Delta::default();
         for (target, set) in chunk.iter().zip(facts) {
             let before = current.remove(&target.computer_id).unwrap_or_default();
-            staged.extend(discover_computer(
-                &index, &matcher, &mut cache, *target, set, &before,
-            ));
+            instances_found += discover_computer(
+                &index, &matcher, &mut cache, *target, set, &before, &mut delta,
+            );
         }
         match_time += t.elapsed();
-        instances_found += staged.len() as u64;
+        new_count += delta.new.len() as u64;
+        for ch in &delta.changes {
+            match ch {
+                InstanceChange::Found { .. } => changed_count += 1,
+                InstanceChange::Ended { .. } => ended_count += 1,
+            }
+        }
+        let t = Instant::now();
         store
-            .stage_discovery(run.id, chunk, &staged)
+            .stage_discovery(run.id, chunk, &delta.new, &delta.changes)
             .await
-            .map_err(|e| failed("stage the instances", e))?;
+            .map_err(|e| failed("write the instances", e))?;
+        write_time += t.elapsed();
         run.hook("discover_chunk").await?;
         let done = ((n * CHUNK) + chunk.len()) as u64;
         c.read = done as i64;
@@ -238,11 +255,16 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         }
     }
     run.log.info(format!(
-        "Software discovery: {} computers matched, {} instances found, in {:.1} s ({:.1} s matching and bundling)",
+        "Software discovery: {} computers matched, {} instances found ({} new, {} changed, {} no longer found), in {:.1} s ({:.1} s reading facts, {:.1} s matching and bundling, {:.1} s writing)",
         total,
         instances_found,
+        new_count,
+        changed_count,
+        ended_count,
         started.elapsed().as_secs_f64(),
-        match_time.as_secs_f64()
+        read_time.as_secs_f64(),
+        match_time.as_secs_f64(),
+        write_time.as_secs_f64()
     ));
     *crate::lock(&run.discovery) = Some(Arc::new(inventory_catalog(&effective)));
     Ok(c)
@@ -295,9 +317,20 @@ fn discovery_path(m: &Match) -> String {
     }
 }
 
+/// What discovery writes for a chunk of computers.
+#[derive(Debug, Default)]
+pub(crate) struct Delta {
+    /// Instances found for the first time.
+    pub new: Vec<NewInstance>,
+    /// Changes to stored instances (found again or changed, no longer found).
+    pub changes: Vec<InstanceChange>,
+}
+
 /// The instances of one computer: one per (component, discovery path),
 /// whose evidence is the strongest match (signature kind, then the first
-/// fact), bundled with the computer's stored instances as history.
+/// fact), bundled with the computer's stored instances as history. Adds to
+/// `delta` what differs from the stored instances; returns how many
+/// instances were found.
 pub(crate) fn discover_computer(
     catalog: &BundlingIndex<'_>,
     matcher: &Matcher,
@@ -305,12 +338,13 @@ pub(crate) fn discover_computer(
     target: DiscoveryTarget,
     set: ComputerFactSet,
     before: &[CurrentInstance],
-) -> Vec<StagedInstance> {
+    delta: &mut Delta,
+) -> u64 {
     let facts = to_facts(set);
     let matches = matcher.match_computer_cached(&facts, cache);
-    let mut best: BTreeMap<(String, String), &Match> = BTreeMap::new();
+    let mut best: BTreeMap<(&str, String), &Match> = BTreeMap::new();
     for m in &matches {
-        let key = (m.component_id.clone(), discovery_path(m));
+        let key = (m.component_id.as_str(), discovery_path(m));
         best.entry(key)
             .and_modify(|b| {
                 if (m.kind, m.fact) < (b.kind, b.fact) {
@@ -323,75 +357,94 @@ pub(crate) fn discover_computer(
         .iter()
         .map(|i| ((i.component_id.as_str(), i.discovery_path.as_str()), i))
         .collect();
+    let existing: Vec<Option<&CurrentInstance>> = best
+        .keys()
+        .map(|(component, path)| stored.get(&(*component, path.as_str())).copied())
+        .collect();
     let found: Vec<Found> = best
         .keys()
-        .map(|(component, path)| Found {
-            component_id: component.clone(),
-            existing: stored
-                .get(&(component.as_str(), path.as_str()))
-                .map(|i| Existing {
-                    instance_id: i.instance_id,
-                    assignment: stored_assignment(i),
-                    confirmed: i.is_confirmed,
-                }),
+        .zip(&existing)
+        .map(|((component, _), e)| Found {
+            component_id: component.to_string(),
+            existing: e.map(|i| Existing {
+                instance_id: i.instance_id,
+                assignment: stored_assignment(i),
+                confirmed: i.is_confirmed,
+            }),
         })
         .collect();
-    let gone: Vec<Gone> = before
+    let gone: Vec<&CurrentInstance> = before
         .iter()
         .filter(|i| {
-            i.is_present && !best.contains_key(&(i.component_id.clone(), i.discovery_path.clone()))
+            i.is_present && !best.contains_key(&(i.component_id.as_str(), i.discovery_path.clone()))
         })
+        .collect();
+    let gone_bundling: Vec<Gone> = gone
+        .iter()
         .map(|i| Gone {
             instance_id: i.instance_id,
             component_id: i.component_id.clone(),
             assignment: stored_assignment(i),
         })
         .collect();
-    let assignments = bundling::bundle_computer_with(catalog, &found, &gone);
-    best.into_iter()
-        .zip(assignments)
-        .map(|(((component_id, discovery_path), m), a)| {
-            let (source, name, version) = match &m.evidence {
-                Evidence::Package {
-                    source,
-                    name,
-                    version,
-                    ..
-                } => (
-                    source.as_str().to_string(),
-                    name.clone(),
-                    Some(version.clone()),
-                ),
-                Evidence::Swid {
-                    tag_id, version, ..
-                } => ("swid".to_string(), tag_id.clone(), version.clone()),
-            };
-            StagedInstance {
+    let assignments = bundling::bundle_computer_with(catalog, &found, &gone_bundling);
+    let count = best.len() as u64;
+    for ((((component_id, discovery_path), m), a), e) in
+        best.into_iter().zip(assignments).zip(existing)
+    {
+        let (source, name, version) = match &m.evidence {
+            Evidence::Package {
+                source,
+                name,
+                version,
+                ..
+            } => (source.as_str(), name.clone(), Some(version.clone())),
+            Evidence::Swid {
+                tag_id, version, ..
+            } => ("swid", tag_id.clone(), version.clone()),
+        };
+        let values = InstanceValues {
+            signature_kind: m.kind.as_str().to_string(),
+            evidence_source: source.to_string(),
+            evidence_name: name,
+            evidence_version: version,
+            detailed_version: m.detailed_version.clone(),
+            product_id: a.as_ref().map(|a| a.product_id.clone()),
+            is_charged: a.as_ref().is_some_and(|a| a.charged),
+            bundling_rule: a.as_ref().map(|a| a.rule.id()),
+            bundling_details: a.map(|a| a.details),
+        };
+        match e {
+            None => delta.new.push(NewInstance {
                 computer_id: target.computer_id,
-                component_id,
+                component_id: component_id.to_string(),
                 discovery_path,
-                signature_kind: m.kind.as_str(),
-                evidence_source: source,
-                evidence_name: name,
-                evidence_version: version,
-                detailed_version: m.detailed_version.clone(),
-                product_id: a.as_ref().map(|a| a.product_id.clone()),
-                is_charged: a.as_ref().is_some_and(|a| a.charged),
-                bundling_rule: a.as_ref().map(|a| a.rule.id()),
-                bundling_details: a.map(|a| a.details),
-            }
-        })
-        .collect()
+                values,
+            }),
+            Some(i) if i.is_present && i.values == values => {}
+            Some(i) => delta.changes.push(InstanceChange::Found {
+                instance_id: i.instance_id,
+                values,
+            }),
+        }
+    }
+    for i in gone {
+        delta.changes.push(InstanceChange::Ended {
+            instance_id: i.instance_id,
+        });
+    }
+    count
 }
 
 /// A stored assignment in bundling's terms (`None` when the instance has
 /// no product, or its rule id is not one this version knows).
 fn stored_assignment(i: &CurrentInstance) -> Option<Assignment> {
+    let v = &i.values;
     Some(Assignment {
-        product_id: i.product_id.clone()?,
-        charged: i.is_charged,
-        rule: BundlingRule::from_id(i.bundling_rule?)?,
-        details: i.bundling_details.clone().unwrap_or_else(|| "{}".into()),
+        product_id: v.product_id.clone()?,
+        charged: v.is_charged,
+        rule: BundlingRule::from_id(v.bundling_rule?)?,
+        details: v.bundling_details.clone().unwrap_or_else(|| "{}".into()),
     })
 }
 
@@ -435,10 +488,42 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_instance_per_component_and_path_with_the_strongest_evidence() {
+    fn run(set: ComputerFactSet, before: &[CurrentInstance]) -> (u64, Delta) {
         let catalog = openlmt_catalog::load(ACME).unwrap();
         let matcher = Matcher::new(&catalog).unwrap();
+        let mut delta = Delta::default();
+        let n = discover_computer(
+            &BundlingIndex::new(&catalog),
+            &matcher,
+            &mut MatchCache::default(),
+            target(),
+            set,
+            before,
+            &mut delta,
+        );
+        (n, delta)
+    }
+
+    fn stored(
+        id: i64,
+        path: &str,
+        present: bool,
+        v: InstanceValues,
+        confirmed: bool,
+    ) -> CurrentInstance {
+        CurrentInstance {
+            instance_id: id,
+            computer_id: 7,
+            component_id: "acme-engine-7".into(),
+            discovery_path: path.into(),
+            is_present: present,
+            is_confirmed: confirmed,
+            values: v,
+        }
+    }
+
+    #[test]
+    fn one_instance_per_component_and_path_with_the_strongest_evidence() {
         let set = ComputerFactSet {
             packages: vec![
                 rpm("acme-engine", "7.1.2-1"),
@@ -450,22 +535,18 @@ mod tests {
                 tag("/opt/acme2", "7.1.3"),
             ],
         };
-        let got = discover_computer(
-            &BundlingIndex::new(&catalog),
-            &matcher,
-            &mut MatchCache::default(),
-            target(),
-            set,
-            &[],
-        );
-        let keys: Vec<(&str, &str, &str, Option<&str>)> = got
+        let (n, delta) = run(set, &[]);
+        assert_eq!(n, 3);
+        assert!(delta.changes.is_empty());
+        let keys: Vec<(&str, &str, &str, Option<&str>)> = delta
+            .new
             .iter()
             .map(|i| {
                 (
                     i.discovery_path.as_str(),
-                    i.signature_kind,
-                    i.evidence_name.as_str(),
-                    i.detailed_version.as_deref(),
+                    i.values.signature_kind.as_str(),
+                    i.values.evidence_name.as_str(),
+                    i.values.detailed_version.as_deref(),
                 )
             })
             .collect();
@@ -487,11 +568,11 @@ mod tests {
                 ("rpm", "package_exact", "acme-engine", Some("7.1.2-1")),
             ]
         );
-        for i in &got {
-            assert_eq!(i.product_id.as_deref(), Some("acme-server-7"));
-            assert!(i.is_charged);
+        for i in &delta.new {
+            assert_eq!(i.values.product_id.as_deref(), Some("acme-server-7"));
+            assert!(i.values.is_charged);
             assert_eq!(
-                i.bundling_rule,
+                i.values.bundling_rule,
                 Some(BundlingRule::SingleBundlingOption.id())
             );
             assert_eq!(i.computer_id, 7);
@@ -499,52 +580,49 @@ mod tests {
     }
 
     #[test]
-    fn a_confirmed_assignment_is_kept_and_a_vanished_instance_is_not_staged() {
-        let catalog = openlmt_catalog::load(ACME).unwrap();
-        let matcher = Matcher::new(&catalog).unwrap();
-        let before = vec![
-            CurrentInstance {
-                instance_id: 11,
-                computer_id: 7,
-                component_id: "acme-engine-7".into(),
-                discovery_path: "rpm".into(),
-                is_present: true,
-                product_id: Some("in-house-product".into()),
-                is_charged: false,
-                bundling_rule: Some(1),
-                bundling_details: Some("{}".into()),
-                is_confirmed: true,
-            },
-            CurrentInstance {
-                instance_id: 12,
-                computer_id: 7,
-                component_id: "acme-engine-7".into(),
-                discovery_path: "/opt/old".into(),
-                is_present: true,
-                product_id: Some("acme-server-7".into()),
-                is_charged: true,
-                bundling_rule: Some(2),
-                bundling_details: Some("{}".into()),
-                is_confirmed: false,
-            },
-        ];
-        let set = ComputerFactSet {
+    fn only_differences_are_written_and_vanished_instances_end() {
+        let set = || ComputerFactSet {
             packages: vec![rpm("acme-engine", "7.1.0-3")],
             tags: vec![],
         };
-        let got = discover_computer(
-            &BundlingIndex::new(&catalog),
-            &matcher,
-            &mut MatchCache::default(),
-            target(),
-            set,
-            &before,
+        // What a first discovery stored for the package, unchanged since.
+        let (_, first) = run(set(), &[]);
+        let same = first.new[0].values.clone();
+        let (n, delta) = run(set(), &[stored(11, "rpm", true, same.clone(), false)]);
+        assert_eq!((n, delta.new.len(), delta.changes.len()), (1, 0, 0));
+
+        // Found again after it had ended: a change; a tag instance present
+        // before and not found now: ended.
+        let before = vec![
+            stored(11, "rpm", false, same.clone(), false),
+            stored(12, "/opt/old", true, same.clone(), false),
+        ];
+        let (_, delta) = run(set(), &before);
+        assert!(delta.new.is_empty());
+        assert_eq!(
+            delta.changes,
+            [
+                InstanceChange::Found {
+                    instance_id: 11,
+                    values: same.clone()
+                },
+                InstanceChange::Ended { instance_id: 12 },
+            ]
         );
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].discovery_path, "rpm");
-        assert_eq!(got[0].product_id.as_deref(), Some("in-house-product"));
-        assert_eq!(got[0].bundling_rule, Some(1));
-        assert!(!got[0].is_charged);
+
+        // A confirmed manual assignment is kept by bundling.
+        let manual = InstanceValues {
+            product_id: Some("in-house-product".into()),
+            is_charged: false,
+            bundling_rule: Some(1),
+            bundling_details: Some("{}".into()),
+            ..same
+        };
+        let (_, delta) = run(set(), &[stored(11, "rpm", true, manual.clone(), true)]);
+        assert!(
+            delta.new.is_empty() && delta.changes.is_empty(),
+            "{delta:?}"
+        );
     }
 
     #[test]

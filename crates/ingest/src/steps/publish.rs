@@ -59,9 +59,9 @@ async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
     run.log.info("Published in one transaction");
     if let Some(s) = published.software {
         run.log.info(format!(
-            "Software inventory: {} computers re-discovered, {} new instances, {} no longer found{}",
+            "Software inventory: {} computers re-discovered, {} stored instances changed, {} no longer found{}",
             s.computers,
-            s.new_instances,
+            s.changed_instances,
             s.ended_instances,
             if s.catalog_changed {
                 "; catalog in force updated"

@@ -45,6 +45,15 @@ CREATE TABLE inventory_bundling_options (
 -- is the instance_id, stable across imports. An instance that is no longer
 -- found keeps its row (is_present = 0, discovery_end set) as history; when
 -- it is found again the same row comes back with its assignment.
+--
+-- Visibility: a complete import's discovery inserts the instances it finds
+-- for the first time straight into this table, under its own
+-- start_import_id, and lists the import in unpublished_discoveries; rows of
+-- an import listed there are invisible (every read filters them out). The
+-- import's publish transaction removes the entry, which makes them visible
+-- at once, whatever their number; a failed import's rows are deleted by the
+-- clean-up (by id range, from first_id). Changes to rows that exist go
+-- through stage_instances and are applied by the publish.
 CREATE TABLE software_instances (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     computer_id      INTEGER NOT NULL,
@@ -68,7 +77,13 @@ CREATE TABLE software_instances (
     UNIQUE (computer_id, component_id, discovery_path)
 );
 CREATE INDEX software_instances_by_product ON software_instances (product_id, computer_id);
-CREATE INDEX software_instances_by_component ON software_instances (component_id);
+
+-- Imports whose discovery inserted instances not yet published; first_id is
+-- the lowest id they may have.
+CREATE TABLE unpublished_discoveries (
+    import_id INTEGER PRIMARY KEY,
+    first_id  INTEGER NOT NULL
+);
 
 -- Exclusion is per product per computer; suppression per component per
 -- computer. Both apply to every instance, present and future, while the row
@@ -105,9 +120,11 @@ CREATE TABLE classification_audit (
 );
 CREATE INDEX classification_audit_by_instance ON classification_audit (instance_id);
 
--- What a complete import's discovery step found, invisible until its
--- publish applies it (then deleted): the computers it re-discovered (with the
--- facts they were matched on) and every instance it found on them.
+-- What a complete import's discovery step changes in instances that exist,
+-- invisible until its publish applies it (then deleted): the computers it
+-- re-discovered (with the facts they were matched on), and for their stored
+-- instances each change (found again, new evidence or assignment, or no
+-- longer found).
 CREATE TABLE stage_discovery (
     import_id       INTEGER NOT NULL,
     computer_id     INTEGER NOT NULL,
@@ -116,19 +133,18 @@ CREATE TABLE stage_discovery (
 );
 CREATE TABLE stage_instances (
     import_id        INTEGER NOT NULL,
-    computer_id      INTEGER NOT NULL,
-    component_id     TEXT NOT NULL,
-    discovery_path   TEXT NOT NULL,
-    signature_kind   TEXT NOT NULL,
-    evidence_source  TEXT NOT NULL,
-    evidence_name    TEXT NOT NULL,
+    instance_id      INTEGER NOT NULL,
+    ended            INTEGER NOT NULL, -- 1: no longer found; 0: found, with these values
+    signature_kind   TEXT,
+    evidence_source  TEXT,
+    evidence_name    TEXT,
     evidence_version TEXT,
     detailed_version TEXT,
     product_id       TEXT,
-    is_charged       INTEGER NOT NULL,
+    is_charged       INTEGER,
     bundling_rule    INTEGER,
     bundling_details TEXT,
-    PRIMARY KEY (import_id, computer_id, component_id, discovery_path)
+    PRIMARY KEY (import_id, instance_id)
 );
 
 -- The facts import a computer's software instances were last discovered
