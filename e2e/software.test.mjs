@@ -130,6 +130,8 @@ const result = (page) => page.locator("#classify-result");
 
 async function openProduct(page, name, count) {
   await page.getByRole("button", { name, exact: true }).click();
+  // The click starts the load (aria-busy) at once; wait for its end.
+  await page.locator("#instances:not([aria-busy])").waitFor();
   await page.getByRole("heading", { name: new RegExp(`^Instances of ${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`) }).waitFor();
   await page.locator("#instances-pager .page-info", { hasText: `of ${count} instance${count === 1 ? "" : "s"}` }).waitFor();
 }
@@ -190,6 +192,8 @@ test("a user who may classify: products, drill-down, confirm, exclude, reassign,
   assert.equal(cells[col("Bundling rule")], "Single Bundling Option");
   assert.equal(cells[col("Status")], "Unconfirmed");
   assert.equal(await page.locator("#instances tbody tr[data-id]").count(), 3);
+  // bash has one bundling option: nothing to reassign it to.
+  assert.equal(await page.getByRole("button", { name: /^Reassign GNU Bash/ }).count(), 0);
 
   // Confirm one: the API's summary, the row and the product's count follow.
   await page.getByRole("button", { name: "Confirm GNU Bash on app-01", exact: true }).click();
@@ -246,6 +250,7 @@ test("a user who may classify: products, drill-down, confirm, exclude, reassign,
   await excl.getByRole("button", { name: "Exclude" }).click();
   await excl.getByRole("alert").filter({ hasText: "Refused (1 instance): exclusion_or_suppress_comment is required to exclude." }).waitFor();
   assert.ok(await excl.isVisible());
+  await page.screenshot({ path: path.join(SHOTS, "software-exclude-refused.png"), animations: "disabled" });
   assert.equal((await presentInstances()).find((r) => r.instance_id === dmApp02.instance_id).is_excluded, false);
   await excl.getByLabel("Comment").fill("Development machine: covered by the developer entitlement");
   await excl.getByRole("button", { name: "Exclude" }).click();

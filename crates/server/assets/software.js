@@ -43,6 +43,7 @@
   let selected = null;    // { kind: "product"|"component", guid }
   let instances = null;   // the ListView of the selected product's instances
   const dialog = $("classify-dialog"); // null: the user may not classify
+  let optionCount = new Map(); // component guid -> its bundling options (products)
 
   async function pullPresent() {
     const rows = [];
@@ -165,6 +166,21 @@
     $("instances-sub").textContent = bits.filter(Boolean).join(" · ");
   }
 
+  // How many bundling options each component has in the catalog in force
+  // (the catalog's size, not the estate's), to offer Reassign only where
+  // there is another product to choose.
+  async function loadOptionCounts() {
+    const counts = new Map();
+    let offset = 0;
+    for (;;) {
+      const page = await api(`/api/sam/v2/bundling_options?columns[]=component_guid&limit=${PAGE}&offset=${offset}`);
+      for (const o of page.rows) counts.set(o.component_guid, (counts.get(o.component_guid) || 0) + 1);
+      offset += page.rows.length;
+      if (page.rows.length === 0 || offset >= page.total) break;
+    }
+    optionCount = counts;
+  }
+
   function select(p, focus) {
     selected = { kind: p.kind, guid: p.guid };
     writeUrl();
@@ -237,7 +253,8 @@
     };
     return el("span", { class: "row-actions" },
       r.product_release_guid && !r.is_confirmed ? b("confirm", "Confirm", "primary") : null,
-      b("reassign", "Reassign…"),
+      // Only where the catalog offers another product for the component.
+      (optionCount.get(r.discoverable_guid) || 0) > (r.product_release_guid ? 1 : 0) ? b("reassign", "Reassign…") : null,
       r.product_release_guid ? (r.is_excluded ? b("include", "Include") : b("exclude", "Exclude…", "danger")) : null,
       r.is_suppressed ? b("unsuppress", "Unsuppress") : b("suppress", "Suppress…", "danger"));
   }
@@ -460,7 +477,11 @@
     for (const kind of ["product", "component"]) {
       if (params.get(kind)) selected = { kind, guid: params.get(kind) };
     }
-    loadProducts().then(() => {
+    const options = dialog ? loadOptionCounts().catch((e) => {
+      $("instances-error").textContent = `Cannot load the bundling options: ${e.message}`;
+      $("instances-error").hidden = false;
+    }) : Promise.resolve();
+    Promise.all([loadProducts(), options]).then(() => {
       if (!selected) return;
       const p = products.find((x) => isSelected(x));
       if (p) select(p, false);

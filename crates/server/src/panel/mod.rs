@@ -654,6 +654,7 @@ mod tests {
         assert!(
             html.contains(r#"<a href="/management/computers" aria-current="page">Computers</a>"#)
         );
+        assert!(html.contains(r#"<a href="/management/software">Software</a>"#));
         for (path, _) in NAV {
             assert!(path.starts_with("/management/"), "{path}");
         }
