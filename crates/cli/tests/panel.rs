@@ -450,7 +450,10 @@ fn computers_page_needs_a_session_and_says_when_view_endpoints_is_missing() {
 fn software_page_shows_lists_and_controls_by_permission() {
     let s = TestServer::start();
     let c = client();
-    let r = c.get(s.url("/management/software?product=bash")).send().unwrap();
+    let r = c
+        .get(s.url("/management/software?product=bash"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(
         location(&r),
