@@ -139,7 +139,11 @@ export function writeScanPackage(dir, stamp, identity, members) {
   for (const [member, source] of Object.entries(members)) {
     const from = path.join(CORPUS, source);
     if (member.endsWith("/")) cpSync(from, path.join(work, member), { recursive: true });
-    else copyFileSync(from, path.join(work, member));
+    else {
+      // A member in a directory (`isotag_scan/x.swidtag`) gets its directory.
+      mkdirSync(path.dirname(path.join(work, member)), { recursive: true });
+      copyFileSync(from, path.join(work, member));
+    }
   }
   const name = `${stamp}-${identity.endpoint}.tar.gz`;
   const tmp = path.join(dir, `.${name}.tmp`);

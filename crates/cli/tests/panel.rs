@@ -445,3 +445,56 @@ fn computers_page_needs_a_session_and_says_when_view_endpoints_is_missing() {
         .unwrap()
         .contains("view_endpoints"));
 }
+
+#[test]
+fn software_page_shows_lists_and_controls_by_permission() {
+    let s = TestServer::start();
+    let c = client();
+    let r = c
+        .get(s.url("/management/software?product=bash"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        location(&r),
+        "/login?next=%2Fmanagement%2Fsoftware%3Fproduct%3Dbash"
+    );
+    let r = c.get(s.url("/panel/software.js")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let page = |user: &str, password: &str| {
+        let sid = login(&s, &c, user, password);
+        c.get(s.url("/management/software"))
+            .header("cookie", session_header(&sid))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+
+    // The administrator may classify: the lists and the dialog.
+    let html = page("admin", ADMIN_PASSWORD);
+    assert!(html.contains(r#"<table id="products""#), "{html}");
+    assert!(html.contains(r#"<dialog id="classify-dialog""#));
+    assert!(html.contains(r#"<a href="/management/software" aria-current="page">Software</a>"#));
+    assert!(!html.contains("{{"), "a placeholder left unfilled");
+
+    // view_software alone: the lists, no classification controls.
+    s.add_user("analyst", "analyst-password", &["view_software"]);
+    let html = page("analyst", "analyst-password");
+    assert!(html.contains(r#"<table id="products""#));
+    assert!(!html.contains("classify-dialog"));
+    assert!(!html.contains(r#"id="denied""#));
+
+    // Without view_software: the message naming it, no lists.
+    s.add_user("viewer", "viewer-password", &["view_endpoints"]);
+    let html = page("viewer", "viewer-password");
+    assert!(html.contains(r#"id="denied""#), "{html}");
+    assert!(html.contains("does not have the <code>view_software</code> permission"));
+    assert!(!html.contains(r#"<table id="products""#));
+    assert!(!html.contains("classify-dialog"));
+    assert!(!html.contains("{{"));
+}

@@ -105,6 +105,9 @@ window.openlmt = (function () {
   //     sideways (the first shown column, which names the row)
   //   fetch: ["id", …],            // columns[] asked of the API
   //   search: (text) => criteria|null,   // the search box's filter
+  //   criteria: () => criteria|null // optional: a filter always applied
+  //     (and-ed with the search's), e.g. one product's instances
+  //   rowId: (row) => id           // optional: the row's data-id (row.id)
   //   searchInput, searchForm: elements (optional)
   //   details: async (row) => Node  // optional: rows expand to show it
   //   rowLabel: (row) => "…"      // names the row for the expand button
@@ -237,8 +240,14 @@ window.openlmt = (function () {
       p.set("limit", String(this.limit));
       p.set("offset", String(this.offset));
       if (this.order) p.set("order", (this.order.desc ? "-" : "") + this.order.field);
-      const criteria = this.query && this.o.search ? this.o.search(this.query) : null;
-      if (criteria) p.set("criteria", JSON.stringify(criteria));
+      const parts = [];
+      const fixed = this.o.criteria ? this.o.criteria() : null;
+      if (fixed) parts.push(fixed);
+      if (this.query && this.o.search) {
+        const searched = this.o.search(this.query);
+        if (searched) parts.push(searched);
+      }
+      if (parts.length) p.set("criteria", JSON.stringify(parts.length === 1 ? parts[0] : { and: parts }));
       return `${this.o.endpoint}?${p}`;
     }
 
@@ -288,7 +297,8 @@ window.openlmt = (function () {
       }
       const trs = [];
       rows.forEach((row, i) => {
-        const tr = el("tr", { "data-id": row.id === undefined ? null : String(row.id) });
+        const id = this.o.rowId ? this.o.rowId(row) : row.id;
+        const tr = el("tr", { "data-id": id === undefined || id === null ? null : String(id) });
         if (this.o.details) {
           const detailId = `${this.o.table.id}-detail-${this.offset + i}`;
           const btn = el("button", {

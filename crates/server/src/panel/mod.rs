@@ -1,5 +1,6 @@
 //! The web panel: `/login`, `/logout`, the Data Imports page at
-//! `/management/imports` and the Computers page at `/management/computers`.
+//! `/management/imports`, the Computers page at `/management/computers`
+//! and the Software page at `/management/software`.
 //! Pages are HTML rendered from embedded templates that share one header
 //! (`assets/header.html`, with the navigation built from [`NAV`]); each
 //! page's script (`assets/<page>.js`, on top of the shared helpers in
@@ -24,10 +25,12 @@ const LOGIN_HTML: &str = include_str!("../../assets/login.html");
 const HEADER_HTML: &str = include_str!("../../assets/header.html");
 const IMPORTS_HTML: &str = include_str!("../../assets/imports.html");
 const COMPUTERS_HTML: &str = include_str!("../../assets/computers.html");
+const SOFTWARE_HTML: &str = include_str!("../../assets/software.html");
 const PANEL_CSS: &str = include_str!("../../assets/panel.css");
 const PANEL_JS: &str = include_str!("../../assets/panel.js");
 const IMPORTS_JS: &str = include_str!("../../assets/imports.js");
 const COMPUTERS_JS: &str = include_str!("../../assets/computers.js");
+const SOFTWARE_JS: &str = include_str!("../../assets/software.js");
 const ICON_SVG: &str = include_str!("../../assets/icon.svg");
 
 /// Where a login goes when it names no (acceptable) page.
@@ -37,6 +40,7 @@ const HOME: &str = "/management/imports";
 const NAV: &[(&str, &str)] = &[
     ("/management/imports", "Data Imports"),
     ("/management/computers", "Computers"),
+    ("/management/software", "Software"),
 ];
 /// The cookie of the login form's double-submit CSRF token.
 const LOGIN_COOKIE: &str = "openlmt_login";
@@ -54,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/management/imports", get(imports_page))
         .route("/management/computers", get(computers_page))
+        .route("/management/software", get(software_page))
         .route("/panel/panel.css", get(|| asset(PANEL_CSS, "text/css")))
         .route(
             "/panel/panel.js",
@@ -66,6 +71,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/panel/computers.js",
             get(|| asset(COMPUTERS_JS, "text/javascript")),
+        )
+        .route(
+            "/panel/software.js",
+            get(|| asset(SOFTWARE_JS, "text/javascript")),
         )
         .route("/panel/icon.svg", get(|| asset(ICON_SVG, "image/svg+xml")));
     #[cfg(feature = "test-hooks")]
@@ -556,6 +565,46 @@ async fn computers_page(
     page(StatusCode::OK, html)
 }
 
+/// `GET /management/software`: the Software page (login first). A user
+/// without `view_software` gets the page with a message saying so instead
+/// of the lists; the classification controls (the `<!--manage-->` blocks)
+/// are left out for users without `manage_software_classification` (the
+/// API refuses their changes anyway).
+async fn software_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (id, principal) = match page_session(&app, &headers, &uri).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let view = principal.permissions.contains(Permission::ViewSoftware);
+    let manage = principal
+        .permissions
+        .contains(Permission::ManageSoftwareClassification);
+    let mut template = SOFTWARE_HTML.to_string();
+    let mut denied = String::new();
+    if !view {
+        let name = esc(&principal.name);
+        template = strip_view_blocks(&template);
+        denied = format!(
+            r#"<p class="msg error" id="denied" role="alert">Your user <strong>{name}</strong> does not have the <code>view_software</code> permission needed to list the software inventory. An administrator can grant it with <code>openlmt user permissions {name} --permission view_software</code> (the command replaces the user's permissions: name the ones to keep as well).</p>"#
+        );
+    }
+    if !view || !manage {
+        template = strip_manage_blocks(&template);
+    }
+    let html = render(
+        &template,
+        "/management/software",
+        &id,
+        &principal,
+        &[("denied", &denied)],
+    );
+    page(StatusCode::OK, html)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,6 +654,7 @@ mod tests {
         assert!(
             html.contains(r#"<a href="/management/computers" aria-current="page">Computers</a>"#)
         );
+        assert!(html.contains(r#"<a href="/management/software">Software</a>"#));
         for (path, _) in NAV {
             assert!(path.starts_with("/management/"), "{path}");
         }
