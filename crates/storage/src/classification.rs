@@ -501,6 +501,7 @@ impl Store {
         if simulate {
             tx.rollback().await?;
         } else {
+            crate::list::bump_generation(&mut tx).await?;
             tx.commit().await?;
         }
         Ok(out)

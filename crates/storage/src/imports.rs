@@ -487,6 +487,7 @@ impl Store {
         sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('imports_ever', '1')")
             .execute(&mut *tx)
             .await?;
+        crate::list::bump_generation(&mut tx).await?;
         before_commit.await;
         tx.commit().await?;
         Ok(Some(Published { software }))

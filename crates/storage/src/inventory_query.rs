@@ -91,6 +91,7 @@ impl ListSource for ComputerList {
     const FROM_WHERE: &'static str =
         " FROM computers c WHERE c.published = 1 AND c.in_inventory = 1";
     const STABLE_ORDER: &'static str = "c.id";
+    const KEY: Option<&'static str> = Some("c.id");
 
     fn column(field: &str) -> Option<&'static str> {
         Some(match field {
@@ -337,6 +338,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let row = row_to_computer(&row)?;
+        crate::list::bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(DeleteOutcome::Deleted(Box::new(row)))
     }
@@ -845,7 +847,15 @@ mod tests {
         // The abandoned reads ended their transactions: no pooled
         // connection is left on an old snapshot, so a read after a write
         // sees the change.
-        exec(&store, "DELETE FROM installed_packages WHERE name = 'bash'").await;
+        // (Every write of the store that changes a list bumps the list
+        // generation, which totals are cached by; this raw one does too.)
+        exec(
+            &store,
+            "DELETE FROM installed_packages WHERE name = 'bash';
+             INSERT INTO meta (key, value) VALUES ('list_generation', 'raw delete')
+               ON CONFLICT (key) DO UPDATE SET value = excluded.value;",
+        )
+        .await;
         let (total, _) = store.query_installed_packages(&q).await.unwrap();
         assert_eq!(total, 2);
     }

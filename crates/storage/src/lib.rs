@@ -89,6 +89,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Totals of list queries, by query, for the list generation they were
+    /// counted at (see `list.rs`).
+    counts: std::sync::Arc<std::sync::Mutex<list::CountCache>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -110,7 +113,10 @@ impl Store {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            counts: Default::default(),
+        })
     }
 
     /// A cheap liveness check.
@@ -141,6 +147,14 @@ impl Store {
     pub(crate) async fn read_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.pool.begin_with("BEGIN DEFERRED").await?)
     }
+}
+
+/// The count cache's lock (a poisoned lock only means a panic elsewhere;
+/// the cache is still consistent).
+pub(crate) fn lock_counts(
+    m: &std::sync::Mutex<list::CountCache>,
+) -> std::sync::MutexGuard<'_, list::CountCache> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How every transaction that writes begins (see [`Store::write_tx`]).

@@ -33,6 +33,10 @@ pub trait ListSource {
     /// The order among rows the sort keys leave equal (unique: paging is
     /// stable), e.g. `c.id`.
     const STABLE_ORDER: &'static str;
+    /// A unique key of a row (`i.id`), when the list has one: a page is then
+    /// read in two steps, the keys of the page first (skipping `offset`
+    /// rows without computing their other columns), then the page's rows.
+    const KEY: Option<&'static str> = None;
     /// The SQL expression of a field of [`ListSource::ENTITY`], over the
     /// aliases of `FROM_WHERE`; `None` for a name that is not a field.
     fn column(field: &str) -> Option<&'static str>;
@@ -201,7 +205,7 @@ fn push_from_where<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) 
     Ok(())
 }
 
-fn push_order_page<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+fn push_order<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
     qb.push(" ORDER BY ");
     for s in q.sort() {
         let col = S::column(s.field().name)
@@ -210,6 +214,33 @@ fn push_order_page<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) 
         qb.push(if s.descending() { " DESC, " } else { " ASC, " });
     }
     qb.push(S::STABLE_ORDER);
+    Ok(())
+}
+
+/// The page query: in one statement, or, for a list with a [`ListSource::KEY`],
+/// as the rows whose key is among the page's keys (the inner query skips
+/// `offset` rows reading only what the filter and the order need).
+fn page_query<S: ListSource>(q: &Query) -> Result<QueryBuilder<'static, Sqlite>> {
+    let mut page = QueryBuilder::<Sqlite>::new(S::SELECT);
+    match S::KEY {
+        None => {
+            push_from_where::<S>(&mut page, q)?;
+            push_order_page::<S>(&mut page, q)?;
+        }
+        Some(key) => {
+            page.push(S::FROM_WHERE);
+            page.push(format!(" AND {key} IN (SELECT {key}"));
+            push_from_where::<S>(&mut page, q)?;
+            push_order_page::<S>(&mut page, q)?;
+            page.push(")");
+            push_order::<S>(&mut page, q)?;
+        }
+    }
+    Ok(page)
+}
+
+fn push_order_page<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+    push_order::<S>(qb, q)?;
     qb.push(" LIMIT ");
     qb.push_bind(q.page().limit());
     qb.push(" OFFSET ");
@@ -259,12 +290,27 @@ impl Store {
         }
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
         push_from_where::<S>(&mut count, q)?;
-        let mut page = QueryBuilder::<Sqlite>::new(S::SELECT);
-        push_from_where::<S>(&mut page, q)?;
-        push_order_page::<S>(&mut page, q)?;
+        let mut page = page_query::<S>(q)?;
 
         let mut tx = self.read_tx().await?;
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await?;
+        // A client paging through a list asks for the same total on every
+        // page: it is counted once per list generation (bumped by every
+        // write that changes what a list shows), read in this snapshot.
+        let generation: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'list_generation'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let generation = generation.unwrap_or_default();
+        let key = format!("{:?} {:?}", S::ENTITY, q.filter());
+        let cached = crate::lock_counts(&self.counts).get(&key, &generation);
+        let total: i64 = match cached {
+            Some(t) => t,
+            None => {
+                let t = count.build_query_scalar().fetch_one(&mut *tx).await?;
+                crate::lock_counts(&self.counts).put(key, generation, t);
+                t
+            }
+        };
         if !sink.total(total).await {
             return Ok(StreamEnd::Stopped);
         }
@@ -280,4 +326,42 @@ impl Store {
         tx.commit().await?;
         Ok(StreamEnd::Complete)
     }
+}
+
+/// Totals of list queries (see [`Store::stream_list`]): valid only for the
+/// list generation they were counted at; bounded.
+#[derive(Debug, Default)]
+pub struct CountCache {
+    totals: std::collections::HashMap<String, (String, i64)>,
+}
+
+impl CountCache {
+    const MAX_ENTRIES: usize = 1024;
+
+    fn get(&self, key: &str, generation: &str) -> Option<i64> {
+        self.totals
+            .get(key)
+            .filter(|(g, _)| g == generation)
+            .map(|&(_, t)| t)
+    }
+
+    fn put(&mut self, key: String, generation: String, total: i64) {
+        if self.totals.len() >= Self::MAX_ENTRIES {
+            self.totals.clear();
+        }
+        self.totals.insert(key, (generation, total));
+    }
+}
+
+/// Bumps the list generation inside a writing transaction: every write that
+/// changes what a list shows calls it (publish, decommission,
+/// classification), so no cached total outlives it.
+pub(crate) async fn bump_generation(tx: &mut sqlx::Transaction<'_, Sqlite>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('list_generation', '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -207,17 +207,21 @@ impl ListSource for SoftwareInstanceList {
     type Row = SoftwareInstanceRow;
     const ENTITY: Entity = Entity::SoftwareInstances;
     const SELECT: &'static str = INSTANCE_SELECT;
+    // Instances exist only for published computers (discovery matches
+    // computers its import publishes or that are published; a failed
+    // import's rows are invisible, then deleted), so the computer is a LEFT
+    // JOIN that a page's key query can leave out.
     const FROM_WHERE: &'static str = " FROM software_instances i
-               JOIN computers c ON c.id = i.computer_id
+               LEFT JOIN computers c ON c.id = i.computer_id
                LEFT JOIN inventory_products p ON p.id = i.product_id
                LEFT JOIN inventory_components k ON k.id = i.component_id
                LEFT JOIN software_exclusions x
                  ON x.computer_id = i.computer_id AND x.product_id = i.product_id
                LEFT JOIN software_suppressions s
                  ON s.computer_id = i.computer_id AND s.component_id = i.component_id
-             WHERE c.published = 1
-               AND i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
+             WHERE i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
     const STABLE_ORDER: &'static str = "i.id";
+    const KEY: Option<&'static str> = Some("i.id");
 
     fn column(field: &str) -> Option<&'static str> {
         column(Entity::SoftwareInstances, field)
@@ -275,6 +279,7 @@ impl ListSource for ClassificationAuditList {
     const SELECT: &'static str = AUDIT_SELECT;
     const FROM_WHERE: &'static str = " FROM classification_audit a WHERE 1";
     const STABLE_ORDER: &'static str = "a.id";
+    const KEY: Option<&'static str> = Some("a.id");
 
     fn column(field: &str) -> Option<&'static str> {
         column(Entity::ClassificationAudit, field)
