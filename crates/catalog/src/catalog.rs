@@ -773,8 +773,11 @@ impl Validator<'_> {
                 charged: c.charged.unwrap_or(true),
             });
         }
+        // A publisher id of this document, else (an operator layer) of the bundled layer,
+        // else the publisher's name itself.
         let publisher = publishers
             .iter()
+            .chain(self.base.iter().flat_map(|b| b.publishers.iter()))
             .find(|x| x.id == p.publisher)
             .map(|x| x.name.clone())
             .unwrap_or_else(|| p.publisher.clone());

@@ -5,6 +5,8 @@
 //! * [`load`] / [`load_layer`]: parse and validate a document into a [`Catalog`], reporting
 //!   every error with the JSON path of its field and refusing the whole document on any.
 //! * [`merge_layers`]: the bundled layer overlaid by the operator's layer (same id wins).
+//! * [`to_document`] / [`to_json`]: a catalog written back in the open format (the export
+//!   of the effective catalog), loadable again with the same result.
 //! * [`Matcher`]: a catalog compiled into indexes, matched against one computer's
 //!   [`ComputerFacts`] (installed packages, SWID tags).
 //! * [`bundled`]: the catalog shipped inside openlmt (`bundled/catalog.json`).
@@ -15,6 +17,7 @@
 
 pub mod bundling;
 mod catalog;
+mod export;
 pub mod format;
 mod matcher;
 pub mod range;
@@ -25,6 +28,7 @@ pub use catalog::{
     Metric, PackageSignature, Pattern, Product, Publisher, Signature, SignatureRule, SourceFilter,
     SwidKey, SwidSignature, MAX_DOCUMENT_BYTES, REGEX_SIZE_LIMIT,
 };
+pub use export::{to_document, to_json};
 pub use matcher::{
     ComputerFacts, Evidence, FactRef, InstalledPackage, Match, Matcher, PackageDb, SignatureKind,
     SwidTagFact, REGEX_SET_SIZE_LIMIT,

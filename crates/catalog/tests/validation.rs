@@ -254,6 +254,19 @@ fn publishers_resolve_by_id() {
     assert_eq!(c.products[0].publisher, "IBM");
 }
 
+#[test]
+fn an_operator_layer_names_bundled_publishers_by_id() {
+    let bundled = openlmt_catalog::bundled().unwrap();
+    let layer = r#"{"catalog_version": "ops-1", "products": [
+      {"id": "ibm-in-house", "publisher": "ibm", "name": "IBM product we track",
+       "components": [{"id": "c", "name": "C", "signatures": []}]}]}"#;
+    // Over the bundled layer, `ibm` is the bundled publisher's id…
+    let c = load_layer(layer, &bundled).unwrap();
+    assert_eq!(c.products[0].publisher, "IBM");
+    // …on its own, only a name.
+    assert_eq!(load(layer).unwrap().products[0].publisher, "ibm");
+}
+
 mod never_panics {
     use super::MINIMAL;
     use proptest::prelude::*;

@@ -1,6 +1,7 @@
 //! `openlmt`: the server, its administration commands, and a client for
 //! the import API.
 
+mod catalog;
 mod client;
 mod config;
 mod scan;
@@ -37,6 +38,9 @@ enum Command {
     Import(client::ImportCommand),
     /// Scan this machine into a scan package; write it to a directory or upload it.
     Scan(scan::ScanArgs),
+    /// Manage the software catalog's operator layer (works while the server runs).
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
 }
 
 /// Where the data directory is, for commands that open it directly.
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
             Command::Token(cmd) => users::run_token(cmd).await,
             Command::Import(cmd) => client::run(cmd).await,
             Command::Scan(args) => scan::run(args).await,
+            Command::Catalog(cmd) => catalog::run(cmd).await,
         }
     });
     match result {

@@ -100,7 +100,7 @@ fn read_password() -> anyhow::Result<String> {
     Ok(pw.to_string())
 }
 
-async fn store(dir: &DataDirArgs) -> anyhow::Result<openlmt_storage::Store> {
+pub(crate) async fn store(dir: &DataDirArgs) -> anyhow::Result<openlmt_storage::Store> {
     let file = FileConfig::load(dir.config.as_deref())?;
     config::open_store(&config::data_dir(dir.data_dir.as_ref(), &file)).await
 }

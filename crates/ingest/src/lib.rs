@@ -22,6 +22,7 @@ mod steps;
 pub use hooks::TestHooks;
 pub use log::{log_path, ImportLog, Level};
 pub use state::{ActiveImport, FinishedImport, StatusView};
+pub use steps::{effective_catalog, Effective};
 
 use chrono::Utc;
 use chrono_tz::Tz;

@@ -4,6 +4,7 @@
 //! format (field names, status codes, headers); see [`wire`].
 
 pub mod auth;
+pub mod catalog;
 pub mod error;
 mod inventory;
 mod panel;
@@ -123,6 +124,11 @@ pub fn router(state: AppState) -> Router {
             "/api/sam/v2/scan_results_upload",
             post(upload::scan_results_upload).layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/api/catalog",
+            get(catalog::get_catalog).put(catalog::put_catalog),
+        )
+        .route("/api/catalog/export", get(catalog::export_catalog))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics));
     #[cfg(feature = "test-hooks")]

@@ -47,8 +47,9 @@ impl Step for Discover {
     }
 }
 
-/// The effective catalog and what identifies it.
-pub(crate) struct Effective {
+/// The effective catalog and what identifies it (also read by the catalog
+/// API, so that it reports the hash discovery compares).
+pub struct Effective {
     pub catalog: Catalog,
     pub hash: String,
     pub version: String,
@@ -56,7 +57,7 @@ pub(crate) struct Effective {
 
 /// Builds the effective catalog from the bundled layer and the operator's
 /// stored layer (its text), or says why it cannot.
-pub(crate) fn effective_catalog(operator: Option<(&str, &str)>) -> Result<Effective, String> {
+pub fn effective_catalog(operator: Option<(&str, &str)>) -> Result<Effective, String> {
     let bundled = openlmt_catalog::bundled().map_err(|errors| {
         format!(
             "the bundled catalog does not load ({} errors, first: {})",

@@ -8,6 +8,7 @@
 //! its module, unit-tested there.
 
 mod discover;
+pub use discover::{effective_catalog, Effective};
 mod find;
 mod publish;
 mod read;
