@@ -10,18 +10,13 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import {
+  root, SHOTS, startServer, stopServer, addUser, launchBrowser, newPage as openPage, login as loginAs,
+} from "./common.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..");
-const BIN = path.resolve(root, process.env.OPENLMT_BIN || "target/debug/openlmt");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const SHOTS = path.join(here, "screenshots");
 const ADMIN_PW = "admin-password-e2e";
 const VIEWER_PW = "viewer-password-e2e";
 // Each import sleeps 2 s before reading and 2 s before publishing (test
@@ -31,85 +26,30 @@ const HOOKS = "sleep=before_read:2000;sleep=before_publish:2000";
 let server, base, tmp, browser;
 const pageErrors = [];
 
-function startServer(dataDir) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"], {
-      env: {
-        ...process.env,
-        OPENLMT_ADMIN_PASSWORD: ADMIN_PW,
-        OPENLMT_TEST_HOOKS: HOOKS,
-        OPENLMT_LOG: "warn",
-      },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/openlmt listening on (http:\/\/[\d.:]+)/);
-      if (m) { clearTimeout(timer); resolve({ child, base: m[1] }); }
-    });
-    child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${out}`)); });
-  });
-}
-
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   tmp = mkdtempSync(path.join(tmpdir(), "openlmt-e2e-"));
   const dataDir = path.join(tmp, "data");
-  ({ child: server, base } = await startServer(dataDir));
+  ({ child: server, base } = await startServer(dataDir, { OPENLMT_ADMIN_PASSWORD: ADMIN_PW, OPENLMT_TEST_HOOKS: HOOKS }));
   // A read-only user (no permission).
-  const add = spawnSync(BIN, ["user", "add", "viewer", "--password-stdin", "--data-dir", dataDir],
-    { input: VIEWER_PW + "\n", encoding: "utf8" });
-  assert.equal(add.status, 0, add.stderr);
+  addUser(dataDir, "viewer", VIEWER_PW);
   // A file in the data source that is not a scan package, so the import
   // has something to reject.
   mkdirSync(path.join(dataDir, "datasource"), { recursive: true });
   writeFileSync(path.join(dataDir, "datasource", "202611281200-broken-host.tar.gz"), "this is not a gzip file\n");
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (server) {
-    server.removeAllListeners("exit");
-    server.kill("SIGTERM");
-    await new Promise((r) => { server.once("exit", r); setTimeout(r, 10000); });
-  }
+  await stopServer(server);
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-async function newPage(opts = {}) {
-  const context = await browser.newContext({
-    viewport: { width: 1280, height: 900 },
-    timezoneId: "America/New_York",
-    locale: "en-US",
-    acceptDownloads: true,
-    ...opts,
-  });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(`pageerror: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/401|Failed to load resource/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
-  });
-  return { context, page };
-}
+const newPage = (opts = {}) => openPage(browser, pageErrors, opts);
 
 // Logs in with the keyboard only.
-async function login(page, user, password) {
-  await page.goto(`${base}/management/imports`);
-  assert.match(page.url(), /\/login\?next=%2Fmanagement%2Fimports$/);
-  await page.getByLabel("User name").focus();
-  await page.keyboard.type(user);
-  await page.keyboard.press("Tab");
-  await page.keyboard.type(password);
-  await page.keyboard.press("Enter");
-}
+const login = (page, user, password) => loginAs(page, base, user, password);
 
 test("admin: login, run an import, history, log, schedule, logout", async () => {
   const { context, page } = await newPage();

@@ -52,9 +52,9 @@
 //! defined for the wire ([`BundlingRule::EnvironmentWideBestFit`]) but openlmt does not apply
 //! it: bundling looks at one computer at a time.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::catalog::{Catalog, Product};
+use crate::catalog::{Catalog, Component, Product};
 
 /// ILMT's `bundling_evidence.bundling_rule` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,6 +200,57 @@ fn same_name(a: &str, b: &str) -> bool {
     a.trim().to_lowercase() == b.trim().to_lowercase()
 }
 
+/// The catalog's lookups bundling needs, indexed once (the catalog's own
+/// lookups scan its lists): bundling options by component, products and
+/// components by id. Build it once per catalog and bundle every computer
+/// with [`bundle_computer_with`].
+pub struct BundlingIndex<'a> {
+    options: HashMap<&'a str, Vec<(&'a Product, bool)>>,
+    products: HashMap<&'a str, &'a Product>,
+    components: HashMap<&'a str, &'a Component>,
+}
+
+impl<'a> BundlingIndex<'a> {
+    /// Indexes `catalog` (options in catalog order, as
+    /// [`Catalog::bundling_options`] lists them).
+    pub fn new(catalog: &'a Catalog) -> BundlingIndex<'a> {
+        let mut options: HashMap<&'a str, Vec<(&'a Product, bool)>> = HashMap::new();
+        for p in &catalog.products {
+            for b in &p.components {
+                let list = options.entry(b.component_id.as_str()).or_default();
+                if !list.iter().any(|(q, _)| q.id == p.id) {
+                    list.push((p, b.charged));
+                }
+            }
+        }
+        BundlingIndex {
+            options,
+            products: catalog
+                .products
+                .iter()
+                .map(|p| (p.id.as_str(), p))
+                .collect(),
+            components: catalog
+                .components
+                .iter()
+                .map(|c| (c.id.as_str(), c))
+                .collect(),
+        }
+    }
+
+    fn options(&self, component_id: &str) -> &[(&'a Product, bool)] {
+        self.options.get(component_id).map_or(&[], Vec::as_slice)
+    }
+
+    fn product(&self, id: &str) -> Option<&'a Product> {
+        self.products.get(id).copied()
+    }
+
+    fn component(&self, id: &str) -> Option<&'a Component> {
+        self.components.get(id).copied()
+    }
+}
+
 /// Decides the assignment of every found instance of one computer, in the order given
 /// (the caller sorts them deterministically). `None` = the component has no product (or is not in the catalog).
 pub fn bundle_computer(
@@ -207,6 +258,20 @@ pub fn bundle_computer(
     found: &[Found],
     gone: &[Gone],
 ) -> Vec<Option<Assignment>> {
+    bundle_computer_with(&BundlingIndex::new(catalog), found, gone)
+}
+
+/// [`bundle_computer`] with a prebuilt index: the cost grows with the
+/// computer's instances, not with the catalog's size.
+pub fn bundle_computer_with(
+    catalog: &BundlingIndex<'_>,
+    found: &[Found],
+    gone: &[Gone],
+) -> Vec<Option<Assignment>> {
+    let mut per_component: HashMap<&str, usize> = HashMap::new();
+    for f in found {
+        *per_component.entry(f.component_id.as_str()).or_default() += 1;
+    }
     // Rules 1 and 2 first, for every instance: what they keep is "on the computer" for
     // rule 6 whatever the order of the instances.
     let mut out: Vec<Option<Assignment>> = found.iter().map(|f| kept(catalog, f)).collect();
@@ -221,11 +286,12 @@ pub fn bundle_computer(
             if out[i].is_some() || !pending[i] {
                 continue;
             }
-            if single_only && catalog.bundling_options(&f.component_id).count() != 1 {
+            if single_only && catalog.options(&f.component_id).len() != 1 {
                 continue;
             }
             pending[i] = false;
-            let decided = decide(catalog, f, found, gone, &on_computer);
+            let alone = per_component.get(f.component_id.as_str()) == Some(&1);
+            let decided = decide(catalog, f, alone, gone, &on_computer);
             if let Some(a) = &decided {
                 on_computer.insert(a.product_id.clone());
             }
@@ -236,16 +302,17 @@ pub fn bundle_computer(
 }
 
 /// Rules 1 and 2: the existing assignment, if it is kept.
-fn kept(catalog: &Catalog, f: &Found) -> Option<Assignment> {
+fn kept(catalog: &BundlingIndex<'_>, f: &Found) -> Option<Assignment> {
     let existing = f.existing.as_ref()?;
     let a = existing.assignment.as_ref()?;
     if existing.confirmed || a.rule == BundlingRule::ManualAssignment {
         return Some(a.clone());
     }
     catalog
-        .bundling_options(&f.component_id)
+        .options(&f.component_id)
+        .iter()
         .find(|(p, _)| p.id == a.product_id)
-        .map(|(_, charged)| Assignment {
+        .map(|&(_, charged)| Assignment {
             charged,
             ..a.clone()
         })
@@ -253,13 +320,13 @@ fn kept(catalog: &Catalog, f: &Found) -> Option<Assignment> {
 
 /// Rules 3–8 for an instance that kept nothing.
 fn decide(
-    catalog: &Catalog,
+    catalog: &BundlingIndex<'_>,
     f: &Found,
-    found: &[Found],
+    alone: bool,
     gone: &[Gone],
     on_computer: &HashSet<String>,
 ) -> Option<Assignment> {
-    let options: Vec<(&Product, bool)> = catalog.bundling_options(&f.component_id).collect();
+    let options: Vec<(&Product, bool)> = catalog.options(&f.component_id).to_vec();
     let assign = |(p, charged): (&Product, bool), rule, details: &str| Assignment {
         product_id: p.id.clone(),
         charged,
@@ -280,7 +347,7 @@ fn decide(
     }
     let mut candidates = options;
     // Rule 5.
-    if let Some((source, product_id)) = upgrade_source(catalog, f, found, gone) {
+    if let Some((source, product_id)) = upgrade_source(catalog, f, alone, gone) {
         if let Some(&o) = candidates.iter().find(|(p, _)| p.id == product_id) {
             return Some(assign(
                 o,
@@ -357,17 +424,12 @@ fn decide(
 
 /// Rule 5's source: the one gone instance (id, product) this component inherits from.
 fn upgrade_source<'a>(
-    catalog: &Catalog,
+    catalog: &BundlingIndex<'_>,
     f: &Found,
-    found: &[Found],
+    alone: bool,
     gone: &'a [Gone],
 ) -> Option<(i64, &'a str)> {
-    if found
-        .iter()
-        .filter(|o| o.component_id == f.component_id)
-        .count()
-        != 1
-    {
+    if !alone {
         return None;
     }
     let name = &catalog.component(&f.component_id)?.name;

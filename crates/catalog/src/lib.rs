@@ -22,7 +22,10 @@ pub mod format;
 mod matcher;
 pub mod range;
 
-pub use bundling::{bundle_computer, Assignment, BundlingRule, Existing, Found, Gone};
+pub use bundling::{
+    bundle_computer, bundle_computer_with, Assignment, BundlingIndex, BundlingRule, Existing,
+    Found, Gone,
+};
 pub use catalog::{
     load, load_layer, merge_layers, validate, BundleOption, Catalog, CatalogError, Component,
     Metric, PackageSignature, Pattern, Product, Publisher, Signature, SignatureRule, SourceFilter,
@@ -30,8 +33,8 @@ pub use catalog::{
 };
 pub use export::{to_document, to_json};
 pub use matcher::{
-    ComputerFacts, Evidence, FactRef, InstalledPackage, Match, Matcher, PackageDb, SignatureKind,
-    SwidTagFact, REGEX_SET_SIZE_LIMIT,
+    ComputerFacts, Evidence, FactRef, InstalledPackage, Match, MatchCache, Matcher, PackageDb,
+    SignatureKind, SwidTagFact, REGEX_SET_SIZE_LIMIT,
 };
 pub use range::{VersionRange, VersionScheme};
 

@@ -370,6 +370,78 @@ impl Matcher {
     /// match the same fact, the strongest kind wins ([`SignatureKind`] order), then the
     /// first in the component's list.
     pub fn match_computer(&self, facts: &ComputerFacts) -> Vec<Match> {
+        self.match_computer_cached(facts, &mut MatchCache::default())
+    }
+
+    /// The signatures an installed package matches (after vendor and version checks).
+    fn package_hits(&self, p: &InstalledPackage) -> Vec<u32> {
+        let slot = p.source.slot();
+        let scheme = p.source.scheme();
+        let check = |id: u32| {
+            let s = &self.sigs[id as usize];
+            Self::version_ok(&s.version, scheme, Some(&p.version))
+                && s.vendor
+                    .as_ref()
+                    .is_none_or(|v| v.matches(p.vendor.as_deref()))
+        };
+        let mut hits = Vec::new();
+        if let Some(ids) = self.pkg_exact[slot].get(&p.name) {
+            hits.extend(ids.iter().copied().filter(|&id| check(id)));
+        }
+        if let Some(set) = &self.pkg_regex[slot] {
+            for k in set.matches(&p.name).iter() {
+                let id = self.pkg_regex_sigs[slot][k];
+                if check(id) {
+                    hits.push(id);
+                }
+            }
+        }
+        hits
+    }
+
+    /// The signatures a SWID tag matches (after the version check).
+    fn tag_hits(&self, t: &SwidTagFact) -> Vec<u32> {
+        let Some(regid) = t.regid.as_deref() else {
+            return Vec::new();
+        };
+        let mut hits: Vec<u32> = Vec::new();
+        if let Some(pid) = t.persistent_id.as_deref() {
+            hits.extend_from_slice(lookup(&self.swid_pid, regid, pid));
+        }
+        hits.extend_from_slice(lookup(&self.swid_tag, regid, &t.tag_id));
+        hits.extend_from_slice(lookup(&self.swid_name, regid, &t.name));
+        if let Some(by_prefix) = self.swid_prefix.get(regid) {
+            for &len in &self.prefix_lens {
+                if len > t.tag_id.len() {
+                    break;
+                }
+                if let Some(prefix) = t.tag_id.get(..len) {
+                    if let Some(ids) = by_prefix.get(prefix) {
+                        hits.extend_from_slice(ids);
+                    }
+                }
+            }
+        }
+        hits.retain(|&id| {
+            Self::version_ok(
+                &self.sigs[id as usize].version,
+                VersionScheme::Swid,
+                t.version.as_deref(),
+            )
+        });
+        hits
+    }
+
+    /// [`Matcher::match_computer`], remembering in `cache` which signatures each distinct
+    /// fact matched: an estate's computers repeat the same packages and tags, so matching
+    /// many computers with one cache checks each distinct fact once. The result is the same
+    /// as without the cache.
+    pub fn match_computer_cached(
+        &self,
+        facts: &ComputerFacts,
+        cache: &mut MatchCache,
+    ) -> Vec<Match> {
+        cache.bound();
         // (component, fact) -> (kind, signature index)
         let mut best: HashMap<(usize, FactRef), (SignatureKind, usize)> = HashMap::new();
         let mut consider = |sig: &SigEntry, fact: FactRef| {
@@ -384,65 +456,32 @@ impl Matcher {
         };
 
         for (i, p) in facts.installed_packages.iter().enumerate() {
-            let slot = p.source.slot();
-            let scheme = p.source.scheme();
-            let check = |id: u32| {
-                let s = &self.sigs[id as usize];
-                Self::version_ok(&s.version, scheme, Some(&p.version))
-                    && s.vendor
-                        .as_ref()
-                        .is_none_or(|v| v.matches(p.vendor.as_deref()))
+            let key = PackageKey {
+                source: p.source,
+                name: p.name.clone(),
+                version: p.version.clone(),
+                vendor: p.vendor.clone(),
             };
-            if let Some(ids) = self.pkg_exact[slot].get(&p.name) {
-                for &id in ids {
-                    if check(id) {
-                        consider(&self.sigs[id as usize], FactRef::Package(i));
-                    }
-                }
-            }
-            if let Some(set) = &self.pkg_regex[slot] {
-                for k in set.matches(&p.name).iter() {
-                    let id = self.pkg_regex_sigs[slot][k];
-                    if check(id) {
-                        consider(&self.sigs[id as usize], FactRef::Package(i));
-                    }
-                }
+            let hits = cache
+                .packages
+                .entry(key)
+                .or_insert_with(|| self.package_hits(p));
+            for &id in hits.iter() {
+                consider(&self.sigs[id as usize], FactRef::Package(i));
             }
         }
 
         for (i, t) in facts.swid_tags.iter().enumerate() {
-            let Some(regid) = t.regid.as_deref() else {
-                continue;
+            let key = TagKey {
+                regid: t.regid.clone(),
+                persistent_id: t.persistent_id.clone(),
+                tag_id: t.tag_id.clone(),
+                name: t.name.clone(),
+                version: t.version.clone(),
             };
-            let check = |id: u32| {
-                Self::version_ok(
-                    &self.sigs[id as usize].version,
-                    VersionScheme::Swid,
-                    t.version.as_deref(),
-                )
-            };
-            let mut hits: Vec<u32> = Vec::new();
-            if let Some(pid) = t.persistent_id.as_deref() {
-                hits.extend_from_slice(lookup(&self.swid_pid, regid, pid));
-            }
-            hits.extend_from_slice(lookup(&self.swid_tag, regid, &t.tag_id));
-            hits.extend_from_slice(lookup(&self.swid_name, regid, &t.name));
-            if let Some(by_prefix) = self.swid_prefix.get(regid) {
-                for &len in &self.prefix_lens {
-                    if len > t.tag_id.len() {
-                        break;
-                    }
-                    if let Some(prefix) = t.tag_id.get(..len) {
-                        if let Some(ids) = by_prefix.get(prefix) {
-                            hits.extend_from_slice(ids);
-                        }
-                    }
-                }
-            }
-            for id in hits {
-                if check(id) {
-                    consider(&self.sigs[id as usize], FactRef::SwidTag(i));
-                }
+            let hits = cache.tags.entry(key).or_insert_with(|| self.tag_hits(t));
+            for &id in hits.iter() {
+                consider(&self.sigs[id as usize], FactRef::SwidTag(i));
             }
         }
 
@@ -462,6 +501,44 @@ impl Matcher {
                 )
             })
             .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PackageKey {
+    source: PackageDb,
+    name: String,
+    version: String,
+    vendor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TagKey {
+    regid: Option<String>,
+    persistent_id: Option<String>,
+    tag_id: String,
+    name: String,
+    version: Option<String>,
+}
+
+/// Which signatures each distinct fact matched, for [`Matcher::match_computer_cached`]. Use
+/// one cache with one matcher only. It holds at most [`MatchCache::MAX_ENTRIES`] facts (it
+/// starts afresh when full), so its memory stays bounded whatever the estate.
+#[derive(Debug, Default)]
+pub struct MatchCache {
+    packages: HashMap<PackageKey, Vec<u32>>,
+    tags: HashMap<TagKey, Vec<u32>>,
+}
+
+impl MatchCache {
+    /// The most distinct facts remembered.
+    pub const MAX_ENTRIES: usize = 200_000;
+
+    fn bound(&mut self) {
+        if self.packages.len() + self.tags.len() > Self::MAX_ENTRIES {
+            self.packages.clear();
+            self.tags.clear();
+        }
     }
 }
 

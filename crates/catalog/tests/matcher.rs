@@ -418,3 +418,31 @@ fn many_signatures_index_without_blowup() {
         .collect();
     assert_eq!(got, vec!["c9999".to_string(), "r42".to_string()]);
 }
+
+/// Matching several computers through one `MatchCache` (as discovery does for a whole
+/// estate) gives each computer what the naive reference gives it.
+#[test]
+fn a_shared_match_cache_changes_no_result() {
+    use openlmt_catalog::MatchCache;
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config::with_cases(128));
+    runner
+        .run(
+            &(catalog(), proptest::collection::vec(computer(), 1..4)),
+            |(cat, computers)| {
+                let m = Matcher::new(&cat).unwrap();
+                let mut cache = MatchCache::default();
+                // Each computer twice: the second time every fact is a cache hit.
+                for facts in computers.iter().chain(computers.iter()) {
+                    let got: Vec<(String, FactRef, SignatureKind, usize)> = m
+                        .match_computer_cached(facts, &mut cache)
+                        .into_iter()
+                        .map(|x| (x.component_id, x.fact, x.kind, x.signature_index))
+                        .collect();
+                    prop_assert_eq!(got, naive(&cat, facts));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}

@@ -61,8 +61,9 @@ fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
 }
 
-const COMPUTER_FIELDS: [&str; 19] = [
+const COMPUTER_FIELDS: [&str; 21] = [
     "id",
+    "bigfix_id",
     "endpoint_id",
     "name",
     "dns_name",
@@ -81,6 +82,7 @@ const COMPUTER_FIELDS: [&str; 19] = [
     "hypervisor",
     "data_source",
     "deleted_at",
+    "computer_hardware",
 ];
 
 // ---------------------------------------------------------------------
@@ -163,7 +165,7 @@ fn bad_queries_are_400_naming_the_reason() {
         ),
         (
             with_criteria(COMPUTERS, r#"{"and":[["nope","=","x"]]}"#),
-            "`nope` is not a field of this list; fields are: id, endpoint_id, name",
+            "`nope` is not a field of this list; fields are: id, bigfix_id, endpoint_id, name",
         ),
         (
             with_criteria(INSTALLED_PACKAGES, r#"{"and":[["tag_id","=","x"]]}"#),
@@ -179,7 +181,7 @@ fn bad_queries_are_400_naming_the_reason() {
         ),
         (
             with_criteria(COMPUTERS, r#"{"and":[["sockets","=","two"]]}"#),
-            "compares with a whole number",
+            "the field `sockets` compares with a whole number",
         ),
         (
             with_criteria(COMPUTERS, r#"{"and":[["is_virtual","=","yes"]]}"#),
@@ -220,7 +222,7 @@ fn bad_queries_are_400_naming_the_reason() {
         ),
         (
             format!("{COMPUTERS}?columns[]=name&columns[]=shoe_size"),
-            "`shoe_size` is not a column of this list; columns are: id, endpoint_id",
+            "`shoe_size` is not a column of this list; columns are: id, bigfix_id, endpoint_id",
         ),
         (
             format!("{INSTALLED_PACKAGES}?columns[]=regid"),
@@ -230,7 +232,7 @@ fn bad_queries_are_400_naming_the_reason() {
             format!("{COMPUTERS}?limit=-1"),
             "`limit` must be a whole number",
         ),
-        (format!("{COMPUTERS}?limit=10001"), "from 0 to 10000"),
+        (format!("{COMPUTERS}?limit=100001"), "from 0 to 100000"),
         (format!("{COMPUTERS}?limit=ten"), "`limit`"),
         (format!("{COMPUTERS}?offset=-5"), "`offset`"),
         (
@@ -418,6 +420,20 @@ fn imported_computers_are_listed_filtered_and_paged() {
     assert_eq!(c["is_deleted"], false);
     assert!(c["deleted_at"].is_null());
     assert_eq!(c["data_source"], "default");
+    // Clients key on bigfix_id: the computer's stable id.
+    assert_eq!(c["bigfix_id"], c["id"]);
+    // The corpus host is a 2-vCPU KVM guest: virtual, its 2 cores are the
+    // partition's, and the server's (the host's) are not known.
+    assert_eq!(
+        c["computer_hardware"],
+        serde_json::json!({
+            "computer_type": 1,
+            "processor_brand_string": c["processor_brand"],
+            "processor_vendor": c["processor_vendor"],
+            "partition_cores": 2,
+            "server_cores": null,
+        })
+    );
     let re = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$").unwrap();
     for k in ["first_seen", "last_seen"] {
         assert!(re.is_match(c[k].as_str().unwrap_or("")), "{k}: {}", c[k]);

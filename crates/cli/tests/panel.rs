@@ -374,3 +374,74 @@ fn read_only_user_sees_no_run_buttons() {
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/management/imports");
 }
+
+#[test]
+fn computers_page_needs_a_session_and_says_when_view_endpoints_is_missing() {
+    let s = TestServer::start();
+    let c = client();
+    let r = c.get(s.url("/management/computers?q=web")).send().unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        location(&r),
+        "/login?next=%2Fmanagement%2Fcomputers%3Fq%3Dweb"
+    );
+    for (path, ctype) in [
+        ("/panel/computers.js", "text/javascript"),
+        ("/panel/imports.js", "text/javascript"),
+    ] {
+        let r = c.get(s.url(path)).send().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(ctype));
+    }
+
+    // A user with view_endpoints gets the table, the search box and the
+    // navigation with this page marked.
+    s.add_user("auditor", "auditor-password", &["view_endpoints"]);
+    let sid = login(&s, &c, "auditor", "auditor-password");
+    let r = c
+        .get(s.url("/management/computers"))
+        .header("cookie", session_header(&sid))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("unsafe-inline"));
+    let html = r.text().unwrap();
+    assert!(html.contains(r#"<table id="computers""#), "{html}");
+    assert!(html.contains(r#"id="computers-q""#));
+    assert!(html.contains(r#"<a href="/management/computers" aria-current="page">Computers</a>"#));
+    assert!(html.contains(r#"<a href="/management/imports">Data Imports</a>"#));
+    assert!(!html.contains("{{"), "a placeholder left unfilled");
+    assert!(!html.contains(r#"id="denied""#));
+
+    // A user without it: the message naming the permission, no table; the
+    // API refuses the list anyway.
+    s.add_user("viewer", "viewer-password", &[]);
+    let sid = login(&s, &c, "viewer", "viewer-password");
+    let html = c
+        .get(s.url("/management/computers"))
+        .header("cookie", session_header(&sid))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(html.contains(r#"id="denied""#), "{html}");
+    assert!(html.contains("does not have the <code>view_endpoints</code> permission"));
+    assert!(!html.contains(r#"<table id="computers""#));
+    assert!(!html.contains("{{"));
+    let r = c
+        .get(s.url("/api/sam/v2/computers"))
+        .header("cookie", session_header(&sid))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.json::<Value>().unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("view_endpoints"));
+}

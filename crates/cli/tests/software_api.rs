@@ -89,7 +89,11 @@ fn one(rows: &[Value], component: &str) -> Value {
 
 fn put(s: &TestServer, query: &str, body: &Value) -> (u16, Value) {
     let token = s.token("admin", common::ADMIN_PASSWORD);
-    let r = s.put_json_as(&token, &format!("/api/sam/v2/software_instances{query}"), body);
+    let r = s.put_json_as(
+        &token,
+        &format!("/api/sam/v2/software_instances{query}"),
+        body,
+    );
     let status = r.status().as_u16();
     (status, r.json().unwrap())
 }
@@ -125,10 +129,7 @@ fn a_complete_import_discovers_bundles_and_keeps_history() {
     assert_eq!(dm["evidence_source"], "swid");
     assert_eq!(dm["component_detailed_version"], "9.0.0");
     assert!(
-        dm["signature_kind"]
-            .as_str()
-            .unwrap()
-            .starts_with("swid_"),
+        dm["signature_kind"].as_str().unwrap().starts_with("swid_"),
         "{dm}"
     );
     one(&all, "ibm-process-automation-manager-open-edition");
@@ -146,7 +147,10 @@ fn a_complete_import_discovers_bundles_and_keeps_history() {
         "/api/sam/v2/bundling_options?criteria=%7B%22and%22%3A%5B%5B%22component_guid%22%2C%22%3D%22%2C%22bash%22%5D%5D%7D",
     );
     assert_eq!(opts["total"], 1, "{opts}");
-    assert_eq!(opts["rows"][0]["is_charged"], true, "the bundled relation is charged (the default)");
+    assert_eq!(
+        opts["rows"][0]["is_charged"], true,
+        "the bundled relation is charged (the default)"
+    );
     // Columns, a dotted one nested.
     let v = s.json(&format!(
         "/api/sam/v2/software_instances?columns[]=instance_id&columns[]=bundling_evidence.bundling_rule&criteria={}",
@@ -165,7 +169,10 @@ fn a_complete_import_discovers_bundles_and_keeps_history() {
     let row = s.wait_idle();
     assert_eq!(row["last_status"], "successful", "{row}");
     let after = instances(&s, r#"{"and":[["discoverable_guid","=","bash"]]}"#);
-    assert_eq!(after[0]["is_present"], true, "raw_only must not touch the inventory");
+    assert_eq!(
+        after[0]["is_present"], true,
+        "raw_only must not touch the inventory"
+    );
 
     // The next complete import re-discovers deb1 (its facts changed): bash is history.
     assert_eq!(s.import_and_wait()["status"], "successful");
@@ -197,7 +204,10 @@ fn classification_simulates_applies_audits_and_survives_imports() {
     let ds = s.datasource();
     package_with_ibm_tags(&ds, "202611281200", "deb1", &[]);
     assert_eq!(s.import_and_wait()["status"], "successful");
-    let rows = instances(&s, r#"{"and":[["discoverable_guid","=","ibm-decision-manager-open-edition"]]}"#);
+    let rows = instances(
+        &s,
+        r#"{"and":[["discoverable_guid","=","ibm-decision-manager-open-edition"]]}"#,
+    );
     let dm = rows[0].clone();
     let id = dm["instance_id"].as_i64().unwrap();
 
@@ -256,7 +266,10 @@ fn classification_simulates_applies_audits_and_survives_imports() {
         .collect();
     assert_eq!(actions, ["exclude", "confirm"]);
     assert_eq!(audit["rows"][0]["user_name"], "admin");
-    assert_eq!(audit["rows"][0]["comment"], "test system, licence allows it");
+    assert_eq!(
+        audit["rows"][0]["comment"],
+        "test system, licence allows it"
+    );
 
     // A later complete import (new facts for the computer) keeps the
     // exclusion and the confirmation.
@@ -281,8 +294,7 @@ fn classification_simulates_applies_audits_and_survives_imports() {
         &json!([{"instance_id": id, "product_release_guid": "ibm-mq-9.2", "metric_id": "VPC"}]),
     );
     assert_eq!(
-        v["summary"]["invalid_instances"]["metric_id does not match the product's metric"],
-        1,
+        v["summary"]["invalid_instances"]["metric_id does not match the product's metric"], 1,
         "{v}"
     );
     let (_, v) = put(
@@ -338,7 +350,10 @@ fn kill_9_during_discovery_leaves_the_previous_inventory_intact() {
     s.kill9();
     s.restart();
     let after = s.json("/api/sam/v2/software_instances?limit=1000");
-    assert_eq!(after, before, "nothing of the unfinished discovery is visible");
+    assert_eq!(
+        after, before,
+        "nothing of the unfinished discovery is visible"
+    );
     assert_eq!(s.leftovers(), openlmt_storage::LeftoverCounts::default());
     let (rt, store) = s.store();
     let staged: i64 = rt

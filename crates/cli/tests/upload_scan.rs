@@ -174,8 +174,20 @@ fn upload_rejects_bad_names_and_unknown_data_sources() {
     );
     assert_eq!(
         e,
-        "there is no data source `nope`; the data sources are: `default`"
+        "datasource_name: there is no data source `nope`; the data sources are: `default`"
     );
+    // IBM's upload script tells its user DATASOURCE_NAME is wrong only when
+    // the raw answer matches this regex (it sends `&&datasource_name=`).
+    let blames_datasource = regex::Regex::new(r#"success":false.*datasource_name"#).unwrap();
+    let r = upload(
+        &s,
+        t,
+        "?filename=202611281200-names-host.tar.gz&&datasource_name=nope",
+        bytes.clone(),
+    );
+    assert_eq!(r.status(), 404);
+    let raw = r.text().unwrap();
+    assert!(blames_datasource.is_match(&raw), "{raw}");
     // Nothing was written anywhere near the data directory.
     assert!(files(&s.datasource()).is_empty());
     assert!(!s.data_dir.join("etc").exists());
@@ -421,7 +433,10 @@ fn scan_upload_sends_this_machine_to_a_server() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("404"), "{err}");
-    assert!(err.contains("there is no data source `nope`"), "{err}");
+    assert!(
+        err.contains("datasource_name: there is no data source `nope`"),
+        "{err}"
+    );
 
     // No token at all.
     let out = Command::new(bin())

@@ -38,7 +38,9 @@ impl FieldKind {
     }
 }
 
-/// One field of a list.
+/// One field of a list. A name `assoc.col` is a column of an association
+/// (ILMT's `computer_hardware.cores`): rows show it nested,
+/// `{"assoc":{"col":…}}`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Field {
     pub name: &'static str,
@@ -51,8 +53,9 @@ const fn f(name: &'static str, kind: FieldKind) -> Field {
 
 use FieldKind::{Bool, Int, Text, TextList, Time};
 
-static COMPUTER_FIELDS: [Field; 19] = [
+static COMPUTER_FIELDS: [Field; 25] = [
     f("id", Int),
+    f("bigfix_id", Int),
     f("endpoint_id", Text),
     f("name", Text),
     f("dns_name", Text),
@@ -71,6 +74,12 @@ static COMPUTER_FIELDS: [Field; 19] = [
     f("hypervisor", Text),
     f("data_source", Text),
     f("deleted_at", Time),
+    // The `computer_hardware` association (ILMT's names), shown nested.
+    f("computer_hardware.computer_type", Int),
+    f("computer_hardware.processor_brand_string", Text),
+    f("computer_hardware.processor_vendor", Text),
+    f("computer_hardware.partition_cores", Int),
+    f("computer_hardware.server_cores", Int),
 ];
 
 static INSTALLED_PACKAGE_FIELDS: [Field; 6] = [
@@ -225,10 +234,23 @@ pub enum Op {
     Ge,
     /// Case-insensitive substring (ASCII case folding).
     Contains,
+    /// A time within a period ending now (ILMT's `["last_seen","last","P1M"]`);
+    /// its value is a [`Value::Period`], which the caller computes from its
+    /// clock and the duration.
+    Last,
 }
 
 impl Op {
-    pub const ALL: [Op; 7] = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Contains];
+    pub const ALL: [Op; 8] = [
+        Op::Eq,
+        Op::Ne,
+        Op::Lt,
+        Op::Le,
+        Op::Gt,
+        Op::Ge,
+        Op::Contains,
+        Op::Last,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -239,10 +261,11 @@ impl Op {
             Op::Gt => ">",
             Op::Ge => ">=",
             Op::Contains => "contains",
+            Op::Last => "last",
         }
     }
 
-    /// Parses an operator (`contains` in any letter case).
+    /// Parses an operator (`contains` and `last` in any letter case).
     pub fn parse(s: &str) -> Option<Op> {
         Op::ALL
             .into_iter()
@@ -257,6 +280,7 @@ impl Op {
                 matches!(kind, FieldKind::Int | FieldKind::Text | FieldKind::Time)
             }
             Op::Contains => matches!(kind, FieldKind::Text | FieldKind::TextList),
+            Op::Last => kind == FieldKind::Time,
         }
     }
 
@@ -286,9 +310,20 @@ pub enum Value {
     Text(String),
     Bool(bool),
     Time(DateTime<Utc>),
+    /// The times from `from` to `to`, both included: the value of
+    /// [`Op::Last`] (only [`Value::period`] makes one, with `from <= to`).
+    Period {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
 }
 
 impl Value {
+    /// The period from `from` to `to`; `None` when `from` is after `to`.
+    pub fn period(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<Value> {
+        (from <= to).then_some(Value::Period { from, to })
+    }
+
     fn fits(&self, kind: FieldKind) -> bool {
         matches!(
             (self, kind),
@@ -296,7 +331,7 @@ impl Value {
                 | (Value::Int(_), FieldKind::Int)
                 | (Value::Text(_), FieldKind::Text | FieldKind::TextList)
                 | (Value::Bool(_), FieldKind::Bool)
-                | (Value::Time(_), FieldKind::Time)
+                | (Value::Time(_) | Value::Period { .. }, FieldKind::Time)
         )
     }
 }
@@ -328,6 +363,12 @@ impl Condition {
         if value == Value::Null && !matches!(op, Op::Eq | Op::Ne) {
             return Err(QueryError(format!(
                 "null can only be compared with = or !=, not `{op}` (field `{}`)",
+                field.name
+            )));
+        }
+        if (op == Op::Last) != matches!(value, Value::Period { .. }) {
+            return Err(QueryError(format!(
+                "`last` takes a period (an ISO 8601 duration such as \"P1M\"), and only `last` does (field `{}`)",
                 field.name
             )));
         }
@@ -418,8 +459,8 @@ impl Sort {
 
 /// The most sort keys a query may have.
 pub const MAX_SORT_KEYS: usize = 4;
-/// The most rows a page may have.
-pub const MAX_LIMIT: i64 = 10_000;
+/// The most rows a page may have (real adapters page with `limit=100000`).
+pub const MAX_LIMIT: i64 = 100_000;
 /// The largest offset of a page.
 pub const MAX_OFFSET: i64 = i64::MAX / 2;
 
@@ -583,6 +624,27 @@ mod tests {
     }
 
     #[test]
+    fn last_takes_a_period_of_a_time_field() {
+        let seen = Entity::Computers.field("last_seen").unwrap();
+        let name = Entity::Computers.field("name").unwrap();
+        let t0 = DateTime::from_timestamp(1_795_867_200, 0).unwrap();
+        let t1 = DateTime::from_timestamp(1_795_867_300, 0).unwrap();
+        let period = Value::period(t0, t1).unwrap();
+        assert!(Value::period(t1, t0).is_none(), "from after to");
+        assert!(Condition::new(seen, Op::Last, period.clone()).is_ok());
+        assert!(Condition::new(name, Op::Last, period.clone()).is_err());
+        assert!(Condition::new(seen, Op::Last, Value::Time(t0)).is_err());
+        assert!(Condition::new(seen, Op::Last, Value::Null).is_err());
+        assert!(Condition::new(seen, Op::Ge, period).is_err());
+        assert_eq!(Op::parse("LAST"), Some(Op::Last));
+        assert_eq!(Op::list_for(FieldKind::Time), "=, !=, <, <=, >, >=, last");
+        assert_eq!(
+            Op::list_for(FieldKind::Text),
+            "=, !=, <, <=, >, >=, contains"
+        );
+    }
+
+    #[test]
     fn ops_parse_and_count() {
         assert_eq!(Op::parse("CONTAINS"), Some(Op::Contains));
         assert_eq!(Op::parse("<="), Some(Op::Le));
@@ -604,17 +666,17 @@ mod tests {
         for (limit, offset) in [
             (-1, 0),
             (MAX_LIMIT + 1, 0),
-            (100_000, 0),
+            (1_000_000, 0),
             (10, -5),
             (10, i64::MAX),
         ] {
             assert!(Page::new(limit, offset).is_err(), "{limit} {offset}");
         }
         assert_eq!(
-            Page::new(20_000, 0).unwrap_err().0,
-            "`limit` must be a whole number from 0 to 10000, not `20000`"
+            Page::new(200_000, 0).unwrap_err().0,
+            "`limit` must be a whole number from 0 to 100000, not `200000`"
         );
-        assert_eq!(Page::first(u16::MAX).limit(), MAX_LIMIT);
+        assert_eq!(Page::first(u16::MAX).limit(), i64::from(u16::MAX));
     }
 
     #[test]

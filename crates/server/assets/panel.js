@@ -1,39 +1,40 @@
-// openlmt Data Imports panel. Plain JS, no build step, no dependencies.
-// Talks to the JSON API with the session cookie; state-changing requests
-// carry the page's CSRF token in the X-CSRF-Token header.
+// openlmt web panel: helpers shared by every page (plain JS, no build step,
+// no dependencies). Each page's own script (imports.js, computers.js, …)
+// loads after this one and takes what it needs from `window.openlmt`.
+//
+// - api(): fetch the JSON API with the session cookie; state-changing
+//   requests carry the page's CSRF token in the X-CSRF-Token header; a 401
+//   sends the browser to the login form; an error answer becomes an
+//   ApiError with the server's message.
+// - el(), setContent(), timeEl(), duration(), unknown(): building the DOM.
+// - ListView: a searchable, sortable, paged table over an ILMT-style v2 list
+//   endpoint ({"total":N,"rows":[…]} with columns[], criteria, order,
+//   limit and offset), with rows that expand to show details.
 "use strict";
 
-(function () {
+window.openlmt = (function () {
   const $ = (id) => document.getElementById(id);
-  const meta = (name) => document.querySelector(`meta[name="${name}"]`).content;
+  const meta = (name) => {
+    const m = document.querySelector(`meta[name="${name}"]`);
+    return m ? m.content : "";
+  };
   const CSRF = meta("csrf-token");
-  const CAN_MANAGE = meta("can-manage") === "true";
-  const ME = $("who").textContent;
-  const PAGE_SIZE = 10;
-  const TYPES = { complete: "Complete", raw_only: "Raw data only" };
-
-  let lastStatus = null;
-  let activeId = null;
-  let wasActive = null;
-  let historyOffset = 0;
-  let historyTotal = 0;
-  let busy = false;
 
   class ApiError extends Error {
     constructor(status, message) { super(message); this.status = status; }
   }
 
-  async function api(path, { method = "GET", body, headers = {}, text = false } = {}) {
+  async function api(path, { method = "GET", body, headers = {}, text = false, signal } = {}) {
     const h = { Accept: text ? "text/plain" : "application/json", ...headers };
     if (method !== "GET" || path.includes("run=")) h["X-CSRF-Token"] = CSRF;
     if (body !== undefined) h["Content-Type"] = "application/json";
     const resp = await fetch(path, {
-      method, headers: h, credentials: "same-origin", cache: "no-store",
+      method, headers: h, credentials: "same-origin", cache: "no-store", signal,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (resp.status === 401) {
       // The session expired or was ended elsewhere: log in again.
-      location.assign("/login?next=" + encodeURIComponent(location.pathname));
+      location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
       throw new ApiError(401, "Your session has ended; please log in again.");
     }
     if (!resp.ok) {
@@ -44,29 +45,34 @@
     return text ? resp.text() : resp.json();
   }
 
-  // ---- formatting ----
+  // ---- DOM and formatting ----
   const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  const dayFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
 
   function el(tag, attrs = {}, ...children) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
       if (k === "class") e.className = v;
       else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v);
+      else e.setAttribute(k, v === true ? "" : v);
     }
     for (const c of children) if (c !== null && c !== undefined) e.append(c);
     return e;
   }
 
-  // A <time> in the browser's zone, with the UTC value on hover.
-  function timeEl(iso) {
+  function setContent(node, ...children) { node.replaceChildren(...children.filter((c) => c !== null && c !== undefined)); }
+
+  // A <time> in the browser's zone, with the UTC value on hover; `day`
+  // shows only the date (narrow table cells; the hover still has the time).
+  function timeEl(iso, { day = false } = {}) {
     if (!iso) return document.createTextNode("—");
     const d = new Date(iso);
     if (isNaN(d)) return document.createTextNode(iso);
     return el("time", {
       datetime: d.toISOString(),
       title: d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace(/Z$/, " UTC"),
-      text: dateFmt.format(d),
+      text: (day ? dayFmt : dateFmt).format(d),
     });
   }
 
@@ -78,325 +84,254 @@
     return `${Math.floor(m / 60)} h ${m % 60} min`;
   }
 
-  function timeLeft(sec) {
-    if (sec === null || sec === undefined) return "";
-    if (sec < 60) return `in ${sec} s`;
-    const d = Math.floor(sec / 86400), h = Math.floor((sec % 86400) / 3600), m = Math.floor((sec % 3600) / 60);
-    if (d > 0) return `in ${d} d ${h} h`;
-    if (h > 0) return `in ${h} h ${m} min`;
-    return `in ${m} min`;
-  }
+  // A value the scan did not tell (null): "unknown", never 0 or blank.
+  function unknown() { return el("span", { class: "unknown", text: "unknown" }); }
 
-  function statusSpan(s) {
-    return el("span", { class: `status-${s}`, text: s ? s.replace("_", " ") : "—" });
-  }
+  // A value or, when null, "unknown".
+  function orUnknown(v) { return v === null || v === undefined ? unknown() : String(v); }
 
-  function setContent(node, ...children) { node.replaceChildren(...children.filter((c) => c !== null)); }
+  const number = new Intl.NumberFormat();
 
-  function notify(text, kind = "") {
-    const n = $("notice");
-    n.textContent = text;
-    n.className = "notice " + kind;
-    n.hidden = !text;
-  }
+  // ---- ListView ----
+  //
+  // new ListView({
+  //   endpoint: "/api/sam/v2/computers",
+  //   noun: ["computer", "computers"],
+  //   table, pager: elements (the <table> with a <caption>, and an empty
+  //     container for the paging controls),
+  //   columns: [{ key, label, sort?: field, num?: bool, cls?: "…",
+  //               render?: (row) => Node|string }],   // shown columns;
+  //     cls "sticky" keeps the column in view when the table scrolls
+  //     sideways (the first shown column, which names the row)
+  //   fetch: ["id", …],            // columns[] asked of the API
+  //   search: (text) => criteria|null,   // the search box's filter
+  //   searchInput, searchForm: elements (optional)
+  //   details: async (row) => Node  // optional: rows expand to show it
+  //   rowLabel: (row) => "…"      // names the row for the expand button
+  //   pageSizes: [10, 25, 50, 100], pageSize: 25,
+  //   urlState: true               // keep q/order/offset/limit in the URL
+  //   onError: (ApiError) => void  // a failed load (403: a clear message)
+  // })
+  //
+  // Sorting uses the API's `order` (`field` or `-field`); rows that compare
+  // equal keep the API's default order, so pages stay stable.
+  class ListView {
+    constructor(opts) {
+      this.o = { pageSizes: [10, 25, 50, 100], pageSize: 25, urlState: false, ...opts };
+      this.offset = 0;
+      this.limit = this.o.pageSize;
+      this.order = null; // { field, desc }
+      this.query = "";
+      this.total = 0;
+      this.seq = 0;
+      this.inflight = null;
+      if (this.o.urlState) this.readUrl();
+      this.build();
+    }
 
-  // ---- status card ----
-  function isActive(mode) { return mode === "running" || mode === "pending"; }
-
-  async function topImport() {
-    const page = await api("/api/imports?limit=1");
-    return page.rows[0] || null;
-  }
-
-  async function refreshStatus() {
-    const st = await api("/api/import_status.json");
-    lastStatus = st;
-    const active = isActive(st.mode);
-    let step = null;
-    let progress = st.progress;
-    if (active) {
-      const top = await topImport();
-      if (top && (top.status === "running" || top.status === "pending")) {
-        activeId = top.id;
-        const detail = await api(`/api/imports/${top.id}`);
-        step = detail.current_step || (top.status === "pending" ? "waiting to start" : null);
-        if (typeof detail.progress === "number") progress = detail.progress;
+    readUrl() {
+      const p = new URLSearchParams(location.search);
+      this.query = p.get("q") || "";
+      const order = p.get("order");
+      if (order) {
+        const desc = order.startsWith("-");
+        const field = desc ? order.slice(1) : order;
+        if (this.o.columns.some((c) => c.sort === field)) this.order = { field, desc };
       }
-    } else {
-      activeId = null;
+      const limit = Number(p.get("limit"));
+      if (this.o.pageSizes.includes(limit)) this.limit = limit;
+      const offset = Number(p.get("offset"));
+      if (Number.isInteger(offset) && offset > 0) this.offset = offset - (offset % this.limit);
     }
 
-    const mode = $("mode");
-    mode.dataset.mode = st.mode;
-    mode.textContent = st.mode === "none" ? "no imports yet" : st.mode;
-
-    const bar = $("progress");
-    bar.setAttribute("aria-valuenow", String(progress));
-    bar.dataset.state = active ? "running" : st.last_status === "successful" ? "done" : st.last_status ? "failed" : "";
-    $("progress-fill").style.width = `${progress}%`;
-    $("progress-text").textContent = `${progress}%`;
-    $("step").textContent = active ? (step || "starting") : "—";
-
-    const lastImport = $("last-import");
-    if (st.last_import_type) {
-      const row = await lastFinished();
-      setContent(lastImport, `${TYPES[st.last_import_type] || st.last_import_type}, ended `, timeEl(st.last_import_time),
-        row ? ` (took ${duration(row.duration_seconds)})` : "");
-    } else setContent(lastImport, "—");
-    setContent($("last-status"), st.last_status ? statusSpan(st.last_status) : "—");
-    setContent($("last-success"), timeEl(st.last_success_time));
-    if (st.next_import_time) {
-      setContent($("next-import"), `${TYPES[st.next_import_type] || st.next_import_type || ""} `, timeEl(st.next_import_time),
-        ` (${timeLeft(st.next_import_time_in)})`);
-    } else setContent($("next-import"), "not scheduled");
-
-    if (CAN_MANAGE) {
-      $("cancel").disabled = !active || activeId === null;
+    writeUrl() {
+      if (!this.o.urlState) return;
+      const p = new URLSearchParams(location.search);
+      const set = (k, v, dflt) => { if (v === dflt || v === "" || v === null) p.delete(k); else p.set(k, String(v)); };
+      set("q", this.query, "");
+      set("order", this.order ? (this.order.desc ? "-" : "") + this.order.field : null, null);
+      set("offset", this.offset, 0);
+      set("limit", this.limit, this.o.pageSize);
+      const qs = p.toString();
+      history.replaceState(null, "", location.pathname + (qs ? "?" + qs : ""));
     }
 
-    if (wasActive !== null && wasActive !== active) {
-      if (active) {
-        $("status-live").textContent = `An import is ${st.mode}.`;
-      } else {
-        $("status-live").textContent = `The import ended: ${st.last_status}.`;
-        notify(`The import ended: ${st.last_status}.`, st.last_status === "successful" ? "ok" : "error");
+    build() {
+      const { table, pager, columns } = this.o;
+      const ncols = columns.length + (this.o.details ? 1 : 0);
+      this.ncols = ncols;
+      const head = el("tr");
+      if (this.o.details) head.append(el("th", { scope: "col", class: "toggle" }, el("span", { class: "sr-only", text: "Details" })));
+      this.headers = columns.map((c) => {
+        const th = el("th", { scope: "col", class: [c.num ? "num" : "", c.cls || ""].join(" ").trim() || null, "data-key": c.key });
+        if (c.sort) {
+          const btn = el("button", { type: "button", class: "sort", "data-sort": c.sort }, c.label, el("span", { class: "arrow", "aria-hidden": "true" }));
+          btn.addEventListener("click", () => this.sortBy(c.sort));
+          th.append(btn);
+        } else th.textContent = c.label;
+        head.append(th);
+        return { col: c, th };
+      });
+      let thead = table.tHead;
+      if (!thead) { thead = el("thead"); table.append(thead); }
+      setContent(thead, head);
+      this.tbody = table.tBodies[0] || table.appendChild(el("tbody"));
+      this.message(`Loading…`);
+
+      this.prev = el("button", { type: "button", class: "page-prev", text: "Previous" });
+      this.next = el("button", { type: "button", class: "page-next", text: "Next" });
+      this.info = el("span", { class: "page-info", "aria-live": "polite" });
+      const sizeId = `${table.id}-page-size`;
+      this.size = el("select", { id: sizeId }, ...this.o.pageSizes.map((n) => el("option", { value: String(n), text: String(n) })));
+      this.size.value = String(this.limit);
+      this.prev.addEventListener("click", () => { this.offset = Math.max(0, this.offset - this.limit); this.load(); });
+      this.next.addEventListener("click", () => { if (this.offset + this.limit < this.total) { this.offset += this.limit; this.load(); } });
+      this.size.addEventListener("change", () => { this.limit = Number(this.size.value); this.offset = 0; this.load(); });
+      setContent(pager,
+        el("span", { class: "page-size" }, el("label", { for: sizeId, text: "Rows per page" }), this.size),
+        this.prev, this.info, this.next);
+
+      const input = this.o.searchInput;
+      if (input) {
+        input.value = this.query;
+        let timer = null;
+        const apply = () => {
+          clearTimeout(timer);
+          const q = input.value.trim();
+          if (q === this.query) return;
+          this.query = q; this.offset = 0; this.load();
+        };
+        input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(apply, 300); });
+        if (this.o.searchForm) this.o.searchForm.addEventListener("submit", (ev) => { ev.preventDefault(); apply(); });
       }
-      loadHistory();
-    } else if (active && historyOffset === 0) {
-      loadHistory(); // the running import's row: duration, counts
+      this.paintSort();
     }
-    wasActive = active;
-  }
 
-  // The duration of the last finished import, from the history.
-  let lastFinishedCache = { key: null, row: null };
-  async function lastFinished() {
-    const key = lastStatus && lastStatus.last_import_time;
-    if (lastFinishedCache.key === key) return lastFinishedCache.row;
-    const page = await api("/api/imports?limit=5");
-    const row = page.rows.find((r) => r.finished_at) || null;
-    lastFinishedCache = { key, row };
-    return row;
-  }
-
-  async function pollLoop() {
-    try {
-      await refreshStatus();
-    } catch (e) {
-      if (e.status !== 401) notify(`Cannot read the import status: ${e.message}`, "error");
+    sortBy(field) {
+      if (this.order && this.order.field === field) this.order = { field, desc: !this.order.desc };
+      else this.order = { field, desc: false };
+      this.offset = 0;
+      this.paintSort();
+      this.load();
     }
-    setTimeout(pollLoop, document.hidden ? 5000 : 1000);
-  }
 
-  // ---- run / cancel ----
-  async function run(type) {
-    if (busy) return;
-    busy = true;
-    const label = type === "raw_only" ? "raw data import" : "complete import";
-    try {
-      const st = await api("/api/import_status.json");
-      if (isActive(st.mode)) {
-        notify("An import is already running; a second one was not started. Wait for it to end or cancel it.", "");
+    paintSort() {
+      for (const { col, th } of this.headers) {
+        if (!col.sort) continue;
+        const on = this.order && this.order.field === col.sort;
+        if (on) th.setAttribute("aria-sort", this.order.desc ? "descending" : "ascending");
+        else th.removeAttribute("aria-sort");
+        const btn = th.querySelector("button");
+        btn.querySelector(".arrow").textContent = on ? (this.order.desc ? " ▼" : " ▲") : "";
+        btn.title = `Sort by ${col.label}` + (on && !this.order.desc ? ", descending" : "");
+      }
+    }
+
+    message(text, cls = "empty") {
+      setContent(this.tbody, el("tr", {}, el("td", { colspan: String(this.ncols), class: cls, text })));
+    }
+
+    url() {
+      const p = new URLSearchParams();
+      for (const c of this.o.fetch) p.append("columns[]", c);
+      p.set("limit", String(this.limit));
+      p.set("offset", String(this.offset));
+      if (this.order) p.set("order", (this.order.desc ? "-" : "") + this.order.field);
+      const criteria = this.query && this.o.search ? this.o.search(this.query) : null;
+      if (criteria) p.set("criteria", JSON.stringify(criteria));
+      return `${this.o.endpoint}?${p}`;
+    }
+
+    async load() {
+      const seq = ++this.seq;
+      if (this.inflight) this.inflight.abort();
+      const ctl = new AbortController();
+      this.inflight = ctl;
+      this.writeUrl();
+      this.o.table.setAttribute("aria-busy", "true");
+      let page;
+      try {
+        page = await api(this.url(), { signal: ctl.signal });
+      } catch (e) {
+        if (seq !== this.seq || e.name === "AbortError") return;
+        this.o.table.removeAttribute("aria-busy");
+        this.message(`Cannot load the ${this.o.noun[1]}: ${e.message}`, "empty error");
+        this.info.textContent = "";
+        this.prev.disabled = this.next.disabled = true;
+        if (this.o.onError) this.o.onError(e);
         return;
       }
-      const before = await topImport();
-      await api(`/api/import_status.json?run=${type === "raw_only" ? "raw_only" : "true"}`,
-        { headers: { "X-OpenLMT-Trigger": "panel" } });
-      const after = await topImport();
-      const started = after && (!before || after.id > before.id) && after.trigger === "panel" && after.requested_by === ME;
-      if (started) notify(`Started ${label} #${after.id}.`, "ok");
-      else notify("An import is already running; a second one was not started. Wait for it to end or cancel it.", "");
-    } catch (e) {
-      notify(`Could not start the ${label}: ${e.message}`, "error");
-    } finally {
-      busy = false;
-    }
-    refreshStatus().catch(() => {});
-    loadHistory();
-  }
-
-  async function cancel() {
-    if (activeId === null) return;
-    const id = activeId;
-    $("cancel").disabled = true;
-    try {
-      const row = await api(`/api/imports/${id}/cancel`, { method: "POST" });
-      notify(`Import #${id} ended: ${row.status}.`, row.status === "cancelled" ? "" : "ok");
-    } catch (e) {
-      notify(`Could not cancel import #${id}: ${e.message}`, "error");
-    }
-    await refreshStatus().catch(() => {});
-    loadHistory();
-  }
-
-  // ---- schedule ----
-  function schedMessage(text, kind) {
-    const m = $("sched-message");
-    m.textContent = text;
-    m.className = "msg " + kind;
-    m.hidden = !text;
-  }
-
-  function whenChanged() {
-    const cron = $("when-cron").checked;
-    $("sched-cron").disabled = !cron || !CAN_MANAGE;
-    $("sched-daily").disabled = cron || !CAN_MANAGE;
-  }
-
-  function fillSchedule(s) {
-    $("sched-enabled").checked = s.enabled;
-    // A daily schedule also has its cron form; a cron one has no daily time.
-    const cron = !s.daily_time;
-    $("when-cron").checked = cron;
-    $("when-daily").checked = !cron;
-    $("sched-cron").value = s.cron || "";
-    if (s.daily_time) $("sched-daily").value = s.daily_time;
-    $("sched-tz").value = s.timezone;
-    $("sched-type").value = s.import_type;
-    if (s.enabled && s.next_import_time) {
-      setContent($("sched-next"), timeEl(s.next_import_time), ` (${timeLeft(s.next_import_time_in)})`);
-    } else setContent($("sched-next"), s.enabled ? "—" : "none (the schedule is off)");
-    whenChanged();
-  }
-
-  async function loadSchedule() {
-    try { fillSchedule(await api("/api/import_schedule")); }
-    catch (e) { schedMessage(`Cannot read the schedule: ${e.message}`, "error"); }
-  }
-
-  async function saveSchedule(ev) {
-    ev.preventDefault();
-    const body = {
-      enabled: $("sched-enabled").checked,
-      timezone: $("sched-tz").value.trim(),
-      import_type: $("sched-type").value,
-    };
-    if ($("when-cron").checked) body.cron = $("sched-cron").value.trim();
-    else body.daily_time = $("sched-daily").value;
-    const save = $("sched-save");
-    save.disabled = true;
-    try {
-      const s = await api("/api/import_schedule", { method: "PUT", body });
-      fillSchedule(s);
-      schedMessage("Schedule saved.", "ok");
-      refreshStatus().catch(() => {});
-    } catch (e) {
-      schedMessage(e.message, "error");
-      ($("when-cron").checked ? $("sched-cron") : $("sched-daily")).focus();
-    } finally {
-      save.disabled = false;
-    }
-  }
-
-  // ---- history ----
-  async function loadHistory() {
-    let page;
-    try {
-      page = await api(`/api/imports?limit=${PAGE_SIZE}&offset=${historyOffset}`);
-    } catch (e) {
-      setContent($("history-body"), el("tr", {}, el("td", { colspan: "10", class: "empty", text: `Cannot load the history: ${e.message}` })));
-      return;
-    }
-    historyTotal = page.total;
-    if (historyOffset > 0 && page.rows.length === 0) { historyOffset = Math.max(0, historyOffset - PAGE_SIZE); return loadHistory(); }
-    const rows = page.rows.map((r) => {
-      const btn = el("button", { type: "button", class: "link", "aria-label": `Log and details of import ${r.id}`, text: "Log & details" });
-      btn.addEventListener("click", () => openDetail(r.id, btn));
-      return el("tr", { "data-id": String(r.id) },
-        el("td", { text: String(r.id) }),
-        el("td", { text: TYPES[r.type] || r.type }),
-        el("td", { text: r.trigger }),
-        el("td", { text: r.requested_by || "—" }),
-        el("td", {}, timeEl(r.started_at || r.requested_at)),
-        el("td", { text: duration(r.duration_seconds) }),
-        el("td", {}, statusSpan(r.status)),
-        el("td", { class: "num", text: String(r.packages.imported) }),
-        el("td", { class: "num", text: String(r.packages.rejected) }),
-        el("td", {}, btn));
-    });
-    if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: "10", class: "empty", text: "No imports yet." })));
-    setContent($("history-body"), ...rows);
-    const first = page.total === 0 ? 0 : historyOffset + 1;
-    $("page-info").textContent = `${first}–${historyOffset + page.rows.length} of ${page.total}`;
-    $("page-prev").disabled = historyOffset === 0;
-    $("page-next").disabled = historyOffset + PAGE_SIZE >= page.total;
-  }
-
-  // ---- detail dialog: steps, rejected packages, log ----
-  let detailOpener = null;
-  async function openDetail(id, opener) {
-    detailOpener = opener;
-    const dlg = $("detail");
-    $("detail-title").textContent = `Import #${id}`;
-    setContent($("detail-summary"), "Loading…");
-    $("detail-log").textContent = "";
-    setContent($("detail-rejected"));
-    setContent($("detail-steps").tBodies[0]);
-    if (!dlg.open) dlg.showModal();
-    try {
-      const [imp, rejected, log] = await Promise.all([
-        api(`/api/imports/${id}`),
-        api(`/api/imports/${id}/packages?state=rejected&limit=1000`),
-        api(`/api/imports/${id}/log`, { text: true }),
-      ]);
-      setContent($("detail-summary"),
-        `${TYPES[imp.type] || imp.type} import, ${imp.trigger}${imp.requested_by ? " by " + imp.requested_by : ""}; started `,
-        timeEl(imp.started_at || imp.requested_at), `, took ${duration(imp.duration_seconds)}; status `, statusSpan(imp.status),
-        imp.error ? `: ${imp.error}` : ".",
-        ` Packages: ${imp.packages.found} found, ${imp.packages.imported} imported, ${imp.packages.rejected} rejected.`);
-      setContent($("detail-steps").tBodies[0], ...imp.steps.map((s) => el("tr", {},
-        el("td", { text: `${s.position}. ${s.name}` }),
-        el("td", { class: "num", text: String(s.items_read) }),
-        el("td", { class: "num", text: String(s.items_imported) }),
-        el("td", { class: "num", text: String(s.items_rejected) }),
-        el("td", { class: "num", text: String(s.warnings) }))));
-      if (rejected.rows.length === 0) {
-        setContent($("detail-rejected"), el("p", { text: "None." }));
-      } else {
-        const body = el("tbody", {}, ...rejected.rows.map((p) => el("tr", {},
-          el("td", { text: p.data_source }), el("td", { text: p.file_name }), el("td", { class: "wrap", text: p.reason || "" }))));
-        setContent($("detail-rejected"), el("div", { class: "table-wrap" }, el("table", { id: "rejected-table" },
-          el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Data source" }), el("th", { scope: "col", text: "File" }), el("th", { scope: "col", text: "Reason" }))),
-          body)));
+      if (seq !== this.seq) return;
+      this.o.table.removeAttribute("aria-busy");
+      this.total = page.total;
+      if (this.offset > 0 && page.rows.length === 0 && page.total > 0) {
+        // Past the end (the list shrank): go to the last page.
+        this.offset = Math.max(0, Math.floor((page.total - 1) / this.limit) * this.limit);
+        return this.load();
       }
-      $("detail-log").textContent = log || "(the log is empty)";
-      const dl = $("log-download");
-      dl.href = imp.log_url;
-      dl.setAttribute("download", `import-${id}.log`);
-    } catch (e) {
-      setContent($("detail-summary"), `Cannot load import #${id}: ${e.message}`);
+      this.render(page.rows);
+      const [one, many] = this.o.noun;
+      const first = page.total === 0 ? 0 : this.offset + 1;
+      const last = this.offset + page.rows.length;
+      const filtered = this.query ? ` matching “${this.query}”` : "";
+      this.info.textContent = page.total === 0 ? `No ${many}${filtered}`
+        : `${number.format(first)}–${number.format(last)} of ${number.format(page.total)} ${page.total === 1 ? one : many}${filtered}`;
+      this.prev.disabled = this.offset === 0;
+      this.next.disabled = this.offset + this.limit >= page.total;
+      if (this.o.onLoad) this.o.onLoad(page);
+    }
+
+    render(rows) {
+      if (rows.length === 0) {
+        this.message(this.query ? `No ${this.o.noun[1]} match “${this.query}”.` : `No ${this.o.noun[1]} yet.`);
+        return;
+      }
+      const trs = [];
+      rows.forEach((row, i) => {
+        const tr = el("tr", { "data-id": row.id === undefined ? null : String(row.id) });
+        if (this.o.details) {
+          const detailId = `${this.o.table.id}-detail-${this.offset + i}`;
+          const btn = el("button", {
+            type: "button", class: "expand", "aria-expanded": "false", "aria-controls": detailId,
+            "aria-label": `Details of ${this.o.rowLabel ? this.o.rowLabel(row) : row.id}`,
+          }, el("span", { "aria-hidden": "true", text: "▸" }));
+          btn.addEventListener("click", () => this.toggle(btn, tr, row, detailId));
+          tr.append(el("td", { class: "toggle" }, btn));
+        }
+        for (const c of this.o.columns) {
+          const v = c.render ? c.render(row) : row[c.key];
+          const td = el("td", { class: [c.num ? "num" : "", c.cls || ""].join(" ").trim() || null });
+          td.append(v === null || v === undefined ? "—" : v);
+          tr.append(td);
+        }
+        trs.push(tr);
+      });
+      setContent(this.tbody, ...trs);
+    }
+
+    async toggle(btn, tr, row, detailId) {
+      const open = btn.getAttribute("aria-expanded") === "true";
+      if (open) {
+        const d = document.getElementById(detailId);
+        if (d) d.remove();
+        btn.setAttribute("aria-expanded", "false");
+        btn.firstChild.textContent = "▸";
+        tr.classList.remove("expanded");
+        return;
+      }
+      btn.setAttribute("aria-expanded", "true");
+      btn.firstChild.textContent = "▾";
+      tr.classList.add("expanded");
+      const cell = el("td", { colspan: String(this.ncols) }, el("p", { class: "muted", text: "Loading…" }));
+      const detail = el("tr", { id: detailId, class: "detail" }, cell);
+      tr.after(detail);
+      try {
+        setContent(cell, await this.o.details(row));
+      } catch (e) {
+        setContent(cell, el("p", { class: "msg error", text: `Cannot load the details: ${e.message}` }));
+      }
     }
   }
 
-  function closeDetail() { $("detail").close(); }
-
-  // ---- wiring ----
-  function init() {
-    if (CAN_MANAGE) {
-      $("run-complete").addEventListener("click", () => run("complete"));
-      $("run-raw").addEventListener("click", () => run("raw_only"));
-      $("cancel").addEventListener("click", cancel);
-      $("schedule-form").addEventListener("submit", saveSchedule);
-    } else {
-      $("schedule-fields").disabled = true;
-      $("schedule-form").addEventListener("submit", (ev) => ev.preventDefault());
-    }
-    $("when-daily").addEventListener("change", whenChanged);
-    $("when-cron").addEventListener("change", whenChanged);
-    $("history-refresh").addEventListener("click", loadHistory);
-    $("page-prev").addEventListener("click", () => { historyOffset = Math.max(0, historyOffset - PAGE_SIZE); loadHistory(); });
-    $("page-next").addEventListener("click", () => { if (historyOffset + PAGE_SIZE < historyTotal) { historyOffset += PAGE_SIZE; loadHistory(); } });
-    $("detail-close").addEventListener("click", closeDetail);
-    $("detail").addEventListener("close", () => { if (detailOpener && detailOpener.isConnected) detailOpener.focus(); });
-    try {
-      const list = $("tz-list");
-      for (const tz of Intl.supportedValuesOf("timeZone")) list.append(el("option", { value: tz }));
-    } catch (_) { /* older browsers: free text */ }
-    loadSchedule();
-    loadHistory();
-    pollLoop();
-  }
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
-  else init();
+  return { $, meta, CSRF, ApiError, api, el, setContent, timeEl, duration, unknown, orUnknown, number, ListView };
 })();

@@ -386,18 +386,25 @@ impl Caller {
 }
 
 /// The token a request carries: the `Token` header wins over the `token`
-/// query parameter, which is ignored when disabled in the configuration.
+/// query parameter (ignored when disabled in the configuration), which wins
+/// over the `token` of a JSON body of a GET (read by
+/// [`crate::params::json_body_params`] on the routes that take one; not in
+/// the URL, so not subject to that setting).
 pub fn request_token(parts: &Parts, query_allowed: bool) -> Option<String> {
     if let Some(h) = parts.headers.get("token") {
         return Some(h.to_str().unwrap_or("").trim().to_string());
     }
-    if !query_allowed {
-        return None;
-    }
-    let query = parts.uri.query()?;
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.trim().to_string())
+    let from_query = || {
+        form_urlencoded::parse(parts.uri.query()?.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.trim().to_string())
+    };
+    query_allowed.then(from_query).flatten().or_else(|| {
+        parts
+            .extensions
+            .get::<crate::params::BodyParams>()
+            .and_then(|b| b.token.clone())
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {

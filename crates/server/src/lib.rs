@@ -7,8 +7,9 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 mod inventory;
+pub mod list;
 mod panel;
-mod params;
+pub mod params;
 mod routes;
 mod software;
 mod upload;
@@ -95,13 +96,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/sam/v2/computers",
-            get(inventory::list_computers).delete(inventory::delete_computer),
+            get(inventory::list_computers)
+                .delete(inventory::delete_computer)
+                .route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
             "/api/sam/raw_package_facts",
-            get(inventory::raw_installed_packages),
+            get(inventory::raw_installed_packages)
+                .route_layer(middleware::from_fn(params::json_body_params)),
         )
-        .route("/api/sam/raw_swid_tags", get(inventory::raw_swid_tags))
+        .route(
+            "/api/sam/raw_swid_tags",
+            get(inventory::raw_swid_tags)
+                .route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
+            "/api/sam/about",
+            get(routes::about).route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route("/", get(routes::root))
         .route(
             "/api/sam/v2/software_instances",
             get(software::list_instances)

@@ -396,3 +396,16 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such resource; the API is described in docs/api.md")
 }
+
+/// `GET /api/sam/about`: what answers (any authenticated caller).
+pub async fn about(_caller: Caller) -> Response {
+    json_response(&json!({
+        "product": "openlmt",
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// `GET /`: a browser goes to the panel (its login page when not logged in).
+pub async fn root() -> axum::response::Redirect {
+    axum::response::Redirect::to("/management/imports")
+}

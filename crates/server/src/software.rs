@@ -5,18 +5,21 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::inventory::{json_response, list_request, page, time};
-use crate::params::Params;
+use crate::list::{self, json_response};
+use crate::params::{ListParams, Params};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use openlmt_domain::query::Entity;
+use openlmt_domain::time::format_utc;
 use openlmt_domain::Permission;
 use openlmt_storage::{
-    AuditRow, BundlingOptionRow, ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef,
-    RowOutcome, SoftwareComponentRow, SoftwareInstanceRow,
+    AuditRow, BundlingOptionList, BundlingOptionRow, ClassificationAuditList, ClassifyRequest,
+    ClassifySummary, ComputerRef, InstanceRef, RowOutcome, SoftwareComponentList,
+    SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRow,
 };
 use serde_json::{json, Map, Value};
 
@@ -24,6 +27,10 @@ use serde_json::{json, Map, Value};
 pub const MAX_CLASSIFY_ROWS: usize = 150;
 /// The largest classification body.
 pub const MAX_CLASSIFY_BYTES: usize = 4 * 1024 * 1024;
+
+fn time(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(format_utc(t)))
+}
 
 const RULE_NAMES: [&str; 6] = [
     "Manual Assignment",
@@ -145,64 +152,47 @@ pub fn audit_json(r: &AuditRow) -> Map<String, Value> {
 pub async fn list_instances(
     State(app): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    ListParams(params): ListParams,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewSoftware, "list the software instances")?;
-    let req = list_request(Entity::SoftwareInstances, query.as_deref())?;
-    let (total, rows) = app
-        .engine
-        .store()
-        .query_software_instances(&req.query)
-        .await?;
-    Ok(page(total, &rows, req.columns.as_deref(), instance_json))
+    let req = list::list_request(Entity::SoftwareInstances, &params, Utc::now())?;
+    list::respond::<SoftwareInstanceList>(app.engine.store(), req, instance_json).await
 }
 
 /// `GET /api/sam/v2/software_components`
 pub async fn list_components(
     State(app): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    ListParams(params): ListParams,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewSoftware, "list the software components")?;
-    let req = list_request(Entity::SoftwareComponents, query.as_deref())?;
-    let (total, rows) = app
-        .engine
-        .store()
-        .query_software_components(&req.query)
-        .await?;
-    Ok(page(total, &rows, req.columns.as_deref(), component_json))
+    let req = list::list_request(Entity::SoftwareComponents, &params, Utc::now())?;
+    list::respond::<SoftwareComponentList>(app.engine.store(), req, component_json).await
 }
 
 /// `GET /api/sam/v2/bundling_options`
 pub async fn list_bundling_options(
     State(app): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    ListParams(params): ListParams,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewSoftware, "list the bundling options")?;
-    let req = list_request(Entity::BundlingOptions, query.as_deref())?;
-    let (total, rows) = app
-        .engine
-        .store()
-        .query_bundling_options(&req.query)
-        .await?;
-    Ok(page(total, &rows, req.columns.as_deref(), bundling_option_json))
+    let req = list::list_request(Entity::BundlingOptions, &params, Utc::now())?;
+    list::respond::<BundlingOptionList>(app.engine.store(), req, bundling_option_json).await
 }
 
 /// `GET /api/sam/v2/classification_audit`
 pub async fn list_audit(
     State(app): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    ListParams(params): ListParams,
 ) -> Result<Response, ApiError> {
-    caller.require(Permission::ViewSoftware, "read the classification audit trail")?;
-    let req = list_request(Entity::ClassificationAudit, query.as_deref())?;
-    let (total, rows) = app
-        .engine
-        .store()
-        .query_classification_audit(&req.query)
-        .await?;
-    Ok(page(total, &rows, req.columns.as_deref(), audit_json))
+    caller.require(
+        Permission::ViewSoftware,
+        "read the classification audit trail",
+    )?;
+    let req = list::list_request(Entity::ClassificationAudit, &params, Utc::now())?;
+    list::respond::<ClassificationAuditList>(app.engine.store(), req, audit_json).await
 }
 
 /// A boolean as clients send it: `true`/`false`, `1`/`0`, or those as strings.
@@ -225,7 +215,10 @@ fn flag(v: &Value, name: &str) -> Result<Option<bool>, String> {
 fn int(v: &Value, name: &str) -> Result<Option<i64>, String> {
     Ok(match v {
         Value::Null => None,
-        Value::Number(n) => Some(n.as_i64().ok_or_else(|| format!("{name} is not a whole number"))?),
+        Value::Number(n) => Some(
+            n.as_i64()
+                .ok_or_else(|| format!("{name} is not a whole number"))?,
+        ),
         Value::String(s) => Some(
             s.trim()
                 .parse::<i64>()
@@ -343,9 +336,7 @@ pub async fn classify(
             None => Ok(false),
             Some(v) if v == "true" || v == "1" => Ok(true),
             Some(v) if v == "false" || v == "0" || v.is_empty() => Ok(false),
-            Some(_) => Err(ApiError::bad_request(format!(
-                "`{name}` is true or false"
-            ))),
+            Some(_) => Err(ApiError::bad_request(format!("`{name}` is true or false"))),
         }
     };
     let simulate = yes("simulate")?;
@@ -436,8 +427,14 @@ mod tests {
             (json!(3), "not an object"),
             (json!({"is_confirmed": true}), "names no instance"),
             (json!({"computer_id": 1}), "discoverable_guid"),
-            (json!({"instance_id": "x"}), "instance_id is not a whole number"),
-            (json!({"instance_id": 1, "is_excluded": "maybe"}), "is_excluded is not a boolean"),
+            (
+                json!({"instance_id": "x"}),
+                "instance_id is not a whole number",
+            ),
+            (
+                json!({"instance_id": 1, "is_excluded": "maybe"}),
+                "is_excluded is not a boolean",
+            ),
         ] {
             let e = read_row(&bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

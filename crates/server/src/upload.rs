@@ -223,7 +223,9 @@ fn data_source(sources: &[DataSource], params: &Params) -> Result<DataSource, Up
                 UploadError::new(
                     StatusCode::NOT_FOUND,
                     format!(
-                        "there is no data source `{}`; the data sources are: {}",
+                        // IBM's upload script blames DATASOURCE_NAME only when
+                        // the answer matches `success":false.*datasource_name`.
+                        "datasource_name: there is no data source `{}`; the data sources are: {}",
                         n.chars().take(80).collect::<String>(),
                         known()
                     ),

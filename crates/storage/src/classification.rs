@@ -176,7 +176,11 @@ async fn apply(
         Ok(c) => c,
         Err(reason) => return Ok(RowOutcome::Invalid { reason }),
     };
-    let comment = req.comment.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let comment = req
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     let mut actions = Vec::new();
 
     // 1. Assignment.
@@ -214,7 +218,9 @@ async fn apply(
             )
             .bind(pid)
             .bind(charged)
-            .bind(json!({"assignedBy": user, "customRelation": option_charged.is_none()}).to_string())
+            .bind(
+                json!({"assignedBy": user, "customRelation": option_charged.is_none()}).to_string(),
+            )
             .bind(c.id)
             .execute(&mut **tx)
             .await?;
@@ -242,15 +248,13 @@ async fn apply(
     // 2. Exclusion (per product per computer).
     if let Some(exclude) = req.excluded {
         let existing: Option<String> = match &product {
-            Some(p) => {
-                sqlx::query_scalar(
-                    "SELECT comment FROM software_exclusions WHERE computer_id = ? AND product_id = ?",
-                )
-                .bind(c.computer_id)
-                .bind(p)
-                .fetch_optional(&mut **tx)
-                .await?
-            }
+            Some(p) => sqlx::query_scalar(
+                "SELECT comment FROM software_exclusions WHERE computer_id = ? AND product_id = ?",
+            )
+            .bind(c.computer_id)
+            .bind(p)
+            .fetch_optional(&mut **tx)
+            .await?,
             None => None,
         };
         match (exclude, &product, existing) {
@@ -281,11 +285,13 @@ async fn apply(
                 actions.push("Excluded");
             }
             (false, Some(p), Some(old)) => {
-                sqlx::query("DELETE FROM software_exclusions WHERE computer_id = ? AND product_id = ?")
-                    .bind(c.computer_id)
-                    .bind(p)
-                    .execute(&mut **tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM software_exclusions WHERE computer_id = ? AND product_id = ?",
+                )
+                .bind(c.computer_id)
+                .bind(p)
+                .execute(&mut **tx)
+                .await?;
                 // Including a product back makes its assignments unconfirmed (ILMT).
                 sqlx::query(
                     "UPDATE software_instances SET is_confirmed = 0
@@ -295,7 +301,17 @@ async fn apply(
                 .bind(p)
                 .execute(&mut **tx)
                 .await?;
-                audit(tx, now, user, "include", &c, Some(p), comment, json!({"before": {"comment": old}})).await?;
+                audit(
+                    tx,
+                    now,
+                    user,
+                    "include",
+                    &c,
+                    Some(p),
+                    comment,
+                    json!({"before": {"comment": old}}),
+                )
+                .await?;
                 actions.push("Included");
             }
             (false, _, _) => {}
@@ -325,7 +341,17 @@ async fn apply(
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;
-                audit(tx, now, user, "suppress", &c, product.as_deref(), comment, json!({})).await?;
+                audit(
+                    tx,
+                    now,
+                    user,
+                    "suppress",
+                    &c,
+                    product.as_deref(),
+                    comment,
+                    json!({}),
+                )
+                .await?;
                 actions.push("Suppressed");
             }
             (false, Some(old)) => {
@@ -344,7 +370,17 @@ async fn apply(
                 .bind(&c.component_id)
                 .execute(&mut **tx)
                 .await?;
-                audit(tx, now, user, "unsuppress", &c, product.as_deref(), comment, json!({"before": {"comment": old}})).await?;
+                audit(
+                    tx,
+                    now,
+                    user,
+                    "unsuppress",
+                    &c,
+                    product.as_deref(),
+                    comment,
+                    json!({"before": {"comment": old}}),
+                )
+                .await?;
                 actions.push("Unsuppressed");
             }
             _ => {}
@@ -370,7 +406,17 @@ async fn apply(
                 .execute(&mut **tx)
                 .await?;
             let action = if confirm { "confirm" } else { "unconfirm" };
-            audit(tx, now, user, action, &c, product.as_deref(), comment, json!({})).await?;
+            audit(
+                tx,
+                now,
+                user,
+                action,
+                &c,
+                product.as_deref(),
+                comment,
+                json!({}),
+            )
+            .await?;
             actions.push(if confirm { "Confirmed" } else { "Unconfirmed" });
         }
     }
@@ -405,7 +451,9 @@ impl ClassifySummary {
                     }
                 }
                 RowOutcome::Unmodified { .. } => s.unmodified += 1,
-                RowOutcome::Invalid { reason } => *s.invalid.entry(reason.clone()).or_default() += 1,
+                RowOutcome::Invalid { reason } => {
+                    *s.invalid.entry(reason.clone()).or_default() += 1
+                }
             }
         }
         s

@@ -6,15 +6,15 @@
 //! `facts_import_id`. Every statement here applies that rule, so rows an
 //! import is still writing, or rows of superseded imports, never show.
 //!
-//! Filters come as the domain's typed [`Filter`]; each field maps to one SQL
-//! expression through a fixed table, and every value is bound as a
-//! parameter, never written into the SQL text.
+//! Each list is a [`ListSource`] (`list.rs` runs the queries): each field
+//! maps to one SQL expression through a fixed table.
 
-use crate::{from_ms, now_ms, Result, Store, StoreError};
+use crate::list::ListSource;
+use crate::{from_ms, now_ms, Result, Store};
 use chrono::{DateTime, Utc};
-use openlmt_domain::query::{Condition, Entity, FieldKind, Filter, Op, Query, Value};
+use openlmt_domain::query::{Entity, Query};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 
 /// A computer of the inventory.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,62 +75,113 @@ pub enum DeleteOutcome {
     Ambiguous(Vec<String>),
 }
 
-/// The SQL expression of a field, over the aliases `c` (computers) and `f`
-/// (the facts table). `None` for a field the list does not have.
-fn column(entity: Entity, field: &str) -> Option<&'static str> {
-    Some(match (entity, field) {
-        (Entity::Computers, "id") => "c.id",
-        (Entity::Computers, "data_source") => "c.data_source",
-        (Entity::Computers, "endpoint_id") => "c.endpoint_id",
-        (Entity::Computers, "name") => "c.name",
-        (Entity::Computers, "dns_name") => "c.dns_name",
-        (Entity::Computers, "ip_address") => "c.ip_addresses",
-        (Entity::Computers, "os") => "c.os",
-        (Entity::Computers, "first_seen") => "c.first_seen",
-        (Entity::Computers, "last_seen") => "c.last_seen",
-        (Entity::Computers, "is_deleted") => "c.is_deleted",
-        (Entity::Computers, "deleted_at") => "c.deleted_at",
-        (Entity::Computers, "processor_vendor") => "c.processor_vendor",
-        (Entity::Computers, "processor_brand") => "c.processor_brand",
-        (Entity::Computers, "processor_model") => "c.processor_model",
-        (Entity::Computers, "sockets") => "c.sockets",
-        (Entity::Computers, "cores") => "c.cores",
-        (Entity::Computers, "threads") => "c.threads",
-        (Entity::Computers, "is_virtual") => "c.is_virtual",
-        (Entity::Computers, "hypervisor") => "c.hypervisor",
-        (Entity::InstalledPackages | Entity::SwidTags, "computer_id") => "f.computer_id",
-        (Entity::InstalledPackages | Entity::SwidTags, "name") => "f.name",
-        (Entity::InstalledPackages | Entity::SwidTags, "version") => "f.version",
-        (Entity::InstalledPackages | Entity::SwidTags, "vendor") => "f.vendor",
-        (Entity::InstalledPackages, "architecture") => "f.architecture",
-        (Entity::InstalledPackages, "source") => "f.source",
-        (Entity::SwidTags, "tag_id") => "f.tag_id",
-        (Entity::SwidTags, "regid") => "f.regid",
-        (Entity::SwidTags, "schema") => "f.schema",
-        (other, name) => return crate::software_query::column(other, name),
+/// The computers of the inventory (`GET /api/sam/v2/computers`).
+pub struct ComputerList;
+/// The raw package facts of the visible computers.
+pub struct InstalledPackageList;
+/// The raw SWID tags of the visible computers.
+pub struct SwidTagList;
+
+impl ListSource for ComputerList {
+    type Row = ComputerRow;
+    const ENTITY: Entity = Entity::Computers;
+    const SELECT: &'static str = COMPUTER_SELECT;
+    const FROM_WHERE: &'static str =
+        " FROM computers c WHERE c.published = 1 AND c.in_inventory = 1";
+    const STABLE_ORDER: &'static str = "c.id";
+
+    fn column(field: &str) -> Option<&'static str> {
+        Some(match field {
+            // A computer's id never changes once made (see docs/api.md).
+            "id" | "bigfix_id" => "c.id",
+            "data_source" => "c.data_source",
+            "endpoint_id" => "c.endpoint_id",
+            "name" => "c.name",
+            "dns_name" => "c.dns_name",
+            "ip_address" => "c.ip_addresses",
+            "os" => "c.os",
+            "first_seen" => "c.first_seen",
+            "last_seen" => "c.last_seen",
+            "is_deleted" => "c.is_deleted",
+            "deleted_at" => "c.deleted_at",
+            "processor_vendor" | "computer_hardware.processor_vendor" => "c.processor_vendor",
+            "processor_brand" | "computer_hardware.processor_brand_string" => "c.processor_brand",
+            "processor_model" => "c.processor_model",
+            "sockets" => "c.sockets",
+            "cores" | "computer_hardware.partition_cores" => "c.cores",
+            "threads" => "c.threads",
+            "is_virtual" => "c.is_virtual",
+            "hypervisor" => "c.hypervisor",
+            // ILMT: 0 physical, 1 virtual (2, public cloud, is not known).
+            "computer_hardware.computer_type" => COMPUTER_TYPE,
+            // The server's cores are the computer's own only when it is
+            // physical; a virtual machine's host is not known.
+            "computer_hardware.server_cores" => SERVER_CORES,
+            _ => return None,
+        })
+    }
+
+    fn row(r: &SqliteRow) -> Result<ComputerRow> {
+        row_to_computer(r)
+    }
+}
+
+const COMPUTER_TYPE: &str = "(CASE c.is_virtual WHEN 1 THEN 1 WHEN 0 THEN 0 END)";
+const SERVER_CORES: &str = "(CASE WHEN c.is_virtual = 0 THEN c.cores END)";
+
+/// The columns the two fact lists share.
+fn fact_column(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "computer_id" => "f.computer_id",
+        "name" => "f.name",
+        "version" => "f.version",
+        "vendor" => "f.vendor",
+        _ => return None,
     })
 }
 
-/// `FROM … WHERE <visibility>` of each list, and its stable order.
-fn source(entity: Entity) -> (&'static str, &'static str) {
-    match entity {
-        Entity::Computers => (
-            " FROM computers c WHERE c.published = 1 AND c.in_inventory = 1",
-            "c.id",
-        ),
-        Entity::InstalledPackages => (
-            " FROM computers c JOIN installed_packages f
+impl ListSource for InstalledPackageList {
+    type Row = RawInstalledPackage;
+    const ENTITY: Entity = Entity::InstalledPackages;
+    const SELECT: &'static str = INSTALLED_PACKAGE_SELECT;
+    const FROM_WHERE: &'static str = " FROM computers c JOIN installed_packages f
                ON f.computer_id = c.id AND f.import_id = c.facts_import_id
-             WHERE c.published = 1",
-            "c.id, f.rowid",
-        ),
-        Entity::SwidTags => (
-            " FROM computers c JOIN swid_facts f
+             WHERE c.published = 1";
+    const STABLE_ORDER: &'static str = "c.id, f.rowid";
+
+    fn column(field: &str) -> Option<&'static str> {
+        fact_column(field).or(match field {
+            "architecture" => Some("f.architecture"),
+            "source" => Some("f.source"),
+            _ => None,
+        })
+    }
+
+    fn row(r: &SqliteRow) -> Result<RawInstalledPackage> {
+        row_to_installed_package(r)
+    }
+}
+
+impl ListSource for SwidTagList {
+    type Row = RawSwidTag;
+    const ENTITY: Entity = Entity::SwidTags;
+    const SELECT: &'static str = SWID_SELECT;
+    const FROM_WHERE: &'static str = " FROM computers c JOIN swid_facts f
                ON f.computer_id = c.id AND f.import_id = c.facts_import_id
-             WHERE c.published = 1",
-            "c.id, f.rowid",
-        ),
-        other => crate::software_query::source(other).unwrap_or((" FROM computers c WHERE 0", "1")),
+             WHERE c.published = 1";
+    const STABLE_ORDER: &'static str = "c.id, f.rowid";
+
+    fn column(field: &str) -> Option<&'static str> {
+        fact_column(field).or(match field {
+            "tag_id" => Some("f.tag_id"),
+            "regid" => Some("f.regid"),
+            "schema" => Some("f.schema"),
+            _ => None,
+        })
+    }
+
+    fn row(r: &SqliteRow) -> Result<RawSwidTag> {
+        row_to_swid(r)
     }
 }
 
@@ -142,158 +193,6 @@ const INSTALLED_PACKAGE_SELECT: &str =
     "SELECT f.computer_id, f.name, f.version, f.architecture, f.vendor, f.source";
 const SWID_SELECT: &str =
     "SELECT f.computer_id, f.tag_id, f.name, f.version, f.regid, f.vendor, f.schema";
-
-/// A query the domain types accepted but this module cannot run: the
-/// domain's field catalogue and [`column`] disagree, or the caller passed a
-/// query of another list. Never the client's fault: parsing the wire form
-/// into a [`Query`] already refused every bad field, operator and value.
-fn mismatch(msg: impl Into<String>) -> StoreError {
-    StoreError::Internal(msg.into())
-}
-
-fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, entity: Entity, f: &Filter) -> Result<()> {
-    match f {
-        Filter::Cond(c) => push_condition(qb, entity, c)?,
-        Filter::And(v) if v.is_empty() => {
-            qb.push("1");
-        }
-        Filter::Or(v) if v.is_empty() => {
-            qb.push("0");
-        }
-        Filter::And(v) | Filter::Or(v) => {
-            let joiner = if matches!(f, Filter::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            qb.push("(");
-            for (i, sub) in v.iter().enumerate() {
-                if i > 0 {
-                    qb.push(joiner);
-                }
-                push_filter(qb, entity, sub)?;
-            }
-            qb.push(")");
-        }
-    }
-    Ok(())
-}
-
-fn comparison(op: Op) -> &'static str {
-    match op {
-        Op::Eq => " = ",
-        // IS NOT, so that rows without a value count as different.
-        Op::Ne => " IS NOT ",
-        Op::Lt => " < ",
-        Op::Le => " <= ",
-        Op::Gt => " > ",
-        Op::Ge => " >= ",
-        Op::Contains => unreachable!("contains is not a plain comparison"),
-    }
-}
-
-fn push_condition(qb: &mut QueryBuilder<'_, Sqlite>, entity: Entity, c: &Condition) -> Result<()> {
-    let field = c.field();
-    let col = column(entity, field.name)
-        .ok_or_else(|| mismatch(format!("`{}` is not a field of this list", field.name)))?;
-    let op = c.op();
-    match c.value() {
-        Value::Null => {
-            qb.push(format!(
-                "({col} {})",
-                if op == Op::Eq {
-                    "IS NULL"
-                } else {
-                    "IS NOT NULL"
-                }
-            ));
-        }
-        Value::Text(text) if field.kind == FieldKind::TextList => {
-            // The column holds a JSON array of strings.
-            match op {
-                Op::Contains => {
-                    qb.push(format!("(instr(lower({col}), lower("));
-                    qb.push_bind(text.clone());
-                    qb.push(")) > 0)");
-                }
-                Op::Eq | Op::Ne => {
-                    qb.push(if op == Op::Eq {
-                        "(EXISTS"
-                    } else {
-                        "(NOT EXISTS"
-                    });
-                    qb.push(format!(
-                        " (SELECT 1 FROM json_each(CASE WHEN json_valid({col}) THEN {col} ELSE '[]' END) j WHERE j.value = "
-                    ));
-                    qb.push_bind(text.clone());
-                    qb.push("))");
-                }
-                _ => {
-                    return Err(mismatch(format!(
-                        "`{op}` does not apply to `{}`",
-                        field.name
-                    )))
-                }
-            }
-        }
-        Value::Text(text) if op == Op::Contains => {
-            qb.push(format!("(instr(lower({col}), lower("));
-            qb.push_bind(text.clone());
-            qb.push(")) > 0)");
-        }
-        Value::Text(text) => {
-            qb.push(format!("({col}{}", comparison(op)));
-            qb.push_bind(text.clone());
-            qb.push(")");
-        }
-        Value::Int(n) => {
-            qb.push(format!("({col}{}", comparison(op)));
-            qb.push_bind(*n);
-            qb.push(")");
-        }
-        Value::Bool(b) => {
-            qb.push(format!("({col}{}", comparison(op)));
-            qb.push_bind(i64::from(*b));
-            qb.push(")");
-        }
-        Value::Time(t) => {
-            // Compared at whole seconds, as the API shows times.
-            qb.push(format!("(({col} / 1000){}", comparison(op)));
-            qb.push_bind(t.timestamp());
-            qb.push(")");
-        }
-    }
-    Ok(())
-}
-
-/// Appends `FROM … WHERE visibility [AND filter]` to `qb`.
-fn push_from_where(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
-    let (from, _) = source(q.entity());
-    qb.push(from);
-    // (A query's filter names only fields of its list: `Query::new`.)
-    if let Some(filter) = q.filter() {
-        qb.push(" AND ");
-        push_filter(qb, q.entity(), filter)?;
-    }
-    Ok(())
-}
-
-fn push_order_page(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
-    let (_, stable) = source(q.entity());
-    qb.push(" ORDER BY ");
-    for s in q.sort() {
-        let col = column(q.entity(), s.field().name)
-            .ok_or_else(|| mismatch(format!("cannot sort by `{}`", s.field().name)))?;
-        qb.push(col);
-        qb.push(if s.descending() { " DESC, " } else { " ASC, " });
-    }
-    qb.push(stable);
-    qb.push(" LIMIT ");
-    qb.push_bind(q.page().limit());
-    qb.push(" OFFSET ");
-    qb.push_bind(q.page().offset());
-    Ok(())
-}
 
 fn opt_time(r: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     Ok(r.try_get::<Option<i64>, _>(col)?.map(from_ms))
@@ -366,44 +265,10 @@ fn row_to_swid(r: &SqliteRow) -> Result<RawSwidTag> {
 }
 
 impl Store {
-    /// Counts the matches of `q` and reads its page, from one snapshot.
-    pub(crate) async fn run_query<T>(
-        &self,
-        q: &Query,
-        entity: Entity,
-        select: &str,
-        map: fn(&SqliteRow) -> Result<T>,
-    ) -> Result<(i64, Vec<T>)> {
-        if q.entity() != entity {
-            return Err(mismatch("the query is for another list"));
-        }
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
-        push_from_where(&mut count, q)?;
-        let mut page = QueryBuilder::<Sqlite>::new(select);
-        push_from_where(&mut page, q)?;
-        push_order_page(&mut page, q)?;
-
-        let mut tx = self.read_tx().await?;
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await?;
-        let rows = if q.page().limit() > 0 && q.page().offset() < total {
-            page.build()
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(map)
-                .collect::<Result<Vec<T>>>()?
-        } else {
-            Vec::new()
-        };
-        tx.commit().await?;
-        Ok((total, rows))
-    }
-
     /// The computers of the inventory matching `q`: their total, and the
     /// page `q` asks for.
     pub async fn query_computers(&self, q: &Query) -> Result<(i64, Vec<ComputerRow>)> {
-        self.run_query(q, Entity::Computers, COMPUTER_SELECT, row_to_computer)
-            .await
+        self.query_list::<ComputerList>(q).await
     }
 
     /// The raw package facts of the visible computers matching `q`.
@@ -411,19 +276,12 @@ impl Store {
         &self,
         q: &Query,
     ) -> Result<(i64, Vec<RawInstalledPackage>)> {
-        self.run_query(
-            q,
-            Entity::InstalledPackages,
-            INSTALLED_PACKAGE_SELECT,
-            row_to_installed_package,
-        )
-        .await
+        self.query_list::<InstalledPackageList>(q).await
     }
 
     /// The raw SWID tags of the visible computers matching `q`.
     pub async fn query_swid_facts(&self, q: &Query) -> Result<(i64, Vec<RawSwidTag>)> {
-        self.run_query(q, Entity::SwidTags, SWID_SELECT, row_to_swid)
-            .await
+        self.query_list::<SwidTagList>(q).await
     }
 
     /// Marks the visible computer with `endpoint_id` (in `data_source`, if
@@ -480,8 +338,21 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_store;
-    use openlmt_domain::query::{Page, Sort, MAX_CONDITIONS};
+    use crate::list::{RowSink, StreamEnd};
+    use crate::{test_store, StoreError};
+    use openlmt_domain::query::{Condition, Filter, Op, Page, Sort, Value, MAX_CONDITIONS};
+
+    fn column(e: Entity, field: &str) -> Option<&'static str> {
+        match e {
+            Entity::Computers => ComputerList::column(field),
+            Entity::InstalledPackages => InstalledPackageList::column(field),
+            Entity::SwidTags => SwidTagList::column(field),
+            Entity::SoftwareInstances => crate::SoftwareInstanceList::column(field),
+            Entity::SoftwareComponents => crate::SoftwareComponentList::column(field),
+            Entity::BundlingOptions => crate::BundlingOptionList::column(field),
+            Entity::ClassificationAudit => crate::ClassificationAuditList::column(field),
+        }
+    }
 
     /// Time 2026-11-28T12:00:00Z in ms.
     const T0: i64 = 1_795_867_200_000;
@@ -716,6 +587,7 @@ mod tests {
                     text("a'; DROP TABLE computers; --"),
                     Value::Bool(true),
                     Value::Time(from_ms(T0)),
+                    Value::period(from_ms(T0), from_ms(T0 + 1000)).unwrap(),
                 ];
                 for op in Op::ALL {
                     for v in &values {
@@ -731,18 +603,22 @@ mod tests {
                                 store.query_installed_packages(&query).await.map(|_| ())
                             }
                             Entity::SwidTags => store.query_swid_facts(&query).await.map(|_| ()),
-                            Entity::SoftwareInstances => {
-                                store.query_software_instances(&query).await.map(|_| ())
-                            }
-                            Entity::SoftwareComponents => {
-                                store.query_software_components(&query).await.map(|_| ())
-                            }
-                            Entity::BundlingOptions => {
-                                store.query_bundling_options(&query).await.map(|_| ())
-                            }
-                            Entity::ClassificationAudit => {
-                                store.query_classification_audit(&query).await.map(|_| ())
-                            }
+                            Entity::SoftwareInstances => store
+                                .query_list::<crate::SoftwareInstanceList>(&query)
+                                .await
+                                .map(|_| ()),
+                            Entity::SoftwareComponents => store
+                                .query_list::<crate::SoftwareComponentList>(&query)
+                                .await
+                                .map(|_| ()),
+                            Entity::BundlingOptions => store
+                                .query_list::<crate::BundlingOptionList>(&query)
+                                .await
+                                .map(|_| ()),
+                            Entity::ClassificationAudit => store
+                                .query_list::<crate::ClassificationAuditList>(&query)
+                                .await
+                                .map(|_| ()),
                         };
                         r.unwrap_or_else(|err| panic!("{e:?} {} {op} {v:?}: {err}", fd.name));
                     }
@@ -859,6 +735,112 @@ mod tests {
             store.decommission_computer("nope", None).await.unwrap(),
             DeleteOutcome::NotFound
         );
+    }
+
+    #[tokio::test]
+    async fn last_periods_and_hardware_columns_filter() {
+        let (store, _d) = fixture().await;
+        let e = Entity::Computers;
+        let period = |from: i64, to: i64| Value::period(from_ms(from), from_ms(to)).unwrap();
+        let cases: Vec<(Filter, Vec<i64>)> = vec![
+            // last_seen: 1 at T0+1h, 2, 3 at T0, 6 unknown.
+            (cond(e, "last_seen", Op::Last, period(T0, T0)), vec![2, 3]),
+            (
+                cond(e, "last_seen", Op::Last, period(T0, T0 + 3_600_000)),
+                vec![1, 2, 3],
+            ),
+            (
+                cond(e, "last_seen", Op::Last, period(T0 + 1000, T0 + 7_200_000)),
+                vec![1],
+            ),
+            (cond(e, "bigfix_id", Op::Eq, Value::Int(2)), vec![2]),
+            (
+                cond(e, "computer_hardware.computer_type", Op::Eq, Value::Int(1)),
+                vec![1],
+            ),
+            (
+                cond(e, "computer_hardware.computer_type", Op::Eq, Value::Null),
+                vec![3, 6],
+            ),
+            (
+                cond(e, "computer_hardware.server_cores", Op::Eq, Value::Int(32)),
+                vec![2],
+            ),
+            (
+                cond(e, "computer_hardware.server_cores", Op::Ne, Value::Null),
+                vec![2],
+            ),
+            (
+                cond(
+                    e,
+                    "computer_hardware.partition_cores",
+                    Op::Eq,
+                    Value::Int(2),
+                ),
+                vec![1],
+            ),
+            (
+                cond(
+                    e,
+                    "computer_hardware.processor_brand_string",
+                    Op::Contains,
+                    text("epyc"),
+                ),
+                vec![2],
+            ),
+        ];
+        for (f, want) in cases {
+            let label = format!("{f:?}");
+            let (total, ids) = computer_ids(&store, Some(f)).await;
+            assert_eq!((total, ids), (want.len() as i64, want), "{label}");
+        }
+    }
+
+    /// Takes `stop_after` rows, then says stop.
+    struct Stopper {
+        total: i64,
+        rows: usize,
+        stop_after: usize,
+    }
+
+    impl RowSink<RawInstalledPackage> for Stopper {
+        async fn total(&mut self, total: i64) -> bool {
+            self.total = total;
+            self.stop_after > 0
+        }
+        async fn row(&mut self, _: RawInstalledPackage) -> bool {
+            self.rows += 1;
+            self.rows < self.stop_after
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_stops_when_its_sink_says_so_and_frees_the_snapshot() {
+        let (store, _d) = fixture().await;
+        let q = Query::all(Entity::InstalledPackages, Page::first(100));
+        for (stop_after, rows, end) in [
+            (0, 0, StreamEnd::Stopped),
+            (1, 1, StreamEnd::Stopped),
+            (3, 3, StreamEnd::Stopped),
+            (100, 4, StreamEnd::Complete),
+        ] {
+            let mut sink = Stopper {
+                total: -1,
+                rows: 0,
+                stop_after,
+            };
+            let got = store
+                .stream_list::<InstalledPackageList>(&q, &mut sink)
+                .await
+                .unwrap();
+            assert_eq!((got, sink.total, sink.rows), (end, 4, rows), "{stop_after}");
+        }
+        // The abandoned reads ended their transactions: no pooled
+        // connection is left on an old snapshot, so a read after a write
+        // sees the change.
+        exec(&store, "DELETE FROM installed_packages WHERE name = 'bash'").await;
+        let (total, _) = store.query_installed_packages(&q).await.unwrap();
+        assert_eq!(total, 2);
     }
 
     #[test]

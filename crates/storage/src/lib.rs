@@ -8,6 +8,7 @@ mod classification;
 mod imports;
 mod inventory;
 mod inventory_query;
+mod list;
 mod meta;
 mod scan_package_state;
 mod sessions;
@@ -23,13 +24,20 @@ pub use imports::{
 pub use inventory::{
     InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
 };
-pub use inventory_query::{ComputerRow, DeleteOutcome, RawInstalledPackage, RawSwidTag};
-pub use software_query::{AuditRow, BundlingOptionRow, SoftwareComponentRow, SoftwareInstanceRow};
+pub use inventory_query::{
+    ComputerList, ComputerRow, DeleteOutcome, InstalledPackageList, RawInstalledPackage,
+    RawSwidTag, SwidTagList,
+};
+pub use list::{ListSource, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use software::{
     CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,
     InventoryCatalog, InventoryCatalogInfo, InventoryComponent, InventoryOption, InventoryProduct,
     SoftwarePublished, StagedInstance,
+};
+pub use software_query::{
+    AuditRow, BundlingOptionList, BundlingOptionRow, ClassificationAuditList,
+    SoftwareComponentList, SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRow,
 };
 pub use users::{Principal, TokenInfo, UserInfo};
 

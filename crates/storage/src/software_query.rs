@@ -7,9 +7,10 @@
 //! (`inventory_products`, `inventory_components`), so a catalog change shows
 //! only once a complete import has applied it.
 
-use crate::{from_ms, Result, Store};
+use crate::list::ListSource;
+use crate::{from_ms, Result};
 use chrono::{DateTime, Utc};
-use openlmt_domain::query::{Entity, Query};
+use openlmt_domain::query::Entity;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -91,121 +92,10 @@ pub struct AuditRow {
     pub details: Option<String>,
 }
 
-/// The SQL expression of a field of the software lists.
-pub(crate) fn column(entity: Entity, field: &str) -> Option<&'static str> {
-    Some(match (entity, field) {
-        (Entity::SoftwareInstances, f) => match f {
-            "instance_id" => "i.id",
-            "computer_id" | "computer_bigfix_id" => "i.computer_id",
-            "computer_name" => "c.name",
-            "computer_dns_name" => "c.dns_name",
-            "computer_ip_address" => "c.ip_addresses",
-            "computer_os" => "c.os",
-            "product_publisher_name" => "p.publisher",
-            "product_name" => "p.name",
-            "product_release" => "p.release",
-            "product_release_guid" => "i.product_id",
-            "component_name" => "k.name",
-            "component_release" => "k.release",
-            "component_detailed_version" => "i.detailed_version",
-            "discoverable_guid" => "i.component_id",
-            "metric_id" => "p.metric",
-            "bundle_id" => "(CASE WHEN i.product_id IS NULL THEN -1 ELSE 0 END)",
-            "discovery_path" => "i.discovery_path",
-            "discovery_start" => "i.discovery_start",
-            "discovery_end" => "i.discovery_end",
-            "is_present" => "i.is_present",
-            "is_charged" => "i.is_charged",
-            "is_confirmed" => "i.is_confirmed",
-            "is_excluded" => "(x.computer_id IS NOT NULL)",
-            "is_suppressed" => "(s.computer_id IS NOT NULL)",
-            "exclusion_or_suppress_comment" => "COALESCE(x.comment, s.comment)",
-            "signature_kind" => "i.signature_kind",
-            "evidence_source" => "i.evidence_source",
-            "evidence_name" => "i.evidence_name",
-            "evidence_version" => "i.evidence_version",
-            "bundling_evidence.bundling_rule" => "i.bundling_rule",
-            "bundling_evidence.bundling_rule_name" => RULE_NAME,
-            "bundling_evidence.details" => "i.bundling_details",
-            "computer_hardware.computer_type" => "c.is_virtual",
-            "computer_hardware.processor_vendor" => "c.processor_vendor",
-            "computer_hardware.processor_brand_string" => "c.processor_brand",
-            "computer_hardware.node_total_processors" => "c.sockets",
-            "computer_hardware.partition_cores" => "c.cores",
-            _ => return None,
-        },
-        (Entity::SoftwareComponents, f) => match f {
-            "id" | "guid" => "k.id",
-            "name" => "k.name",
-            "release" => "k.release",
-            "publisher_name" => "k.publisher",
-            "is_ibm" => "(k.publisher = 'IBM')",
-            _ => return None,
-        },
-        (Entity::BundlingOptions, f) => match f {
-            "component_guid" => "o.component_id",
-            "component_name" => "k.name",
-            "component_release" => "k.release",
-            "product_release_guid" => "o.product_id",
-            "product_publisher_name" => "p.publisher",
-            "product_name" => "p.name",
-            "product_release" => "p.release",
-            "metric_id" => "p.metric",
-            "is_charged" => "o.charged",
-            _ => return None,
-        },
-        (Entity::ClassificationAudit, f) => match f {
-            "id" => "a.id",
-            "time" => "a.at",
-            "user_name" => "a.user_name",
-            "action" => "a.action",
-            "instance_id" => "a.instance_id",
-            "computer_id" => "a.computer_id",
-            "discoverable_guid" => "a.component_id",
-            "product_release_guid" => "a.product_id",
-            "comment" => "a.comment",
-            "details" => "a.details",
-            _ => return None,
-        },
-        _ => return None,
-    })
-}
-
 const RULE_NAME: &str = "(CASE i.bundling_rule WHEN 1 THEN 'Manual Assignment'
     WHEN 2 THEN 'Single Bundling Option' WHEN 3 THEN 'Upgrade Based Inheritance'
     WHEN 4 THEN 'Computer Best Fit' WHEN 5 THEN 'Environment Wide Best Fit'
     WHEN 6 THEN 'Final Tie Breaker' END)";
-
-/// `FROM … WHERE <visibility>` of the software lists, and their stable order.
-pub(crate) fn source(entity: Entity) -> Option<(&'static str, &'static str)> {
-    Some(match entity {
-        Entity::SoftwareInstances => (
-            " FROM software_instances i
-               JOIN computers c ON c.id = i.computer_id
-               LEFT JOIN inventory_products p ON p.id = i.product_id
-               LEFT JOIN inventory_components k ON k.id = i.component_id
-               LEFT JOIN software_exclusions x
-                 ON x.computer_id = i.computer_id AND x.product_id = i.product_id
-               LEFT JOIN software_suppressions s
-                 ON s.computer_id = i.computer_id AND s.component_id = i.component_id
-             WHERE c.published = 1",
-            "i.id",
-        ),
-        Entity::SoftwareComponents => (
-            " FROM inventory_components k WHERE k.in_catalog = 1",
-            "k.id",
-        ),
-        Entity::BundlingOptions => (
-            " FROM inventory_bundling_options o
-               LEFT JOIN inventory_components k ON k.id = o.component_id
-               LEFT JOIN inventory_products p ON p.id = o.product_id
-             WHERE 1",
-            "o.component_id, o.product_id",
-        ),
-        Entity::ClassificationAudit => (" FROM classification_audit a WHERE 1", "a.id"),
-        _ => return None,
-    })
-}
 
 const INSTANCE_SELECT: &str = "SELECT i.id, i.computer_id, c.name AS computer_name,
     c.dns_name, c.ip_addresses, c.os, p.publisher, p.name AS product_name, p.release AS product_release,
@@ -310,37 +200,165 @@ fn row_to_audit(r: &SqliteRow) -> Result<AuditRow> {
     })
 }
 
-impl Store {
-    /// The software instances matching `q`: their total and the page.
-    pub async fn query_software_instances(
-        &self,
-        q: &Query,
-    ) -> Result<(i64, Vec<SoftwareInstanceRow>)> {
-        self.run_query(q, Entity::SoftwareInstances, INSTANCE_SELECT, row_to_instance)
-            .await
-    }
+/// The software instances of visible computers (present or not).
+pub struct SoftwareInstanceList;
 
-    /// The components of the catalog in force matching `q`.
-    pub async fn query_software_components(
-        &self,
-        q: &Query,
-    ) -> Result<(i64, Vec<SoftwareComponentRow>)> {
-        self.run_query(q, Entity::SoftwareComponents, COMPONENT_SELECT, row_to_component)
-            .await
-    }
+impl ListSource for SoftwareInstanceList {
+    type Row = SoftwareInstanceRow;
+    const ENTITY: Entity = Entity::SoftwareInstances;
+    const SELECT: &'static str = INSTANCE_SELECT;
+    const FROM_WHERE: &'static str = " FROM software_instances i
+               JOIN computers c ON c.id = i.computer_id
+               LEFT JOIN inventory_products p ON p.id = i.product_id
+               LEFT JOIN inventory_components k ON k.id = i.component_id
+               LEFT JOIN software_exclusions x
+                 ON x.computer_id = i.computer_id AND x.product_id = i.product_id
+               LEFT JOIN software_suppressions s
+                 ON s.computer_id = i.computer_id AND s.component_id = i.component_id
+             WHERE c.published = 1";
+    const STABLE_ORDER: &'static str = "i.id";
 
-    /// The bundling options of the catalog in force matching `q`.
-    pub async fn query_bundling_options(
-        &self,
-        q: &Query,
-    ) -> Result<(i64, Vec<BundlingOptionRow>)> {
-        self.run_query(q, Entity::BundlingOptions, OPTION_SELECT, row_to_option)
-            .await
+    fn column(field: &str) -> Option<&'static str> {
+        column(Entity::SoftwareInstances, field)
     }
+    fn row(r: &SqliteRow) -> Result<SoftwareInstanceRow> {
+        row_to_instance(r)
+    }
+}
 
-    /// The classification audit trail matching `q`.
-    pub async fn query_classification_audit(&self, q: &Query) -> Result<(i64, Vec<AuditRow>)> {
-        self.run_query(q, Entity::ClassificationAudit, AUDIT_SELECT, row_to_audit)
-            .await
+/// The components of the catalog in force.
+pub struct SoftwareComponentList;
+
+impl ListSource for SoftwareComponentList {
+    type Row = SoftwareComponentRow;
+    const ENTITY: Entity = Entity::SoftwareComponents;
+    const SELECT: &'static str = COMPONENT_SELECT;
+    const FROM_WHERE: &'static str = " FROM inventory_components k WHERE k.in_catalog = 1";
+    const STABLE_ORDER: &'static str = "k.id";
+
+    fn column(field: &str) -> Option<&'static str> {
+        column(Entity::SoftwareComponents, field)
     }
+    fn row(r: &SqliteRow) -> Result<SoftwareComponentRow> {
+        row_to_component(r)
+    }
+}
+
+/// The bundling options of the catalog in force.
+pub struct BundlingOptionList;
+
+impl ListSource for BundlingOptionList {
+    type Row = BundlingOptionRow;
+    const ENTITY: Entity = Entity::BundlingOptions;
+    const SELECT: &'static str = OPTION_SELECT;
+    const FROM_WHERE: &'static str = " FROM inventory_bundling_options o
+               LEFT JOIN inventory_components k ON k.id = o.component_id
+               LEFT JOIN inventory_products p ON p.id = o.product_id
+             WHERE 1";
+    const STABLE_ORDER: &'static str = "o.component_id, o.product_id";
+
+    fn column(field: &str) -> Option<&'static str> {
+        column(Entity::BundlingOptions, field)
+    }
+    fn row(r: &SqliteRow) -> Result<BundlingOptionRow> {
+        row_to_option(r)
+    }
+}
+
+/// The classification audit trail.
+pub struct ClassificationAuditList;
+
+impl ListSource for ClassificationAuditList {
+    type Row = AuditRow;
+    const ENTITY: Entity = Entity::ClassificationAudit;
+    const SELECT: &'static str = AUDIT_SELECT;
+    const FROM_WHERE: &'static str = " FROM classification_audit a WHERE 1";
+    const STABLE_ORDER: &'static str = "a.id";
+
+    fn column(field: &str) -> Option<&'static str> {
+        column(Entity::ClassificationAudit, field)
+    }
+    fn row(r: &SqliteRow) -> Result<AuditRow> {
+        row_to_audit(r)
+    }
+}
+
+/// The SQL expression of a field of the software lists.
+fn column(entity: Entity, field: &str) -> Option<&'static str> {
+    Some(match (entity, field) {
+        (Entity::SoftwareInstances, f) => match f {
+            "instance_id" => "i.id",
+            "computer_id" | "computer_bigfix_id" => "i.computer_id",
+            "computer_name" => "c.name",
+            "computer_dns_name" => "c.dns_name",
+            "computer_ip_address" => "c.ip_addresses",
+            "computer_os" => "c.os",
+            "product_publisher_name" => "p.publisher",
+            "product_name" => "p.name",
+            "product_release" => "p.release",
+            "product_release_guid" => "i.product_id",
+            "component_name" => "k.name",
+            "component_release" => "k.release",
+            "component_detailed_version" => "i.detailed_version",
+            "discoverable_guid" => "i.component_id",
+            "metric_id" => "p.metric",
+            "bundle_id" => "(CASE WHEN i.product_id IS NULL THEN -1 ELSE 0 END)",
+            "discovery_path" => "i.discovery_path",
+            "discovery_start" => "i.discovery_start",
+            "discovery_end" => "i.discovery_end",
+            "is_present" => "i.is_present",
+            "is_charged" => "i.is_charged",
+            "is_confirmed" => "i.is_confirmed",
+            "is_excluded" => "(x.computer_id IS NOT NULL)",
+            "is_suppressed" => "(s.computer_id IS NOT NULL)",
+            "exclusion_or_suppress_comment" => "COALESCE(x.comment, s.comment)",
+            "signature_kind" => "i.signature_kind",
+            "evidence_source" => "i.evidence_source",
+            "evidence_name" => "i.evidence_name",
+            "evidence_version" => "i.evidence_version",
+            "bundling_evidence.bundling_rule" => "i.bundling_rule",
+            "bundling_evidence.bundling_rule_name" => RULE_NAME,
+            "bundling_evidence.details" => "i.bundling_details",
+            "computer_hardware.computer_type" => "c.is_virtual",
+            "computer_hardware.processor_vendor" => "c.processor_vendor",
+            "computer_hardware.processor_brand_string" => "c.processor_brand",
+            "computer_hardware.node_total_processors" => "c.sockets",
+            "computer_hardware.partition_cores" => "c.cores",
+            _ => return None,
+        },
+        (Entity::SoftwareComponents, f) => match f {
+            "id" | "guid" => "k.id",
+            "name" => "k.name",
+            "release" => "k.release",
+            "publisher_name" => "k.publisher",
+            "is_ibm" => "(k.publisher = 'IBM')",
+            _ => return None,
+        },
+        (Entity::BundlingOptions, f) => match f {
+            "component_guid" => "o.component_id",
+            "component_name" => "k.name",
+            "component_release" => "k.release",
+            "product_release_guid" => "o.product_id",
+            "product_publisher_name" => "p.publisher",
+            "product_name" => "p.name",
+            "product_release" => "p.release",
+            "metric_id" => "p.metric",
+            "is_charged" => "o.charged",
+            _ => return None,
+        },
+        (Entity::ClassificationAudit, f) => match f {
+            "id" => "a.id",
+            "time" => "a.at",
+            "user_name" => "a.user_name",
+            "action" => "a.action",
+            "instance_id" => "a.instance_id",
+            "computer_id" => "a.computer_id",
+            "discoverable_guid" => "a.component_id",
+            "product_release_guid" => "a.product_id",
+            "comment" => "a.comment",
+            "details" => "a.details",
+            _ => return None,
+        },
+        _ => return None,
+    })
 }

@@ -12,9 +12,12 @@
 //! re-discovered with a different catalog.
 
 use super::{Run, Step, StepError, StepFuture};
-use openlmt_catalog::bundling::{self, Assignment, BundlingRule, Existing, Found, Gone};
+use openlmt_catalog::bundling::{
+    self, Assignment, BundlingIndex, BundlingRule, Existing, Found, Gone,
+};
 use openlmt_catalog::{
-    Catalog, ComputerFacts, Evidence, InstalledPackage, Match, Matcher, PackageDb, SwidTagFact,
+    Catalog, ComputerFacts, Evidence, InstalledPackage, Match, MatchCache, Matcher, PackageDb,
+    SwidTagFact,
 };
 use openlmt_storage::{
     ComputerFactSet, CurrentInstance, DiscoveryTarget, InventoryCatalog, InventoryComponent,
@@ -95,6 +98,15 @@ pub fn effective_catalog(operator: Option<(&str, &str)>) -> Result<Effective, St
 /// The catalog rows the publish stores beside the inventory.
 pub(crate) fn inventory_catalog(e: &Effective) -> InventoryCatalog {
     let c = &e.catalog;
+    // A component's publisher is its first product's (catalog order).
+    let mut publisher: HashMap<&str, &str> = HashMap::new();
+    for p in &c.products {
+        for b in &p.components {
+            publisher
+                .entry(b.component_id.as_str())
+                .or_insert(p.publisher.as_str());
+        }
+    }
     let products = c
         .products
         .iter()
@@ -113,10 +125,7 @@ pub(crate) fn inventory_catalog(e: &Effective) -> InventoryCatalog {
             id: k.id.clone(),
             name: k.name.clone(),
             release: k.release.clone(),
-            publisher: c
-                .bundling_options(&k.id)
-                .next()
-                .map(|(p, _)| p.publisher.clone()),
+            publisher: publisher.get(k.id.as_str()).map(|p| p.to_string()),
         })
         .collect();
     let options = c
@@ -186,6 +195,8 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         },
         targets.len()
     ));
+    let index = BundlingIndex::new(&effective.catalog);
+    let mut cache = MatchCache::default();
     let started = Instant::now();
     let mut last_save = Instant::now();
     let total = targets.len() as u64;
@@ -207,11 +218,7 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         for (target, set) in chunk.iter().zip(facts) {
             let before = current.remove(&target.computer_id).unwrap_or_default();
             staged.extend(discover_computer(
-                &effective.catalog,
-                &matcher,
-                *target,
-                set,
-                &before,
+                &index, &matcher, &mut cache, *target, set, &before,
             ));
         }
         match_time += t.elapsed();
@@ -292,14 +299,15 @@ fn discovery_path(m: &Match) -> String {
 /// whose evidence is the strongest match (signature kind, then the first
 /// fact), bundled with the computer's stored instances as history.
 pub(crate) fn discover_computer(
-    catalog: &Catalog,
+    catalog: &BundlingIndex<'_>,
     matcher: &Matcher,
+    cache: &mut MatchCache,
     target: DiscoveryTarget,
     set: ComputerFactSet,
     before: &[CurrentInstance],
 ) -> Vec<StagedInstance> {
     let facts = to_facts(set);
-    let matches = matcher.match_computer(&facts);
+    let matches = matcher.match_computer_cached(&facts, cache);
     let mut best: BTreeMap<(String, String), &Match> = BTreeMap::new();
     for m in &matches {
         let key = (m.component_id.clone(), discovery_path(m));
@@ -339,7 +347,7 @@ pub(crate) fn discover_computer(
             assignment: stored_assignment(i),
         })
         .collect();
-    let assignments = bundling::bundle_computer(catalog, &found, &gone);
+    let assignments = bundling::bundle_computer_with(catalog, &found, &gone);
     best.into_iter()
         .zip(assignments)
         .map(|(((component_id, discovery_path), m), a)| {
@@ -442,7 +450,14 @@ mod tests {
                 tag("/opt/acme2", "7.1.3"),
             ],
         };
-        let got = discover_computer(&catalog, &matcher, target(), set, &[]);
+        let got = discover_computer(
+            &BundlingIndex::new(&catalog),
+            &matcher,
+            &mut MatchCache::default(),
+            target(),
+            set,
+            &[],
+        );
         let keys: Vec<(&str, &str, &str, Option<&str>)> = got
             .iter()
             .map(|i| {
@@ -517,7 +532,14 @@ mod tests {
             packages: vec![rpm("acme-engine", "7.1.0-3")],
             tags: vec![],
         };
-        let got = discover_computer(&catalog, &matcher, target(), set, &before);
+        let got = discover_computer(
+            &BundlingIndex::new(&catalog),
+            &matcher,
+            &mut MatchCache::default(),
+            target(),
+            set,
+            &before,
+        );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].discovery_path, "rpm");
         assert_eq!(got[0].product_id.as_deref(), Some("in-house-product"));

@@ -1,6 +1,9 @@
-//! The web panel: `/login`, `/logout` and the Data Imports page at
-//! `/management/imports`. Pages are HTML rendered from embedded templates;
-//! the page's script talks to the JSON API, authenticated by the session
+//! The web panel: `/login`, `/logout`, the Data Imports page at
+//! `/management/imports` and the Computers page at `/management/computers`.
+//! Pages are HTML rendered from embedded templates that share one header
+//! (`assets/header.html`, with the navigation built from [`NAV`]); each
+//! page's script (`assets/<page>.js`, on top of the shared helpers in
+//! `assets/panel.js`) talks to the JSON API, authenticated by the session
 //! cookie (see [`session`]).
 
 pub mod session;
@@ -14,16 +17,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use openlmt_domain::Permission;
+use openlmt_storage::Principal;
 use session::{cookie, cookie_name, csrf_token, same_secret};
 
 const LOGIN_HTML: &str = include_str!("../../assets/login.html");
+const HEADER_HTML: &str = include_str!("../../assets/header.html");
 const IMPORTS_HTML: &str = include_str!("../../assets/imports.html");
+const COMPUTERS_HTML: &str = include_str!("../../assets/computers.html");
 const PANEL_CSS: &str = include_str!("../../assets/panel.css");
 const PANEL_JS: &str = include_str!("../../assets/panel.js");
+const IMPORTS_JS: &str = include_str!("../../assets/imports.js");
+const COMPUTERS_JS: &str = include_str!("../../assets/computers.js");
 const ICON_SVG: &str = include_str!("../../assets/icon.svg");
 
 /// Where a login goes when it names no (acceptable) page.
 const HOME: &str = "/management/imports";
+/// The panel's pages, in the order of the navigation bar on every page:
+/// (path, label). A new page adds its line here and its route below.
+const NAV: &[(&str, &str)] = &[
+    ("/management/imports", "Data Imports"),
+    ("/management/computers", "Computers"),
+];
 /// The cookie of the login form's double-submit CSRF token.
 const LOGIN_COOKIE: &str = "openlmt_login";
 
@@ -39,10 +53,19 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/management/imports", get(imports_page))
+        .route("/management/computers", get(computers_page))
         .route("/panel/panel.css", get(|| asset(PANEL_CSS, "text/css")))
         .route(
             "/panel/panel.js",
             get(|| asset(PANEL_JS, "text/javascript")),
+        )
+        .route(
+            "/panel/imports.js",
+            get(|| asset(IMPORTS_JS, "text/javascript")),
+        )
+        .route(
+            "/panel/computers.js",
+            get(|| asset(COMPUTERS_JS, "text/javascript")),
         )
         .route("/panel/icon.svg", get(|| asset(ICON_SVG, "image/svg+xml")));
     #[cfg(feature = "test-hooks")]
@@ -353,12 +376,18 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Bytes) ->
 
 /// Removes the blocks between `<!--manage-->` and `<!--/manage-->`.
 fn strip_manage_blocks(html: &str) -> String {
+    strip_blocks(html, "<!--manage-->", "<!--/manage-->")
+}
+
+/// Removes every block from `open` to the next `close` (both included); an
+/// unclosed block runs to the end.
+fn strip_blocks(html: &str, open: &str, close: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
-    while let Some(start) = rest.find("<!--manage-->") {
+    while let Some(start) = rest.find(open) {
         out.push_str(&rest[..start]);
-        match rest[start..].find("<!--/manage-->") {
-            Some(end) => rest = &rest[start + end + "<!--/manage-->".len()..],
+        match rest[start..].find(close) {
+            Some(end) => rest = &rest[start + end + close.len()..],
             None => {
                 rest = "";
             }
@@ -368,19 +397,114 @@ fn strip_manage_blocks(html: &str) -> String {
     out
 }
 
+/// Removes the blocks between `<!--view-->` and `<!--/view-->`: the
+/// parts of a page shown only to users who may read its data.
+fn strip_view_blocks(html: &str) -> String {
+    strip_blocks(html, "<!--view-->", "<!--/view-->")
+}
+
+/// The navigation bar: a link per page of [`NAV`], the current one marked
+/// with `aria-current="page"`.
+fn nav(current: &str) -> String {
+    NAV.iter()
+        .map(|(path, label)| {
+            let here = if *path == current {
+                r#" aria-current="page""#
+            } else {
+                ""
+            };
+            format!(r#"<a href="{path}"{here}>{}</a>"#, esc(label))
+        })
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// Fills `{{name}}` placeholders in one pass: a value is never scanned
+/// again, so text from users (a user name) cannot name a placeholder.
+/// Unknown placeholders are left as they are.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let value = after.find("}}").and_then(|end| {
+            let key = &after[..end];
+            values
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v, end))
+        });
+        match value {
+            Some((v, end)) => {
+                out.push_str(v);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A panel page: the shared header (navigation, user, log-out form) put
+/// into the page's template, and the placeholders every page has
+/// (`{{nav}}`, `{{csrf}}`, `{{user}}`, `{{role}}`) plus the page's own.
+fn render(
+    template: &str,
+    current: &str,
+    session_id: &str,
+    principal: &Principal,
+    extra: &[(&str, &str)],
+) -> String {
+    let manage = principal.permissions.contains(Permission::ManageImports);
+    let nav = nav(current);
+    let csrf = csrf_token(session_id);
+    let user = esc(&principal.name);
+    let role = if manage {
+        "can manage imports"
+    } else {
+        "read-only"
+    };
+    let mut values = vec![
+        ("nav", nav.as_str()),
+        ("csrf", csrf.as_str()),
+        ("user", user.as_str()),
+        ("role", role),
+    ];
+    values.extend_from_slice(extra);
+    fill(&template.replace("{{header}}", HEADER_HTML), &values)
+}
+
+/// The session of a page request, or the redirect to the login form that
+/// comes back to this page.
+async fn page_session(
+    app: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Result<(String, Principal), Response> {
+    match session::session(headers, app).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => {
+            let here = uri.path_and_query().map_or(HOME, |pq| pq.as_str());
+            Err(redirect(&format!("/login?next={}", url_param(here))))
+        }
+        Err(e) => Err(e.into_response()),
+    }
+}
+
 /// `GET /management/imports`: the Data Imports page (login first).
 async fn imports_page(
     State(app): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    let (id, principal) = match session::session(&headers, &app).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            let here = uri.path_and_query().map_or(HOME, |pq| pq.as_str());
-            return redirect(&format!("/login?next={}", url_param(here)));
-        }
-        Err(e) => return e.into_response(),
+    let (id, principal) = match page_session(&app, &headers, &uri).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
     };
     let manage = principal.permissions.contains(Permission::ManageImports);
     let template = if manage {
@@ -388,18 +512,47 @@ async fn imports_page(
     } else {
         strip_manage_blocks(IMPORTS_HTML)
     };
-    let html = template
-        .replace("{{csrf}}", &csrf_token(&id))
-        .replace("{{user}}", &esc(&principal.name))
-        .replace("{{can_manage}}", if manage { "true" } else { "false" })
-        .replace(
-            "{{role}}",
-            if manage {
-                "can manage imports"
-            } else {
-                "read-only"
-            },
-        );
+    let html = render(
+        &template,
+        "/management/imports",
+        &id,
+        &principal,
+        &[("can_manage", if manage { "true" } else { "false" })],
+    );
+    page(StatusCode::OK, html)
+}
+
+/// `GET /management/computers`: the Computers page (login first). A user
+/// without `view_endpoints` gets the page with a message saying so instead
+/// of the table (the API would refuse the list anyway).
+async fn computers_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (id, principal) = match page_session(&app, &headers, &uri).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let allowed = principal.permissions.contains(Permission::ViewEndpoints);
+    let (template, denied) = if allowed {
+        (COMPUTERS_HTML.to_string(), String::new())
+    } else {
+        let name = esc(&principal.name);
+        (
+            strip_view_blocks(COMPUTERS_HTML),
+            format!(
+                r#"<p class="msg error" id="denied" role="alert">Your user <strong>{name}</strong> does not have the <code>view_endpoints</code> permission needed to list the computers. An administrator can grant it with <code>openlmt user permissions {name} --permission view_endpoints</code> (the command replaces the user's permissions: name the ones to keep as well).</p>"#
+            ),
+        )
+    };
+    let html = render(
+        &template,
+        "/management/computers",
+        &id,
+        &principal,
+        &[("denied", &denied)],
+    );
     page(StatusCode::OK, html)
 }
 
@@ -430,6 +583,31 @@ mod tests {
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+    }
+
+    #[test]
+    fn placeholders_are_filled_once() {
+        // A value that looks like a placeholder stays as it is.
+        assert_eq!(
+            fill(
+                "<b>{{user}}</b> {{csrf}} {{unknown}} {{",
+                &[("user", "{{csrf}}"), ("csrf", "c0ffee")]
+            ),
+            "<b>{{csrf}}</b> c0ffee {{unknown}} {{"
+        );
+        assert_eq!(strip_view_blocks("a<!--view-->table<!--/view-->b"), "ab");
+    }
+
+    #[test]
+    fn navigation_marks_the_current_page() {
+        let html = nav("/management/computers");
+        assert!(html.contains(r#"<a href="/management/imports">Data Imports</a>"#));
+        assert!(
+            html.contains(r#"<a href="/management/computers" aria-current="page">Computers</a>"#)
+        );
+        for (path, _) in NAV {
+            assert!(path.starts_with("/management/"), "{path}");
+        }
     }
 
     #[test]

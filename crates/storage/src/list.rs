@@ -1,0 +1,283 @@
+//! Generic list queries: one page of a list, filtered, sorted, counted, read
+//! from one snapshot, either collected or streamed row by row to a sink.
+//!
+//! A list plugs in by implementing [`ListSource`]: its `SELECT` columns, its
+//! `FROM … WHERE <visibility>`, its stable order, the SQL expression of each
+//! field of its [`Entity`] and the mapping of a result row to its row type.
+//! [`Store::query_list`] collects a page; [`Store::stream_list`] hands the
+//! total and then each row to a [`RowSink`] as the database yields them, so
+//! a page of 100,000 rows never sits in memory, and stops reading (and ends
+//! the read transaction) as soon as the sink says stop (the client left).
+//!
+//! Filters come as the domain's typed [`Filter`]; each field maps to one SQL
+//! expression through the list's fixed table, and every value is bound as a
+//! parameter, never written into the SQL text.
+
+use crate::{Result, Store, StoreError};
+use futures_util::StreamExt;
+use openlmt_domain::query::{Condition, Entity, FieldKind, Filter, Op, Query, Value};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Sqlite};
+use std::future::Future;
+
+/// A list that can be queried (computers, raw facts, software instances…).
+pub trait ListSource {
+    /// What one result row becomes.
+    type Row: Send + 'static;
+    /// The domain list whose fields this source serves.
+    const ENTITY: Entity;
+    /// `SELECT …` (without `FROM`): the columns [`ListSource::row`] reads.
+    const SELECT: &'static str;
+    /// ` FROM … WHERE <visibility>`: filters are appended with `AND`.
+    const FROM_WHERE: &'static str;
+    /// The order among rows the sort keys leave equal (unique: paging is
+    /// stable), e.g. `c.id`.
+    const STABLE_ORDER: &'static str;
+    /// The SQL expression of a field of [`ListSource::ENTITY`], over the
+    /// aliases of `FROM_WHERE`; `None` for a name that is not a field.
+    fn column(field: &str) -> Option<&'static str>;
+    /// Reads one result row.
+    fn row(r: &SqliteRow) -> Result<Self::Row>;
+}
+
+/// Where [`Store::stream_list`] hands a page: first the total, then each
+/// row in order. Returning `false` stops the query (the reader went away).
+pub trait RowSink<T>: Send {
+    fn total(&mut self, total: i64) -> impl Future<Output = bool> + Send;
+    fn row(&mut self, row: T) -> impl Future<Output = bool> + Send;
+}
+
+/// How a streamed page ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Every row of the page was handed to the sink.
+    Complete,
+    /// The sink said stop; the query was abandoned.
+    Stopped,
+}
+
+/// A query the domain types accepted but a list cannot run: the domain's
+/// field catalogue and the list's column table disagree, or the caller
+/// passed a query of another list. Never the client's fault: parsing the
+/// wire form into a [`Query`] already refused every bad field, operator and
+/// value.
+fn mismatch(msg: impl Into<String>) -> StoreError {
+    StoreError::Internal(msg.into())
+}
+
+fn push_filter<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, f: &Filter) -> Result<()> {
+    match f {
+        Filter::Cond(c) => push_condition::<S>(qb, c)?,
+        Filter::And(v) if v.is_empty() => {
+            qb.push("1");
+        }
+        Filter::Or(v) if v.is_empty() => {
+            qb.push("0");
+        }
+        Filter::And(v) | Filter::Or(v) => {
+            let joiner = if matches!(f, Filter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            qb.push("(");
+            for (i, sub) in v.iter().enumerate() {
+                if i > 0 {
+                    qb.push(joiner);
+                }
+                push_filter::<S>(qb, sub)?;
+            }
+            qb.push(")");
+        }
+    }
+    Ok(())
+}
+
+fn comparison(op: Op) -> Result<&'static str> {
+    Ok(match op {
+        Op::Eq => " = ",
+        // IS NOT, so that rows without a value count as different.
+        Op::Ne => " IS NOT ",
+        Op::Lt => " < ",
+        Op::Le => " <= ",
+        Op::Gt => " > ",
+        Op::Ge => " >= ",
+        Op::Contains | Op::Last => {
+            return Err(mismatch(format!("`{op}` is not a plain comparison")))
+        }
+    })
+}
+
+fn push_condition<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, c: &Condition) -> Result<()> {
+    let field = c.field();
+    let col = S::column(field.name)
+        .ok_or_else(|| mismatch(format!("`{}` is not a field of this list", field.name)))?;
+    let op = c.op();
+    match c.value() {
+        Value::Null => {
+            qb.push(format!(
+                "({col} {})",
+                if op == Op::Eq {
+                    "IS NULL"
+                } else {
+                    "IS NOT NULL"
+                }
+            ));
+        }
+        Value::Text(text) if field.kind == FieldKind::TextList => {
+            // The column holds a JSON array of strings.
+            match op {
+                Op::Contains => {
+                    qb.push(format!("(instr(lower({col}), lower("));
+                    qb.push_bind(text.clone());
+                    qb.push(")) > 0)");
+                }
+                Op::Eq | Op::Ne => {
+                    qb.push(if op == Op::Eq {
+                        "(EXISTS"
+                    } else {
+                        "(NOT EXISTS"
+                    });
+                    qb.push(format!(
+                        " (SELECT 1 FROM json_each(CASE WHEN json_valid({col}) THEN {col} ELSE '[]' END) j WHERE j.value = "
+                    ));
+                    qb.push_bind(text.clone());
+                    qb.push("))");
+                }
+                _ => {
+                    return Err(mismatch(format!(
+                        "`{op}` does not apply to `{}`",
+                        field.name
+                    )))
+                }
+            }
+        }
+        Value::Text(text) if op == Op::Contains => {
+            qb.push(format!("(instr(lower({col}), lower("));
+            qb.push_bind(text.clone());
+            qb.push(")) > 0)");
+        }
+        Value::Text(text) => {
+            qb.push(format!("({col}{}", comparison(op)?));
+            qb.push_bind(text.clone());
+            qb.push(")");
+        }
+        Value::Int(n) => {
+            qb.push(format!("({col}{}", comparison(op)?));
+            qb.push_bind(*n);
+            qb.push(")");
+        }
+        Value::Bool(b) => {
+            qb.push(format!("({col}{}", comparison(op)?));
+            qb.push_bind(i64::from(*b));
+            qb.push(")");
+        }
+        Value::Time(t) => {
+            // Compared at whole seconds, as the API shows times.
+            qb.push(format!("(({col} / 1000){}", comparison(op)?));
+            qb.push_bind(t.timestamp());
+            qb.push(")");
+        }
+        Value::Period { from, to } => {
+            // Whole seconds too; both ends included.
+            qb.push(format!("(({col} / 1000) BETWEEN "));
+            qb.push_bind(from.timestamp());
+            qb.push(" AND ");
+            qb.push_bind(to.timestamp());
+            qb.push(")");
+        }
+    }
+    Ok(())
+}
+
+/// Appends `FROM … WHERE visibility [AND filter]` to `qb`.
+fn push_from_where<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+    qb.push(S::FROM_WHERE);
+    // (A query's filter names only fields of its list: `Query::new`.)
+    if let Some(filter) = q.filter() {
+        qb.push(" AND ");
+        push_filter::<S>(qb, filter)?;
+    }
+    Ok(())
+}
+
+fn push_order_page<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+    qb.push(" ORDER BY ");
+    for s in q.sort() {
+        let col = S::column(s.field().name)
+            .ok_or_else(|| mismatch(format!("cannot sort by `{}`", s.field().name)))?;
+        qb.push(col);
+        qb.push(if s.descending() { " DESC, " } else { " ASC, " });
+    }
+    qb.push(S::STABLE_ORDER);
+    qb.push(" LIMIT ");
+    qb.push_bind(q.page().limit());
+    qb.push(" OFFSET ");
+    qb.push_bind(q.page().offset());
+    Ok(())
+}
+
+/// Collects a page (see [`Store::query_list`]).
+struct VecSink<T> {
+    total: i64,
+    rows: Vec<T>,
+}
+
+impl<T: Send> RowSink<T> for VecSink<T> {
+    async fn total(&mut self, total: i64) -> bool {
+        self.total = total;
+        true
+    }
+    async fn row(&mut self, row: T) -> bool {
+        self.rows.push(row);
+        true
+    }
+}
+
+impl Store {
+    /// Counts the matches of `q` and reads its page, from one snapshot.
+    pub async fn query_list<S: ListSource>(&self, q: &Query) -> Result<(i64, Vec<S::Row>)> {
+        let mut sink = VecSink {
+            total: 0,
+            rows: Vec::new(),
+        };
+        self.stream_list::<S>(q, &mut sink).await?;
+        Ok((sink.total, sink.rows))
+    }
+
+    /// Counts the matches of `q` and hands the total, then each row of its
+    /// page, to `sink` as the database yields them; the count and the rows
+    /// come from one read transaction (one snapshot). Stops, abandoning the
+    /// statement and ending the transaction, when the sink returns `false`.
+    pub async fn stream_list<S: ListSource>(
+        &self,
+        q: &Query,
+        sink: &mut impl RowSink<S::Row>,
+    ) -> Result<StreamEnd> {
+        if q.entity() != S::ENTITY {
+            return Err(mismatch("the query is for another list"));
+        }
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
+        push_from_where::<S>(&mut count, q)?;
+        let mut page = QueryBuilder::<Sqlite>::new(S::SELECT);
+        push_from_where::<S>(&mut page, q)?;
+        push_order_page::<S>(&mut page, q)?;
+
+        let mut tx = self.read_tx().await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await?;
+        if !sink.total(total).await {
+            return Ok(StreamEnd::Stopped);
+        }
+        if q.page().limit() > 0 && q.page().offset() < total {
+            let mut rows = page.build().fetch(&mut *tx);
+            while let Some(r) = rows.next().await {
+                let row = S::row(&r?)?;
+                if !sink.row(row).await {
+                    return Ok(StreamEnd::Stopped);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(StreamEnd::Complete)
+    }
+}
