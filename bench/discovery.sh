@@ -208,7 +208,7 @@ N_GROUPS=$(grep -o '[0-9]* regular expressions' "$TMP/catalog.txt" | cut -d' ' -
 OTHER=$(SQ "SELECT count(*) FROM software_instances WHERE component_id NOT LIKE 'bench-%';")
 IBM=$(SQ "SELECT count(*) FROM software_instances i JOIN inventory_products p ON p.id = i.product_id WHERE p.publisher = 'IBM';")
 TAGGED=$(((PACKAGES + TAG_EVERY - 1) / TAG_EVERY))
-BY_KIND=$(SQ "SELECT signature_kind || ' ' || count(*) FROM software_instances GROUP BY 1 ORDER BY 1;" | paste -sd, | sed 's/,/, /g')
+BY_KIND=$(SQ "SELECT signature_kind || ' ' || count(*) FROM software_instances GROUP BY signature_kind ORDER BY signature_kind;" | paste -sd, | sed 's/,/, /g')
 checks_ok=PASS
 ((GEN_LINES == COMPUTERS * HOST_DPKG)) || checks_ok=FAIL
 ((GEN_GROUPS == COMPUTERS * N_GROUPS)) || checks_ok=FAIL
@@ -340,7 +340,8 @@ awk -F'\t' '{printf "| %s | %.3f |\n", $1, $2}' "$TMP/steps1.tsv"
 echo "log: $DISCOVERY_LINE"
 echo "log: $INVENTORY_LINE"
 echo "instances: $TOTAL_DB visible ($FOUND found by the step) on $COMPUTERS computers; by signature kind: $BY_KIND"
-echo "checks ($checks_ok): generated release lines $GEN_LINES = $COMPUTERS computers x $HOST_DPKG packages: $((GEN_LINES == COMPUTERS * HOST_DPKG ? 1 : 0)); regular-expression components $GEN_GROUPS = $COMPUTERS x $N_GROUPS: $((GEN_GROUPS == COMPUTERS * N_GROUPS ? 1 : 0)); IBM products $IBM = $TAGGED tagged x $IBM_TAGS: $((IBM == TAGGED * IBM_TAGS ? 1 : 0)); other bundled-catalog instances $OTHER"
+ok_if() { if (($1)); then echo ok; else echo WRONG; fi; }
+echo "checks: $checks_ok (generated release-line instances $GEN_LINES = $COMPUTERS computers x $HOST_DPKG packages: $(ok_if "GEN_LINES == COMPUTERS * HOST_DPKG"); regular-expression instances $GEN_GROUPS = $COMPUTERS x $N_GROUPS: $(ok_if "GEN_GROUPS == COMPUTERS * N_GROUPS"); IBM products $IBM = $TAGGED tagged computers x $IBM_TAGS: $(ok_if "IBM == TAGGED * IBM_TAGS"); other instances, from the bundled catalog: $OTHER)"
 echo
 echo "full pull of the software instances, pages of $PAGE rows ($PULL_ROUNDS round(s), medians):"
 echo "  API:     GET /api/sam/v2/software_instances?limit=$PAGE&offset=N, all columns, $API_PAGES requests, $API_MB MiB of JSON: $API_ROWS rows in $API_SECS s = $API_RATE rows/s"
