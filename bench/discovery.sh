@@ -61,6 +61,11 @@
 #   IBM_TAG_DIR=     the tags to plant (default: shared/corpus/swid-ibm)
 #   LINES=14         release lines per package name in the generated catalog
 #   PAGE=100000      rows per page of the pull
+#   PULL_MAX_SECS=1800  the API pull stops after the page that passes this
+#                    (summed request time); the figures then cover the pages
+#                    pulled, sqlite3 pulls the same pages, and the report says
+#                    "partial" (with OFFSET paging, a page's cost grows with its
+#                    offset: at 8.3 million instances a full pull takes hours)
 #   PULL_ROUNDS=1    rounds of the two pulls (API first in odd rounds, sqlite3
 #                    first in even ones); the medians are the figures
 #   HOST_DIR=        host evidence dir (default: shared/corpus/hosts/debian12-vm
@@ -81,6 +86,7 @@ TAG_EVERY=${TAG_EVERY:-10}
 LINES=${LINES:-14}
 PAGE=${PAGE:-100000}
 PULL_ROUNDS=${PULL_ROUNDS:-1}
+PULL_MAX_SECS=${PULL_MAX_SECS:-1800}
 PACKAGES_CACHE=${PACKAGES_CACHE:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
@@ -221,7 +227,7 @@ SQ "SELECT id FROM (SELECT i.id AS id, row_number() OVER (ORDER BY i.id) AS rn $
 # api_pull: prints "rows seconds bytes pages"; dies on a wrong page.
 api_pull() {
     local offset=0 total=1 secs=0 rows=0 bytes=0 pages=0 t0 t1 n last=0 f="$TMP/pages/api.json"
-    while ((offset < total)); do
+    while ((offset < total)) && awk -v s="$secs" -v m="$PULL_MAX_SECS" 'BEGIN{exit !(s < m)}'; do
         t0=$(now)
         api -o "$f" "$BASE/api/sam/v2/software_instances?limit=$PAGE&offset=$offset"
         t1=$(now)
@@ -246,8 +252,8 @@ PY
         offset=$((offset + PAGE))
     done
     rm -f "$f"
-    ((rows == total)) || die "the API pull gave $rows rows for a total of $total"
-    printf '%s %s %s %s\n' "$rows" "$secs" "$bytes" "$pages"
+    ((offset < total || rows == total)) || die "the API pull gave $rows rows for a total of $total"
+    printf '%s %s %s %s %s\n' "$rows" "$secs" "$bytes" "$pages" "$total"
 }
 
 # sqlite_pull: the same rows, the same pages, by instance id; "rows seconds bytes pages".
@@ -255,7 +261,8 @@ sqlite_pull() {
     local secs=0 rows=0 bytes=0 pages=0 t0 t1 n lo hi f="$TMP/pages/sqlite.json"
     local -a b
     mapfile -t b <"$TMP/bounds.txt"
-    for ((j = 0; j < ${#b[@]}; j++)); do
+    local max=${1:-${#b[@]}}
+    for ((j = 0; j < ${#b[@]} && j < max; j++)); do
         lo=${b[j]}
         hi=""
         ((j + 1 < ${#b[@]})) && hi=" AND i.id < ${b[j + 1]}"
@@ -281,10 +288,12 @@ rm -f "$TMP/pages/check.json"
 : >"$TMP/pull-api.txt"
 : >"$TMP/pull-sqlite.txt"
 for ((round = 1; round <= PULL_ROUNDS; round++)); do
+    # The API goes first in round 1: it decides how many pages are pulled.
     if ((round % 2)); then order="api sqlite"; else order="sqlite api"; fi
     for who in $order; do
         say "round $round: full pull through $who"
-        if [[ $who == api ]]; then api_pull >>"$TMP/pull-api.txt"; else sqlite_pull >>"$TMP/pull-sqlite.txt"; fi
+        # sqlite3 pulls the pages the API pulled (all, unless PULL_MAX_SECS cut it).
+        if [[ $who == api ]]; then api_pull >>"$TMP/pull-api.txt"; else sqlite_pull "$(awk 'NR==1{print $4}' "$TMP/pull-api.txt")" >>"$TMP/pull-sqlite.txt"; fi
         say "  $(tail -1 "$TMP/pull-$who.txt")"
     done
 done
@@ -312,6 +321,10 @@ mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 # Medians over the rounds: rows/s of each round.
 API_ROWS=$(awk 'NR==1{print $1}' "$TMP/pull-api.txt")
 API_PAGES=$(awk 'NR==1{print $4}' "$TMP/pull-api.txt")
+PULL_NOTE=""
+if [[ $(awk 'NR==1{print $1 < $5}' "$TMP/pull-api.txt") == 1 ]]; then
+    PULL_NOTE=" (PARTIAL: stopped after PULL_MAX_SECS=$PULL_MAX_SECS s, $API_PAGES pages, $(awk 'NR==1{print $1 " of " $5}' "$TMP/pull-api.txt") rows)"
+fi
 API_MB=$(awk 'NR==1{printf "%.0f", $3/1048576}' "$TMP/pull-api.txt")
 SQ_ROWS=$(awk 'NR==1{print $1}' "$TMP/pull-sqlite.txt")
 SQ_PAGES=$(awk 'NR==1{print $4}' "$TMP/pull-sqlite.txt")
@@ -343,7 +356,7 @@ echo "instances: $TOTAL_DB visible ($FOUND found by the step) on $COMPUTERS comp
 ok_if() { if (($1)); then echo ok; else echo WRONG; fi; }
 echo "checks: $checks_ok (generated release-line instances $GEN_LINES = $COMPUTERS computers x $HOST_DPKG packages: $(ok_if "GEN_LINES == COMPUTERS * HOST_DPKG"); regular-expression instances $GEN_GROUPS = $COMPUTERS x $N_GROUPS: $(ok_if "GEN_GROUPS == COMPUTERS * N_GROUPS"); IBM products $IBM = $TAGGED tagged computers x $IBM_TAGS: $(ok_if "IBM == TAGGED * IBM_TAGS"); other instances, from the bundled catalog: $OTHER)"
 echo
-echo "full pull of the software instances, pages of $PAGE rows ($PULL_ROUNDS round(s), medians):"
+echo "full pull of the software instances, pages of $PAGE rows ($PULL_ROUNDS round(s), medians)$PULL_NOTE:"
 echo "  API:     GET /api/sam/v2/software_instances?limit=$PAGE&offset=N, all columns, $API_PAGES requests, $API_MB MiB of JSON: $API_ROWS rows in $API_SECS s = $API_RATE rows/s"
 echo "  sqlite3: sqlite3 -readonly -json, the same query, $SQ_PAGES processes (pages bounded by instance id), $SQ_MB MiB of JSON: $SQ_ROWS rows in $SQ_SECS s = $SQ_RATE rows/s"
 echo "  ratio:   $RATIO"
@@ -359,6 +372,6 @@ echo
 echo "| target | measured | verdict |"
 echo "|---|---|---|"
 echo "| first complete import < 60 s (discovery step ${DISCOVERY_SECS} s) | ${IMPORT1_SECS} s | $(verdict "$IMPORT1_SECS" '<' 60) |"
-echo "| full pull >= 0.5 x sqlite3 -json rows/s | $RATIO ($API_RATE / $SQ_RATE rows/s) | $(verdict "$RATIO" '>=' 0.5) |"
+echo "| full pull >= 0.5 x sqlite3 -json rows/s$PULL_NOTE | $RATIO ($API_RATE / $SQ_RATE rows/s) | $(verdict "$RATIO" '>=' 0.5) |"
 echo "| peak RSS < 512 MiB (import and pulls) | ${HWM_PULL_MIB} MiB | $(verdict "$HWM_PULL_MIB" '<' 512) |"
 exit 0
