@@ -61,15 +61,7 @@ RATE=${RATE:-10}
 PACKAGES_CACHE=${PACKAGES_CACHE:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
-if [[ -z "${HOST_DIR:-}" ]]; then
-    for d in "$ROOT/../shared/corpus/hosts/debian12-vm" /work/shared/corpus/hosts/debian12-vm; do
-        [[ -d "$d" ]] && { HOST_DIR=$(cd "$d" && pwd); break; }
-    done
-fi
-now() { printf '%s' "$EPOCHREALTIME"; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
-
-[[ -n "${HOST_DIR:-}" && -f "$HOST_DIR/dpkg-status" ]] || die "no host evidence dir (set HOST_DIR)"
+bench_host_dir
 
 BENCH_STOP_TRIES=100
 BENCH_KEPT_NOTE=" (packages and baseline databases removed)"
@@ -95,28 +87,7 @@ fi
 bench_make_tmp openlmt-importbench
 
 # --- the estate: one real host, replicated ----------------------------------
-REPLICATE_SECS="(reused from $PACKAGES_CACHE)"
-if [[ -n "$PACKAGES_CACHE" && "$(find "$PACKAGES_CACHE" -maxdepth 1 -type f -name '*.tar.gz' 2>/dev/null | wc -l)" == "$PACKAGES" ]]; then
-    rmdir "$DATA/datasource"
-    ln -s "$(cd "$PACKAGES_CACHE" && pwd)" "$DATA/datasource"
-    say "reusing the $PACKAGES packages in $PACKAGES_CACHE"
-else
-    say "writing $PACKAGES packages replicated from $HOST_DIR"
-    t=$(now)
-    "$REPLICATE_BIN" "$HOST_DIR" "$DATA/datasource" "$PACKAGES" 2>"$TMP/replicate.err" ||
-        { cat "$TMP/replicate.err" >&2; die "replicate failed"; }
-    REPLICATE_SECS="in $(sub "$t" "$(now)") s"
-    if [[ -n "$PACKAGES_CACHE" ]]; then
-        rm -rf "$PACKAGES_CACHE"
-        mv "$DATA/datasource" "$PACKAGES_CACHE"
-        ln -s "$(cd "$PACKAGES_CACHE" && pwd)" "$DATA/datasource"
-    fi
-fi
-N_FILES=$(find "$DATA/datasource/" -maxdepth 1 -type f | wc -l)
-DS_BYTES=$(du -sbL "$DATA/datasource/" | cut -f1)
-HOST_DPKG=$(grep -c '^Status: install ok installed' "$HOST_DIR/dpkg-status" || true)
-HOST_SWID=$(find "$HOST_DIR/isotag_scan" -name '*.swidtag' | wc -l)
-say "  $N_FILES files, $((DS_BYTES / 1048576)) MiB, ${REPLICATE_SECS}"
+bench_replicate_estate "$PACKAGES"
 sync
 
 # --- openlmt ---------------------------------------------------------------
@@ -124,35 +95,6 @@ bench_start_openlmt
 SERVER_PID=$OPENLMT_PID
 bench_get_token
 
-# wait_done ID INTERVAL: until the status is idle and import ID has ended;
-# prints the time (EPOCHREALTIME) the end was seen.
-wait_done() {
-    local id=$1 interval=$2 body mode st
-    while :; do
-        body=$(api "$STATUS_URL" 2>/dev/null) || body=""
-        mode=$(jq -r '.mode // empty' <<<"$body" 2>/dev/null || true)
-        if [[ "$mode" == idle ]]; then
-            local t=$(now)
-            st=$(api "$BASE/api/imports/$id" | jq -r .status)
-            case "$st" in
-            successful | failed | cancelled)
-                printf '%s %s\n' "$t" "$st"
-                return 0
-                ;;
-            esac
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || die "openlmt exited during the import"
-        sleep "$interval"
-    done
-}
-
-# RSS sampler (VmRSS every 0.2 s) for the profile; VmHWM is the figure.
-rss_sampler() {
-    while kill -0 "$SERVER_PID" 2>/dev/null; do
-        printf '%s %s\n' "$(now)" "$(proc_kib VmRSS "$SERVER_PID" 2>/dev/null)"
-        sleep 0.2
-    done
-}
 HWM_IDLE_KB=$(proc_kib VmHWM "$SERVER_PID")
 # CPU seconds (user + system) of the server, per thread name; threads that
 # ended are folded into the process totals only.
@@ -233,32 +175,7 @@ api "$BASE/api/imports/2" >"$TMP/import2.json"
 api "$BASE/api/imports/2/log" >"$TMP/import2.log"
 say "  ${ST2} in ${IMPORT2_SECS} s"
 
-# --- step durations from the logs -------------------------------------------
-# Log lines: 2026-11-28T18:21:18.123Z INFO Step 3/4: Read and write scan packages
-# A step ends where the next one starts; the last one at "Published in one
-# transaction"; "after publish" runs until "finished successfully".
-steps_of() {
-    gawk '
-    function ts(s,   d) {
-        d = substr(s, 1, 19); gsub(/[-T:]/, " ", d)
-        return mktime(d, 1) + substr(s, 20, 4)
-    }
-    NR == 1 { t_first = ts($1) }
-    / Step [0-9]+\/[0-9]+: / {
-        t = ts($1); n++; start[n] = t
-        name = $0; sub(/^.* Step [0-9]+\/[0-9]+: /, "", name); nm[n] = name
-    }
-    /Published in one transaction/ { t_pub = ts($1) }
-    /finished successfully in/ { t_end = ts($1) }
-    END {
-        for (i = 1; i <= n; i++) {
-            e = (i < n) ? start[i + 1] : t_pub
-            printf "%s\t%.3f\n", nm[i], e - start[i]
-        }
-        printf "after publish (superseded facts, bookkeeping)\t%.3f\n", t_end - t_pub
-        printf "total in the log\t%.3f\n", t_end - t_first
-    }' "$1"
-}
+# --- step durations from the logs (steps_of: bench/lib.sh) -----------------
 steps_of "$TMP/import1.log" >"$TMP/steps1.tsv"
 steps_of "$TMP/import2.log" >"$TMP/steps2.tsv"
 READ_SECS=$(awk -F'\t' '$1=="Read and write scan packages"{print $2}' "$TMP/steps1.tsv")

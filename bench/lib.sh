@@ -57,6 +57,34 @@
 #   wrk_errors FILE           socket errors + non-2xx/3xx responses of a report
 #   wrk_socket_errors FILE, wrk_non2xx FILE   the two parts, empty when absent
 #   wrk_percentile FILE PCT   a --latency percentile (50%, 99%) in ms
+#   now                       the time ($EPOCHREALTIME, seconds.micro)
+#   sub A B                   B - A with 3 decimals
+#   bench_host_dir            sets HOST_DIR (unless set) to the corpus host
+#                             shared/corpus/hosts/debian12-vm next to the
+#                             repository, else /work/shared/...; dies without
+#                             its dpkg-status
+#   bench_replicate_estate COUNT [REPLICATE_ARGS...]
+#                             writes the estate into $DATA/datasource: the host
+#                             HOST_DIR replicated COUNT times by REPLICATE_BIN
+#                             (crates/scanpkg/examples/replicate.rs; extra args
+#                             such as --extra-tag-every 10 DIR passed on). With
+#                             PACKAGES_CACHE set, the packages are kept there and
+#                             reused by the next run made with the same COUNT and
+#                             args (recorded in PACKAGES_CACHE.replicated; a cache
+#                             without that record counts as plain replication).
+#                             Sets N_FILES, DS_BYTES, HOST_DPKG, HOST_SWID,
+#                             REPLICATE_SECS ("in N s" or "(reused from DIR)")
+#   wait_done ID INTERVAL     polls the status every INTERVAL s until it is idle
+#                             and import ID has ended; prints "EPOCHREALTIME
+#                             STATUS" (the time the end was seen); dies if
+#                             SERVER_PID exits
+#   rss_sampler               "EPOCHREALTIME VmRSS_KiB" of SERVER_PID every 0.2 s
+#                             while it runs (run it in the background)
+#   steps_of LOG              the steps of an import log, "name<TAB>seconds",
+#                             from its millisecond timestamps (a step ends where
+#                             the next starts, the last at "Published in one
+#                             transaction"), then "after publish (...)" and
+#                             "total in the log"
 #   bench_rev [FALLBACK]      short HEAD (+ " + uncommitted changes"), or
 #                             FALLBACK (default "commit unknown") outside git
 #   cpu_model, mem_total      for the "machine:" line
@@ -223,3 +251,107 @@ bench_rev() {
 
 cpu_model() { sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1; }
 mem_total() { awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo; }
+
+# --- the estate: one real host, replicated --------------------------------------
+now() { printf '%s' "$EPOCHREALTIME"; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
+
+bench_host_dir() {
+    if [[ -z "${HOST_DIR:-}" ]]; then
+        local d
+        for d in "$ROOT/../shared/corpus/hosts/debian12-vm" /work/shared/corpus/hosts/debian12-vm; do
+            [[ -d "$d" ]] && { HOST_DIR=$(cd "$d" && pwd); break; }
+        done
+    fi
+    [[ -n "${HOST_DIR:-}" && -f "$HOST_DIR/dpkg-status" ]] || die "no host evidence dir (set HOST_DIR)"
+}
+
+bench_replicate_estate() {
+    local count=$1 t want have=""
+    shift
+    want="$count $*"
+    if [[ -n "${PACKAGES_CACHE:-}" ]]; then
+        PACKAGES_CACHE=${PACKAGES_CACHE%/}
+        if [[ -f "$PACKAGES_CACHE.replicated" ]]; then
+            have=$(cat "$PACKAGES_CACHE.replicated")
+        elif [[ -d "$PACKAGES_CACHE" ]]; then
+            have="$(find "$PACKAGES_CACHE" -maxdepth 1 -type f -name '*.tar.gz' | wc -l) "
+        fi
+    fi
+    if [[ -n "${PACKAGES_CACHE:-}" && "$have" == "$want" &&
+        "$(find "$PACKAGES_CACHE" -maxdepth 1 -type f -name '*.tar.gz' 2>/dev/null | wc -l)" == "$count" ]]; then
+        rmdir "$DATA/datasource"
+        ln -s "$(cd "$PACKAGES_CACHE" && pwd)" "$DATA/datasource"
+        REPLICATE_SECS="(reused from $PACKAGES_CACHE)"
+        say "reusing the $count packages in $PACKAGES_CACHE"
+    else
+        say "writing $count packages replicated from $HOST_DIR${*:+ ($*)}"
+        t=$(now)
+        "$REPLICATE_BIN" "$HOST_DIR" "$DATA/datasource" "$count" "$@" 2>"$TMP/replicate.err" ||
+            { cat "$TMP/replicate.err" >&2; die "replicate failed"; }
+        REPLICATE_SECS="in $(sub "$t" "$(now)") s"
+        if [[ -n "${PACKAGES_CACHE:-}" ]]; then
+            rm -rf "$PACKAGES_CACHE" "$PACKAGES_CACHE.replicated"
+            mv "$DATA/datasource" "$PACKAGES_CACHE"
+            printf '%s\n' "$want" >"$PACKAGES_CACHE.replicated"
+            ln -s "$(cd "$PACKAGES_CACHE" && pwd)" "$DATA/datasource"
+        fi
+    fi
+    N_FILES=$(find "$DATA/datasource/" -maxdepth 1 -type f | wc -l)
+    DS_BYTES=$(du -sbL "$DATA/datasource/" | cut -f1)
+    HOST_DPKG=$(grep -c '^Status: install ok installed' "$HOST_DIR/dpkg-status" || true)
+    HOST_SWID=$(find "$HOST_DIR/isotag_scan" -name '*.swidtag' | wc -l)
+    say "  $N_FILES files, $((DS_BYTES / 1048576)) MiB, ${REPLICATE_SECS}"
+}
+
+# --- imports ---------------------------------------------------------------------
+wait_done() {
+    local id=$1 interval=$2 body mode st t
+    while :; do
+        body=$(api "$STATUS_URL" 2>/dev/null) || body=""
+        mode=$(jq -r '.mode // empty' <<<"$body" 2>/dev/null || true)
+        if [[ "$mode" == idle ]]; then
+            t=$(now)
+            st=$(api "$BASE/api/imports/$id" | jq -r .status)
+            case "$st" in
+            successful | failed | cancelled)
+                printf '%s %s\n' "$t" "$st"
+                return 0
+                ;;
+            esac
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || die "openlmt exited during the import"
+        sleep "$interval"
+    done
+}
+
+rss_sampler() {
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        printf '%s %s\n' "$(now)" "$(proc_kib VmRSS "$SERVER_PID" 2>/dev/null)"
+        sleep 0.2
+    done
+}
+
+# Log lines: 2026-11-28T18:21:18.123Z INFO Step 3/4: Read and write scan packages
+steps_of() {
+    gawk '
+    function ts(s,   d) {
+        d = substr(s, 1, 19); gsub(/[-T:]/, " ", d)
+        return mktime(d, 1) + substr(s, 20, 4)
+    }
+    NR == 1 { t_first = ts($1) }
+    / Step [0-9]+\/[0-9]+: / {
+        t = ts($1); n++; start[n] = t
+        name = $0; sub(/^.* Step [0-9]+\/[0-9]+: /, "", name); nm[n] = name
+    }
+    /Published in one transaction/ { t_pub = ts($1) }
+    /finished successfully in/ { t_end = ts($1) }
+    END {
+        for (i = 1; i <= n; i++) {
+            e = (i < n) ? start[i + 1] : t_pub
+            printf "%s\t%.3f\n", nm[i], e - start[i]
+        }
+        printf "after publish (superseded facts, bookkeeping)\t%.3f\n", t_end - t_pub
+        printf "total in the log\t%.3f\n", t_end - t_first
+    }' "$1"
+}
