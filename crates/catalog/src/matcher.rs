@@ -456,31 +456,13 @@ impl Matcher {
         };
 
         for (i, p) in facts.installed_packages.iter().enumerate() {
-            let key = PackageKey {
-                source: p.source,
-                name: p.name.clone(),
-                version: p.version.clone(),
-                vendor: p.vendor.clone(),
-            };
-            let hits = cache
-                .packages
-                .entry(key)
-                .or_insert_with(|| self.package_hits(p));
-            for &id in hits.iter() {
+            for &id in cache.package(p, |p| self.package_hits(p)) {
                 consider(&self.sigs[id as usize], FactRef::Package(i));
             }
         }
 
         for (i, t) in facts.swid_tags.iter().enumerate() {
-            let key = TagKey {
-                regid: t.regid.clone(),
-                persistent_id: t.persistent_id.clone(),
-                tag_id: t.tag_id.clone(),
-                name: t.name.clone(),
-                version: t.version.clone(),
-            };
-            let hits = cache.tags.entry(key).or_insert_with(|| self.tag_hits(t));
-            for &id in hits.iter() {
+            for &id in cache.tag(t, |t| self.tag_hits(t)) {
                 consider(&self.sigs[id as usize], FactRef::SwidTag(i));
             }
         }
@@ -504,30 +486,29 @@ impl Matcher {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct PackageKey {
-    source: PackageDb,
-    name: String,
-    version: String,
-    vendor: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct TagKey {
-    regid: Option<String>,
-    persistent_id: Option<String>,
-    tag_id: String,
-    name: String,
-    version: Option<String>,
-}
+/// A remembered installed package: version, vendor, the signatures it matched.
+type PackageEntry = (String, Option<String>, Vec<u32>);
+/// A remembered tag: regid, persistentId, name, version, the signatures it matched.
+type TagEntry = (
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Vec<u32>,
+);
 
 /// Which signatures each distinct fact matched, for [`Matcher::match_computer_cached`]. Use
 /// one cache with one matcher only. It holds at most [`MatchCache::MAX_ENTRIES`] facts (it
-/// starts afresh when full), so its memory stays bounded whatever the estate.
+/// starts afresh when full), so its memory stays bounded whatever the estate. Looking a fact
+/// up allocates nothing (facts are keyed by package name or tagId, then compared field by
+/// field).
 #[derive(Debug, Default)]
 pub struct MatchCache {
-    packages: HashMap<PackageKey, Vec<u32>>,
-    tags: HashMap<TagKey, Vec<u32>>,
+    /// Per package database (dpkg, rpm): package name → entries.
+    packages: [HashMap<String, Vec<PackageEntry>>; 2],
+    /// tagId → entries.
+    tags: HashMap<String, Vec<TagEntry>>,
+    entries: usize,
 }
 
 impl MatchCache {
@@ -535,10 +516,70 @@ impl MatchCache {
     pub const MAX_ENTRIES: usize = 200_000;
 
     fn bound(&mut self) {
-        if self.packages.len() + self.tags.len() > Self::MAX_ENTRIES {
-            self.packages.clear();
-            self.tags.clear();
+        if self.entries > Self::MAX_ENTRIES {
+            *self = MatchCache::default();
         }
+    }
+
+    fn package(
+        &mut self,
+        p: &InstalledPackage,
+        compute: impl FnOnce(&InstalledPackage) -> Vec<u32>,
+    ) -> &[u32] {
+        let map = &mut self.packages[p.source.slot()];
+        let at = map.get(p.name.as_str()).and_then(|v| {
+            v.iter()
+                .position(|(version, vendor, _)| *version == p.version && *vendor == p.vendor)
+        });
+        if !map.contains_key(p.name.as_str()) {
+            map.insert(p.name.clone(), Vec::new());
+        }
+        // (Present: inserted just above.)
+        let Some(bucket) = map.get_mut(p.name.as_str()) else {
+            return &[];
+        };
+        let at = match at {
+            Some(at) => at,
+            None => {
+                bucket.push((p.version.clone(), p.vendor.clone(), compute(p)));
+                self.entries += 1;
+                bucket.len() - 1
+            }
+        };
+        &bucket[at].2
+    }
+
+    fn tag(&mut self, t: &SwidTagFact, compute: impl FnOnce(&SwidTagFact) -> Vec<u32>) -> &[u32] {
+        let at = self.tags.get(t.tag_id.as_str()).and_then(|v| {
+            v.iter().position(|(regid, pid, name, version, _)| {
+                *regid == t.regid
+                    && *pid == t.persistent_id
+                    && *name == t.name
+                    && *version == t.version
+            })
+        });
+        if !self.tags.contains_key(t.tag_id.as_str()) {
+            self.tags.insert(t.tag_id.clone(), Vec::new());
+        }
+        // (Present: inserted just above.)
+        let Some(bucket) = self.tags.get_mut(t.tag_id.as_str()) else {
+            return &[];
+        };
+        let at = match at {
+            Some(at) => at,
+            None => {
+                bucket.push((
+                    t.regid.clone(),
+                    t.persistent_id.clone(),
+                    t.name.clone(),
+                    t.version.clone(),
+                    compute(t),
+                ));
+                self.entries += 1;
+                bucket.len() - 1
+            }
+        };
+        &bucket[at].4
     }
 }
 

@@ -20,9 +20,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (host, out, count, extra) = match args.as_slice() {
         [host, out, count] => (host, out, count, None),
-        [host, out, count, flag, every, dir] if flag == "--extra-tag-every" => {
-            (host, out, count, Some((every.parse::<u32>()?, PathBuf::from(dir))))
-        }
+        [host, out, count, flag, every, dir] if flag == "--extra-tag-every" => (
+            host,
+            out,
+            count,
+            Some((every.parse::<u32>()?, PathBuf::from(dir))),
+        ),
         _ => return Err(USAGE.into()),
     };
     let host = PathBuf::from(host);
