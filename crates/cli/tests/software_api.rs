@@ -187,6 +187,38 @@ fn a_complete_import_discovers_bundles_and_keeps_history() {
     let dm2 = one(&present, "ibm-decision-manager-open-edition");
     assert_eq!(dm2["instance_id"], dm["instance_id"]);
 
+    // As SecOps-style clients send it: every parameter, the token too, in a
+    // JSON body of a GET; and as datactl does: single-quoted criteria.
+    let r = s
+        .http
+        .get(s.url("/api/sam/v2/software_instances"))
+        .header("Content-Type", "application/json")
+        .body(
+            json!({
+                "token": s.admin_token,
+                "columns": ["instance_id", "product_name"],
+                "criteria": r#"{"and":[["discoverable_guid","=","ibm-decision-manager-open-edition"]]}"#,
+            })
+            .to_string(),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["total"], 1, "{v}");
+    assert_eq!(
+        v["rows"][0]["product_name"],
+        "IBM Decision Manager Open Edition"
+    );
+    let v = s.json(&format!(
+        "/api/sam/v2/software_instances?columns[]=instance_id&criteria={}",
+        urlencode(&format!(
+            "{{'and':[['is_present','=','1'],['computer_bigfix_id','=','{}']]}}",
+            present[0]["computer_bigfix_id"]
+        ))
+    ));
+    assert_eq!(v["total"].as_i64(), Some(present.len() as i64), "{v}");
+
     // Permissions.
     s.add_user("viewer", "viewer-password", &["view_endpoints"]);
     let t = s.token("viewer", "viewer-password");

@@ -119,19 +119,22 @@ pub fn router(state: AppState) -> Router {
             "/api/sam/v2/software_instances",
             get(software::list_instances)
                 .put(software::classify)
-                .layer(DefaultBodyLimit::max(software::MAX_CLASSIFY_BYTES + 1)),
+                .layer(DefaultBodyLimit::max(software::MAX_CLASSIFY_BYTES + 1))
+                .route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
             "/api/sam/v2/software_components",
-            get(software::list_components),
+            get(software::list_components)
+                .route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
             "/api/sam/v2/bundling_options",
-            get(software::list_bundling_options),
+            get(software::list_bundling_options)
+                .route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
             "/api/sam/v2/classification_audit",
-            get(software::list_audit),
+            get(software::list_audit).route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
             "/api/sam/v2/scan_results_upload",
