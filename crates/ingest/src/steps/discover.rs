@@ -198,6 +198,7 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
     ));
     let index = BundlingIndex::new(&effective.catalog);
     let mut cache = MatchCache::default();
+    let mut cache2 = MatchCache::default();
     let started = Instant::now();
     let mut last_save = Instant::now();
     let total = targets.len() as u64;
@@ -223,13 +224,39 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
             .map_err(|e| failed("read the current instances", e))?;
         read_time += t.elapsed();
         let t = Instant::now();
-        let mut delta = Delta::default();
-        for (target, set) in chunk.iter().zip(facts) {
-            let before = current.remove(&target.computer_id).unwrap_or_default();
-            instances_found += discover_computer(
-                &index, &matcher, &mut cache, *target, set, &before, &mut delta,
-            );
-        }
+        let mut work: Vec<(DiscoveryTarget, ComputerFactSet, Vec<CurrentInstance>)> = chunk
+            .iter()
+            .zip(facts)
+            .map(|(target, set)| {
+                let before = current.remove(&target.computer_id).unwrap_or_default();
+                (*target, set, before)
+            })
+            .collect();
+        // Two matching threads (the machine's two cores; the database is
+        // idle meanwhile), each with its own cache; the second half's
+        // results follow the first's, so the order stays the computers'.
+        let second = work.split_off(work.len() / 2);
+        let run_half = |half: Vec<(DiscoveryTarget, ComputerFactSet, Vec<CurrentInstance>)>,
+                        cache: &mut MatchCache| {
+            let mut delta = Delta::default();
+            let mut found = 0;
+            for (target, set, before) in half {
+                found +=
+                    discover_computer(&index, &matcher, cache, target, set, &before, &mut delta);
+            }
+            (found, delta)
+        };
+        let ((n1, mut delta), other) = std::thread::scope(|sc| {
+            let helper = sc.spawn(|| run_half(second, &mut cache2));
+            let mine = run_half(work, &mut cache);
+            (mine, helper.join())
+        });
+        let (n2, delta2) = other.map_err(|_| {
+            StepError::Failed("software discovery: a matching thread panicked".into())
+        })?;
+        delta.new.extend(delta2.new);
+        delta.changes.extend(delta2.changes);
+        instances_found += n1 + n2;
         match_time += t.elapsed();
         new_count += delta.new.len() as u64;
         for ch in &delta.changes {
