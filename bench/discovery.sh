@@ -183,14 +183,14 @@ INSTANCE_SELECT="SELECT i.id, i.computer_id, c.name AS computer_name,
     i.signature_kind, i.evidence_source, i.evidence_name, i.evidence_version, i.bundling_rule,
     i.bundling_details, c.is_virtual, c.processor_vendor, c.processor_brand, c.sockets, c.cores"
 INSTANCE_FROM=" FROM software_instances i
-               JOIN computers c ON c.id = i.computer_id
+               LEFT JOIN computers c ON c.id = i.computer_id
                LEFT JOIN inventory_products p ON p.id = i.product_id
                LEFT JOIN inventory_components k ON k.id = i.component_id
                LEFT JOIN software_exclusions x
                  ON x.computer_id = i.computer_id AND x.product_id = i.product_id
                LEFT JOIN software_suppressions s
                  ON s.computer_id = i.computer_id AND s.component_id = i.component_id
-             WHERE c.published = 1"
+             WHERE i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)"
 # Say so when the API's query has changed since this copy was made.
 QUERY_SRC="$ROOT/crates/storage/src/software_query.rs"
 QUERY_NOTE="the same text as $QUERY_SRC"

@@ -625,6 +625,7 @@ impl Store {
             done.unpublished_facts += self.discard_import_facts(id).await?;
         }
         done.unpublished_discovery = self.discard_unpublished_discovery().await?;
+        self.ensure_instance_indexes().await?;
         // One statement, so an import registered meanwhile (whose new
         // computers are not yet published) keeps them.
         done.placeholder_computers = sqlx::query(

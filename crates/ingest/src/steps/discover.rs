@@ -31,6 +31,10 @@ use std::time::{Duration, Instant};
 
 /// Computers matched per read and per staged write.
 const CHUNK: usize = 250;
+/// New instances after which the product index is dropped for the rest of
+/// the step and built once at its end (see
+/// `Store::drop_instance_product_index`).
+const BULK_NEW_INSTANCES: u64 = 200_000;
 /// How often the step saves its counters.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -206,6 +210,7 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
     let (mut new_count, mut changed_count, mut ended_count) = (0u64, 0u64, 0u64);
     let (mut read_time, mut match_time, mut write_time) =
         (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut bulk = false;
     store
         .begin_discovery(run.id)
         .await
@@ -266,6 +271,13 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
             }
         }
         let t = Instant::now();
+        if !bulk && new_count > BULK_NEW_INSTANCES {
+            bulk = true;
+            store
+                .drop_instance_product_index()
+                .await
+                .map_err(|e| failed("drop the product index for a bulk write", e))?;
+        }
         store
             .stage_discovery(run.id, chunk, &delta.new, &delta.changes)
             .await
@@ -280,6 +292,18 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
             last_save = Instant::now();
             let _ = store.save_step(run.id, pos as i64, c, false).await;
         }
+    }
+    if bulk {
+        let t = Instant::now();
+        store
+            .ensure_instance_indexes()
+            .await
+            .map_err(|e| failed("build the product index", e))?;
+        write_time += t.elapsed();
+        run.log.info(format!(
+            "Built the instances' product index in {:.1} s (dropped during the bulk write)",
+            t.elapsed().as_secs_f64()
+        ));
     }
     run.log.info(format!(
         "Software discovery: {} computers matched, {} instances found ({} new, {} changed, {} no longer found), in {:.1} s ({:.1} s reading facts, {:.1} s matching and bundling, {:.1} s writing)",
