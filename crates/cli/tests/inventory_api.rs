@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{corpus, write_scan_package, TestServer};
+use common::{corpus, enc, write_scan_package, TestServer};
 use reqwest::blocking::Response;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -12,18 +12,6 @@ use std::path::{Path, PathBuf};
 const COMPUTERS: &str = "/api/sam/v2/computers";
 const INSTALLED_PACKAGES: &str = "/api/sam/raw_package_facts";
 const TAGS: &str = "/api/sam/raw_swid_tags";
-
-/// Percent-encodes a query value.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// `path?criteria=…` with the criteria encoded.
 fn with_criteria(path: &str, criteria: &str) -> String {

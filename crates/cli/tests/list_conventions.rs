@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{write_scan_package, TestServer};
+use common::{enc, write_scan_package, TestServer};
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -19,18 +19,6 @@ use std::time::{Duration, Instant};
 const COMPUTERS: &str = "/api/sam/v2/computers";
 const INSTALLED_PACKAGES: &str = "/api/sam/raw_package_facts";
 const TAGS: &str = "/api/sam/raw_swid_tags";
-
-/// Percent-encodes a query value.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn error_of(r: Response) -> String {
     assert_eq!(r.headers()["content-type"], "application/json");

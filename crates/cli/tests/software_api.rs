@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{corpus, TestServer};
+use common::{corpus, enc, TestServer};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -64,18 +64,9 @@ fn package_with_ibm_tags(dir: &Path, stamp: &str, endpoint: &str, drop_packages:
 fn instances(s: &TestServer, criteria: &str) -> Vec<Value> {
     let v = s.json(&format!(
         "/api/sam/v2/software_instances?limit=1000&criteria={}",
-        urlencode(criteria)
+        enc(criteria)
     ));
     v["rows"].as_array().unwrap().clone()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn one(rows: &[Value], component: &str) -> Value {
@@ -154,7 +145,7 @@ fn a_complete_import_discovers_bundles_and_keeps_history() {
     // Columns, a dotted one nested.
     let v = s.json(&format!(
         "/api/sam/v2/software_instances?columns[]=instance_id&columns[]=bundling_evidence.bundling_rule&criteria={}",
-        urlencode(&format!(r#"{{"and":[["instance_id","=",{bash_id}]]}}"#))
+        enc(&format!(r#"{{"and":[["instance_id","=",{bash_id}]]}}"#))
     ));
     assert_eq!(
         v["rows"][0],
@@ -212,7 +203,7 @@ fn a_complete_import_discovers_bundles_and_keeps_history() {
     );
     let v = s.json(&format!(
         "/api/sam/v2/software_instances?columns[]=instance_id&criteria={}",
-        urlencode(&format!(
+        enc(&format!(
             "{{'and':[['is_present','=','1'],['computer_bigfix_id','=','{}']]}}",
             present[0]["computer_bigfix_id"]
         ))

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bin, corpus, TestServer};
+use common::{bin, corpus, enc, TestServer};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -18,17 +18,6 @@ const PAM_PID: &str = "3d9d28f19d0f45fda113c07fb481e3ea";
 fn put_tag(dir: &Path, file: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::copy(corpus().join("swid-ibm").join(file), dir.join(file)).unwrap();
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A format-1 package derived from the real debian12-vm host, carrying IBM's real DMOE

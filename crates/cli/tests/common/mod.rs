@@ -447,6 +447,18 @@ pub fn write_scan_package(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
     path
 }
 
+/// Percent-encodes a query value (every byte but unreserved ones).
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The upload API's path.
 pub const UPLOAD: &str = "/api/sam/v2/scan_results_upload";
 

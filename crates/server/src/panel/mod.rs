@@ -531,6 +531,28 @@ async fn imports_page(
     page(StatusCode::OK, html)
 }
 
+/// A page's template for `principal`: whole when it has `needed`; else
+/// without its `<!--view-->` blocks, with a message naming the permission
+/// and the command that grants it (for the `{{denied}}` placeholder).
+fn gate_view(
+    template: &str,
+    principal: &Principal,
+    needed: Permission,
+    to: &str,
+) -> (String, String) {
+    if principal.permissions.contains(needed) {
+        return (template.to_string(), String::new());
+    }
+    let name = esc(&principal.name);
+    let perm = needed.as_str();
+    (
+        strip_view_blocks(template),
+        format!(
+            r#"<p class="msg error" id="denied" role="alert">Your user <strong>{name}</strong> does not have the <code>{perm}</code> permission needed to {to}. An administrator can grant it with <code>openlmt user permissions {name} --permission {perm}</code> (the command replaces the user's permissions: name the ones to keep as well).</p>"#
+        ),
+    )
+}
+
 /// `GET /management/computers`: the Computers page (login first). A user
 /// without `view_endpoints` gets the page with a message saying so instead
 /// of the table (the API would refuse the list anyway).
@@ -543,18 +565,12 @@ async fn computers_page(
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    let allowed = principal.permissions.contains(Permission::ViewEndpoints);
-    let (template, denied) = if allowed {
-        (COMPUTERS_HTML.to_string(), String::new())
-    } else {
-        let name = esc(&principal.name);
-        (
-            strip_view_blocks(COMPUTERS_HTML),
-            format!(
-                r#"<p class="msg error" id="denied" role="alert">Your user <strong>{name}</strong> does not have the <code>view_endpoints</code> permission needed to list the computers. An administrator can grant it with <code>openlmt user permissions {name} --permission view_endpoints</code> (the command replaces the user's permissions: name the ones to keep as well).</p>"#
-            ),
-        )
-    };
+    let (template, denied) = gate_view(
+        COMPUTERS_HTML,
+        &principal,
+        Permission::ViewEndpoints,
+        "list the computers",
+    );
     let html = render(
         &template,
         "/management/computers",
@@ -583,15 +599,12 @@ async fn software_page(
     let manage = principal
         .permissions
         .contains(Permission::ManageSoftwareClassification);
-    let mut template = SOFTWARE_HTML.to_string();
-    let mut denied = String::new();
-    if !view {
-        let name = esc(&principal.name);
-        template = strip_view_blocks(&template);
-        denied = format!(
-            r#"<p class="msg error" id="denied" role="alert">Your user <strong>{name}</strong> does not have the <code>view_software</code> permission needed to list the software inventory. An administrator can grant it with <code>openlmt user permissions {name} --permission view_software</code> (the command replaces the user's permissions: name the ones to keep as well).</p>"#
-        );
-    }
+    let (mut template, denied) = gate_view(
+        SOFTWARE_HTML,
+        &principal,
+        Permission::ViewSoftware,
+        "list the software inventory",
+    );
     if !view || !manage {
         template = strip_manage_blocks(&template);
     }
