@@ -520,10 +520,14 @@ pub fn project(
     };
     let mut out = Map::with_capacity(names.len());
     for name in names {
-        let value = row.remove(*name).unwrap_or(JsonValue::Null);
+        // The row's own key is reused (no new string per field); the row's
+        // order does not matter, `out` is built in the columns' order.
+        let (key, value) = row
+            .swap_remove_entry(*name)
+            .unwrap_or_else(|| ((*name).to_string(), JsonValue::Null));
         match name.split_once('.') {
             None => {
-                out.insert((*name).to_string(), value);
+                out.insert(key, value);
             }
             Some((assoc, col)) => {
                 let slot = out
