@@ -309,6 +309,13 @@ fn classification_simulates_applies_audits_and_survives_imports() {
     let now = instances(&s, &format!(r#"{{"and":[["instance_id","=",{id}]]}}"#));
     assert_eq!(now[0]["is_excluded"], false);
     assert_eq!(now[0]["is_confirmed"], false);
+    let audit = s.json("/api/sam/v2/classification_audit?order=-id&limit=1");
+    assert_eq!(audit["rows"][0]["action"], "include");
+    assert_eq!(
+        audit["rows"][0]["details"]["unconfirmed_instances"],
+        json!([id]),
+        "the audit names the instances the include unconfirmed"
+    );
 
     // Assigning to another product is manual (rule 1); a wrong metric is refused.
     let (_, v) = put(

@@ -84,7 +84,7 @@ async fn find(
     r: &InstanceRef,
 ) -> Result<std::result::Result<Current, String>> {
     const COLS: &str = "SELECT i.id, i.computer_id, i.component_id, i.product_id, i.is_charged,
-        i.bundling_rule FROM software_instances i
+        i.bundling_rule, i.is_present FROM software_instances i
         JOIN computers c ON c.id = i.computer_id WHERE c.published = 1
           AND i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
     let rows = match r {
@@ -118,6 +118,32 @@ async fn find(
                 .fetch_all(&mut **tx)
                 .await?
         }
+    };
+    // Named by computer and component: the present instance wins over
+    // history rows of the same component; two computers (a DNS name used
+    // twice) or two present paths are ambiguous.
+    let rows: Vec<_> = if matches!(r, InstanceRef::Component { .. }) && rows.len() > 1 {
+        let computers: std::collections::HashSet<i64> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<i64, _>(1).ok())
+            .collect();
+        if computers.len() > 1 {
+            return Ok(Err(
+                "computer is ambiguous: several computers have that DNS name; name it by computer_id or instance_id".into(),
+            ));
+        }
+        if rows
+            .iter()
+            .any(|r| r.try_get::<bool, _>(6).unwrap_or(false))
+        {
+            rows.into_iter()
+                .filter(|r| r.try_get::<bool, _>(6).unwrap_or(false))
+                .collect()
+        } else {
+            rows
+        }
+    } else {
+        rows
     };
     match rows.as_slice() {
         [] => Ok(Err("instance not found".into())),
@@ -211,7 +237,15 @@ async fn apply(
         .bind(pid)
         .fetch_optional(&mut **tx)
         .await?;
-        let charged = req.charged.or(option_charged).unwrap_or(true);
+        // Unsaid, `is_charged` stays as it is for the same product; for
+        // another product it is the catalog relation's (true for a custom one).
+        let charged = req
+            .charged
+            .unwrap_or(if c.product_id.as_deref() == Some(pid.as_str()) {
+                c.is_charged
+            } else {
+                option_charged.unwrap_or(true)
+            });
         if c.product_id.as_deref() != Some(pid.as_str()) || c.is_charged != charged {
             sqlx::query(
                 "UPDATE software_instances SET product_id = ?, is_charged = ?, bundling_rule = 1,
@@ -294,13 +328,13 @@ async fn apply(
                 .execute(&mut **tx)
                 .await?;
                 // Including a product back makes its assignments unconfirmed (ILMT).
-                sqlx::query(
+                let unconfirmed: Vec<i64> = sqlx::query_scalar(
                     "UPDATE software_instances SET is_confirmed = 0
-                     WHERE computer_id = ? AND product_id = ?",
+                     WHERE computer_id = ? AND product_id = ? AND is_confirmed = 1 RETURNING id",
                 )
                 .bind(c.computer_id)
                 .bind(p)
-                .execute(&mut **tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 audit(
                     tx,
@@ -310,7 +344,7 @@ async fn apply(
                     &c,
                     Some(p),
                     comment,
-                    json!({"before": {"comment": old}}),
+                    json!({"before": {"comment": old}, "unconfirmed_instances": unconfirmed}),
                 )
                 .await?;
                 actions.push("Included");
@@ -363,13 +397,13 @@ async fn apply(
                 .bind(&c.component_id)
                 .execute(&mut **tx)
                 .await?;
-                sqlx::query(
+                let unconfirmed: Vec<i64> = sqlx::query_scalar(
                     "UPDATE software_instances SET is_confirmed = 0
-                     WHERE computer_id = ? AND component_id = ?",
+                     WHERE computer_id = ? AND component_id = ? AND is_confirmed = 1 RETURNING id",
                 )
                 .bind(c.computer_id)
                 .bind(&c.component_id)
-                .execute(&mut **tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 audit(
                     tx,
@@ -379,7 +413,7 @@ async fn apply(
                     &c,
                     product.as_deref(),
                     comment,
-                    json!({"before": {"comment": old}}),
+                    json!({"before": {"comment": old}, "unconfirmed_instances": unconfirmed}),
                 )
                 .await?;
                 actions.push("Unsuppressed");

@@ -301,7 +301,14 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let generation = generation.unwrap_or_default();
-        let key = format!("{:?} {:?}", S::ENTITY, q.filter());
+        // Keyed by a SHA-256 of the query's entity and filter (bounded memory
+        // whatever the criteria's size).
+        let key = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(
+                format!("{:?} {:?}", S::ENTITY, q.filter()).as_bytes(),
+            ))
+        };
         let cached = crate::lock_counts(&self.counts).get(&key, &generation);
         let total: i64 = match cached {
             Some(t) => t,

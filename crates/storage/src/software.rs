@@ -2,11 +2,13 @@
 //! import's discovery step stages, and how its publish applies it (see
 //! migrations/sqlite/0007_software.sql for the tables and the rules).
 //!
-//! Visibility: discovery writes only `stage_discovery` and
-//! `stage_instances` under its import id; nothing in `software_instances`
-//! changes until the import's publish transaction calls
-//! [`publish_software`]. A failed, cancelled or interrupted import leaves its
-//! staged rows to [`Store::clean_leftovers`].
+//! Visibility: discovery inserts the instances it finds for the first time
+//! straight into `software_instances` under its import id, hidden while the
+//! import is listed in `unpublished_discoveries`, and stages changes to
+//! stored instances in `stage_instances`; the import's publish transaction
+//! ([`publish_software`]) removes the listing and applies the changes. A
+//! failed, cancelled or interrupted import's rows are deleted by
+//! [`Store::clean_leftovers`] (by id range).
 
 use crate::{now_ms, Result, Store, StoreError};
 use sqlx::Row;
@@ -153,10 +155,12 @@ pub struct NewInstance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstanceChange {
     /// Found (again), with these values (a confirmed or manual assignment
-    /// is kept whatever `values` says).
+    /// is kept whatever `values` says); `moved_to` when it is now found in
+    /// another discovery path (its id and classification go with it).
     Found {
         instance_id: i64,
         values: InstanceValues,
+        moved_to: Option<String>,
     },
     /// Present before, not found now.
     Ended { instance_id: i64 },
@@ -499,8 +503,9 @@ impl Store {
             let mut ins = conn.prepare_cached(
                 "INSERT OR REPLACE INTO stage_instances (import_id, instance_id, ended,
                    signature_kind, evidence_source, evidence_name, evidence_version,
-                   detailed_version, product_id, is_charged, bundling_rule, bundling_details)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                   detailed_version, product_id, is_charged, bundling_rule, bundling_details,
+                   discovery_path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for c in changes {
                 match c {
@@ -518,11 +523,13 @@ impl Store {
                             None::<bool>,
                             None::<i64>,
                             None::<String>,
+                            None::<String>,
                         ])?;
                     }
                     InstanceChange::Found {
                         instance_id,
                         values: v,
+                        moved_to,
                     } => {
                         ins.execute(rusqlite::params![
                             import_id,
@@ -537,6 +544,7 @@ impl Store {
                             v.is_charged,
                             v.bundling_rule,
                             v.bundling_details,
+                            moved_to,
                         ])?;
                     }
                 }
@@ -549,7 +557,7 @@ impl Store {
     /// Deletes what the discovery of imports that are not active left (a
     /// failed, cancelled or crashed import): their staged changes and the
     /// instances they inserted, by id range. Returns the rows deleted.
-    pub(crate) async fn discard_unpublished_discovery(&self) -> Result<u64> {
+    pub async fn discard_unpublished_discovery(&self) -> Result<u64> {
         let mut deleted = 0;
         for table in ["stage_instances", "stage_discovery"] {
             deleted += sqlx::query(&format!(
@@ -676,6 +684,7 @@ pub(crate) async fn publish_software(
            signature_kind = s.signature_kind, evidence_source = s.evidence_source,
            evidence_name = s.evidence_name, evidence_version = s.evidence_version,
            detailed_version = s.detailed_version,
+           discovery_path = COALESCE(s.discovery_path, software_instances.discovery_path),
            is_present = 1, discovery_end = NULL, end_import_id = NULL,
            product_id = CASE WHEN software_instances.is_confirmed = 1
              OR software_instances.bundling_rule = 1 THEN software_instances.product_id

@@ -211,6 +211,13 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
     let (mut read_time, mut match_time, mut write_time) =
         (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut bulk = false;
+    // What an earlier import's unfinished discovery left (hidden rows whose
+    // keys this one would insert again) goes first; the clean-up at every
+    // import's end normally did it already.
+    store
+        .discard_unpublished_discovery()
+        .await
+        .map_err(|e| failed("delete what an unfinished discovery left", e))?;
     store
         .begin_discovery(run.id)
         .await
@@ -408,10 +415,41 @@ pub(crate) fn discover_computer(
         .iter()
         .map(|i| ((i.component_id.as_str(), i.discovery_path.as_str()), i))
         .collect();
-    let existing: Vec<Option<&CurrentInstance>> = best
+    let mut existing: Vec<Option<&CurrentInstance>> = best
         .keys()
         .map(|(component, path)| stored.get(&(*component, path.as_str())).copied())
         .collect();
+    let mut gone: Vec<&CurrentInstance> = before
+        .iter()
+        .filter(|i| {
+            i.is_present && !best.contains_key(&(i.component_id.as_str(), i.discovery_path.clone()))
+        })
+        .collect();
+    // A component that moved: found in one new place and gone from exactly
+    // one old one on this computer (a scan package now recording the tag's
+    // directory, a product installed in a versioned directory) is the same
+    // instance, which keeps its id and classification under its new path.
+    let mut moved: Vec<bool> = vec![false; existing.len()];
+    for (idx, (component, _)) in best.keys().enumerate() {
+        if existing[idx].is_some() {
+            continue;
+        }
+        let new_here = best
+            .keys()
+            .zip(&existing)
+            .filter(|((c, _), e)| c == component && e.is_none())
+            .count();
+        let old: Vec<usize> = gone
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.component_id == *component)
+            .map(|(k, _)| k)
+            .collect();
+        if new_here == 1 && old.len() == 1 {
+            existing[idx] = Some(gone.remove(old[0]));
+            moved[idx] = true;
+        }
+    }
     let found: Vec<Found> = best
         .keys()
         .zip(&existing)
@@ -424,12 +462,6 @@ pub(crate) fn discover_computer(
             }),
         })
         .collect();
-    let gone: Vec<&CurrentInstance> = before
-        .iter()
-        .filter(|i| {
-            i.is_present && !best.contains_key(&(i.component_id.as_str(), i.discovery_path.clone()))
-        })
-        .collect();
     let gone_bundling: Vec<Gone> = gone
         .iter()
         .map(|i| Gone {
@@ -440,8 +472,8 @@ pub(crate) fn discover_computer(
         .collect();
     let assignments = bundling::bundle_computer_with(catalog, &found, &gone_bundling);
     let count = best.len() as u64;
-    for ((((component_id, discovery_path), m), a), e) in
-        best.into_iter().zip(assignments).zip(existing)
+    for (((((component_id, discovery_path), m), a), e), moved) in
+        best.into_iter().zip(assignments).zip(existing).zip(moved)
     {
         let (source, name, version) = match &m.evidence {
             Evidence::Package {
@@ -472,10 +504,11 @@ pub(crate) fn discover_computer(
                 discovery_path,
                 values,
             }),
-            Some(i) if i.is_present && i.values == values => {}
+            Some(i) if !moved && i.is_present && i.values == values => {}
             Some(i) => delta.changes.push(InstanceChange::Found {
                 instance_id: i.instance_id,
                 values,
+                moved_to: moved.then_some(discovery_path),
             }),
         }
     }
@@ -655,7 +688,8 @@ mod tests {
             [
                 InstanceChange::Found {
                     instance_id: 11,
-                    values: same.clone()
+                    values: same.clone(),
+                    moved_to: None,
                 },
                 InstanceChange::Ended { instance_id: 12 },
             ]
@@ -674,6 +708,41 @@ mod tests {
             delta.new.is_empty() && delta.changes.is_empty(),
             "{delta:?}"
         );
+    }
+
+    #[test]
+    fn an_instance_that_moved_keeps_its_id_and_classification() {
+        // Found before by a tag whose directory was not recorded (scan
+        // package format 1), assigned by hand and confirmed; now the tag's
+        // directory is known.
+        let tags = |dirs: &[&str]| ComputerFactSet {
+            packages: vec![],
+            tags: dirs.iter().map(|d| tag(d, "7.1.2")).collect(),
+        };
+        let (_, first) = run(tags(&["/opt/acme/swidtag"]), &[]);
+        let manual = InstanceValues {
+            product_id: Some("in-house-product".into()),
+            is_charged: false,
+            bundling_rule: Some(1),
+            bundling_details: Some("{}".into()),
+            ..first.new[0].values.clone()
+        };
+        let before = vec![stored(12, "", true, manual.clone(), true)];
+        let (n, delta) = run(tags(&["/opt/acme/swidtag"]), &before);
+        assert_eq!(n, 1);
+        assert!(delta.new.is_empty(), "{delta:?}");
+        assert_eq!(
+            delta.changes,
+            [InstanceChange::Found {
+                instance_id: 12,
+                values: manual,
+                moved_to: Some("/opt/acme/swidtag".into()),
+            }]
+        );
+        // Two new places for one old one: no guess, the old one ends.
+        let (_, delta) = run(tags(&["/opt/a", "/opt/b"]), &before);
+        assert_eq!(delta.new.len(), 2);
+        assert_eq!(delta.changes, [InstanceChange::Ended { instance_id: 12 }]);
     }
 
     #[test]

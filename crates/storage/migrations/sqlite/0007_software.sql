@@ -144,6 +144,7 @@ CREATE TABLE stage_instances (
     is_charged       INTEGER,
     bundling_rule    INTEGER,
     bundling_details TEXT,
+    discovery_path   TEXT,             -- set when the instance moved to this path
     PRIMARY KEY (import_id, instance_id)
 );
 
