@@ -152,6 +152,10 @@ pub struct NewInstance {
 }
 
 /// A change discovery makes to a stored instance.
+// (`Ended` is small next to `Found`; a chunk's changes are few, most
+// instances are unchanged or new: boxing the values would only add an
+// allocation per change.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstanceChange {
     /// Found (again), with these values (a confirmed or manual assignment
