@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Computers matched per read and per staged write.
-const CHUNK: usize = 250;
+const CHUNK: usize = 100;
 /// New instances after which the product index is dropped for the rest of
 /// the step and built once at its end (see
 /// `Store::drop_instance_product_index`).
