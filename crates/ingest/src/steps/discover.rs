@@ -430,24 +430,32 @@ pub(crate) fn discover_computer(
     // directory, a product installed in a versioned directory) is the same
     // instance, which keeps its id and classification under its new path.
     let mut moved: Vec<bool> = vec![false; existing.len()];
-    for (idx, (component, _)) in best.keys().enumerate() {
-        if existing[idx].is_some() {
-            continue;
+    if !gone.is_empty() {
+        // Per component: its found instances without a stored row, and its
+        // gone ones (counted once: this runs for every computer).
+        let mut unmatched: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (idx, (component, _)) in best.keys().enumerate() {
+            if existing[idx].is_none() {
+                unmatched.entry(component).or_default().push(idx);
+            }
         }
-        let new_here = best
-            .keys()
-            .zip(&existing)
-            .filter(|((c, _), e)| c == component && e.is_none())
-            .count();
-        let old: Vec<usize> = gone
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.component_id == *component)
-            .map(|(k, _)| k)
-            .collect();
-        if new_here == 1 && old.len() == 1 {
-            existing[idx] = Some(gone.remove(old[0]));
-            moved[idx] = true;
+        let mut old: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (k, g) in gone.iter().enumerate() {
+            old.entry(g.component_id.as_str()).or_default().push(k);
+        }
+        let mut taken: Vec<usize> = Vec::new();
+        for (component, olds) in &old {
+            if let (Some([idx]), [k]) =
+                (unmatched.get(component).map(Vec::as_slice), olds.as_slice())
+            {
+                existing[*idx] = Some(gone[*k]);
+                moved[*idx] = true;
+                taken.push(*k);
+            }
+        }
+        taken.sort_unstable();
+        for k in taken.into_iter().rev() {
+            gone.remove(k);
         }
     }
     let found: Vec<Found> = best
