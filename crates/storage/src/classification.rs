@@ -83,10 +83,12 @@ async fn find(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     r: &InstanceRef,
 ) -> Result<std::result::Result<Current, String>> {
-    const COLS: &str = "SELECT i.id, i.computer_id, i.component_id, i.product_id, i.is_charged,
+    const COLS: &str = concat!(
+        "SELECT i.id, i.computer_id, i.component_id, i.product_id, i.is_charged,
         i.bundling_rule, i.is_present FROM software_instances i
-        JOIN computers c ON c.id = i.computer_id WHERE c.published = 1
-          AND i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
+        JOIN computers c ON c.id = i.computer_id WHERE c.published = 1 AND ",
+        visible_instance!()
+    );
     let rows = match r {
         InstanceRef::Id(id) => {
             sqlx::query(&format!("{COLS} AND i.id = ?"))
@@ -189,6 +191,43 @@ async fn audit(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// An exclusion (per product) or a suppression (per component) on a computer.
+#[derive(Clone, Copy)]
+enum Lift {
+    Exclusion,
+    Suppression,
+}
+
+/// Includes a product back or unsuppresses a component on a computer: the
+/// row goes, and the assignments it covered become unconfirmed (ILMT's
+/// rule). Returns the instances it unconfirmed.
+async fn lift(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    what: Lift,
+    computer_id: i64,
+    key: &str,
+) -> Result<Vec<i64>> {
+    let (table, column) = match what {
+        Lift::Exclusion => ("software_exclusions", "product_id"),
+        Lift::Suppression => ("software_suppressions", "component_id"),
+    };
+    sqlx::query(&format!(
+        "DELETE FROM {table} WHERE computer_id = ? AND {column} = ?"
+    ))
+    .bind(computer_id)
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(sqlx::query_scalar(&format!(
+        "UPDATE software_instances SET is_confirmed = 0
+         WHERE computer_id = ? AND {column} = ? AND is_confirmed = 1 RETURNING id"
+    ))
+    .bind(computer_id)
+    .bind(key)
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 /// Applies one row inside the transaction.
@@ -320,22 +359,7 @@ async fn apply(
                 actions.push("Excluded");
             }
             (false, Some(p), Some(old)) => {
-                sqlx::query(
-                    "DELETE FROM software_exclusions WHERE computer_id = ? AND product_id = ?",
-                )
-                .bind(c.computer_id)
-                .bind(p)
-                .execute(&mut **tx)
-                .await?;
-                // Including a product back makes its assignments unconfirmed (ILMT).
-                let unconfirmed: Vec<i64> = sqlx::query_scalar(
-                    "UPDATE software_instances SET is_confirmed = 0
-                     WHERE computer_id = ? AND product_id = ? AND is_confirmed = 1 RETURNING id",
-                )
-                .bind(c.computer_id)
-                .bind(p)
-                .fetch_all(&mut **tx)
-                .await?;
+                let unconfirmed = lift(tx, Lift::Exclusion, c.computer_id, p).await?;
                 audit(
                     tx,
                     now,
@@ -390,21 +414,8 @@ async fn apply(
                 actions.push("Suppressed");
             }
             (false, Some(old)) => {
-                sqlx::query(
-                    "DELETE FROM software_suppressions WHERE computer_id = ? AND component_id = ?",
-                )
-                .bind(c.computer_id)
-                .bind(&c.component_id)
-                .execute(&mut **tx)
-                .await?;
-                let unconfirmed: Vec<i64> = sqlx::query_scalar(
-                    "UPDATE software_instances SET is_confirmed = 0
-                     WHERE computer_id = ? AND component_id = ? AND is_confirmed = 1 RETURNING id",
-                )
-                .bind(c.computer_id)
-                .bind(&c.component_id)
-                .fetch_all(&mut **tx)
-                .await?;
+                let unconfirmed =
+                    lift(tx, Lift::Suppression, c.computer_id, &c.component_id).await?;
                 audit(
                     tx,
                     now,

@@ -4,6 +4,16 @@
 //! typed rows and domain types, never SQL or connection details. Times are
 //! stored as Unix milliseconds.
 
+/// The visibility rule of software instances (alias `i`): rows of an import
+/// whose discovery is not published are hidden (see migration 0007). A
+/// literal, so that `concat!` puts it into every statement that reads
+/// instances: the list, classification, discovery itself.
+macro_rules! visible_instance {
+    () => {
+        "i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)"
+    };
+}
+
 mod classification;
 mod imports;
 mod inventory;

@@ -185,8 +185,7 @@ pub struct SoftwarePublished {
 
 /// Rows of imports whose discovery is not published are invisible (see
 /// migration 0007); every read of `software_instances` (alias `i`) applies it.
-pub(crate) const VISIBLE_INSTANCE: &str =
-    "i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
+pub(crate) const VISIBLE_INSTANCE: &str = visible_instance!();
 
 const META_HASH: &str = "inventory_catalog_hash";
 const META_VERSION: &str = "inventory_catalog_version";

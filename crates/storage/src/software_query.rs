@@ -211,7 +211,8 @@ impl ListSource for SoftwareInstanceList {
     // computers its import publishes or that are published; a failed
     // import's rows are invisible, then deleted), so the computer is a LEFT
     // JOIN that a page's key query can leave out.
-    const FROM_WHERE: &'static str = " FROM software_instances i
+    const FROM_WHERE: &'static str = concat!(
+        " FROM software_instances i
                LEFT JOIN computers c ON c.id = i.computer_id
                LEFT JOIN inventory_products p ON p.id = i.product_id
                LEFT JOIN inventory_components k ON k.id = i.component_id
@@ -219,7 +220,9 @@ impl ListSource for SoftwareInstanceList {
                  ON x.computer_id = i.computer_id AND x.product_id = i.product_id
                LEFT JOIN software_suppressions s
                  ON s.computer_id = i.computer_id AND s.component_id = i.component_id
-             WHERE i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)";
+             WHERE ",
+        visible_instance!()
+    );
     const STABLE_ORDER: &'static str = "i.id";
     const KEY: Option<&'static str> = Some("i.id");
 
