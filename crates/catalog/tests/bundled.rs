@@ -21,9 +21,11 @@ fn bundled_catalog_validates_and_cites_every_signature() {
     });
     assert!(!c.catalog_version.is_empty());
     // The counts docs/catalog.md quotes.
-    assert_eq!(c.products.len(), 29);
-    assert_eq!(c.components.len(), 32);
-    assert_eq!(c.signature_count(), 38);
+    assert_eq!(c.products.len(), 44);
+    assert_eq!(c.components.len(), 49);
+    assert_eq!(c.signature_count(), 61);
+    // IBM product releases (docs/catalog.md lists them with their sources).
+    assert_eq!(c.products.iter().filter(|p| p.publisher == "IBM").count(), 25);
     for comp in &c.components {
         assert!(!comp.signatures.is_empty(), "{} has no signature", comp.id);
         for (i, s) in comp.signatures.iter().enumerate() {
@@ -179,4 +181,74 @@ fn other_corpus_captures() {
     // The Mageia rpm capture holds none of the catalogued packages.
     let m = matcher.match_computer(&facts(rpm_qa_packages(), Vec::new()));
     assert!(m.is_empty(), "{m:?}");
+}
+
+fn rpm(name: &str, version: &str) -> openlmt_catalog::InstalledPackage {
+    pkg(openlmt_catalog::PackageDb::Rpm, name, version)
+}
+
+fn deb(name: &str, version: &str) -> openlmt_catalog::InstalledPackage {
+    pkg(openlmt_catalog::PackageDb::Dpkg, name, version)
+}
+
+fn pkg(
+    source: openlmt_catalog::PackageDb,
+    name: &str,
+    version: &str,
+) -> openlmt_catalog::InstalledPackage {
+    openlmt_catalog::InstalledPackage {
+        source,
+        name: name.into(),
+        version: version.into(),
+        architecture: None,
+        vendor: None,
+    }
+}
+
+/// The package records the cited sources show (name and version as the source prints them)
+/// land on the release the source documents, and a neighbouring release does not.
+#[test]
+fn ibm_package_evidence_maps_to_the_documented_release() {
+    let matcher = Matcher::new(&bundled().unwrap()).unwrap();
+    let one = |p: openlmt_catalog::InstalledPackage| -> Vec<String> {
+        matcher
+            .match_computer(&facts(vec![p], Vec::new()))
+            .into_iter()
+            .map(|m| m.component_id)
+            .collect()
+    };
+    let cases: &[(openlmt_catalog::InstalledPackage, &[&str])] = &[
+        // MQ 9.4 install log; MQ 9.3 and 9.2 by range.
+        (rpm("MQSeriesServer", "9.4.0-0"), &["ibm-mq-server-9.4"]),
+        (rpm("MQSeriesServer", "9.3.0-15"), &["ibm-mq-server-9.3"]),
+        (rpm("MQSeriesServer", "9.2.0-0"), &["ibm-mq-server-9.2"]),
+        (rpm("TIVsm-BA", "8.2.2-0"), &["ibm-storage-protect-client-8.2-ba"]),
+        (rpm("TIVsm-BA", "8.1.12-0"), &["ibm-spectrum-protect-client-8.1-ba"]),
+        (rpm("TIVsm-API64", "8.2.2-0"), &["ibm-storage-protect-client-8.2-api"]),
+        (deb("gskcrypt64", "8.0-50.40"), &["ibm-gskit-8-crypt"]),
+        (rpm("gskssl64", "8.0.55.17-1"), &["ibm-gskit-8-ssl"]),
+        (rpm("ibm-java-s390x-sdk", "8.0-8.20"), &["ibm-sdk-java-8-s390x"]),
+        (deb("instana-agent-dynamic", "1.2.3"), &["ibm-instana-host-agent"]),
+        (rpm("instana-agent-static", "1.2.3-1"), &["ibm-instana-host-agent"]),
+        (rpm("gpfs.base", "5.1.0-0"), &["ibm-spectrum-scale-5.1-gpfs"]),
+        (deb("gpfs.base", "5.0.2-0"), &["ibm-spectrum-scale-5.0-gpfs"]),
+        (
+            rpm("gpfs.gplbin-3.10.0-229.el7.x86_64", "4.2.2-0"),
+            &["ibm-spectrum-scale-4.2-gpfs"],
+        ),
+        (deb("gpfs.gplbin", "5.0.2-0"), &["ibm-spectrum-scale-5.0-gpfs"]),
+        (rpm("gpfs.base", "5.2.0-0"), &[]),
+        (rpm("pam-ibm-auth", "1.0.7-0"), &["ibm-verify-gateway-linux-pam-1.0"]),
+        (rpm("ibm-radius", "1.0.7-0"), &["ibm-verify-gateway-radius"]),
+        (rpm("ibm-aspera-httpgateway", "2.1.0-1"), &["ibm-aspera-http-gateway-2.1"]),
+        (deb("ibm-fasp.io-gateway", "1.0.0"), &["ibm-aspera-faspio-gateway"]),
+        (
+            rpm("advance-toolchain-at8.0-runtime", "8.0-5"),
+            &["ibm-advance-toolchain-8.0-runtime"],
+        ),
+        (rpm("xlc.16.1.1", "16.1.1.0-0"), &["ibm-xl-c-cpp-linux-16.1.1"]),
+    ];
+    for (p, want) in cases {
+        assert_eq!(one(p.clone()), *want, "{p:?}");
+    }
 }

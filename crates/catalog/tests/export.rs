@@ -65,7 +65,7 @@ fn assert_round_trip(c: &Catalog) {
 fn the_bundled_catalog_round_trips() {
     let c = bundled().unwrap();
     assert_round_trip(&c);
-    assert_eq!(loaded(&to_json(&c)).signature_count(), 38);
+    assert_eq!(loaded(&to_json(&c)).signature_count(), 61);
 }
 
 #[test]
