@@ -25,7 +25,10 @@ fn bundled_catalog_validates_and_cites_every_signature() {
     assert_eq!(c.components.len(), 49);
     assert_eq!(c.signature_count(), 61);
     // IBM product releases (docs/catalog.md lists them with their sources).
-    assert_eq!(c.products.iter().filter(|p| p.publisher == "IBM").count(), 25);
+    assert_eq!(
+        c.products.iter().filter(|p| p.publisher == "IBM").count(),
+        25
+    );
     for comp in &c.components {
         assert!(!comp.signatures.is_empty(), "{} has no signature", comp.id);
         for (i, s) in comp.signatures.iter().enumerate() {
@@ -222,31 +225,70 @@ fn ibm_package_evidence_maps_to_the_documented_release() {
         (rpm("MQSeriesServer", "9.4.0-0"), &["ibm-mq-server-9.4"]),
         (rpm("MQSeriesServer", "9.3.0-15"), &["ibm-mq-server-9.3"]),
         (rpm("MQSeriesServer", "9.2.0-0"), &["ibm-mq-server-9.2"]),
-        (rpm("TIVsm-BA", "8.2.2-0"), &["ibm-storage-protect-client-8.2-ba"]),
-        (rpm("TIVsm-BA", "8.1.12-0"), &["ibm-spectrum-protect-client-8.1-ba"]),
-        (rpm("TIVsm-API64", "8.2.2-0"), &["ibm-storage-protect-client-8.2-api"]),
+        (
+            rpm("TIVsm-BA", "8.2.2-0"),
+            &["ibm-storage-protect-client-8.2-ba"],
+        ),
+        (
+            rpm("TIVsm-BA", "8.1.12-0"),
+            &["ibm-spectrum-protect-client-8.1-ba"],
+        ),
+        (
+            rpm("TIVsm-API64", "8.2.2-0"),
+            &["ibm-storage-protect-client-8.2-api"],
+        ),
         (deb("gskcrypt64", "8.0-50.40"), &["ibm-gskit-8-crypt"]),
         (rpm("gskssl64", "8.0.55.17-1"), &["ibm-gskit-8-ssl"]),
-        (rpm("ibm-java-s390x-sdk", "8.0-8.20"), &["ibm-sdk-java-8-s390x"]),
-        (deb("instana-agent-dynamic", "1.2.3"), &["ibm-instana-host-agent"]),
-        (rpm("instana-agent-static", "1.2.3-1"), &["ibm-instana-host-agent"]),
-        (rpm("gpfs.base", "5.1.0-0"), &["ibm-spectrum-scale-5.1-gpfs"]),
-        (deb("gpfs.base", "5.0.2-0"), &["ibm-spectrum-scale-5.0-gpfs"]),
+        (
+            rpm("ibm-java-s390x-sdk", "8.0-8.20"),
+            &["ibm-sdk-java-8-s390x"],
+        ),
+        (
+            deb("instana-agent-dynamic", "1.2.3"),
+            &["ibm-instana-host-agent"],
+        ),
+        (
+            rpm("instana-agent-static", "1.2.3-1"),
+            &["ibm-instana-host-agent"],
+        ),
+        (
+            rpm("gpfs.base", "5.1.0-0"),
+            &["ibm-spectrum-scale-5.1-gpfs"],
+        ),
+        (
+            deb("gpfs.base", "5.0.2-0"),
+            &["ibm-spectrum-scale-5.0-gpfs"],
+        ),
         (
             rpm("gpfs.gplbin-3.10.0-229.el7.x86_64", "4.2.2-0"),
             &["ibm-spectrum-scale-4.2-gpfs"],
         ),
-        (deb("gpfs.gplbin", "5.0.2-0"), &["ibm-spectrum-scale-5.0-gpfs"]),
+        (
+            deb("gpfs.gplbin", "5.0.2-0"),
+            &["ibm-spectrum-scale-5.0-gpfs"],
+        ),
         (rpm("gpfs.base", "5.2.0-0"), &[]),
-        (rpm("pam-ibm-auth", "1.0.7-0"), &["ibm-verify-gateway-linux-pam-1.0"]),
+        (
+            rpm("pam-ibm-auth", "1.0.7-0"),
+            &["ibm-verify-gateway-linux-pam-1.0"],
+        ),
         (rpm("ibm-radius", "1.0.7-0"), &["ibm-verify-gateway-radius"]),
-        (rpm("ibm-aspera-httpgateway", "2.1.0-1"), &["ibm-aspera-http-gateway-2.1"]),
-        (deb("ibm-fasp.io-gateway", "1.0.0"), &["ibm-aspera-faspio-gateway"]),
+        (
+            rpm("ibm-aspera-httpgateway", "2.1.0-1"),
+            &["ibm-aspera-http-gateway-2.1"],
+        ),
+        (
+            deb("ibm-fasp.io-gateway", "1.0.0"),
+            &["ibm-aspera-faspio-gateway"],
+        ),
         (
             rpm("advance-toolchain-at8.0-runtime", "8.0-5"),
             &["ibm-advance-toolchain-8.0-runtime"],
         ),
-        (rpm("xlc.16.1.1", "16.1.1.0-0"), &["ibm-xl-c-cpp-linux-16.1.1"]),
+        (
+            rpm("xlc.16.1.1", "16.1.1.0-0"),
+            &["ibm-xl-c-cpp-linux-16.1.1"],
+        ),
     ];
     for (p, want) in cases {
         assert_eq!(one(p.clone()), *want, "{p:?}");

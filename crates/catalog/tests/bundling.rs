@@ -640,7 +640,7 @@ fn bundled_components_with_one_option_bundle_by_single_option() {
             comp.id
         );
     }
-    // Every component of the bundled catalog (2026-12-01.1) has exactly one option.
+    // Every component of the bundled catalog (2026-12-04.1) has exactly one option.
     assert_eq!(singles, c.components.len());
     assert_eq!(singles, 49);
     // The whole catalog found on one computer at once gives the same answers.

@@ -22,6 +22,13 @@ pub struct FileConfig {
     /// Computers not scanned for this many days are marked deleted at each
     /// import (default 30; 0 never marks them).
     pub computer_retention_days: Option<u64>,
+    /// Licence history (daily values and the snapshots they come from) is
+    /// kept this many days (default 730, the two years IBM asks reports to
+    /// be kept; 0 keeps it all).
+    pub license_history_days: Option<u32>,
+    /// VM-manager data older than this many hours no longer places a VM on
+    /// its host (default 48).
+    pub vm_manager_stale_hours: Option<u32>,
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
     /// Largest scan package the upload API accepts, in bytes (default 100 MiB).

@@ -182,6 +182,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 0 => None,
                 days => Some(Duration::from_secs(days * 86_400)),
             },
+            license_history_days: match file.license_history_days.unwrap_or(730) {
+                0 => None,
+                days => Some(days),
+            },
+            vm_manager_stale: Duration::from_secs(
+                u64::from(file.vm_manager_stale_hours.unwrap_or(48)) * 3_600,
+            ),
         },
     )
     .await?;

@@ -164,7 +164,7 @@ fn the_minimal_catalog_is_accepted_verbatim_and_exports_as_bundled_plus_acme() {
         json!({"products": 1, "components": 1, "signatures": 2})
     );
     let eff = &now["effective"];
-    assert_eq!(eff["catalog_version"], "2026-12-01.1+2026-12-01.1");
+    assert_eq!(eff["catalog_version"], "2026-12-04.1+2026-12-01.1");
     assert_eq!(
         eff["counts"],
         json!({"products": b.products.len() + 1, "components": b.components.len() + 1,
@@ -179,7 +179,7 @@ fn the_minimal_catalog_is_accepted_verbatim_and_exports_as_bundled_plus_acme() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()["content-disposition"],
-        "attachment; filename=\"openlmt-catalog-2026-12-01.1+2026-12-01.1.json\""
+        "attachment; filename=\"openlmt-catalog-2026-12-04.1+2026-12-01.1.json\""
     );
     assert!(r.headers()["content-type"]
         .to_str()
@@ -197,7 +197,7 @@ fn the_minimal_catalog_is_accepted_verbatim_and_exports_as_bundled_plus_acme() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["operator"]["catalog_version"],
-        "2026-12-01.1+2026-12-01.1"
+        "2026-12-04.1+2026-12-01.1"
     );
 }
 

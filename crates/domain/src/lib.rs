@@ -6,6 +6,7 @@
 //! the ILMT wire format; the HTTP crate maps these types to JSON.
 
 pub mod import;
+pub mod metric;
 pub mod permission;
 pub mod progress;
 pub mod query;

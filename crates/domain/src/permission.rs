@@ -13,6 +13,7 @@ string_enum! {
         ViewRawData => "view_raw_data",
         ViewSoftware => "view_software",
         ManageSoftwareClassification => "manage_software_classification",
+        ViewLicenseMetrics => "view_license_metrics",
     }
 }
 

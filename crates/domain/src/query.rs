@@ -165,6 +165,59 @@ static BUNDLING_OPTION_FIELDS: [Field; 9] = [
     f("is_charged", Bool),
 ];
 
+/// `license_usage`: a product's peak of one metric over a period (ILMT's
+/// columns, plus `product_release`, `product_release_guid` and `hwm_cores`).
+static LICENSE_USAGE_FIELDS: [Field; 20] = [
+    f("product_publisher_name", Text),
+    f("product_id", Int),
+    f("product_name", Text),
+    f("product_release", Text),
+    f("product_release_guid", Text),
+    f("metric_id", Int),
+    f("metric_name", Text),
+    f("metric_code_name", Text),
+    f("hwm_quantity", Int),
+    f("hwm_peak_time", Time),
+    f("hwm_cores", Int),
+    f("bundle_id", Int),
+    f("flex_id", Int),
+    f("bundle_type", Int),
+    f("bundle_name", Text),
+    f("bundle_guid", Text),
+    f("bundle_metric_contribution", Int),
+    f("product_bundle_ratio_factor", Int),
+    f("product_bundle_ratio_divider", Int),
+    f("peak_date", Text),
+];
+
+/// `license_usage_per_server`: a product's value of one metric on one
+/// server on one day, with the nested `server` object (ILMT's columns,
+/// plus `date`, `product_release_guid` and the server's `pvu_basis`).
+static LICENSE_SERVER_USAGE_FIELDS: [Field; 22] = [
+    f("date", Text),
+    f("product_id", Int),
+    f("product_name", Text),
+    f("product_release_guid", Text),
+    f("metric_id", Int),
+    f("metric_code_name", Text),
+    f("bundle_id", Int),
+    f("bundle_name", Text),
+    f("bundle_guid", Text),
+    f("server_id", Int),
+    f("hwm_quantity", Int),
+    f("hwm_cores", Int),
+    f("server.id", Int),
+    f("server.name", Text),
+    f("server.type", Int),
+    f("server.hardware_vendor", Text),
+    f("server.hardware_model", Text),
+    f("server.hardware_serial_number", Text),
+    f("server.total_processors", Int),
+    f("server.cores", Int),
+    f("server.pvu_per_core", Int),
+    f("server.active_computers", Int),
+];
+
 static CLASSIFICATION_AUDIT_FIELDS: [Field; 10] = [
     f("id", Int),
     f("time", Time),
@@ -195,6 +248,10 @@ pub enum Entity {
     BundlingOptions,
     /// The classification audit trail.
     ClassificationAudit,
+    /// Licence metric peaks per product over a period.
+    LicenseUsage,
+    /// Licence metric values per product, server and day.
+    LicenseServerUsage,
 }
 
 impl Entity {
@@ -208,6 +265,8 @@ impl Entity {
             Entity::SoftwareComponents => &SOFTWARE_COMPONENT_FIELDS,
             Entity::BundlingOptions => &BUNDLING_OPTION_FIELDS,
             Entity::ClassificationAudit => &CLASSIFICATION_AUDIT_FIELDS,
+            Entity::LicenseUsage => &LICENSE_USAGE_FIELDS,
+            Entity::LicenseServerUsage => &LICENSE_SERVER_USAGE_FIELDS,
         }
     }
 
@@ -435,6 +494,98 @@ impl Filter {
                 .field(c.field.name)
                 .is_some_and(|f| std::ptr::eq(f, c.field)),
             Filter::And(v) | Filter::Or(v) => v.iter().all(|f| f.belongs_to(entity)),
+        }
+    }
+}
+
+impl Filter {
+    /// Whether a row held in memory matches, with the semantics the SQL
+    /// lists have: `=`/`!=` null test presence, `!=` holds between a value
+    /// and no value, the order comparisons and `contains` never hold on no
+    /// value, `contains` ignores ASCII letter case, and a list of texts
+    /// holds `=` when one of its elements is equal. `get` gives a field's
+    /// value by name ([`Value::Null`] when the row has none).
+    pub fn matches(&self, get: &dyn Fn(&str) -> RowValue) -> bool {
+        match self {
+            Filter::And(v) => v.iter().all(|f| f.matches(get)),
+            Filter::Or(v) => v.iter().any(|f| f.matches(get)),
+            Filter::Cond(c) => c.matches(&get(c.field.name)),
+        }
+    }
+}
+
+/// A field's value in a row held in memory (see [`Filter::matches`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowValue {
+    Null,
+    Int(i64),
+    Text(String),
+    Bool(bool),
+    Time(DateTime<Utc>),
+    TextList(Vec<String>),
+}
+
+impl RowValue {
+    /// The order of two values of one field (no value first).
+    pub fn order(&self, other: &RowValue) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        use RowValue as R;
+        match (self, other) {
+            (R::Null, R::Null) => Ordering::Equal,
+            (R::Null, _) => Ordering::Less,
+            (_, R::Null) => Ordering::Greater,
+            (R::Int(a), R::Int(b)) => a.cmp(b),
+            (R::Text(a), R::Text(b)) => a.cmp(b),
+            (R::Bool(a), R::Bool(b)) => a.cmp(b),
+            (R::Time(a), R::Time(b)) => a.timestamp().cmp(&b.timestamp()),
+            (R::TextList(a), R::TextList(b)) => a.cmp(b),
+            _ => Ordering::Equal,
+        }
+    }
+}
+
+impl Condition {
+    fn matches(&self, v: &RowValue) -> bool {
+        use std::cmp::Ordering;
+        let op = self.op;
+        match (&self.value, v) {
+            (Value::Null, RowValue::Null) => op == Op::Eq,
+            (Value::Null, _) => op == Op::Ne,
+            (_, RowValue::Null) => op == Op::Ne,
+            (Value::Text(t), RowValue::TextList(items)) => match op {
+                Op::Contains => items
+                    .iter()
+                    .any(|i| i.to_ascii_lowercase().contains(&t.to_ascii_lowercase())),
+                Op::Eq => items.iter().any(|i| i == t),
+                Op::Ne => !items.iter().any(|i| i == t),
+                _ => false,
+            },
+            (Value::Text(t), RowValue::Text(x)) if op == Op::Contains => {
+                x.to_ascii_lowercase().contains(&t.to_ascii_lowercase())
+            }
+            (Value::Period { from, to }, RowValue::Time(x)) => {
+                (from.timestamp()..=to.timestamp()).contains(&x.timestamp())
+            }
+            (want, have) => {
+                let ord = match (want, have) {
+                    (Value::Int(a), RowValue::Int(b)) => b.cmp(a),
+                    (Value::Text(a), RowValue::Text(b)) => b.as_str().cmp(a.as_str()),
+                    (Value::Bool(a), RowValue::Bool(b)) => b.cmp(a),
+                    (Value::Time(a), RowValue::Time(b)) => b.timestamp().cmp(&a.timestamp()),
+                    // A value of another kind never matches (the parser
+                    // makes conditions of the field's kind).
+                    _ => return op == Op::Ne,
+                };
+                match op {
+                    Op::Eq => ord == Ordering::Equal,
+                    Op::Ne => ord != Ordering::Equal,
+                    Op::Lt => ord == Ordering::Less,
+                    Op::Le => ord != Ordering::Greater,
+                    Op::Gt => ord == Ordering::Greater,
+                    Op::Ge => ord != Ordering::Less,
+                    Op::Contains | Op::Last => false,
+                }
+            }
         }
     }
 }

@@ -56,6 +56,12 @@ pub struct EngineConfig {
     /// Computers whose last scan is older than this are marked deleted at
     /// each publish (`None`: never).
     pub computer_retention: Option<Duration>,
+    /// Licence history older than this many days is deleted at each
+    /// publish (`None`: kept).
+    pub license_history_days: Option<u32>,
+    /// VM-manager data older than this no longer places a VM on its host
+    /// (the VM is then counted on its own, counting-rules.md §6).
+    pub vm_manager_stale: Duration,
     /// Test seams (pause, fail, panic at named points); empty, and without
     /// any effect, in a build without the `test-hooks` feature.
     pub test_hooks: TestHooks,

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 mod inventory;
+mod license;
 pub mod list;
 mod panel;
 pub mod params;
@@ -135,6 +136,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/sam/v2/classification_audit",
             get(software::list_audit).route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
+            "/api/sam/v2/license_usage",
+            get(license::license_usage).route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
+            "/api/sam/v2/license_usage_per_server",
+            get(license::license_usage_per_server)
+                .route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
+            "/api/sam/v2/license_usage/explain",
+            get(license::explain).route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
             "/api/sam/v2/scan_results_upload",

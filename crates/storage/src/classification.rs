@@ -237,11 +237,15 @@ async fn apply(
     user: &str,
     target: &InstanceRef,
     req: &ClassifyRequest,
+    touched: &mut std::collections::BTreeSet<String>,
 ) -> Result<RowOutcome> {
     let c = match find(tx, target).await? {
         Ok(c) => c,
         Err(reason) => return Ok(RowOutcome::Invalid { reason }),
     };
+    // The products whose licence values this row may change (before and
+    // after a reassignment).
+    touched.extend(c.product_id.iter().chain(req.product_id.iter()).cloned());
     let comment = req
         .comment
         .as_deref()
@@ -520,6 +524,7 @@ impl Store {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         let mut out = Vec::with_capacity(rows.len());
+        let mut touched = std::collections::BTreeSet::new();
         for row in rows {
             out.push(match row {
                 Err(reason) => RowOutcome::Invalid {
@@ -529,7 +534,7 @@ impl Store {
                     // A savepoint per row: an invalid row found half way
                     // leaves nothing behind.
                     sqlx::query("SAVEPOINT row").execute(&mut *tx).await?;
-                    let o = apply(&mut tx, now, user, target, req).await?;
+                    let o = apply(&mut tx, now, user, target, req, &mut touched).await?;
                     let end = if matches!(o, RowOutcome::Invalid { .. }) {
                         "ROLLBACK TO row"
                     } else {
@@ -546,6 +551,16 @@ impl Store {
         if simulate {
             tx.rollback().await?;
         } else {
+            if out.iter().any(|o| !matches!(o, RowOutcome::Invalid { .. })) {
+                // Classification is retroactive: every stored day of the
+                // products touched is recomputed, in this transaction.
+                crate::license::recompute_products_in(
+                    &mut tx,
+                    self.calculator().as_deref(),
+                    &touched,
+                )
+                .await?;
+            }
             crate::list::bump_generation(&mut tx).await?;
             tx.commit().await?;
         }

@@ -453,6 +453,17 @@ impl Store {
             }
             _ => None,
         };
+        let license = if opts.complete {
+            crate::license::publish_license(
+                &mut tx,
+                self.calculator().as_deref(),
+                id,
+                opts.license_retention_days,
+            )
+            .await?
+        } else {
+            None
+        };
         sqlx::query(
             "INSERT INTO scan_packages (data_source, file_name, size, sha256, first_seen,
                imported_at, import_id, state, reason, mtime_ns)
@@ -490,7 +501,7 @@ impl Store {
         crate::list::bump_generation(&mut tx).await?;
         before_commit.await;
         tx.commit().await?;
-        Ok(Some(Published { software }))
+        Ok(Some(Published { software, license }))
     }
 
     /// Ends an active import as failed or cancelled, keeping its progress.
@@ -581,6 +592,8 @@ impl Store {
 pub struct Published {
     /// What it did to the software inventory, when it applied a discovery.
     pub software: Option<crate::SoftwarePublished>,
+    /// What it did to the licence values, when the import took a snapshot.
+    pub license: Option<crate::LicensePublished>,
 }
 
 /// What earlier imports left behind (see [`Store::clean_leftovers`]), or
@@ -625,6 +638,9 @@ impl Store {
             done.unpublished_facts += self.discard_import_facts(id).await?;
         }
         done.unpublished_discovery = self.discard_unpublished_discovery().await?;
+        // (Counted with the discovery's: both are a complete import's
+        // unpublished work.)
+        done.unpublished_discovery += self.discard_unpublished_license_snapshots().await?;
         self.ensure_instance_indexes().await?;
         // One statement, so an import registered meanwhile (whose new
         // computers are not yet published) keeps them.
@@ -714,6 +730,7 @@ mod tests {
         complete: true,
         stale_before_ms: None,
         discovery: None,
+        license_retention_days: None,
     };
 
     fn pkg(name: &str, sha: &str, state: ScanPackageState) -> NewScanPackageRecord {

@@ -349,6 +349,9 @@ pub struct PublishOptions {
     /// (complete imports whose discovery ran; `None` leaves the software
     /// inventory as it was).
     pub discovery: Option<std::sync::Arc<crate::InventoryCatalog>>,
+    /// Delete licence history older than this many days (from the day of
+    /// the snapshot published); `None` keeps it all.
+    pub license_retention_days: Option<u32>,
 }
 
 impl Store {

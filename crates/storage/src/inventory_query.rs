@@ -360,6 +360,9 @@ mod tests {
             Entity::SoftwareComponents => crate::SoftwareComponentList::column(field),
             Entity::BundlingOptions => crate::BundlingOptionList::column(field),
             Entity::ClassificationAudit => crate::ClassificationAuditList::column(field),
+            Entity::LicenseServerUsage => crate::LicenseServerUsageList::column(field),
+            // Computed in memory by the HTTP crate (a peak over a period).
+            Entity::LicenseUsage => Some("NULL"),
         }
     }
 
@@ -587,6 +590,7 @@ mod tests {
             Entity::SoftwareComponents,
             Entity::BundlingOptions,
             Entity::ClassificationAudit,
+            Entity::LicenseServerUsage,
         ] {
             for fd in e.fields() {
                 assert!(column(e, fd.name).is_some(), "{e:?} {}", fd.name);
@@ -628,6 +632,11 @@ mod tests {
                                 .query_list::<crate::ClassificationAuditList>(&query)
                                 .await
                                 .map(|_| ()),
+                            Entity::LicenseServerUsage => store
+                                .query_list::<crate::LicenseServerUsageList>(&query)
+                                .await
+                                .map(|_| ()),
+                            Entity::LicenseUsage => Ok(()),
                         };
                         r.unwrap_or_else(|err| panic!("{e:?} {} {op} {v:?}: {err}", fd.name));
                     }

@@ -18,6 +18,7 @@ mod classification;
 mod imports;
 mod inventory;
 mod inventory_query;
+mod license;
 mod list;
 mod meta;
 mod scan_package_state;
@@ -37,6 +38,11 @@ pub use inventory::{
 pub use inventory_query::{
     ComputerList, ComputerRow, DeleteOutcome, InstalledPackageList, RawInstalledPackage,
     RawSwidTag, SwidTagList,
+};
+pub use license::{
+    Holding, LicensePublished, LicenseServerUsageList, LicenseSnapshotWrite, ServerUsageRow,
+    ServerValue, SnapshotPartition, SnapshotServer, StoredSnapshot, UsageCalculator, UsageRow,
+    METRIC_CODES,
 };
 pub use list::{ListSource, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
@@ -102,6 +108,8 @@ pub struct Store {
     /// Totals of list queries, by query, for the list generation they were
     /// counted at (see `list.rs`).
     counts: std::sync::Arc<std::sync::Mutex<list::CountCache>>,
+    /// The licence arithmetic (see `license.rs`), set once at start-up.
+    calc: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn UsageCalculator>>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -126,6 +134,7 @@ impl Store {
         Ok(Store {
             pool,
             counts: Default::default(),
+            calc: Default::default(),
         })
     }
 

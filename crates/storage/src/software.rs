@@ -743,8 +743,9 @@ async fn write_catalog(
         .await?;
     for p in &catalog.products {
         sqlx::query(
-            "INSERT INTO inventory_products (id, publisher, name, release, metric, in_catalog)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1)
+            "INSERT INTO inventory_products (id, publisher, name, release, metric, in_catalog, num)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1,
+                     (SELECT COALESCE(MAX(num), 0) + 1 FROM inventory_products))
              ON CONFLICT (id) DO UPDATE SET publisher = excluded.publisher,
                name = excluded.name, release = excluded.release, metric = excluded.metric,
                in_catalog = 1",

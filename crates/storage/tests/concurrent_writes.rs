@@ -91,6 +91,7 @@ async fn import_once(
                 complete: true,
                 stale_before_ms: None,
                 discovery: None,
+                license_retention_days: None,
             },
         )
         .await

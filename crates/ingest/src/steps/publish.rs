@@ -37,6 +37,7 @@ async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
             (Utc::now() - chrono::Duration::from_std(d).unwrap_or_default()).timestamp_millis()
         }),
         discovery: crate::lock(&run.discovery).clone(),
+        license_retention_days: run.engine.config().license_history_days,
     };
     // The hook inside the transaction ignores cancels (see above).
     let before_commit = async {

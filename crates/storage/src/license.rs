@@ -1,0 +1,854 @@
+//! Licence metrics: the snapshots complete imports take of the
+//! virtualization hierarchy, the licensable instances present at each, and
+//! the values computed from them per day (schema and visibility rule in
+//! `migrations/sqlite/0009_license_metrics.sql`).
+//!
+//! The arithmetic is not here: the values come from a [`UsageCalculator`]
+//! (the licence crate, through the ingest crate's adapter), given to the
+//! store once with [`Store::set_usage_calculator`]. This module stores its
+//! inputs and outputs and decides *which* days to recompute: the snapshot's
+//! day at each publish, and every stored day of the products a
+//! classification change touches (retroactive, as ILMT's reaggregation).
+
+use crate::list::ListSource;
+use crate::{to_ms, Result, Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use openlmt_domain::query::Entity;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The metric code names the values are stored under (ILMT's names).
+pub const METRIC_CODES: [&str; 5] = [
+    "PVU_FULL_CAP",
+    "PVU_SUB_CAP",
+    "RVU_FULL_CAP",
+    "RVU_SUB_CAP",
+    "VIRTUAL_PROCESSOR_CORE",
+];
+
+/// One server of a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotServer {
+    /// Stable across snapshots: `computer:<id>` for a physical computer,
+    /// `TLM_VM_<…>` for a VM counted on its own, `cloud:<id>` for a cloud VM.
+    pub key: String,
+    /// ILMT's integer server id (the id of the computer it stands for).
+    pub server_id: i64,
+    pub name: String,
+    /// `physical`, `default` (a VM without VM-manager data) or `cloud`.
+    pub kind: String,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub total_processors: Option<i64>,
+    /// Activated physical cores (the VM's cores for `default` and `cloud`);
+    /// `None` when no evidence says how many.
+    pub cores: Option<i64>,
+    pub pvu_per_core: i64,
+    /// Whether sub-capacity is capped at `cores`.
+    pub capped: bool,
+    /// The operator's override, when one applied.
+    pub custom_pvu: Option<i64>,
+    /// JSON: why this rate and these cores.
+    pub basis: serde_json::Value,
+}
+
+/// A computer placed on a server, with the cores it counts there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotPartition {
+    pub computer_id: i64,
+    pub server_key: String,
+    pub cores: i64,
+    /// JSON: how the computer was placed (VM-manager data, own server, …).
+    pub reason: serde_json::Value,
+}
+
+/// What a complete import's licence step saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseSnapshotWrite {
+    pub taken_at: DateTime<Utc>,
+    pub day: NaiveDate,
+    pub pvu_table_version: String,
+    pub details: serde_json::Value,
+    pub servers: Vec<SnapshotServer>,
+    pub partitions: Vec<SnapshotPartition>,
+}
+
+/// A stored snapshot, as the calculator reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSnapshot {
+    pub id: i64,
+    pub taken_at: DateTime<Utc>,
+    pub day: NaiveDate,
+    pub pvu_table_version: String,
+    pub servers: Vec<SnapshotServer>,
+    pub partitions: Vec<SnapshotPartition>,
+}
+
+/// A licensable instance present at a snapshot, with its classification
+/// as it is now (charged, assigned to a product with a metric, neither
+/// excluded nor suppressed: the others are not returned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub instance_id: i64,
+    pub computer_id: i64,
+    pub component_id: String,
+    pub product_id: String,
+    /// The product's metric: `PVU`, `RVU_MAPC` or `VPC`.
+    pub metric: String,
+}
+
+/// One server's value of one product and metric, as computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerValue {
+    pub product_id: String,
+    /// One of [`METRIC_CODES`].
+    pub metric: String,
+    pub server_key: String,
+    pub quantity: i64,
+    pub cores: i64,
+    pub explanation: serde_json::Value,
+}
+
+/// The licence arithmetic, as the store needs it (implemented over the
+/// licence crate, which does no I/O).
+pub trait UsageCalculator: Send + Sync + std::fmt::Debug {
+    /// Every server's value of every product and metric at one snapshot.
+    fn server_values(&self, snapshot: &StoredSnapshot, holdings: &[Holding]) -> Vec<ServerValue>;
+    /// A product's daily quantity and cores from its servers' values of the
+    /// day (PVU and VPC: the sum; RVU: the tiers applied to the summed
+    /// cores).
+    fn product_quantity(&self, metric: &str, servers: &[&ServerValue]) -> (i64, i64);
+}
+
+/// One row of `license_usage`: a product's peak of one metric in a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    pub product_id: String,
+    pub product_num: i64,
+    pub publisher: String,
+    pub name: String,
+    pub release: Option<String>,
+    pub metric: String,
+    pub quantity: i64,
+    pub peak_day: NaiveDate,
+    pub cores: i64,
+}
+
+/// One row of `license_usage_per_server`: a product's value on one server
+/// on one day, with the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerUsageRow {
+    pub day: NaiveDate,
+    pub product_id: String,
+    pub product_num: i64,
+    pub publisher: String,
+    pub name: String,
+    pub release: Option<String>,
+    pub metric: String,
+    pub quantity: i64,
+    pub cores: i64,
+    pub server: SnapshotServer,
+    pub active_computers: i64,
+    pub explanation: serde_json::Value,
+    pub snapshot_id: i64,
+}
+
+/// What a publish or a recomputation wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LicensePublished {
+    pub day: Option<NaiveDate>,
+    pub instances: u64,
+    pub server_values: u64,
+    pub product_values: u64,
+    pub days_recomputed: u64,
+}
+
+type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
+
+fn day_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn parse_day(s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| StoreError::Corrupt(format!("bad day `{s}`: {e}")))
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
+}
+
+fn parse_json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+}
+
+impl Store {
+    /// Gives the store the licence arithmetic. Until it has one, publishes
+    /// store snapshots but compute no values (only the storage crate's own
+    /// tests run so).
+    pub fn set_usage_calculator(&self, calc: Arc<dyn UsageCalculator>) {
+        let _ = self.calc.set(calc);
+    }
+
+    pub(crate) fn calculator(&self) -> Option<Arc<dyn UsageCalculator>> {
+        self.calc.get().cloned()
+    }
+
+    /// Writes an import's snapshot, invisible until its publish.
+    pub async fn write_license_snapshot(
+        &self,
+        import_id: i64,
+        snap: &LicenseSnapshotWrite,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for table in ["license_snapshot_servers", "license_snapshot_partitions"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE snapshot_id = ?"))
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT OR REPLACE INTO license_snapshots
+               (id, taken_at, day, published, pvu_table_version, details)
+             VALUES (?, ?, ?, 0, ?, ?)",
+        )
+        .bind(import_id)
+        .bind(to_ms(snap.taken_at))
+        .bind(day_text(snap.day))
+        .bind(&snap.pvu_table_version)
+        .bind(json_text(&snap.details))
+        .execute(&mut *tx)
+        .await?;
+        for chunk in snap.servers.chunks(500) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO license_snapshot_servers (snapshot_id, server_key, server_id, name,
+                   kind, vendor, model, serial, total_processors, cores, pvu_per_core, capped,
+                   custom_pvu, basis) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(import_id)
+                    .push_bind(&s.key)
+                    .push_bind(s.server_id)
+                    .push_bind(&s.name)
+                    .push_bind(&s.kind)
+                    .push_bind(&s.vendor)
+                    .push_bind(&s.model)
+                    .push_bind(&s.serial)
+                    .push_bind(s.total_processors)
+                    .push_bind(s.cores)
+                    .push_bind(s.pvu_per_core)
+                    .push_bind(s.capped)
+                    .push_bind(s.custom_pvu)
+                    .push_bind(json_text(&s.basis));
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        for chunk in snap.partitions.chunks(800) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO license_snapshot_partitions (snapshot_id, computer_id, server_key,
+                   cores, reason) ",
+            );
+            qb.push_values(chunk, |mut b, p| {
+                b.push_bind(import_id)
+                    .push_bind(p.computer_id)
+                    .push_bind(&p.server_key)
+                    .push_bind(p.cores)
+                    .push_bind(json_text(&p.reason));
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the snapshots of imports that are not active and never
+    /// published (a failed, cancelled or crashed import). Returns the rows
+    /// deleted.
+    pub async fn discard_unpublished_license_snapshots(&self) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let dead = "SELECT s.id FROM license_snapshots s WHERE s.published = 0 AND NOT EXISTS
+                      (SELECT 1 FROM imports i WHERE i.id = s.id AND i.active_slot = 1)";
+        let mut deleted = 0;
+        for table in ["license_snapshot_servers", "license_snapshot_partitions"] {
+            deleted += sqlx::query(&format!(
+                "DELETE FROM {table} WHERE snapshot_id IN ({dead})"
+            ))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        deleted += sqlx::query(&format!(
+            "DELETE FROM license_snapshots WHERE id IN ({dead})"
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Recomputes every stored day of `products` (after a classification
+    /// change, or an operator's rate override), in one transaction.
+    pub async fn recompute_license_products(
+        &self,
+        products: &BTreeSet<String>,
+    ) -> Result<LicensePublished> {
+        let mut tx = self.write_tx().await?;
+        let done = recompute_products_in(&mut tx, self.calculator().as_deref(), products).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Recomputes every stored day of every product (after a new PVU
+    /// table, or to repair), in one transaction.
+    pub async fn recompute_license_all(&self) -> Result<LicensePublished> {
+        let mut tx = self.write_tx().await?;
+        let days: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT day FROM license_snapshots WHERE published = 1 ORDER BY day",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut done = LicensePublished::default();
+        if let Some(calc) = self.calculator() {
+            for d in days {
+                let w = recompute_day(&mut tx, calc.as_ref(), &parse_day(&d)?, None).await?;
+                done.server_values += w.0;
+                done.product_values += w.1;
+                done.days_recomputed += 1;
+            }
+        }
+        crate::list::bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// The peak of every product and metric over the days `from..=to`
+    /// (the earliest day on a tie), ordered as ILMT orders them: by
+    /// metric, then product number.
+    pub async fn license_usage(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<UsageRow>> {
+        let rows = sqlx::query(
+            "SELECT d.product_id, d.metric, d.day, d.quantity, d.cores,
+                    p.num, p.publisher, p.name, p.release
+             FROM (SELECT product_id, metric, day, quantity, cores,
+                          ROW_NUMBER() OVER (PARTITION BY product_id, metric
+                                             ORDER BY quantity DESC, day ASC) AS rn
+                   FROM license_product_days WHERE day BETWEEN ?1 AND ?2) d
+             JOIN inventory_products p ON p.id = d.product_id
+             WHERE d.rn = 1",
+        )
+        .bind(day_text(from))
+        .bind(day_text(to))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(UsageRow {
+                product_id: r.try_get("product_id")?,
+                metric: r.try_get("metric")?,
+                peak_day: parse_day(r.try_get::<&str, _>("day")?)?,
+                quantity: r.try_get("quantity")?,
+                cores: r.try_get("cores")?,
+                product_num: r.try_get::<Option<i64>, _>("num")?.unwrap_or(0),
+                publisher: r.try_get("publisher")?,
+                name: r.try_get("name")?,
+                release: r.try_get("release")?,
+            });
+        }
+        out.sort_by(|a, b| {
+            metric_rank(&a.metric)
+                .cmp(&metric_rank(&b.metric))
+                .then(a.product_num.cmp(&b.product_num))
+        });
+        Ok(out)
+    }
+
+    /// Every product's value on every server on `day`, with the server as
+    /// the snapshot that gave the value saw it.
+    pub async fn license_usage_per_server(&self, day: NaiveDate) -> Result<Vec<ServerUsageRow>> {
+        self.server_usage(day, None).await
+    }
+
+    /// The per-server values of one product and metric on `day`, with their
+    /// explanations (the "explain a number" API).
+    pub async fn license_explain(
+        &self,
+        day: NaiveDate,
+        product_id: &str,
+        metric: &str,
+    ) -> Result<Vec<ServerUsageRow>> {
+        self.server_usage(day, Some((product_id, metric))).await
+    }
+
+    async fn server_usage(
+        &self,
+        day: NaiveDate,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<ServerUsageRow>> {
+        let mut qb = QueryBuilder::<Sqlite>::new(LicenseServerUsageList::SELECT);
+        qb.push(LicenseServerUsageList::FROM_WHERE);
+        qb.push(" AND d.day = ");
+        qb.push_bind(day_text(day));
+        if let Some((product, metric)) = only {
+            qb.push(" AND d.product_id = ");
+            qb.push_bind(product.to_string());
+            qb.push(" AND d.metric = ");
+            qb.push_bind(metric.to_string());
+        }
+        qb.push(" ORDER BY ");
+        qb.push(LicenseServerUsageList::STABLE_ORDER);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(LicenseServerUsageList::row).collect()
+    }
+
+    /// The daily values of products between two days, in day order (the
+    /// chart and the audit snapshot).
+    pub async fn license_product_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, String, String, i64)>> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT day, product_id, metric, quantity FROM license_product_days
+             WHERE day BETWEEN ? AND ? ORDER BY day, product_id, metric",
+        )
+        .bind(day_text(from))
+        .bind(day_text(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(d, p, m, q)| Ok((parse_day(&d)?, p, m, q)))
+            .collect()
+    }
+
+    /// The latest published snapshot (for the servers and their rates as
+    /// the computers API shows them), if any.
+    pub async fn latest_license_snapshot(&self) -> Result<Option<StoredSnapshot>> {
+        let mut conn = self.pool.acquire().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM license_snapshots WHERE published = 1 ORDER BY taken_at DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        match id {
+            Some(id) => Ok(Some(load_snapshot(&mut conn, id).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// `license_usage_per_server` as a list: every product's value of every
+/// metric on every server on every stored day (the API filters one day).
+pub struct LicenseServerUsageList;
+
+/// ILMT's `metric_id` of a stored metric code (see `openlmt_domain::metric`).
+const METRIC_ID_SQL: &str = "(CASE d.metric WHEN 'PVU_FULL_CAP' THEN 3 WHEN 'PVU_SUB_CAP' THEN 4
+     WHEN 'RVU_FULL_CAP' THEN 7 WHEN 'RVU_SUB_CAP' THEN 8 WHEN 'VIRTUAL_PROCESSOR_CORE' THEN 22 END)";
+
+impl ListSource for LicenseServerUsageList {
+    type Row = ServerUsageRow;
+    const ENTITY: Entity = Entity::LicenseServerUsage;
+    const SELECT: &'static str = "SELECT d.day, d.product_id, d.metric, d.quantity, d.cores,
+            d.explanation, d.snapshot_id, p.num, p.publisher, p.name, p.release,
+            s.server_key, s.server_id, s.name AS server_name, s.kind, s.vendor, s.model,
+            s.serial, s.total_processors, s.cores AS server_cores, s.pvu_per_core,
+            s.capped, s.custom_pvu, s.basis,
+            (SELECT COUNT(*) FROM license_snapshot_partitions x
+             WHERE x.snapshot_id = d.snapshot_id AND x.server_key = d.server_key)
+              AS active_computers";
+    const FROM_WHERE: &'static str = " FROM license_server_days d
+             JOIN inventory_products p ON p.id = d.product_id
+             JOIN license_snapshot_servers s
+               ON s.snapshot_id = d.snapshot_id AND s.server_key = d.server_key
+             WHERE 1";
+    const STABLE_ORDER: &'static str = "d.day, p.num, d.metric, s.server_id, d.server_key";
+
+    fn column(field: &str) -> Option<&'static str> {
+        Some(match field {
+            "date" => "d.day",
+            "product_id" => "p.num",
+            "product_name" => "p.name",
+            "product_release_guid" => "d.product_id",
+            "metric_id" => METRIC_ID_SQL,
+            "metric_code_name" => "d.metric",
+            "bundle_id" => "0",
+            "bundle_name" | "bundle_guid" => "NULL",
+            "server_id" | "server.id" => "s.server_id",
+            "hwm_quantity" => "d.quantity",
+            "hwm_cores" => "d.cores",
+            "server.name" => "s.name",
+            "server.type" => {
+                "(CASE s.kind WHEN 'physical' THEN 0 WHEN 'default' THEN 1 ELSE 2 END)"
+            }
+            "server.hardware_vendor" => "COALESCE(s.vendor, '-')",
+            "server.hardware_model" => "COALESCE(s.model, '-')",
+            "server.hardware_serial_number" => "COALESCE(s.serial, s.name)",
+            "server.total_processors" => "s.total_processors",
+            "server.cores" => "s.cores",
+            "server.pvu_per_core" => "s.pvu_per_core",
+            "server.active_computers" => {
+                "(SELECT COUNT(*) FROM license_snapshot_partitions x
+                  WHERE x.snapshot_id = d.snapshot_id AND x.server_key = d.server_key)"
+            }
+            _ => return None,
+        })
+    }
+
+    fn row(r: &SqliteRow) -> Result<ServerUsageRow> {
+        Ok(ServerUsageRow {
+            day: parse_day(r.try_get::<&str, _>("day")?)?,
+            product_id: r.try_get("product_id")?,
+            product_num: r.try_get::<Option<i64>, _>("num")?.unwrap_or(0),
+            publisher: r.try_get("publisher")?,
+            name: r.try_get("name")?,
+            release: r.try_get("release")?,
+            metric: r.try_get("metric")?,
+            quantity: r.try_get("quantity")?,
+            cores: r.try_get("cores")?,
+            explanation: parse_json(r.try_get("explanation")?),
+            snapshot_id: r.try_get("snapshot_id")?,
+            active_computers: r.try_get("active_computers")?,
+            server: server_from_row(r, "server_name", "server_cores")?,
+        })
+    }
+}
+
+fn metric_rank(m: &str) -> usize {
+    METRIC_CODES
+        .iter()
+        .position(|x| *x == m)
+        .unwrap_or(METRIC_CODES.len())
+}
+
+fn server_from_row(r: &SqliteRow, name_col: &str, cores_col: &str) -> Result<SnapshotServer> {
+    Ok(SnapshotServer {
+        key: r.try_get("server_key")?,
+        server_id: r.try_get("server_id")?,
+        name: r.try_get(name_col)?,
+        kind: r.try_get("kind")?,
+        vendor: r.try_get("vendor")?,
+        model: r.try_get("model")?,
+        serial: r.try_get("serial")?,
+        total_processors: r.try_get("total_processors")?,
+        cores: r.try_get(cores_col)?,
+        pvu_per_core: r.try_get("pvu_per_core")?,
+        capped: r.try_get("capped")?,
+        custom_pvu: r.try_get("custom_pvu")?,
+        basis: parse_json(r.try_get("basis")?),
+    })
+}
+
+async fn load_snapshot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<StoredSnapshot> {
+    let head =
+        sqlx::query("SELECT taken_at, day, pvu_table_version FROM license_snapshots WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let servers = sqlx::query(
+        "SELECT server_key, server_id, name, kind, vendor, model, serial, total_processors,
+                cores, pvu_per_core, capped, custom_pvu, basis
+         FROM license_snapshot_servers WHERE snapshot_id = ? ORDER BY server_key",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| server_from_row(r, "name", "cores"))
+    .collect::<Result<Vec<_>>>()?;
+    let partitions = sqlx::query(
+        "SELECT computer_id, server_key, cores, reason FROM license_snapshot_partitions
+         WHERE snapshot_id = ? ORDER BY computer_id, server_key",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(SnapshotPartition {
+            computer_id: r.try_get("computer_id")?,
+            server_key: r.try_get("server_key")?,
+            cores: r.try_get("cores")?,
+            reason: parse_json(r.try_get("reason")?),
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+    Ok(StoredSnapshot {
+        id,
+        taken_at: crate::from_ms(head.try_get("taken_at")?),
+        day: parse_day(head.try_get::<&str, _>("day")?)?,
+        pvu_table_version: head.try_get("pvu_table_version")?,
+        servers,
+        partitions,
+    })
+}
+
+/// The licensable instances present at a snapshot, classified as they are
+/// now; only those of `products` when given.
+async fn holdings(
+    conn: &mut sqlx::SqliteConnection,
+    snapshot_id: i64,
+    products: Option<&BTreeSet<String>>,
+) -> Result<Vec<Holding>> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.computer_id, i.component_id, i.product_id, p.metric
+         FROM license_snapshot_instances h
+         JOIN software_instances i ON i.id = h.instance_id
+         JOIN inventory_products p ON p.id = i.product_id
+         WHERE h.snapshot_id = ? AND p.metric IS NOT NULL AND i.is_charged = 1
+           AND NOT EXISTS (SELECT 1 FROM software_exclusions x
+                           WHERE x.computer_id = i.computer_id AND x.product_id = i.product_id)
+           AND NOT EXISTS (SELECT 1 FROM software_suppressions s
+                           WHERE s.computer_id = i.computer_id AND s.component_id = i.component_id)",
+    )
+    .bind(snapshot_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let product_id: String = r.try_get("product_id")?;
+        if products.is_some_and(|ps| !ps.contains(&product_id)) {
+            continue;
+        }
+        out.push(Holding {
+            instance_id: r.try_get("id")?,
+            computer_id: r.try_get("computer_id")?,
+            component_id: r.try_get("component_id")?,
+            product_id,
+            metric: r.try_get("metric")?,
+        });
+    }
+    Ok(out)
+}
+
+/// The licence part of a complete import's publish, inside its transaction
+/// and after the software part (so the instances read are those the import
+/// publishes): the import's snapshot becomes visible, the licensable
+/// instances present are recorded with it, and its day is recomputed.
+/// History older than `retention_days` is deleted.
+pub(crate) async fn publish_license(
+    tx: &mut Tx<'_>,
+    calc: Option<&dyn UsageCalculator>,
+    import_id: i64,
+    retention_days: Option<u32>,
+) -> Result<Option<LicensePublished>> {
+    let day: Option<String> =
+        sqlx::query_scalar("SELECT day FROM license_snapshots WHERE id = ? AND published = 0")
+            .bind(import_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(day) = day else {
+        return Ok(None);
+    };
+    let day = parse_day(&day)?;
+    sqlx::query("UPDATE license_snapshots SET published = 1 WHERE id = ?")
+        .bind(import_id)
+        .execute(&mut **tx)
+        .await?;
+    // Instances whose component can count against a metric, or that are
+    // assigned to a product with one (a manual assignment may name any
+    // product), of visible computers.
+    let instances = sqlx::query(concat!(
+        "INSERT INTO license_snapshot_instances (snapshot_id, instance_id)
+         SELECT ?1, i.id FROM software_instances i
+         JOIN computers c ON c.id = i.computer_id AND c.published = 1 AND c.is_deleted = 0
+         WHERE i.is_present = 1 AND ",
+        visible_instance!(),
+        " AND (EXISTS (SELECT 1 FROM inventory_bundling_options o
+                      JOIN inventory_products p ON p.id = o.product_id
+                      WHERE o.component_id = i.component_id AND p.metric IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM inventory_products p
+                          WHERE p.id = i.product_id AND p.metric IS NOT NULL))"
+    ))
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let mut done = LicensePublished {
+        day: Some(day),
+        instances,
+        ..Default::default()
+    };
+    if let Some(calc) = calc {
+        let (s, p) = recompute_day(tx, calc, &day, None).await?;
+        done.server_values = s;
+        done.product_values = p;
+        done.days_recomputed = 1;
+    }
+    if let Some(days) = retention_days {
+        let oldest = day_text(day - chrono::Duration::days(i64::from(days)));
+        prune_before(tx, &oldest).await?;
+    }
+    Ok(Some(done))
+}
+
+/// Deletes the licence history of the days before `oldest`.
+async fn prune_before(tx: &mut Tx<'_>, oldest: &str) -> Result<()> {
+    let old = "SELECT id FROM license_snapshots WHERE day < ?1";
+    for table in [
+        "license_snapshot_servers",
+        "license_snapshot_partitions",
+        "license_snapshot_instances",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE snapshot_id IN ({old})"))
+            .bind(oldest)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for table in [
+        "license_snapshots",
+        "license_server_days",
+        "license_product_days",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE day < ?1"))
+            .bind(oldest)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the stored days of `products` (every day that has a
+/// published snapshot) inside `tx`.
+pub(crate) async fn recompute_products_in(
+    tx: &mut Tx<'_>,
+    calc: Option<&dyn UsageCalculator>,
+    products: &BTreeSet<String>,
+) -> Result<LicensePublished> {
+    let mut done = LicensePublished::default();
+    let Some(calc) = calc else {
+        return Ok(done);
+    };
+    if products.is_empty() {
+        return Ok(done);
+    }
+    let days: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT day FROM license_snapshots WHERE published = 1 ORDER BY day",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for d in days {
+        let (s, p) = recompute_day(tx, calc, &parse_day(&d)?, Some(products)).await?;
+        done.server_values += s;
+        done.product_values += p;
+        done.days_recomputed += 1;
+    }
+    Ok(done)
+}
+
+/// Recomputes one day's values (of `products` only, when given): each
+/// server's value is the maximum over the day's published snapshots, and a
+/// product's value is computed from its servers'. Returns the server and
+/// product rows written.
+async fn recompute_day(
+    tx: &mut Tx<'_>,
+    calc: &dyn UsageCalculator,
+    day: &NaiveDate,
+    products: Option<&BTreeSet<String>>,
+) -> Result<(u64, u64)> {
+    let day_s = day_text(*day);
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM license_snapshots WHERE day = ? AND published = 1 ORDER BY taken_at, id",
+    )
+    .bind(&day_s)
+    .fetch_all(&mut **tx)
+    .await?;
+    // (product, metric, server) → the largest value and its snapshot.
+    let mut best: HashMap<(String, String, String), (ServerValue, i64)> = HashMap::new();
+    for id in ids {
+        let snap = load_snapshot(&mut *tx, id).await?;
+        let held = holdings(&mut *tx, id, products).await?;
+        if held.is_empty() {
+            continue;
+        }
+        for v in calc.server_values(&snap, &held) {
+            let k = (v.product_id.clone(), v.metric.clone(), v.server_key.clone());
+            match best.get(&k) {
+                Some((old, _)) if (old.quantity, old.cores) >= (v.quantity, v.cores) => {}
+                _ => {
+                    best.insert(k, (v, id));
+                }
+            }
+        }
+    }
+    // Replace the day's rows (of the products recomputed).
+    match products {
+        None => {
+            for table in ["license_server_days", "license_product_days"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE day = ?"))
+                    .bind(&day_s)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Some(ps) => {
+            for p in ps {
+                for table in ["license_server_days", "license_product_days"] {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE day = ? AND product_id = ?"
+                    ))
+                    .bind(&day_s)
+                    .bind(p)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+        }
+    }
+    let mut values: Vec<(ServerValue, i64)> = best.into_values().collect();
+    values.sort_by(|a, b| {
+        (&a.0.product_id, &a.0.metric, &a.0.server_key).cmp(&(
+            &b.0.product_id,
+            &b.0.metric,
+            &b.0.server_key,
+        ))
+    });
+    for chunk in values.chunks(500) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO license_server_days (day, product_id, metric, server_key, snapshot_id,
+               quantity, cores, explanation) ",
+        );
+        qb.push_values(chunk, |mut b, (v, id)| {
+            b.push_bind(&day_s)
+                .push_bind(&v.product_id)
+                .push_bind(&v.metric)
+                .push_bind(&v.server_key)
+                .push_bind(*id)
+                .push_bind(v.quantity)
+                .push_bind(v.cores)
+                .push_bind(json_text(&v.explanation));
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    let mut per_product: BTreeMap<(&str, &str), Vec<&ServerValue>> = BTreeMap::new();
+    for (v, _) in &values {
+        per_product
+            .entry((v.product_id.as_str(), v.metric.as_str()))
+            .or_default()
+            .push(v);
+    }
+    let product_rows = per_product.len() as u64;
+    let rows: Vec<(&str, &str, i64, i64, i64)> = per_product
+        .iter()
+        .map(|((p, m), vs)| {
+            let (q, c) = calc.product_quantity(m, vs);
+            (*p, *m, q, c, vs.len() as i64)
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO license_product_days (product_id, metric, day, quantity, cores, servers) ",
+        );
+        qb.push_values(chunk, |mut b, (p, m, q, c, n)| {
+            b.push_bind(*p)
+                .push_bind(*m)
+                .push_bind(&day_s)
+                .push_bind(*q)
+                .push_bind(*c)
+                .push_bind(*n);
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok((values.len() as u64, product_rows))
+}
