@@ -39,6 +39,11 @@ fn csv(text: &str) -> Vec<Vec<String>> {
     out
 }
 
+/// (server name, cores, rate, value) as ILMT printed them.
+type Part = (String, u32, u64, u64);
+/// (product name, ILMT quantity, parts).
+type Expected = (String, u64, Vec<Part>);
+
 struct ServerRow {
     brand: String,
     pvu_per_core: u64,
@@ -172,7 +177,7 @@ fn every_product_total_is_the_sum_of_its_servers() {
     let totals = csv(&read_shared("reference/pvu/ilmt_sample_product_totals.csv"));
     assert!(totals.len() > 200, "expected the 233 product rows");
     // product id → (ILMT quantity, expected per-server values)
-    let mut expected: BTreeMap<u64, (String, u64, Vec<(String, u32, u64, u64)>)> = BTreeMap::new();
+    let mut expected: BTreeMap<u64, Expected> = BTreeMap::new();
     let mut charges = Vec::new();
     for (i, r) in totals[1..].iter().enumerate() {
         let product = i as u64 + 1;
