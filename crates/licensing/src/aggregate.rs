@@ -29,6 +29,7 @@
 //! computers, placements and charges.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -321,7 +322,7 @@ pub struct Member {
     /// Computer id.
     pub computer: ComputerId,
     /// Computer name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Role.
     pub role: MemberRole,
     /// Cores / vCPUs it contributes.
@@ -331,7 +332,7 @@ pub struct Member {
     /// When the VM manager last placed it here (VMs on hosts).
     pub placed_at: Option<DateTime<Utc>>,
     /// Why it is counted this way.
-    pub why: String,
+    pub why: Arc<str>,
 }
 
 /// The explanation of one server's value for one product.
@@ -388,8 +389,8 @@ pub struct ServerDay {
     pub quantity: u64,
     /// When the snapshot that gave this (day-maximum) value was taken.
     pub taken_at: DateTime<Utc>,
-    /// Why.
-    pub explanation: Explanation,
+    /// Why (shared by the full- and sub-capacity rows of the same server and product).
+    pub explanation: Arc<Explanation>,
 }
 
 /// The result of one snapshot.
@@ -529,7 +530,7 @@ fn memberships(
             },
             member: Member {
                 computer: c.id,
-                name: c.name.clone(),
+                name: c.name.as_str().into(),
                 role: MemberRole::PhysicalServerItself,
                 vcpus: cores,
                 vcpus_from: VcpuSource::PhysicalCores,
@@ -549,7 +550,7 @@ fn memberships(
             },
             member: Member {
                 computer: c.id,
-                name: c.name.clone(),
+                name: c.name.as_str().into(),
                 role: MemberRole::PublicCloudVm,
                 vcpus: v,
                 vcpus_from: src,
@@ -557,7 +558,8 @@ fn memberships(
                 why: format!(
                     "VM on {} (eligible public cloud): its own server (counting-rules.md §7)",
                     p.name()
-                ),
+                )
+                .into(),
             },
         }]);
     }
@@ -601,7 +603,7 @@ fn memberships(
                     },
                     member: Member {
                         computer: c.id,
-                        name: c.name.clone(),
+                        name: c.name.as_str().into(),
                         role: MemberRole::VmOnHost,
                         vcpus: v,
                         vcpus_from: src,
@@ -609,7 +611,7 @@ fn memberships(
                         why: format!(
                             "VM-manager data places it on {} ({order}); counted on every host it ran on (counting-rules.md §5.2)",
                             host.name
-                        ),
+                        ).into(),
                     },
                 });
             }
@@ -638,12 +640,12 @@ fn memberships(
         },
         member: Member {
             computer: c.id,
-            name: c.name.clone(),
+            name: c.name.as_str().into(),
             role: MemberRole::DefaultCountedVm,
             vcpus: v,
             vcpus_from: src,
             placed_at: None,
-            why: format!("{why_default}: default counting (counting-rules.md §6)"),
+            why: format!("{why_default}: default counting (counting-rules.md §6)").into(),
         },
     }])
 }
@@ -781,7 +783,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
                 .clone()
         };
         let r = (metric == Metric::Pvu).then(|| rate_for(&mut rates));
-        let explanation = Explanation {
+        let explanation = Arc::new(Explanation {
             kind: server.kind,
             physical_cores: limit,
             rate: r.clone(),
@@ -790,7 +792,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
             capped,
             cap_applied,
             comment,
-        };
+        });
         let name = server_name(server.kind, sc);
         let row = |metric_id: MetricId, cores: u32, quantity: u64| ServerDay {
             server,
@@ -800,7 +802,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
             cores,
             quantity,
             taken_at: snap.taken_at,
-            explanation: explanation.clone(),
+            explanation: Arc::clone(&explanation),
         };
         match metric {
             Metric::Pvu => {
