@@ -23,7 +23,10 @@ struct VmSpec {
     products: Vec<(u64, u8)>,
 }
 
-fn estate() -> impl Strategy<Value = (Vec<u32>, Vec<VmSpec>, Vec<(usize, u64, u8)>)> {
+/// Host cores, VMs, and (host index, product, metric) charges on hosts themselves.
+type Estate = (Vec<u32>, Vec<VmSpec>, Vec<(usize, u64, u8)>);
+
+fn estate() -> impl Strategy<Value = Estate> {
     let hosts = prop::collection::vec(1u32..64, 1..5);
     hosts.prop_flat_map(|hosts| {
         let n = hosts.len();
