@@ -39,6 +39,40 @@ use crate::pvu_table::PvuTable;
 use crate::rate::{cloud_rate, rate, DefaultReason, Rate, RateBasis, ServerFacts};
 use crate::uuid::SmbiosUuid;
 
+/// A small multiply-rotate hasher (the FxHash scheme) for the integer keys of the grouping
+/// maps; the keys are ids from our own input, not attacker-chosen strings.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+type FxMap<K, V> = HashMap<K, V, FxBuild>;
+type FxSet<K> = HashSet<K, FxBuild>;
+
 /// A computer id as the storage layer assigns it.
 pub type ComputerId = u64;
 /// A product (release) id.
@@ -343,8 +377,8 @@ pub struct Explanation {
     /// Physical cores of the server (the full-capacity limit). For `TLM_VM` and cloud servers,
     /// the VM's own cores / vCPUs.
     pub physical_cores: u32,
-    /// PVU rate and its basis (PVU rows only).
-    pub rate: Option<Rate>,
+    /// PVU rate and its basis (PVU rows only; shared by the rows of one server).
+    pub rate: Option<Arc<Rate>>,
     /// Computers counted.
     pub members: Vec<Member>,
     /// Σ vCPUs of the VMs holding the product (0 when only the server itself holds it).
@@ -376,7 +410,7 @@ pub struct ServerDay {
     /// The server.
     pub server: ServerKey,
     /// Server name as ILMT shows it (host name, `TLM_VM_<uuid>`, `IBM SoftLayer <uuid>`).
-    pub server_name: String,
+    pub server_name: Arc<str>,
     /// Product.
     pub product: ProductId,
     /// Metric row.
@@ -514,9 +548,9 @@ fn own_vcpus(c: &Computer) -> Option<(u32, VcpuSource)> {
 /// Resolve the servers a computer counts on. `Err` = it cannot be counted, with the reason.
 fn memberships(
     c: &Computer,
-    computers: &HashMap<ComputerId, &Computer>,
-    fresh: &HashMap<[u8; 16], Vec<&VmPlacement>>,
-    stale: &HashMap<[u8; 16], DateTime<Utc>>,
+    computers: &FxMap<ComputerId, &Computer>,
+    fresh: &FxMap<[u8; 16], Vec<&VmPlacement>>,
+    stale: &FxMap<[u8; 16], DateTime<Utc>>,
 ) -> Result<Vec<Membership>, String> {
     if !c.is_virtual {
         // §4, §5.5: a physical computer is its own server.
@@ -575,7 +609,7 @@ fn memberships(
         None => why_default.push_str("no SMBIOS UUID to match VM-manager data"),
         Some(u) => {
             let key = u.match_key();
-            let mut seen_hosts = HashSet::new();
+            let mut seen_hosts: FxSet<ComputerId> = FxSet::default();
             let mut unknown_hosts = Vec::new();
             for p in fresh.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
                 let Some(host) = computers.get(&p.host).filter(|h| !h.is_virtual) else {
@@ -652,13 +686,13 @@ fn memberships(
 
 /// Compute one snapshot: every server's value for every charged product and metric row.
 pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
-    let mut computers: HashMap<ComputerId, &Computer> =
-        HashMap::with_capacity(snap.computers.len());
+    let mut computers: FxMap<ComputerId, &Computer> =
+        FxMap::with_capacity_and_hasher(snap.computers.len(), FxBuild::default());
     for c in &snap.computers {
         computers.entry(c.id).or_insert(c);
     }
-    let mut fresh: HashMap<[u8; 16], Vec<&VmPlacement>> = HashMap::new();
-    let mut stale: HashMap<[u8; 16], DateTime<Utc>> = HashMap::new();
+    let mut fresh: FxMap<[u8; 16], Vec<&VmPlacement>> = FxMap::default();
+    let mut stale: FxMap<[u8; 16], DateTime<Utc>> = FxMap::default();
     for p in &snap.placements {
         let key = p.guest_uuid.match_key();
         let age = snap.taken_at.signed_duration_since(p.observed_at);
@@ -673,10 +707,11 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
         // Observations after `taken_at` are not part of this view.
     }
 
-    let mut member_cache: HashMap<ComputerId, Result<Vec<Membership>, String>> = HashMap::new();
-    let mut accs: HashMap<(ServerKey, ProductId, Metric), Acc> = HashMap::new();
+    let mut member_cache: FxMap<ComputerId, Result<Vec<Membership>, String>> = FxMap::default();
+    let mut accs: FxMap<(ServerKey, ProductId, Metric), Acc> = FxMap::default();
     let mut unresolved: Vec<Unresolved> = Vec::new();
-    let mut seen: HashSet<Charge> = HashSet::with_capacity(snap.charges.len());
+    let mut seen: FxSet<Charge> =
+        FxSet::with_capacity_and_hasher(snap.charges.len(), FxBuild::default());
     for ch in &snap.charges {
         if !seen.insert(*ch) {
             continue;
@@ -722,7 +757,8 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
         }
     }
 
-    let mut rates: HashMap<ServerKey, Rate> = HashMap::new();
+    let mut rates: FxMap<ServerKey, Arc<Rate>> = FxMap::default();
+    let mut names: FxMap<ServerKey, Arc<str>> = FxMap::default();
     let mut values = Vec::with_capacity(accs.len() * 2);
     for ((server, product, metric), acc) in accs {
         let Some(sc) = computers.get(&server.computer) else {
@@ -763,10 +799,9 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
         } else {
             (acc.virtual_sum as u32, false)
         };
-        let rate_for = |rates: &mut HashMap<ServerKey, Rate>| -> Rate {
-            rates
-                .entry(server)
-                .or_insert_with(|| match server.kind {
+        let rate_for = |rates: &mut FxMap<ServerKey, Arc<Rate>>| -> Arc<Rate> {
+            Arc::clone(rates.entry(server).or_insert_with(|| {
+                Arc::new(match server.kind {
                     ServerKind::Physical => rate(table, &sc.facts, None, sc.pvu_override),
                     ServerKind::PublicCloudVm => {
                         let base = match &sc.cloud {
@@ -780,7 +815,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
                         sc.pvu_override,
                     ),
                 })
-                .clone()
+            }))
         };
         let r = (metric == Metric::Pvu).then(|| rate_for(&mut rates));
         let explanation = Arc::new(Explanation {
@@ -793,10 +828,14 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
             cap_applied,
             comment,
         });
-        let name = server_name(server.kind, sc);
+        let name = Arc::clone(
+            names
+                .entry(server)
+                .or_insert_with(|| server_name(server.kind, sc).into()),
+        );
         let row = |metric_id: MetricId, cores: u32, quantity: u64| ServerDay {
             server,
-            server_name: name.clone(),
+            server_name: Arc::clone(&name),
             product,
             metric_id,
             cores,
@@ -851,7 +890,7 @@ pub fn aggregate_days(
     let mut order: Vec<&Snapshot> = snapshots.iter().collect();
     order.sort_by_key(|s| s.taken_at);
     type DayKey = (ServerKey, ProductId, MetricId);
-    let mut days: HashMap<NaiveDate, (HashMap<DayKey, ServerDay>, HashSet<Unresolved>)> =
+    let mut days: HashMap<NaiveDate, (FxMap<DayKey, ServerDay>, HashSet<Unresolved>)> =
         HashMap::new();
     for snap in order {
         let date = snap.taken_at.with_timezone(&offset).date_naive();
@@ -872,7 +911,7 @@ pub fn aggregate_days(
     let mut out: Vec<DayUsage> = days
         .into_iter()
         .map(|(date, (servers, unres))| {
-            let mut products: HashMap<(ProductId, MetricId), ProductDay> = HashMap::new();
+            let mut products: FxMap<(ProductId, MetricId), ProductDay> = FxMap::default();
             for (_, v) in servers {
                 let p = products
                     .entry((v.product, v.metric_id))

@@ -235,7 +235,7 @@ fn every_product_total_is_the_sum_of_its_servers() {
         for (sname, cores, rate, value) in parts {
             let s = servers
                 .iter()
-                .find(|s| &s.server_name == sname)
+                .find(|s| *s.server_name == **sname)
                 .unwrap_or_else(|| panic!("{name}: no server {sname}"));
             assert_eq!(s.cores, *cores, "{name} {sname}");
             assert_eq!(
@@ -262,7 +262,7 @@ fn every_product_total_is_the_sum_of_its_servers() {
         .iter()
         .filter(|v| v.metric_id == MetricId::PvuFullCap)
     {
-        let r = &rows[&v.server_name];
+        let r = &rows[&*v.server_name];
         assert_eq!(v.cores, r.limit_cores, "{}", v.server_name);
         assert_eq!(v.quantity, r.limit_pvu, "{}", v.server_name);
         assert_eq!(
