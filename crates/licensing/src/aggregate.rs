@@ -749,7 +749,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
                     holds_itself: false,
                 });
             if m.member.role == MemberRole::VmOnHost {
-                acc.virtual_sum += u64::from(m.member.vcpus);
+                acc.virtual_sum = acc.virtual_sum.saturating_add(u64::from(m.member.vcpus));
             } else {
                 acc.holds_itself = true;
             }
@@ -923,8 +923,11 @@ pub fn aggregate_days(
                         servers: Vec::new(),
                         unresolved: Vec::new(),
                     });
-                p.cores += u64::from(v.cores);
-                p.quantity.hundredths += v.quantity.saturating_mul(100);
+                p.cores = p.cores.saturating_add(u64::from(v.cores));
+                p.quantity.hundredths = p
+                    .quantity
+                    .hundredths
+                    .saturating_add(v.quantity.saturating_mul(100));
                 p.servers.push(v);
             }
             let mut unres: Vec<Unresolved> = unres.into_iter().collect();

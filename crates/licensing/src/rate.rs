@@ -353,7 +353,12 @@ fn lookup(table: &PvuTable, facts: &ServerFacts, p: &ProcessorId, processor: Str
             _ => true,
         });
     }
-    let first = top[0];
+    let Some(first) = top.first().copied() else {
+        return Rate::default_with(DefaultReason::NoTableRow {
+            processor,
+            blocked_by: blocked,
+        });
+    };
     if top
         .iter()
         .any(|c| c.row.pvu_per_core != first.row.pvu_per_core)
