@@ -80,7 +80,7 @@ pub type ProductId = u64;
 
 /// Default staleness limit of VM-manager data: 48 hours. ILMT collects VM-manager data every 30
 /// minutes and imports capacity every 24 h, and asks for VM managers within 24 h of adding VMs
-/// (counting-rules.md §5.2); 48 h tolerates one missed daily import [inference].
+/// (counting-rules.md §5.2); 48 h tolerates one missed daily import \[inference\].
 pub const DEFAULT_STALENESS_HOURS: i64 = 48;
 
 /// openlmt's id for `VIRTUAL_PROCESSOR_CORE`: IBM's numeric id is not known

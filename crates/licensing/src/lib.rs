@@ -7,7 +7,7 @@
 //!
 //! * [`pvu_table`]: the PVU table (bundled copy, operator CSV import, round-trip);
 //! * [`processor`]: vendor / brand family / model number from processor strings;
-//! * [`rate`]: the PVU rate of a server and the reason for it;
+//! * [`mod@rate`]: the PVU rate of a server and the reason for it;
 //! * [`cloud`]: public-cloud recognition from DMI strings;
 //! * [`uuid`]: SMBIOS UUIDs in either byte order;
 //! * [`aggregate`]: servers, per-server full and sub-capacity, daily values and peaks for PVU,

@@ -1,5 +1,5 @@
 //! The PVU table as data: the bundled copy, the operator's CSV import, and the row matching
-//! primitives that [`crate::rate`] uses.
+//! primitives that [`mod@crate::rate`] uses.
 //!
 //! # Format (one operator CSV format, two accepted layouts)
 //!
