@@ -270,6 +270,13 @@ pub fn identify(vendor: Option<&str>, brand: Option<&str>) -> ProcessorId {
     let Some(at) = fam_at else {
         return id;
     };
+    // A brand without a vendor word (`Xeon(R) Gold 6130`): the family names the vendor.
+    if id.vendor == CpuVendor::Unknown {
+        id.vendor = match id.family.as_deref() {
+            Some("EPYC" | "Opteron" | "Athlon" | "Ryzen" | "Phenom" | "Turion") => CpuVendor::Amd,
+            _ => CpuVendor::Intel,
+        };
+    }
     let rest = &significant[at + 1..];
     let family = id.family.clone().unwrap_or_default();
     if family == "Xeon" {
@@ -401,6 +408,19 @@ mod tests {
         assert_eq!(p.line.as_deref(), Some("Gold"));
         assert_eq!(p.model_number, Some(6130));
         assert_eq!(p.plain_model_number, None);
+        // Without the vendor word or vendor string.
+        let p = identify(None, Some("Xeon(R) CPU E5-2697 v2"));
+        assert_eq!(p.vendor, CpuVendor::Intel);
+        assert_eq!(
+            (p.line.as_deref(), p.model_number, p.version),
+            (Some("E5"), Some(2697), Some(2))
+        );
+        let p = identify(None, Some("Xeon(R) Gold 6130"));
+        assert_eq!(
+            (p.line.as_deref(), p.model_number),
+            (Some("Gold"), Some(6130))
+        );
+        assert!(p.is_identified());
     }
 
     #[test]

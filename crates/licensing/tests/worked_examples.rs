@@ -502,3 +502,71 @@ fn explanations_serialise() {
     assert!(json.contains("\"table_row\""));
     assert!(json.contains("\"rounded_up\":560"));
 }
+
+#[test]
+fn vm_manager_vcpus_win_over_the_scan_and_are_explained() {
+    use openlmt_licensing::aggregate::VcpuSource;
+    let table = PvuTable::bundled();
+    let u = nuuid(2);
+    let t = at(1, 0);
+    // The guest's scan says 8 logical CPUs; the VM manager says 2 vCPUs.
+    let s = snapshot(
+        t,
+        vec![
+            host(1, "h", 8, "Intel(R) Xeon(R) CPU E5540 @ 2.53GHz", 2),
+            vm(2, "v", u, 8),
+        ],
+        vec![place(1, u, Some(2), t)],
+        vec![charge(1, Metric::Pvu, 2)],
+    );
+    let usage = compute_snapshot(&table, &s);
+    let v = usage
+        .values
+        .iter()
+        .find(|v| v.metric_id == MetricId::PvuSubCap)
+        .expect("value");
+    assert_eq!(v.quantity, 140);
+    assert_eq!(v.explanation.members[0].vcpus_from, VcpuSource::VmManager);
+    // Without a vCPU count from the VM manager, the scan's count is used.
+    let mut s2 = s.clone();
+    s2.placements[0].guest_vcpus = None;
+    let usage = compute_snapshot(&table, &s2);
+    let v = usage
+        .values
+        .iter()
+        .find(|v| v.metric_id == MetricId::PvuSubCap)
+        .expect("value");
+    assert_eq!(v.quantity, 8 * 70);
+    assert_eq!(v.explanation.members[0].vcpus_from, VcpuSource::Scan);
+    // An operator override on the host changes the rate and keeps the replaced one.
+    let mut s3 = s.clone();
+    s3.computers[0].pvu_override = Some(100);
+    let usage = compute_snapshot(&table, &s3);
+    let v = usage
+        .values
+        .iter()
+        .find(|v| v.metric_id == MetricId::PvuSubCap)
+        .expect("value");
+    assert_eq!(v.quantity, 200);
+    assert!(v.explanation.rate.as_ref().is_some_and(|r| r.is_override()));
+}
+
+#[test]
+fn a_vm_on_a_cloud_that_is_not_pre_approved_is_counted_like_any_vm() {
+    let table = PvuTable::bundled();
+    let s = snapshot(
+        at(1, 0),
+        vec![cloud_vm(1, "hw", nuuid(1), 4, CloudProvider::HuaweiCloud)],
+        vec![],
+        vec![charge(1, Metric::Pvu, 1)],
+    );
+    let usage = compute_snapshot(&table, &s);
+    let v = usage
+        .values
+        .iter()
+        .find(|v| v.metric_id == MetricId::PvuSubCap)
+        .expect("value");
+    assert_eq!(v.explanation.kind, ServerKind::DefaultCountedVm);
+    assert_eq!(v.quantity, 480);
+    assert!(v.explanation.members[0].why.contains("not a pre-approved"));
+}
