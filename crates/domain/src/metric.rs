@@ -1,7 +1,7 @@
 //! The licence metrics values are reported in: ILMT's code names and
 //! numeric ids (`metric_id` 3, 4, 7, 8 from live ILMT responses quoted in
 //! ServiceNow KB1633842; see `counting-rules.md` §1). IBM's id of
-//! `VIRTUAL_PROCESSOR_CORE` is not known: openlmt uses 22 and documents it
+//! `VIRTUAL_PROCESSOR_CORE` is not known: openlmt uses 10001 and documents it
 //! as its own (docs/metrics.md).
 
 /// The unit a product release is licensed in (the catalog's `metric`).
@@ -70,7 +70,7 @@ pub const REPORTED_METRICS: [ReportedMetric; 5] = [
     },
     ReportedMetric {
         code: "VIRTUAL_PROCESSOR_CORE",
-        id: 22,
+        id: 10001,
         name: "Virtual Processor Core (VPC)",
         unit: LicenseUnit::Vpc,
         full: false,

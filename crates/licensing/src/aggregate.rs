@@ -684,8 +684,52 @@ fn memberships(
     }])
 }
 
-/// Compute one snapshot: every server's value for every charged product and metric row.
-pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
+/// A server of a resolved snapshot, with what its values need: the limit (physical cores, or
+/// the VM's own cores for `TLM_VM` and cloud servers), whether sub-capacity is capped, and
+/// its PVU rate with the basis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedServer {
+    /// The server.
+    pub key: ServerKey,
+    /// Its name as ILMT shows it (host name, `TLM_VM_<uuid>`, `<cloud> <uuid>`).
+    pub name: String,
+    /// Physical cores for a physical server; the VM's own cores/vCPUs for `TLM_VM` and cloud
+    /// servers. `None` when no evidence says (its charges are then unresolved).
+    pub limit: Option<u32>,
+    /// Whether virtual cores are capped at `limit` (physical servers only, §5.1; §6, §7).
+    pub capped: bool,
+    /// The PVU rate and its basis.
+    pub rate: Arc<Rate>,
+    /// ILMT-style comment (`Incomplete virtualization hierarchy` for `TLM_VM`, §6).
+    pub comment: Option<String>,
+}
+
+/// Where one computer counts: its memberships of servers, or why it cannot be counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The computer.
+    pub computer: ComputerId,
+    /// The servers it counts on, with how; `Err` = it cannot be counted, and why.
+    pub on: Result<Vec<(ServerKey, Member)>, String>,
+}
+
+/// The virtualization hierarchy of one snapshot (what [`resolve`] makes of the computers and
+/// the VM-manager data): every server and every computer's placement. Independent of which
+/// products are installed, so it can be stored and evaluated again when the classification
+/// changes (the charges are applied by [`evaluate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topology {
+    /// When the snapshot was taken.
+    pub taken_at: DateTime<Utc>,
+    /// The servers, sorted by key.
+    pub servers: Vec<ResolvedServer>,
+    /// The computers' placements, sorted by computer.
+    pub placements: Vec<Placement>,
+}
+
+/// Resolve the hierarchy of a snapshot: which server each computer counts on, with which
+/// cores, and every server's limit and rate. The snapshot's charges are not read.
+pub fn resolve(table: &PvuTable, snap: &Snapshot) -> Topology {
     let mut computers: FxMap<ComputerId, &Computer> =
         FxMap::with_capacity_and_hasher(snap.computers.len(), FxBuild::default());
     for c in &snap.computers {
@@ -706,17 +750,104 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
         }
         // Observations after `taken_at` are not part of this view.
     }
+    let mut placements = Vec::with_capacity(computers.len());
+    let mut servers: FxMap<ServerKey, ResolvedServer> = FxMap::default();
+    let mut ids: Vec<ComputerId> = computers.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let Some(c) = computers.get(&id) else {
+            continue;
+        };
+        let on = memberships(c, &computers, &fresh, &stale).map(|ms| {
+            ms.into_iter()
+                .map(|m| (m.server, m.member))
+                .collect::<Vec<_>>()
+        });
+        if let Ok(ms) = &on {
+            for (server, member) in ms {
+                if servers.contains_key(server) {
+                    continue;
+                }
+                let Some(sc) = computers.get(&server.computer) else {
+                    continue;
+                };
+                servers.insert(*server, resolve_server(table, *server, sc, member));
+            }
+        }
+        placements.push(Placement { computer: id, on });
+    }
+    let mut servers: Vec<ResolvedServer> = servers.into_values().collect();
+    servers.sort_by_key(|s| s.key);
+    Topology {
+        taken_at: snap.taken_at,
+        servers,
+        placements,
+    }
+}
 
-    let mut member_cache: FxMap<ComputerId, Result<Vec<Membership>, String>> = FxMap::default();
+/// One server's limit, cap and rate (`member`: a computer counted on it, whose own cores are
+/// the limit of a `TLM_VM` or cloud server).
+fn resolve_server(
+    table: &PvuTable,
+    server: ServerKey,
+    sc: &Computer,
+    member: &Member,
+) -> ResolvedServer {
+    let (limit, capped, comment) = match server.kind {
+        ServerKind::Physical => (sc.physical_cores, true, None),
+        // §6 [obs]: limit = partition cores, comment "Incomplete virtualization hierarchy".
+        ServerKind::DefaultCountedVm => (
+            Some(member.vcpus),
+            false,
+            Some("Incomplete virtualization hierarchy".to_string()),
+        ),
+        ServerKind::PublicCloudVm => (Some(member.vcpus), false, None),
+    };
+    let rate = match server.kind {
+        ServerKind::Physical => rate(table, &sc.facts, None, sc.pvu_override),
+        ServerKind::PublicCloudVm => {
+            let base = match &sc.cloud {
+                Some(p) => cloud_rate(table, p),
+                None => Rate::default_with(DefaultReason::NoVmManagerData),
+            };
+            with_override(base, sc.pvu_override)
+        }
+        ServerKind::DefaultCountedVm => with_override(
+            Rate::default_with(DefaultReason::NoVmManagerData),
+            sc.pvu_override,
+        ),
+    };
+    ResolvedServer {
+        key: server,
+        name: server_name(server.kind, sc),
+        limit,
+        capped,
+        rate: Arc::new(rate),
+        comment,
+    }
+}
+
+/// Compute one snapshot: every server's value for every charged product and metric row
+/// ([`resolve`] then [`evaluate`]).
+pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
+    evaluate(&resolve(table, snap), &snap.charges)
+}
+
+/// Every server's value for every charged product and metric row of a resolved hierarchy.
+pub fn evaluate(topo: &Topology, charges: &[Charge]) -> SnapshotUsage {
+    let placements: FxMap<ComputerId, &Placement> =
+        topo.placements.iter().map(|p| (p.computer, p)).collect();
+    let servers: FxMap<ServerKey, &ResolvedServer> =
+        topo.servers.iter().map(|s| (s.key, s)).collect();
     let mut accs: FxMap<(ServerKey, ProductId, Metric), Acc> = FxMap::default();
     let mut unresolved: Vec<Unresolved> = Vec::new();
     let mut seen: FxSet<Charge> =
-        FxSet::with_capacity_and_hasher(snap.charges.len(), FxBuild::default());
-    for ch in &snap.charges {
+        FxSet::with_capacity_and_hasher(charges.len(), FxBuild::default());
+    for ch in charges {
         if !seen.insert(*ch) {
             continue;
         }
-        let Some(c) = computers.get(&ch.computer) else {
+        let Some(p) = placements.get(&ch.computer) else {
             unresolved.push(Unresolved {
                 product: ch.product,
                 metric: ch.metric,
@@ -725,10 +856,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
             });
             continue;
         };
-        let ms = member_cache
-            .entry(c.id)
-            .or_insert_with(|| memberships(c, &computers, &fresh, &stale));
-        let ms = match ms {
+        let ms = match &p.on {
             Ok(ms) => ms,
             Err(reason) => {
                 unresolved.push(Unresolved {
@@ -740,57 +868,49 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
                 continue;
             }
         };
-        for m in ms.iter() {
+        for (server, member) in ms {
             let acc = accs
-                .entry((m.server, ch.product, ch.metric))
+                .entry((*server, ch.product, ch.metric))
                 .or_insert_with(|| Acc {
                     members: Vec::new(),
                     virtual_sum: 0,
                     holds_itself: false,
                 });
-            if m.member.role == MemberRole::VmOnHost {
-                acc.virtual_sum = acc.virtual_sum.saturating_add(u64::from(m.member.vcpus));
+            if member.role == MemberRole::VmOnHost {
+                acc.virtual_sum += u64::from(member.vcpus);
             } else {
                 acc.holds_itself = true;
             }
-            acc.members.push(m.member.clone());
+            acc.members.push(member.clone());
         }
     }
 
-    let mut rates: FxMap<ServerKey, Arc<Rate>> = FxMap::default();
     let mut names: FxMap<ServerKey, Arc<str>> = FxMap::default();
     let mut values = Vec::with_capacity(accs.len() * 2);
     for ((server, product, metric), acc) in accs {
-        let Some(sc) = computers.get(&server.computer) else {
+        let Some(sc) = servers.get(&server) else {
+            for m in &acc.members {
+                unresolved.push(Unresolved {
+                    product,
+                    metric,
+                    computer: m.computer,
+                    reason: format!("server {} is not in this snapshot", server.computer),
+                });
+            }
             continue;
         };
-        let (limit, capped, comment) = match server.kind {
-            ServerKind::Physical => match sc.physical_cores {
-                Some(n) => (n, true, None),
-                None => {
-                    for m in &acc.members {
-                        unresolved.push(Unresolved {
-                            product,
-                            metric,
-                            computer: m.computer,
-                            reason: format!("host {} has no physical core count", sc.name),
-                        });
-                    }
-                    continue;
-                }
-            },
-            // §6 [obs]: limit = partition cores, comment "Incomplete virtualization hierarchy".
-            ServerKind::DefaultCountedVm => (
-                acc.members.first().map(|m| m.vcpus).unwrap_or(0),
-                false,
-                Some("Incomplete virtualization hierarchy".to_string()),
-            ),
-            ServerKind::PublicCloudVm => (
-                acc.members.first().map(|m| m.vcpus).unwrap_or(0),
-                false,
-                None,
-            ),
+        let Some(limit) = sc.limit else {
+            for m in &acc.members {
+                unresolved.push(Unresolved {
+                    product,
+                    metric,
+                    computer: m.computer,
+                    reason: format!("host {} has no physical core count", sc.name),
+                });
+            }
+            continue;
         };
+        let capped = sc.capped;
         // §5.1 min(physical, virtual); §5.5 the server itself holding it → full; §6/§7 uncapped.
         let (sub, cap_applied) = if !capped || acc.holds_itself {
             (limit, false)
@@ -799,25 +919,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
         } else {
             (acc.virtual_sum as u32, false)
         };
-        let rate_for = |rates: &mut FxMap<ServerKey, Arc<Rate>>| -> Arc<Rate> {
-            Arc::clone(rates.entry(server).or_insert_with(|| {
-                Arc::new(match server.kind {
-                    ServerKind::Physical => rate(table, &sc.facts, None, sc.pvu_override),
-                    ServerKind::PublicCloudVm => {
-                        let base = match &sc.cloud {
-                            Some(p) => cloud_rate(table, p),
-                            None => Rate::default_with(DefaultReason::NoVmManagerData),
-                        };
-                        with_override(base, sc.pvu_override)
-                    }
-                    ServerKind::DefaultCountedVm => with_override(
-                        Rate::default_with(DefaultReason::NoVmManagerData),
-                        sc.pvu_override,
-                    ),
-                })
-            }))
-        };
-        let r = (metric == Metric::Pvu).then(|| rate_for(&mut rates));
+        let r = (metric == Metric::Pvu).then(|| Arc::clone(&sc.rate));
         let explanation = Arc::new(Explanation {
             kind: server.kind,
             physical_cores: limit,
@@ -826,12 +928,12 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
             virtual_cores: acc.virtual_sum,
             capped,
             cap_applied,
-            comment,
+            comment: sc.comment.clone(),
         });
         let name = Arc::clone(
             names
                 .entry(server)
-                .or_insert_with(|| server_name(server.kind, sc).into()),
+                .or_insert_with(|| sc.name.as_str().into()),
         );
         let row = |metric_id: MetricId, cores: u32, quantity: u64| ServerDay {
             server,
@@ -840,7 +942,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
             metric_id,
             cores,
             quantity,
-            taken_at: snap.taken_at,
+            taken_at: topo.taken_at,
             explanation: Arc::clone(&explanation),
         };
         match metric {
@@ -860,7 +962,7 @@ pub fn compute_snapshot(table: &PvuTable, snap: &Snapshot) -> SnapshotUsage {
         (a.product, a.metric_id, a.server).cmp(&(b.product, b.metric_id, b.server))
     });
     SnapshotUsage {
-        taken_at: snap.taken_at,
+        taken_at: topo.taken_at,
         values,
         unresolved,
     }

@@ -25,9 +25,10 @@ pub mod rate;
 pub mod uuid;
 
 pub use aggregate::{
-    aggregate_days, compute_snapshot, peak, product_peak, rvu_from_cores, Charge, Computer,
-    DayUsage, Metric, MetricId, Peak, ProductDay, Quantity, ServerDay, ServerKind, Snapshot,
-    SnapshotUsage, VmPlacement,
+    aggregate_days, compute_snapshot, evaluate, peak, product_peak, resolve, rvu_from_cores,
+    Charge, Computer, DayUsage, Member, Metric, MetricId, Peak, Placement, ProductDay, Quantity,
+    ResolvedServer, ServerDay, ServerKey, ServerKind, Snapshot, SnapshotUsage, Topology,
+    VmPlacement,
 };
 pub use cloud::{recognise_cloud, CloudMatch, CloudProvider, DmiStrings};
 pub use processor::{identify, CpuVendor, ProcessorId};

@@ -285,7 +285,7 @@ pub async fn explain(
         .or_else(|| ReportedMetric::by_code(metric_text))
         .ok_or_else(|| {
             ApiError::bad_request(format!(
-                "`metric_id` must be one of 3, 4, 7, 8, 22 (or their code names), not `{}`",
+                "`metric_id` must be one of 3, 4, 7, 8, 10001 (or their code names), not `{}`",
                 list::clip(metric_text)
             ))
         })?;

@@ -445,7 +445,7 @@ pub struct LicenseServerUsageList;
 
 /// ILMT's `metric_id` of a stored metric code (see `openlmt_domain::metric`).
 const METRIC_ID_SQL: &str = "(CASE d.metric WHEN 'PVU_FULL_CAP' THEN 3 WHEN 'PVU_SUB_CAP' THEN 4
-     WHEN 'RVU_FULL_CAP' THEN 7 WHEN 'RVU_SUB_CAP' THEN 8 WHEN 'VIRTUAL_PROCESSOR_CORE' THEN 22 END)";
+     WHEN 'RVU_FULL_CAP' THEN 7 WHEN 'RVU_SUB_CAP' THEN 8 WHEN 'VIRTUAL_PROCESSOR_CORE' THEN 10001 END)";
 
 impl ListSource for LicenseServerUsageList {
     type Row = ServerUsageRow;
