@@ -10,6 +10,7 @@
 //! - [`Engine::status`] answers from memory and never touches the database.
 
 pub mod hooks;
+pub mod license;
 mod log;
 mod outcome;
 mod priority;

@@ -41,8 +41,8 @@ pub use inventory_query::{
 };
 pub use license::{
     Holding, LicensePublished, LicenseServerUsageList, LicenseSnapshotWrite, ServerUsageRow,
-    ServerValue, SnapshotPartition, SnapshotServer, StoredSnapshot, UsageCalculator, UsageRow,
-    METRIC_CODES,
+    ServerValue, SnapshotPartition, SnapshotServer, StoredSnapshot, UnresolvedCharge,
+    UsageCalculator, UsageRow, METRIC_CODES,
 };
 pub use list::{ListSource, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};

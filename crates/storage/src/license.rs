@@ -13,6 +13,7 @@
 use crate::list::ListSource;
 use crate::{to_ms, Result, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
+use openlmt_domain::metric::{LicenseUnit, ReportedMetric};
 use openlmt_domain::query::Entity;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -112,11 +113,28 @@ pub struct ServerValue {
     pub explanation: serde_json::Value,
 }
 
+/// A licensable instance's computer that could not be counted (no core
+/// count, …): never silently 0, reported with the product's day.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnresolvedCharge {
+    pub product_id: String,
+    /// The product's unit: `PVU`, `RVU_MAPC` or `VPC`.
+    pub unit: String,
+    pub computer_id: i64,
+    pub reason: String,
+}
+
 /// The licence arithmetic, as the store needs it (implemented over the
 /// licence crate, which does no I/O).
 pub trait UsageCalculator: Send + Sync + std::fmt::Debug {
     /// Every server's value of every product and metric at one snapshot.
-    fn server_values(&self, snapshot: &StoredSnapshot, holdings: &[Holding]) -> Vec<ServerValue>;
+    /// (Values of servers, and the holdings' computers that could not be
+    /// counted, with why.)
+    fn server_values(
+        &self,
+        snapshot: &StoredSnapshot,
+        holdings: &[Holding],
+    ) -> (Vec<ServerValue>, Vec<UnresolvedCharge>);
     /// A product's daily quantity and cores from its servers' values of the
     /// day (PVU and VPC: the sum; RVU: the tiers applied to the summed
     /// cores).
@@ -756,13 +774,16 @@ async fn recompute_day(
     .await?;
     // (product, metric, server) → the largest value and its snapshot.
     let mut best: HashMap<(String, String, String), (ServerValue, i64)> = HashMap::new();
+    let mut unresolved: BTreeSet<UnresolvedCharge> = BTreeSet::new();
     for id in ids {
         let snap = load_snapshot(&mut *tx, id).await?;
         let held = holdings(&mut *tx, id, products).await?;
         if held.is_empty() {
             continue;
         }
-        for v in calc.server_values(&snap, &held) {
+        let (values, missing) = calc.server_values(&snap, &held);
+        unresolved.extend(missing);
+        for v in values {
             let k = (v.product_id.clone(), v.metric.clone(), v.server_key.clone());
             match best.get(&k) {
                 Some((old, _)) if (old.quantity, old.cores) >= (v.quantity, v.cores) => {}
@@ -828,25 +849,52 @@ async fn recompute_day(
             .or_default()
             .push(v);
     }
+    // A product whose charges could not all be counted says so, on every
+    // metric of its unit (with 0 when nothing could be counted).
+    let mut missing: BTreeMap<(&str, &str), Vec<serde_json::Value>> = BTreeMap::new();
+    for u in &unresolved {
+        let Some(unit) = LicenseUnit::parse(&u.unit) else {
+            continue;
+        };
+        for m in ReportedMetric::for_unit(unit) {
+            per_product
+                .entry((u.product_id.as_str(), m.code))
+                .or_default();
+            missing
+                .entry((u.product_id.as_str(), m.code))
+                .or_default()
+                .push(serde_json::json!({"computer_id": u.computer_id, "reason": u.reason}));
+        }
+    }
     let product_rows = per_product.len() as u64;
-    let rows: Vec<(&str, &str, i64, i64, i64)> = per_product
+    let rows: Vec<(&str, &str, i64, i64, i64, String)> = per_product
         .iter()
         .map(|((p, m), vs)| {
-            let (q, c) = calc.product_quantity(m, vs);
-            (*p, *m, q, c, vs.len() as i64)
+            let (q, c) = if vs.is_empty() {
+                (0, 0)
+            } else {
+                calc.product_quantity(m, vs)
+            };
+            let why = missing.get(&(*p, *m)).map_or_else(
+                || "[]".to_string(),
+                |v| serde_json::Value::from(v.clone()).to_string(),
+            );
+            (*p, *m, q, c, vs.len() as i64, why)
         })
         .collect();
-    for chunk in rows.chunks(500) {
+    for chunk in rows.chunks(400) {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO license_product_days (product_id, metric, day, quantity, cores, servers) ",
+            "INSERT INTO license_product_days (product_id, metric, day, quantity, cores, servers,
+               unresolved) ",
         );
-        qb.push_values(chunk, |mut b, (p, m, q, c, n)| {
+        qb.push_values(chunk, |mut b, (p, m, q, c, n, why)| {
             b.push_bind(*p)
                 .push_bind(*m)
                 .push_bind(&day_s)
                 .push_bind(*q)
                 .push_bind(*c)
-                .push_bind(*n);
+                .push_bind(*n)
+                .push_bind(why);
         });
         qb.build().execute(&mut **tx).await?;
     }

@@ -86,6 +86,7 @@ CREATE TABLE license_product_days (
     quantity   INTEGER NOT NULL,
     cores      INTEGER NOT NULL,
     servers    INTEGER NOT NULL,
+    unresolved TEXT NOT NULL DEFAULT '[]', -- JSON: computers whose charge could not be counted, and why
     PRIMARY KEY (product_id, metric, day)
 ) WITHOUT ROWID;
 CREATE INDEX license_product_days_by_day ON license_product_days (day);
