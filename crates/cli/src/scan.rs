@@ -27,6 +27,12 @@ pub struct ScanArgs {
     datasource_name: Option<String>,
     #[command(flatten)]
     tags: TagSearchArgs,
+    /// The `virsh` to run (read-only) for the virtualization-host scan: on a KVM/libvirt
+    /// host the running domains' UUIDs and vCPUs go into the package as IBM's
+    /// `0_vmman.tar.gz`. When it is absent or fails, the package has no VM data and a
+    /// note says why.
+    #[arg(long, value_name = "PATH", default_value = "virsh")]
+    virsh: PathBuf,
 }
 
 /// Where `openlmt scan` looks for ISO tags (`*.swidtag`).
@@ -70,12 +76,13 @@ fn absolute_dir(s: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Scans this machine (in a blocking thread: it runs `lscpu`, `ip`, …), searching for
-/// ISO tags as `tags` says.
-pub async fn scan_host_with(tags: TagSearch) -> anyhow::Result<BuiltScanPackage> {
+/// Scans this machine (in a blocking thread: it runs `lscpu`, `ip`, `virsh`, …),
+/// searching for ISO tags as `tags` says and running `virsh` (see `--virsh`).
+pub async fn scan_host_with(tags: TagSearch, virsh: PathBuf) -> anyhow::Result<BuiltScanPackage> {
     let pkg = tokio::task::spawn_blocking(move || {
         openlmt_scanpkg::scan_local_host(&ScanOptions {
             tag_search: tags,
+            virsh: Some(virsh),
             ..ScanOptions::default()
         })
     })
@@ -94,7 +101,7 @@ pub async fn scan_host_with(tags: TagSearch) -> anyhow::Result<BuiltScanPackage>
 
 /// Scans this machine with the default tag search.
 pub async fn scan_host() -> anyhow::Result<BuiltScanPackage> {
-    scan_host_with(TagSearch::default()).await
+    scan_host_with(TagSearch::default(), PathBuf::from("virsh")).await
 }
 
 /// Writes `pkg` into `dir` atomically (hidden temporary file, fsync, rename).
@@ -149,7 +156,7 @@ fn upload_url(url: &str) -> String {
 pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let Some(url) = args.upload else {
         let dir = args.output.unwrap_or_else(|| PathBuf::from("."));
-        let pkg = scan_host_with(args.tags.search()).await?;
+        let pkg = scan_host_with(args.tags.search(), args.virsh.clone()).await?;
         let path = write_into(pkg, &dir).await?;
         println!("{}", path.display());
         return Ok(ExitCode::SUCCESS);
@@ -157,7 +164,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let Some(token) = args.token.filter(|t| !t.trim().is_empty()) else {
         bail!("--upload needs an API token: --token T or the OPENLMT_TOKEN environment variable (get one from POST /api/get_token)");
     };
-    let pkg = scan_host_with(args.tags.search()).await?;
+    let pkg = scan_host_with(args.tags.search(), args.virsh.clone()).await?;
     let name = pkg.file_name();
     let bytes = tokio::task::spawn_blocking(move || openlmt_scanpkg::scan_package_bytes(&pkg))
         .await

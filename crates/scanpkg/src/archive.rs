@@ -16,6 +16,7 @@ use crate::packages::{self, InstalledPackage};
 use crate::swid::{self, SwidTag};
 use crate::tag_index::{directory_problem, TagIndex, SWID_INDEX};
 use crate::text::{human_size, lossy, printable};
+use crate::vmman::{self, VmManagerScan};
 use crate::{ArchiveKind, Limits, ScanPackage, TagSearchSummary};
 
 /// Directory that holds SWID tags inside a package.
@@ -316,7 +317,18 @@ struct Collector<'a> {
     swid: Vec<(String, SwidTag)>,
     /// `isotag_scan/index.json`, or why it could not be read.
     index: Option<Result<TagIndex, String>>,
+    /// The scans of the `<n>_vmman.tar.gz` members.
+    vmman: Vec<VmManagerScan>,
+    /// `product_uuid`, trimmed.
+    product_uuid: Option<String>,
     notes: Vec<String>,
+}
+
+/// Why a nested `<n>_vmman.tar.gz` stopped: a limit of the whole package (the package is
+/// rejected, as for any member), or a defect of that member alone (it is ignored).
+enum NestedError {
+    Package(ScanPackageError),
+    Member(String),
 }
 
 /// Split a member path into safe components, or say it is unsafe.
@@ -358,6 +370,8 @@ impl<'a> Collector<'a> {
             rpm: None,
             swid: Vec::new(),
             index: None,
+            vmman: Vec::new(),
+            product_uuid: None,
             notes: Vec::new(),
         }
     }
@@ -438,8 +452,10 @@ impl<'a> Collector<'a> {
                 | "dpkg-status"
                 | "dpkg-query.tsv"
                 | "rpm-qa.tsv"
+                | "product_uuid"
                 | SWID_INDEX
-        ) || is_swid_name(&name);
+        ) || is_swid_name(&name)
+            || vmman::is_vmman_member(&name);
         if !known {
             self.read_bounded(raw, data, true)?;
             self.notes
@@ -450,6 +466,9 @@ impl<'a> Collector<'a> {
             return Err(ScanPackageError::DuplicateMember(printable(&name)).into());
         }
         let bytes = self.read_bounded(raw, data, false)?;
+        if vmman::is_vmman_member(&name) {
+            return self.read_vmman(&name, &bytes).map_err(MemberError::Package);
+        }
         let text = crate::text::lossy_owned(bytes);
         match name.as_str() {
             "computer.yml" => {
@@ -473,6 +492,13 @@ impl<'a> Collector<'a> {
                 self.dpkg_query = Some(packages::parse_dpkg_query_tsv(&text, &mut self.notes))
             }
             "rpm-qa.tsv" => self.rpm = Some(packages::parse_rpm_qa_tsv(&text, &mut self.notes)),
+            "product_uuid" => match capacity::usable_uuid(&text) {
+                Some(u) => self.product_uuid = Some(u),
+                None => self.notes.push(printable(&format!(
+                    "ignored product_uuid: `{}` is not a usable UUID",
+                    text.trim()
+                ))),
+            },
             SWID_INDEX => {
                 self.index = Some(
                     serde_json::from_str::<TagIndex>(&text)
@@ -487,6 +513,132 @@ impl<'a> Collector<'a> {
             },
         }
         Ok(())
+    }
+
+    /// Reads a nested `<n>_vmman.tar.gz` (already read whole, within the member limit):
+    /// its decompressed bytes count against what is left of the package's total limit,
+    /// its entries against the member limit and each file against the per-member limit;
+    /// passing one rejects the package like any member. A corrupt member, or an entry
+    /// that is not a plain file, makes the reader ignore that member alone (with a note);
+    /// a scan file that does not parse is ignored alone (with a note).
+    fn read_vmman(&mut self, name: &str, bytes: &[u8]) -> Result<(), ScanPackageError> {
+        let limits = *self.limits;
+        let exceeded = Rc::new(Cell::new(false));
+        let metadata = Rc::new(Cell::new(Some(0u64)));
+        let metadata_exceeded = Rc::new(Cell::new(false));
+        let counting = Counting {
+            inner: MultiGzDecoder::new(bytes),
+            count: 0,
+            limit: limits.max_total_uncompressed.saturating_sub(self.total),
+            exceeded: Rc::clone(&exceeded),
+            metadata: Rc::clone(&metadata),
+            metadata_exceeded: Rc::clone(&metadata_exceeded),
+        };
+        let mut archive = tar::Archive::new(counting);
+        let mut scans = Vec::new();
+        let mut notes = Vec::new();
+        let io_err = |e: io::Error, members: u32| {
+            if exceeded.get() {
+                NestedError::Package(ScanPackageError::TooLarge {
+                    limit: human_size(limits.max_total_uncompressed),
+                })
+            } else if metadata_exceeded.get() {
+                NestedError::Package(ScanPackageError::TarMetadataTooLarge {
+                    after: members,
+                    limit: human_size(MAX_TAR_METADATA),
+                })
+            } else {
+                NestedError::Member(format!("not a readable tar.gz ({e})"))
+            }
+        };
+        let result = (|| -> Result<(), NestedError> {
+            let entries = archive.entries().map_err(|e| io_err(e, self.members))?;
+            for entry in entries {
+                let mut entry = entry.map_err(|e| io_err(e, self.members))?;
+                self.members = self.members.saturating_add(1);
+                if self.members > limits.max_members {
+                    return Err(NestedError::Package(ScanPackageError::TooManyMembers(
+                        limits.max_members,
+                    )));
+                }
+                let raw = lossy(&entry.path_bytes());
+                let inner = safe_components(&raw)
+                    .ok_or_else(|| {
+                        NestedError::Member(format!(
+                            "entry `{}` has an unsafe path",
+                            printable(&raw)
+                        ))
+                    })?
+                    .join("/");
+                use tar::EntryType as T;
+                match entry.header().entry_type() {
+                    T::Regular | T::Continuous => {}
+                    T::Directory | T::XGlobalHeader => continue,
+                    _ => {
+                        return Err(NestedError::Member(format!(
+                            "entry `{}` is not a regular file",
+                            printable(&raw)
+                        )))
+                    }
+                }
+                if entry.size() > limits.max_member_size {
+                    return Err(NestedError::Package(ScanPackageError::MemberTooLarge {
+                        path: printable(&format!("{name}/{inner}")),
+                        limit: human_size(limits.max_member_size),
+                    }));
+                }
+                metadata.set(None);
+                let mut data = Vec::new();
+                (&mut entry)
+                    .take(limits.max_member_size.saturating_add(1))
+                    .read_to_end(&mut data)
+                    .map_err(|e| io_err(e, self.members))?;
+                metadata.set(Some(0));
+                if data.len() as u64 > limits.max_member_size {
+                    return Err(NestedError::Package(ScanPackageError::MemberTooLarge {
+                        path: printable(&format!("{name}/{inner}")),
+                        limit: human_size(limits.max_member_size),
+                    }));
+                }
+                let member = format!("{name}/{inner}");
+                if !vmman::is_vmman_scan_file(&inner) {
+                    notes.push(printable(&format!("ignored unknown member {member}")));
+                    continue;
+                }
+                match vmman::parse_vmman_xml(&data) {
+                    Ok(mut scan) => {
+                        scan.member = member;
+                        scans.push(scan);
+                    }
+                    Err(reason) => {
+                        notes.push(printable(&format!("ignored vmman scan {member}: {reason}")))
+                    }
+                }
+            }
+            metadata.set(None);
+            Ok(())
+        })();
+        let result = result.and_then(|()| {
+            // To the end of the gzip stream, so that its CRC and length are checked.
+            let mut rest = archive.into_inner();
+            let r = io::copy(&mut rest, &mut io::sink()).map_err(|e| io_err(e, self.members));
+            self.total = self.total.saturating_add(rest.count);
+            r.map(|_| ())
+        });
+        match result {
+            Ok(()) => {
+                self.notes.extend(notes);
+                self.vmman.extend(scans);
+                Ok(())
+            }
+            Err(NestedError::Package(e)) => Err(e),
+            Err(NestedError::Member(why)) => {
+                self.notes.push(printable(&format!(
+                    "ignored vmman scan {name}: {why}; none of its scans is used"
+                )));
+                Ok(())
+            }
+        }
     }
 
     /// Read a member's data, bounded by the per-member and total limits. When `discard`,
@@ -542,6 +694,7 @@ impl<'a> Collector<'a> {
                 cpuinfo: self.cpuinfo.as_ref(),
                 lscpu: self.lscpu.as_ref(),
                 dmidecode: self.dmi.as_ref(),
+                product_uuid: self.product_uuid.as_deref(),
             },
             &mut notes,
         )
@@ -599,6 +752,7 @@ impl<'a> Collector<'a> {
             capacity,
             installed_packages: packages,
             swid_tags,
+            vm_manager: self.vmman,
             tag_search,
             notes,
         })

@@ -28,6 +28,38 @@ pub struct Capacity {
     pub is_virtual: bool,
     /// Hypervisor name (`KVM`, `VMware`, `Xen`, `Microsoft Hyper-V`, …) when virtual and known.
     pub hypervisor: Option<String>,
+    /// The machine's hardware identity (SMBIOS); every field `None` when the evidence does
+    /// not say. See [`HardwareIdentity`].
+    #[serde(flatten)]
+    pub identity: HardwareIdentity,
+}
+
+/// What identifies the hardware an endpoint runs on, for licence counting: the SMBIOS
+/// system UUID (matched against a hypervisor's guest UUIDs), the system and BIOS makers
+/// (public clouds are recognised from them), the serial number and the board's socket
+/// count (the server's maximum sockets). Values are as the evidence prints them, except
+/// that BIOS placeholders (`Not Specified`, `To Be Filled By O.E.M.`, an all-zero UUID, …)
+/// are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HardwareIdentity {
+    /// SMBIOS system UUID as printed (dmidecode's System Information `UUID`, else
+    /// `/sys/class/dmi/id/product_uuid`); compare with [`crate::vmman::normalize_uuid`].
+    pub system_uuid: Option<String>,
+    /// System Information manufacturer.
+    pub system_manufacturer: Option<String>,
+    /// System Information product name.
+    pub system_product: Option<String>,
+    /// System Information serial number.
+    pub system_serial: Option<String>,
+    /// BIOS Information vendor.
+    pub bios_vendor: Option<String>,
+    /// BIOS Information version.
+    pub bios_version: Option<String>,
+    /// Chassis Information asset tag.
+    pub chassis_asset_tag: Option<String>,
+    /// Processor sockets of the board, empty ones included (dmidecode's processor
+    /// records of any status): the server's maximum sockets.
+    pub socket_slots: Option<u32>,
 }
 
 /// What one evidence file says about the processors. `None` means "this file does not say".
@@ -465,6 +497,17 @@ pub struct DmiEvidence {
     pub system_manufacturer: Option<String>,
     /// System Information product name (`Product` in the dmidecode 2.0 layout).
     pub system_product: Option<String>,
+    /// System Information `UUID`, as printed; `None` when absent, a placeholder (`Not
+    /// Settable`, `Not Present`, all zeros or all `F`) or not UUID-shaped.
+    pub system_uuid: Option<String>,
+    /// System Information serial number.
+    pub system_serial: Option<String>,
+    /// BIOS Information (type 0) vendor.
+    pub bios_vendor: Option<String>,
+    /// BIOS Information (type 0) version.
+    pub bios_version: Option<String>,
+    /// Chassis Information (type 3) asset tag (`No Asset Tag` is none).
+    pub chassis_asset_tag: Option<String>,
     /// The processor facts: sockets = populated, not disabled sockets; cores and threads
     /// summed over them, `None` when any of them does not say (see [`parse_dmidecode`]).
     pub cpu: CpuEvidence,
@@ -534,9 +577,21 @@ pub fn parse_dmidecode(text: &str) -> DmiEvidence {
     let mut threads: Option<u32> = Some(0);
     for (ty, m) in &records {
         match ty {
+            0 if out.bios_vendor.is_none() && out.bios_version.is_none() => {
+                out.bios_vendor = field(m, &["Vendor"]);
+                out.bios_version = field(m, &["Version"]);
+            }
             1 if out.system_manufacturer.is_none() && out.system_product.is_none() => {
                 out.system_manufacturer = field(m, &["Manufacturer", "Vendor"]);
                 out.system_product = field(m, &["Product Name", "Product"]);
+                out.system_serial = field(m, &["Serial Number"]);
+                out.system_uuid = field(m, &["UUID"]).and_then(|u| usable_uuid(&u));
+            }
+            3 if out.chassis_asset_tag.is_none() => {
+                out.chassis_asset_tag = field(m, &["Asset Tag"]).filter(|t| {
+                    !t.eq_ignore_ascii_case("No Asset Tag")
+                        && !t.eq_ignore_ascii_case("Not Present")
+                });
             }
             4 => {
                 slots = slots.saturating_add(1);
@@ -593,6 +648,14 @@ pub fn parse_dmidecode(text: &str) -> DmiEvidence {
         out.cpu.hypervisor = hv;
     }
     out
+}
+
+/// A UUID worth keeping: UUID-shaped and not a firmware placeholder; kept as printed.
+pub fn usable_uuid(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    crate::vmman::normalize_uuid(t)
+        .filter(|n| !crate::vmman::is_placeholder_uuid(n))
+        .map(|_| t.to_string())
 }
 
 /// Whether a processor record is an active socket: FusionInventory's rule, skip only
@@ -732,6 +795,8 @@ pub struct Evidence<'a> {
     pub lscpu: Option<&'a CpuEvidence>,
     /// Parsed `dmidecode.txt`.
     pub dmidecode: Option<&'a DmiEvidence>,
+    /// The text of `product_uuid` (`/sys/class/dmi/id/product_uuid`).
+    pub product_uuid: Option<&'a str>,
 }
 
 /// Combine the evidence into one [`Capacity`]:
@@ -834,6 +899,32 @@ pub fn derive_capacity(ev: Evidence<'_>, notes: &mut Vec<String>) -> Result<Capa
         virt_source
     ));
 
+    // 6. hardware identity.
+    let dmi = ev.dmidecode.cloned().unwrap_or_default();
+    let sys_uuid = ev.product_uuid.and_then(usable_uuid);
+    let system_uuid = match (dmi.system_uuid, sys_uuid) {
+        (Some(d), Some(s)) => {
+            if crate::vmman::normalize_uuid(&d) != crate::vmman::normalize_uuid(&s) {
+                notes.push(crate::text::printable(&format!(
+                    "capacity: dmidecode.txt says system UUID {d} but product_uuid says {s}; \
+                     dmidecode.txt wins"
+                )));
+            }
+            Some(d)
+        }
+        (d, s) => d.or(s),
+    };
+    let identity = HardwareIdentity {
+        system_uuid,
+        system_manufacturer: dmi.system_manufacturer,
+        system_product: dmi.system_product,
+        system_serial: dmi.system_serial,
+        bios_vendor: dmi.bios_vendor,
+        bios_version: dmi.bios_version,
+        chassis_asset_tag: dmi.chassis_asset_tag,
+        socket_slots: dmi.socket_slots,
+    };
+
     Ok(Capacity {
         vendor,
         brand,
@@ -843,6 +934,7 @@ pub fn derive_capacity(ev: Evidence<'_>, notes: &mut Vec<String>) -> Result<Capa
         threads: threads_v,
         is_virtual,
         hypervisor,
+        identity,
     })
 }
 

@@ -248,9 +248,15 @@ mod tests {
                 .format_version,
             2
         );
-        assert!(ComputerInfo::parse("format_version: 3\nendpointID: a\n")
+        assert_eq!(
+            ComputerInfo::parse("format_version: 3\nendpointID: a\n")
+                .unwrap()
+                .format_version,
+            3
+        );
+        assert!(ComputerInfo::parse("format_version: 4\nendpointID: a\n")
             .unwrap_err()
-            .contains("unsupported format_version 3 (this reader understands 1..=2)"));
+            .contains("unsupported format_version 4 (this reader understands 1..=3)"));
         assert!(ComputerInfo::parse("format_version: 0\nendpointID: a\n").is_err());
         assert!(ComputerInfo::parse("endpointID: a\nScan Time: yesterday\n")
             .unwrap_err()

@@ -28,6 +28,7 @@ pub mod tag_search;
 #[doc(hidden)]
 pub mod test_corpus;
 mod text;
+pub mod vmman;
 pub mod zip_index;
 
 pub use archive::{read_scan_package, read_scan_package_file};
@@ -36,21 +37,24 @@ pub use build::{
     scan_package_file_name, write_scan_package, write_scan_package_to, BuiltScanPackage,
     EvidenceSet, ScanPackageTemplate,
 };
-pub use capacity::Capacity;
+pub use capacity::{Capacity, HardwareIdentity};
 pub use computer::ComputerInfo;
 pub use error::{ScanError, ScanPackageError};
 pub use packages::{InstalledPackage, PackageManager};
 pub use scan::{
-    endpoint_id_from_machine_id, scan_local_host, ScanOptions, MAX_PACKED_TAGS, RPM_QUERYFORMAT,
+    endpoint_id_from_machine_id, scan_local_host, scan_virsh, ScanOptions, MAX_PACKED_TAGS,
+    RPM_QUERYFORMAT,
 };
 pub use swid::{SwidSchema, SwidTag};
 pub use tag_index::{TagIndex, TagIndexEntry, TagSearchSummary, SWID_INDEX};
 pub use tag_search::{search_tags, TagSearch, SWID_TAG_DIRS};
+pub use vmman::{parse_vmman_xml, VmGuest, VmHost, VmManagerScan};
 
 /// The `format_version` this crate writes and the highest one it reads. Version 2 added
-/// `isotag_scan/index.json` (each tag's directory, the tag search's outcome); version 1
-/// packages are still read (their tags' directories are unknown).
-pub const FORMAT_VERSION: u32 = 2;
+/// `isotag_scan/index.json` (each tag's directory, the tag search's outcome); version 3
+/// added `product_uuid` and the scanner's `0_vmman.tar.gz` (IBM's layout, read in every
+/// version). Versions 1 and 2 are still read (their tags' directories are unknown in 1).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Resource bounds applied while reading a package. Sizes are counted on the bytes actually
 /// decompressed, never taken from archive headers.
@@ -118,6 +122,10 @@ pub struct ScanPackage {
     /// Parsed SWID tags from `isotag_scan/`, in member order, each with its directory
     /// when `isotag_scan/index.json` names it.
     pub swid_tags: Vec<SwidTag>,
+    /// The VM-manager / virtualization-host scans of the package's `<n>_vmman.tar.gz`
+    /// members, in member order. A scan file that cannot be read is left out alone, with
+    /// a note `ignored vmman scan <member>: <reason>`.
+    pub vm_manager: Vec<VmManagerScan>,
     /// How the endpoint's tag search went, from `isotag_scan/index.json` (format 2);
     /// `None` when the package does not say.
     pub tag_search: Option<TagSearchSummary>,

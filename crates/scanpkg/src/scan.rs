@@ -48,6 +48,9 @@ pub struct ScanOptions {
     pub scan_time: Option<DateTime<Utc>>,
     /// Where to look for SWID tags (paths on the scanned computer, i.e. under `root`).
     pub tag_search: TagSearch,
+    /// The `virsh` to run for the virtualization-host scan (see [`scan_virsh`]); `None`
+    /// runs none. Default `virsh` (found on `PATH`); [`ScanOptions::with_root`] sets `None`.
+    pub virsh: Option<PathBuf>,
 }
 
 impl Default for ScanOptions {
@@ -58,6 +61,7 @@ impl Default for ScanOptions {
             endpoint_id: None,
             scan_time: None,
             tag_search: TagSearch::default(),
+            virsh: Some(PathBuf::from("virsh")),
         }
     }
 }
@@ -68,6 +72,7 @@ impl ScanOptions {
         ScanOptions {
             root: root.into(),
             run_commands: false,
+            virsh: None,
             ..ScanOptions::default()
         }
     }
@@ -92,6 +97,11 @@ pub fn endpoint_id_from_machine_id(machine_id: &str) -> String {
 /// * capacity: `/proc/cpuinfo`; `lscpu -J` when `lscpu` runs; `dmidecode` when it runs
 ///   successfully (usually only as root: otherwise skipped with a note);
 /// * packages: `/var/lib/dpkg/status`, else `rpm -qa --queryformat` [`RPM_QUERYFORMAT`];
+/// * hardware identity: `/sys/class/dmi/id/product_uuid` when readable (often root only),
+///   packed as `product_uuid`;
+/// * virtualization host: with `opts.virsh`, [`scan_virsh`]; its scan is packed in IBM's
+///   layout as `0_vmman.tar.gz`; when virsh is absent or fails nothing is packed and the
+///   notes say why;
 /// * SWID tags: `*.swidtag` found by [`search_tags`] with `opts.tag_search`, packed as
 ///   `isotag_scan/<n>/<file name>` with their directories in `isotag_scan/index.json`;
 /// * computer.yml: hostname from `/proc/sys/kernel/hostname`, DNS name from `hostname -f`,
@@ -176,6 +186,34 @@ pub fn scan_local_host(opts: &ScanOptions) -> Result<BuiltScanPackage, ScanError
         return Err(ScanError::NoCapacity(notes.join("; ")));
     }
 
+    // Hardware identity the DMI table may not give a non-root dmidecode.
+    match fs::read(opts.path("sys/class/dmi/id/product_uuid")) {
+        Ok(b) => match crate::capacity::usable_uuid(&String::from_utf8_lossy(&b)) {
+            Some(u) => pkg.add_member("product_uuid", format!("{u}\n").into_bytes()),
+            None => notes.push("/sys/class/dmi/id/product_uuid holds no usable UUID".into()),
+        },
+        Err(e) => notes.push(format!("/sys/class/dmi/id/product_uuid not read: {e}")),
+    }
+
+    // Virtualization host.
+    if let Some(virsh) = &opts.virsh {
+        let cap = own_capacity(&pkg);
+        let host = host_facts(&pkg, cap.as_ref());
+        let observed = pkg.computer().scan_time.unwrap_or_else(now_seconds);
+        match scan_virsh(virsh, host, observed, &mut notes) {
+            Ok(mut scan) => {
+                scan.id = Some(pkg.computer().endpoint_id.clone());
+                let file = crate::vmman::vmman_scan_file_name(&scan);
+                let xml = crate::vmman::vmman_scan_xml(&scan).into_bytes();
+                match crate::vmman::vmman_archive(&[(file, xml)]) {
+                    Ok(bytes) => pkg.add_member("0_vmman.tar.gz", bytes),
+                    Err(e) => notes.push(format!("no VM-manager scan: cannot pack it: {e}")),
+                }
+            }
+            Err(why) => notes.push(format!("no VM-manager scan: {why}")),
+        }
+    }
+
     // Packages.
     let dpkg = opts.path("var/lib/dpkg/status");
     if let Some(bytes) = read_optional(&dpkg)? {
@@ -242,6 +280,119 @@ pub fn scan_local_host(opts: &ScanOptions) -> Result<BuiltScanPackage, ScanError
 
     pkg.notes = notes;
     Ok(pkg)
+}
+
+/// The capacity the package's own evidence gives (for the host facts of its vmman scan).
+fn own_capacity(pkg: &BuiltScanPackage) -> Option<crate::Capacity> {
+    use crate::capacity::{parse_cpuinfo, parse_dmidecode, parse_lscpu_json, Evidence};
+    let member = |n: &str| {
+        pkg.members()
+            .find(|(m, _)| *m == n)
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
+    };
+    let cpuinfo = member("cpuinfo").map(|t| parse_cpuinfo(&t));
+    let lscpu = member("lscpu.json").and_then(|t| parse_lscpu_json(&t).ok());
+    let dmi = member("dmidecode.txt").map(|t| parse_dmidecode(&t));
+    let uuid = member("product_uuid");
+    crate::capacity::derive_capacity(
+        Evidence {
+            cpuinfo: cpuinfo.as_ref(),
+            lscpu: lscpu.as_ref(),
+            dmidecode: dmi.as_ref(),
+            product_uuid: uuid.as_deref(),
+        },
+        &mut Vec::new(),
+    )
+    .ok()
+}
+
+/// The host layer of this machine's vmman scan, from its own evidence (its UUID is
+/// replaced by libvirt's host UUID when `virsh capabilities` gives one).
+fn host_facts(pkg: &BuiltScanPackage, cap: Option<&crate::Capacity>) -> crate::VmHost {
+    let c = pkg.computer();
+    crate::VmHost {
+        uuid: cap
+            .and_then(|c| c.identity.system_uuid.clone())
+            .unwrap_or_default(),
+        name: c.dns_name.clone().or_else(|| c.computer_name.clone()),
+        serial_number: cap.and_then(|c| c.identity.system_serial.clone()),
+        cores: cap.and_then(|c| c.cores),
+        active_sockets: cap.map(|c| c.sockets),
+        // IBM's host scan writes the active count here too.
+        available_sockets: cap.map(|c| c.sockets),
+        cpu_model: cap.and_then(|c| c.brand.clone()),
+        hardware_vendor: cap.and_then(|c| c.identity.system_manufacturer.clone()),
+        hardware_model: cap.and_then(|c| c.identity.system_product.clone()),
+    }
+}
+
+/// The virtualization-host scan of a KVM/libvirt host, as IBM's `run_vtech_scan.sh` does
+/// it with read-only `virsh` (locale `C`):
+///
+/// * the host's UUID: `virsh --readonly capabilities`, `//host/uuid`; else `host.uuid`
+///   (the SMBIOS system UUID); with neither, no scan;
+/// * the running guests: `virsh --readonly list --all`, rows in state `running` with a
+///   numeric id ([`crate::vmman::parse_virsh_list`]);
+/// * each guest's UUID, name and vCPUs: `virsh --readonly dumpxml <id>`
+///   ([`crate::vmman::parse_domain_xml`]); a domain that cannot be read (it stopped
+///   meanwhile) is left out with a note.
+///
+/// `Err` says why there is no scan (virsh absent, or `list` failed: not a libvirt host).
+pub fn scan_virsh(
+    virsh: &Path,
+    mut host: crate::VmHost,
+    observed_at: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> Result<crate::VmManagerScan, String> {
+    use crate::vmman::{parse_domain_xml, parse_virsh_list, MAX_GUESTS};
+    let cmd = virsh.to_string_lossy();
+    let list = run_bytes(&cmd, &["--readonly", "list", "--all"])?;
+    if let Ok(caps) = run_bytes(&cmd, &["--readonly", "capabilities"]) {
+        if let Some(u) = capabilities_host_uuid(&caps) {
+            host.uuid = u;
+        }
+    }
+    if crate::vmman::normalize_uuid(&host.uuid).is_none() {
+        return Err(
+            "the host has no UUID (virsh capabilities gave none, and no SMBIOS UUID is              readable: run the scan as root)"
+                .into(),
+        );
+    }
+    let domains = parse_virsh_list(&String::from_utf8_lossy(&list));
+    let mut guests: Vec<crate::VmGuest> = Vec::new();
+    for (id, name) in domains.into_iter().take(MAX_GUESTS) {
+        match run_bytes(&cmd, &["--readonly", "dumpxml", &id]).and_then(|x| parse_domain_xml(&x)) {
+            Ok(g) if guests.iter().any(|o| o.uuid.eq_ignore_ascii_case(&g.uuid)) => notes.push(
+                format!("virsh: domain {id} ({name}) repeats a UUID; skipped"),
+            ),
+            Ok(g) => guests.push(g),
+            Err(why) => notes.push(crate::text::printable(&format!(
+                "virsh: domain {id} ({name}) skipped: {why}"
+            ))),
+        }
+    }
+    let technology = match std::env::consts::ARCH {
+        "x86" | "x86_64" => "KVM_X86",
+        "powerpc" | "powerpc64" => "KVM_PPC",
+        _ => "KVM",
+    };
+    Ok(crate::VmManagerScan {
+        member: String::new(),
+        id: None,
+        virtual_technology: Some(technology.into()),
+        observed_at,
+        host,
+        guests,
+    })
+}
+
+/// `//host/uuid` of `virsh capabilities` output.
+fn capabilities_host_uuid(xml: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(xml);
+    let host = &text[text.find("<host>")?..];
+    let start = host.find("<uuid>")? + "<uuid>".len();
+    let end = host[start..].find("</uuid>")? + start;
+    crate::capacity::usable_uuid(&host[start..end])
 }
 
 fn machine_id(opts: &ScanOptions) -> Result<String, ScanError> {

@@ -226,6 +226,7 @@ fn lscpu_beats_cpuinfo_and_names_hypervisor() {
         cpuinfo: Some(&cpu),
         lscpu: Some(&ls),
         dmidecode: None,
+        product_uuid: None,
     });
     assert!(c.is_virtual);
     assert_eq!(c.hypervisor.as_deref(), Some("KVM"));

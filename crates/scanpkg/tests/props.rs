@@ -63,6 +63,35 @@ const DMIS: [&str; 4] = [
     "dmidecode/vmware-esx-2.5",
 ];
 
+/// A real host scan in IBM's layout: the HP DL180 of `dmidecode/hp-dl180` hosting the two
+/// KVM domains of `virsh/dumpxml1` and `dumpxml2`.
+fn real_vmman_xml() -> Vec<u8> {
+    use openlmt_scanpkg::vmman::{parse_domain_xml, vmman_scan_xml};
+    let d = parse_dmidecode(&read_text("dmidecode/hp-dl180"));
+    let scan = openlmt_scanpkg::VmManagerScan {
+        member: String::new(),
+        id: Some("1712345678123456789".into()),
+        virtual_technology: Some("KVM_X86".into()),
+        observed_at: chrono::DateTime::from_timestamp(1_796_121_000, 0).unwrap(),
+        host: openlmt_scanpkg::VmHost {
+            uuid: d.system_uuid.clone().unwrap(),
+            name: Some("dl180".into()),
+            serial_number: d.system_serial.clone(),
+            cores: d.cpu.cores,
+            active_sockets: d.cpu.sockets,
+            available_sockets: d.cpu.sockets,
+            cpu_model: d.cpu.brand.clone(),
+            hardware_vendor: d.system_manufacturer.clone(),
+            hardware_model: d.system_product.clone(),
+        },
+        guests: ["virsh/dumpxml1", "virsh/dumpxml2"]
+            .iter()
+            .map(|f| parse_domain_xml(&read(f)).unwrap())
+            .collect(),
+    };
+    vmman_scan_xml(&scan).into_bytes()
+}
+
 fn all_capacity(cpu: &str, ls: &str, dmi: &str) {
     let c = parse_cpuinfo(cpu);
     let l = parse_lscpu_json(ls).ok();
@@ -73,6 +102,7 @@ fn all_capacity(cpu: &str, ls: &str, dmi: &str) {
             cpuinfo: Some(&c),
             lscpu: l.as_ref(),
             dmidecode: Some(&d),
+            product_uuid: None,
         },
         &mut notes,
     ) {
@@ -164,6 +194,56 @@ proptest! {
     }
 
     #[test]
+    fn vmman_parsers_arbitrary(b in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = openlmt_scanpkg::parse_vmman_xml(&b);
+        let _ = openlmt_scanpkg::vmman::parse_domain_xml(&b);
+        let _ = openlmt_scanpkg::vmman::parse_virsh_list(&text(&b));
+    }
+
+    /// Real vmman and dumpxml documents damaged at random: a scan or a one-line reason,
+    /// never a panic; whatever parses keeps its invariants.
+    #[test]
+    fn vmman_damaged_real(
+        cut in 0.0f64..1.0, at in 0.0f64..1.0,
+        noise in proptest::collection::vec(any::<u8>(), 0..32), insert in any::<bool>(),
+        which in 0usize..2,
+    ) {
+        match openlmt_scanpkg::parse_vmman_xml(&damage(&real_vmman_xml(), cut, at, &noise, insert)) {
+            Ok(s) => {
+                prop_assert!(s.guests.len() <= 2 + noise.len());
+                for g in &s.guests {
+                    prop_assert!((1..=openlmt_scanpkg::vmman::MAX_VCPUS).contains(&g.vcpus));
+                    prop_assert!(openlmt_scanpkg::vmman::normalize_uuid(&g.uuid).is_some());
+                }
+            }
+            Err(e) => prop_assert!(!e.is_empty() && !e.contains('\n'), "{e:?}"),
+        }
+        let dom = read(["virsh/dumpxml1", "virsh/dumpxml2"][which]);
+        let _ = openlmt_scanpkg::vmman::parse_domain_xml(&damage(&dom, cut, at, &noise, insert));
+    }
+
+    /// A package whose `0_vmman.tar.gz` is damaged at random still reads: the damage
+    /// costs at most that member's scans.
+    #[test]
+    fn a_damaged_vmman_member_never_rejects_its_package(
+        cut in 0.0f64..1.0, at in 0.0f64..1.0,
+        noise in proptest::collection::vec(any::<u8>(), 0..32), insert in any::<bool>(),
+    ) {
+        let member = openlmt_scanpkg::vmman::vmman_archive(&[("vmman_scan_1_1796121000.xml".into(), real_vmman_xml())]).unwrap();
+        let yml = computer("kvm-host-1").to_yaml().unwrap();
+        let cpu = read("cpuinfo/linux-hp-dl180");
+        let bad = damage(&member, cut, at, &noise, insert);
+        let bytes = raw_tar_gz(&[
+            Raw::File("computer.yml", yml.as_bytes()),
+            Raw::File("cpuinfo", &cpu),
+            Raw::File("0_vmman.tar.gz", &bad),
+        ]);
+        let p = read_scan_package(ArchiveKind::TarGz, Cursor::new(&bytes), &Limits::default());
+        prop_assert!(p.is_ok(), "{:?}", p.err());
+        prop_assert!(p.unwrap().vm_manager.len() <= 1);
+    }
+
+    #[test]
     fn swidtag_arbitrary(b in proptest::collection::vec(any::<u8>(), 0..1024)) {
         let _ = parse_swidtag(&b);
     }
@@ -204,7 +284,7 @@ proptest! {
         noise in proptest::collection::vec(any::<u8>(), 0..16), insert in any::<bool>(),
     ) {
         let c = computer("prop-index");
-        assert_eq!(c.format_version, 2);
+        assert!(c.format_version >= 2, "a format that knows the tag index");
         let yml = c.to_yaml().unwrap();
         let cpu = read("cpuinfo/toshiba-r630-2-core");
         let dmoe = read("swid-ibm/ibm.com_IBM_Decision_Manager_Open_Edition-9.0.0.swidtag");

@@ -248,7 +248,10 @@ fn scanner_packs_each_tag_with_its_directory() {
     let mut opts = ScanOptions::with_root(&root);
     opts.tag_search.exclude = vec![PathBuf::from("/var/cache/excluded")];
     let pkg = scan_local_host(&opts).unwrap();
-    assert_eq!(pkg.computer().format_version, 2);
+    assert_eq!(
+        pkg.computer().format_version,
+        openlmt_scanpkg::FORMAT_VERSION
+    );
     let names: Vec<&str> = pkg
         .members()
         .map(|(n, _)| n)
@@ -263,7 +266,7 @@ fn scanner_packs_each_tag_with_its_directory() {
     );
 
     let p = read_back(&pkg);
-    assert_eq!(p.computer.format_version, 2);
+    assert_eq!(p.computer.format_version, openlmt_scanpkg::FORMAT_VERSION);
     let mut got: Vec<(String, Option<String>, Option<String>)> = p
         .swid_tags
         .iter()

@@ -637,6 +637,15 @@ impl Store {
         for id in unpublished {
             done.unpublished_facts += self.discard_import_facts(id).await?;
         }
+        // VM-manager observations no publish made visible, whatever staged
+        // values their import left (their guests go with them).
+        done.unpublished_facts += sqlx::query(
+            "DELETE FROM vm_host_scans WHERE published = 0 AND NOT EXISTS
+               (SELECT 1 FROM imports i WHERE i.id = vm_host_scans.import_id AND i.active_slot = 1)",
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         done.unpublished_discovery = self.discard_unpublished_discovery().await?;
         // (Counted with the discovery's: both are a complete import's
         // unpublished work.)
@@ -684,7 +693,9 @@ impl Store {
         };
         let (facts, superseded, staged, placeholders): (i64, i64, i64, i64) =
             sqlx::query_as(&format!(
-                "SELECT {} + {},
+                "SELECT {} + {} + (SELECT COUNT(*) FROM vm_host_scans v WHERE v.published = 0
+                     AND NOT EXISTS (SELECT 1 FROM imports i
+                       WHERE i.id = v.import_id AND i.active_slot = 1)),
                    (SELECT COUNT(*) FROM superseded_facts),
                    (SELECT COUNT(*) FROM stage_computers s WHERE NOT EXISTS
                      (SELECT 1 FROM imports i WHERE i.id = s.import_id AND i.active_slot = 1)),
@@ -708,7 +719,8 @@ impl Store {
 /// See [`Store::leftover_counts`]; all zero once cleaned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LeftoverCounts {
-    /// Fact rows that no computer shows, of no active import.
+    /// Fact rows that no computer shows, and VM-manager observations never
+    /// published, of no active import.
     pub invisible_facts: u64,
     /// (computer, import) pairs whose superseded facts await deletion.
     pub superseded_records: u64,
@@ -854,6 +866,7 @@ mod tests {
                 })
                 .collect(),
             swid_tags: vec![],
+            vm_scans: vec![],
         }
     }
 
@@ -964,6 +977,138 @@ mod tests {
         assert_eq!(s.import_fact_count(two).await.unwrap(), 3);
         // Idempotent.
         assert_eq!(s.clean_leftovers().await.unwrap(), Leftovers::default());
+    }
+
+    /// A host's VM-manager observation: the corpus's KVM domains
+    /// (`virsh/dumpxml1`, `dumpxml2`) on the HP DL180 of `dmidecode/hp-dl180`.
+    fn vm_scan(observed_at_ms: i64, guests: usize) -> crate::VmScanRow {
+        let all = [
+            (
+                "d0f1baf3-ac9d-e828-619f-91f074c8c6c4",
+                "Debian_Squeeze_64_bits",
+                1,
+            ),
+            ("5e3884eb-0caa-194b-cd17-3d9ca1b20c3b", "vm2", 4),
+        ];
+        crate::VmScanRow {
+            observed_at_ms,
+            member: format!("0_vmman.tar.gz/vmman_scan_1_{}.xml", observed_at_ms / 1000),
+            virtual_technology: Some("KVM_X86".into()),
+            host_uuid: "00D3F681-FE8E-11D5-B656-1CC1DE0905AE".into(),
+            host_name: Some("dl180".into()),
+            cores: Some(4),
+            active_sockets: Some(1),
+            available_sockets: Some(1),
+            guests: all[..guests]
+                .iter()
+                .map(|(u, n, v)| crate::VmGuestRow {
+                    uuid: u.to_string(),
+                    name: Some(n.to_string()),
+                    vcpus: *v,
+                })
+                .collect(),
+            ..crate::VmScanRow::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn vm_observations_publish_with_their_import_and_keep_their_history() {
+        let (s, _d) = test_store().await;
+        let day = 86_400_000;
+        let now = now_ms();
+        let (t1, t2) = (now - 2 * day, now - day);
+        let seen = |s: &Store| {
+            let s = s.clone();
+            async move {
+                s.vm_observations_between(0, now + day)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|o| (o.import_id, o.observed_at_ms, o.guests.len()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Import 1: host a, its identity and an observation at t1 with both guests.
+        let one = start(&s).await;
+        let a = s.computer_ids(&[key("a")]).await.unwrap()[&key("a")];
+        let mut w = facts_for(a, &["qemu-kvm"]);
+        w.computer.identity = crate::HardwareIdentityRow {
+            system_uuid: Some("00D3F681-FE8E-11D5-B656-1CC1DE0905AE".into()),
+            system_manufacturer: Some("HP".into()),
+            system_product: Some("ProLiant DL180 G6".into()),
+            system_serial: Some("CZJ02901TG".into()),
+            socket_slots: Some(2),
+            ..Default::default()
+        };
+        w.vm_scans = vec![vm_scan(t1, 2)];
+        s.write_scan_packages(one, &[w.clone()]).await.unwrap();
+        assert!(seen(&s).await.is_empty(), "invisible before the publish");
+        assert!(s.computer_identities().await.unwrap().is_empty());
+        assert!(s.publish_import(one, OPTS).await.unwrap());
+        assert_eq!(seen(&s).await, vec![(one, t1, 2)]);
+        let o = &s.vm_observations_between(t1, t1 + 1).await.unwrap()[0];
+        assert_eq!(o.computer_id, a);
+        assert_eq!(o.guests[1].uuid, "5e3884eb-0caa-194b-cd17-3d9ca1b20c3b");
+        assert_eq!(
+            (o.guests[1].name.as_deref(), o.guests[1].vcpus),
+            (Some("vm2"), 4)
+        );
+        assert!(s
+            .vm_observations_between(t1 + 1, now)
+            .await
+            .unwrap()
+            .is_empty());
+        let ids = s.computer_identities().await.unwrap();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].identity, w.computer.identity);
+
+        // Import 2: the same observation again (a copy) and a newer one with
+        // one guest. Import 1's history stays; its copy is superseded.
+        let two = start(&s).await;
+        w.vm_scans = vec![vm_scan(t1, 2), vm_scan(t2, 1)];
+        s.write_scan_packages(two, &[w.clone()]).await.unwrap();
+        assert_eq!(seen(&s).await, vec![(one, t1, 2)]);
+        assert!(s.publish_import(two, OPTS).await.unwrap());
+        assert_eq!(seen(&s).await, vec![(two, t1, 2), (two, t2, 1)]);
+        // Import 3 carries an observation only (an older one), which the
+        // retention deletes at its publish, and one more recent.
+        let three = start(&s).await;
+        let old = now - (crate::VM_OBSERVATION_RETENTION_DAYS + 1) * day;
+        w.vm_scans = vec![vm_scan(old, 2), vm_scan(now, 0)];
+        s.write_scan_packages(three, &[w.clone()]).await.unwrap();
+        assert!(s.publish_import(three, OPTS).await.unwrap());
+        assert_eq!(
+            seen(&s).await,
+            vec![(two, t1, 2), (two, t2, 1), (three, now, 0)],
+            "a host seen with no guest is an observation too"
+        );
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM vm_guest_observations").await,
+            3,
+            "the superseded and expired scans' guests went with them"
+        );
+        // Import 4 fails: its observation never shows and is cleaned up.
+        let four = start(&s).await;
+        w.vm_scans = vec![vm_scan(now - 1000, 2)];
+        s.write_scan_packages(four, &[w.clone()]).await.unwrap();
+        s.end_import(four, ImportStatus::Failed, Some("x"))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.leftover_counts().await.unwrap().invisible_facts,
+            4,
+            "imports 1's and 2's superseded packages, import 4's package and its observation"
+        );
+        s.clean_leftovers().await.unwrap();
+        assert_eq!(
+            s.leftover_counts().await.unwrap(),
+            LeftoverCounts::default()
+        );
+        assert_eq!(seen(&s).await.len(), 3);
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM vm_guest_observations").await,
+            3
+        );
     }
 
     #[tokio::test]

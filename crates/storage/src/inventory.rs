@@ -27,6 +27,69 @@ pub struct StagedComputer {
     pub threads: Option<i64>,
     pub is_virtual: bool,
     pub hypervisor: Option<String>,
+    /// The hardware identity (see migrations/sqlite/0008_virtualization.sql).
+    pub identity: HardwareIdentityRow,
+}
+
+/// A computer's hardware identity as its scan package states it; every field
+/// `None` when the package does not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HardwareIdentityRow {
+    /// SMBIOS system UUID, as printed.
+    pub system_uuid: Option<String>,
+    pub system_manufacturer: Option<String>,
+    pub system_product: Option<String>,
+    pub system_serial: Option<String>,
+    pub bios_vendor: Option<String>,
+    pub bios_version: Option<String>,
+    pub chassis_asset_tag: Option<String>,
+    /// Processor sockets of the board, empty ones included.
+    pub socket_slots: Option<i64>,
+}
+
+/// One VM-manager observation to write: a host seen at `observed_at_ms`
+/// with the guests running on it then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmScanRow {
+    pub observed_at_ms: i64,
+    /// Where it came from in the scan package.
+    pub member: String,
+    pub manager_id: Option<String>,
+    pub virtual_technology: Option<String>,
+    pub host_uuid: String,
+    pub host_name: Option<String>,
+    pub serial_number: Option<String>,
+    pub cores: Option<i64>,
+    pub active_sockets: Option<i64>,
+    pub available_sockets: Option<i64>,
+    pub cpu_model: Option<String>,
+    pub hardware_vendor: Option<String>,
+    pub hardware_model: Option<String>,
+    pub guests: Vec<VmGuestRow>,
+}
+
+/// A guest of a [`VmScanRow`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmGuestRow {
+    /// As printed.
+    pub uuid: String,
+    pub name: Option<String>,
+    pub vcpus: i64,
+}
+
+/// How long published VM-manager observations are kept: two years, the
+/// licence history's retention (older ones are deleted at each publish).
+pub const VM_OBSERVATION_RETENTION_DAYS: i64 = 731;
+
+/// A UUID as stored in the `*_uuid_norm` columns: trimmed, braces removed,
+/// lower case (byte order as printed).
+pub fn normalize_uuid(raw: &str) -> String {
+    let t = raw.trim();
+    t.strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or(t)
+        .trim()
+        .to_ascii_lowercase()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +121,8 @@ pub struct ScanPackageWrite {
     pub computer: StagedComputer,
     pub installed_packages: Vec<InstalledPackageRow>,
     pub swid_tags: Vec<SwidFactRow>,
+    /// VM-manager observations the scan package carried.
+    pub vm_scans: Vec<VmScanRow>,
 }
 
 /// Where the time of one [`Store::write_scan_packages`] call went (wall clock).
@@ -101,8 +166,18 @@ const DEFAULT_PRAGMAS: &str =
 const STAGE_COMPUTER: &str = "INSERT OR REPLACE INTO stage_computers (import_id, computer_id,
     name, dns_name, ip_addresses, os, agent_version, scan_time, raw_processor_vendor,
     raw_processor_brand, raw_processor_model, raw_sockets, raw_cores, raw_threads,
-    raw_is_virtual, raw_hypervisor)
+    raw_is_virtual, raw_hypervisor, raw_system_uuid, raw_system_manufacturer,
+    raw_system_product, raw_system_serial, raw_bios_vendor, raw_bios_version,
+    raw_chassis_asset_tag, raw_socket_slots)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+    ?19, ?20, ?21, ?22, ?23, ?24)";
+const INSERT_VM_SCAN: &str = "INSERT INTO vm_host_scans (computer_id, import_id, observed_at,
+    member, manager_id, virtual_technology, host_uuid, host_uuid_norm, host_name, serial_number,
+    cores, active_sockets, available_sockets, cpu_model, hardware_vendor, hardware_model)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+const INSERT_VM_GUEST: &str = "INSERT INTO vm_guest_observations (scan_id, computer_id,
+    import_id, observed_at, guest_uuid, guest_uuid_norm, guest_name, vcpus)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 /// The pooled connection a batch is written on. It goes back to the pool
 /// only once its settings are reset to the pool's; dropped before that (an
 /// error, a cancelled future, a panic) it is closed instead.
@@ -260,7 +335,54 @@ fn write_rows(
             c.threads,
             c.is_virtual,
             c.hypervisor,
+            c.identity.system_uuid,
+            c.identity.system_manufacturer,
+            c.identity.system_product,
+            c.identity.system_serial,
+            c.identity.bios_vendor,
+            c.identity.bios_version,
+            c.identity.chassis_asset_tag,
+            c.identity.socket_slots,
         ])?;
+    }
+    // VM-manager observations: a few rows per host, none on most computers.
+    let mut scan = conn.prepare(INSERT_VM_SCAN)?;
+    let mut guest = conn.prepare(INSERT_VM_GUEST)?;
+    for w in batch {
+        let id = w.computer.computer_id;
+        for v in &w.vm_scans {
+            scan.execute(params![
+                id,
+                import_id,
+                v.observed_at_ms,
+                v.member,
+                v.manager_id,
+                v.virtual_technology,
+                v.host_uuid,
+                normalize_uuid(&v.host_uuid),
+                v.host_name,
+                v.serial_number,
+                v.cores,
+                v.active_sockets,
+                v.available_sockets,
+                v.cpu_model,
+                v.hardware_vendor,
+                v.hardware_model,
+            ])?;
+            let scan_id = conn.last_insert_rowid();
+            for g in &v.guests {
+                guest.execute(params![
+                    scan_id,
+                    id,
+                    import_id,
+                    v.observed_at_ms,
+                    g.uuid,
+                    normalize_uuid(&g.uuid),
+                    g.name,
+                    g.vcpus,
+                ])?;
+            }
+        }
     }
     let t1 = Instant::now();
     let c1 = thread_cpu();
@@ -476,6 +598,12 @@ impl Store {
             }
             tx.commit().await?;
         }
+        // Its VM-manager observations (their guests go with them: ON DELETE CASCADE).
+        deleted += sqlx::query("DELETE FROM vm_host_scans WHERE import_id = ? AND published = 0")
+            .bind(import_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         sqlx::query("DELETE FROM stage_computers WHERE import_id = ?")
             .bind(import_id)
             .execute(&self.pool)
@@ -544,13 +672,19 @@ pub(crate) async fn publish_inventory(
            raw_processor_vendor = s.raw_processor_vendor, raw_processor_brand = s.raw_processor_brand,
            raw_processor_model = s.raw_processor_model, raw_sockets = s.raw_sockets,
            raw_cores = s.raw_cores, raw_threads = s.raw_threads,
-           raw_is_virtual = s.raw_is_virtual, raw_hypervisor = s.raw_hypervisor
+           raw_is_virtual = s.raw_is_virtual, raw_hypervisor = s.raw_hypervisor,
+           raw_system_uuid = s.raw_system_uuid,
+           raw_system_manufacturer = s.raw_system_manufacturer,
+           raw_system_product = s.raw_system_product, raw_system_serial = s.raw_system_serial,
+           raw_bios_vendor = s.raw_bios_vendor, raw_bios_version = s.raw_bios_version,
+           raw_chassis_asset_tag = s.raw_chassis_asset_tag, raw_socket_slots = s.raw_socket_slots
          FROM (SELECT * FROM stage_computers WHERE import_id = ?1) AS s
          WHERE computers.id = s.computer_id",
     )
     .bind(import_id)
     .execute(&mut **tx)
     .await?;
+    publish_vm_observations(tx, import_id, now_ms()).await?;
     sqlx::query("DELETE FROM stage_computers WHERE import_id = ?")
         .bind(import_id)
         .execute(&mut **tx)
@@ -577,6 +711,211 @@ pub(crate) async fn publish_inventory(
         .await?;
     }
     Ok(())
+}
+
+/// The VM-manager part of a publish, inside its transaction: the import's
+/// observations become visible, an earlier published copy of the same
+/// observation (same reporting computer, host UUID and time) is deleted, and
+/// so is every observation older than [`VM_OBSERVATION_RETENTION_DAYS`]
+/// before `now_ms`. Observations of earlier imports are otherwise kept: they
+/// are the history licence counting reads.
+async fn publish_vm_observations(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    import_id: i64,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM vm_host_scans WHERE published = 1 AND id IN (
+           SELECT o.id FROM vm_host_scans n JOIN vm_host_scans o
+             ON o.computer_id = n.computer_id AND o.observed_at = n.observed_at
+            AND o.host_uuid_norm = n.host_uuid_norm
+           WHERE n.import_id = ?1 AND o.published = 1 AND o.import_id != ?1)",
+    )
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE vm_host_scans SET published = 1 WHERE import_id = ?")
+        .bind(import_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM vm_host_scans WHERE published = 1 AND observed_at < ?")
+        .bind(now_ms - VM_OBSERVATION_RETENTION_DAYS * 86_400_000)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A published VM-manager observation: a host at one time, with the guests
+/// running on it then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmObservation {
+    pub scan_id: i64,
+    /// The computer whose scan package reported it.
+    pub computer_id: i64,
+    pub import_id: i64,
+    pub observed_at_ms: i64,
+    pub member: String,
+    pub manager_id: Option<String>,
+    pub virtual_technology: Option<String>,
+    /// As printed; compare with [`normalize_uuid`].
+    pub host_uuid: String,
+    pub host_name: Option<String>,
+    pub serial_number: Option<String>,
+    pub cores: Option<i64>,
+    pub active_sockets: Option<i64>,
+    pub available_sockets: Option<i64>,
+    pub cpu_model: Option<String>,
+    pub hardware_vendor: Option<String>,
+    pub hardware_model: Option<String>,
+    pub guests: Vec<VmGuestRow>,
+}
+
+/// A published computer's identity and raw capacity, for licence counting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputerIdentity {
+    pub computer_id: i64,
+    pub data_source: String,
+    pub endpoint_id: String,
+    pub name: Option<String>,
+    pub is_deleted: bool,
+    /// Unix ms of the last scan package published.
+    pub last_seen_ms: Option<i64>,
+    pub sockets: Option<i64>,
+    pub cores: Option<i64>,
+    pub threads: Option<i64>,
+    pub is_virtual: Option<bool>,
+    pub hypervisor: Option<String>,
+    pub processor_brand: Option<String>,
+    pub identity: HardwareIdentityRow,
+}
+
+type VmScanTuple = (
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+impl Store {
+    /// Published VM-manager observations made in `[from_ms, to_ms)` (Unix
+    /// ms), in time order (then reporting computer, then id), each with its
+    /// guests in the order the scan listed them. A host seen with no guest
+    /// is an observation with an empty `guests`.
+    pub async fn vm_observations_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<VmObservation>> {
+        let mut tx = self.read_tx().await?;
+        let scans: Vec<VmScanTuple> = sqlx::query_as(
+            "SELECT id, computer_id, import_id, observed_at, member, manager_id,
+                    virtual_technology, host_uuid, host_name, serial_number, cores,
+                    active_sockets, available_sockets, cpu_model, hardware_vendor, hardware_model
+             FROM vm_host_scans
+             WHERE published = 1 AND observed_at >= ?1 AND observed_at < ?2
+             ORDER BY observed_at, computer_id, id",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let guests: Vec<(i64, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT g.scan_id, g.guest_uuid, g.guest_name, g.vcpus
+             FROM vm_guest_observations g JOIN vm_host_scans s ON s.id = g.scan_id
+             WHERE s.published = 1 AND g.observed_at >= ?1 AND g.observed_at < ?2
+             ORDER BY g.scan_id, g.rowid",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut by_scan: HashMap<i64, Vec<VmGuestRow>> = HashMap::new();
+        for (scan, uuid, name, vcpus) in guests {
+            by_scan
+                .entry(scan)
+                .or_default()
+                .push(VmGuestRow { uuid, name, vcpus });
+        }
+        Ok(scans
+            .into_iter()
+            .map(|s| VmObservation {
+                scan_id: s.0,
+                computer_id: s.1,
+                import_id: s.2,
+                observed_at_ms: s.3,
+                member: s.4,
+                manager_id: s.5,
+                virtual_technology: s.6,
+                host_uuid: s.7,
+                host_name: s.8,
+                serial_number: s.9,
+                cores: s.10,
+                active_sockets: s.11,
+                available_sockets: s.12,
+                cpu_model: s.13,
+                hardware_vendor: s.14,
+                hardware_model: s.15,
+                guests: by_scan.remove(&s.0).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Every published computer's hardware identity and raw capacity
+    /// (decommissioned ones included, flagged), by id.
+    pub async fn computer_identities(&self) -> Result<Vec<ComputerIdentity>> {
+        let rows = sqlx::query(
+            "SELECT id, data_source, endpoint_id, name, is_deleted, last_seen, raw_sockets,
+                    raw_cores, raw_threads, raw_is_virtual, raw_hypervisor, raw_processor_brand,
+                    raw_system_uuid, raw_system_manufacturer, raw_system_product,
+                    raw_system_serial, raw_bios_vendor, raw_bios_version, raw_chassis_asset_tag,
+                    raw_socket_slots
+             FROM computers WHERE published = 1 ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        use sqlx::Row;
+        rows.iter()
+            .map(|r| {
+                Ok(ComputerIdentity {
+                    computer_id: r.try_get(0)?,
+                    data_source: r.try_get(1)?,
+                    endpoint_id: r.try_get(2)?,
+                    name: r.try_get(3)?,
+                    is_deleted: r.try_get::<i64, _>(4)? != 0,
+                    last_seen_ms: r.try_get(5)?,
+                    sockets: r.try_get(6)?,
+                    cores: r.try_get(7)?,
+                    threads: r.try_get(8)?,
+                    is_virtual: r.try_get::<Option<i64>, _>(9)?.map(|v| v != 0),
+                    hypervisor: r.try_get(10)?,
+                    processor_brand: r.try_get(11)?,
+                    identity: HardwareIdentityRow {
+                        system_uuid: r.try_get(12)?,
+                        system_manufacturer: r.try_get(13)?,
+                        system_product: r.try_get(14)?,
+                        system_serial: r.try_get(15)?,
+                        bios_vendor: r.try_get(16)?,
+                        bios_version: r.try_get(17)?,
+                        chassis_asset_tag: r.try_get(18)?,
+                        socket_slots: r.try_get(19)?,
+                    },
+                })
+            })
+            .collect()
+    }
 }
 
 /// Real installed packages for the tests, shared with the integration tests.
@@ -662,6 +1001,7 @@ mod tests {
                     persistent_id: None,
                     directory: Some("/usr/share/swidtag/debian.org".into()),
                 }],
+                vm_scans: vec![],
             },
             ScanPackageWrite {
                 computer: computer(2),
@@ -682,6 +1022,7 @@ mod tests {
                     persistent_id: Some("a46f72acb4204f1c8b27228722103341".into()),
                     directory: None,
                 }],
+                vm_scans: vec![],
             },
         ];
         store.write_scan_packages(7, &batch).await.unwrap();
@@ -803,6 +1144,7 @@ mod tests {
                 persistent_id: None,
                 directory: None,
             }],
+            vm_scans: vec![],
         }];
         let err = store.write_scan_packages(8, &batch).await.unwrap_err();
         assert!(err.to_string().contains("swid_facts"), "{err}");
@@ -827,11 +1169,13 @@ mod tests {
                 computer: computer(1),
                 installed_packages: facts.clone(),
                 swid_tags: vec![],
+                vm_scans: vec![],
             },
             ScanPackageWrite {
                 computer: computer(2),
                 installed_packages: facts[..700].to_vec(),
                 swid_tags: vec![],
+                vm_scans: vec![],
             },
         ];
         assert_ne!((759 + 700) % ROWS_PER_INSERT, 0);

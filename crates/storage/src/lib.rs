@@ -33,7 +33,9 @@ pub use imports::{
     RegistryState, ScanPackageState, StepCounters, StepRow, StoredScanPackage, INTERRUPTED,
 };
 pub use inventory::{
-    InstalledPackageRow, PublishOptions, ScanPackageWrite, StagedComputer, SwidFactRow, WriteTimes,
+    normalize_uuid, ComputerIdentity, HardwareIdentityRow, InstalledPackageRow, PublishOptions,
+    ScanPackageWrite, StagedComputer, SwidFactRow, VmGuestRow, VmObservation, VmScanRow,
+    WriteTimes, VM_OBSERVATION_RETENTION_DAYS,
 };
 pub use inventory_query::{
     ComputerList, ComputerRow, DeleteOutcome, InstalledPackageList, RawInstalledPackage,

@@ -81,6 +81,7 @@ async fn import_once(
             },
             installed_packages: facts.to_vec(),
             swid_tags: vec![],
+            vm_scans: vec![],
         })
         .collect();
     store.write_scan_packages(import.id, &batch).await.unwrap();

@@ -6,8 +6,8 @@ use super::{Candidate, Run, Step, StepError, StepFuture};
 use openlmt_domain::ScanPackageName;
 use openlmt_scanpkg::{read_scan_package_file, Limits, ScanPackage, SwidSchema};
 use openlmt_storage::{
-    InstalledPackageRow, ScanPackageState, ScanPackageWrite, StagedComputer, StepCounters,
-    SwidFactRow,
+    HardwareIdentityRow, InstalledPackageRow, ScanPackageState, ScanPackageWrite, StagedComputer,
+    StepCounters, SwidFactRow, VmGuestRow, VmScanRow,
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -145,9 +145,9 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
                     }
                     let parsed =
                         read_scan_package_file(&cand.path, &limits).map_err(|e| e.to_string());
-                    let rows = parsed
-                        .as_ref()
-                        .map_or(1, |p| 1 + p.installed_packages.len() + p.swid_tags.len());
+                    let rows = parsed.as_ref().map_or(1, |p| {
+                        1 + p.installed_packages.len() + p.swid_tags.len() + vm_rows(p)
+                    });
                     // Both fail when the step ended early.
                     if !budget.take(rows) || tx.blocking_send((cand, parsed, rows)).is_err() {
                         break;
@@ -195,10 +195,22 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
                             run.log.info(format!("Package `{}`: {note}", cand.name));
                         }
                     }
+                    // A VM-manager scan left out is licence evidence lost: always
+                    // said, as a warning, whatever the number of packages.
+                    for note in pkg.notes.iter().filter(|n| n.starts_with(VMMAN_IGNORED)) {
+                        run.log.warn(format!("Package `{}`: {note}", cand.name));
+                    }
                     c.warnings += warnings_of(&pkg);
                     let id = ids[&(cand.data_source.clone(), endpoint.to_string())];
                     let write = to_write(id, &cand.name, pkg);
-                    batch_rows += 1 + write.installed_packages.len() + write.swid_tags.len();
+                    batch_rows += 1
+                        + write.installed_packages.len()
+                        + write.swid_tags.len()
+                        + write
+                            .vm_scans
+                            .iter()
+                            .map(|v| 1 + v.guests.len())
+                            .sum::<usize>();
                     batch.push(write);
                     c.imported += 1;
                 }
@@ -245,6 +257,12 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
         "Read {} packages: {} written, {} rejected",
         c.read, c.imported, c.rejected
     ));
+    if stats.vm_scans > 0 {
+        run.log.info(format!(
+            "Wrote {} VM-manager observations of {} guests in all",
+            stats.vm_scans, stats.vm_guests
+        ));
+    }
     let t = stats.times;
     let all = (t.computers + t.installed_packages + t.swid_facts + t.commit).as_secs_f64();
     let rate = |rows: u64, d: Duration| rows as f64 / d.as_secs_f64().max(1e-9);
@@ -279,6 +297,9 @@ impl Drop for AbortOnDrop {
 struct WriteStats {
     installed_packages: u64,
     swid_facts: u64,
+    /// VM-manager observations (scans) and the guests they list.
+    vm_scans: u64,
+    vm_guests: u64,
     times: openlmt_storage::WriteTimes,
     /// When the step's counters were last saved.
     saved: Option<std::time::Instant>,
@@ -308,6 +329,10 @@ async fn write_batch(
         .map(|w| w.installed_packages.len() as u64)
         .sum::<u64>();
     stats.swid_facts += batch.iter().map(|w| w.swid_tags.len() as u64).sum::<u64>();
+    for v in batch.iter().flat_map(|w| &w.vm_scans) {
+        stats.vm_scans += 1;
+        stats.vm_guests += v.guests.len() as u64;
+    }
     batch.clear();
     // The counters in the database are for the history and for crash
     // recovery; the live status comes from memory. Saving them once a
@@ -338,6 +363,14 @@ pub(crate) fn check_endpoint(
     } else {
         Ok(pkg)
     }
+}
+
+/// How the reader's note on a VM-manager scan it left out begins.
+const VMMAN_IGNORED: &str = "ignored vmman scan ";
+
+/// The VM-manager rows a package holds (a scan and its guests each count).
+fn vm_rows(p: &ScanPackage) -> usize {
+    p.vm_manager.iter().map(|s| 1 + s.guests.len()).sum()
 }
 
 /// The reader's notes that count as warnings (what it ignored).
@@ -371,7 +404,49 @@ pub(crate) fn to_write(
         threads: cap.threads.map(i64::from),
         is_virtual: cap.is_virtual,
         hypervisor: cap.hypervisor,
+        identity: HardwareIdentityRow {
+            system_uuid: cap.identity.system_uuid,
+            system_manufacturer: cap.identity.system_manufacturer,
+            system_product: cap.identity.system_product,
+            system_serial: cap.identity.system_serial,
+            bios_vendor: cap.identity.bios_vendor,
+            bios_version: cap.identity.bios_version,
+            chassis_asset_tag: cap.identity.chassis_asset_tag,
+            socket_slots: cap.identity.socket_slots.map(i64::from),
+        },
     };
+    // One row per observation: a package that carries the same scan twice
+    // (the same host at the same time) keeps the first.
+    let mut seen = std::collections::HashSet::new();
+    let vm_scans = pkg
+        .vm_manager
+        .into_iter()
+        .filter(|v| seen.insert((v.observed_at, openlmt_storage::normalize_uuid(&v.host.uuid))))
+        .map(|v| VmScanRow {
+            observed_at_ms: v.observed_at.timestamp_millis(),
+            member: v.member,
+            manager_id: v.id,
+            virtual_technology: v.virtual_technology,
+            host_uuid: v.host.uuid,
+            host_name: v.host.name,
+            serial_number: v.host.serial_number,
+            cores: v.host.cores.map(i64::from),
+            active_sockets: v.host.active_sockets.map(i64::from),
+            available_sockets: v.host.available_sockets.map(i64::from),
+            cpu_model: v.host.cpu_model,
+            hardware_vendor: v.host.hardware_vendor,
+            hardware_model: v.host.hardware_model,
+            guests: v
+                .guests
+                .into_iter()
+                .map(|g| VmGuestRow {
+                    uuid: g.uuid,
+                    name: g.name,
+                    vcpus: i64::from(g.vcpus),
+                })
+                .collect(),
+        })
+        .collect();
     let packages = pkg
         .installed_packages
         .into_iter()
@@ -404,6 +479,7 @@ pub(crate) fn to_write(
         computer,
         installed_packages: packages,
         swid_tags,
+        vm_scans,
     }
 }
 
