@@ -36,6 +36,8 @@ pub const POINTS: &[&str] = &[
     // After each chunk of computers the discovery step stages.
     "discover_chunk",
     "after_discover",
+    "before_license_metrics",
+    "after_license_metrics",
     "before_publish",
     // Inside the publish transaction, after its last statement, before
     // its commit (a pause here does not end on cancel).

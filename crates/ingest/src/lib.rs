@@ -128,6 +128,9 @@ impl Engine {
     /// Recovers imports interrupted by a previous stop, loads the state and
     /// the schedule, and starts the runner and the scheduler.
     pub async fn start(store: Store, config: EngineConfig) -> Result<Engine, EngineError> {
+        // The licence arithmetic the store applies at each publish and
+        // classification change.
+        store.set_usage_calculator(std::sync::Arc::new(license::LicenseCalculator));
         for id in store.recover_interrupted().await? {
             tracing::warn!(
                 import_id = id,

@@ -42,9 +42,9 @@ pub use inventory_query::{
     RawSwidTag, SwidTagList,
 };
 pub use license::{
-    Holding, LicensePublished, LicenseServerUsageList, LicenseSnapshotWrite, ServerUsageRow,
-    ServerValue, SnapshotPartition, SnapshotServer, StoredSnapshot, UnresolvedCharge,
-    UsageCalculator, UsageRow, METRIC_CODES,
+    GuestSighting, Holding, LicenseComputer, LicenseInputs, LicensePublished,
+    LicenseServerUsageList, LicenseSnapshotWrite, ServerUsageRow, ServerValue, SnapshotPartition,
+    SnapshotServer, StoredSnapshot, UnresolvedCharge, UsageCalculator, UsageRow, METRIC_CODES,
 };
 pub use list::{ListSource, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};

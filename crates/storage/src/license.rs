@@ -141,6 +141,52 @@ pub trait UsageCalculator: Send + Sync + std::fmt::Debug {
     fn product_quantity(&self, metric: &str, servers: &[&ServerValue]) -> (i64, i64);
 }
 
+/// A computer as a complete import's licence step sees it: the published
+/// computers, with the values this import staged for those it carries (as
+/// they will be once it publishes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LicenseComputer {
+    pub id: i64,
+    pub name: String,
+    pub os: Option<String>,
+    pub is_virtual: Option<bool>,
+    pub processor_vendor: Option<String>,
+    pub processor_brand: Option<String>,
+    pub sockets: Option<i64>,
+    pub cores: Option<i64>,
+    pub threads: Option<i64>,
+    pub system_uuid: Option<String>,
+    pub system_manufacturer: Option<String>,
+    pub system_product: Option<String>,
+    pub system_serial: Option<String>,
+    pub bios_vendor: Option<String>,
+    pub bios_version: Option<String>,
+    pub chassis_asset_tag: Option<String>,
+    pub socket_slots: Option<i64>,
+}
+
+/// A guest a VM manager saw running on a host (the computer whose package
+/// carried the observation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestSighting {
+    pub host_computer_id: i64,
+    pub guest_uuid: String,
+    pub vcpus: i64,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// What the licence step reads.
+#[derive(Debug, Clone, Default)]
+pub struct LicenseInputs {
+    pub computers: Vec<LicenseComputer>,
+    pub sightings: Vec<GuestSighting>,
+    /// The operator's rate overrides, by server key.
+    pub overrides: HashMap<String, i64>,
+    /// The operator's PVU table (version, the CSV texts as a JSON array),
+    /// when one is set.
+    pub pvu_table: Option<(String, String)>,
+}
+
 /// One row of `license_usage`: a product's peak of one metric in a period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRow {
@@ -213,6 +259,117 @@ impl Store {
 
     pub(crate) fn calculator(&self) -> Option<Arc<dyn UsageCalculator>> {
         self.calc.get().cloned()
+    }
+
+    /// The computers and VM-manager observations a complete import's
+    /// licence step resolves the hierarchy from, as they will be once the
+    /// import publishes: published computers not deleted (nor about to be:
+    /// last seen before `stale_before_ms`), with this import's staged
+    /// values; observations published or written by this import, made at or
+    /// after `since_ms`.
+    pub async fn license_inputs(
+        &self,
+        import_id: i64,
+        since_ms: i64,
+        stale_before_ms: Option<i64>,
+    ) -> Result<LicenseInputs> {
+        let mut tx = self.read_tx().await?;
+        // Each raw value: the staged one for a computer this import carries
+        // (even NULL: its new evidence says nothing), else the published one.
+        let pick = |col: &str| {
+            format!("CASE WHEN s.computer_id IS NULL THEN c.{col} ELSE s.{col} END AS {col}")
+        };
+        let cols = [
+            "raw_is_virtual",
+            "raw_processor_vendor",
+            "raw_processor_brand",
+            "raw_sockets",
+            "raw_cores",
+            "raw_threads",
+            "raw_system_uuid",
+            "raw_system_manufacturer",
+            "raw_system_product",
+            "raw_system_serial",
+            "raw_bios_vendor",
+            "raw_bios_version",
+            "raw_chassis_asset_tag",
+            "raw_socket_slots",
+        ]
+        .map(pick)
+        .join(", ");
+        let sql = format!(
+            "SELECT c.id, COALESCE(CASE WHEN s.computer_id IS NULL THEN c.name ELSE s.name END,
+                                   c.endpoint_id) AS name,
+                    CASE WHEN s.computer_id IS NULL THEN c.os ELSE s.os END AS os, {cols}
+             FROM computers c
+             LEFT JOIN stage_computers s ON s.computer_id = c.id AND s.import_id = ?1
+             WHERE c.is_deleted = 0
+               AND (s.computer_id IS NOT NULL
+                    OR (c.published = 1 AND (?2 IS NULL OR c.last_seen >= ?2)))
+             ORDER BY c.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(import_id)
+            .bind(stale_before_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut computers = Vec::with_capacity(rows.len());
+        for r in &rows {
+            computers.push(LicenseComputer {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                os: r.try_get("os")?,
+                is_virtual: r
+                    .try_get::<Option<i64>, _>("raw_is_virtual")?
+                    .map(|v| v != 0),
+                processor_vendor: r.try_get("raw_processor_vendor")?,
+                processor_brand: r.try_get("raw_processor_brand")?,
+                sockets: r.try_get("raw_sockets")?,
+                cores: r.try_get("raw_cores")?,
+                threads: r.try_get("raw_threads")?,
+                system_uuid: r.try_get("raw_system_uuid")?,
+                system_manufacturer: r.try_get("raw_system_manufacturer")?,
+                system_product: r.try_get("raw_system_product")?,
+                system_serial: r.try_get("raw_system_serial")?,
+                bios_vendor: r.try_get("raw_bios_vendor")?,
+                bios_version: r.try_get("raw_bios_version")?,
+                chassis_asset_tag: r.try_get("raw_chassis_asset_tag")?,
+                socket_slots: r.try_get("raw_socket_slots")?,
+            });
+        }
+        let sightings: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT s.computer_id, g.guest_uuid, g.vcpus, g.observed_at
+             FROM vm_guest_observations g JOIN vm_host_scans s ON s.id = g.scan_id
+             WHERE (s.published = 1 OR s.import_id = ?1) AND g.observed_at >= ?2
+             ORDER BY g.observed_at, s.computer_id, g.rowid",
+        )
+        .bind(import_id)
+        .bind(since_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let overrides: Vec<(String, i64)> =
+            sqlx::query_as("SELECT server_key, pvu_per_core FROM pvu_overrides")
+                .fetch_all(&mut *tx)
+                .await?;
+        let pvu_table: Option<(String, String)> =
+            sqlx::query_as("SELECT version, document FROM pvu_tables WHERE layer = 'operator'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(LicenseInputs {
+            computers,
+            sightings: sightings
+                .into_iter()
+                .map(|(h, u, v, t)| GuestSighting {
+                    host_computer_id: h,
+                    guest_uuid: u,
+                    vcpus: v,
+                    observed_at: crate::from_ms(t),
+                })
+                .collect(),
+            overrides: overrides.into_iter().collect(),
+            pvu_table,
+        })
     }
 
     /// Writes an import's snapshot, invisible until its publish.

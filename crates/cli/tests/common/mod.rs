@@ -488,3 +488,26 @@ pub fn files(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Writes a scan package (tar.gz) holding `members` into `dir` as `name`
+/// (written aside, then renamed, as a scanner delivers it).
+pub fn write_package_members(dir: &Path, name: &str, members: &[(String, Vec<u8>)]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&tmp).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    for (member, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, member, data.as_slice()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    let path = dir.join(name);
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}

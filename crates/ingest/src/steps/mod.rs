@@ -10,6 +10,7 @@
 mod discover;
 pub use discover::{effective_catalog, Effective};
 mod find;
+mod license_metrics;
 mod publish;
 mod read;
 mod validate;
@@ -58,6 +59,7 @@ pub(crate) fn plan(ty: ImportType) -> Vec<Box<dyn Step>> {
     ];
     if ty == ImportType::Complete {
         steps.push(Box::new(discover::Discover));
+        steps.push(Box::new(license_metrics::LicenseMetrics));
     }
     steps.push(Box::new(publish::Publish));
     steps

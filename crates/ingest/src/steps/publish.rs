@@ -71,5 +71,14 @@ async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
             }
         ));
     }
+    if let Some(l) = published.license {
+        run.log.info(format!(
+            "Licence metrics of {}: {} licensable instances present, {} server values and {} product values computed",
+            l.day.map(|d| d.to_string()).unwrap_or_default(),
+            l.instances,
+            l.server_values,
+            l.product_values
+        ));
+    }
     Ok(StepCounters::default())
 }

@@ -1,0 +1,306 @@
+//! Black-box tests of the licence metrics (issue 9): from scan packages (a
+//! KVM host whose package carries VM-manager data, its two guests, and a VM
+//! with no host data) through a complete import to `license_usage`,
+//! `license_usage_per_server` and `license_usage/explain`; exclusion is
+//! retroactive; a raw-data-only import computes nothing.
+//!
+//! The evidence is real: the host is the corpus's HP DL180 (its dmidecode
+//! and cpuinfo: Xeon E5504), the guests are the corpus's Debian 12 VM, and
+//! the VM-manager scan lists the two real KVM domains of the corpus's
+//! `virsh dumpxml` captures (their UUIDs and vCPUs). Each guest package
+//! carries its domain's UUID as `product_uuid` (what the scanner reads from
+//! /sys/class/dmi/id/product_uuid); the first in the byte-swapped form that
+//! VMware and older dmidecode print.
+
+mod common;
+
+use chrono::Utc;
+use common::{corpus, enc, write_package_members, TestServer};
+use openlmt_scanpkg::vmman::{vmman_archive, vmman_scan_xml};
+use openlmt_scanpkg::{VmGuest, VmHost, VmManagerScan};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// A PVU product recognised by the dpkg package `bash` (every Debian host
+/// has it), in the catalog's minimal form.
+const CATALOG: &str = r#"{"catalog_version": "test-1",
+ "products": [{"id": "acme-server-7", "publisher": "ACME", "name": "ACME Server", "release": "7.1",
+   "metric": "PVU",
+   "components": [{"id": "acme-engine-7", "name": "ACME Server Engine", "release": "7.1", "charged": true,
+     "signatures": [{"package": {"source": "dpkg", "name": "bash"}}]}]}]}"#;
+
+fn text(path: &str) -> String {
+    std::fs::read_to_string(corpus().join(path)).unwrap()
+}
+
+/// The text between `<name>` and `</name>` in a corpus file.
+fn element(t: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let start = t.find(&open).unwrap() + open.len();
+    let end = t[start..].find(&format!("</{name}>")).unwrap() + start;
+    t[start..end].to_string()
+}
+
+/// A UUID with its first three groups byte-swapped.
+fn swapped(u: &str) -> String {
+    let g: Vec<&str> = u.split('-').collect();
+    let rev = |s: &str| {
+        (0..s.len() / 2)
+            .rev()
+            .map(|i| &s[2 * i..2 * i + 2])
+            .collect::<String>()
+    };
+    format!(
+        "{}-{}-{}-{}-{}",
+        rev(g[0]),
+        rev(g[1]),
+        rev(g[2]),
+        g[3],
+        g[4]
+    )
+}
+
+fn computer_yml(endpoint: &str) -> Vec<u8> {
+    format!(
+        "format_version: 3\nendpointID: {endpoint}\nComputer Name: {endpoint}\nDNS Name: {endpoint}.example.test\nIP Address: [192.0.2.10]\nOperating System: Debian GNU/Linux 12 (bookworm)\nScan Time: 2026-12-01T12:00:00Z\n"
+    )
+    .into_bytes()
+}
+
+/// The KVM host: the HP DL180's capacity evidence, no software, and a
+/// VM-manager scan taken now listing the two corpus domains.
+fn host_package(dir: &Path, guests: &[(String, u32)]) {
+    let scan = VmManagerScan {
+        member: String::new(),
+        id: Some("1712345678123456789".into()),
+        virtual_technology: Some("KVM_X86".into()),
+        observed_at: Utc::now() - chrono::Duration::minutes(5),
+        host: VmHost {
+            uuid: "00000000-0000-0000-0000-000000000000".into(),
+            name: Some("dl180".into()),
+            ..Default::default()
+        },
+        guests: guests
+            .iter()
+            .map(|(uuid, vcpus)| VmGuest {
+                uuid: uuid.clone(),
+                name: None,
+                vcpus: *vcpus,
+            })
+            .collect(),
+    };
+    let xml = vmman_scan_xml(&scan);
+    let vmman = vmman_archive(&[("vmman_scan_1.xml".to_string(), xml.into_bytes())]).unwrap();
+    write_package_members(
+        dir,
+        "202612011200-dl180.tar.gz",
+        &[
+            ("computer.yml".into(), computer_yml("dl180")),
+            (
+                "cpuinfo".into(),
+                text("cpuinfo/linux-hp-dl180").into_bytes(),
+            ),
+            ("dmidecode".into(), text("dmidecode/hp-dl180").into_bytes()),
+            ("0_vmman.tar.gz".into(), vmman),
+        ],
+    );
+}
+
+/// A guest: the corpus Debian 12 VM (with bash) and its SMBIOS UUID.
+fn guest_package(dir: &Path, endpoint: &str, uuid: &str) {
+    let host = corpus().join("hosts/debian12-vm");
+    let mut members = vec![("computer.yml".to_string(), computer_yml(endpoint))];
+    for m in ["cpuinfo", "lscpu.json", "dpkg-status"] {
+        members.push((m.to_string(), std::fs::read(host.join(m)).unwrap()));
+    }
+    members.push(("product_uuid".into(), format!("{uuid}\n").into_bytes()));
+    write_package_members(dir, &format!("202612011200-{endpoint}.tar.gz"), &members);
+}
+
+fn rows(v: &Value) -> Vec<Value> {
+    v["rows"].as_array().cloned().unwrap_or_default()
+}
+
+fn find<'a>(rows: &'a [Value], metric: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["metric_code_name"] == metric)
+        .unwrap_or_else(|| panic!("no {metric} row in {rows:?}"))
+}
+
+#[test]
+fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
+    let s = TestServer::start();
+    let token = s.token("admin", common::ADMIN_PASSWORD);
+    let r = s.put_json_as(
+        &token,
+        "/api/catalog",
+        &serde_json::from_str::<Value>(CATALOG).unwrap(),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+
+    let d1 = element(&text("virsh/dumpxml1"), "uuid");
+    let d2 = element(&text("virsh/dumpxml2"), "uuid");
+    let v1: u32 = element(&text("virsh/dumpxml1"), "vcpu").parse().unwrap();
+    let v2: u32 = element(&text("virsh/dumpxml2"), "vcpu").parse().unwrap();
+    let ds = s.datasource();
+    host_package(&ds, &[(d1.clone(), v1), (d2.clone(), v2)]);
+    guest_package(&ds, "guest1", &swapped(&d1));
+    guest_package(&ds, "guest2", &d2);
+    // A VM whose UUID no VM manager reports (the corpus VMware guest's).
+    let lone = {
+        let t = text("dmidecode/rhel-6.2-vmware-2vcpus");
+        let line = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("UUID:"))
+            .unwrap();
+        line.split_once(':').unwrap().1.trim().to_string()
+    };
+    guest_package(&ds, "lonevm", &lone);
+    let done = s.import_and_wait();
+    assert_eq!(done["status"], "successful", "{done}");
+
+    // The computers as the licence engine sees them.
+    let comps = s.json(&format!(
+        "/api/sam/v2/computers?token={token}&columns[]=id&columns[]=name&columns[]=cores&columns[]=threads&columns[]=is_virtual"
+    ));
+    let by_name = |n: &str| -> Value {
+        rows(&comps)
+            .into_iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("no computer {n}: {comps}"))
+    };
+    let host_cores = by_name("dl180")["cores"].as_i64().unwrap();
+    assert_eq!(by_name("dl180")["is_virtual"], false);
+    let lone_vcpus = by_name("lonevm")["threads"].as_i64().unwrap();
+    assert!(host_cores > 0 && lone_vcpus > 0);
+
+    let today = Utc::now().date_naive().to_string();
+    let usage = s.json(&format!(
+        "/api/sam/v2/license_usage?token={token}&startdate={today}&enddate={today}"
+    ));
+    let u = rows(&usage);
+    assert_eq!(usage["total"], 2, "{usage}");
+    // The Xeon E5504 (model number 5504) is in ILMT's row "Xeon Multi-core
+    // 3400-3699 or 5500-5699" = 70; the VM without host data is TLM_VM at 120.
+    let sub = find(&u, "PVU_SUB_CAP");
+    let expected_sub = (v1 as i64 + v2 as i64).min(host_cores) * 70 + lone_vcpus * 120;
+    assert_eq!(sub["hwm_quantity"], expected_sub, "{usage}");
+    assert_eq!(sub["metric_id"], 4);
+    assert_eq!(sub["product_id"].as_i64().is_some(), true);
+    assert_eq!(sub["product_release_guid"], "acme-server-7");
+    assert_eq!(sub["bundle_id"], 0);
+    assert_eq!(sub["bundle_type"], -1);
+    assert_eq!(sub["hwm_peak_time"], format!("{today}T00:00:00Z"));
+    let full = find(&u, "PVU_FULL_CAP");
+    assert_eq!(full["hwm_quantity"], host_cores * 70 + lone_vcpus * 120);
+    assert_eq!(full["metric_id"], 3);
+
+    // Per server: the host (capped at its cores) and the TLM_VM.
+    let per = s.json(&format!(
+        "/api/sam/v2/license_usage_per_server?token={token}&date={today}&criteria={}",
+        enc(r#"{"and":[["metric_code_name","=","PVU_SUB_CAP"]]}"#)
+    ));
+    let p = rows(&per);
+    assert_eq!(per["total"], 2, "{per}");
+    let host_row = p
+        .iter()
+        .find(|r| r["server"]["name"] == "dl180")
+        .unwrap_or_else(|| panic!("{per}"));
+    assert_eq!(host_row["server"]["pvu_per_core"], 70);
+    assert_eq!(host_row["server"]["cores"], host_cores);
+    assert_eq!(host_row["server"]["type"], 0);
+    // The computers on the server: the host's own OS and its two guests.
+    assert_eq!(host_row["server"]["active_computers"], 3);
+    assert_eq!(
+        host_row["hwm_cores"],
+        (v1 as i64 + v2 as i64).min(host_cores)
+    );
+    let tlm = p
+        .iter()
+        .find(|r| r["server"]["type"] == 1)
+        .unwrap_or_else(|| panic!("{per}"));
+    let tlm_name = tlm["server"]["name"].as_str().unwrap();
+    assert!(tlm_name.starts_with("TLM_VM_"), "{tlm}");
+    assert_eq!(tlm["server"]["pvu_per_core"], 120);
+    assert_eq!(tlm["hwm_quantity"], lone_vcpus * 120);
+    assert_eq!(tlm["server"]["hardware_serial_number"], tlm_name);
+    let sum: i64 = p.iter().map(|r| r["hwm_quantity"].as_i64().unwrap()).sum();
+    assert_eq!(
+        sum, expected_sub,
+        "the product total is the sum of its servers"
+    );
+
+    // Explain: each server with its rate basis and the VMs that count.
+    let product_id = sub["product_id"].as_i64().unwrap();
+    let ex = s.json(&format!(
+        "/api/sam/v2/license_usage/explain?token={token}&product_id={product_id}&metric_id=4&date={today}"
+    ));
+    assert_eq!(ex["quantity"], expected_sub, "{ex}");
+    let servers = ex["servers"].as_array().unwrap();
+    let host = servers
+        .iter()
+        .find(|x| x["server"]["name"] == "dl180")
+        .unwrap();
+    let members = host["explanation"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{host}");
+    assert!(members
+        .iter()
+        .all(|m| m["role"] == "vm_on_host" && m["vcpus_from"] == "vm_manager"));
+    assert!(
+        members
+            .iter()
+            .any(|m| m["why"].as_str().unwrap().contains("byte-swapped")),
+        "{host}"
+    );
+    assert!(
+        host["server"]["basis"]["rate"]
+            .to_string()
+            .contains("5500-5699"),
+        "{host}"
+    );
+    let lone_x = servers.iter().find(|x| x["server"]["type"] == 1).unwrap();
+    assert_eq!(
+        lone_x["explanation"]["comment"],
+        "Incomplete virtualization hierarchy"
+    );
+
+    // Excluding the product on the lone VM is retroactive: the day is
+    // recomputed without it.
+    let inst = s.json(&format!(
+        "/api/sam/v2/software_instances?token={token}&criteria={}",
+        enc(r#"{"and":[["computer_name","=","lonevm"],["product_release_guid","=","acme-server-7"]]}"#)
+    ));
+    let instance_id = rows(&inst)[0]["instance_id"].clone();
+    let r = s.put_json_as(
+        &token,
+        "/api/sam/v2/software_instances",
+        &json!([{"instance_id": instance_id, "is_excluded": true,
+                 "exclusion_or_suppress_comment": "test VM, not production"}]),
+    );
+    assert_eq!(r.status(), 207, "{}", r.text().unwrap());
+    let again = s.json(&format!(
+        "/api/sam/v2/license_usage?token={token}&startdate={today}&enddate={today}"
+    ));
+    assert_eq!(
+        find(&rows(&again), "PVU_SUB_CAP")["hwm_quantity"],
+        (v1 as i64 + v2 as i64).min(host_cores) * 70,
+        "{again}"
+    );
+
+    // A user without view_license_metrics is refused.
+    s.add_user("viewer", "viewer-password-1", &["view_software"]);
+    let t2 = s.token("viewer", "viewer-password-1");
+    let r = s.get_as(&t2, "/api/sam/v2/license_usage");
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().unwrap();
+    assert!(body["error"].is_string());
+
+    // Bad dates are client errors.
+    let r = s.get_as(&token, "/api/sam/v2/license_usage?startdate=2026-13-01");
+    assert_eq!(r.status(), 400);
+    let r = s.get_as(
+        &token,
+        "/api/sam/v2/license_usage?startdate=2026-12-02&enddate=2026-12-01",
+    );
+    assert_eq!(r.status(), 400);
+}
