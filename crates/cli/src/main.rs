@@ -4,6 +4,7 @@
 mod catalog;
 mod client;
 mod config;
+mod pvu_table;
 mod scan;
 mod serve;
 mod users;
@@ -41,6 +42,9 @@ enum Command {
     /// Manage the software catalog's operator layer (works while the server runs).
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Manage the PVU table the licence metrics use (works while the server runs).
+    #[command(subcommand)]
+    PvuTable(pvu_table::PvuTableCommand),
 }
 
 /// Where the data directory is, for commands that open it directly.
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
             Command::Import(cmd) => client::run(cmd).await,
             Command::Scan(args) => scan::run(args).await,
             Command::Catalog(cmd) => catalog::run(cmd).await,
+            Command::PvuTable(cmd) => pvu_table::run(cmd).await,
         }
     });
     match result {

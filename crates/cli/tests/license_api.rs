@@ -127,17 +127,17 @@ fn find<'a>(rows: &'a [Value], metric: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {metric} row in {rows:?}"))
 }
 
-#[test]
-fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
-    let s = TestServer::start();
-    let token = s.token("admin", common::ADMIN_PASSWORD);
-    let r = s.put_json_as(
-        &token,
-        "/api/catalog",
-        &serde_json::from_str::<Value>(CATALOG).unwrap(),
-    );
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+/// What the packages of [`write_packages`] hold.
+struct Fleet {
+    /// The vCPUs the VM-manager data gives the two guests.
+    v1: i64,
+    v2: i64,
+}
 
+/// Writes the host (with VM-manager data for the two corpus domains), the
+/// two guests (the first with its UUID byte-swapped) and a VM whose UUID
+/// no VM manager reports (the corpus VMware guest's) into the data source.
+fn write_packages(s: &TestServer) -> Fleet {
     let d1 = element(&text("virsh/dumpxml1"), "uuid");
     let d2 = element(&text("virsh/dumpxml2"), "uuid");
     let v1: u32 = element(&text("virsh/dumpxml1"), "vcpu").parse().unwrap();
@@ -156,6 +156,47 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
         line.split_once(':').unwrap().1.trim().to_string()
     };
     guest_package(&ds, "lonevm", &lone);
+    Fleet {
+        v1: i64::from(v1),
+        v2: i64::from(v2),
+    }
+}
+
+fn put_catalog(s: &TestServer, token: &str) {
+    let r = s.put_json_as(
+        token,
+        "/api/catalog",
+        &serde_json::from_str::<Value>(CATALOG).unwrap(),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+}
+
+/// (computer id, cores, threads) by computer name.
+fn computers(s: &TestServer, token: &str) -> std::collections::HashMap<String, (i64, i64, i64)> {
+    let comps = s.json(&format!(
+        "/api/sam/v2/computers?token={token}&columns[]=id&columns[]=name&columns[]=cores&columns[]=threads"
+    ));
+    rows(&comps)
+        .into_iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                (
+                    c["id"].as_i64().unwrap(),
+                    c["cores"].as_i64().unwrap_or(0),
+                    c["threads"].as_i64().unwrap_or(0),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
+    let s = TestServer::start();
+    let token = s.token("admin", common::ADMIN_PASSWORD);
+    put_catalog(&s, &token);
+    let Fleet { v1, v2 } = write_packages(&s);
     let done = s.import_and_wait();
     assert_eq!(done["status"], "successful", "{done}");
 
@@ -183,7 +224,7 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
     // The Xeon E5504 (model number 5504) is in ILMT's row "Xeon Multi-core
     // 3400-3699 or 5500-5699" = 70; the VM without host data is TLM_VM at 120.
     let sub = find(&u, "PVU_SUB_CAP");
-    let expected_sub = (v1 as i64 + v2 as i64).min(host_cores) * 70 + lone_vcpus * 120;
+    let expected_sub = (v1 + v2).min(host_cores) * 70 + lone_vcpus * 120;
     assert_eq!(sub["hwm_quantity"], expected_sub, "{usage}");
     assert_eq!(sub["metric_id"], 4);
     assert_eq!(sub["product_id"].as_i64().is_some(), true);
@@ -211,10 +252,7 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
     assert_eq!(host_row["server"]["type"], 0);
     // The computers on the server: the host's own OS and its two guests.
     assert_eq!(host_row["server"]["active_computers"], 3);
-    assert_eq!(
-        host_row["hwm_cores"],
-        (v1 as i64 + v2 as i64).min(host_cores)
-    );
+    assert_eq!(host_row["hwm_cores"], (v1 + v2).min(host_cores));
     let tlm = p
         .iter()
         .find(|r| r["server"]["type"] == 1)
@@ -283,7 +321,7 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
     ));
     assert_eq!(
         find(&rows(&again), "PVU_SUB_CAP")["hwm_quantity"],
-        (v1 as i64 + v2 as i64).min(host_cores) * 70,
+        (v1 + v2).min(host_cores) * 70,
         "{again}"
     );
 
@@ -303,4 +341,159 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
         "/api/sam/v2/license_usage?startdate=2026-12-02&enddate=2026-12-01",
     );
     assert_eq!(r.status(), 400);
+}
+
+/// The shared PVU reference files, as an operator would import them.
+fn shared_pvu(file: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/pvu")
+        .join(file);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn the_pvu_table_and_rate_overrides_apply_from_the_next_complete_import() {
+    let s = TestServer::start();
+    let token = s.token("admin", common::ADMIN_PASSWORD);
+    put_catalog(&s, &token);
+    write_packages(&s);
+    let today = Utc::now().date_naive().to_string();
+
+    // A raw-data-only import makes the computers visible and computes no
+    // licence value (ILMT's rule: only complete imports aggregate).
+    let r = s.get_as(&token, "/api/import_status.json?run=raw_only");
+    assert_eq!(r.status(), 200);
+    s.wait_idle();
+    let usage = s.json(&format!(
+        "/api/sam/v2/license_usage?token={token}&startdate={today}&enddate={today}"
+    ));
+    assert_eq!(usage["total"], 0, "{usage}");
+    let table: Value = s.get_as(&token, "/api/pvu_table").json().unwrap();
+    assert_eq!(table["in_force"], "bundled", "{table}");
+    assert!(table["last_snapshot"].is_null());
+    assert!(table["advice"]
+        .as_str()
+        .unwrap()
+        .contains("pvu-table import"));
+
+    // A table with a broken cell (derived from the real x86 file) is
+    // refused whole, every error with its line and column; nothing changes.
+    let x86 = shared_pvu("pvu_table_x86.csv");
+    let broken = x86.replacen(",70,", ",seventy,", 1);
+    let r = s.put_as_text(&token, "/api/pvu_table?version=2026-12-04", &broken);
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("refused"),
+        "{body}"
+    );
+    let e = &body["errors"][0];
+    assert!(
+        e["line"].as_u64().unwrap() >= 2 && e["column"].is_string(),
+        "{body}"
+    );
+    let r = s.put_as_text(&token, "/api/pvu_table", &x86);
+    assert_eq!(r.status(), 400, "the version is required");
+    let table: Value = s.get_as(&token, "/api/pvu_table").json().unwrap();
+    assert_eq!(table["in_force"], "bundled");
+
+    // The CLI refuses the same file naming file and line.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("x86.csv");
+    std::fs::write(&bad, &broken).unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "pvu-table",
+            "import",
+            bad.to_str().unwrap(),
+            "--version",
+            "v1",
+        ])
+        .arg("--data-dir")
+        .arg(&s.data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("x86.csv:") && err.contains("nothing was changed"),
+        "{err}"
+    );
+
+    // The first complete import counts the host at the table's 70; an
+    // override for it then applies from the next one (the day's value is
+    // the larger of the two).
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let comps = computers(&s, &token);
+    let (host_id, host_cores, _) = comps["dl180"];
+    let r = s.put_json_as(
+        &token,
+        "/api/pvu_overrides",
+        &json!([{"server_id": host_id, "pvu_per_core": 100, "comment": "contract rate"}]),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let r = s.put_json_as(
+        &token,
+        "/api/pvu_overrides",
+        &json!([{"server_id": host_id, "pvu_per_core": 100}]),
+    );
+    assert_eq!(r.status(), 400, "a comment is required");
+    let r = s.put_json_as(
+        &token,
+        "/api/pvu_overrides",
+        &json!([{"server_id": 999_999, "pvu_per_core": 100, "comment": "x"}]),
+    );
+    assert_eq!(r.status(), 404);
+
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let per = s.json(&format!(
+        "/api/sam/v2/license_usage_per_server?token={token}&date={today}&criteria={}",
+        enc(r#"{"and":[["metric_id","=","3"],["server.type","=","0"]]}"#)
+    ));
+    let host = &rows(&per)[0];
+    assert_eq!(host["server"]["pvu_per_core"], 100, "{per}");
+    assert_eq!(host["hwm_quantity"], host_cores * 100);
+    let ex = s.json(&format!(
+        "/api/sam/v2/license_usage/explain?token={token}&product_id={}&metric_id=PVU_FULL_CAP&date={today}",
+        host["product_id"]
+    ));
+    let basis = ex["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["server"]["type"] == 0)
+        .unwrap()["server"]["basis"]["rate"]
+        .to_string();
+    assert!(
+        basis.contains("override") && basis.contains("5500-5699"),
+        "{basis}"
+    );
+    let table: Value = s.get_as(&token, "/api/pvu_table").json().unwrap();
+    assert_eq!(table["last_snapshot"]["physical_servers"], 1, "{table}");
+    assert_eq!(
+        table["last_snapshot"]["physical_servers_at_default_rate"],
+        0
+    );
+
+    // A valid operator's table is stored and named by the next snapshot.
+    let r = s.put_json_as(
+        &token,
+        "/api/pvu_table",
+        &json!({"version": "2026-12-04", "tables": [shared_pvu("pvu_table.csv"), x86]}),
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let table: Value = r.json().unwrap();
+    assert_eq!(table["in_force"], "operator");
+    assert_eq!(table["in_force_version"], "2026-12-04");
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let table: Value = s.get_as(&token, "/api/pvu_table").json().unwrap();
+    assert_eq!(table["last_snapshot"]["pvu_table_version"], "2026-12-04");
+    let r = s.delete_as(&token, "/api/pvu_overrides?server_id=abc");
+    assert_eq!(r.status(), 400);
+    let r = s.delete_as(&token, &format!("/api/pvu_overrides?server_id={host_id}"));
+    assert_eq!(r.status(), 200);
+    let r = s.delete_as(&token, "/api/pvu_table");
+    assert_eq!(r.status(), 200);
+    let r = s.delete_as(&token, "/api/pvu_table");
+    assert_eq!(r.status(), 404);
 }

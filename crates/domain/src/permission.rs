@@ -14,6 +14,7 @@ string_enum! {
         ViewSoftware => "view_software",
         ManageSoftwareClassification => "manage_software_classification",
         ViewLicenseMetrics => "view_license_metrics",
+        ManageLicenseMetrics => "manage_license_metrics",
     }
 }
 

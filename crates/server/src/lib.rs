@@ -11,6 +11,7 @@ mod license;
 pub mod list;
 mod panel;
 pub mod params;
+pub mod pvu;
 mod routes;
 mod software;
 mod upload;
@@ -149,6 +150,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/sam/v2/license_usage/explain",
             get(license::explain).route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
+            "/api/pvu_table",
+            get(pvu::get_table)
+                .put(pvu::put_table)
+                .delete(pvu::delete_table)
+                .layer(DefaultBodyLimit::max(pvu::MAX_TABLE_BYTES)),
+        )
+        .route(
+            "/api/pvu_overrides",
+            get(pvu::get_overrides)
+                .put(pvu::put_overrides)
+                .delete(pvu::delete_override),
         )
         .route(
             "/api/sam/v2/scan_results_upload",

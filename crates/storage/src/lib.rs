@@ -42,9 +42,10 @@ pub use inventory_query::{
     RawSwidTag, SwidTagList,
 };
 pub use license::{
-    GuestSighting, Holding, LicenseComputer, LicenseInputs, LicensePublished,
-    LicenseServerUsageList, LicenseSnapshotWrite, ServerUsageRow, ServerValue, SnapshotPartition,
-    SnapshotServer, StoredSnapshot, UnresolvedCharge, UsageCalculator, UsageRow, METRIC_CODES,
+    override_key, GuestSighting, Holding, LicenseComputer, LicenseInputs, LicensePublished,
+    LicenseServerUsageList, LicenseSnapshotWrite, PvuOverrideRow, PvuTableRow, ServerUsageRow,
+    ServerValue, SnapshotPartition, SnapshotServer, SnapshotSummary, StoredSnapshot,
+    UnresolvedCharge, UsageCalculator, UsageRow, METRIC_CODES,
 };
 pub use list::{ListSource, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};

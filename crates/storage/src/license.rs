@@ -187,6 +187,41 @@ pub struct LicenseInputs {
     pub pvu_table: Option<(String, String)>,
 }
 
+/// The operator's PVU table as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PvuTableRow {
+    pub version: String,
+    /// The CSV texts, as a JSON array of strings.
+    pub document: String,
+    pub set_at: DateTime<Utc>,
+    pub set_by: Option<String>,
+}
+
+/// An operator's rate for one server ("Changed PVU per core").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PvuOverrideRow {
+    /// The computer that is the server.
+    pub computer_id: i64,
+    pub pvu_per_core: i64,
+    pub comment: String,
+    pub set_by: String,
+    pub set_at: DateTime<Utc>,
+}
+
+/// What the latest published snapshot says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotSummary {
+    pub import_id: i64,
+    pub taken_at: DateTime<Utc>,
+    pub pvu_table_version: String,
+    pub details: serde_json::Value,
+}
+
+/// The key an override is stored under.
+pub fn override_key(computer_id: i64) -> String {
+    format!("computer:{computer_id}")
+}
+
 /// One row of `license_usage`: a product's peak of one metric in a period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRow {
@@ -370,6 +405,145 @@ impl Store {
             overrides: overrides.into_iter().collect(),
             pvu_table,
         })
+    }
+
+    /// The operator's PVU table, when one is set.
+    pub async fn operator_pvu_table(&self) -> Result<Option<PvuTableRow>> {
+        let row: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT version, document, set_at, set_by FROM pvu_tables WHERE layer = 'operator'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(version, document, at, by)| PvuTableRow {
+            version,
+            document,
+            set_at: crate::from_ms(at),
+            set_by: by,
+        }))
+    }
+
+    /// Replaces the operator's PVU table (the caller validated it whole).
+    pub async fn set_operator_pvu_table(
+        &self,
+        version: &str,
+        document: &str,
+        by: &str,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO pvu_tables (layer, version, document, set_at, set_by)
+             VALUES ('operator', ?, ?, ?, ?)",
+        )
+        .bind(version)
+        .bind(document)
+        .bind(crate::now_ms())
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes the operator's PVU table (the bundled one applies again);
+    /// whether there was one.
+    pub async fn clear_operator_pvu_table(&self) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM pvu_tables WHERE layer = 'operator'")
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Every rate override.
+    pub async fn pvu_overrides(&self) -> Result<Vec<PvuOverrideRow>> {
+        let rows: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT server_key, pvu_per_core, comment, set_by, set_at FROM pvu_overrides
+             ORDER BY server_key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, pvu, comment, by, at)| {
+                let id = k.strip_prefix("computer:")?.parse().ok()?;
+                Some(PvuOverrideRow {
+                    computer_id: id,
+                    pvu_per_core: pvu,
+                    comment,
+                    set_by: by,
+                    set_at: crate::from_ms(at),
+                })
+            })
+            .collect())
+    }
+
+    /// Sets the rate of the server a computer is; `false` when no visible
+    /// computer has that id.
+    pub async fn set_pvu_override(
+        &self,
+        computer_id: i64,
+        pvu_per_core: i64,
+        comment: &str,
+        by: &str,
+    ) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM computers WHERE id = ? AND published = 1")
+                .bind(computer_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if known.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT OR REPLACE INTO pvu_overrides (server_key, pvu_per_core, comment, set_by, set_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(override_key(computer_id))
+        .bind(pvu_per_core)
+        .bind(comment)
+        .bind(by)
+        .bind(crate::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Whether a published computer has this id.
+    pub async fn computer_visible(&self, computer_id: i64) -> Result<bool> {
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM computers WHERE id = ? AND published = 1")
+                .bind(computer_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(known.is_some())
+    }
+
+    /// Removes a server's override; whether there was one.
+    pub async fn delete_pvu_override(&self, computer_id: i64) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM pvu_overrides WHERE server_key = ?")
+            .bind(override_key(computer_id))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// The latest published snapshot's summary, if any.
+    pub async fn latest_license_summary(&self) -> Result<Option<SnapshotSummary>> {
+        let row: Option<(i64, i64, String, String)> = sqlx::query_as(
+            "SELECT id, taken_at, pvu_table_version, details FROM license_snapshots
+             WHERE published = 1 ORDER BY taken_at DESC, id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, at, v, d)| SnapshotSummary {
+            import_id: id,
+            taken_at: crate::from_ms(at),
+            pvu_table_version: v,
+            details: parse_json(&d),
+        }))
     }
 
     /// Writes an import's snapshot, invisible until its publish.

@@ -272,6 +272,24 @@ impl TestServer {
             .unwrap()
     }
 
+    pub fn put_as_text(&self, token: &str, path: &str, body: &str) -> Response {
+        self.http
+            .put(self.url(path))
+            .header("Token", token)
+            .header("Content-Type", "text/csv")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    }
+
+    pub fn delete_as(&self, token: &str, path: &str) -> Response {
+        self.http
+            .delete(self.url(path))
+            .header("Token", token)
+            .send()
+            .unwrap()
+    }
+
     pub fn put_json_as(&self, token: &str, path: &str, body: &Value) -> Response {
         self.http
             .put(self.url(path))

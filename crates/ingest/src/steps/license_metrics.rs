@@ -13,11 +13,11 @@
 //! [`VmPlacement`], the operator's PVU table and rate overrides.
 
 use super::{Run, Step, StepError, StepFuture};
-use crate::license::{server_key, topology_rows, ServerHardware};
+use crate::license::{topology_rows, ServerHardware};
 use chrono::Utc;
 use openlmt_licensing::{
-    recognise_cloud, resolve, Computer, DmiStrings, PvuTable, ServerFacts, ServerKey, ServerKind,
-    SmbiosUuid, Snapshot, VmPlacement,
+    recognise_cloud, resolve, Computer, DmiStrings, PvuTable, ServerFacts, ServerKind, SmbiosUuid,
+    Snapshot, VmPlacement,
 };
 use openlmt_storage::{LicenseComputer, LicenseInputs, LicenseSnapshotWrite, StepCounters};
 use serde_json::json;
@@ -93,15 +93,10 @@ pub(crate) fn computer_of(c: &LicenseComputer, overrides: &HashMap<String, i64>)
         None
     };
     let id = c.id as u64;
-    // The override of the server this computer is, whatever its kind.
-    let pvu_override = [
-        ServerKind::Physical,
-        ServerKind::DefaultCountedVm,
-        ServerKind::PublicCloudVm,
-    ]
-    .iter()
-    .find_map(|&kind| overrides.get(&server_key(ServerKey { kind, computer: id })))
-    .and_then(|&v| u32::try_from(v).ok());
+    // The operator's rate for the server this computer is, whatever its kind.
+    let pvu_override = overrides
+        .get(&openlmt_storage::override_key(c.id))
+        .and_then(|&v| u32::try_from(v).ok());
     Computer {
         id,
         name: c.name.clone(),

@@ -108,7 +108,7 @@ CREATE TABLE pvu_overrides (
     set_at       INTEGER NOT NULL
 );
 
--- The new permission goes to every user who held every permission there was.
-UPDATE users SET permissions = permissions || ',view_license_metrics'
+-- The new permissions go to every user who held every permission there was.
+UPDATE users SET permissions = permissions || ',view_license_metrics,manage_license_metrics'
 WHERE instr(',' || permissions || ',', ',manage_software_classification,') > 0
   AND instr(',' || permissions || ',', ',manage_imports,') > 0;
