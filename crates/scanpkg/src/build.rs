@@ -309,23 +309,35 @@ impl ScanPackageTemplate {
 
     /// The `.tar.gz` bytes of the package for `computer` (scan time set to now if missing).
     pub fn scan_package_bytes(&self, computer: &ComputerInfo) -> io::Result<Vec<u8>> {
+        self.scan_package_bytes_with(computer, &[])
+    }
+
+    /// The same with `extra` members of this package only (e.g. its `product_uuid` or a
+    /// `0_vmman.tar.gz`), packed after `computer.yml` before the shared members.
+    pub fn scan_package_bytes_with(
+        &self,
+        computer: &ComputerInfo,
+        extra: &[(&str, &[u8])],
+    ) -> io::Result<Vec<u8>> {
         let mut c = computer.clone();
         if c.scan_time.is_none() {
             c.scan_time = Some(now_seconds());
         }
         let yml = computer_yaml(&c)?;
-        let mut h = tar::Header::new_gnu();
-        h.set_path("computer.yml")?;
-        h.set_size(yml.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(mtime(&c));
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_cksum();
         let mut head = Vec::with_capacity(1024 + yml.len());
-        head.extend_from_slice(h.as_bytes());
-        head.extend_from_slice(&yml);
-        let pad = (512 - yml.len() % 512) % 512;
-        head.resize(head.len() + pad, 0);
+        for (name, data) in std::iter::once(("computer.yml", yml.as_slice())).chain(extra.iter().copied()) {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(name)?;
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(mtime(&c));
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            head.extend_from_slice(h.as_bytes());
+            head.extend_from_slice(data);
+            let pad = (512 - data.len() % 512) % 512;
+            head.resize(head.len() + pad, 0);
+        }
         let mut enc = GzEncoder::new(
             Vec::with_capacity(512 + self.body_gz.len()),
             Compression::fast(),

@@ -263,6 +263,8 @@ pub struct LicensePublished {
     pub server_values: u64,
     pub product_values: u64,
     pub days_recomputed: u64,
+    /// How long it took, ms.
+    pub elapsed_ms: u64,
 }
 
 type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
@@ -990,6 +992,7 @@ pub(crate) async fn publish_license(
     let Some(day) = day else {
         return Ok(None);
     };
+    let started = std::time::Instant::now();
     let day = parse_day(&day)?;
     sqlx::query("UPDATE license_snapshots SET published = 1 WHERE id = ?")
         .bind(import_id)
@@ -1029,6 +1032,7 @@ pub(crate) async fn publish_license(
         let oldest = day_text(day - chrono::Duration::days(i64::from(days)));
         prune_before(tx, &oldest).await?;
     }
+    done.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(Some(done))
 }
 
@@ -1072,6 +1076,7 @@ pub(crate) async fn recompute_products_in(
     if products.is_empty() {
         return Ok(done);
     }
+    let started = std::time::Instant::now();
     let days: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT day FROM license_snapshots WHERE published = 1 ORDER BY day",
     )
@@ -1083,6 +1088,7 @@ pub(crate) async fn recompute_products_in(
         done.product_values += p;
         done.days_recomputed += 1;
     }
+    done.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(done)
 }
 

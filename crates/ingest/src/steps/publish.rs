@@ -73,11 +73,12 @@ async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
     }
     if let Some(l) = published.license {
         run.log.info(format!(
-            "Licence metrics of {}: {} licensable instances present, {} server values and {} product values computed",
+            "Licence metrics of {}: {} licensable instances present, {} server values and {} product values computed in {:.2} s",
             l.day.map(|d| d.to_string()).unwrap_or_default(),
             l.instances,
             l.server_values,
-            l.product_values
+            l.product_values,
+            l.elapsed_ms as f64 / 1000.0
         ));
     }
     Ok(StepCounters::default())
