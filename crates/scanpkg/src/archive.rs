@@ -573,7 +573,11 @@ impl<'a> Collector<'a> {
                 use tar::EntryType as T;
                 match entry.header().entry_type() {
                     T::Regular | T::Continuous => {}
-                    T::Directory | T::XGlobalHeader => continue,
+                    T::Directory | T::XGlobalHeader => {
+                        // An entry without data: what follows is the next header.
+                        metadata.set(Some(0));
+                        continue;
+                    }
                     _ => {
                         return Err(NestedError::Member(format!(
                             "entry `{}` is not a regular file",
