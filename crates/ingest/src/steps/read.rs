@@ -535,6 +535,68 @@ mod tests {
         assert!(w.installed_packages.iter().all(|p| p.source == "dpkg"));
     }
 
+    /// The corpus's two KVM domains (`virsh/dumpxml1`, `dumpxml2`) on one host.
+    fn corpus_vm_scan(at: i64) -> openlmt_scanpkg::VmManagerScan {
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/virsh");
+        let guest = |f: &str| {
+            openlmt_scanpkg::vmman::parse_domain_xml(&std::fs::read(corpus.join(f)).unwrap())
+                .unwrap()
+        };
+        openlmt_scanpkg::VmManagerScan {
+            member: format!("0_vmman.tar.gz/vmman_scan_1_{at}.xml"),
+            id: Some("1".into()),
+            virtual_technology: Some("KVM_X86".into()),
+            observed_at: chrono::DateTime::from_timestamp(at, 0).unwrap(),
+            host: openlmt_scanpkg::VmHost {
+                uuid: "00D3F681-FE8E-11D5-B656-1CC1DE0905AE".into(),
+                cores: Some(4),
+                ..Default::default()
+            },
+            guests: vec![guest("dumpxml1"), guest("dumpxml2")],
+        }
+    }
+
+    #[test]
+    fn vm_scans_are_written_once_each_with_their_guests() {
+        let mut pkg = corpus_scan_package();
+        let mut same = corpus_vm_scan(1_796_121_000);
+        same.host.uuid = same.host.uuid.to_lowercase();
+        pkg.vm_manager = vec![
+            corpus_vm_scan(1_796_121_000),
+            same,
+            corpus_vm_scan(1_796_122_800),
+        ];
+        assert_eq!(vm_rows(&pkg), 9);
+        let name = ScanPackageName::parse("202611281200-host-a.tar.gz").unwrap();
+        let w = to_write(42, &name, pkg);
+        assert_eq!(
+            w.vm_scans.len(),
+            2,
+            "the same observation twice is written once"
+        );
+        let v = &w.vm_scans[0];
+        assert_eq!(v.observed_at_ms, 1_796_121_000_000);
+        assert_eq!(v.host_uuid, "00D3F681-FE8E-11D5-B656-1CC1DE0905AE");
+        assert_eq!(v.cores, Some(4));
+        let guests: Vec<(&str, Option<&str>, i64)> = v
+            .guests
+            .iter()
+            .map(|g| (g.uuid.as_str(), g.name.as_deref(), g.vcpus))
+            .collect();
+        assert_eq!(
+            guests,
+            vec![
+                (
+                    "d0f1baf3-ac9d-e828-619f-91f074c8c6c4",
+                    Some("Debian_Squeeze_64_bits"),
+                    1
+                ),
+                ("5e3884eb-0caa-194b-cd17-3d9ca1b20c3b", Some("vm2"), 4),
+            ]
+        );
+    }
+
     #[test]
     fn row_budget_waits_for_the_writer_and_stops_when_closed() {
         let budget = Arc::new(RowBudget::new());
