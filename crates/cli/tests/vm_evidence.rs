@@ -38,7 +38,7 @@ fn fake_virsh(dir: &Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let c = |f: &str| corpus().join(f).display().to_string();
     let script = format!(
-        "#!/bin/sh\n[ \"$1\" = --readonly ] || exit 9\nshift\ncase \"$*\" in\n\
+        "#!/bin/sh\n[ \"$1 $2 $3\" = '--readonly --connect qemu:///system' ] || exit 9\nshift 3\ncase \"$*\" in\n\
          'list --all') cat '{}' ;;\n'dumpxml 151') cat '{}' ;;\n'dumpxml 152') cat '{}' ;;\n\
          capabilities) echo '<capabilities><host><uuid>{}</uuid></host></capabilities>' ;;\n\
          *) echo \"error: failed to get domain '$2'\" >&2; exit 1 ;;\nesac\n",
