@@ -622,13 +622,15 @@ impl<'a> Collector<'a> {
             metadata.set(None);
             Ok(())
         })();
+        let mut rest = archive.into_inner();
         let result = result.and_then(|()| {
             // To the end of the gzip stream, so that its CRC and length are checked.
-            let mut rest = archive.into_inner();
-            let r = io::copy(&mut rest, &mut io::sink()).map_err(|e| io_err(e, self.members));
-            self.total = self.total.saturating_add(rest.count);
-            r.map(|_| ())
+            io::copy(&mut rest, &mut io::sink())
+                .map(|_| ())
+                .map_err(|e| io_err(e, self.members))
         });
+        // What it unpacked counts, whether its scans are used or not.
+        self.total = self.total.saturating_add(rest.count);
         match result {
             Ok(()) => {
                 self.notes.extend(notes);
