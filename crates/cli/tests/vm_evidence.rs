@@ -261,3 +261,109 @@ fn a_kvm_host_and_its_guest_store_the_observation_and_the_guest_uuid() {
     );
     assert_eq!(s.leftovers(), openlmt_storage::LeftoverCounts::default());
 }
+
+/// A host package (the HP DL180's real cpuinfo, dmidecode and a dpkg list) carrying one
+/// observation at `at` (Unix s) of the corpus's two KVM domains.
+fn host_package(ds: &Path, stamp: &str, at: i64, dpkg: &[u8]) {
+    use openlmt_scanpkg::vmman::{parse_domain_xml, vmman_archive, vmman_scan_xml};
+    let guest = |f: &str| parse_domain_xml(read(f).as_bytes()).unwrap();
+    let scan = openlmt_scanpkg::VmManagerScan {
+        member: String::new(),
+        id: Some("dl180".into()),
+        virtual_technology: Some("KVM_X86".into()),
+        observed_at: chrono::DateTime::from_timestamp(at, 0).unwrap(),
+        host: openlmt_scanpkg::VmHost {
+            uuid: host_uuid(),
+            name: Some("dl180".into()),
+            cores: Some(4),
+            active_sockets: Some(1),
+            available_sockets: Some(1),
+            ..Default::default()
+        },
+        guests: vec![guest("virsh/dumpxml1"), guest("virsh/dumpxml2")],
+    };
+    let vmman = vmman_archive(&[(
+        format!("vmman_scan_dl180_{at}.xml"),
+        vmman_scan_xml(&scan).into_bytes(),
+    )])
+    .unwrap();
+    let yml = computer_yml("dl180");
+    let cpu = std::fs::read(corpus().join("cpuinfo/linux-hp-dl180")).unwrap();
+    let dmi = std::fs::read(corpus().join("dmidecode/hp-dl180")).unwrap();
+    tar_gz(
+        ds,
+        &format!("{stamp}-dl180.tar.gz"),
+        &[
+            ("computer.yml", yml.as_bytes()),
+            ("cpuinfo", &cpu),
+            ("dmidecode.txt", &dmi),
+            ("dpkg-query.tsv", dpkg),
+            ("0_vmman.tar.gz", &vmman),
+        ],
+    );
+}
+
+/// A host that sent two packages since the last import: the newer one is imported, the
+/// older one stays skipped, and the observations of both are kept (each package carries
+/// only the scans made since the one before it, as IBM's packer does).
+#[test]
+fn the_older_package_of_a_host_keeps_its_observations() {
+    let s = TestServer::start();
+    let ds = s.datasource();
+    let dpkg = std::fs::read(corpus().join("packaging/dpkg-query.tsv")).unwrap();
+    // 2026-11-28 11:00 and 12:00 UTC.
+    host_package(&ds, "202611281100", 1_795_863_600, &dpkg);
+    let fewer: Vec<u8> = dpkg
+        .split_inclusive(|&b| b == b'\n')
+        .take(3)
+        .flatten()
+        .copied()
+        .collect();
+    host_package(&ds, "202611281200", 1_795_867_200, &fewer);
+    let imp = s.import_and_wait();
+    assert_eq!(imp["status"], "successful", "{imp}");
+    assert_eq!(imp["packages"]["imported"], 1, "{imp}");
+    let (rt, store) = s.store();
+    let obs = rt
+        .block_on(store.vm_observations_between(0, i64::MAX))
+        .unwrap();
+    let times: Vec<(i64, usize)> = obs
+        .iter()
+        .map(|o| (o.observed_at_ms, o.guests.len()))
+        .collect();
+    assert_eq!(
+        times,
+        vec![(1_795_863_600_000, 2), (1_795_867_200_000, 2)],
+        "both packages' observations"
+    );
+    // The software and the identity are the newer package's.
+    let c = s.json("/api/sam/v2/computers?columns[]=id&columns[]=system_serial&columns[]=socket_slots&columns[]=computer_hardware.server_serial_number");
+    let row = &c["rows"][0];
+    assert_eq!(row["system_serial"], "CZJ02901TG", "{row}");
+    assert_eq!(row["socket_slots"], 2, "{row}");
+    assert_eq!(
+        row["computer_hardware"]["server_serial_number"],
+        "CZJ02901TG"
+    );
+    let facts = s.json("/api/sam/raw_package_facts");
+    assert_eq!(facts["total"], 3, "{facts}");
+    let log = s
+        .get(&format!("/api/imports/{}/log", imp["id"]))
+        .text()
+        .unwrap();
+    assert!(
+        log.contains(
+            "Package `202611281100-dl180.tar.gz` (skipped, older): 1 VM-manager observations read"
+        ),
+        "{log}"
+    );
+    // Imported again unchanged: nothing new, nothing lost.
+    let again = s.import_and_wait();
+    assert_eq!(again["status"], "successful", "{again}");
+    assert_eq!(
+        rt.block_on(store.vm_observations_between(0, i64::MAX))
+            .unwrap()
+            .len(),
+        2
+    );
+}

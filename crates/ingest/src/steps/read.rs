@@ -185,9 +185,52 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
             budget.give(rows);
             run.check()?;
             done += 1;
-            c.read += 1;
             let endpoint = cand.name.endpoint_id();
             let outcome = parsed.and_then(|pkg| check_endpoint(pkg, &cand.name));
+            if cand.vm_only {
+                // An older package of an endpoint read above: its VM-manager
+                // observations only; it stays skipped whatever happens here.
+                match outcome {
+                    Ok(pkg) if !pkg.vm_manager.is_empty() => {
+                        for note in pkg.notes.iter().filter(|n| n.starts_with(VMMAN_IGNORED)) {
+                            run.log.warn(format!("Package `{}`: {note}", cand.name));
+                        }
+                        run.log.info(format!(
+                            "Package `{}` (skipped, older): {} VM-manager observations read",
+                            cand.name,
+                            pkg.vm_manager.len()
+                        ));
+                        let id = ids[&(cand.data_source.clone(), endpoint.to_string())];
+                        let write = ScanPackageWrite {
+                            computer: StagedComputer {
+                                computer_id: id,
+                                ..StagedComputer::default()
+                            },
+                            vm_scans: vm_scan_rows(pkg.vm_manager),
+                            vm_only: true,
+                            ..ScanPackageWrite::default()
+                        };
+                        batch_rows += write
+                            .vm_scans
+                            .iter()
+                            .map(|v| 1 + v.guests.len())
+                            .sum::<usize>();
+                        batch.push(write);
+                    }
+                    Ok(_) => {}
+                    Err(reason) => run.log.warn(format!(
+                        "Package `{}` (skipped, older): its VM-manager observations are not read: {reason}",
+                        cand.name
+                    )),
+                }
+                if batch_rows >= WRITE_BATCH_ROWS {
+                    write_batch(run, pos, &mut batch, c, &mut stats).await?;
+                    batch_rows = 0;
+                }
+                run.progress(pos, done, total);
+                continue;
+            }
+            c.read += 1;
             match outcome {
                 Ok(pkg) => {
                     if (done as usize) <= NOTED_PACKAGES {
@@ -381,6 +424,41 @@ pub(crate) fn warnings_of(pkg: &ScanPackage) -> i64 {
         .count() as i64
 }
 
+/// The rows of a package's VM-manager scans. One row per observation: a
+/// package that carries the same scan twice (the same host at the same
+/// time) keeps the first.
+fn vm_scan_rows(scans: Vec<openlmt_scanpkg::VmManagerScan>) -> Vec<VmScanRow> {
+    let mut seen = std::collections::HashSet::new();
+    scans
+        .into_iter()
+        .filter(|v| seen.insert((v.observed_at, openlmt_storage::normalize_uuid(&v.host.uuid))))
+        .map(|v| VmScanRow {
+            observed_at_ms: v.observed_at.timestamp_millis(),
+            member: v.member,
+            manager_id: v.id,
+            virtual_technology: v.virtual_technology,
+            host_uuid: v.host.uuid,
+            host_name: v.host.name,
+            serial_number: v.host.serial_number,
+            cores: v.host.cores.map(i64::from),
+            active_sockets: v.host.active_sockets.map(i64::from),
+            available_sockets: v.host.available_sockets.map(i64::from),
+            cpu_model: v.host.cpu_model,
+            hardware_vendor: v.host.hardware_vendor,
+            hardware_model: v.host.hardware_model,
+            guests: v
+                .guests
+                .into_iter()
+                .map(|g| VmGuestRow {
+                    uuid: g.uuid,
+                    name: g.name,
+                    vcpus: i64::from(g.vcpus),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 /// Maps what the reader found to the rows the store writes.
 pub(crate) fn to_write(
     computer_id: i64,
@@ -415,38 +493,7 @@ pub(crate) fn to_write(
             socket_slots: cap.identity.socket_slots.map(i64::from),
         },
     };
-    // One row per observation: a package that carries the same scan twice
-    // (the same host at the same time) keeps the first.
-    let mut seen = std::collections::HashSet::new();
-    let vm_scans = pkg
-        .vm_manager
-        .into_iter()
-        .filter(|v| seen.insert((v.observed_at, openlmt_storage::normalize_uuid(&v.host.uuid))))
-        .map(|v| VmScanRow {
-            observed_at_ms: v.observed_at.timestamp_millis(),
-            member: v.member,
-            manager_id: v.id,
-            virtual_technology: v.virtual_technology,
-            host_uuid: v.host.uuid,
-            host_name: v.host.name,
-            serial_number: v.host.serial_number,
-            cores: v.host.cores.map(i64::from),
-            active_sockets: v.host.active_sockets.map(i64::from),
-            available_sockets: v.host.available_sockets.map(i64::from),
-            cpu_model: v.host.cpu_model,
-            hardware_vendor: v.host.hardware_vendor,
-            hardware_model: v.host.hardware_model,
-            guests: v
-                .guests
-                .into_iter()
-                .map(|g| VmGuestRow {
-                    uuid: g.uuid,
-                    name: g.name,
-                    vcpus: i64::from(g.vcpus),
-                })
-                .collect(),
-        })
-        .collect();
+    let vm_scans = vm_scan_rows(pkg.vm_manager);
     let packages = pkg
         .installed_packages
         .into_iter()
@@ -480,6 +527,7 @@ pub(crate) fn to_write(
         installed_packages: packages,
         swid_tags,
         vm_scans,
+        vm_only: false,
     }
 }
 
