@@ -1087,11 +1087,31 @@ mod tests {
         );
         // Import 3 carries an observation only (an older one), which the
         // retention deletes at its publish, and one more recent.
+        // It also carries an older package's observation of computer b,
+        // whose own (newer) package was rejected: b is never shown, nor is that.
         let three = start(&s).await;
+        let b = s.computer_ids(&[key("b")]).await.unwrap()[&key("b")];
         let old = now - (crate::VM_OBSERVATION_RETENTION_DAYS + 1) * day;
         w.vm_scans = vec![vm_scan(old, 2), vm_scan(now, 0)];
-        s.write_scan_packages(three, &[w.clone()]).await.unwrap();
+        let orphan = crate::ScanPackageWrite {
+            computer: crate::StagedComputer {
+                computer_id: b,
+                ..crate::StagedComputer::default()
+            },
+            vm_scans: vec![vm_scan(now - 5000, 1)],
+            vm_only: true,
+            ..Default::default()
+        };
+        s.write_scan_packages(three, &[w.clone(), orphan])
+            .await
+            .unwrap();
         assert!(s.publish_import(three, OPTS).await.unwrap());
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM vm_host_scans WHERE published = 0").await,
+            1,
+            "b's observation stays invisible"
+        );
+        s.clean_leftovers().await.unwrap();
         assert_eq!(
             seen(&s).await,
             vec![
@@ -1116,8 +1136,8 @@ mod tests {
             .unwrap();
         assert_eq!(
             s.leftover_counts().await.unwrap().invisible_facts,
-            4,
-            "imports 1's and 2's superseded packages, import 4's package and its observation"
+            2,
+            "import 4's package and its observation"
         );
         s.clean_leftovers().await.unwrap();
         assert_eq!(

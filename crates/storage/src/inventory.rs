@@ -747,10 +747,16 @@ async fn publish_vm_observations(
     .bind(import_id)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE vm_host_scans SET published = 1 WHERE import_id = ?")
-        .bind(import_id)
-        .execute(&mut **tx)
-        .await?;
+    // Only those of visible computers: an older package's observations
+    // whose newer package was rejected stay unpublished (and are cleaned up
+    // with the import's other leftovers) when their computer is not shown.
+    sqlx::query(
+        "UPDATE vm_host_scans SET published = 1 WHERE import_id = ?
+           AND computer_id IN (SELECT id FROM computers WHERE published = 1)",
+    )
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query("DELETE FROM vm_host_scans WHERE published = 1 AND observed_at < ?")
         .bind(now_ms - VM_OBSERVATION_RETENTION_DAYS * 86_400_000)
         .execute(&mut **tx)
