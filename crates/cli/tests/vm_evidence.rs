@@ -255,6 +255,12 @@ fn a_kvm_host_and_its_guest_store_the_observation_and_the_guest_uuid() {
         ),
         "{log}"
     );
+    assert_eq!(
+        log.matches("ignored vmman scan").count(),
+        1,
+        "said once, as a warning: {log}"
+    );
+    assert!(log.contains(" WARN  Package `202611281200-host-2.tar.gz`: ignored vmman scan"));
     assert!(
         log.contains("Wrote 1 VM-manager observations of 2 guests in all"),
         "{log}"

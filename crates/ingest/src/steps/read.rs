@@ -234,7 +234,7 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
             match outcome {
                 Ok(pkg) => {
                     if (done as usize) <= NOTED_PACKAGES {
-                        for note in &pkg.notes {
+                        for note in pkg.notes.iter().filter(|n| !n.starts_with(VMMAN_IGNORED)) {
                             run.log.info(format!("Package `{}`: {note}", cand.name));
                         }
                     }
