@@ -27,8 +27,8 @@ pub struct ScanArgs {
     datasource_name: Option<String>,
     #[command(flatten)]
     tags: TagSearchArgs,
-    /// The `virsh` to run (read-only) for the virtualization-host scan: on a KVM/libvirt
-    /// host the running domains' UUIDs and vCPUs go into the package as IBM's
+    /// The `virsh` to run (read-only, on qemu:///system) for the virtualization-host scan:
+    /// on a KVM/libvirt host the running domains' UUIDs and vCPUs go into the package as IBM's
     /// `0_vmman.tar.gz`. When it is absent or fails, the package has no VM data and a
     /// note says why.
     #[arg(long, value_name = "PATH", default_value = "virsh")]

@@ -49,7 +49,7 @@ fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
 }
 
-const COMPUTER_FIELDS: [&str; 21] = [
+const COMPUTER_FIELDS: [&str; 29] = [
     "id",
     "bigfix_id",
     "endpoint_id",
@@ -70,6 +70,14 @@ const COMPUTER_FIELDS: [&str; 21] = [
     "hypervisor",
     "data_source",
     "deleted_at",
+    "system_uuid",
+    "system_manufacturer",
+    "system_product",
+    "system_serial",
+    "bios_vendor",
+    "bios_version",
+    "chassis_asset_tag",
+    "socket_slots",
     "computer_hardware",
 ];
 
@@ -420,6 +428,11 @@ fn imported_computers_are_listed_filtered_and_paged() {
             "processor_vendor": c["processor_vendor"],
             "partition_cores": 2,
             "server_cores": null,
+            // No dmidecode in the package: no model, and no server facts.
+            "system_model": null,
+            "server_vendor": null,
+            "server_model": null,
+            "server_serial_number": null,
         })
     );
     let re = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$").unwrap();

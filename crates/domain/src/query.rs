@@ -53,7 +53,7 @@ const fn f(name: &'static str, kind: FieldKind) -> Field {
 
 use FieldKind::{Bool, Int, Text, TextList, Time};
 
-static COMPUTER_FIELDS: [Field; 25] = [
+static COMPUTER_FIELDS: [Field; 37] = [
     f("id", Int),
     f("bigfix_id", Int),
     f("endpoint_id", Text),
@@ -74,12 +74,25 @@ static COMPUTER_FIELDS: [Field; 25] = [
     f("hypervisor", Text),
     f("data_source", Text),
     f("deleted_at", Time),
+    // The hardware identity (SMBIOS), as the last scan package states it.
+    f("system_uuid", Text),
+    f("system_manufacturer", Text),
+    f("system_product", Text),
+    f("system_serial", Text),
+    f("bios_vendor", Text),
+    f("bios_version", Text),
+    f("chassis_asset_tag", Text),
+    f("socket_slots", Int),
     // The `computer_hardware` association (ILMT's names), shown nested.
     f("computer_hardware.computer_type", Int),
     f("computer_hardware.processor_brand_string", Text),
     f("computer_hardware.processor_vendor", Text),
     f("computer_hardware.partition_cores", Int),
     f("computer_hardware.server_cores", Int),
+    f("computer_hardware.system_model", Text),
+    f("computer_hardware.server_vendor", Text),
+    f("computer_hardware.server_model", Text),
+    f("computer_hardware.server_serial_number", Text),
 ];
 
 static INSTALLED_PACKAGE_FIELDS: [Field; 6] = [

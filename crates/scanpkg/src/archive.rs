@@ -573,7 +573,11 @@ impl<'a> Collector<'a> {
                 use tar::EntryType as T;
                 match entry.header().entry_type() {
                     T::Regular | T::Continuous => {}
-                    T::Directory | T::XGlobalHeader => continue,
+                    T::Directory | T::XGlobalHeader => {
+                        // An entry without data: what follows is the next header.
+                        metadata.set(Some(0));
+                        continue;
+                    }
                     _ => {
                         return Err(NestedError::Member(format!(
                             "entry `{}` is not a regular file",
@@ -618,13 +622,15 @@ impl<'a> Collector<'a> {
             metadata.set(None);
             Ok(())
         })();
+        let mut rest = archive.into_inner();
         let result = result.and_then(|()| {
             // To the end of the gzip stream, so that its CRC and length are checked.
-            let mut rest = archive.into_inner();
-            let r = io::copy(&mut rest, &mut io::sink()).map_err(|e| io_err(e, self.members));
-            self.total = self.total.saturating_add(rest.count);
-            r.map(|_| ())
+            io::copy(&mut rest, &mut io::sink())
+                .map(|_| ())
+                .map_err(|e| io_err(e, self.members))
         });
+        // What it unpacked counts, whether its scans are used or not.
+        self.total = self.total.saturating_add(rest.count);
         match result {
             Ok(()) => {
                 self.notes.extend(notes);

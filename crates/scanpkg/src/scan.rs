@@ -326,8 +326,14 @@ fn host_facts(pkg: &BuiltScanPackage, cap: Option<&crate::Capacity>) -> crate::V
     }
 }
 
+/// The libvirt connection of the host scan: the system's QEMU/KVM domains, over libvirt's
+/// read-only socket (no root needed; without it a non-root `virsh` would start and list a
+/// per-user session instead).
+pub const LIBVIRT_URI: &str = "qemu:///system";
+
 /// The virtualization-host scan of a KVM/libvirt host, as IBM's `run_vtech_scan.sh` does
-/// it with read-only `virsh` (locale `C`):
+/// it with read-only `virsh` (locale `C`; every command is `virsh --readonly --connect
+/// qemu:///system …`, see [`LIBVIRT_URI`]):
 ///
 /// * the host's UUID: `virsh --readonly capabilities`, `//host/uuid`; else `host.uuid`
 ///   (the SMBIOS system UUID); with neither, no scan;
@@ -346,8 +352,13 @@ pub fn scan_virsh(
 ) -> Result<crate::VmManagerScan, String> {
     use crate::vmman::{parse_domain_xml, parse_virsh_list, MAX_GUESTS};
     let cmd = virsh.to_string_lossy();
-    let list = run_bytes(&cmd, &["--readonly", "list", "--all"])?;
-    if let Ok(caps) = run_bytes(&cmd, &["--readonly", "capabilities"]) {
+    let virsh = |args: &[&str]| {
+        let mut all = vec!["--readonly", "--connect", LIBVIRT_URI];
+        all.extend_from_slice(args);
+        run_bytes(&cmd, &all)
+    };
+    let list = virsh(&["list", "--all"])?;
+    if let Ok(caps) = virsh(&["capabilities"]) {
         if let Some(u) = capabilities_host_uuid(&caps) {
             host.uuid = u;
         }
@@ -361,7 +372,7 @@ pub fn scan_virsh(
     let domains = parse_virsh_list(&String::from_utf8_lossy(&list));
     let mut guests: Vec<crate::VmGuest> = Vec::new();
     for (id, name) in domains.into_iter().take(MAX_GUESTS) {
-        match run_bytes(&cmd, &["--readonly", "dumpxml", &id]).and_then(|x| parse_domain_xml(&x)) {
+        match virsh(&["dumpxml", &id]).and_then(|x| parse_domain_xml(&x)) {
             Ok(g) if guests.iter().any(|o| o.uuid.eq_ignore_ascii_case(&g.uuid)) => notes.push(
                 format!("virsh: domain {id} ({name}) repeats a UUID; skipped"),
             ),

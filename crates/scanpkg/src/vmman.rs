@@ -157,6 +157,10 @@ struct RawGuest {
 /// text that is not valid XML-escaped (IBM's script does not escape, so a vendor name
 /// with `&` appears raw) is kept raw. The error is one line saying what is wrong.
 pub fn parse_vmman_xml(bytes: &[u8]) -> Result<VmManagerScan, String> {
+    parse_scan(bytes).map_err(|e| crate::text::printable(&e))
+}
+
+fn parse_scan(bytes: &[u8]) -> Result<VmManagerScan, String> {
     let bytes = escape_bare_ampersands(bytes);
     let mut reader = Reader::from_reader(&bytes[..]);
     reader.config_mut().check_end_names = true;
@@ -545,6 +549,10 @@ pub fn parse_virsh_list(text: &str) -> Vec<(String, String)> {
 /// and `<vcpu>` (its `current` attribute when present: the vCPUs the guest runs with,
 /// else the element's value). An error says what is missing.
 pub fn parse_domain_xml(bytes: &[u8]) -> Result<VmGuest, String> {
+    parse_domain(bytes).map_err(|e| crate::text::printable(&e))
+}
+
+fn parse_domain(bytes: &[u8]) -> Result<VmGuest, String> {
     let mut reader = Reader::from_reader(bytes);
     reader.config_mut().check_end_names = true;
     let mut path: Vec<String> = Vec::new();

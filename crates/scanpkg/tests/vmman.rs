@@ -482,7 +482,7 @@ fn fake_virsh(dir: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let c = |f: &str| corpus(f).display().to_string();
     let script = format!(
-        "#!/bin/sh\n[ \"$1\" = --readonly ] || exit 9\nshift\ncase \"$*\" in\n\
+        "#!/bin/sh\n[ \"$1 $2 $3\" = '--readonly --connect qemu:///system' ] || exit 9\nshift 3\ncase \"$*\" in\n\
          'list --all') cat '{}' ;;\n'dumpxml 151') cat '{}' ;;\n'dumpxml 152') cat '{}' ;;\n\
          dumpxml*) echo \"error: failed to get domain '$2'\" >&2; exit 1 ;;\n\
          *) echo 'error: unsupported' >&2; exit 1 ;;\nesac\n",

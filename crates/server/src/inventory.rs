@@ -29,7 +29,16 @@ fn time(t: Option<DateTime<Utc>>) -> JsonValue {
 /// [`Entity::Computers`]'s fields (the dotted ones flat; see
 /// [`list::project`]).
 pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
-    let v = json!({
+    let id = &r.identity;
+    // The server is the computer itself only when it is physical.
+    let server = |v: &Option<String>| {
+        if r.is_virtual == Some(false) {
+            v.clone()
+        } else {
+            None
+        }
+    };
+    let mut m = into_map(json!({
         "id": r.id,
         // Stable: a computer's id never changes (docs/api.md §7.4).
         "bigfix_id": r.id,
@@ -51,13 +60,56 @@ pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
         "hypervisor": r.hypervisor,
         "data_source": r.data_source,
         "deleted_at": time(r.deleted_at),
-        "computer_hardware.computer_type": r.is_virtual.map(i64::from),
-        "computer_hardware.processor_brand_string": r.processor_brand,
-        "computer_hardware.processor_vendor": r.processor_vendor,
-        "computer_hardware.partition_cores": r.cores,
-        "computer_hardware.server_cores": if r.is_virtual == Some(false) { r.cores } else { None },
-    });
-    into_map(v)
+    }));
+    // The rest one by one (json! would recurse too deeply with them all).
+    let rest = [
+        ("system_uuid", json!(id.system_uuid)),
+        ("system_manufacturer", json!(id.system_manufacturer)),
+        ("system_product", json!(id.system_product)),
+        ("system_serial", json!(id.system_serial)),
+        ("bios_vendor", json!(id.bios_vendor)),
+        ("bios_version", json!(id.bios_version)),
+        ("chassis_asset_tag", json!(id.chassis_asset_tag)),
+        ("socket_slots", json!(id.socket_slots)),
+        (
+            "computer_hardware.computer_type",
+            json!(r.is_virtual.map(i64::from)),
+        ),
+        (
+            "computer_hardware.processor_brand_string",
+            json!(r.processor_brand),
+        ),
+        (
+            "computer_hardware.processor_vendor",
+            json!(r.processor_vendor),
+        ),
+        ("computer_hardware.partition_cores", json!(r.cores)),
+        (
+            "computer_hardware.server_cores",
+            json!(if r.is_virtual == Some(false) {
+                r.cores
+            } else {
+                None
+            }),
+        ),
+        ("computer_hardware.system_model", json!(id.system_product)),
+        (
+            "computer_hardware.server_vendor",
+            json!(server(&id.system_manufacturer)),
+        ),
+        (
+            "computer_hardware.server_model",
+            json!(server(&id.system_product)),
+        ),
+        (
+            "computer_hardware.server_serial_number",
+            json!(server(&id.system_serial)),
+        ),
+    ];
+    for (k, val) in rest {
+        m.insert(k.to_string(), val);
+    }
+    m
 }
 
 pub fn installed_package_json(r: &RawInstalledPackage) -> Map<String, JsonValue> {
@@ -201,6 +253,16 @@ mod tests {
             threads: None,
             is_virtual: Some(true),
             hypervisor: None,
+            // dmidecode/rhel-6.2-vmware-2vcpus of the corpus.
+            identity: openlmt_storage::HardwareIdentityRow {
+                system_uuid: Some("421BBABD-5F4E-AF7E-3A56-B5AF1CE1A977".into()),
+                system_manufacturer: Some("VMware, Inc.".into()),
+                system_product: Some("VMware Virtual Platform".into()),
+                system_serial: Some(
+                    "VMware-42 1b ba bd 5f 4e af 7e-3a 56 b5 af 1c e1 a9 77".into(),
+                ),
+                ..Default::default()
+            },
         };
         let keys = |m: Map<String, JsonValue>| m.keys().cloned().collect::<Vec<_>>();
         let names = |e: Entity| {
@@ -213,7 +275,28 @@ mod tests {
         let nested = list::project(Entity::Computers, computer_json(&row), None);
         assert_eq!(
             nested["computer_hardware"].to_string(),
-            r#"{"computer_type":1,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null}"#
+            r#"{"computer_type":1,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null,"system_model":"VMware Virtual Platform","server_vendor":null,"server_model":null,"server_serial_number":null}"#,
+            "a virtual machine's own model; its server (the host) is not known"
+        );
+        assert_eq!(
+            nested["system_uuid"],
+            "421BBABD-5F4E-AF7E-3A56-B5AF1CE1A977"
+        );
+        // dmidecode/dell-r640: a physical server is its own server.
+        let physical = ComputerRow {
+            is_virtual: Some(false),
+            identity: openlmt_storage::HardwareIdentityRow {
+                system_manufacturer: Some("Dell Inc.".into()),
+                system_product: Some("PowerEdge R640".into()),
+                system_serial: Some("2RJF153".into()),
+                ..Default::default()
+            },
+            ..row.clone()
+        };
+        let nested = list::project(Entity::Computers, computer_json(&physical), None);
+        assert_eq!(
+            nested["computer_hardware"].to_string(),
+            r#"{"computer_type":0,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null,"system_model":"PowerEdge R640","server_vendor":"Dell Inc.","server_model":"PowerEdge R640","server_serial_number":"2RJF153"}"#
         );
         assert_eq!(keys(nested).last().unwrap(), "computer_hardware");
         let fact = RawInstalledPackage {

@@ -867,6 +867,7 @@ mod tests {
                 .collect(),
             swid_tags: vec![],
             vm_scans: vec![],
+            vm_only: false,
         }
     }
 
@@ -1064,27 +1065,83 @@ mod tests {
 
         // Import 2: the same observation again (a copy) and a newer one with
         // one guest. Import 1's history stays; its copy is superseded.
+        // An older package of the same host in the same import adds its own
+        // observations only (and repeats t2): nothing of it is staged.
         let two = start(&s).await;
         w.vm_scans = vec![vm_scan(t1, 2), vm_scan(t2, 1)];
-        s.write_scan_packages(two, &[w.clone()]).await.unwrap();
+        let older = crate::ScanPackageWrite {
+            computer: crate::StagedComputer {
+                computer_id: a,
+                ..crate::StagedComputer::default()
+            },
+            installed_packages: facts_for(a, &["ignored"]).installed_packages,
+            vm_scans: vec![vm_scan(t2 - 1000, 2), vm_scan(t2, 1)],
+            vm_only: true,
+            ..Default::default()
+        };
+        s.write_scan_packages(two, &[w.clone(), older])
+            .await
+            .unwrap();
         assert_eq!(seen(&s).await, vec![(one, t1, 2)]);
         assert!(s.publish_import(two, OPTS).await.unwrap());
-        assert_eq!(seen(&s).await, vec![(two, t1, 2), (two, t2, 1)]);
-        // Import 3 carries an observation only (an older one), which the
-        // retention deletes at its publish, and one more recent.
-        let three = start(&s).await;
-        let old = now - (crate::VM_OBSERVATION_RETENTION_DAYS + 1) * day;
-        w.vm_scans = vec![vm_scan(old, 2), vm_scan(now, 0)];
-        s.write_scan_packages(three, &[w.clone()]).await.unwrap();
-        assert!(s.publish_import(three, OPTS).await.unwrap());
         assert_eq!(
             seen(&s).await,
-            vec![(two, t1, 2), (two, t2, 1), (three, now, 0)],
+            vec![(two, t1, 2), (two, t2 - 1000, 2), (two, t2, 1)],
+            "one copy of each observation"
+        );
+        assert_eq!(
+            s.computer_identities().await.unwrap()[0].identity,
+            w.computer.identity,
+            "the older package staged nothing"
+        );
+        assert_eq!(
+            count(
+                &s,
+                "SELECT COUNT(*) FROM installed_packages WHERE import_id = 2"
+            )
+            .await,
+            1
+        );
+        // Import 3 carries an observation only (an older one), which the
+        // retention deletes at its publish, and one more recent.
+        // It also carries an older package's observation of computer b,
+        // whose own (newer) package was rejected: b is never shown, nor is that.
+        let three = start(&s).await;
+        let b = s.computer_ids(&[key("b")]).await.unwrap()[&key("b")];
+        let old = now - (crate::VM_OBSERVATION_RETENTION_DAYS + 1) * day;
+        w.vm_scans = vec![vm_scan(old, 2), vm_scan(now, 0)];
+        let orphan = crate::ScanPackageWrite {
+            computer: crate::StagedComputer {
+                computer_id: b,
+                ..crate::StagedComputer::default()
+            },
+            vm_scans: vec![vm_scan(now - 5000, 1)],
+            vm_only: true,
+            ..Default::default()
+        };
+        s.write_scan_packages(three, &[w.clone(), orphan])
+            .await
+            .unwrap();
+        assert!(s.publish_import(three, OPTS).await.unwrap());
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM vm_host_scans WHERE published = 0").await,
+            1,
+            "b's observation stays invisible"
+        );
+        s.clean_leftovers().await.unwrap();
+        assert_eq!(
+            seen(&s).await,
+            vec![
+                (two, t1, 2),
+                (two, t2 - 1000, 2),
+                (two, t2, 1),
+                (three, now, 0)
+            ],
             "a host seen with no guest is an observation too"
         );
         assert_eq!(
             count(&s, "SELECT COUNT(*) FROM vm_guest_observations").await,
-            3,
+            5,
             "the superseded and expired scans' guests went with them"
         );
         // Import 4 fails: its observation never shows and is cleaned up.
@@ -1096,18 +1153,18 @@ mod tests {
             .unwrap();
         assert_eq!(
             s.leftover_counts().await.unwrap().invisible_facts,
-            4,
-            "imports 1's and 2's superseded packages, import 4's package and its observation"
+            2,
+            "import 4's package and its observation"
         );
         s.clean_leftovers().await.unwrap();
         assert_eq!(
             s.leftover_counts().await.unwrap(),
             LeftoverCounts::default()
         );
-        assert_eq!(seen(&s).await.len(), 3);
+        assert_eq!(seen(&s).await.len(), 4);
         assert_eq!(
             count(&s, "SELECT COUNT(*) FROM vm_guest_observations").await,
-            3
+            5
         );
     }
 

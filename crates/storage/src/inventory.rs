@@ -123,6 +123,10 @@ pub struct ScanPackageWrite {
     pub swid_tags: Vec<SwidFactRow>,
     /// VM-manager observations the scan package carried.
     pub vm_scans: Vec<VmScanRow>,
+    /// Only `vm_scans` are written: an older package of a computer whose
+    /// newer package the same import writes (its computer values are not
+    /// staged; `installed_packages` and `swid_tags` are ignored).
+    pub vm_only: bool,
 }
 
 /// Where the time of one [`Store::write_scan_packages`] call went (wall clock).
@@ -315,7 +319,7 @@ fn write_rows(
 ) -> rusqlite::Result<()> {
     let t0 = Instant::now();
     let mut computer = conn.prepare(STAGE_COMPUTER)?;
-    for w in batch {
+    for w in batch.iter().filter(|w| !w.vm_only) {
         let c = &w.computer;
         let ips = serde_json::to_string(&c.ip_addresses).unwrap_or_else(|_| "[]".into());
         computer.execute(params![
@@ -388,6 +392,7 @@ fn write_rows(
     let c1 = thread_cpu();
     let packages: Vec<(i64, &InstalledPackageRow)> = batch
         .iter()
+        .filter(|w| !w.vm_only)
         .flat_map(|w| {
             w.installed_packages
                 .iter()
@@ -413,6 +418,7 @@ fn write_rows(
     let c2 = thread_cpu();
     let tags: Vec<(i64, &SwidFactRow)> = batch
         .iter()
+        .filter(|w| !w.vm_only)
         .flat_map(|w| w.swid_tags.iter().map(|t| (w.computer.computer_id, t)))
         .collect();
     insert_rows(
@@ -714,7 +720,7 @@ pub(crate) async fn publish_inventory(
 }
 
 /// The VM-manager part of a publish, inside its transaction: the import's
-/// observations become visible, an earlier published copy of the same
+/// observations become visible (one copy of each), an earlier published copy of the same
 /// observation (same reporting computer, host UUID and time) is deleted, and
 /// so is every observation older than [`VM_OBSERVATION_RETENTION_DAYS`]
 /// before `now_ms`. Observations of earlier imports are otherwise kept: they
@@ -734,10 +740,26 @@ async fn publish_vm_observations(
     .bind(import_id)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE vm_host_scans SET published = 1 WHERE import_id = ?")
-        .bind(import_id)
-        .execute(&mut **tx)
-        .await?;
+    // One copy of each observation within the import too (a newer and an
+    // older package of one host may both carry it).
+    sqlx::query(
+        "DELETE FROM vm_host_scans WHERE import_id = ?1 AND id NOT IN (
+           SELECT MIN(id) FROM vm_host_scans WHERE import_id = ?1
+           GROUP BY computer_id, observed_at, host_uuid_norm)",
+    )
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?;
+    // Only those of visible computers: an older package's observations
+    // whose newer package was rejected stay unpublished (and are cleaned up
+    // with the import's other leftovers) when their computer is not shown.
+    sqlx::query(
+        "UPDATE vm_host_scans SET published = 1 WHERE import_id = ?
+           AND computer_id IN (SELECT id FROM computers WHERE published = 1)",
+    )
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query("DELETE FROM vm_host_scans WHERE published = 1 AND observed_at < ?")
         .bind(now_ms - VM_OBSERVATION_RETENTION_DAYS * 86_400_000)
         .execute(&mut **tx)
@@ -1002,6 +1024,7 @@ mod tests {
                     directory: Some("/usr/share/swidtag/debian.org".into()),
                 }],
                 vm_scans: vec![],
+                vm_only: false,
             },
             ScanPackageWrite {
                 computer: computer(2),
@@ -1023,6 +1046,7 @@ mod tests {
                     directory: None,
                 }],
                 vm_scans: vec![],
+                vm_only: false,
             },
         ];
         store.write_scan_packages(7, &batch).await.unwrap();
@@ -1145,6 +1169,7 @@ mod tests {
                 directory: None,
             }],
             vm_scans: vec![],
+            vm_only: false,
         }];
         let err = store.write_scan_packages(8, &batch).await.unwrap_err();
         assert!(err.to_string().contains("swid_facts"), "{err}");
@@ -1170,12 +1195,14 @@ mod tests {
                 installed_packages: facts.clone(),
                 swid_tags: vec![],
                 vm_scans: vec![],
+                vm_only: false,
             },
             ScanPackageWrite {
                 computer: computer(2),
                 installed_packages: facts[..700].to_vec(),
                 swid_tags: vec![],
                 vm_scans: vec![],
+                vm_only: false,
             },
         ];
         assert_ne!((759 + 700) % ROWS_PER_INSERT, 0);

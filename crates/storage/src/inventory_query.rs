@@ -38,6 +38,9 @@ pub struct ComputerRow {
     pub threads: Option<i64>,
     pub is_virtual: Option<bool>,
     pub hypervisor: Option<String>,
+    /// The hardware identity of the last scan package published (any
+    /// import, like the raw facts).
+    pub identity: crate::HardwareIdentityRow,
 }
 
 /// One installed package (dpkg or rpm) as a computer's scan reported it.
@@ -120,6 +123,18 @@ impl ListSource for ComputerList {
             // The server's cores are the computer's own only when it is
             // physical; a virtual machine's host is not known.
             "computer_hardware.server_cores" => SERVER_CORES,
+            "system_uuid" => "c.raw_system_uuid",
+            "system_manufacturer" => "c.raw_system_manufacturer",
+            "system_product" | "computer_hardware.system_model" => "c.raw_system_product",
+            "system_serial" => "c.raw_system_serial",
+            "bios_vendor" => "c.raw_bios_vendor",
+            "bios_version" => "c.raw_bios_version",
+            "chassis_asset_tag" => "c.raw_chassis_asset_tag",
+            "socket_slots" => "c.raw_socket_slots",
+            // The server is the computer itself only when it is physical.
+            "computer_hardware.server_vendor" => SERVER_VENDOR,
+            "computer_hardware.server_model" => SERVER_MODEL,
+            "computer_hardware.server_serial_number" => SERVER_SERIAL,
             _ => return None,
         })
     }
@@ -131,6 +146,9 @@ impl ListSource for ComputerList {
 
 const COMPUTER_TYPE: &str = "(CASE c.is_virtual WHEN 1 THEN 1 WHEN 0 THEN 0 END)";
 const SERVER_CORES: &str = "(CASE WHEN c.is_virtual = 0 THEN c.cores END)";
+const SERVER_VENDOR: &str = "(CASE WHEN c.is_virtual = 0 THEN c.raw_system_manufacturer END)";
+const SERVER_MODEL: &str = "(CASE WHEN c.is_virtual = 0 THEN c.raw_system_product END)";
+const SERVER_SERIAL: &str = "(CASE WHEN c.is_virtual = 0 THEN c.raw_system_serial END)";
 
 /// The columns the two fact lists share.
 fn fact_column(field: &str) -> Option<&'static str> {
@@ -193,7 +211,9 @@ impl ListSource for SwidTagList {
 const COMPUTER_SELECT: &str = "SELECT c.id, c.data_source, c.endpoint_id, c.name, c.dns_name,
     c.ip_addresses, c.os, c.first_seen, c.last_seen, c.is_deleted, c.deleted_at,
     c.processor_vendor, c.processor_brand, c.processor_model, c.sockets, c.cores, c.threads,
-    c.is_virtual, c.hypervisor";
+    c.is_virtual, c.hypervisor, c.raw_system_uuid, c.raw_system_manufacturer,
+    c.raw_system_product, c.raw_system_serial, c.raw_bios_vendor, c.raw_bios_version,
+    c.raw_chassis_asset_tag, c.raw_socket_slots";
 const INSTALLED_PACKAGE_SELECT: &str =
     "SELECT f.computer_id, f.name, f.version, f.architecture, f.vendor, f.source";
 const SWID_SELECT: &str =
@@ -244,6 +264,16 @@ fn row_to_computer(r: &SqliteRow) -> Result<ComputerRow> {
         threads: r.try_get("threads")?,
         is_virtual: r.try_get::<Option<i64>, _>("is_virtual")?.map(|v| v != 0),
         hypervisor: r.try_get("hypervisor")?,
+        identity: crate::HardwareIdentityRow {
+            system_uuid: r.try_get("raw_system_uuid")?,
+            system_manufacturer: r.try_get("raw_system_manufacturer")?,
+            system_product: r.try_get("raw_system_product")?,
+            system_serial: r.try_get("raw_system_serial")?,
+            bios_vendor: r.try_get("raw_bios_vendor")?,
+            bios_version: r.try_get("raw_bios_version")?,
+            chassis_asset_tag: r.try_get("raw_chassis_asset_tag")?,
+            socket_slots: r.try_get("raw_socket_slots")?,
+        },
     })
 }
 

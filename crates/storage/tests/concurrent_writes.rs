@@ -82,6 +82,7 @@ async fn import_once(
             installed_packages: facts.to_vec(),
             swid_tags: vec![],
             vm_scans: vec![],
+            vm_only: false,
         })
         .collect();
     store.write_scan_packages(import.id, &batch).await.unwrap();

@@ -72,6 +72,10 @@ pub(crate) struct Choice {
     pub read: Vec<usize>,
     /// Turned into `SkippedOlder` (with their reason set), in record order.
     pub skipped: Vec<usize>,
+    /// Those of `skipped` whose endpoint's newer package is in `read` (not
+    /// older than what is already imported): their VM-manager observations
+    /// are read.
+    pub superseded_here: Vec<usize>,
 }
 
 /// Chooses among the `New` records: per (data source, endpoint) the newest
@@ -104,6 +108,7 @@ pub(crate) fn choose(
     let mut choice = Choice {
         read: Vec::new(),
         skipped: Vec::new(),
+        superseded_here: Vec::new(),
     };
     for i in 0..records.len() {
         if records[i].state != ScanPackageState::New {
@@ -120,7 +125,8 @@ pub(crate) fn choose(
             .scan_time
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
-        let reason = if imported_scan.is_some_and(|t| scan_ms < t) {
+        let older_than_imported = imported_scan.is_some_and(|t| scan_ms < t);
+        let reason = if older_than_imported {
             Some(format!(
                 "older than the package already imported for endpoint `{endpoint}` (scanned {})",
                 openlmt_domain::time::format_utc(openlmt_storage::from_ms(
@@ -140,6 +146,9 @@ pub(crate) fn choose(
                 records[i].state = ScanPackageState::SkippedOlder;
                 records[i].reason = Some(reason);
                 choice.skipped.push(i);
+                if !older_than_imported {
+                    choice.superseded_here.push(i);
+                }
             }
             None => choice.read.push(i),
         }
@@ -291,6 +300,25 @@ async fn find_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
                 data_source: r.data_source.clone(),
                 path: path.join(&r.file_name),
                 name,
+                vm_only: false,
+            });
+        }
+    }
+    // Older packages of the endpoints read: their VM-manager observations
+    // only (a host that sent several packages since the last import keeps
+    // the history of each).
+    let to_read = chosen.len();
+    for &i in &choice.superseded_here {
+        let r = &records[i];
+        if let (Some(path), Ok(name)) = (
+            paths.get(r.data_source.as_str()),
+            ScanPackageName::parse(&r.file_name),
+        ) {
+            chosen.push(Candidate {
+                data_source: r.data_source.clone(),
+                path: path.join(&r.file_name),
+                name,
+                vm_only: true,
             });
         }
     }
@@ -308,7 +336,7 @@ async fn find_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
     let count = |s: ScanPackageState| records.iter().filter(|r| r.state == s).count();
     run.log.info(format!(
         "{} packages to read, {} already imported, {} rejected before with the same content, {} older, {} unreadable",
-        chosen.len(),
+        to_read,
         count(ScanPackageState::AlreadyImported),
         count(ScanPackageState::PreviouslyRejected),
         count(ScanPackageState::SkippedOlder),
@@ -473,6 +501,11 @@ mod tests {
         let c = choose(&mut r, &HashMap::new());
         assert_eq!(c.read, [1, 2, 3]);
         assert_eq!(c.skipped, [0]);
+        assert_eq!(
+            c.superseded_here,
+            [0],
+            "its newer package is read: its VM-manager observations are read too"
+        );
         assert_eq!(r[0].state, ScanPackageState::SkippedOlder);
         assert!(r[0]
             .reason
@@ -501,6 +534,10 @@ mod tests {
         let c = choose(&mut r, &imported);
         assert_eq!(c.read, [1], "the other data source has imported nothing");
         assert_eq!(c.skipped, [0]);
+        assert!(
+            c.superseded_here.is_empty(),
+            "older than what is imported: not read at all (it was, or was skipped, before)"
+        );
         assert!(r[0].reason.as_deref().unwrap().starts_with(
             "older than the package already imported for endpoint `a` (scanned 2026-11-28T12:00:00"
         ));

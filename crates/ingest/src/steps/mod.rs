@@ -71,6 +71,10 @@ pub(crate) struct Candidate {
     data_source: String,
     path: PathBuf,
     name: ScanPackageName,
+    /// An older package of an endpoint whose newer package this import
+    /// reads: only its VM-manager observations are written (they are
+    /// history the newer package does not repeat); it stays skipped.
+    vm_only: bool,
 }
 
 /// One running import, as its steps see it.

@@ -185,13 +185,56 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
             budget.give(rows);
             run.check()?;
             done += 1;
-            c.read += 1;
             let endpoint = cand.name.endpoint_id();
             let outcome = parsed.and_then(|pkg| check_endpoint(pkg, &cand.name));
+            if cand.vm_only {
+                // An older package of an endpoint read above: its VM-manager
+                // observations only; it stays skipped whatever happens here.
+                match outcome {
+                    Ok(pkg) if !pkg.vm_manager.is_empty() => {
+                        for note in pkg.notes.iter().filter(|n| n.starts_with(VMMAN_IGNORED)) {
+                            run.log.warn(format!("Package `{}`: {note}", cand.name));
+                        }
+                        run.log.info(format!(
+                            "Package `{}` (skipped, older): {} VM-manager observations read",
+                            cand.name,
+                            pkg.vm_manager.len()
+                        ));
+                        let id = ids[&(cand.data_source.clone(), endpoint.to_string())];
+                        let write = ScanPackageWrite {
+                            computer: StagedComputer {
+                                computer_id: id,
+                                ..StagedComputer::default()
+                            },
+                            vm_scans: vm_scan_rows(pkg.vm_manager),
+                            vm_only: true,
+                            ..ScanPackageWrite::default()
+                        };
+                        batch_rows += write
+                            .vm_scans
+                            .iter()
+                            .map(|v| 1 + v.guests.len())
+                            .sum::<usize>();
+                        batch.push(write);
+                    }
+                    Ok(_) => {}
+                    Err(reason) => run.log.warn(format!(
+                        "Package `{}` (skipped, older): its VM-manager observations are not read: {reason}",
+                        cand.name
+                    )),
+                }
+                if batch_rows >= WRITE_BATCH_ROWS {
+                    write_batch(run, pos, &mut batch, c, &mut stats).await?;
+                    batch_rows = 0;
+                }
+                run.progress(pos, done, total);
+                continue;
+            }
+            c.read += 1;
             match outcome {
                 Ok(pkg) => {
                     if (done as usize) <= NOTED_PACKAGES {
-                        for note in &pkg.notes {
+                        for note in pkg.notes.iter().filter(|n| !n.starts_with(VMMAN_IGNORED)) {
                             run.log.info(format!("Package `{}`: {note}", cand.name));
                         }
                     }
@@ -381,6 +424,41 @@ pub(crate) fn warnings_of(pkg: &ScanPackage) -> i64 {
         .count() as i64
 }
 
+/// The rows of a package's VM-manager scans. One row per observation: a
+/// package that carries the same scan twice (the same host at the same
+/// time) keeps the first.
+fn vm_scan_rows(scans: Vec<openlmt_scanpkg::VmManagerScan>) -> Vec<VmScanRow> {
+    let mut seen = std::collections::HashSet::new();
+    scans
+        .into_iter()
+        .filter(|v| seen.insert((v.observed_at, openlmt_storage::normalize_uuid(&v.host.uuid))))
+        .map(|v| VmScanRow {
+            observed_at_ms: v.observed_at.timestamp_millis(),
+            member: v.member,
+            manager_id: v.id,
+            virtual_technology: v.virtual_technology,
+            host_uuid: v.host.uuid,
+            host_name: v.host.name,
+            serial_number: v.host.serial_number,
+            cores: v.host.cores.map(i64::from),
+            active_sockets: v.host.active_sockets.map(i64::from),
+            available_sockets: v.host.available_sockets.map(i64::from),
+            cpu_model: v.host.cpu_model,
+            hardware_vendor: v.host.hardware_vendor,
+            hardware_model: v.host.hardware_model,
+            guests: v
+                .guests
+                .into_iter()
+                .map(|g| VmGuestRow {
+                    uuid: g.uuid,
+                    name: g.name,
+                    vcpus: i64::from(g.vcpus),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 /// Maps what the reader found to the rows the store writes.
 pub(crate) fn to_write(
     computer_id: i64,
@@ -415,38 +493,7 @@ pub(crate) fn to_write(
             socket_slots: cap.identity.socket_slots.map(i64::from),
         },
     };
-    // One row per observation: a package that carries the same scan twice
-    // (the same host at the same time) keeps the first.
-    let mut seen = std::collections::HashSet::new();
-    let vm_scans = pkg
-        .vm_manager
-        .into_iter()
-        .filter(|v| seen.insert((v.observed_at, openlmt_storage::normalize_uuid(&v.host.uuid))))
-        .map(|v| VmScanRow {
-            observed_at_ms: v.observed_at.timestamp_millis(),
-            member: v.member,
-            manager_id: v.id,
-            virtual_technology: v.virtual_technology,
-            host_uuid: v.host.uuid,
-            host_name: v.host.name,
-            serial_number: v.host.serial_number,
-            cores: v.host.cores.map(i64::from),
-            active_sockets: v.host.active_sockets.map(i64::from),
-            available_sockets: v.host.available_sockets.map(i64::from),
-            cpu_model: v.host.cpu_model,
-            hardware_vendor: v.host.hardware_vendor,
-            hardware_model: v.host.hardware_model,
-            guests: v
-                .guests
-                .into_iter()
-                .map(|g| VmGuestRow {
-                    uuid: g.uuid,
-                    name: g.name,
-                    vcpus: i64::from(g.vcpus),
-                })
-                .collect(),
-        })
-        .collect();
+    let vm_scans = vm_scan_rows(pkg.vm_manager);
     let packages = pkg
         .installed_packages
         .into_iter()
@@ -480,6 +527,7 @@ pub(crate) fn to_write(
         installed_packages: packages,
         swid_tags,
         vm_scans,
+        vm_only: false,
     }
 }
 
@@ -533,6 +581,68 @@ mod tests {
         assert_eq!(w.computer.name.as_deref(), Some("debian12-vm"));
         assert_eq!(w.computer.scan_time_ms, name.scan_time().timestamp_millis());
         assert!(w.installed_packages.iter().all(|p| p.source == "dpkg"));
+    }
+
+    /// The corpus's two KVM domains (`virsh/dumpxml1`, `dumpxml2`) on one host.
+    fn corpus_vm_scan(at: i64) -> openlmt_scanpkg::VmManagerScan {
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/virsh");
+        let guest = |f: &str| {
+            openlmt_scanpkg::vmman::parse_domain_xml(&std::fs::read(corpus.join(f)).unwrap())
+                .unwrap()
+        };
+        openlmt_scanpkg::VmManagerScan {
+            member: format!("0_vmman.tar.gz/vmman_scan_1_{at}.xml"),
+            id: Some("1".into()),
+            virtual_technology: Some("KVM_X86".into()),
+            observed_at: chrono::DateTime::from_timestamp(at, 0).unwrap(),
+            host: openlmt_scanpkg::VmHost {
+                uuid: "00D3F681-FE8E-11D5-B656-1CC1DE0905AE".into(),
+                cores: Some(4),
+                ..Default::default()
+            },
+            guests: vec![guest("dumpxml1"), guest("dumpxml2")],
+        }
+    }
+
+    #[test]
+    fn vm_scans_are_written_once_each_with_their_guests() {
+        let mut pkg = corpus_scan_package();
+        let mut same = corpus_vm_scan(1_796_121_000);
+        same.host.uuid = same.host.uuid.to_lowercase();
+        pkg.vm_manager = vec![
+            corpus_vm_scan(1_796_121_000),
+            same,
+            corpus_vm_scan(1_796_122_800),
+        ];
+        assert_eq!(vm_rows(&pkg), 9);
+        let name = ScanPackageName::parse("202611281200-host-a.tar.gz").unwrap();
+        let w = to_write(42, &name, pkg);
+        assert_eq!(
+            w.vm_scans.len(),
+            2,
+            "the same observation twice is written once"
+        );
+        let v = &w.vm_scans[0];
+        assert_eq!(v.observed_at_ms, 1_796_121_000_000);
+        assert_eq!(v.host_uuid, "00D3F681-FE8E-11D5-B656-1CC1DE0905AE");
+        assert_eq!(v.cores, Some(4));
+        let guests: Vec<(&str, Option<&str>, i64)> = v
+            .guests
+            .iter()
+            .map(|g| (g.uuid.as_str(), g.name.as_deref(), g.vcpus))
+            .collect();
+        assert_eq!(
+            guests,
+            vec![
+                (
+                    "d0f1baf3-ac9d-e828-619f-91f074c8c6c4",
+                    Some("Debian_Squeeze_64_bits"),
+                    1
+                ),
+                ("5e3884eb-0caa-194b-cd17-3d9ca1b20c3b", Some("vm2"), 4),
+            ]
+        );
     }
 
     #[test]

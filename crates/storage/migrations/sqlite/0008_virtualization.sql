@@ -13,8 +13,11 @@
 --    the file (the reporting host), import_id the import that wrote it.
 --
 --    Visibility: an import writes its rows with published = 0 (invisible);
---    its publish transaction sets published = 1. Rows of an import that does
---    not publish are deleted with its other facts (clean_leftovers).
+--    its publish transaction sets published = 1 on those whose computer is
+--    published (visible) at that point. Rows left unpublished (an import that
+--    does not publish; an older package's observations of a computer whose
+--    newer package was rejected) are deleted with the import's other
+--    leftovers (clean_leftovers).
 --
 --    History: unlike installed_packages, a newer import does NOT supersede an
 --    older import's observations: licence counting needs the history (which
