@@ -77,7 +77,7 @@ pub fn parse_criteria(entity: Entity, text: &str, now: DateTime<Utc>) -> Result<
         Err(e) => {
             let lenient = text
                 .contains('\'')
-                .then(|| serde_json::from_str(&text.replace('\'', "\"")).ok())
+                .then(|| serde_json::from_str(&single_quotes_as_json(text)).ok())
                 .flatten();
             lenient
                 .ok_or_else(|| format!("`criteria` is not valid JSON ({e}); {CRITERIA_SHAPE}"))?
@@ -86,6 +86,43 @@ pub fn parse_criteria(entity: Entity, text: &str, now: DateTime<Utc>) -> Result<
     let ctx = Ctx { entity, now };
     let mut count = 0;
     group(&ctx, &v, 1, &mut count)
+}
+
+/// Single-quoted strings as JSON strings: `'` opens and closes a string
+/// (`\'` inside one is a quote), a `"` inside one is escaped; double-quoted
+/// strings are kept as they are, so both quotings mix
+/// (`{'or':[['name','=',"O'Brien"],['name','=','say "hi"']]}`).
+fn single_quotes_as_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '\'') => {
+                out.push('"');
+                quote = Some('\'');
+            }
+            (None, '"') => {
+                out.push('"');
+                quote = Some('"');
+            }
+            (Some(_), '\\') => match chars.next() {
+                Some('\'') => out.push('\''),
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            (Some('\''), '"') => out.push_str("\\\""),
+            (Some(q), c) if c == q => {
+                out.push('"');
+                quote = None;
+            }
+            (_, c) => out.push(c),
+        }
+    }
+    out
 }
 
 /// What parsing a criteria needs besides the text.
@@ -843,6 +880,17 @@ mod tests {
         // Valid JSON is never rewritten: an apostrophe in a value stays.
         let c = single(ok(Entity::Computers, r#"{"and":[["name","=","O'Brien"]]}"#));
         assert_eq!(c.value(), &Value::Text("O'Brien".into()));
+        // Both quotings mix; a `"` inside single quotes is text, and so is
+        // an escaped single quote.
+        for (text, want) in [
+            (r#"{'and':[['name','=','say "hi"']]}"#, r#"say "hi""#),
+            (r#"{'and':[['name','=',"O'Brien"]]}"#, "O'Brien"),
+            (r"{'and':[['name','=','O\'Brien']]}", "O'Brien"),
+            (r"{'and':[['name','=','a\\b']]}", r"a\b"),
+        ] {
+            let c = single(ok(Entity::Computers, text));
+            assert_eq!(c.value(), &Value::Text(want.into()), "{text}");
+        }
     }
 
     #[test]
