@@ -56,6 +56,11 @@ pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
         "computer_hardware.processor_vendor": r.processor_vendor,
         "computer_hardware.partition_cores": r.cores,
         "computer_hardware.server_cores": if r.is_virtual == Some(false) { r.cores } else { None },
+        // Extra columns (list::COMPUTER_EXTRA_COLUMNS), shown only when asked.
+        // ILMT's name for the decommission time.
+        "deletion_date": time(r.deleted_at),
+        // openlmt reads no VM manager: none manages any computer.
+        "is_managed_by_vm_manager": false,
     });
     into_map(v)
 }
@@ -153,7 +158,7 @@ pub async fn delete_computer(
             Ok(json_response(&JsonValue::Object(list::project(
                 Entity::Computers,
                 computer_json(&row),
-                None,
+                None::<&[&str]>,
             ))))
         }
         DeleteOutcome::NotFound => Err(ApiError::not_found(match data_source {
@@ -209,8 +214,14 @@ mod tests {
                 .map(|f| f.name.to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(keys(computer_json(&row)), names(Entity::Computers));
-        let nested = list::project(Entity::Computers, computer_json(&row), None);
+        // Every field in order, then the extra columns it fills.
+        let all = keys(computer_json(&row));
+        assert_eq!(all[..all.len() - 2], names(Entity::Computers)[..]);
+        assert_eq!(
+            all[all.len() - 2..],
+            ["deletion_date", "is_managed_by_vm_manager"]
+        );
+        let nested = list::project(Entity::Computers, computer_json(&row), None::<&[&str]>);
         assert_eq!(
             nested["computer_hardware"].to_string(),
             r#"{"computer_type":1,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null}"#

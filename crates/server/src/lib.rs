@@ -33,6 +33,10 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
 pub use auth::AuthCache;
+/// The software instance as a map (the general list path, kept as the
+/// oracle of the instance list's direct writer in tests).
+#[doc(hidden)]
+pub use software::instance_json;
 pub use upload::DEFAULT_UPLOAD_MAX_BYTES;
 
 #[derive(Debug, Clone)]
