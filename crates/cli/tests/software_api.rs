@@ -469,3 +469,60 @@ fn the_streamed_instance_list_equals_the_map_path_byte_for_byte() {
         assert_eq!(got, want, "{cols:?}");
     }
 }
+
+/// The instance list reads in place (rusqlite, `block_in_place`): a client
+/// that leaves mid-answer stops its query and gives its database
+/// connection back, as for the other lists (the pool has 8 connections:
+/// 12 abandoned answers left holding them would make the next reads wait
+/// and fail).
+#[test]
+fn abandoned_instance_answers_stop_and_give_their_connections_back() {
+    use std::io::{Read, Write};
+    let s = TestServer::start();
+    let ds = s.datasource();
+    for i in 0..120 {
+        common::write_scan_package(&ds, "202611281200", &format!("host-{i:03}"));
+    }
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let total = s.json("/api/sam/v2/software_instances?limit=1")["total"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        total > 1000,
+        "{total} instances: too few to outgrow the buffers"
+    );
+    for _ in 0..12 {
+        let addr = s.base.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            conn,
+            "GET /api/sam/v2/software_instances?limit=100000 HTTP/1.1\r\nHost: {addr}\r\nToken: {}\r\n\r\n",
+            s.admin_token
+        )
+        .unwrap();
+        let mut first = [0u8; 16 * 1024];
+        let n = conn.read(&mut first).unwrap();
+        assert!(
+            first[..n].starts_with(b"HTTP/1.1 200"),
+            "the answer started"
+        );
+        drop(conn);
+    }
+    let t0 = std::time::Instant::now();
+    s.http
+        .delete(s.url("/api/sam/v2/computers?disconnected_endpoint_id=host-000"))
+        .header("Token", &s.admin_token)
+        .send()
+        .unwrap();
+    for _ in 0..10 {
+        let v = s.json("/api/sam/v2/software_instances?limit=1");
+        assert_eq!(v["total"].as_i64(), Some(total));
+    }
+    let v = s.json("/api/sam/v2/computers?columns[]=is_deleted&criteria=%7B%22and%22%3A%5B%5B%22is_deleted%22%2C%22%3D%22%2C1%5D%5D%7D");
+    assert_eq!(v["total"], 1, "the write after the abandoned reads is seen");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}: connections were held by abandoned answers",
+        t0.elapsed()
+    );
+}
