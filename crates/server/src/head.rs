@@ -34,6 +34,8 @@ pub const MAX_HEAD: usize = 96 * 1024;
 pub const MAX_HEADERS: usize = 100;
 /// Longest request target once encoded (the `http` crate's limit).
 pub const MAX_TARGET: usize = u16::MAX as usize - 1;
+/// Longest method accepted (the longest standard one has 7 letters).
+const MAX_METHOD: usize = 32;
 /// The path prefix of the synthetic request that answers a refused head.
 pub const REFUSED_PATH: &str = "/_openlmt/refused/";
 
@@ -231,8 +233,17 @@ impl<S> LenientHeads<S> {
         }
         // Refuse at once what cannot become a request line (e.g. a TLS
         // handshake on the plain port), instead of waiting for a head end.
-        let method_len = self.raw.iter().take_while(|&&b| is_token(b)).count();
-        if method_len < self.raw.len() && (method_len == 0 || self.raw[method_len] != b' ') {
+        // (A method is short: bounding it keeps this check cheap however the
+        // head trickles in.)
+        let method_len = self
+            .raw
+            .iter()
+            .take(MAX_METHOD + 1)
+            .take_while(|&&b| is_token(b))
+            .count();
+        if method_len > MAX_METHOD
+            || (method_len < self.raw.len() && (method_len == 0 || self.raw[method_len] != b' '))
+        {
             self.refuse(Refusal::RequestLine);
             return true;
         }
@@ -772,6 +783,7 @@ GET /v?a%20b%3Cc HTTP/1.0\r\n\r\n";
         let cases: &[(&[u8], Refusal)] = &[
             (b"\x16\x03\x01\x02\x00garbage", Refusal::RequestLine),
             (b"GET /x HTTP/9.9\r\n\r\n", Refusal::RequestLine),
+            (&[b'G'; 40], Refusal::RequestLine),
             (b"GET /\xff HTTP/1.1\r\n\r\n", Refusal::Target),
             (b"GET /x HTTP/1.1\r\nBad Name: v\r\n\r\n", Refusal::Header),
             (
