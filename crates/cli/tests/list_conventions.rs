@@ -577,3 +577,136 @@ fn about_names_the_product_and_root_sends_browsers_to_the_panel() {
     assert!(r.status().is_redirection(), "{}", r.status());
     assert_eq!(r.headers()["location"], "/management/imports");
 }
+
+// ---------------------------------------------------------------------
+// Columns of ILMT that openlmt keeps no field for (Axonius, SecOps).
+// ---------------------------------------------------------------------
+
+#[test]
+fn ilmt_columns_without_a_field_are_filled_or_null_and_typos_are_still_400s() {
+    let s = three_computers();
+    s.http
+        .delete(s.url(&format!("{COMPUTERS}?disconnected_endpoint_id=old")))
+        .header("Token", &s.admin_token)
+        .send()
+        .unwrap();
+    // Axonius's computer columns, verbatim.
+    let axonius = [
+        "id",
+        "bigfix_id",
+        "computer_group_id",
+        "name",
+        "dns_name",
+        "ip_address",
+        "os",
+        "os_type",
+        "first_seen",
+        "last_seen",
+        "is_deleted",
+        "deletion_date",
+        "is_managed_by_vm_manager",
+    ];
+    let query: String = axonius.iter().map(|c| format!("&columns[]={c}")).collect();
+    let v = s.json(&format!("{COMPUTERS}?limit=100000&offset=0{query}"));
+    assert_eq!(total(&v), 3, "{v}");
+    for row in rows(&v) {
+        let keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(keys, axonius, "{row}");
+        assert_eq!(row["computer_group_id"], Value::Null, "{row}");
+        assert_eq!(row["os_type"], Value::Null, "{row}");
+        assert_eq!(row["is_managed_by_vm_manager"], json!(false), "{row}");
+        let deleted = row["name"] == "old";
+        assert_eq!(row["is_deleted"], json!(deleted), "{row}");
+        assert_eq!(row["deletion_date"].is_string(), deleted, "{row}");
+    }
+    let all = s.json(&format!(
+        "{COMPUTERS}?columns[]=name&columns[]=deleted_at&columns[]=deletion_date"
+    ));
+    for row in rows(&all) {
+        assert_eq!(row["deleted_at"], row["deletion_date"], "{row}");
+    }
+
+    // SecOps's nested ones: computer_health entirely null, extra hardware
+    // columns null beside the real ones.
+    let v = s.json(&format!(
+        "{COMPUTERS}?columns[]=name&columns[]=computer_health.last_scan_attempt\
+         &columns[]=computer_health.is_software_scan_successful&columns[]=computer_health.agent_version\
+         &columns[]=computer_hardware.computer_type&columns[]=computer_hardware.system_model\
+         &columns[]=computer_hardware.node_total_processors&criteria={}",
+        enc(r#"{"and":[["name","=","recent-a"]]}"#)
+    ));
+    assert_eq!(
+        v,
+        json!({"total": 1, "rows": [{
+            "name": "recent-a",
+            "computer_health": {
+                "last_scan_attempt": null,
+                "is_software_scan_successful": null,
+                "agent_version": null
+            },
+            "computer_hardware": {
+                "computer_type": 1,
+                "system_model": null,
+                "node_total_processors": null
+            }
+        }]})
+    );
+
+    // Software instances: ILMT's columns without a field.
+    let r = s.get(
+        "/api/sam/v2/software_instances?columns[]=computer_id&columns[]=product_publisher_name\
+         &columns[]=product_name&columns[]=product_release&columns[]=computer_os_type\
+         &columns[]=bundle_name&columns[]=usage_data.last_used&columns[]=discovery_details.discovery_path",
+    );
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    let full = s.json("/api/sam/v2/software_instances?columns[]=discovery_path");
+    for (row, f) in rows(&v).iter().zip(rows(&full)) {
+        assert_eq!(row["computer_os_type"], Value::Null);
+        assert_eq!(row["bundle_name"], Value::Null);
+        assert_eq!(row["usage_data"], json!({"last_used": null}));
+        assert_eq!(
+            row["discovery_details"],
+            json!({"discovery_path": f["discovery_path"]})
+        );
+    }
+
+    // A typo is still a 400 naming it; extra columns are not for criteria
+    // or order.
+    for (path, want) in [
+        (
+            format!("{COMPUTERS}?columns[]=os_typo"),
+            "`os_typo` is not a column",
+        ),
+        (
+            format!("{COMPUTERS}?columns[]=computer_health.is__scan_successful"),
+            "`computer_health.is__scan_successful` is not a column",
+        ),
+        (
+            format!("{COMPUTERS}?columns[]=computer_health.whatever"),
+            "`computer_health.whatever` is not a column",
+        ),
+        (
+            "/api/sam/v2/software_instances?columns[]=os_type".to_string(),
+            "`os_type` is not a column",
+        ),
+        (
+            with_criteria(COMPUTERS, r#"{"and":[["os_type","=","Linux"]]}"#),
+            "os_type",
+        ),
+        (
+            format!("{COMPUTERS}?order=computer_group_id"),
+            "computer_group_id",
+        ),
+    ] {
+        let r = s.get(&path);
+        assert_eq!(r.status(), 400, "{path}");
+        let e = error_of(r);
+        assert!(e.contains(want), "{path}: `{e}` lacks `{want}`");
+    }
+}

@@ -396,3 +396,133 @@ fn kill_9_during_discovery_leaves_the_previous_inventory_intact() {
         .unwrap();
     assert_eq!(staged, 0, "the restart deleted the staged discovery");
 }
+
+/// The instance list writes rows straight from the database's result rows;
+/// for the corpus host's real inventory (two computers, IBM tags, a
+/// classification) its answer is byte for byte the one the map path gives
+/// (the rows read by the store, made maps by `instance_json`, projected and
+/// serialized), for the default columns and selections with nesting and
+/// extra columns.
+#[test]
+fn the_streamed_instance_list_equals_the_map_path_byte_for_byte() {
+    let s = TestServer::start();
+    let ds = s.datasource();
+    package_with_ibm_tags(&ds, "202611281200", "deb1", &[]);
+    package_with_ibm_tags(&ds, "202611281200", "deb2", &["bash"]);
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let (rt, store) = s.store();
+    let selections: Vec<Option<Vec<&str>>> = vec![
+        None,
+        Some(vec![
+            "computer_id",
+            "product_publisher_name",
+            "product_name",
+            "product_release",
+        ]),
+        Some(vec![
+            "computer_hardware.partition_cores",
+            "instance_id",
+            "bundling_evidence.details",
+            "computer_ip_address",
+            "computer_hardware.computer_type",
+            "discovery_details.discovery_path",
+            "usage_data.last_used",
+        ]),
+    ];
+    for cols in selections {
+        let query: String = cols
+            .iter()
+            .flatten()
+            .map(|c| format!("&columns[]={c}"))
+            .collect();
+        let page = openlmt_domain::query::Page::new(100_000, 0).unwrap();
+        let q = openlmt_domain::query::Query::new(
+            openlmt_domain::query::Entity::SoftwareInstances,
+            None,
+            Vec::new(),
+            page,
+        )
+        .unwrap();
+        let (total, rows) = rt
+            .block_on(store.query_list::<openlmt_storage::SoftwareInstanceList>(&q))
+            .unwrap();
+        assert!(total > 10, "{total}");
+        let mut want = format!("{{\"total\":{total},\"rows\":[");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                want.push(',');
+            }
+            let m = openlmt_server::list::project(
+                openlmt_domain::query::Entity::SoftwareInstances,
+                openlmt_server::instance_json(r),
+                cols.as_deref(),
+            );
+            want.push_str(&serde_json::to_string(&m).unwrap());
+        }
+        want.push_str("]}");
+        let got = s
+            .get(&format!(
+                "/api/sam/v2/software_instances?limit=100000{query}"
+            ))
+            .text()
+            .unwrap();
+        assert_eq!(got, want, "{cols:?}");
+    }
+}
+
+/// The instance list reads in place (rusqlite, `block_in_place`): a client
+/// that leaves mid-answer stops its query and gives its database
+/// connection back, as for the other lists (the pool has 8 connections:
+/// 12 abandoned answers left holding them would make the next reads wait
+/// and fail).
+#[test]
+fn abandoned_instance_answers_stop_and_give_their_connections_back() {
+    use std::io::{Read, Write};
+    let s = TestServer::start();
+    let ds = s.datasource();
+    for i in 0..120 {
+        common::write_scan_package(&ds, "202611281200", &format!("host-{i:03}"));
+    }
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let total = s.json("/api/sam/v2/software_instances?limit=1")["total"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        total > 1000,
+        "{total} instances: too few to outgrow the buffers"
+    );
+    for _ in 0..12 {
+        let addr = s.base.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            conn,
+            "GET /api/sam/v2/software_instances?limit=100000 HTTP/1.1\r\nHost: {addr}\r\nToken: {}\r\n\r\n",
+            s.admin_token
+        )
+        .unwrap();
+        let mut first = [0u8; 16 * 1024];
+        let n = conn.read(&mut first).unwrap();
+        assert!(
+            first[..n].starts_with(b"HTTP/1.1 200"),
+            "the answer started"
+        );
+        drop(conn);
+    }
+    let t0 = std::time::Instant::now();
+    s.http
+        .delete(s.url("/api/sam/v2/computers?disconnected_endpoint_id=host-000"))
+        .header("Token", &s.admin_token)
+        .send()
+        .unwrap();
+    for _ in 0..10 {
+        let v = s.json("/api/sam/v2/software_instances?limit=1");
+        assert_eq!(v["total"].as_i64(), Some(total));
+    }
+    let v = s.json("/api/sam/v2/computers?columns[]=is_deleted&criteria=%7B%22and%22%3A%5B%5B%22is_deleted%22%2C%22%3D%22%2C1%5D%5D%7D");
+    assert_eq!(v["total"], 1, "the write after the abandoned reads is seen");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}: connections were held by abandoned answers",
+        t0.elapsed()
+    );
+}

@@ -105,6 +105,9 @@ pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
             "computer_hardware.server_serial_number",
             json!(server(&id.system_serial)),
         ),
+        // Extra columns (list::COMPUTER_EXTRA_COLUMNS), shown only when asked.
+        // ILMT's name for the decommission time.
+        ("deletion_date", json!(time(r.deleted_at))),
     ];
     for (k, val) in rest {
         m.insert(k.to_string(), val);
@@ -205,7 +208,7 @@ pub async fn delete_computer(
             Ok(json_response(&JsonValue::Object(list::project(
                 Entity::Computers,
                 computer_json(&row),
-                None,
+                None::<&[&str]>,
             ))))
         }
         DeleteOutcome::NotFound => Err(ApiError::not_found(match data_source {
@@ -271,8 +274,14 @@ mod tests {
                 .map(|f| f.name.to_string())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(keys(computer_json(&row)), names(Entity::Computers));
-        let nested = list::project(Entity::Computers, computer_json(&row), None);
+        // Every field in order, then the extra columns it fills.
+        let all = keys(computer_json(&row));
+        assert_eq!(all[..all.len() - 2], names(Entity::Computers)[..]);
+        assert_eq!(
+            all[all.len() - 2..],
+            ["deletion_date", "is_managed_by_vm_manager"]
+        );
+        let nested = list::project(Entity::Computers, computer_json(&row), None::<&[&str]>);
         assert_eq!(
             nested["computer_hardware"].to_string(),
             r#"{"computer_type":1,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null,"system_model":"VMware Virtual Platform","server_vendor":null,"server_model":null,"server_serial_number":null}"#,

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod head;
 mod inventory;
 mod license;
 pub mod list;
@@ -34,6 +35,10 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer;
 
 pub use auth::AuthCache;
+/// The software instance as a map (the general list path, kept as the
+/// oracle of the instance list's direct writer in tests).
+#[doc(hidden)]
+pub use software::instance_json;
 pub use upload::DEFAULT_UPLOAD_MAX_BYTES;
 
 #[derive(Debug, Clone)]
@@ -173,6 +178,10 @@ pub fn router(state: AppState) -> Router {
             get(catalog::get_catalog).put(catalog::put_catalog),
         )
         .route("/api/catalog/export", get(catalog::export_catalog))
+        .route(
+            &format!("{}{{reason}}", head::REFUSED_PATH),
+            get(routes::refused_head),
+        )
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics));
     #[cfg(feature = "test-hooks")]
@@ -292,10 +301,9 @@ pub async fn serve(
     match listen {
         Listen::Plain(listener) => {
             let app = tower::util::MapRequestLayer::new(normalize_path::<Body>).layer(router);
-            let make =
-                axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+            let make = axum::ServiceExt::<Request>::into_make_service(app);
             listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let listener = LenientListener(tokio::net::TcpListener::from_std(listener)?);
             let stop_wait = stop.clone();
             let serve = axum::serve(listener, make)
                 .with_graceful_shutdown(async move { stop.cancelled().await });
@@ -332,6 +340,11 @@ pub async fn serve(
                         key.display()
                     )
                 })?;
+            // HTTP/1.1 only: request heads are made lenient on the byte
+            // stream ([`head`]), which an HTTP/2 client would bypass.
+            let mut tls_config = (*config.get_inner()).clone();
+            tls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config.reload_from_config(Arc::new(tls_config));
             let handle = axum_server::Handle::new();
             let h2 = handle.clone();
             tokio::spawn(async move {
@@ -339,10 +352,55 @@ pub async fn serve(
                 h2.graceful_shutdown(Some(grace));
             });
             axum_server::from_tcp_rustls(listener, config)
+                .map(LenientAcceptor)
                 .handle(handle)
                 .serve(make)
                 .await?;
             Ok(())
         }
+    }
+}
+
+/// The plain listener: every connection's request heads go through
+/// [`head::LenientHeads`].
+struct LenientListener(tokio::net::TcpListener);
+
+impl axum::serve::Listener for LenientListener {
+    type Io = head::LenientHeads<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        (head::LenientHeads::new(io), addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// The TLS acceptor's streams, decrypted, through [`head::LenientHeads`].
+#[derive(Clone)]
+struct LenientAcceptor<A>(A);
+
+impl<A, I, S> axum_server::accept::Accept<I, S> for LenientAcceptor<A>
+where
+    A: axum_server::accept::Accept<I, S>,
+    A::Future: Send + 'static,
+{
+    type Stream = head::LenientHeads<A::Stream>;
+    type Service = A::Service;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send,
+        >,
+    >;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let accepted = self.0.accept(stream, service);
+        Box::pin(async move {
+            let (stream, service) = accepted.await?;
+            Ok((head::LenientHeads::new(stream), service))
+        })
     }
 }

@@ -21,8 +21,9 @@ use openlmt_domain::query::{
     MAX_DEPTH, MAX_OFFSET, MAX_SORT_KEYS,
 };
 use openlmt_domain::time::parse_utc;
-use openlmt_storage::{ListSource, RowSink, Store, StreamEnd};
+use openlmt_storage::{ListSource, RefListSource, RefRowSink, RowSink, Store, StreamEnd};
 use serde_json::{Map, Value as JsonValue};
+use std::borrow::Cow;
 use tokio::sync::{mpsc, oneshot};
 
 /// Rows per page when `limit` is not given.
@@ -77,7 +78,7 @@ pub fn parse_criteria(entity: Entity, text: &str, now: DateTime<Utc>) -> Result<
         Err(e) => {
             let lenient = text
                 .contains('\'')
-                .then(|| serde_json::from_str(&text.replace('\'', "\"")).ok())
+                .then(|| serde_json::from_str(&single_quotes_as_json(text)).ok())
                 .flatten();
             lenient
                 .ok_or_else(|| format!("`criteria` is not valid JSON ({e}); {CRITERIA_SHAPE}"))?
@@ -86,6 +87,43 @@ pub fn parse_criteria(entity: Entity, text: &str, now: DateTime<Utc>) -> Result<
     let ctx = Ctx { entity, now };
     let mut count = 0;
     group(&ctx, &v, 1, &mut count)
+}
+
+/// Single-quoted strings as JSON strings: `'` opens and closes a string
+/// (`\'` inside one is a quote), a `"` inside one is escaped; double-quoted
+/// strings are kept as they are, so both quotings mix
+/// (`{'or':[['name','=',"O'Brien"],['name','=','say "hi"']]}`).
+fn single_quotes_as_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '\'') => {
+                out.push('"');
+                quote = Some('\'');
+            }
+            (None, '"') => {
+                out.push('"');
+                quote = Some('"');
+            }
+            (Some(_), '\\') => match chars.next() {
+                Some('\'') => out.push('\''),
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            (Some('\''), '"') => out.push_str("\\\""),
+            (Some(q), c) if c == q => {
+                out.push('"');
+                quote = None;
+            }
+            (_, c) => out.push(c),
+        }
+    }
+    out
 }
 
 /// What parsing a criteria needs besides the text.
@@ -431,23 +469,126 @@ fn sortable(entity: Entity) -> String {
         .join(", ")
 }
 
-/// Parses `columns[]` into field names, in the order asked (duplicates
-/// dropped); `None` means every field.
-fn parse_columns(entity: Entity, params: &Params) -> Result<Option<Vec<&'static str>>, ApiError> {
+/// Columns of ILMT's lists that real clients ask for (Axonius, Google
+/// SecOps; `v2-api-shapes.md` §4 and §6) and that openlmt keeps no field for:
+/// accepted in `columns` only (not in `criteria` or `order`). A row's value
+/// is what its `*_json` gives under that name (`deletion_date`,
+/// `is_managed_by_vm_manager` of a computer, `discovery_details.discovery_path`
+/// of an instance), else
+/// `null` (docs/api.md §7.4 and §13.4 say why for each).
+const COMPUTER_EXTRA_COLUMNS: &[&str] = &[
+    "computer_group_id",
+    "os_type",
+    "deletion_date",
+    "is_managed_by_vm_manager",
+    "computer_health.agent_version",
+    "computer_health.catalog_version",
+    "computer_health.is_low_on_disk_space",
+    "computer_health.is_missing_prereqs",
+    "computer_health.is_out_of_date",
+    "computer_health.is_out_of_sync",
+    "computer_health.last_scan_attempt",
+];
+
+/// See [`COMPUTER_EXTRA_COLUMNS`].
+const INSTANCE_EXTRA_COLUMNS: &[&str] = &[
+    "computer_os_type",
+    "bundle_name",
+    "bundle_guid",
+    "is_processed",
+    "usage_data.first_used",
+    "usage_data.last_used",
+    "usage_data.total_time",
+    "usage_data.total_runs",
+    "usage_data.avg_run_time",
+    "discovery_details.discovery_path",
+    "discovery_details.file_name",
+    "discovery_details.file_size",
+    "bundling_evidence.prod_inv_id",
+    "bundling_evidence.source_computer_id",
+];
+
+/// `computer_hardware.*` columns of ILMT (`v2-api-shapes.md` §6), for both
+/// lists where they are not fields.
+const HARDWARE_EXTRA_COLUMNS: &[&str] = &[
+    "computer_hardware.status",
+    "computer_hardware.parent_hostname",
+    "computer_hardware.system_model",
+    "computer_hardware.node_total_processors",
+    "computer_hardware.cluster_name",
+    "computer_hardware.cluster_cores_count",
+    "computer_hardware.server_id",
+    "computer_hardware.server_name",
+    "computer_hardware.server_serial_number",
+    "computer_hardware.server_type",
+    "computer_hardware.server_vendor",
+    "computer_hardware.server_model",
+    "computer_hardware.processor_type",
+    "computer_hardware.processor_brand",
+    "computer_hardware.pvu_per_core",
+    "computer_hardware.default_pvu_value",
+    "computer_hardware.custom_pvu_per_core",
+    "computer_hardware.shared_pool_id",
+    "computer_hardware.entitlement",
+    "computer_hardware.is_capped",
+    "computer_hardware.is_shared_type",
+    "computer_hardware.online_vp_count",
+    "computer_hardware.no_processors_shared_pool",
+    "computer_hardware.no_processors_pshared_pool",
+];
+
+/// `name` as an accepted column of `entity` that is not one of its fields
+/// (see [`COMPUTER_EXTRA_COLUMNS`]); ILMT's `computer_health.is_…_scan_successful`
+/// flags are matched by their pattern, as their full list is not known.
+fn extra_column(entity: Entity, name: &str) -> Option<Cow<'static, str>> {
+    let tables: &[&[&'static str]] = match entity {
+        Entity::Computers => &[COMPUTER_EXTRA_COLUMNS, HARDWARE_EXTRA_COLUMNS],
+        Entity::SoftwareInstances => &[INSTANCE_EXTRA_COLUMNS, HARDWARE_EXTRA_COLUMNS],
+        _ => &[],
+    };
+    if let Some(c) = tables.iter().flat_map(|t| t.iter()).find(|c| **c == name) {
+        return Some(Cow::Borrowed(*c));
+    }
+    let scan = name
+        .strip_prefix("computer_health.is_")
+        .and_then(|r| r.strip_suffix("_scan_successful"));
+    match scan {
+        Some(kind)
+            if entity == Entity::Computers
+                && !kind.is_empty()
+                && kind.len() <= 32
+                && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            Some(Cow::Owned(name.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Parses `columns[]` into column names, in the order asked (duplicates
+/// dropped): fields of the list, or its accepted extra columns
+/// ([`extra_column`]); `None` means every field.
+fn parse_columns(
+    entity: Entity,
+    params: &Params,
+) -> Result<Option<Vec<Cow<'static, str>>>, ApiError> {
     let Some(cols) = params.list("columns") else {
         return Ok(None);
     };
-    let mut out: Vec<&'static str> = Vec::with_capacity(cols.len());
+    let mut out: Vec<Cow<'static, str>> = Vec::with_capacity(cols.len());
     for c in &cols {
-        let field = entity.field(c).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "`{}` is not a column of this list; columns are: {}",
-                clip(c),
-                entity.field_list()
-            ))
-        })?;
-        if !out.contains(&field.name) {
-            out.push(field.name);
+        let name = match entity.field(c) {
+            Some(field) => Cow::Borrowed(field.name),
+            None => extra_column(entity, c).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`{}` is not a column of this list; columns are: {}",
+                    clip(c),
+                    entity.field_list()
+                ))
+            })?,
+        };
+        if !out.contains(&name) {
+            out.push(name);
         }
     }
     Ok(Some(out))
@@ -457,7 +598,7 @@ fn parse_columns(entity: Entity, params: &Params) -> Result<Option<Vec<&'static 
 pub struct ListRequest {
     pub query: Query,
     /// The fields to show, in the order asked; `None` for every field.
-    pub columns: Option<Vec<&'static str>>,
+    pub columns: Option<Vec<Cow<'static, str>>>,
 }
 
 /// Parses the list parameters (`limit`, `offset`, `columns[]`, `order`,
@@ -505,21 +646,17 @@ fn with_api_headers(resp: &mut Response) {
 /// (every field of `entity`, in its order, when `None`); a field
 /// `assoc.col` goes into the object `assoc` (`{"assoc":{"col":…}}`), which
 /// takes the place of the first of its columns.
-pub fn project(
+pub fn project<N: AsRef<str>>(
     entity: Entity,
     mut row: Map<String, JsonValue>,
-    columns: Option<&[&'static str]>,
+    columns: Option<&[N]>,
 ) -> Map<String, JsonValue> {
-    let all: Vec<&'static str>;
-    let names = match columns {
-        Some(c) => c,
-        None => {
-            all = entity.fields().iter().map(|f| f.name).collect();
-            &all
-        }
+    let names: Vec<&str> = match columns {
+        Some(c) => c.iter().map(AsRef::as_ref).collect(),
+        None => entity.fields().iter().map(|f| f.name).collect(),
     };
     let mut out = Map::with_capacity(names.len());
-    for name in names {
+    for name in &names {
         // The row's own key is reused (no new string per field); the row's
         // order does not matter, `out` is built in the columns' order.
         let (key, value) = row
@@ -558,7 +695,7 @@ struct JsonRows<T> {
     buf: Vec<u8>,
     rows: u64,
     entity: Entity,
-    columns: Option<Vec<&'static str>>,
+    columns: Option<Vec<Cow<'static, str>>>,
     to_json: fn(&T) -> Map<String, JsonValue>,
 }
 
@@ -669,6 +806,226 @@ where
     );
     with_api_headers(&mut resp);
     Ok(resp)
+}
+
+/// Writes one row of a list read in place as its JSON object, straight
+/// into the answer's buffer (no intermediate `Map`): the columns asked,
+/// nested like [`project`] nests them, byte for byte the same.
+pub trait RowWriter<S: RefListSource>: Send + 'static {
+    fn write(&mut self, row: &S::RowRef<'_>, out: &mut Vec<u8>);
+}
+
+/// [`JsonRows`] for a list read in place: rows are written by a
+/// [`RowWriter`].
+struct DirectRows<W> {
+    tx: mpsc::Sender<Chunk>,
+    started: Option<oneshot::Sender<()>>,
+    buf: Vec<u8>,
+    rows: u64,
+    writer: W,
+}
+
+impl<W> DirectRows<W> {
+    async fn send(&mut self) -> bool {
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK_BYTES + 4096),
+        ));
+        self.tx.send(Ok(chunk)).await.is_ok()
+    }
+}
+
+impl<S: RefListSource, W: RowWriter<S>> RefRowSink<S> for DirectRows<W> {
+    async fn total(&mut self, total: i64) -> bool {
+        self.buf
+            .extend_from_slice(format!("{{\"total\":{total},\"rows\":[").as_bytes());
+        self.started.take().is_some_and(|s| s.send(()).is_ok())
+    }
+
+    fn row(&mut self, row: &S::RowRef<'_>) -> bool {
+        if self.rows > 0 {
+            self.buf.push(b',');
+        }
+        self.rows += 1;
+        self.writer.write(row, &mut self.buf);
+        self.buf.len() >= CHUNK_BYTES
+    }
+
+    async fn flush(&mut self) -> bool {
+        self.send().await
+    }
+}
+
+/// [`respond`] for a list read in place ([`RefListSource`]), each row
+/// written by `writer` (the same answer, with less work per row).
+pub async fn respond_direct<S, W>(
+    store: &Store,
+    req: ListRequest,
+    writer: W,
+) -> Result<Response, ApiError>
+where
+    S: RefListSource + 'static,
+    W: RowWriter<S>,
+{
+    let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
+    let (started_tx, started_rx) = oneshot::channel();
+    let store = store.clone();
+    let task = tokio::spawn(async move {
+        let mut sink = DirectRows {
+            tx,
+            started: Some(started_tx),
+            buf: Vec::with_capacity(CHUNK_BYTES + 4096),
+            rows: 0,
+            writer,
+        };
+        match store.stream_list_ref::<S>(&req.query, &mut sink).await {
+            Ok(StreamEnd::Complete) => {
+                sink.buf.extend_from_slice(b"]}");
+                sink.send().await;
+                Ok(())
+            }
+            Ok(StreamEnd::Stopped) => {
+                tracing::debug!(
+                    rows = sink.rows,
+                    "list answer stopped: the client went away"
+                );
+                Ok(())
+            }
+            Err(e) if sink.started.is_some() => Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, rows = sink.rows, "a list answer failed while streaming");
+                let _ = sink
+                    .tx
+                    .send(Err(std::io::Error::other("the list could not be read")))
+                    .await;
+                Ok(())
+            }
+        }
+    });
+    if started_rx.await.is_err() {
+        return Err(match task.await {
+            Ok(Err(e)) => e.into(),
+            Ok(Ok(())) => ApiError::internal("a list ended before its total"),
+            Err(e) => ApiError::internal(format_args!("a list task failed: {e}")),
+        });
+    }
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut resp = Body::from_stream(body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    with_api_headers(&mut resp);
+    Ok(resp)
+}
+
+/// The output of a row for the columns asked, as [`project`] lays it out:
+/// top-level entries in order, a dotted column in the object of its
+/// association (at the place of the association's first column). `C` says
+/// which value a column shows; each key comes pre-escaped (`"name":`).
+pub struct RowPlan<C> {
+    pub entries: Vec<PlanEntry<C>>,
+}
+
+pub enum PlanEntry<C> {
+    Field {
+        key: Vec<u8>,
+        col: C,
+    },
+    Object {
+        key: Vec<u8>,
+        cols: Vec<(Vec<u8>, C)>,
+    },
+}
+
+/// `"name":` with `name` escaped as JSON.
+fn key_prefix(name: &str) -> Vec<u8> {
+    let mut k = serde_json::to_vec(name).unwrap_or_else(|_| b"\"\"".to_vec());
+    k.push(b':');
+    k
+}
+
+impl<C: Copy> RowPlan<C> {
+    /// The plan for `columns` (every field of `entity` when `None`), each
+    /// name's value given by `col`.
+    pub fn new<N: AsRef<str>>(
+        entity: Entity,
+        columns: Option<&[N]>,
+        col: impl Fn(&str) -> C,
+    ) -> Self {
+        let names: Vec<&str> = match columns {
+            Some(c) => c.iter().map(AsRef::as_ref).collect(),
+            None => entity.fields().iter().map(|f| f.name).collect(),
+        };
+        let mut entries: Vec<PlanEntry<C>> = Vec::with_capacity(names.len());
+        let mut objects: Vec<(&str, usize)> = Vec::new();
+        for name in names {
+            match name.split_once('.') {
+                None => {
+                    // A plain name equal to an association's name replaces
+                    // its object in place, as a map insert does.
+                    if let Some(&(_, i)) = objects.iter().find(|(a, _)| *a == name) {
+                        entries[i] = PlanEntry::Field {
+                            key: key_prefix(name),
+                            col: col(name),
+                        };
+                        objects.retain(|(a, _)| *a != name);
+                    } else {
+                        entries.push(PlanEntry::Field {
+                            key: key_prefix(name),
+                            col: col(name),
+                        });
+                    }
+                }
+                Some((assoc, sub)) => {
+                    let i = match objects.iter().find(|(a, _)| *a == assoc) {
+                        Some(&(_, i)) => i,
+                        None => {
+                            entries.push(PlanEntry::Object {
+                                key: key_prefix(assoc),
+                                cols: Vec::new(),
+                            });
+                            objects.push((assoc, entries.len() - 1));
+                            entries.len() - 1
+                        }
+                    };
+                    if let PlanEntry::Object { cols, .. } = &mut entries[i] {
+                        cols.push((key_prefix(sub), col(name)));
+                    }
+                }
+            }
+        }
+        RowPlan { entries }
+    }
+
+    /// Writes one row: `value(col, out)` writes a column's value.
+    pub fn write(&self, out: &mut Vec<u8>, mut value: impl FnMut(C, &mut Vec<u8>)) {
+        out.push(b'{');
+        for (i, e) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match e {
+                PlanEntry::Field { key, col } => {
+                    out.extend_from_slice(key);
+                    value(*col, out);
+                }
+                PlanEntry::Object { key, cols } => {
+                    out.extend_from_slice(key);
+                    out.push(b'{');
+                    for (j, (k, c)) in cols.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(k);
+                        value(*c, out);
+                    }
+                    out.push(b'}');
+                }
+            }
+        }
+        out.push(b'}');
+    }
 }
 
 #[cfg(test)]
@@ -843,6 +1200,17 @@ mod tests {
         // Valid JSON is never rewritten: an apostrophe in a value stays.
         let c = single(ok(Entity::Computers, r#"{"and":[["name","=","O'Brien"]]}"#));
         assert_eq!(c.value(), &Value::Text("O'Brien".into()));
+        // Both quotings mix; a `"` inside single quotes is text, and so is
+        // an escaped single quote.
+        for (text, want) in [
+            (r#"{'and':[['name','=','say "hi"']]}"#, r#"say "hi""#),
+            (r#"{'and':[['name','=',"O'Brien"]]}"#, "O'Brien"),
+            (r"{'and':[['name','=','O\'Brien']]}", "O'Brien"),
+            (r"{'and':[['name','=','a\\b']]}", r"a\b"),
+        ] {
+            let c = single(ok(Entity::Computers, text));
+            assert_eq!(c.value(), &Value::Text(want.into()), "{text}");
+        }
     }
 
     #[test]
@@ -1026,8 +1394,8 @@ mod tests {
         }
         let p = Params::parse(Some("columns[]=name&columns[]=id&columns[]=name"));
         assert_eq!(
-            parse_columns(Entity::Computers, &p).unwrap(),
-            Some(vec!["name", "id"])
+            parse_columns(Entity::Computers, &p).unwrap().unwrap(),
+            vec!["name", "id"]
         );
         let p = Params::parse(Some("columns[]=tag_id"));
         let e = parse_columns(Entity::InstalledPackages, &p).unwrap_err();

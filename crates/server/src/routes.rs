@@ -393,6 +393,18 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
     resp
 }
 
+/// The answer to a request head refused before routing (see
+/// [`crate::head`]): its JSON error and status; the connection then closes.
+pub async fn refused_head(Path(reason): Path<String>) -> ApiError {
+    match crate::head::Refusal::from_slug(&reason) {
+        Some(why) => ApiError::new(
+            StatusCode::from_u16(why.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            why.message(),
+        ),
+        None => not_found().await,
+    }
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such resource; the API is described in docs/api.md")
 }

@@ -19,7 +19,7 @@ use openlmt_domain::Permission;
 use openlmt_storage::{
     AuditRow, BundlingOptionList, BundlingOptionRow, ClassificationAuditList, ClassifyRequest,
     ClassifySummary, ComputerRef, InstanceRef, RowOutcome, SoftwareComponentList,
-    SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRow,
+    SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRef, SoftwareInstanceRow,
 };
 use serde_json::{json, Map, Value};
 
@@ -87,11 +87,213 @@ pub fn instance_json(r: &SoftwareInstanceRow) -> Map<String, Value> {
         "computer_hardware.processor_brand_string": r.processor_brand,
         "computer_hardware.node_total_processors": r.sockets,
         "computer_hardware.partition_cores": r.cores,
+        // An extra column (list::INSTANCE_EXTRA_COLUMNS), shown only when asked.
+        "discovery_details.discovery_path": if r.discovery_path.is_empty() { None } else { Some(&r.discovery_path) },
     });
     match flat {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// What an instance's column shows (the keys of [`instance_json`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InstanceCol {
+    InstanceId,
+    ComputerId,
+    ComputerName,
+    ComputerDnsName,
+    ComputerIpAddress,
+    ComputerOs,
+    ProductPublisherName,
+    ProductName,
+    ProductRelease,
+    ProductReleaseGuid,
+    ComponentName,
+    ComponentRelease,
+    ComponentDetailedVersion,
+    DiscoverableGuid,
+    MetricId,
+    BundleId,
+    DiscoveryPath,
+    DiscoveryStart,
+    DiscoveryEnd,
+    IsPresent,
+    IsCharged,
+    IsConfirmed,
+    IsExcluded,
+    IsSuppressed,
+    Comment,
+    SignatureKind,
+    EvidenceSource,
+    EvidenceName,
+    EvidenceVersion,
+    BundlingRule,
+    BundlingRuleName,
+    BundlingDetails,
+    ComputerType,
+    ProcessorVendor,
+    ProcessorBrandString,
+    NodeTotalProcessors,
+    PartitionCores,
+    /// A column the row has no value for: `null`.
+    Null,
+}
+
+impl InstanceCol {
+    fn of(name: &str) -> InstanceCol {
+        use InstanceCol::*;
+        match name {
+            "instance_id" => InstanceId,
+            "computer_id" | "computer_bigfix_id" => ComputerId,
+            "computer_name" => ComputerName,
+            "computer_dns_name" => ComputerDnsName,
+            "computer_ip_address" => ComputerIpAddress,
+            "computer_os" => ComputerOs,
+            "product_publisher_name" => ProductPublisherName,
+            "product_name" => ProductName,
+            "product_release" => ProductRelease,
+            "product_release_guid" => ProductReleaseGuid,
+            "component_name" => ComponentName,
+            "component_release" => ComponentRelease,
+            "component_detailed_version" => ComponentDetailedVersion,
+            "discoverable_guid" => DiscoverableGuid,
+            "metric_id" => MetricId,
+            "bundle_id" => BundleId,
+            "discovery_path" | "discovery_details.discovery_path" => DiscoveryPath,
+            "discovery_start" => DiscoveryStart,
+            "discovery_end" => DiscoveryEnd,
+            "is_present" => IsPresent,
+            "is_charged" => IsCharged,
+            "is_confirmed" => IsConfirmed,
+            "is_excluded" => IsExcluded,
+            "is_suppressed" => IsSuppressed,
+            "exclusion_or_suppress_comment" => Comment,
+            "signature_kind" => SignatureKind,
+            "evidence_source" => EvidenceSource,
+            "evidence_name" => EvidenceName,
+            "evidence_version" => EvidenceVersion,
+            "bundling_evidence.bundling_rule" => BundlingRule,
+            "bundling_evidence.bundling_rule_name" => BundlingRuleName,
+            "bundling_evidence.details" => BundlingDetails,
+            "computer_hardware.computer_type" => ComputerType,
+            "computer_hardware.processor_vendor" => ProcessorVendor,
+            "computer_hardware.processor_brand_string" => ProcessorBrandString,
+            "computer_hardware.node_total_processors" => NodeTotalProcessors,
+            "computer_hardware.partition_cores" => PartitionCores,
+            _ => Null,
+        }
+    }
+}
+
+/// Writes software instances straight from their result rows
+/// ([`list::RowWriter`]); the same bytes as [`instance_json`] through
+/// [`list::project`] (`tests::the_direct_writer_equals_the_map_path`,
+/// `cli/tests/software_api.rs`).
+pub struct InstanceWriter {
+    plan: list::RowPlan<InstanceCol>,
+    /// The last computer's address text and its JSON (rows come grouped by
+    /// computer more often than not).
+    ips: Option<(String, Vec<u8>)>,
+}
+
+impl InstanceWriter {
+    pub fn new<N: AsRef<str>>(columns: Option<&[N]>) -> Self {
+        InstanceWriter {
+            plan: list::RowPlan::new(Entity::SoftwareInstances, columns, InstanceCol::of),
+            ips: None,
+        }
+    }
+
+    fn value(
+        ips: &mut Option<(String, Vec<u8>)>,
+        r: &SoftwareInstanceRef<'_>,
+        c: InstanceCol,
+        out: &mut Vec<u8>,
+    ) {
+        use InstanceCol::*;
+        fn text(out: &mut Vec<u8>, s: Option<&str>) {
+            match s {
+                // (Writing a &str into a Vec cannot fail.)
+                Some(s) => drop(serde_json::to_writer(&mut *out, s)),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        fn int(out: &mut Vec<u8>, n: Option<i64>) {
+            match n {
+                Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        fn flag(out: &mut Vec<u8>, b: bool) {
+            out.extend_from_slice(if b { b"true" } else { b"false" });
+        }
+        fn when(out: &mut Vec<u8>, t: Option<DateTime<Utc>>) {
+            text(out, t.map(format_utc).as_deref());
+        }
+        match c {
+            InstanceId => int(out, Some(r.instance_id)),
+            ComputerId => int(out, Some(r.computer_id)),
+            ComputerName => text(out, r.computer_name),
+            ComputerDnsName => text(out, r.computer_dns_name),
+            ComputerIpAddress => {
+                let raw = r.computer_ip_addresses_text.unwrap_or("");
+                match ips {
+                    Some((t, json)) if t == raw => out.extend_from_slice(json),
+                    _ => {
+                        let json = serde_json::to_vec(&r.ip_addresses()).unwrap_or_default();
+                        out.extend_from_slice(&json);
+                        *ips = Some((raw.to_string(), json));
+                    }
+                }
+            }
+            ComputerOs => text(out, r.computer_os),
+            ProductPublisherName => text(out, r.product_publisher_name),
+            ProductName => text(out, r.product_name),
+            ProductRelease => text(out, r.product_release),
+            ProductReleaseGuid => text(out, r.product_id),
+            ComponentName => text(out, r.component_name),
+            ComponentRelease => text(out, r.component_release),
+            ComponentDetailedVersion => text(out, r.detailed_version),
+            DiscoverableGuid => text(out, Some(r.component_id)),
+            MetricId => text(out, r.metric),
+            BundleId => int(out, Some(if r.product_id.is_some() { 0 } else { -1 })),
+            DiscoveryPath => text(out, Some(r.discovery_path).filter(|p| !p.is_empty())),
+            DiscoveryStart => when(out, Some(r.discovery_start)),
+            DiscoveryEnd => when(out, r.discovery_end),
+            IsPresent => flag(out, r.is_present),
+            IsCharged => flag(out, r.is_charged),
+            IsConfirmed => flag(out, r.is_confirmed),
+            IsExcluded => flag(out, r.is_excluded),
+            IsSuppressed => flag(out, r.is_suppressed),
+            Comment => text(out, r.comment),
+            SignatureKind => text(out, Some(r.signature_kind)),
+            EvidenceSource => text(out, Some(r.evidence_source)),
+            EvidenceName => text(out, Some(r.evidence_name)),
+            EvidenceVersion => text(out, r.evidence_version),
+            BundlingRule => int(out, r.bundling_rule),
+            BundlingRuleName => text(out, rule_name(r.bundling_rule)),
+            BundlingDetails => text(out, r.bundling_details),
+            ComputerType => int(out, r.is_virtual.map(i64::from)),
+            ProcessorVendor => text(out, r.processor_vendor),
+            ProcessorBrandString => text(out, r.processor_brand),
+            NodeTotalProcessors => int(out, r.sockets),
+            PartitionCores => int(out, r.cores),
+            Null => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+impl list::RowWriter<SoftwareInstanceList> for InstanceWriter {
+    fn write(&mut self, row: &SoftwareInstanceRef<'_>, out: &mut Vec<u8>) {
+        let ips = &mut self.ips;
+        self.plan.write(out, |c, out| Self::value(ips, row, c, out));
+    }
+}
+
+fn rule_name(rule: Option<i64>) -> Option<&'static str> {
+    rule.and_then(|id| usize::try_from(id - 1).ok())
+        .and_then(|i| RULE_NAMES.get(i).copied())
 }
 
 pub fn component_json(r: &SoftwareComponentRow) -> Map<String, Value> {
@@ -156,7 +358,8 @@ pub async fn list_instances(
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ViewSoftware, "list the software instances")?;
     let req = list::list_request(Entity::SoftwareInstances, &params, Utc::now())?;
-    list::respond::<SoftwareInstanceList>(app.engine.store(), req, instance_json).await
+    let writer = InstanceWriter::new(req.columns.as_deref());
+    list::respond_direct::<SoftwareInstanceList, _>(app.engine.store(), req, writer).await
 }
 
 /// `GET /api/sam/v2/software_components`
@@ -395,6 +598,152 @@ pub async fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample_rows() -> Vec<SoftwareInstanceRef<'static>> {
+        let t = DateTime::from_timestamp(1_795_867_200, 0).unwrap();
+        let full = SoftwareInstanceRef {
+            instance_id: 9_007_199_254_740_993,
+            computer_id: -1,
+            computer_name: Some("h\u{e9}te \"quoted\" \\ back"),
+            computer_dns_name: Some("a\u{1}b\n\t</script>"),
+            computer_ip_addresses_text: Some(r#"["192.0.2.1","2001:db8::1"]"#),
+            computer_os: Some("Debian GNU/Linux 12 (bookworm)"),
+            product_publisher_name: Some("IBM"),
+            product_name: Some("Db2 \u{1F600}"),
+            product_release: Some("11.5"),
+            product_id: Some("p-1"),
+            component_name: Some("db2"),
+            component_release: Some(""),
+            detailed_version: Some("11.5.9.0"),
+            component_id: "c-1",
+            metric: Some("PVU"),
+            discovery_path: "/opt/ibm",
+            discovery_start: t,
+            discovery_end: Some(t),
+            is_present: true,
+            is_charged: false,
+            is_confirmed: true,
+            is_excluded: false,
+            is_suppressed: true,
+            comment: Some("'single' and \u{2028}"),
+            signature_kind: "package",
+            evidence_source: "dpkg",
+            evidence_name: "db2",
+            evidence_version: Some("1"),
+            bundling_rule: Some(3),
+            bundling_details: Some("{\"x\":1}"),
+            is_virtual: Some(true),
+            processor_vendor: Some("GenuineIntel"),
+            processor_brand: Some("Intel(R) Xeon(R)"),
+            sockets: Some(2),
+            cores: Some(i64::MIN),
+        };
+        let empty = SoftwareInstanceRef {
+            computer_name: None,
+            computer_dns_name: None,
+            computer_ip_addresses_text: None,
+            computer_os: None,
+            product_publisher_name: None,
+            product_name: None,
+            product_release: None,
+            product_id: None,
+            component_name: None,
+            component_release: None,
+            detailed_version: None,
+            metric: None,
+            discovery_path: "",
+            discovery_end: None,
+            comment: None,
+            evidence_version: None,
+            bundling_rule: Some(99),
+            bundling_details: None,
+            is_virtual: None,
+            processor_vendor: None,
+            processor_brand: None,
+            sockets: None,
+            cores: None,
+            ..full
+        };
+        let odd_ips = SoftwareInstanceRef {
+            computer_ip_addresses_text: Some("not json"),
+            bundling_rule: Some(0),
+            is_virtual: Some(false),
+            ..empty
+        };
+        vec![full, empty, odd_ips, full]
+    }
+
+    /// The old path: the row as a map, projected, serialized.
+    fn by_map(rows: &[SoftwareInstanceRef<'_>], columns: Option<&[&str]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in rows {
+            let m = list::project(
+                Entity::SoftwareInstances,
+                instance_json(&r.to_owned_row()),
+                columns,
+            );
+            serde_json::to_writer(&mut out, &m).unwrap();
+        }
+        out
+    }
+
+    fn direct(rows: &[SoftwareInstanceRef<'_>], columns: Option<&[&str]>) -> Vec<u8> {
+        use list::RowWriter;
+        let mut w = InstanceWriter::new(columns);
+        let mut out = Vec::new();
+        for r in rows {
+            w.write(r, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn the_direct_writer_equals_the_map_path() {
+        let rows = sample_rows();
+        let every: Vec<&str> = Entity::SoftwareInstances
+            .fields()
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        let mut reversed = every.clone();
+        reversed.reverse();
+        let selections: Vec<Option<Vec<&str>>> = vec![
+            None,
+            Some(every.clone()),
+            Some(reversed),
+            Some(vec![
+                "computer_id",
+                "product_publisher_name",
+                "product_name",
+                "product_release",
+            ]),
+            Some(vec![
+                "computer_hardware.partition_cores",
+                "instance_id",
+                "bundling_evidence.details",
+                "computer_hardware.computer_type",
+                "computer_ip_address",
+                "bundling_evidence.bundling_rule_name",
+            ]),
+            Some(vec![
+                "computer_os_type",
+                "usage_data.last_used",
+                "discovery_details.discovery_path",
+                "discovery_path",
+                "computer_hardware.system_model",
+                "computer_bigfix_id",
+            ]),
+            Some(vec![]),
+        ];
+        for cols in selections {
+            let cols = cols.as_deref();
+            assert_eq!(
+                String::from_utf8(direct(&rows, cols)).unwrap(),
+                String::from_utf8(by_map(&rows, cols)).unwrap(),
+                "{cols:?}"
+            );
+        }
+    }
 
     #[test]
     fn rows_read_as_clients_send_them() {

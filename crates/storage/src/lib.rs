@@ -47,7 +47,7 @@ pub use license::{
     ServerValue, SnapshotPartition, SnapshotServer, SnapshotSummary, StoredSnapshot,
     UnresolvedCharge, UsageCalculator, UsageRow, METRIC_CODES,
 };
-pub use list::{ListSource, RowSink, StreamEnd};
+pub use list::{ListSource, RefListSource, RefRowSink, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use software::{
     CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,
@@ -56,7 +56,8 @@ pub use software::{
 };
 pub use software_query::{
     AuditRow, BundlingOptionList, BundlingOptionRow, ClassificationAuditList,
-    SoftwareComponentList, SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRow,
+    SoftwareComponentList, SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRef,
+    SoftwareInstanceRow,
 };
 pub use users::{Principal, TokenInfo, UserInfo};
 

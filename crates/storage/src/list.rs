@@ -51,6 +51,27 @@ pub trait RowSink<T>: Send {
     fn row(&mut self, row: T) -> impl Future<Output = bool> + Send;
 }
 
+/// A list whose rows can also be read in place, their text borrowed from
+/// the result row instead of copied ([`Store::stream_list_ref`]): a long
+/// page is then written out without an allocation per value.
+pub trait RefListSource: ListSource {
+    /// One result row, borrowed.
+    type RowRef<'r>;
+    /// Reads one result row in place (read through rusqlite: see
+    /// [`Store::stream_list_ref`]).
+    fn row_ref<'r>(r: &'r rusqlite::Row<'_>) -> Result<Self::RowRef<'r>>;
+}
+
+/// Where [`Store::stream_list_ref`] hands a page: the total, then each row
+/// (synchronously; the sink writes it out), with a flush whenever the sink
+/// asks for one. `false` from `total` or `flush` stops the query.
+pub trait RefRowSink<S: RefListSource>: Send {
+    fn total(&mut self, total: i64) -> impl Future<Output = bool> + Send;
+    /// Takes one row; `true` when the sink wants [`RefRowSink::flush`] now.
+    fn row(&mut self, row: &S::RowRef<'_>) -> bool;
+    fn flush(&mut self) -> impl Future<Output = bool> + Send;
+}
+
 /// How a streamed page ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamEnd {
@@ -69,7 +90,51 @@ fn mismatch(msg: impl Into<String>) -> StoreError {
     StoreError::Internal(msg.into())
 }
 
-fn push_filter<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, f: &Filter) -> Result<()> {
+/// A statement being built: sqlx's builder, and a copy of its bound
+/// values for the in-place reader ([`Store::stream_list_ref`], through
+/// rusqlite).
+pub(crate) struct Sql {
+    qb: QueryBuilder<'static, Sqlite>,
+    binds: Vec<Bound>,
+}
+
+/// A value bound to a list statement.
+#[derive(Debug, Clone)]
+enum Bound {
+    Text(String),
+    Int(i64),
+}
+
+impl rusqlite::ToSql for Bound {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Bound::Text(t) => t.to_sql(),
+            Bound::Int(n) => n.to_sql(),
+        }
+    }
+}
+
+impl Sql {
+    fn new(start: &str) -> Sql {
+        Sql {
+            qb: QueryBuilder::new(start.to_string()),
+            binds: Vec::new(),
+        }
+    }
+    fn push(&mut self, sql: impl std::fmt::Display) {
+        self.qb.push(sql);
+    }
+    fn bind_text(&mut self, text: &str) {
+        self.qb.push_bind(text.to_string());
+        self.binds.push(Bound::Text(text.to_string()));
+    }
+    fn bind_int(&mut self, n: i64) {
+        self.qb.push_bind(n);
+        self.binds.push(Bound::Int(n));
+    }
+}
+
+fn push_filter<S: ListSource>(qb: &mut Sql, f: &Filter) -> Result<()> {
     match f {
         Filter::Cond(c) => push_condition::<S>(qb, c)?,
         Filter::And(v) if v.is_empty() => {
@@ -112,7 +177,7 @@ fn comparison(op: Op) -> Result<&'static str> {
     })
 }
 
-fn push_condition<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, c: &Condition) -> Result<()> {
+fn push_condition<S: ListSource>(qb: &mut Sql, c: &Condition) -> Result<()> {
     let field = c.field();
     let col = S::column(field.name)
         .ok_or_else(|| mismatch(format!("`{}` is not a field of this list", field.name)))?;
@@ -133,7 +198,7 @@ fn push_condition<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, c: &Conditio
             match op {
                 Op::Contains => {
                     qb.push(format!("(instr(lower({col}), lower("));
-                    qb.push_bind(text.clone());
+                    qb.bind_text(text);
                     qb.push(")) > 0)");
                 }
                 Op::Eq | Op::Ne => {
@@ -145,7 +210,7 @@ fn push_condition<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, c: &Conditio
                     qb.push(format!(
                         " (SELECT 1 FROM json_each(CASE WHEN json_valid({col}) THEN {col} ELSE '[]' END) j WHERE j.value = "
                     ));
-                    qb.push_bind(text.clone());
+                    qb.bind_text(text);
                     qb.push("))");
                 }
                 _ => {
@@ -158,36 +223,36 @@ fn push_condition<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, c: &Conditio
         }
         Value::Text(text) if op == Op::Contains => {
             qb.push(format!("(instr(lower({col}), lower("));
-            qb.push_bind(text.clone());
+            qb.bind_text(text);
             qb.push(")) > 0)");
         }
         Value::Text(text) => {
             qb.push(format!("({col}{}", comparison(op)?));
-            qb.push_bind(text.clone());
+            qb.bind_text(text);
             qb.push(")");
         }
         Value::Int(n) => {
             qb.push(format!("({col}{}", comparison(op)?));
-            qb.push_bind(*n);
+            qb.bind_int(*n);
             qb.push(")");
         }
         Value::Bool(b) => {
             qb.push(format!("({col}{}", comparison(op)?));
-            qb.push_bind(i64::from(*b));
+            qb.bind_int(i64::from(*b));
             qb.push(")");
         }
         Value::Time(t) => {
             // Compared at whole seconds, as the API shows times.
             qb.push(format!("(({col} / 1000){}", comparison(op)?));
-            qb.push_bind(t.timestamp());
+            qb.bind_int(t.timestamp());
             qb.push(")");
         }
         Value::Period { from, to } => {
             // Whole seconds too; both ends included.
             qb.push(format!("(({col} / 1000) BETWEEN "));
-            qb.push_bind(from.timestamp());
+            qb.bind_int(from.timestamp());
             qb.push(" AND ");
-            qb.push_bind(to.timestamp());
+            qb.bind_int(to.timestamp());
             qb.push(")");
         }
     }
@@ -195,7 +260,7 @@ fn push_condition<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, c: &Conditio
 }
 
 /// Appends `FROM … WHERE visibility [AND filter]` to `qb`.
-fn push_from_where<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+fn push_from_where<S: ListSource>(qb: &mut Sql, q: &Query) -> Result<()> {
     qb.push(S::FROM_WHERE);
     // (A query's filter names only fields of its list: `Query::new`.)
     if let Some(filter) = q.filter() {
@@ -205,7 +270,7 @@ fn push_from_where<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) 
     Ok(())
 }
 
-fn push_order<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+fn push_order<S: ListSource>(qb: &mut Sql, q: &Query) -> Result<()> {
     qb.push(" ORDER BY ");
     for s in q.sort() {
         let col = S::column(s.field().name)
@@ -220,8 +285,8 @@ fn push_order<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Re
 /// The page query: in one statement, or, for a list with a [`ListSource::KEY`],
 /// as the rows whose key is among the page's keys (the inner query skips
 /// `offset` rows reading only what the filter and the order need).
-fn page_query<S: ListSource>(q: &Query) -> Result<QueryBuilder<'static, Sqlite>> {
-    let mut page = QueryBuilder::<Sqlite>::new(S::SELECT);
+fn page_query<S: ListSource>(q: &Query) -> Result<Sql> {
+    let mut page = Sql::new(S::SELECT);
     match S::KEY {
         None => {
             push_from_where::<S>(&mut page, q)?;
@@ -239,12 +304,12 @@ fn page_query<S: ListSource>(q: &Query) -> Result<QueryBuilder<'static, Sqlite>>
     Ok(page)
 }
 
-fn push_order_page<S: ListSource>(qb: &mut QueryBuilder<'_, Sqlite>, q: &Query) -> Result<()> {
+fn push_order_page<S: ListSource>(qb: &mut Sql, q: &Query) -> Result<()> {
     push_order::<S>(qb, q)?;
     qb.push(" LIMIT ");
-    qb.push_bind(q.page().limit());
+    qb.bind_int(q.page().limit());
     qb.push(" OFFSET ");
-    qb.push_bind(q.page().offset());
+    qb.bind_int(q.page().offset());
     Ok(())
 }
 
@@ -285,12 +350,92 @@ impl Store {
         q: &Query,
         sink: &mut impl RowSink<S::Row>,
     ) -> Result<StreamEnd> {
+        let (mut tx, total, mut page) = self.open_page::<S>(q).await?;
+        if !sink.total(total).await {
+            return Ok(StreamEnd::Stopped);
+        }
+        if q.page().limit() > 0 && q.page().offset() < total {
+            let mut rows = page.qb.build().fetch(&mut *tx);
+            while let Some(r) = rows.next().await {
+                let row = S::row(&r?)?;
+                if !sink.row(row).await {
+                    return Ok(StreamEnd::Stopped);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(StreamEnd::Complete)
+    }
+
+    /// [`Store::stream_list`] for a list read in place: the page's rows are
+    /// read through rusqlite on the transaction's own connection (the same
+    /// snapshot as the total), each handed to the sink borrowed from its
+    /// result row. sqlx would copy every value of every row and pass each
+    /// row from its worker thread through a channel, which cost more than
+    /// SQLite's reading (BENCHMARKS.md, "pull after direct serialisation").
+    /// The rows are stepped on this thread inside `block_in_place`, the
+    /// sink's flushes awaited there: it needs the multi-threaded runtime.
+    pub async fn stream_list_ref<S: RefListSource>(
+        &self,
+        q: &Query,
+        sink: &mut impl RefRowSink<S>,
+    ) -> Result<StreamEnd> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let (mut tx, total, page) = self.open_page::<S>(q).await?;
+        if !sink.total(total).await {
+            return Ok(StreamEnd::Stopped);
+        }
+        if q.page().limit() > 0 && q.page().offset() < total {
+            if Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
+                return Err(StoreError::Internal(
+                    "reading a list in place needs the multi-threaded runtime".into(),
+                ));
+            }
+            let sql = page.qb.sql().to_string();
+            let binds = page.binds;
+            let mut handle = tx.lock_handle().await?;
+            let end = tokio::task::block_in_place(|| -> Result<StreamEnd> {
+                // SAFETY: the handle is a live connection that sqlx's worker
+                // does not touch while `handle` is held; `conn` (and the
+                // statement borrowing it) is dropped at the end of this
+                // closure, and a connection made by `from_handle` never
+                // closes the handle. (rusqlite is built without its `hooks`
+                // features: dropping it does not touch sqlx's hooks.)
+                let conn =
+                    unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+                let rt = Handle::current();
+                let mut stmt = conn.prepare(&sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(binds.iter()))?;
+                while let Some(r) = rows.next()? {
+                    let wants_flush = sink.row(&S::row_ref(r)?);
+                    if wants_flush && !rt.block_on(sink.flush()) {
+                        return Ok(StreamEnd::Stopped);
+                    }
+                }
+                Ok(StreamEnd::Complete)
+            })?;
+            drop(handle);
+            if end == StreamEnd::Stopped {
+                return Ok(StreamEnd::Stopped);
+            }
+        }
+        // (What the sink holds unflushed, it sends after `Complete`.)
+        tx.commit().await?;
+        Ok(StreamEnd::Complete)
+    }
+
+    /// The read transaction of a page, its total (from the count cache when
+    /// the list generation is the cached one) and its page query.
+    async fn open_page<S: ListSource>(
+        &self,
+        q: &Query,
+    ) -> Result<(sqlx::Transaction<'static, Sqlite>, i64, Sql)> {
         if q.entity() != S::ENTITY {
             return Err(mismatch("the query is for another list"));
         }
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
+        let mut count = Sql::new("SELECT COUNT(*)");
         push_from_where::<S>(&mut count, q)?;
-        let mut page = page_query::<S>(q)?;
+        let page = page_query::<S>(q)?;
 
         let mut tx = self.read_tx().await?;
         // A client paging through a list asks for the same total on every
@@ -313,25 +458,12 @@ impl Store {
         let total: i64 = match cached {
             Some(t) => t,
             None => {
-                let t = count.build_query_scalar().fetch_one(&mut *tx).await?;
+                let t = count.qb.build_query_scalar().fetch_one(&mut *tx).await?;
                 crate::lock_counts(&self.counts).put(key, generation, t);
                 t
             }
         };
-        if !sink.total(total).await {
-            return Ok(StreamEnd::Stopped);
-        }
-        if q.page().limit() > 0 && q.page().offset() < total {
-            let mut rows = page.build().fetch(&mut *tx);
-            while let Some(r) = rows.next().await {
-                let row = S::row(&r?)?;
-                if !sink.row(row).await {
-                    return Ok(StreamEnd::Stopped);
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(StreamEnd::Complete)
+        Ok((tx, total, page))
     }
 }
 

@@ -119,47 +119,143 @@ fn flag(r: &SqliteRow, col: &str) -> Result<bool> {
     Ok(r.try_get::<i64, _>(col)? != 0)
 }
 
-fn row_to_instance(r: &SqliteRow) -> Result<SoftwareInstanceRow> {
-    let ips: Option<String> = r.try_get("ip_addresses")?;
-    Ok(SoftwareInstanceRow {
-        instance_id: r.try_get("id")?,
-        computer_id: r.try_get("computer_id")?,
-        computer_name: r.try_get("computer_name")?,
-        computer_dns_name: r.try_get("dns_name")?,
-        computer_ip_addresses: crate::inventory_query::parse_addresses(
-            ips.as_deref().unwrap_or(""),
-        ),
-        computer_os: r.try_get("os")?,
-        product_publisher_name: r.try_get("publisher")?,
-        product_name: r.try_get("product_name")?,
-        product_release: r.try_get("product_release")?,
-        product_id: r.try_get("product_id")?,
-        component_name: r.try_get("component_name")?,
-        component_release: r.try_get("component_release")?,
-        detailed_version: r.try_get("detailed_version")?,
-        component_id: r.try_get("component_id")?,
-        metric: r.try_get("metric")?,
-        discovery_path: r.try_get("discovery_path")?,
-        discovery_start: from_ms(r.try_get("discovery_start")?),
-        discovery_end: r.try_get::<Option<i64>, _>("discovery_end")?.map(from_ms),
-        is_present: flag(r, "is_present")?,
-        is_charged: flag(r, "is_charged")?,
-        is_confirmed: flag(r, "is_confirmed")?,
-        is_excluded: flag(r, "is_excluded")?,
-        is_suppressed: flag(r, "is_suppressed")?,
-        comment: r.try_get("comment")?,
-        signature_kind: r.try_get("signature_kind")?,
-        evidence_source: r.try_get("evidence_source")?,
-        evidence_name: r.try_get("evidence_name")?,
-        evidence_version: r.try_get("evidence_version")?,
-        bundling_rule: r.try_get("bundling_rule")?,
-        bundling_details: r.try_get("bundling_details")?,
-        is_virtual: r.try_get::<Option<i64>, _>("is_virtual")?.map(|v| v != 0),
-        processor_vendor: r.try_get("processor_vendor")?,
-        processor_brand: r.try_get("processor_brand")?,
-        sockets: r.try_get("sockets")?,
-        cores: r.try_get("cores")?,
+/// A software instance borrowed from its result row: its text is not
+/// copied, so a list answer can write it out at once
+/// ([`crate::list::RefListSource`]; `SoftwareInstanceRow` is its owned form).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SoftwareInstanceRef<'r> {
+    pub instance_id: i64,
+    pub computer_id: i64,
+    pub computer_name: Option<&'r str>,
+    pub computer_dns_name: Option<&'r str>,
+    /// The stored text of the computer's addresses
+    /// ([`SoftwareInstanceRef::ip_addresses`] reads it).
+    pub computer_ip_addresses_text: Option<&'r str>,
+    pub computer_os: Option<&'r str>,
+    pub product_publisher_name: Option<&'r str>,
+    pub product_name: Option<&'r str>,
+    pub product_release: Option<&'r str>,
+    pub product_id: Option<&'r str>,
+    pub component_name: Option<&'r str>,
+    pub component_release: Option<&'r str>,
+    pub detailed_version: Option<&'r str>,
+    pub component_id: &'r str,
+    pub metric: Option<&'r str>,
+    pub discovery_path: &'r str,
+    pub discovery_start: DateTime<Utc>,
+    pub discovery_end: Option<DateTime<Utc>>,
+    pub is_present: bool,
+    pub is_charged: bool,
+    pub is_confirmed: bool,
+    pub is_excluded: bool,
+    pub is_suppressed: bool,
+    pub comment: Option<&'r str>,
+    pub signature_kind: &'r str,
+    pub evidence_source: &'r str,
+    pub evidence_name: &'r str,
+    pub evidence_version: Option<&'r str>,
+    pub bundling_rule: Option<i64>,
+    pub bundling_details: Option<&'r str>,
+    pub is_virtual: Option<bool>,
+    pub processor_vendor: Option<&'r str>,
+    pub processor_brand: Option<&'r str>,
+    pub sockets: Option<i64>,
+    pub cores: Option<i64>,
+}
+
+impl SoftwareInstanceRef<'_> {
+    /// The computer's addresses, as the owned row has them.
+    pub fn ip_addresses(&self) -> Vec<String> {
+        crate::inventory_query::parse_addresses(self.computer_ip_addresses_text.unwrap_or(""))
+    }
+
+    pub fn to_owned_row(&self) -> SoftwareInstanceRow {
+        let own = |s: Option<&str>| s.map(str::to_string);
+        SoftwareInstanceRow {
+            instance_id: self.instance_id,
+            computer_id: self.computer_id,
+            computer_name: own(self.computer_name),
+            computer_dns_name: own(self.computer_dns_name),
+            computer_ip_addresses: self.ip_addresses(),
+            computer_os: own(self.computer_os),
+            product_publisher_name: own(self.product_publisher_name),
+            product_name: own(self.product_name),
+            product_release: own(self.product_release),
+            product_id: own(self.product_id),
+            component_name: own(self.component_name),
+            component_release: own(self.component_release),
+            detailed_version: own(self.detailed_version),
+            component_id: self.component_id.to_string(),
+            metric: own(self.metric),
+            discovery_path: self.discovery_path.to_string(),
+            discovery_start: self.discovery_start,
+            discovery_end: self.discovery_end,
+            is_present: self.is_present,
+            is_charged: self.is_charged,
+            is_confirmed: self.is_confirmed,
+            is_excluded: self.is_excluded,
+            is_suppressed: self.is_suppressed,
+            comment: own(self.comment),
+            signature_kind: self.signature_kind.to_string(),
+            evidence_source: self.evidence_source.to_string(),
+            evidence_name: self.evidence_name.to_string(),
+            evidence_version: own(self.evidence_version),
+            bundling_rule: self.bundling_rule,
+            bundling_details: own(self.bundling_details),
+            is_virtual: self.is_virtual,
+            processor_vendor: own(self.processor_vendor),
+            processor_brand: own(self.processor_brand),
+            sockets: self.sockets,
+            cores: self.cores,
+        }
+    }
+}
+
+/// Reads an instance in place, by the column positions of `INSTANCE_SELECT`
+/// (no name lookups).
+fn row_to_instance_ref(r: &SqliteRow) -> Result<SoftwareInstanceRef<'_>> {
+    let flag = |i: usize| -> Result<bool> { Ok(r.try_get::<i64, _>(i)? != 0) };
+    Ok(SoftwareInstanceRef {
+        instance_id: r.try_get(0)?,
+        computer_id: r.try_get(1)?,
+        computer_name: r.try_get(2)?,
+        computer_dns_name: r.try_get(3)?,
+        computer_ip_addresses_text: r.try_get(4)?,
+        computer_os: r.try_get(5)?,
+        product_publisher_name: r.try_get(6)?,
+        product_name: r.try_get(7)?,
+        product_release: r.try_get(8)?,
+        product_id: r.try_get(9)?,
+        component_name: r.try_get(10)?,
+        component_release: r.try_get(11)?,
+        detailed_version: r.try_get(12)?,
+        component_id: r.try_get(13)?,
+        metric: r.try_get(14)?,
+        discovery_path: r.try_get(15)?,
+        discovery_start: from_ms(r.try_get(16)?),
+        discovery_end: r.try_get::<Option<i64>, _>(17)?.map(from_ms),
+        is_present: flag(18)?,
+        is_charged: flag(19)?,
+        is_confirmed: flag(20)?,
+        is_excluded: flag(21)?,
+        is_suppressed: flag(22)?,
+        comment: r.try_get(23)?,
+        signature_kind: r.try_get(24)?,
+        evidence_source: r.try_get(25)?,
+        evidence_name: r.try_get(26)?,
+        evidence_version: r.try_get(27)?,
+        bundling_rule: r.try_get(28)?,
+        bundling_details: r.try_get(29)?,
+        is_virtual: r.try_get::<Option<i64>, _>(30)?.map(|v| v != 0),
+        processor_vendor: r.try_get(31)?,
+        processor_brand: r.try_get(32)?,
+        sockets: r.try_get(33)?,
+        cores: r.try_get(34)?,
     })
+}
+
+fn row_to_instance(r: &SqliteRow) -> Result<SoftwareInstanceRow> {
+    Ok(row_to_instance_ref(r)?.to_owned_row())
 }
 
 fn row_to_component(r: &SqliteRow) -> Result<SoftwareComponentRow> {
@@ -232,6 +328,81 @@ impl ListSource for SoftwareInstanceList {
     fn row(r: &SqliteRow) -> Result<SoftwareInstanceRow> {
         row_to_instance(r)
     }
+}
+
+impl crate::list::RefListSource for SoftwareInstanceList {
+    type RowRef<'r> = SoftwareInstanceRef<'r>;
+    fn row_ref<'r>(r: &'r rusqlite::Row<'_>) -> Result<SoftwareInstanceRef<'r>> {
+        instance_from_rusqlite(r)
+    }
+}
+
+/// [`row_to_instance_ref`] for a row read through rusqlite
+/// ([`crate::Store::stream_list_ref`]): the same columns by position, text
+/// borrowed from the row.
+fn instance_from_rusqlite<'r>(r: &'r rusqlite::Row<'_>) -> Result<SoftwareInstanceRef<'r>> {
+    use rusqlite::types::ValueRef;
+    let bad = |i: usize, what: &str| {
+        crate::StoreError::Corrupt(format!(
+            "software instance column {i} is not {what} (INSTANCE_SELECT)"
+        ))
+    };
+    let opt_text = |i: usize| -> Result<Option<&'r str>> {
+        match r.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .map(Some)
+                .map_err(|_| bad(i, "UTF-8 text")),
+            _ => Err(bad(i, "text")),
+        }
+    };
+    let text =
+        |i: usize| -> Result<&'r str> { opt_text(i)?.ok_or_else(|| bad(i, "non-null text")) };
+    let opt_int = |i: usize| -> Result<Option<i64>> {
+        match r.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Integer(n) => Ok(Some(n)),
+            _ => Err(bad(i, "an integer")),
+        }
+    };
+    let int = |i: usize| -> Result<i64> { opt_int(i)?.ok_or_else(|| bad(i, "a non-null integer")) };
+    Ok(SoftwareInstanceRef {
+        instance_id: int(0)?,
+        computer_id: int(1)?,
+        computer_name: opt_text(2)?,
+        computer_dns_name: opt_text(3)?,
+        computer_ip_addresses_text: opt_text(4)?,
+        computer_os: opt_text(5)?,
+        product_publisher_name: opt_text(6)?,
+        product_name: opt_text(7)?,
+        product_release: opt_text(8)?,
+        product_id: opt_text(9)?,
+        component_name: opt_text(10)?,
+        component_release: opt_text(11)?,
+        detailed_version: opt_text(12)?,
+        component_id: text(13)?,
+        metric: opt_text(14)?,
+        discovery_path: text(15)?,
+        discovery_start: from_ms(int(16)?),
+        discovery_end: opt_int(17)?.map(from_ms),
+        is_present: int(18)? != 0,
+        is_charged: int(19)? != 0,
+        is_confirmed: int(20)? != 0,
+        is_excluded: int(21)? != 0,
+        is_suppressed: int(22)? != 0,
+        comment: opt_text(23)?,
+        signature_kind: text(24)?,
+        evidence_source: text(25)?,
+        evidence_name: text(26)?,
+        evidence_version: opt_text(27)?,
+        bundling_rule: opt_int(28)?,
+        bundling_details: opt_text(29)?,
+        is_virtual: opt_int(30)?.map(|v| v != 0),
+        processor_vendor: opt_text(31)?,
+        processor_brand: opt_text(32)?,
+        sockets: opt_int(33)?,
+        cores: opt_int(34)?,
+    })
 }
 
 /// The components of the catalog in force.
