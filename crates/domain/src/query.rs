@@ -53,7 +53,7 @@ const fn f(name: &'static str, kind: FieldKind) -> Field {
 
 use FieldKind::{Bool, Int, Text, TextList, Time};
 
-static COMPUTER_FIELDS: [Field; 37] = [
+static COMPUTER_FIELDS: [Field; 44] = [
     f("id", Int),
     f("bigfix_id", Int),
     f("endpoint_id", Text),
@@ -93,6 +93,14 @@ static COMPUTER_FIELDS: [Field; 37] = [
     f("computer_hardware.server_vendor", Text),
     f("computer_hardware.server_model", Text),
     f("computer_hardware.server_serial_number", Text),
+    // From the latest complete import's licence hierarchy (issue 9).
+    f("computer_hardware.server_id", Int),
+    f("computer_hardware.server_name", Text),
+    f("computer_hardware.server_type", Int),
+    f("computer_hardware.pvu_per_core", Int),
+    f("computer_hardware.default_pvu_value", Int),
+    f("computer_hardware.custom_pvu_per_core", Int),
+    f("is_managed_by_vm_manager", Bool),
 ];
 
 static INSTALLED_PACKAGE_FIELDS: [Field; 6] = [

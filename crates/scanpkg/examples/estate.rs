@@ -22,8 +22,7 @@ use openlmt_scanpkg::{
     VmHost, VmManagerScan,
 };
 
-const USAGE: &str =
-    "usage: estate CORPUS_DIR TAG_DIR OUT_DIR HOSTS GUESTS_PER_HOST LICENSED_EVERY";
+const USAGE: &str = "usage: estate CORPUS_DIR TAG_DIR OUT_DIR HOSTS GUESTS_PER_HOST LICENSED_EVERY";
 
 fn guest_uuid(i: u64) -> String {
     format!("{:08x}-0e57-4a7e-8b1c-{:012x}", i as u32, i)
@@ -54,8 +53,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
 
     let mut host_ev = EvidenceSet::default();
-    host_ev.push("cpuinfo", std::fs::read(corpus.join("cpuinfo/linux-hp-dl180"))?);
-    host_ev.push("dmidecode", std::fs::read(corpus.join("dmidecode/hp-dl180"))?);
+    host_ev.push(
+        "cpuinfo",
+        std::fs::read(corpus.join("cpuinfo/linux-hp-dl180"))?,
+    );
+    host_ev.push(
+        "dmidecode",
+        std::fs::read(corpus.join("dmidecode/hp-dl180"))?,
+    );
     let host_t = ScanPackageTemplate::new(&host_ev)?;
     let guest_ev = EvidenceSet::from_dir(&corpus.join("hosts/debian12-vm"))?;
     let guest_t = ScanPackageTemplate::new(&guest_ev)?;
@@ -67,7 +72,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     tag_files.sort();
     for p in &tag_files {
-        let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         licensed_ev.push(format!("isotag_scan/{name}"), std::fs::read(p)?);
     }
     let licensed_t = ScanPackageTemplate::new(&licensed_ev)?;
@@ -105,7 +114,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 &guest_t
             };
-            let bytes = t.scan_package_bytes_with(&c, &[("product_uuid", format!("{uuid}\n").as_bytes())])?;
+            let bytes =
+                t.scan_package_bytes_with(&c, &[("product_uuid", format!("{uuid}\n").as_bytes())])?;
             write(&out, &c, &bytes)?;
         }
         let xml = vmman_scan_xml(&scan);

@@ -325,7 +325,9 @@ impl ScanPackageTemplate {
         }
         let yml = computer_yaml(&c)?;
         let mut head = Vec::with_capacity(1024 + yml.len());
-        for (name, data) in std::iter::once(("computer.yml", yml.as_slice())).chain(extra.iter().copied()) {
+        for (name, data) in
+            std::iter::once(("computer.yml", yml.as_slice())).chain(extra.iter().copied())
+        {
             let mut h = tar::Header::new_gnu();
             h.set_path(name)?;
             h.set_size(data.len() as u64);

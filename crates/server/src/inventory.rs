@@ -62,6 +62,14 @@ pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
         "deleted_at": time(r.deleted_at),
     }));
     // The rest one by one (json! would recurse too deeply with them all).
+    // The server fields come from the latest licence hierarchy when it
+    // placed the computer (its host, or itself); before one, the computer
+    // is its own server only when it is physical.
+    let pl = r.placement.as_ref();
+    let computer_type = match pl.map(|p| p.kind.as_str()) {
+        Some("cloud") => Some(2),
+        _ => r.is_virtual.map(i64::from),
+    };
     let rest = [
         ("system_uuid", json!(id.system_uuid)),
         ("system_manufacturer", json!(id.system_manufacturer)),
@@ -71,10 +79,7 @@ pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
         ("bios_version", json!(id.bios_version)),
         ("chassis_asset_tag", json!(id.chassis_asset_tag)),
         ("socket_slots", json!(id.socket_slots)),
-        (
-            "computer_hardware.computer_type",
-            json!(r.is_virtual.map(i64::from)),
-        ),
+        ("computer_hardware.computer_type", json!(computer_type)),
         (
             "computer_hardware.processor_brand_string",
             json!(r.processor_brand),
@@ -86,24 +91,56 @@ pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
         ("computer_hardware.partition_cores", json!(r.cores)),
         (
             "computer_hardware.server_cores",
-            json!(if r.is_virtual == Some(false) {
-                r.cores
-            } else {
-                None
+            json!(match pl {
+                Some(p) => p.server_cores,
+                None if r.is_virtual == Some(false) => r.cores,
+                None => None,
             }),
         ),
         ("computer_hardware.system_model", json!(id.system_product)),
         (
             "computer_hardware.server_vendor",
-            json!(server(&id.system_manufacturer)),
+            json!(pl.map_or_else(|| server(&id.system_manufacturer), |p| p.vendor.clone())),
         ),
         (
             "computer_hardware.server_model",
-            json!(server(&id.system_product)),
+            json!(pl.map_or_else(|| server(&id.system_product), |p| p.model.clone())),
         ),
         (
             "computer_hardware.server_serial_number",
-            json!(server(&id.system_serial)),
+            json!(pl.map_or_else(|| server(&id.system_serial), |p| p.serial.clone())),
+        ),
+        (
+            "computer_hardware.server_id",
+            json!(pl.map(|p| p.server_id)),
+        ),
+        (
+            "computer_hardware.server_name",
+            json!(pl.map(|p| &p.server_name)),
+        ),
+        (
+            "computer_hardware.server_type",
+            json!(pl.map(|p| match p.kind.as_str() {
+                "physical" => 0,
+                "default" => 1,
+                _ => 2,
+            })),
+        ),
+        (
+            "computer_hardware.pvu_per_core",
+            json!(pl.map(|p| p.pvu_per_core)),
+        ),
+        (
+            "computer_hardware.default_pvu_value",
+            json!(pl.and_then(|p| p.default_pvu)),
+        ),
+        (
+            "computer_hardware.custom_pvu_per_core",
+            json!(pl.and_then(|p| p.custom_pvu)),
+        ),
+        (
+            "is_managed_by_vm_manager",
+            json!(pl.is_some_and(|p| p.by_vm_manager)),
         ),
         // Extra columns (list::COMPUTER_EXTRA_COLUMNS), shown only when asked.
         // ILMT's name for the decommission time.

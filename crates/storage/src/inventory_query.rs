@@ -41,6 +41,28 @@ pub struct ComputerRow {
     /// The hardware identity of the last scan package published (any
     /// import, like the raw facts).
     pub identity: crate::HardwareIdentityRow,
+    /// Where the latest complete import's licence hierarchy counts it;
+    /// `None` before one has (or when it could not be counted).
+    pub placement: Option<Placement>,
+}
+
+/// A computer's server in the latest licence snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub server_id: i64,
+    pub server_name: String,
+    /// `physical`, `default` (TLM_VM) or `cloud`.
+    pub kind: String,
+    pub server_cores: Option<i64>,
+    pub partition_cores: i64,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub pvu_per_core: i64,
+    pub default_pvu: Option<i64>,
+    pub custom_pvu: Option<i64>,
+    /// Placed on its host by VM-manager data.
+    pub by_vm_manager: bool,
 }
 
 /// One installed package (dpkg or rpm) as a computer's scan reported it.
@@ -91,8 +113,9 @@ impl ListSource for ComputerList {
     type Row = ComputerRow;
     const ENTITY: Entity = Entity::Computers;
     const SELECT: &'static str = COMPUTER_SELECT;
-    const FROM_WHERE: &'static str =
-        " FROM computers c WHERE c.published = 1 AND c.in_inventory = 1";
+    const FROM_WHERE: &'static str = " FROM computers c
+        LEFT JOIN license_current_placement lcp ON lcp.computer_id = c.id
+        WHERE c.published = 1 AND c.in_inventory = 1";
     const STABLE_ORDER: &'static str = "c.id";
     const KEY: Option<&'static str> = Some("c.id");
 
@@ -118,11 +141,20 @@ impl ListSource for ComputerList {
             "threads" => "c.threads",
             "is_virtual" => "c.is_virtual",
             "hypervisor" => "c.hypervisor",
-            // ILMT: 0 physical, 1 virtual (2, public cloud, is not known).
+            // ILMT: 0 physical, 1 virtual, 2 public cloud (as the licence
+            // hierarchy recognised it).
             "computer_hardware.computer_type" => COMPUTER_TYPE,
-            // The server's cores are the computer's own only when it is
-            // physical; a virtual machine's host is not known.
+            // The cores of the server the licence hierarchy counts the
+            // computer on (its host, or itself); before any, the computer's
+            // own when it is physical.
             "computer_hardware.server_cores" => SERVER_CORES,
+            "computer_hardware.server_id" => "lcp.server_id",
+            "computer_hardware.server_name" => "lcp.server_name",
+            "computer_hardware.server_type" => SERVER_TYPE,
+            "computer_hardware.pvu_per_core" => "lcp.pvu_per_core",
+            "computer_hardware.default_pvu_value" => "lcp.default_pvu",
+            "computer_hardware.custom_pvu_per_core" => "lcp.custom_pvu",
+            "is_managed_by_vm_manager" => "(COALESCE(lcp.role, '') = 'vm_on_host')",
             "system_uuid" => "c.raw_system_uuid",
             "system_manufacturer" => "c.raw_system_manufacturer",
             "system_product" | "computer_hardware.system_model" => "c.raw_system_product",
@@ -144,11 +176,15 @@ impl ListSource for ComputerList {
     }
 }
 
-const COMPUTER_TYPE: &str = "(CASE c.is_virtual WHEN 1 THEN 1 WHEN 0 THEN 0 END)";
-const SERVER_CORES: &str = "(CASE WHEN c.is_virtual = 0 THEN c.cores END)";
-const SERVER_VENDOR: &str = "(CASE WHEN c.is_virtual = 0 THEN c.raw_system_manufacturer END)";
-const SERVER_MODEL: &str = "(CASE WHEN c.is_virtual = 0 THEN c.raw_system_product END)";
-const SERVER_SERIAL: &str = "(CASE WHEN c.is_virtual = 0 THEN c.raw_system_serial END)";
+const COMPUTER_TYPE: &str =
+    "(CASE WHEN lcp.kind = 'cloud' THEN 2 WHEN c.is_virtual = 1 THEN 1 WHEN c.is_virtual = 0 THEN 0 END)";
+const SERVER_CORES: &str =
+    "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.server_cores WHEN c.is_virtual = 0 THEN c.cores END)";
+const SERVER_TYPE: &str =
+    "(CASE lcp.kind WHEN 'physical' THEN 0 WHEN 'default' THEN 1 WHEN 'cloud' THEN 2 END)";
+const SERVER_VENDOR: &str = "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.vendor WHEN c.is_virtual = 0 THEN c.raw_system_manufacturer END)";
+const SERVER_MODEL: &str = "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.model WHEN c.is_virtual = 0 THEN c.raw_system_product END)";
+const SERVER_SERIAL: &str = "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.serial WHEN c.is_virtual = 0 THEN c.raw_system_serial END)";
 
 /// The columns the two fact lists share.
 fn fact_column(field: &str) -> Option<&'static str> {
@@ -213,7 +249,11 @@ const COMPUTER_SELECT: &str = "SELECT c.id, c.data_source, c.endpoint_id, c.name
     c.processor_vendor, c.processor_brand, c.processor_model, c.sockets, c.cores, c.threads,
     c.is_virtual, c.hypervisor, c.raw_system_uuid, c.raw_system_manufacturer,
     c.raw_system_product, c.raw_system_serial, c.raw_bios_vendor, c.raw_bios_version,
-    c.raw_chassis_asset_tag, c.raw_socket_slots";
+    c.raw_chassis_asset_tag, c.raw_socket_slots, lcp.server_id AS lcp_server_id,
+    lcp.server_name AS lcp_server_name, lcp.kind AS lcp_kind, lcp.server_cores AS lcp_server_cores,
+    lcp.partition_cores AS lcp_partition_cores, lcp.vendor AS lcp_vendor, lcp.model AS lcp_model,
+    lcp.serial AS lcp_serial, lcp.pvu_per_core AS lcp_pvu_per_core, lcp.default_pvu AS lcp_default_pvu,
+    lcp.custom_pvu AS lcp_custom_pvu, lcp.role AS lcp_role";
 const INSTALLED_PACKAGE_SELECT: &str =
     "SELECT f.computer_id, f.name, f.version, f.architecture, f.vendor, f.source";
 const SWID_SELECT: &str =
@@ -273,6 +313,24 @@ fn row_to_computer(r: &SqliteRow) -> Result<ComputerRow> {
             bios_version: r.try_get("raw_bios_version")?,
             chassis_asset_tag: r.try_get("raw_chassis_asset_tag")?,
             socket_slots: r.try_get("raw_socket_slots")?,
+        },
+        placement: match r.try_get::<Option<i64>, _>("lcp_server_id")? {
+            None => None,
+            Some(server_id) => Some(Placement {
+                server_id,
+                server_name: r.try_get("lcp_server_name")?,
+                kind: r.try_get("lcp_kind")?,
+                server_cores: r.try_get("lcp_server_cores")?,
+                partition_cores: r.try_get("lcp_partition_cores")?,
+                vendor: r.try_get("lcp_vendor")?,
+                model: r.try_get("lcp_model")?,
+                serial: r.try_get("lcp_serial")?,
+                pvu_per_core: r.try_get("lcp_pvu_per_core")?,
+                default_pvu: r.try_get("lcp_default_pvu")?,
+                custom_pvu: r.try_get("lcp_custom_pvu")?,
+                by_vm_manager: r.try_get::<Option<String>, _>("lcp_role")?.as_deref()
+                    == Some("vm_on_host"),
+            }),
         },
     })
 }
@@ -362,7 +420,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(&format!(
-            "{COMPUTER_SELECT} FROM computers c WHERE c.id = ?"
+            "{COMPUTER_SELECT} FROM computers c
+             LEFT JOIN license_current_placement lcp ON lcp.computer_id = c.id WHERE c.id = ?"
         ))
         .bind(id)
         .fetch_one(&mut *tx)

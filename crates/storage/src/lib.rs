@@ -38,7 +38,7 @@ pub use inventory::{
     WriteTimes, VM_OBSERVATION_RETENTION_DAYS,
 };
 pub use inventory_query::{
-    ComputerList, ComputerRow, DeleteOutcome, InstalledPackageList, RawInstalledPackage,
+    ComputerList, ComputerRow, DeleteOutcome, InstalledPackageList, Placement, RawInstalledPackage,
     RawSwidTag, SwidTagList,
 };
 pub use license::{

@@ -91,6 +91,24 @@ CREATE TABLE license_product_days (
 ) WITHOUT ROWID;
 CREATE INDEX license_product_days_by_day ON license_product_days (day);
 
+-- Where each computer counts in the latest published snapshot (one server
+-- per computer: the first by key when a VM ran on several hosts), for the
+-- computer_hardware columns of the computers list.
+CREATE VIEW license_current_placement AS
+SELECT p.computer_id, p.server_key, p.cores AS partition_cores,
+       json_extract(p.reason, '$.role') AS role,
+       s.server_id, s.name AS server_name, s.kind, s.vendor, s.model, s.serial,
+       s.total_processors, s.cores AS server_cores, s.pvu_per_core, s.custom_pvu,
+       COALESCE(json_extract(s.basis, '$.rate.basis.replaced.pvu_per_core'), s.pvu_per_core)
+         AS default_pvu
+FROM license_snapshot_partitions p
+JOIN license_snapshot_servers s ON s.snapshot_id = p.snapshot_id AND s.server_key = p.server_key
+WHERE p.snapshot_id = (SELECT id FROM license_snapshots WHERE published = 1
+                       ORDER BY taken_at DESC, id DESC LIMIT 1)
+  AND p.server_key = (SELECT MIN(q.server_key) FROM license_snapshot_partitions q
+                      WHERE q.snapshot_id = p.snapshot_id AND q.computer_id = p.computer_id
+                        AND q.server_key != '-');
+
 -- The operator's PVU table (replaces the bundled one while set) and
 -- per-server rate overrides ("Changed PVU per core").
 CREATE TABLE pvu_tables (
