@@ -151,6 +151,10 @@ pub fn router(state: AppState) -> Router {
             get(license::explain).route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
+            "/api/sam/v2/license_usage/daily",
+            get(license::daily).route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
             "/api/sam/v2/scan_results_upload",
             post(upload::scan_results_upload).layer(DefaultBodyLimit::disable()),
         )
