@@ -450,7 +450,7 @@
             el("td", { class: "num vcpus", text: fmt(m.vcpus) }),
             el("td", { text: VCPUS_FROM[m.vcpus_from] || text(m.vcpus_from) }),
             el("td", { text: m.placed_at ? m.placed_at.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC") : "—" }),
-            el("td", { class: "wrap why", text: m.why }))))))));
+            el("td", { class: "wrap why", text: m.why })))))));
   }
 
   function serversCsv() {
