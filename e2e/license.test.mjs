@@ -294,6 +294,16 @@ test("a user with view_license_metrics: products, a product's servers and why, c
   await page.getByLabel("From", { exact: true }).fill("2020-02-01");
   await page.getByRole("button", { name: "Show" }).click();
   await page.locator("#products-error", { hasText: "Choose a start date on or before the end date." }).waitFor();
+
+  // Phone-sized, with a product open: the page does not scroll sideways.
+  await page.goto(`${base}/management/license?product=${sub.product_id}`);
+  await page.locator("#servers-info", { hasText: "2 servers" }).waitFor();
+  await page.getByRole("button", { name: "How dl180 was counted" }).click();
+  await page.getByRole("group", { name: "How dl180 was counted" }).waitFor();
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `page wider than a phone by ${overflow}px`);
+  await page.screenshot({ path: path.join(SHOTS, "license-phone.png"), fullPage: true, animations: "disabled" });
   await context.close();
   assert.deepEqual(errors, []);
 });

@@ -423,7 +423,7 @@
   function explanation(x) {
     const s = x.server, e = x.explanation || {};
     const rate = rateOf(x);
-    const item = (term, ...value) => el("div", {}, el("dt", { text: term }), el("dd", {}, ...value));
+    const item = (term, ...value) => el("div", { class: term === "PVU per core" ? "wide-fact" : null }, el("dt", { text: term }), el("dd", {}, ...value));
     let cap;
     if (!e.capped) cap = "not capped (a VM counted on its own or a cloud VM counts its own vCPUs)";
     else if (e.cap_applied) cap = `applied: ${number.format(e.virtual_cores)} virtual cores capped at the ${number.format(e.physical_cores)} physical cores`;
