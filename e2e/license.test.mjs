@@ -10,6 +10,9 @@
 //   domain's UUID as `product_uuid`, the first byte-swapped;
 // - a VM whose UUID no VM manager reports (the corpus VMware guest's),
 //   counted on its own (TLM_VM);
+// - a bare-metal Dell R640 (the corpus's dmidecode: Xeon Gold, a processor
+//   the PVU table has no row for) with the Debian 12 dpkg status, which
+//   gets ILMT's default of 120 PVU per core: the page's default-rate notice;
 // - the operator catalog's PVU product "ACME Server 7.1", found by the
 //   dpkg package bash.
 //
@@ -114,6 +117,8 @@ before(async () => {
   writeScanPackage(ds, "202612011200", guest("guest1"), DEBIAN, { product_uuid: `${swapped(D1)}\n` });
   writeScanPackage(ds, "202612011200", guest("guest2"), DEBIAN, { product_uuid: `${D2}\n` });
   writeScanPackage(ds, "202612011200", guest("lonevm"), DEBIAN, { product_uuid: `${LONE}\n` });
+  writeScanPackage(ds, "202612011200", { endpoint: "r640", name: "r640", dns: "r640.example.test", os: "Debian GNU/Linux 12 (bookworm)" },
+    { "dmidecode.txt": "dmidecode/dell-r640", "dpkg-status": DEBIAN["dpkg-status"] });
   ({ child: server, base } = await startServer(dataDir, { OPENLMT_ADMIN_PASSWORD: ADMIN_PW }));
   addUser(dataDir, "viewer", PW, ["view_software"]);
   token = await getToken(base, "admin", ADMIN_PW);
@@ -121,7 +126,7 @@ before(async () => {
   assert.equal(r.status, 200, await r.text());
   const imp = await importAndWait(base, token);
   assert.equal(imp.status, "successful", JSON.stringify(imp));
-  assert.equal(imp.packages.imported, 4, JSON.stringify(imp));
+  assert.equal(imp.packages.imported, 5, JSON.stringify(imp));
   browser = await launchBrowser();
 });
 
@@ -170,9 +175,12 @@ test("a user with view_license_metrics: products, a product's servers and why, c
   assert.ok(sub && full, JSON.stringify(usage));
   assert.equal(sub.peak_date, today);
   const per = (await apiCall(base, token, `/api/sam/v2/license_usage_per_server?date=${today}&criteria=${enc({ and: [["product_id", "=", sub.product_id], ["metric_id", "=", 4]] })}`)).rows;
-  assert.equal(per.length, 2, JSON.stringify(per));
+  assert.equal(per.length, 3, JSON.stringify(per));
   const host = per.find((r) => r.server.name === "dl180");
   const tlm = per.find((r) => r.server.type === 1);
+  const r640 = per.find((r) => r.server.name === "r640");
+  assert.equal(r640.server.type, 0);
+  assert.equal(r640.server.pvu_per_core, 120);
   const daily = await apiCall(base, token, `/api/sam/v2/license_usage/daily?product_id=${sub.product_id}&metric_id=4&startdate=${start90}&enddate=${today}`);
   assert.deepEqual(daily.rows, [{ date: today, hwm_quantity: sub.hwm_quantity }]);
 
@@ -207,7 +215,7 @@ test("a user with view_license_metrics: products, a product's servers and why, c
   await page.getByRole("button", { name: "ACME Server", exact: true }).click();
   await page.getByRole("heading", { name: "ACME Server 7.1", level: 2 }).waitFor();
   assert.match(page.url(), new RegExp(`[?&]product=${sub.product_id}`));
-  await page.locator("#servers-info", { hasText: "2 servers" }).waitFor();
+  await page.locator("#servers-info", { hasText: "3 servers" }).waitFor();
   assert.equal(await page.locator("#servers-title").textContent(), `Servers on the peak day, ${today}`);
   const hostRow = page.locator(`#license-servers tbody tr[data-id="${host.server.id}"]`);
   const hc = await cells(hostRow);
@@ -220,9 +228,21 @@ test("a user with view_license_metrics: products, a product's servers and why, c
   const tlmRow = page.locator(`#license-servers tbody tr[data-id="${tlm.server.id}"]`);
   assert.match((await cells(tlmRow))[1], /^TLM_VM_/);
   assert.equal((await cells(tlmRow))[6], "120");
-  assert.equal(host.hwm_quantity + tlm.hwm_quantity, sub.hwm_quantity);
-  // The DL180's processor is in the table: no default-rate notice.
-  assert.equal(await page.locator("#default-rate-notice").isHidden(), true);
+  assert.equal(host.hwm_quantity + tlm.hwm_quantity + r640.hwm_quantity, sub.hwm_quantity);
+  // The R640's processor is not in the PVU table: the notice names it (the
+  // DL180's is, and the TLM_VM's 120 is the rule, not a gap of the table).
+  const notice = page.locator("#default-rate-notice");
+  await notice.waitFor();
+  assert.match(await notice.textContent(), /^1 physical server uses the default rate of 120 PVU per core because the PVU table has no row for its processor: r640 \(.*Xeon.*\)\./);
+  assert.doesNotMatch(await notice.textContent(), /dl180|TLM_VM/);
+  const r640Row = page.locator(`#license-servers tbody tr[data-id="${r640.server.id}"]`);
+  assert.equal((await cells(r640Row))[6], "120 default");
+  assert.equal((await cells(hostRow))[6], "70");
+  await page.getByRole("button", { name: "How r640 was counted" }).click();
+  const r640Detail = page.getByRole("group", { name: "How r640 was counted" });
+  assert.match(await r640Detail.locator("div", { has: page.locator("dt", { hasText: /^PVU per core$/ }) }).locator("dd").textContent(), /^120default 120: the PVU table has no row for .*Xeon/);
+  assert.equal(await r640Detail.locator("table.members tbody tr").count(), 1);
+  await page.getByRole("button", { name: "How r640 was counted" }).click();
 
   // The host, expanded: cores, rate and why, the cap, the VMs with their vCPUs.
   await page.getByRole("button", { name: "How dl180 was counted" }).click();
@@ -270,7 +290,7 @@ test("a user with view_license_metrics: products, a product's servers and why, c
   // Servers CSV.
   const scsv = await downloadCsv(page, page.locator("#servers-csv"));
   assert.equal(scsv.name, `pvu-subcapacity-${sub.product_id}-servers-${today}.csv`);
-  assert.equal(scsv.rows.length, 2);
+  assert.equal(scsv.rows.length, 3);
   const hostCsv = scsv.rows.find((r) => r.server_name === "dl180");
   assert.equal(hostCsv.hwm_quantity, String(host.hwm_quantity));
   assert.equal(hostCsv.pvu_per_core, "70");
@@ -281,7 +301,7 @@ test("a user with view_license_metrics: products, a product's servers and why, c
 
   // The drill-down is kept in the address: a reload opens it again.
   await page.reload();
-  await page.locator("#servers-info", { hasText: "2 servers" }).waitFor();
+  await page.locator("#servers-info", { hasText: "3 servers" }).waitFor();
 
   // A period without values: the empty state; a reversed one: an error.
   await page.getByLabel("From", { exact: true }).fill("2020-01-01");
@@ -297,7 +317,7 @@ test("a user with view_license_metrics: products, a product's servers and why, c
 
   // Phone-sized, with a product open: the page does not scroll sideways.
   await page.goto(`${base}/management/license?product=${sub.product_id}`);
-  await page.locator("#servers-info", { hasText: "2 servers" }).waitFor();
+  await page.locator("#servers-info", { hasText: "3 servers" }).waitFor();
   await page.getByRole("button", { name: "How dl180 was counted" }).click();
   await page.getByRole("group", { name: "How dl180 was counted" }).waitFor();
   await page.setViewportSize({ width: 390, height: 844 });
