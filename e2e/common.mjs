@@ -125,8 +125,9 @@ export async function importAndWait(base, token, type = "true") {
 // ({ member name in the package: path under the corpus }) unchanged. Made
 // with the system's tar, as `tar -czf pkg.tgz -C dir .` (a layout the
 // format accepts), then renamed into place so an import never sees half
-// a file.
-export function writeScanPackage(dir, stamp, identity, members) {
+// a file. `files` ({ member name: string or Buffer }) adds members made by
+// the test (e.g. `product_uuid`, a nested `0_vmman.tar.gz`).
+export function writeScanPackage(dir, stamp, identity, members, files = {}) {
   mkdirSync(dir, { recursive: true });
   const work = mkdtempSync(path.join(tmpdir(), "openlmt-pkg-"));
   const lines = ["format_version: 1", `endpointID: ${identity.endpoint}`];
@@ -145,6 +146,7 @@ export function writeScanPackage(dir, stamp, identity, members) {
       copyFileSync(from, path.join(work, member));
     }
   }
+  for (const [member, data] of Object.entries(files)) writeFileSync(path.join(work, member), data);
   const name = `${stamp}-${identity.endpoint}.tar.gz`;
   const tmp = path.join(dir, `.${name}.tmp`);
   const r = spawnSync("tar", ["-czf", tmp, "-C", work, "."], { encoding: "utf8" });

@@ -170,6 +170,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(pvu::delete_override),
         )
         .route(
+            "/api/sam/v2/license_usage/daily",
+            get(license::daily).route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
             "/api/sam/v2/scan_results_upload",
             post(upload::scan_results_upload).layer(DefaultBodyLimit::disable()),
         )

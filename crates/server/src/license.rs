@@ -1,7 +1,8 @@
 //! The licence metric API (ILMT v2 shapes): `license_usage` (each
 //! product's peak of each metric over a period), `license_usage_per_server`
 //! (the values of one day per server, with the nested `server`), and
-//! `license_usage/explain` (how one value was reached; no ILMT has it).
+//! `license_usage/explain` (how one value was reached; no ILMT has it), and
+//! `license_usage/daily` (one product's daily values, for the panel's chart).
 //!
 //! `license_usage` is a small aggregate (products × metrics), computed from
 //! the stored daily values for the period asked and filtered, sorted and
@@ -273,22 +274,7 @@ pub async fn explain(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::bad_request("`product_id` is required"))?;
-    let metric_text = params
-        .get("metric_id")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::bad_request("`metric_id` is required"))?;
-    let metric = metric_text
-        .parse::<i64>()
-        .ok()
-        .and_then(ReportedMetric::by_id)
-        .or_else(|| ReportedMetric::by_code(metric_text))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "`metric_id` must be one of 3, 4, 7, 8, 10001 (or their code names), not `{}`",
-                list::clip(metric_text)
-            ))
-        })?;
+    let metric = metric_param(&params)?;
     let today = Utc::now().date_naive();
     let (start, end) = period(&params, today)?;
     let usage = store.license_usage(start, end).await?;
@@ -360,6 +346,77 @@ pub async fn explain(
         "date": day.format("%Y-%m-%d").to_string(),
         "quantity": quantity,
         "servers": servers,
+    })))
+}
+
+/// The longest period `license_usage/daily` answers (about ten years).
+pub const MAX_DAILY_DAYS: i64 = 3660;
+
+/// The metric a request names with `metric_id` (its number or code name).
+fn metric_param(params: &Params) -> Result<&'static ReportedMetric, ApiError> {
+    let text = params
+        .get("metric_id")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("`metric_id` is required"))?;
+    text.parse::<i64>()
+        .ok()
+        .and_then(ReportedMetric::by_id)
+        .or_else(|| ReportedMetric::by_code(text))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`metric_id` must be one of 3, 4, 7, 8, 10001 (or their code names), not `{}`",
+                list::clip(text)
+            ))
+        })
+}
+
+/// `GET /api/sam/v2/license_usage/daily?product_id=&metric_id=&startdate=&enddate=`:
+/// one product's stored value of one metric on each day of the period
+/// that has one (the panel's chart), in day order. `product_id` is the
+/// product's number or its `product_release_guid`; the period is that of
+/// `license_usage` (by default the 90 days ending today, UTC). A product
+/// with no value in the period has no rows.
+pub async fn daily(
+    State(app): State<AppState>,
+    caller: Caller,
+    ListParams(params): ListParams,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ViewLicenseMetrics, "read the licence metrics")?;
+    let product = params
+        .get("product_id")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("`product_id` is required"))?;
+    let metric = metric_param(&params)?;
+    let (start, end) = period(&params, Utc::now().date_naive())?;
+    if (end - start).num_days() >= MAX_DAILY_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "the period from {start} to {end} is longer than {MAX_DAILY_DAYS} days"
+        )));
+    }
+    let store = app.engine.store();
+    // The product's guid, from its number when it has a value in the period.
+    let usage = store.license_usage(start, end).await?;
+    let found = usage
+        .iter()
+        .find(|u| u.product_id == product || u.product_num.to_string() == product);
+    let guid = found.map_or(product, |u| u.product_id.as_str());
+    let rows: Vec<JsonValue> = store
+        .license_product_days(start, end)
+        .await?
+        .into_iter()
+        .filter(|(_, p, m, _)| p == guid && m == metric.code)
+        .map(|(d, _, _, q)| json!({"date": d.format("%Y-%m-%d").to_string(), "hwm_quantity": q}))
+        .collect();
+    Ok(json_response(&json!({
+        "product_id": found.map(|u| u.product_num),
+        "product_release_guid": found.map(|u| u.product_id.as_str()),
+        "metric_id": metric.id,
+        "metric_code_name": metric.code,
+        "startdate": start.format("%Y-%m-%d").to_string(),
+        "enddate": end.format("%Y-%m-%d").to_string(),
+        "rows": rows,
     })))
 }
 

@@ -1,6 +1,7 @@
 //! The web panel: `/login`, `/logout`, the Data Imports page at
-//! `/management/imports`, the Computers page at `/management/computers`
-//! and the Software page at `/management/software`.
+//! `/management/imports`, the Computers page at `/management/computers`,
+//! the Software page at `/management/software` and the PVU Sub-capacity
+//! page at `/management/license`.
 //! Pages are HTML rendered from embedded templates that share one header
 //! (`assets/header.html`, with the navigation built from [`NAV`]); each
 //! page's script (`assets/<page>.js`, on top of the shared helpers in
@@ -26,21 +27,29 @@ const HEADER_HTML: &str = include_str!("../../assets/header.html");
 const IMPORTS_HTML: &str = include_str!("../../assets/imports.html");
 const COMPUTERS_HTML: &str = include_str!("../../assets/computers.html");
 const SOFTWARE_HTML: &str = include_str!("../../assets/software.html");
+const LICENSE_HTML: &str = include_str!("../../assets/license.html");
 const PANEL_CSS: &str = include_str!("../../assets/panel.css");
 const PANEL_JS: &str = include_str!("../../assets/panel.js");
 const IMPORTS_JS: &str = include_str!("../../assets/imports.js");
 const COMPUTERS_JS: &str = include_str!("../../assets/computers.js");
 const SOFTWARE_JS: &str = include_str!("../../assets/software.js");
+const LICENSE_JS: &str = include_str!("../../assets/license.js");
 const ICON_SVG: &str = include_str!("../../assets/icon.svg");
 
 /// Where a login goes when it names no (acceptable) page.
 const HOME: &str = "/management/imports";
 /// The panel's pages, in the order of the navigation bar on every page:
-/// (path, label). A new page adds its line here and its route below.
-const NAV: &[(&str, &str)] = &[
-    ("/management/imports", "Data Imports"),
-    ("/management/computers", "Computers"),
-    ("/management/software", "Software"),
+/// (path, label, the permission without which the link is left out, if
+/// any). A new page adds its line here and its route below.
+const NAV: &[(&str, &str, Option<Permission>)] = &[
+    ("/management/imports", "Data Imports", None),
+    ("/management/computers", "Computers", None),
+    ("/management/software", "Software", None),
+    (
+        "/management/license",
+        "PVU Sub-capacity",
+        Some(Permission::ViewLicenseMetrics),
+    ),
 ];
 /// The cookie of the login form's double-submit CSRF token.
 const LOGIN_COOKIE: &str = "openlmt_login";
@@ -59,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .route("/management/imports", get(imports_page))
         .route("/management/computers", get(computers_page))
         .route("/management/software", get(software_page))
+        .route("/management/license", get(license_page))
         .route("/panel/panel.css", get(|| asset(PANEL_CSS, "text/css")))
         .route(
             "/panel/panel.js",
@@ -75,6 +85,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/panel/software.js",
             get(|| asset(SOFTWARE_JS, "text/javascript")),
+        )
+        .route(
+            "/panel/license.js",
+            get(|| asset(LICENSE_JS, "text/javascript")),
         )
         .route("/panel/icon.svg", get(|| asset(ICON_SVG, "image/svg+xml")));
     #[cfg(feature = "test-hooks")]
@@ -412,11 +426,12 @@ fn strip_view_blocks(html: &str) -> String {
     strip_blocks(html, "<!--view-->", "<!--/view-->")
 }
 
-/// The navigation bar: a link per page of [`NAV`], the current one marked
-/// with `aria-current="page"`.
-fn nav(current: &str) -> String {
+/// The navigation bar: a link per page of [`NAV`] that `principal` may
+/// read, the current one marked with `aria-current="page"`.
+fn nav(current: &str, principal: &Principal) -> String {
     NAV.iter()
-        .map(|(path, label)| {
+        .filter(|(_, _, needed)| needed.is_none_or(|p| principal.permissions.contains(p)))
+        .map(|(path, label, _)| {
             let here = if *path == current {
                 r#" aria-current="page""#
             } else {
@@ -470,7 +485,7 @@ fn render(
     extra: &[(&str, &str)],
 ) -> String {
     let manage = principal.permissions.contains(Permission::ManageImports);
-    let nav = nav(current);
+    let nav = nav(current, principal);
     let csrf = csrf_token(session_id);
     let user = esc(&principal.name);
     let role = if manage {
@@ -618,6 +633,36 @@ async fn software_page(
     page(StatusCode::OK, html)
 }
 
+/// `GET /management/license`: the PVU Sub-capacity page (login first).
+/// Its link is only in the navigation of users with
+/// `view_license_metrics`; a user without it who opens the page gets it
+/// with a message saying so instead of the report, as on the other pages
+/// (the API would refuse the values anyway).
+async fn license_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (id, principal) = match page_session(&app, &headers, &uri).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let (template, denied) = gate_view(
+        LICENSE_HTML,
+        &principal,
+        Permission::ViewLicenseMetrics,
+        "read the licence metrics",
+    );
+    let html = render(
+        &template,
+        "/management/license",
+        &id,
+        &principal,
+        &[("denied", &denied)],
+    );
+    page(StatusCode::OK, html)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,15 +707,30 @@ mod tests {
 
     #[test]
     fn navigation_marks_the_current_page() {
-        let html = nav("/management/computers");
+        let all = Principal {
+            user_id: 1,
+            name: "admin".into(),
+            permissions: openlmt_domain::PermissionSet::all(),
+        };
+        let html = nav("/management/computers", &all);
         assert!(html.contains(r#"<a href="/management/imports">Data Imports</a>"#));
         assert!(
             html.contains(r#"<a href="/management/computers" aria-current="page">Computers</a>"#)
         );
         assert!(html.contains(r#"<a href="/management/software">Software</a>"#));
-        for (path, _) in NAV {
+        assert!(html.contains(r#"<a href="/management/license">PVU Sub-capacity</a>"#));
+        for (path, _, _) in NAV {
             assert!(path.starts_with("/management/"), "{path}");
         }
+        // The licence page's link only for users who may read the values.
+        let viewer = Principal {
+            user_id: 2,
+            name: "viewer".into(),
+            permissions: openlmt_domain::PermissionSet::empty(),
+        };
+        let html = nav("/management/imports", &viewer);
+        assert!(!html.contains("/management/license"), "{html}");
+        assert!(html.contains(r#"<a href="/management/software">Software</a>"#));
     }
 
     #[test]
