@@ -303,6 +303,7 @@ mod tests {
                 ),
                 ..Default::default()
             },
+            placement: None,
         };
         let keys = |m: Map<String, JsonValue>| m.keys().cloned().collect::<Vec<_>>();
         let names = |e: Entity| {
@@ -313,16 +314,13 @@ mod tests {
         };
         // Every field in order, then the extra columns it fills.
         let all = keys(computer_json(&row));
-        assert_eq!(all[..all.len() - 2], names(Entity::Computers)[..]);
-        assert_eq!(
-            all[all.len() - 2..],
-            ["deletion_date", "is_managed_by_vm_manager"]
-        );
+        assert_eq!(all[..all.len() - 1], names(Entity::Computers)[..]);
+        assert_eq!(all[all.len() - 1..], ["deletion_date"]);
         let nested = list::project(Entity::Computers, computer_json(&row), None::<&[&str]>);
         assert_eq!(
             nested["computer_hardware"].to_string(),
-            r#"{"computer_type":1,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null,"system_model":"VMware Virtual Platform","server_vendor":null,"server_model":null,"server_serial_number":null}"#,
-            "a virtual machine's own model; its server (the host) is not known"
+            r#"{"computer_type":1,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null,"system_model":"VMware Virtual Platform","server_vendor":null,"server_model":null,"server_serial_number":null,"server_id":null,"server_name":null,"server_type":null,"pvu_per_core":null,"default_pvu_value":null,"custom_pvu_per_core":null}"#,
+            "a virtual machine's own model; its server (the host) is not known before a licence hierarchy placed it"
         );
         assert_eq!(
             nested["system_uuid"],
@@ -339,12 +337,39 @@ mod tests {
             },
             ..row.clone()
         };
-        let nested = list::project(Entity::Computers, computer_json(&physical), None);
+        let nested = list::project(Entity::Computers, computer_json(&physical), None::<&[&str]>);
         assert_eq!(
             nested["computer_hardware"].to_string(),
-            r#"{"computer_type":0,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null,"system_model":"PowerEdge R640","server_vendor":"Dell Inc.","server_model":"PowerEdge R640","server_serial_number":"2RJF153"}"#
+            r#"{"computer_type":0,"processor_brand_string":null,"processor_vendor":null,"partition_cores":null,"server_cores":null,"system_model":"PowerEdge R640","server_vendor":"Dell Inc.","server_model":"PowerEdge R640","server_serial_number":"2RJF153","server_id":null,"server_name":null,"server_type":null,"pvu_per_core":null,"default_pvu_value":null,"custom_pvu_per_core":null}"#
         );
-        assert_eq!(keys(nested).last().unwrap(), "computer_hardware");
+        // A VM the licence hierarchy placed on its host by VM-manager data:
+        // the server fields are the host's (the corpus HP DL180).
+        let placed = ComputerRow {
+            placement: Some(openlmt_storage::Placement {
+                server_id: 7,
+                server_name: "dl180".into(),
+                kind: "physical".into(),
+                server_cores: Some(8),
+                partition_cores: 4,
+                vendor: Some("HP".into()),
+                model: Some("ProLiant DL180 G6".into()),
+                serial: Some("CZJ0300BMH".into()),
+                pvu_per_core: 100,
+                default_pvu: Some(70),
+                custom_pvu: Some(100),
+                by_vm_manager: true,
+            }),
+            ..row.clone()
+        };
+        let m = computer_json(&placed);
+        assert_eq!(m["computer_hardware.server_cores"], 8);
+        assert_eq!(m["computer_hardware.server_serial_number"], "CZJ0300BMH");
+        assert_eq!(m["computer_hardware.server_type"], 0);
+        assert_eq!(m["computer_hardware.default_pvu_value"], 70);
+        assert_eq!(m["computer_hardware.custom_pvu_per_core"], 100);
+        assert_eq!(m["is_managed_by_vm_manager"], true);
+        assert_eq!(m["computer_hardware.computer_type"], 1);
+        assert_eq!(keys(nested).last().unwrap(), "is_managed_by_vm_manager");
         let fact = RawInstalledPackage {
             computer_id: 1,
             name: "a".into(),
