@@ -232,11 +232,11 @@ pub struct LicensePublished {
 
 type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
 
-fn day_text(d: NaiveDate) -> String {
+pub(crate) fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-fn parse_day(s: &str) -> Result<NaiveDate> {
+pub(crate) fn parse_day(s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|e| StoreError::Corrupt(format!("bad day `{s}`: {e}")))
 }
@@ -245,7 +245,7 @@ fn json_text(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
 }
 
-fn parse_json(s: &str) -> serde_json::Value {
+pub(crate) fn parse_json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
 }
 
@@ -697,7 +697,11 @@ fn metric_rank(m: &str) -> usize {
         .unwrap_or(METRIC_CODES.len())
 }
 
-fn server_from_row(r: &SqliteRow, name_col: &str, cores_col: &str) -> Result<SnapshotServer> {
+pub(crate) fn server_from_row(
+    r: &SqliteRow,
+    name_col: &str,
+    cores_col: &str,
+) -> Result<SnapshotServer> {
     Ok(SnapshotServer {
         key: r.try_get("server_key")?,
         server_id: r.try_get("server_id")?,
@@ -715,7 +719,10 @@ fn server_from_row(r: &SqliteRow, name_col: &str, cores_col: &str) -> Result<Sna
     })
 }
 
-async fn load_snapshot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<StoredSnapshot> {
+pub(crate) async fn load_snapshot(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<StoredSnapshot> {
     let head =
         sqlx::query("SELECT taken_at, day, pvu_table_version FROM license_snapshots WHERE id = ?")
             .bind(id)
