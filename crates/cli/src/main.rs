@@ -1,6 +1,7 @@
 //! `openlmt`: the server, its administration commands, and a client for
 //! the import API.
 
+mod audit_snapshot;
 mod catalog;
 mod client;
 mod config;
@@ -41,6 +42,8 @@ enum Command {
     /// Manage the software catalog's operator layer (works while the server runs).
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Write the audit snapshot of a period (a zip in ILMT's layout) from the data directory.
+    AuditSnapshot(audit_snapshot::AuditSnapshotArgs),
 }
 
 /// Where the data directory is, for commands that open it directly.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
             Command::Import(cmd) => client::run(cmd).await,
             Command::Scan(args) => scan::run(args).await,
             Command::Catalog(cmd) => catalog::run(cmd).await,
+            Command::AuditSnapshot(args) => audit_snapshot::run(args).await,
         }
     });
     match result {

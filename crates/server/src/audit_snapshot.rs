@@ -506,10 +506,11 @@ fn data_condition(
 ) {
     let _ = writeln!(t, "openlmt audit snapshot");
     let _ = writeln!(t);
+    let days = (to - from).num_days() + 1;
     let _ = writeln!(
         t,
-        "Period: {from} to {to} (UTC days, both included; {} days)",
-        (to - from).num_days() + 1
+        "Period: {from} to {to} (UTC days, both included; {days} {})",
+        if days == 1 { "day" } else { "days" }
     );
     let _ = writeln!(t, "openlmt version: {}", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(t, "Server (clusterId): {cluster_id}");
@@ -571,10 +572,9 @@ fn data_condition(
         c.snapshots.iter().map(|s| s.day).collect();
     let _ = writeln!(
         t,
-        "Licence snapshots in the period: {} on {} of the {} days; days without one have no stored value",
+        "Licence snapshots in the period: {} on {} of its {days} days; a day without one has no stored value",
         c.snapshots.len(),
         days_with_values.len(),
-        (to - from).num_days() + 1
     );
     let pvu_products = usage.iter().filter(|u| u.metric == "PVU_SUB_CAP").count();
     let _ = writeln!(
