@@ -12,7 +12,7 @@ use crate::{from_ms, AuditRow, Result, SnapshotServer, Store, StoreError, Stored
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
 use sqlx::Row;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One row of the audit snapshot's `pvu_sub_capacity.csv`: a charged
 /// instance of a product on a computer counted on a server, on the day the
@@ -108,6 +108,12 @@ impl Store {
     /// product instances; excluded ones are given with their comment), in
     /// the order server id, server, computer id, instance id. Returns the
     /// rows handed.
+    ///
+    /// Two reads, each on its indexes (a single join would scan a
+    /// snapshot's instances once per server): the day's servers of the
+    /// product, then, per snapshot that gave a server's value, the
+    /// product's instances present at it with their computer's partitions.
+    /// One product's rows are held to be ordered.
     pub async fn audit_server_instances(
         &self,
         day: NaiveDate,
@@ -116,80 +122,137 @@ impl Store {
         full_metric: &str,
         mut each: impl FnMut(AuditServerInstance) -> std::io::Result<()> + Send,
     ) -> Result<u64> {
+        struct ServerPart {
+            snapshot_id: i64,
+            server: SnapshotServer,
+            brand: Option<String>,
+            sub_quantity: i64,
+            sub_cores: i64,
+            full_quantity: Option<i64>,
+            full_cores: Option<i64>,
+            explanation: serde_json::Value,
+        }
+        let mut conn = self.pool.acquire().await?;
         let day_s = day_text(day);
-        let mut rows = sqlx::query(
-            "SELECT d.quantity, d.cores AS sub_cores, d.explanation,
-                    s.server_key, s.server_id, s.name, s.kind, s.vendor, s.model, s.serial,
-                    s.total_processors, s.cores, s.pvu_per_core, s.capped, s.custom_pvu, s.basis,
-                    sc.processor_brand AS server_brand,
-                    f.quantity AS full_quantity, f.cores AS full_cores,
-                    pt.computer_id, pt.cores AS partition_cores, pt.reason,
-                    c.name AS computer_name, c.is_deleted, c.os, c.ip_addresses, c.last_seen,
-                    i.id AS instance_id, i.discovery_path, i.is_confirmed,
-                    p.release AS product_release,
-                    k.name AS component_name, k.release AS component_release,
-                    x.comment AS exclusion_comment
-             FROM license_server_days d
-             JOIN license_snapshot_servers s
-               ON s.snapshot_id = d.snapshot_id AND s.server_key = d.server_key
-             LEFT JOIN computers sc ON sc.id = s.server_id
-             LEFT JOIN license_server_days f
-               ON f.day = d.day AND f.product_id = d.product_id AND f.metric = ?4
-              AND f.server_key = d.server_key
-             JOIN license_snapshot_partitions pt
-               ON pt.snapshot_id = d.snapshot_id AND pt.server_key = d.server_key
-             JOIN software_instances i
-               ON i.computer_id = pt.computer_id AND i.product_id = d.product_id
-              AND i.is_charged = 1
-             JOIN license_snapshot_instances h
-               ON h.snapshot_id = d.snapshot_id AND h.instance_id = i.id
-             LEFT JOIN inventory_products p ON p.id = i.product_id
-             LEFT JOIN computers c ON c.id = pt.computer_id
-             LEFT JOIN inventory_components k ON k.id = i.component_id
-             LEFT JOIN software_exclusions x
-               ON x.computer_id = i.computer_id AND x.product_id = i.product_id
-             WHERE d.day = ?1 AND d.product_id = ?2 AND d.metric = ?3
-               AND NOT EXISTS (SELECT 1 FROM software_suppressions sp
-                               WHERE sp.computer_id = i.computer_id
-                                 AND sp.component_id = i.component_id)
-             ORDER BY s.server_id, d.server_key, pt.computer_id, i.id",
-        )
-        .bind(&day_s)
-        .bind(product_id)
-        .bind(metric)
-        .bind(full_metric)
-        .fetch(&self.pool);
-        let mut n = 0;
-        while let Some(r) = rows.next().await {
-            let r = r?;
-            let ips: Option<String> = r.try_get("ip_addresses")?;
-            let last_seen: Option<i64> = r.try_get("last_seen")?;
-            let row = AuditServerInstance {
-                server: server_from_row(&r, "name", "cores")?,
-                server_processor_brand: r.try_get("server_brand")?,
-                sub_quantity: r.try_get("quantity")?,
-                sub_cores: r.try_get("sub_cores")?,
-                full_quantity: r.try_get("full_quantity")?,
-                full_cores: r.try_get("full_cores")?,
-                explanation: parse_json(r.try_get("explanation")?),
-                computer_id: r.try_get("computer_id")?,
-                computer_name: r.try_get("computer_name")?,
-                computer_deleted: r.try_get::<Option<i64>, _>("is_deleted")?.unwrap_or(0) != 0,
-                os: r.try_get("os")?,
-                ip_addresses: crate::inventory_query::parse_addresses(ips.as_deref().unwrap_or("")),
-                last_seen: last_seen.map(from_ms),
-                partition_cores: r.try_get("partition_cores")?,
-                partition_reason: parse_json(r.try_get("reason")?),
-                instance_id: r.try_get("instance_id")?,
-                product_release: r.try_get("product_release")?,
-                component_name: r.try_get("component_name")?,
-                component_release: r.try_get("component_release")?,
-                discovery_path: r.try_get("discovery_path")?,
-                is_confirmed: r.try_get::<i64, _>("is_confirmed")? != 0,
-                exclusion_comment: r.try_get("exclusion_comment")?,
-            };
+        let mut servers: HashMap<String, ServerPart> = HashMap::new();
+        {
+            let mut rows = sqlx::query(
+                "SELECT d.snapshot_id, d.quantity, d.cores AS sub_cores, d.explanation,
+                        s.server_key, s.server_id, s.name, s.kind, s.vendor, s.model, s.serial,
+                        s.total_processors, s.cores, s.pvu_per_core, s.capped, s.custom_pvu,
+                        s.basis, sc.processor_brand AS server_brand,
+                        f.quantity AS full_quantity, f.cores AS full_cores
+                 FROM license_server_days d
+                 JOIN license_snapshot_servers s
+                   ON s.snapshot_id = d.snapshot_id AND s.server_key = d.server_key
+                 LEFT JOIN computers sc ON sc.id = s.server_id
+                 LEFT JOIN license_server_days f
+                   ON f.day = d.day AND f.product_id = d.product_id AND f.metric = ?4
+                  AND f.server_key = d.server_key
+                 WHERE d.day = ?1 AND d.product_id = ?2 AND d.metric = ?3",
+            )
+            .bind(&day_s)
+            .bind(product_id)
+            .bind(metric)
+            .bind(full_metric)
+            .fetch(&mut *conn);
+            while let Some(r) = rows.next().await {
+                let r = r?;
+                let server = server_from_row(&r, "name", "cores")?;
+                servers.insert(
+                    server.key.clone(),
+                    ServerPart {
+                        snapshot_id: r.try_get("snapshot_id")?,
+                        server,
+                        brand: r.try_get("server_brand")?,
+                        sub_quantity: r.try_get("quantity")?,
+                        sub_cores: r.try_get("sub_cores")?,
+                        full_quantity: r.try_get("full_quantity")?,
+                        full_cores: r.try_get("full_cores")?,
+                        explanation: parse_json(r.try_get("explanation")?),
+                    },
+                );
+            }
+        }
+        let snapshots: BTreeSet<i64> = servers.values().map(|s| s.snapshot_id).collect();
+        let mut out: Vec<AuditServerInstance> = Vec::new();
+        for snapshot in snapshots {
+            // CROSS JOIN keeps SQLite's join order: the product's instances
+            // first (by its index), then point lookups.
+            let mut rows = sqlx::query(
+                "SELECT pt.server_key, pt.computer_id, pt.cores AS partition_cores, pt.reason,
+                        c.name AS computer_name, c.is_deleted, c.os, c.ip_addresses, c.last_seen,
+                        i.id AS instance_id, i.discovery_path, i.is_confirmed,
+                        p.release AS product_release,
+                        k.name AS component_name, k.release AS component_release,
+                        x.comment AS exclusion_comment
+                 FROM software_instances i
+                 CROSS JOIN license_snapshot_instances h
+                   ON h.snapshot_id = ?1 AND h.instance_id = i.id
+                 CROSS JOIN license_snapshot_partitions pt
+                   ON pt.snapshot_id = ?1 AND pt.computer_id = i.computer_id
+                 LEFT JOIN inventory_products p ON p.id = i.product_id
+                 LEFT JOIN computers c ON c.id = pt.computer_id
+                 LEFT JOIN inventory_components k ON k.id = i.component_id
+                 LEFT JOIN software_exclusions x
+                   ON x.computer_id = i.computer_id AND x.product_id = i.product_id
+                 WHERE i.product_id = ?2 AND i.is_charged = 1
+                   AND NOT EXISTS (SELECT 1 FROM software_suppressions sp
+                                   WHERE sp.computer_id = i.computer_id
+                                     AND sp.component_id = i.component_id)",
+            )
+            .bind(snapshot)
+            .bind(product_id)
+            .fetch(&mut *conn);
+            while let Some(r) = rows.next().await {
+                let r = r?;
+                let key: String = r.try_get("server_key")?;
+                let Some(part) = servers.get(&key).filter(|p| p.snapshot_id == snapshot) else {
+                    continue;
+                };
+                let ips: Option<String> = r.try_get("ip_addresses")?;
+                let last_seen: Option<i64> = r.try_get("last_seen")?;
+                out.push(AuditServerInstance {
+                    server: part.server.clone(),
+                    server_processor_brand: part.brand.clone(),
+                    sub_quantity: part.sub_quantity,
+                    sub_cores: part.sub_cores,
+                    full_quantity: part.full_quantity,
+                    full_cores: part.full_cores,
+                    explanation: part.explanation.clone(),
+                    computer_id: r.try_get("computer_id")?,
+                    computer_name: r.try_get("computer_name")?,
+                    computer_deleted: r.try_get::<Option<i64>, _>("is_deleted")?.unwrap_or(0)
+                        != 0,
+                    os: r.try_get("os")?,
+                    ip_addresses: crate::inventory_query::parse_addresses(
+                        ips.as_deref().unwrap_or(""),
+                    ),
+                    last_seen: last_seen.map(from_ms),
+                    partition_cores: r.try_get("partition_cores")?,
+                    partition_reason: parse_json(r.try_get("reason")?),
+                    instance_id: r.try_get("instance_id")?,
+                    product_release: r.try_get("product_release")?,
+                    component_name: r.try_get("component_name")?,
+                    component_release: r.try_get("component_release")?,
+                    discovery_path: r.try_get("discovery_path")?,
+                    is_confirmed: r.try_get::<i64, _>("is_confirmed")? != 0,
+                    exclusion_comment: r.try_get("exclusion_comment")?,
+                });
+            }
+        }
+        drop(conn);
+        out.sort_by(|a, b| {
+            (a.server.server_id, &a.server.key, a.computer_id, a.instance_id).cmp(&(
+                b.server.server_id,
+                &b.server.key,
+                b.computer_id,
+                b.instance_id,
+            ))
+        });
+        let n = out.len() as u64;
+        for row in out {
             each(row).map_err(io_error)?;
-            n += 1;
         }
         Ok(n)
     }
