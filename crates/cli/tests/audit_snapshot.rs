@@ -472,3 +472,198 @@ fn the_audit_snapshot_is_one_deterministic_zip_over_http_and_the_cli() {
         .iter()
         .any(|(n, _)| n.starts_with("products_daily_") && n.ends_with(&format!("_{today}.csv"))));
 }
+
+/// The scale the snapshot must hold: 10,000 computers (2,000 hosts, 7,000
+/// VMs placed on them, 1,000 TLM_VM), 20,000 product instances of 10 PVU
+/// products, 90 days of values, 10,000 audit-trail entries; written
+/// straight into a data directory (the values of an import would take
+/// minutes to produce). The peak day and the last day carry their whole
+/// hierarchy (the snapshot reads only those); the other days their
+/// product values. `openlmt audit-snapshot` must take under 10 s.
+#[test]
+fn a_90_day_snapshot_of_10000_computers_takes_under_10_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let today = Utc::now().date_naive();
+    let from = today - chrono::Duration::days(89);
+    let peak = from + chrono::Duration::days(45);
+    let now_ms = Utc::now().timestamp_millis();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = openlmt_storage::Store::open_sqlite(&data.join("openlmt.db"))
+            .await
+            .unwrap();
+        let pool = store.pool();
+        let basis70 = r#"{"rate":{"pvu_per_core":70,"basis":{"basis":"table_row","table_version":"test-table-1","row":"Intel Xeon Multi-core 5500-5699","source":null,"processor":"Intel Xeon 5540","sockets":null,"notes":[]}},"comment":null}"#;
+        let basis120 = r#"{"rate":{"pvu_per_core":120,"basis":{"basis":"default","reason":"no_vm_manager_data"}},"comment":"Incomplete virtualization hierarchy"}"#;
+        let statements = [
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+                 INSERT INTO computers (id, data_source, endpoint_id, published, name, dns_name,
+                   ip_addresses, os, first_seen, last_seen, scan_time, in_inventory,
+                   processor_vendor, processor_brand, sockets, cores, threads, is_virtual)
+                 SELECT i, 'default', 'ep-' || i, 1, 'computer-' || i, 'computer-' || i || '.example.test',
+                   '[\"10.0.' || (i / 250) || '.' || (i % 250) || '\"]', 'Red Hat Enterprise Linux 9.4',
+                   {now_ms}, {now_ms}, CASE WHEN i % 100 = 0 THEN {old} ELSE {now_ms} END, 1,
+                   'GenuineIntel', 'Intel(R) Xeon(R) CPU E5540 @ 2.53GHz', 2,
+                   CASE WHEN i <= 2000 THEN 16 ELSE 4 END, CASE WHEN i <= 2000 THEN 32 ELSE 4 END,
+                   i > 2000
+                 FROM n",
+                old = now_ms - 30 * 86_400_000
+            ),
+            "WITH RECURSIVE n(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k < 9)
+             INSERT INTO inventory_products (id, publisher, name, release, metric, num)
+             SELECT 'prod-' || k, 'ACME', 'ACME Product ' || k, '1.' || k, 'PVU', 1000 + k FROM n"
+                .to_string(),
+            "WITH RECURSIVE n(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k < 9)
+             INSERT INTO inventory_components (id, name, release, publisher)
+             SELECT 'comp-' || k, 'ACME Component ' || k, '1.' || k, 'ACME' FROM n"
+                .to_string(),
+            format!(
+                "INSERT INTO software_instances (id, computer_id, component_id, discovery_path,
+                   signature_kind, evidence_source, evidence_name, is_present, start_import_id,
+                   discovery_start, product_id, is_charged)
+                 SELECT 2 * c.id + j.j, c.id, 'comp-' || ((c.id + 3 * j.j) % 10), 'rpm',
+                   'package', 'rpm', 'acme-' || ((c.id + 3 * j.j) % 10), 1, 1, {now_ms},
+                   'prod-' || ((c.id + 3 * j.j) % 10), 1
+                 FROM computers c, (SELECT 0 AS j UNION ALL SELECT 1) j"
+            ),
+            format!(
+                "WITH RECURSIVE n(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k < 89)
+                 INSERT INTO license_snapshots (id, taken_at, day, published, pvu_table_version, details)
+                 SELECT k + 1, {now_ms}, date('{from}', '+' || k || ' days'), 1, 'test-table-1',
+                   '{{\"physical_servers_at_default_rate\": 0}}' FROM n"
+            ),
+            format!(
+                "INSERT INTO license_snapshot_servers (snapshot_id, server_key, server_id, name, kind,
+                   vendor, model, serial, total_processors, cores, pvu_per_core, capped, custom_pvu, basis)
+                 SELECT s.id, 'computer:' || c.id, c.id, c.name, 'physical', 'Dell Inc.',
+                   'PowerEdge R640', 'SN' || c.id, 2, 16, 70, 1, NULL, '{basis70}'
+                 FROM license_snapshots s, computers c WHERE s.id IN (46, 90) AND c.id <= 2000
+                 UNION ALL
+                 SELECT s.id, 'tlm_vm:' || c.id, c.id, 'TLM_VM_' || c.id, 'default', NULL, NULL,
+                   'TLM_VM_' || c.id, NULL, 4, 120, 0, NULL, '{basis120}'
+                 FROM license_snapshots s, computers c WHERE s.id IN (46, 90) AND c.id > 9000"
+            ),
+            "INSERT INTO license_snapshot_partitions (snapshot_id, computer_id, server_key, cores, reason)
+             SELECT s.id, c.id,
+               CASE WHEN c.id <= 2000 THEN 'computer:' || c.id
+                    WHEN c.id <= 9000 THEN 'computer:' || (((c.id - 2001) % 2000) + 1)
+                    ELSE 'tlm_vm:' || c.id END,
+               CASE WHEN c.id <= 2000 THEN 16 ELSE 4 END, '{}'
+             FROM license_snapshots s, computers c WHERE s.id IN (46, 90)"
+                .to_string(),
+            "INSERT INTO license_snapshot_instances (snapshot_id, instance_id)
+             SELECT s.id, i.id FROM license_snapshots s, software_instances i WHERE s.id IN (46, 90)"
+                .to_string(),
+            "INSERT INTO license_server_days (day, product_id, metric, server_key, snapshot_id,
+               quantity, cores, explanation)
+             SELECT s.day, i.product_id, m.metric, pt.server_key, s.id,
+               SUM(pt.cores) * MAX(sv.pvu_per_core), SUM(pt.cores),
+               '{\"comment\": null, \"members\": []}'
+             FROM license_snapshots s
+             JOIN license_snapshot_partitions pt ON pt.snapshot_id = s.id
+             JOIN license_snapshot_servers sv
+               ON sv.snapshot_id = s.id AND sv.server_key = pt.server_key
+             JOIN software_instances i ON i.computer_id = pt.computer_id
+             CROSS JOIN (SELECT 'PVU_SUB_CAP' AS metric UNION ALL SELECT 'PVU_FULL_CAP') m
+             WHERE s.id IN (46, 90)
+             GROUP BY s.id, i.product_id, m.metric, pt.server_key"
+                .to_string(),
+            "INSERT INTO license_product_days (product_id, metric, day, quantity, cores, servers, unresolved)
+             SELECT p.id, m.metric, s.day, 100, 2, 1, '[]'
+             FROM license_snapshots s, inventory_products p,
+               (SELECT 'PVU_SUB_CAP' AS metric UNION ALL SELECT 'PVU_FULL_CAP') m"
+                .to_string(),
+            "UPDATE license_product_days SET
+               quantity = (SELECT SUM(d.quantity) FROM license_server_days d
+                           WHERE d.day = license_product_days.day
+                             AND d.product_id = license_product_days.product_id
+                             AND d.metric = license_product_days.metric),
+               cores = (SELECT SUM(d.cores) FROM license_server_days d
+                        WHERE d.day = license_product_days.day
+                          AND d.product_id = license_product_days.product_id
+                          AND d.metric = license_product_days.metric)
+             WHERE day IN (SELECT day FROM license_snapshots WHERE id IN (46, 90))"
+                .to_string(),
+            format!(
+                "UPDATE license_product_days
+                 SET unresolved = '[{{\"computer_id\": 9999, \"reason\": \"no core count\"}}]'
+                 WHERE product_id = 'prod-0' AND day = '{from}'"
+            ),
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+                 INSERT INTO classification_audit (at, user_name, action, instance_id, computer_id,
+                   component_id, product_id, comment, details)
+                 SELECT {now_ms} - i * 1000, 'auditor', 'confirm', 2 * i, i, 'comp-' || (i % 10),
+                   'prod-' || (i % 10), 'checked, ok', '{{}}' FROM n"
+            ),
+        ];
+        for sql in &statements {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+    });
+    let out = tmp.path().join("snapshot.zip");
+    let started = std::time::Instant::now();
+    let o = Command::new(bin())
+        .args([
+            "audit-snapshot",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &today.to_string(),
+            "--output",
+            out.to_str().unwrap(),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("OPENLMT_CLUSTER_ID", CLUSTER)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("audit snapshot of 10,000 computers over 90 days: {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "the audit snapshot took {took:?}"
+    );
+    let files = unzip(&std::fs::read(&out).unwrap());
+    let file = |n: &str| {
+        files
+            .iter()
+            .find(|(name, _)| name == n)
+            .map(|(_, b)| b.as_str())
+            .unwrap_or_else(|| panic!("no {n}"))
+    };
+    // Every instance, on its product's peak day.
+    let (_, pvu) = table(file("pvu_sub_capacity.csv"));
+    assert_eq!(pvu.len(), 20_000);
+    assert!(pvu
+        .iter()
+        .all(|r| r["Metric Peak Value Time"] == format!("{peak} 00:00:00.000")));
+    assert_eq!(pvu.last().unwrap()["Row No."], "20000");
+    let (_, daily) = table(file(&format!("products_daily_{from}_{today}.csv")));
+    assert_eq!(daily.len(), 900);
+    let (_, trail) = table(file("audit_trail.csv"));
+    assert_eq!(trail.len(), 10_000);
+    let cond = file("data_condition.txt");
+    assert!(
+        cond.contains("PVU Table Version: test-table-1 (used from"),
+        "{cond}"
+    );
+    assert!(
+        cond.contains("Computers not scanned for 7 days or more before the last successful import")
+            || cond.contains("not checked (no successful import)"),
+        "{cond}"
+    );
+    assert!(cond.contains("): 1000\n"), "the TLM_VM count: {cond}");
+    assert!(
+        cond.contains("computer-9999 (computer 9999): no core count"),
+        "{cond}"
+    );
+    for line in file("checksums.sha256").lines() {
+        let (sum, name) = line.split_once("  ").unwrap();
+        assert_eq!(sum, hex::encode(Sha256::digest(file(name).as_bytes())));
+    }
+}

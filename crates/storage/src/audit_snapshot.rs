@@ -222,8 +222,7 @@ impl Store {
                     explanation: part.explanation.clone(),
                     computer_id: r.try_get("computer_id")?,
                     computer_name: r.try_get("computer_name")?,
-                    computer_deleted: r.try_get::<Option<i64>, _>("is_deleted")?.unwrap_or(0)
-                        != 0,
+                    computer_deleted: r.try_get::<Option<i64>, _>("is_deleted")?.unwrap_or(0) != 0,
                     os: r.try_get("os")?,
                     ip_addresses: crate::inventory_query::parse_addresses(
                         ips.as_deref().unwrap_or(""),
@@ -243,12 +242,18 @@ impl Store {
         }
         drop(conn);
         out.sort_by(|a, b| {
-            (a.server.server_id, &a.server.key, a.computer_id, a.instance_id).cmp(&(
-                b.server.server_id,
-                &b.server.key,
-                b.computer_id,
-                b.instance_id,
-            ))
+            (
+                a.server.server_id,
+                &a.server.key,
+                a.computer_id,
+                a.instance_id,
+            )
+                .cmp(&(
+                    b.server.server_id,
+                    &b.server.key,
+                    b.computer_id,
+                    b.instance_id,
+                ))
         });
         let n = out.len() as u64;
         for row in out {
