@@ -33,9 +33,12 @@ pub struct AuditSnapshotArgs {
 
 pub async fn run(args: AuditSnapshotArgs) -> anyhow::Result<ExitCode> {
     let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
-    let from = args
-        .from
-        .unwrap_or(to - Duration::days(DEFAULT_PERIOD_DAYS - 1));
+    let from = match args.from {
+        Some(d) => d,
+        None => to
+            .checked_sub_signed(Duration::days(DEFAULT_PERIOD_DAYS - 1))
+            .with_context(|| format!("--to ({to}) is out of range"))?,
+    };
     if from > to {
         bail!("--from ({from}) is after --to ({to})");
     }

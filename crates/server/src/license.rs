@@ -150,8 +150,12 @@ fn row_value(kind: FieldKind, v: Option<&JsonValue>) -> RowValue {
 /// default the [`DEFAULT_PERIOD_DAYS`] days ending today (UTC).
 fn period(params: &Params, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let end = parse_date(params, "enddate")?.unwrap_or(today);
-    let start =
-        parse_date(params, "startdate")?.unwrap_or(end - Duration::days(DEFAULT_PERIOD_DAYS - 1));
+    let start = match parse_date(params, "startdate")? {
+        Some(d) => d,
+        None => end
+            .checked_sub_signed(Duration::days(DEFAULT_PERIOD_DAYS - 1))
+            .ok_or_else(|| ApiError::bad_request(format!("`enddate` ({end}) is out of range")))?,
+    };
     if start > end {
         return Err(ApiError::bad_request(format!(
             "`startdate` ({start}) is after `enddate` ({end})"

@@ -271,10 +271,10 @@ impl Store {
         mut each: impl FnMut(AuditRow) -> std::io::Result<()> + Send,
     ) -> Result<u64> {
         let start = from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        let end = (to + chrono::Duration::days(1))
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc();
+        let end = to
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc());
         let mut rows = sqlx::query(
             "SELECT a.id, a.at, a.user_name, a.action, a.instance_id, a.computer_id,
                     a.component_id, a.product_id, a.comment, a.details
