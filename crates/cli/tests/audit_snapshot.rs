@@ -298,6 +298,7 @@ fn the_audit_snapshot_is_one_deterministic_zip_over_http_and_the_cli() {
         for (name, body) in &files {
             std::fs::write(Path::new(&dir).join(name), body).unwrap();
         }
+        std::fs::write(Path::new(&dir).join("audit_snapshot.zip"), &first).unwrap();
     }
     let daily_name = format!("products_daily_{today}_{today}.csv");
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();

@@ -565,7 +565,7 @@ fn data_condition(
     for (v, (first, last, n)) in &versions {
         let _ = writeln!(
             t,
-            "PVU Table Version: {v} (used from {first} to {last}, {n} licence snapshots)"
+            "PVU Table Version: {v} (used from {first} to {last}; licence snapshots: {n})"
         );
     }
     let days_with_values: std::collections::BTreeSet<NaiveDate> =
