@@ -398,7 +398,10 @@ pub async fn write_audit_snapshot<W: Write + Seek + Send>(
     out: W,
 ) -> Result<W, AuditSnapshotError> {
     let mut a = Archive::new(out, to);
-    let usage = store.license_usage(from, to).await?;
+    // One read transaction: the files are of one state of the data even
+    // while an import publishes.
+    let mut db = store.audit_reader().await?;
+    let usage = db.license_usage(from, to).await?;
 
     // pvu_sub_capacity.csv: each PVU product's peak day, per server,
     // computer and instance.
@@ -408,18 +411,17 @@ pub async fn write_audit_snapshot<W: Write + Seek + Send>(
     for u in usage.iter().filter(|u| u.metric == "PVU_SUB_CAP") {
         let a = &mut a;
         let n = &mut n;
-        store
-            .audit_server_instances(
-                u.peak_day,
-                &u.product_id,
-                "PVU_SUB_CAP",
-                "PVU_FULL_CAP",
-                |r| {
-                    *n += 1;
-                    a.record(&pvu_row(*n, u, &r))
-                },
-            )
-            .await?;
+        db.server_instances(
+            u.peak_day,
+            &u.product_id,
+            "PVU_SUB_CAP",
+            "PVU_FULL_CAP",
+            |r| {
+                *n += 1;
+                a.record(&pvu_row(*n, u, &r))
+            },
+        )
+        .await?;
     }
 
     // products_daily_<from>_<to>.csv: each product's daily value.
@@ -435,7 +437,7 @@ pub async fn write_audit_snapshot<W: Write + Seek + Send>(
         .map(|(i, (code, name))| (*code, (i, *name)))
         .collect();
     let mut days: Vec<(NaiveDate, i64, usize, &str, &str, i64)> = Vec::new();
-    let stored = store.license_product_days(from, to).await?;
+    let stored = db.license_product_days(from, to).await?;
     for (day, product, metric, quantity) in &stored {
         let (Some((num, name)), Some((rank, mname))) = (
             names.get(product.as_str()),
@@ -464,19 +466,19 @@ pub async fn write_audit_snapshot<W: Write + Seek + Send>(
     a.record(&AUDIT_TRAIL_COLUMNS)?;
     {
         let a = &mut a;
-        store
-            .audit_trail_between(from, to, |r| a.record(&audit_row(&r)))
+        db.audit_trail_between(from, to, |r| a.record(&audit_row(&r)))
             .await?;
     }
 
     // data_condition.txt
-    let (_, last_ok) = store.last_finished().await?;
+    let last_ok = db.last_successful_import().await?;
     let stale_before = last_ok
         .as_ref()
         .and_then(|i| i.finished_at)
         .map(|t| t - chrono::Duration::days(STALE_SCAN_DAYS));
-    let condition = store.audit_condition(from, to, stale_before).await?;
-    let catalog = store.inventory_catalog().await?;
+    let condition = db.condition(from, to, stale_before).await?;
+    let catalog = db.inventory_catalog().await?;
+    drop(db);
     let mut text = String::new();
     data_condition(
         &mut text,

@@ -4,11 +4,21 @@
 //! of a period, and the condition of the data (snapshots, PVU table
 //! versions, computers not counted or not scanned).
 //!
-//! The large parts are handed row by row to a callback as the database
-//! yields them, so the caller can write them out without holding them.
+//! Every read goes through one [`AuditReader`]: one read transaction, so a
+//! snapshot written while an import publishes is still of one state of the
+//! data. The large parts are handed row by row to a callback as the
+//! database yields them, so the caller can write them out without holding
+//! them.
 
-use crate::license::{day_text, load_snapshot, parse_day, parse_json, server_from_row};
-use crate::{from_ms, AuditRow, Result, SnapshotServer, Store, StoreError, StoredSnapshot};
+use crate::imports::{row_to_import, IMPORT_COLUMNS};
+use crate::license::{
+    day_text, load_snapshot, parse_day, parse_json, product_days_in, server_from_row, usage_in,
+};
+use crate::software::inventory_catalog_in;
+use crate::{
+    from_ms, AuditRow, ImportRow, InventoryCatalogInfo, Result, SnapshotServer, Store, StoreError,
+    StoredSnapshot, UsageRow,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
 use sqlx::Row;
@@ -100,7 +110,55 @@ fn io_error(e: std::io::Error) -> StoreError {
     StoreError::Internal(format!("cannot write the audit snapshot: {e}"))
 }
 
+/// The reads of one audit snapshot, in one read transaction (one
+/// consistent state of the data; a deferred `BEGIN` takes no lock, and
+/// dropping the reader ends it).
+pub struct AuditReader {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+}
+
 impl Store {
+    /// Starts the reads of an audit snapshot.
+    pub async fn audit_reader(&self) -> Result<AuditReader> {
+        Ok(AuditReader {
+            tx: self.read_tx().await?,
+        })
+    }
+}
+
+impl AuditReader {
+    /// `Store::license_usage`, in this reader's snapshot.
+    pub async fn license_usage(&mut self, from: NaiveDate, to: NaiveDate) -> Result<Vec<UsageRow>> {
+        usage_in(&mut self.tx, from, to).await
+    }
+
+    /// `Store::license_product_days`, in this reader's snapshot.
+    pub async fn license_product_days(
+        &mut self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, String, String, i64)>> {
+        product_days_in(&mut self.tx, from, to).await
+    }
+
+    /// `Store::inventory_catalog`, in this reader's snapshot.
+    pub async fn inventory_catalog(&mut self) -> Result<Option<InventoryCatalogInfo>> {
+        inventory_catalog_in(&mut self.tx).await
+    }
+
+    /// The most recent successful import, in this reader's snapshot.
+    pub async fn last_successful_import(&mut self) -> Result<Option<ImportRow>> {
+        sqlx::query(&format!(
+            "SELECT {} FROM imports i WHERE i.status = 'successful'
+             ORDER BY i.finished_at DESC, i.id DESC LIMIT 1",
+            *IMPORT_COLUMNS
+        ))
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .map(|r| row_to_import(&r))
+        .transpose()
+    }
+
     /// Hands `each` the instances behind the values of `product_id` and
     /// `metric` (a sub-capacity metric; `full_metric` names its
     /// full-capacity twin) on `day`: one per server, computer on it and
@@ -114,8 +172,8 @@ impl Store {
     /// product, then, per snapshot that gave a server's value, the
     /// product's instances present at it with their computer's partitions.
     /// One product's rows are held to be ordered.
-    pub async fn audit_server_instances(
-        &self,
+    pub async fn server_instances(
+        &mut self,
         day: NaiveDate,
         product_id: &str,
         metric: &str,
@@ -132,7 +190,7 @@ impl Store {
             full_cores: Option<i64>,
             explanation: serde_json::Value,
         }
-        let mut conn = self.pool.acquire().await?;
+        let conn = &mut *self.tx;
         let day_s = day_text(day);
         let mut servers: HashMap<String, ServerPart> = HashMap::new();
         {
@@ -240,7 +298,6 @@ impl Store {
                 });
             }
         }
-        drop(conn);
         out.sort_by(|a, b| {
             (
                 a.server.server_id,
@@ -265,7 +322,7 @@ impl Store {
     /// Hands `each` the classification audit trail's entries made in
     /// `from..=to` (UTC days), in the order they were made.
     pub async fn audit_trail_between(
-        &self,
+        &mut self,
         from: NaiveDate,
         to: NaiveDate,
         mut each: impl FnMut(AuditRow) -> std::io::Result<()> + Send,
@@ -282,7 +339,7 @@ impl Store {
         )
         .bind(crate::to_ms(start))
         .bind(crate::to_ms(end))
-        .fetch(&self.pool);
+        .fetch(&mut *self.tx);
         let mut n = 0;
         while let Some(r) = rows.next().await {
             let r = r?;
@@ -309,13 +366,13 @@ impl Store {
     /// counted, and the visible computers whose latest scan is older than
     /// `stale_before` (none when `None`), with the names of the computers
     /// named.
-    pub async fn audit_condition(
-        &self,
+    pub async fn condition(
+        &mut self,
         from: NaiveDate,
         to: NaiveDate,
         stale_before: Option<DateTime<Utc>>,
     ) -> Result<AuditCondition> {
-        let mut conn = self.pool.acquire().await?;
+        let conn = &mut *self.tx;
         let heads = sqlx::query(
             "SELECT id, taken_at, day, pvu_table_version, details FROM license_snapshots
              WHERE published = 1 AND day BETWEEN ? AND ? ORDER BY day, taken_at, id",
@@ -335,7 +392,7 @@ impl Store {
             });
         }
         let last_snapshot = match snapshots.last() {
-            Some(h) => Some(load_snapshot(&mut conn, h.id).await?),
+            Some(h) => Some(load_snapshot(&mut *conn, h.id).await?),
             None => None,
         };
         // Every computer whose charge could not be counted, by reason.

@@ -29,7 +29,8 @@ mod software_query;
 mod users;
 
 pub use audit_snapshot::{
-    AuditCondition, AuditServerInstance, AuditSnapshotHead, AuditStaleComputer, AuditUncounted,
+    AuditCondition, AuditReader, AuditServerInstance, AuditSnapshotHead, AuditStaleComputer,
+    AuditUncounted,
 };
 pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
 pub use imports::{
