@@ -4,6 +4,7 @@
 //! `openlmt_server::audit_snapshot`, the same code as
 //! `GET /api/sam/audit_snapshot`, so both give the same bytes.
 
+use crate::config::{self, FileConfig};
 use crate::users::store;
 use crate::DataDirArgs;
 use anyhow::{bail, Context};
@@ -41,6 +42,15 @@ pub async fn run(args: AuditSnapshotArgs) -> anyhow::Result<ExitCode> {
     };
     if from > to {
         bail!("--from ({from}) is after --to ({to})");
+    }
+    // A mistyped data directory must not give an empty snapshot.
+    let file = FileConfig::load(args.dir.config.as_deref())?;
+    let db = config::database_path(&config::data_dir(args.dir.data_dir.as_ref(), &file));
+    if !db.exists() {
+        bail!(
+            "there is no openlmt database at {} (check --data-dir or --config)",
+            db.display()
+        );
     }
     let store = store(&args.dir).await?;
     // Written beside the target and renamed into place, so a failure never

@@ -291,6 +291,26 @@ fn the_audit_snapshot_is_one_deterministic_zip_over_http_and_the_cli() {
         .output()
         .unwrap();
     assert!(!o.status.success());
+    // A mistyped data directory: refused, nothing created.
+    let missing = out_dir.path().join("no-such-data");
+    let o = Command::new(bin())
+        .args([
+            "audit-snapshot",
+            "--output",
+            out.to_str().unwrap(),
+            "--data-dir",
+        ])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no openlmt database"));
+    assert!(!missing.exists());
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        first,
+        "a refused run left the file"
+    );
 
     let files = unzip(&first);
     if let Ok(dir) = std::env::var("AUDIT_SNAPSHOT_DUMP") {
