@@ -470,7 +470,10 @@ fn the_audit_snapshot_is_one_deterministic_zip_over_http_and_the_cli() {
     assert!(cond.contains("Last successful import: id "), "{cond}");
     assert!(cond.contains("TLM_VM"), "{cond}");
 
-    // Permissions and bad dates.
+    // Authentication, permissions and bad dates.
+    let r = s.http.get(s.url("/api/sam/audit_snapshot")).send().unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.json::<Value>().unwrap()["error"].is_string());
     s.add_user("viewer", "viewer-password-1", &["view_software"]);
     let t2 = s.token("viewer", "viewer-password-1");
     let r = s.get_as(&t2, "/api/sam/audit_snapshot");
