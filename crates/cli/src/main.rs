@@ -1,6 +1,7 @@
 //! `openlmt`: the server, its administration commands, and a client for
 //! the import API.
 
+mod audit_snapshot;
 mod catalog;
 mod client;
 mod config;
@@ -45,6 +46,8 @@ enum Command {
     /// Manage the PVU table the licence metrics use (works while the server runs).
     #[command(subcommand)]
     PvuTable(pvu_table::PvuTableCommand),
+    /// Write the audit snapshot of a period (a zip in ILMT's layout) from the data directory.
+    AuditSnapshot(audit_snapshot::AuditSnapshotArgs),
 }
 
 /// Where the data directory is, for commands that open it directly.
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             Command::Scan(args) => scan::run(args).await,
             Command::Catalog(cmd) => catalog::run(cmd).await,
             Command::PvuTable(cmd) => pvu_table::run(cmd).await,
+            Command::AuditSnapshot(args) => audit_snapshot::run(args).await,
         }
     });
     match result {

@@ -227,7 +227,7 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
     let expected_sub = (v1 + v2).min(host_cores) * 70 + lone_vcpus * 120;
     assert_eq!(sub["hwm_quantity"], expected_sub, "{usage}");
     assert_eq!(sub["metric_id"], 4);
-    assert_eq!(sub["product_id"].as_i64().is_some(), true);
+    assert!(sub["product_id"].as_i64().is_some());
     assert_eq!(sub["product_release_guid"], "acme-server-7");
     assert_eq!(sub["bundle_id"], 0);
     assert_eq!(sub["bundle_type"], -1);

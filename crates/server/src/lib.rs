@@ -3,6 +3,7 @@
 //! Architecture invariant: this is the only crate that knows the wire
 //! format (field names, status codes, headers); see [`wire`].
 
+pub mod audit_snapshot;
 pub mod auth;
 pub mod catalog;
 pub mod error;
@@ -172,6 +173,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/sam/v2/license_usage/daily",
             get(license::daily).route_layer(middleware::from_fn(params::json_body_params)),
+        )
+        .route(
+            "/api/sam/audit_snapshot",
+            get(license::audit_snapshot).route_layer(middleware::from_fn(params::json_body_params)),
         )
         .route(
             "/api/sam/v2/scan_results_upload",

@@ -151,8 +151,12 @@ fn row_value(kind: FieldKind, v: Option<&JsonValue>) -> RowValue {
 /// default the [`DEFAULT_PERIOD_DAYS`] days ending today (UTC).
 fn period(params: &Params, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let end = parse_date(params, "enddate")?.unwrap_or(today);
-    let start =
-        parse_date(params, "startdate")?.unwrap_or(end - Duration::days(DEFAULT_PERIOD_DAYS - 1));
+    let start = match parse_date(params, "startdate")? {
+        Some(d) => d,
+        None => end
+            .checked_sub_signed(Duration::days(DEFAULT_PERIOD_DAYS - 1))
+            .ok_or_else(|| ApiError::bad_request(format!("`enddate` ({end}) is out of range")))?,
+    };
     if start > end {
         return Err(ApiError::bad_request(format!(
             "`startdate` ({start}) is after `enddate` ({end})"
@@ -435,4 +439,42 @@ async fn product_total(
         .iter()
         .find(|(_, p, m, _)| *p == first.product_id && m == metric)
         .map_or(0, |(_, _, _, q)| *q))
+}
+
+/// `GET /api/sam/audit_snapshot?startdate=&enddate=`: the audit snapshot
+/// of the period (by default the [`DEFAULT_PERIOD_DAYS`] days ending today,
+/// UTC) as a zip, the same bytes as `openlmt audit-snapshot`
+/// ([`crate::audit_snapshot`]).
+pub async fn audit_snapshot(
+    State(app): State<AppState>,
+    caller: Caller,
+    ListParams(params): ListParams,
+) -> Result<Response, ApiError> {
+    use crate::audit_snapshot::{archive_name, cluster_id, write_audit_snapshot};
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    caller.require(Permission::ViewLicenseMetrics, "read the licence metrics")?;
+    let (start, end) = period(&params, Utc::now().date_naive())?;
+    let out = std::io::Cursor::new(Vec::new());
+    let zip = write_audit_snapshot(app.engine.store(), start, end, &cluster_id(), out)
+        .await
+        .map_err(|e| match e {
+            crate::audit_snapshot::AuditSnapshotError::Store(e) => ApiError::from(e),
+            other => ApiError::internal(other),
+        })?
+        .into_inner();
+    let mut resp = zip.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        archive_name(start, end)
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }

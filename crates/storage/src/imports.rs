@@ -80,7 +80,7 @@ pub type StoredScanPackage = NewScanPackageRecord;
 
 /// The columns of an [`ImportRow`] (the counts test the states by the
 /// enum's own texts).
-static IMPORT_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub(crate) static IMPORT_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "i.id, i.import_type, i.trigger, i.requested_by, i.status,
     i.requested_at, i.started_at, i.finished_at, i.progress, i.error,
@@ -99,7 +99,7 @@ fn parse_enum<T: std::str::FromStr>(r: &SqliteRow, col: &str) -> Result<T> {
         .map_err(|_| StoreError::Corrupt(format!("bad {col} `{text}`")))
 }
 
-fn row_to_import(r: &SqliteRow) -> Result<ImportRow> {
+pub(crate) fn row_to_import(r: &SqliteRow) -> Result<ImportRow> {
     let opt_time = |col: &str| -> Result<Option<DateTime<Utc>>> {
         Ok(r.try_get::<Option<i64>, _>(col)?.map(from_ms))
     };

@@ -14,6 +14,7 @@ macro_rules! visible_instance {
     };
 }
 
+mod audit_snapshot;
 mod classification;
 mod imports;
 mod inventory;
@@ -27,6 +28,10 @@ mod software;
 mod software_query;
 mod users;
 
+pub use audit_snapshot::{
+    AuditCondition, AuditReader, AuditServerInstance, AuditSnapshotHead, AuditStaleComputer,
+    AuditUncounted,
+};
 pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
 pub use imports::{
     ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, Published, PublishedScanPackage,

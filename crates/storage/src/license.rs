@@ -269,11 +269,11 @@ pub struct LicensePublished {
 
 type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
 
-fn day_text(d: NaiveDate) -> String {
+pub(crate) fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-fn parse_day(s: &str) -> Result<NaiveDate> {
+pub(crate) fn parse_day(s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|e| StoreError::Corrupt(format!("bad day `{s}`: {e}")))
 }
@@ -282,7 +282,7 @@ fn json_text(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
 }
 
-fn parse_json(s: &str) -> serde_json::Value {
+pub(crate) fn parse_json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
 }
 
@@ -680,40 +680,8 @@ impl Store {
     /// (the earliest day on a tie), ordered as ILMT orders them: by
     /// metric, then product number.
     pub async fn license_usage(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<UsageRow>> {
-        let rows = sqlx::query(
-            "SELECT d.product_id, d.metric, d.day, d.quantity, d.cores,
-                    p.num, p.publisher, p.name, p.release
-             FROM (SELECT product_id, metric, day, quantity, cores,
-                          ROW_NUMBER() OVER (PARTITION BY product_id, metric
-                                             ORDER BY quantity DESC, day ASC) AS rn
-                   FROM license_product_days WHERE day BETWEEN ?1 AND ?2) d
-             JOIN inventory_products p ON p.id = d.product_id
-             WHERE d.rn = 1",
-        )
-        .bind(day_text(from))
-        .bind(day_text(to))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(UsageRow {
-                product_id: r.try_get("product_id")?,
-                metric: r.try_get("metric")?,
-                peak_day: parse_day(r.try_get::<&str, _>("day")?)?,
-                quantity: r.try_get("quantity")?,
-                cores: r.try_get("cores")?,
-                product_num: r.try_get::<Option<i64>, _>("num")?.unwrap_or(0),
-                publisher: r.try_get("publisher")?,
-                name: r.try_get("name")?,
-                release: r.try_get("release")?,
-            });
-        }
-        out.sort_by(|a, b| {
-            metric_rank(&a.metric)
-                .cmp(&metric_rank(&b.metric))
-                .then(a.product_num.cmp(&b.product_num))
-        });
-        Ok(out)
+        let mut conn = self.pool.acquire().await?;
+        usage_in(&mut conn, from, to).await
     }
 
     /// Every product's value on every server on `day`, with the server as
@@ -761,17 +729,8 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, String, String, i64)>> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT day, product_id, metric, quantity FROM license_product_days
-             WHERE day BETWEEN ? AND ? ORDER BY day, product_id, metric",
-        )
-        .bind(day_text(from))
-        .bind(day_text(to))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(d, p, m, q)| Ok((parse_day(&d)?, p, m, q)))
-            .collect()
+        let mut conn = self.pool.acquire().await?;
+        product_days_in(&mut conn, from, to).await
     }
 
     /// The latest published snapshot (for the servers and their rates as
@@ -788,6 +747,71 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+/// The peak of every product and metric over the days `from..=to`
+/// (the earliest day on a tie), ordered as ILMT orders them: by
+/// metric, then product number. Read on `conn` (a transaction's, for
+/// one snapshot with other reads).
+pub(crate) async fn usage_in(
+    conn: &mut sqlx::SqliteConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<UsageRow>> {
+    let rows = sqlx::query(
+        "SELECT d.product_id, d.metric, d.day, d.quantity, d.cores,
+                p.num, p.publisher, p.name, p.release
+         FROM (SELECT product_id, metric, day, quantity, cores,
+                      ROW_NUMBER() OVER (PARTITION BY product_id, metric
+                                         ORDER BY quantity DESC, day ASC) AS rn
+               FROM license_product_days WHERE day BETWEEN ?1 AND ?2) d
+         JOIN inventory_products p ON p.id = d.product_id
+         WHERE d.rn = 1",
+    )
+    .bind(day_text(from))
+    .bind(day_text(to))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(UsageRow {
+            product_id: r.try_get("product_id")?,
+            metric: r.try_get("metric")?,
+            peak_day: parse_day(r.try_get::<&str, _>("day")?)?,
+            quantity: r.try_get("quantity")?,
+            cores: r.try_get("cores")?,
+            product_num: r.try_get::<Option<i64>, _>("num")?.unwrap_or(0),
+            publisher: r.try_get("publisher")?,
+            name: r.try_get("name")?,
+            release: r.try_get("release")?,
+        });
+    }
+    out.sort_by(|a, b| {
+        metric_rank(&a.metric)
+            .cmp(&metric_rank(&b.metric))
+            .then(a.product_num.cmp(&b.product_num))
+    });
+    Ok(out)
+}
+
+/// The daily values of products between two days, in day order (the
+/// chart and the audit snapshot).
+pub(crate) async fn product_days_in(
+    conn: &mut sqlx::SqliteConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(NaiveDate, String, String, i64)>> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT day, product_id, metric, quantity FROM license_product_days
+         WHERE day BETWEEN ? AND ? ORDER BY day, product_id, metric",
+    )
+    .bind(day_text(from))
+    .bind(day_text(to))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(d, p, m, q)| Ok((parse_day(&d)?, p, m, q)))
+        .collect()
 }
 
 /// `license_usage_per_server` as a list: every product's value of every
@@ -873,7 +897,11 @@ fn metric_rank(m: &str) -> usize {
         .unwrap_or(METRIC_CODES.len())
 }
 
-fn server_from_row(r: &SqliteRow, name_col: &str, cores_col: &str) -> Result<SnapshotServer> {
+pub(crate) fn server_from_row(
+    r: &SqliteRow,
+    name_col: &str,
+    cores_col: &str,
+) -> Result<SnapshotServer> {
     Ok(SnapshotServer {
         key: r.try_get("server_key")?,
         server_id: r.try_get("server_id")?,
@@ -891,7 +919,10 @@ fn server_from_row(r: &SqliteRow, name_col: &str, cores_col: &str) -> Result<Sna
     })
 }
 
-async fn load_snapshot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<StoredSnapshot> {
+pub(crate) async fn load_snapshot(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<StoredSnapshot> {
     let head =
         sqlx::query("SELECT taken_at, day, pvu_table_version FROM license_snapshots WHERE id = ?")
             .bind(id)

@@ -245,29 +245,8 @@ impl Store {
 
     /// The catalog the software inventory was last discovered with.
     pub async fn inventory_catalog(&self) -> Result<Option<InventoryCatalogInfo>> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT key, value FROM meta WHERE key IN (?1, ?2, ?3, ?4)")
-                .bind(META_HASH)
-                .bind(META_VERSION)
-                .bind(META_APPLIED_AT)
-                .bind(META_IMPORT)
-                .fetch_all(&self.pool)
-                .await?;
-        let m: HashMap<String, String> = rows.into_iter().collect();
-        let Some(hash) = m.get(META_HASH) else {
-            return Ok(None);
-        };
-        let int = |k: &str| {
-            m.get(k)
-                .and_then(|v| v.parse::<i64>().ok())
-                .ok_or_else(|| StoreError::Corrupt(format!("meta `{k}` is not a number")))
-        };
-        Ok(Some(InventoryCatalogInfo {
-            hash: hash.clone(),
-            version: m.get(META_VERSION).cloned().unwrap_or_default(),
-            applied_at: int(META_APPLIED_AT)?,
-            import_id: int(META_IMPORT)?,
-        }))
+        let mut conn = self.pool.acquire().await?;
+        inventory_catalog_in(&mut conn).await
     }
 
     /// The computers a complete import must (re-)discover: those it staged
@@ -784,4 +763,34 @@ async fn write_catalog(
         .await?;
     }
     Ok(())
+}
+
+/// The catalog the software inventory was last discovered with, read on
+/// `conn` (a transaction's, for one snapshot with other reads).
+pub(crate) async fn inventory_catalog_in(
+    conn: &mut sqlx::SqliteConnection,
+) -> Result<Option<InventoryCatalogInfo>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM meta WHERE key IN (?1, ?2, ?3, ?4)")
+            .bind(META_HASH)
+            .bind(META_VERSION)
+            .bind(META_APPLIED_AT)
+            .bind(META_IMPORT)
+            .fetch_all(&mut *conn)
+            .await?;
+    let m: HashMap<String, String> = rows.into_iter().collect();
+    let Some(hash) = m.get(META_HASH) else {
+        return Ok(None);
+    };
+    let int = |k: &str| {
+        m.get(k)
+            .and_then(|v| v.parse::<i64>().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("meta `{k}` is not a number")))
+    };
+    Ok(Some(InventoryCatalogInfo {
+        hash: hash.clone(),
+        version: m.get(META_VERSION).cloned().unwrap_or_default(),
+        applied_at: int(META_APPLIED_AT)?,
+        import_id: int(META_IMPORT)?,
+    }))
 }
