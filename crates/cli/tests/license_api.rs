@@ -12,7 +12,19 @@
 //! /sys/class/dmi/id/product_uuid); the first in the byte-swapped form that
 //! VMware and older dmidecode print.
 
+//!
+//! With `LICENSE_API_DUMP=DIR` the first test leaves the answers it checks
+//! in DIR (the examples of docs/api.md section 15 come from there).
+
 mod common;
+
+/// Keeps an answer for the documentation (see the module doc).
+fn dump(name: &str, body: &Value) {
+    if let Ok(dir) = std::env::var("LICENSE_API_DUMP") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(Path::new(&dir).join(name), body.to_string()).unwrap();
+    }
+}
 
 use chrono::Utc;
 use common::{corpus, enc, write_package_members, TestServer};
@@ -219,6 +231,7 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
     let usage = s.json(&format!(
         "/api/sam/v2/license_usage?token={token}&startdate={today}&enddate={today}"
     ));
+    dump("license_usage.json", &usage);
     let u = rows(&usage);
     assert_eq!(usage["total"], 2, "{usage}");
     // The Xeon E5504 (model number 5504) is in ILMT's row "Xeon Multi-core
@@ -241,6 +254,7 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
         "/api/sam/v2/license_usage_per_server?token={token}&date={today}&criteria={}",
         enc(r#"{"and":[["metric_code_name","=","PVU_SUB_CAP"]]}"#)
     ));
+    dump("license_usage_per_server.json", &per);
     let p = rows(&per);
     assert_eq!(per["total"], 2, "{per}");
     let host_row = p
@@ -273,6 +287,17 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
     let ex = s.json(&format!(
         "/api/sam/v2/license_usage/explain?token={token}&product_id={product_id}&metric_id=4&date={today}"
     ));
+    dump("explain.json", &ex);
+    dump(
+        "computers.json",
+        &s.json(&format!(
+            "/api/sam/v2/computers?token={token}&columns[]=id&columns[]=name&columns[]=is_managed_by_vm_manager&columns[]=computer_hardware.computer_type&columns[]=computer_hardware.server_id&columns[]=computer_hardware.server_name&columns[]=computer_hardware.server_type&columns[]=computer_hardware.server_cores&columns[]=computer_hardware.partition_cores&columns[]=computer_hardware.pvu_per_core&columns[]=computer_hardware.default_pvu_value&columns[]=computer_hardware.custom_pvu_per_core"
+        )),
+    );
+    dump(
+        "pvu_table.json",
+        &s.get_as(&token, "/api/pvu_table").json().unwrap(),
+    );
     assert_eq!(ex["quantity"], expected_sub, "{ex}");
     let servers = ex["servers"].as_array().unwrap();
     let host = servers

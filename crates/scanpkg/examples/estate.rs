@@ -108,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut c = ComputerInfo::new(format!("vm-{i:06}"));
             c.computer_name = Some(format!("vm-{i:06}"));
             c.operating_system = guest_ev.os_pretty_name.clone();
-            let t = if i % every == 0 {
+            let t = if i.is_multiple_of(every) {
                 licensed += 1;
                 &licensed_t
             } else {
