@@ -463,6 +463,7 @@ fn history_pages_steps_logs_and_retention() {
             "Find scan packages",
             "Read and write scan packages",
             "Software discovery",
+            "Licence metrics",
             "Publish"
         ]
     );

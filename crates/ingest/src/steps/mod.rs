@@ -245,6 +245,7 @@ mod tests {
                 ("Find scan packages", 9),
                 ("Read and write scan packages", 80),
                 ("Software discovery", 10),
+                ("Licence metrics", 3),
                 ("Publish", 5),
             ]
         );
@@ -260,7 +261,7 @@ mod tests {
                 "Read and write scan packages",
                 "Publish"
             ],
-            "a raw-data-only import does not discover software"
+            "a raw-data-only import neither discovers software nor computes licence metrics"
         );
         for s in &steps {
             assert!(!before_point(s.id()).is_empty(), "before_{}", s.id());
