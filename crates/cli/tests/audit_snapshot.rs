@@ -14,88 +14,15 @@
 mod common;
 
 use chrono::Utc;
+use common::fleet::{computer_yml, put_catalog, rows, text, write_packages};
 use common::{bin, corpus, enc, write_package_members, TestServer};
-use openlmt_scanpkg::vmman::{vmman_archive, vmman_scan_xml};
-use openlmt_scanpkg::{VmGuest, VmHost, VmManagerScan};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::io::{Cursor, Read};
 use std::path::Path;
 use std::process::Command;
 
-/// A PVU product recognised by the dpkg package `bash` (as license_api.rs).
-const CATALOG: &str = r#"{"catalog_version": "test-1",
- "products": [{"id": "acme-server-7", "publisher": "ACME", "name": "ACME Server", "release": "7.1",
-   "metric": "PVU",
-   "components": [{"id": "acme-engine-7", "name": "ACME Server Engine", "release": "7.1", "charged": true,
-     "signatures": [{"package": {"source": "dpkg", "name": "bash"}}]}]}]}"#;
-
 const CLUSTER: &str = "audit-test-cluster";
-
-fn text(path: &str) -> String {
-    std::fs::read_to_string(corpus().join(path)).unwrap()
-}
-
-fn element(t: &str, name: &str) -> String {
-    let open = format!("<{name}>");
-    let start = t.find(&open).unwrap() + open.len();
-    let end = t[start..].find(&format!("</{name}>")).unwrap() + start;
-    t[start..end].to_string()
-}
-
-fn computer_yml(endpoint: &str) -> Vec<u8> {
-    format!(
-        "format_version: 3\nendpointID: {endpoint}\nComputer Name: {endpoint}\nDNS Name: {endpoint}.example.test\nIP Address: [192.0.2.10]\nOperating System: Debian GNU/Linux 12 (bookworm)\nScan Time: 2026-12-01T12:00:00Z\n"
-    )
-    .into_bytes()
-}
-
-fn host_package(dir: &Path, guests: &[(String, u32)]) {
-    let scan = VmManagerScan {
-        member: String::new(),
-        id: Some("1712345678123456789".into()),
-        virtual_technology: Some("KVM_X86".into()),
-        observed_at: Utc::now() - chrono::Duration::minutes(5),
-        host: VmHost {
-            uuid: "00000000-0000-0000-0000-000000000000".into(),
-            name: Some("dl180".into()),
-            ..Default::default()
-        },
-        guests: guests
-            .iter()
-            .map(|(uuid, vcpus)| VmGuest {
-                uuid: uuid.clone(),
-                name: None,
-                vcpus: *vcpus,
-            })
-            .collect(),
-    };
-    let xml = vmman_scan_xml(&scan);
-    let vmman = vmman_archive(&[("vmman_scan_1.xml".to_string(), xml.into_bytes())]).unwrap();
-    write_package_members(
-        dir,
-        "202612011200-dl180.tar.gz",
-        &[
-            ("computer.yml".into(), computer_yml("dl180")),
-            (
-                "cpuinfo".into(),
-                text("cpuinfo/linux-hp-dl180").into_bytes(),
-            ),
-            ("dmidecode".into(), text("dmidecode/hp-dl180").into_bytes()),
-            ("0_vmman.tar.gz".into(), vmman),
-        ],
-    );
-}
-
-fn guest_package(dir: &Path, endpoint: &str, uuid: &str) {
-    let host = corpus().join("hosts/debian12-vm");
-    let mut members = vec![("computer.yml".to_string(), computer_yml(endpoint))];
-    for m in ["cpuinfo", "lscpu.json", "dpkg-status"] {
-        members.push((m.to_string(), std::fs::read(host.join(m)).unwrap()));
-    }
-    members.push(("product_uuid".into(), format!("{uuid}\n").into_bytes()));
-    write_package_members(dir, &format!("202612011200-{endpoint}.tar.gz"), &members);
-}
 
 /// A physical Dell R640 (its real dmidecode: two Xeon Gold 6244) running
 /// the product: no row of the bundled PVU table, so 120 by default.
@@ -172,40 +99,15 @@ fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn rows(v: &Value) -> Vec<Value> {
-    v["rows"].as_array().cloned().unwrap_or_default()
-}
-
 #[test]
 fn the_audit_snapshot_is_one_deterministic_zip_over_http_and_the_cli() {
     let s = TestServer::builder()
         .env("OPENLMT_CLUSTER_ID", CLUSTER)
         .start();
     let token = s.token("admin", common::ADMIN_PASSWORD);
-    let r = s.put_json_as(
-        &token,
-        "/api/catalog",
-        &serde_json::from_str::<Value>(CATALOG).unwrap(),
-    );
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
-
-    let d1 = element(&text("virsh/dumpxml1"), "uuid");
-    let d2 = element(&text("virsh/dumpxml2"), "uuid");
-    let v1: u32 = element(&text("virsh/dumpxml1"), "vcpu").parse().unwrap();
-    let v2: u32 = element(&text("virsh/dumpxml2"), "vcpu").parse().unwrap();
+    put_catalog(&s, &token);
+    write_packages(&s);
     let ds = s.datasource();
-    host_package(&ds, &[(d1.clone(), v1), (d2.clone(), v2)]);
-    guest_package(&ds, "guest1", &d1);
-    guest_package(&ds, "guest2", &d2);
-    let lone = {
-        let t = text("dmidecode/rhel-6.2-vmware-2vcpus");
-        let line = t
-            .lines()
-            .find(|l| l.trim_start().starts_with("UUID:"))
-            .unwrap();
-        line.split_once(':').unwrap().1.trim().to_string()
-    };
-    guest_package(&ds, "lonevm", &lone);
     r640_package(&ds);
     let done = s.import_and_wait();
     assert_eq!(done["status"], "successful", "{done}");

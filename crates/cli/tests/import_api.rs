@@ -486,8 +486,8 @@ fn history_pages_steps_logs_and_retention() {
             .unwrap();
     assert!(log.lines().count() >= 5);
     assert!(log.lines().all(|l| line.is_match(l)), "{log}");
-    assert!(log.contains("Step 1/5: Validate data sources"));
-    assert!(log.contains("Step 4/5: Software discovery"));
+    assert!(log.contains("Step 1/6: Validate data sources"));
+    assert!(log.contains("Step 4/6: Software discovery"));
     assert!(log.contains("computers to discover"), "{log}");
     assert!(log.contains("finished successfully"));
 

@@ -49,7 +49,7 @@ fn keys(v: &Value) -> Vec<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
 }
 
-const COMPUTER_FIELDS: [&str; 29] = [
+const COMPUTER_FIELDS: [&str; 30] = [
     "id",
     "bigfix_id",
     "endpoint_id",
@@ -70,6 +70,7 @@ const COMPUTER_FIELDS: [&str; 29] = [
     "hypervisor",
     "data_source",
     "deleted_at",
+    "is_managed_by_vm_manager",
     "system_uuid",
     "system_manufacturer",
     "system_product",
@@ -418,8 +419,10 @@ fn imported_computers_are_listed_filtered_and_paged() {
     assert_eq!(c["data_source"], "default");
     // Clients key on bigfix_id: the computer's stable id.
     assert_eq!(c["bigfix_id"], c["id"]);
-    // The corpus host is a 2-vCPU KVM guest: virtual, its 2 cores are the
-    // partition's, and the server's (the host's) are not known.
+    // The corpus host is a 2-vCPU KVM guest with no VM-manager data: the
+    // licence hierarchy counts it on its own (TLM_VM, 120 per core, named by
+    // its id as the package has no SMBIOS UUID), so the server is itself.
+    let tlm = format!("TLM_VM_{}", c["id"]);
     assert_eq!(
         c["computer_hardware"],
         serde_json::json!({
@@ -427,14 +430,21 @@ fn imported_computers_are_listed_filtered_and_paged() {
             "processor_brand_string": c["processor_brand"],
             "processor_vendor": c["processor_vendor"],
             "partition_cores": 2,
-            "server_cores": null,
-            // No dmidecode in the package: no model, and no server facts.
+            "server_cores": 2,
+            // No dmidecode in the package: no model, and no maker.
             "system_model": null,
             "server_vendor": null,
             "server_model": null,
-            "server_serial_number": null,
+            "server_serial_number": tlm,
+            "server_id": c["id"],
+            "server_name": tlm,
+            "server_type": 1,
+            "pvu_per_core": 120,
+            "default_pvu_value": 120,
+            "custom_pvu_per_core": null,
         })
     );
+    assert_eq!(c["is_managed_by_vm_manager"], false);
     let re = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$").unwrap();
     for k in ["first_seen", "last_seen"] {
         assert!(re.is_match(c[k].as_str().unwrap_or("")), "{k}: {}", c[k]);

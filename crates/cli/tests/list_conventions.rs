@@ -317,9 +317,15 @@ fn criteria_take_strings_the_last_operator_and_single_quotes() {
             with_criteria(COMPUTERS, r#"{"and":[["computer_hardware.computer_type","=","1"]]}"#),
             vec!["old", "recent-a", "recent-b"],
         ),
+        // No VM-manager data: each VM is its own server (TLM_VM), whose
+        // cores are its own (counting-rules.md §6).
         (
             with_criteria(COMPUTERS, r#"{"and":[["computer_hardware.server_cores","!=",null]]}"#),
-            vec![],
+            vec!["old", "recent-a", "recent-b"],
+        ),
+        (
+            with_criteria(COMPUTERS, r#"{"and":[["computer_hardware.server_type","=","1"]]}"#),
+            vec!["old", "recent-a", "recent-b"],
         ),
         (
             with_criteria(COMPUTERS, "{'and':[['name','=','old']]}"),

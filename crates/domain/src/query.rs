@@ -74,6 +74,8 @@ static COMPUTER_FIELDS: [Field; 44] = [
     f("hypervisor", Text),
     f("data_source", Text),
     f("deleted_at", Time),
+    // Placed on its host by VM-manager data in the latest licence hierarchy.
+    f("is_managed_by_vm_manager", Bool),
     // The hardware identity (SMBIOS), as the last scan package states it.
     f("system_uuid", Text),
     f("system_manufacturer", Text),
@@ -100,7 +102,6 @@ static COMPUTER_FIELDS: [Field; 44] = [
     f("computer_hardware.pvu_per_core", Int),
     f("computer_hardware.default_pvu_value", Int),
     f("computer_hardware.custom_pvu_per_core", Int),
-    f("is_managed_by_vm_manager", Bool),
 ];
 
 static INSTALLED_PACKAGE_FIELDS: [Field; 6] = [

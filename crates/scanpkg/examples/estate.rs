@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::read(corpus.join("cpuinfo/linux-hp-dl180"))?,
     );
     host_ev.push(
-        "dmidecode",
+        "dmidecode.txt",
         std::fs::read(corpus.join("dmidecode/hp-dl180"))?,
     );
     let host_t = ScanPackageTemplate::new(&host_ev)?;

@@ -60,6 +60,7 @@ pub fn computer_json(r: &ComputerRow) -> Map<String, JsonValue> {
         "hypervisor": r.hypervisor,
         "data_source": r.data_source,
         "deleted_at": time(r.deleted_at),
+        "is_managed_by_vm_manager": r.placement.as_ref().is_some_and(|p| p.by_vm_manager),
     }));
     // The rest one by one (json! would recurse too deeply with them all).
     // The server fields come from the latest licence hierarchy when it
@@ -369,7 +370,7 @@ mod tests {
         assert_eq!(m["computer_hardware.custom_pvu_per_core"], 100);
         assert_eq!(m["is_managed_by_vm_manager"], true);
         assert_eq!(m["computer_hardware.computer_type"], 1);
-        assert_eq!(keys(nested).last().unwrap(), "is_managed_by_vm_manager");
+        assert_eq!(keys(nested).last().unwrap(), "computer_hardware");
         let fact = RawInstalledPackage {
             computer_id: 1,
             name: "a".into(),

@@ -2,6 +2,7 @@
 //! fresh data directory and talks HTTP to it like any client.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod panel;
 
 use reqwest::blocking::{Client, Response};
