@@ -26,7 +26,7 @@ INSERT INTO license_snapshot_instances
   FROM n, license_snapshot_instances i, src WHERE i.snapshot_id = src.id;
 INSERT INTO license_server_days
   SELECT date(d.day, '-' || n.k || ' days'), d.product_id, d.metric, d.server_key, -n.k,
-         d.quantity, d.cores, d.explanation
+         d.quantity, d.cores
   FROM n, license_server_days d, src WHERE d.day = src.day;
 INSERT INTO license_product_days
   SELECT d.product_id, d.metric, date(d.day, '-' || n.k || ' days'), d.quantity, d.cores,

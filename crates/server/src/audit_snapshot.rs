@@ -327,10 +327,9 @@ pub fn processor_label(rate: &Value) -> String {
 
 fn pvu_row(n: u64, u: &UsageRow, r: &AuditServerInstance) -> [String; 30] {
     let s = &r.server;
-    let comment = r.explanation["comment"]
-        .as_str()
-        .or_else(|| s.basis["comment"].as_str())
-        .unwrap_or("");
+    // ILMT's comment of the server (TLM_VM: "Incomplete virtualization
+    // hierarchy"), as the hierarchy stored it.
+    let comment = s.basis["comment"].as_str().unwrap_or("");
     let component = match (&r.component_name, &r.component_release) {
         (Some(n), Some(v)) if !v.is_empty() => format!("{n} {v}"),
         (Some(n), _) => n.clone(),

@@ -39,8 +39,6 @@ pub struct AuditServerInstance {
     /// The server's full-capacity value and cores of the product, when stored.
     pub full_quantity: Option<i64>,
     pub full_cores: Option<i64>,
-    /// How the server's value was reached (the licence crate's explanation).
-    pub explanation: serde_json::Value,
     pub computer_id: i64,
     pub computer_name: Option<String>,
     pub computer_deleted: bool,
@@ -188,14 +186,13 @@ impl AuditReader {
             sub_cores: i64,
             full_quantity: Option<i64>,
             full_cores: Option<i64>,
-            explanation: serde_json::Value,
         }
         let conn = &mut *self.tx;
         let day_s = day_text(day);
         let mut servers: HashMap<String, ServerPart> = HashMap::new();
         {
             let mut rows = sqlx::query(
-                "SELECT d.snapshot_id, d.quantity, d.cores AS sub_cores, d.explanation,
+                "SELECT d.snapshot_id, d.quantity, d.cores AS sub_cores,
                         s.server_key, s.server_id, s.name, s.kind, s.vendor, s.model, s.serial,
                         s.total_processors, s.cores, s.pvu_per_core, s.capped, s.custom_pvu,
                         s.basis, sc.processor_brand AS server_brand,
@@ -227,7 +224,6 @@ impl AuditReader {
                         sub_cores: r.try_get("sub_cores")?,
                         full_quantity: r.try_get("full_quantity")?,
                         full_cores: r.try_get("full_cores")?,
-                        explanation: parse_json(r.try_get("explanation")?),
                     },
                 );
             }
@@ -277,7 +273,6 @@ impl AuditReader {
                     sub_cores: part.sub_cores,
                     full_quantity: part.full_quantity,
                     full_cores: part.full_cores,
-                    explanation: part.explanation.clone(),
                     computer_id: r.try_get("computer_id")?,
                     computer_name: r.try_get("computer_name")?,
                     computer_deleted: r.try_get::<Option<i64>, _>("is_deleted")?.unwrap_or(0) != 0,

@@ -698,7 +698,36 @@ impl Store {
         product_id: &str,
         metric: &str,
     ) -> Result<Vec<ServerUsageRow>> {
-        self.server_usage(day, Some((product_id, metric))).await
+        let mut rows = self.server_usage(day, Some((product_id, metric))).await?;
+        let Some(calc) = self.calculator() else {
+            return Ok(rows);
+        };
+        // Each value's snapshot is evaluated again for this product: the
+        // same arithmetic that stored the value, with its explanation.
+        let only: BTreeSet<String> = std::iter::once(product_id.to_string()).collect();
+        let mut tx = self.read_tx().await?;
+        let snapshots: BTreeSet<i64> = rows.iter().map(|r| r.snapshot_id).collect();
+        let mut found: HashMap<(i64, String), serde_json::Value> = HashMap::new();
+        for id in snapshots {
+            let held = holdings(&mut tx, id, Some(&only)).await?;
+            if held.is_empty() {
+                continue;
+            }
+            let snap = load_snapshot_of(&mut tx, id, &computers_of(&held)).await?;
+            let (values, _) = calc.server_values(&snap, &held);
+            for v in values {
+                if v.metric == metric && v.product_id == product_id {
+                    found.insert((id, v.server_key), v.explanation);
+                }
+            }
+        }
+        tx.commit().await?;
+        for r in &mut rows {
+            if let Some(e) = found.remove(&(r.snapshot_id, r.server.key.clone())) {
+                r.explanation = e;
+            }
+        }
+        Ok(rows)
     }
 
     async fn server_usage(
@@ -826,7 +855,7 @@ impl ListSource for LicenseServerUsageList {
     type Row = ServerUsageRow;
     const ENTITY: Entity = Entity::LicenseServerUsage;
     const SELECT: &'static str = "SELECT d.day, d.product_id, d.metric, d.quantity, d.cores,
-            d.explanation, d.snapshot_id, p.num, p.publisher, p.name, p.release,
+            d.snapshot_id, p.num, p.publisher, p.name, p.release,
             s.server_key, s.server_id, s.name AS server_name, s.kind, s.vendor, s.model,
             s.serial, s.total_processors, s.cores AS server_cores, s.pvu_per_core,
             s.capped, s.custom_pvu, s.basis,
@@ -882,7 +911,7 @@ impl ListSource for LicenseServerUsageList {
             metric: r.try_get("metric")?,
             quantity: r.try_get("quantity")?,
             cores: r.try_get("cores")?,
-            explanation: parse_json(r.try_get("explanation")?),
+            explanation: serde_json::Value::Null,
             snapshot_id: r.try_get("snapshot_id")?,
             active_computers: r.try_get("active_computers")?,
             server: server_from_row(r, "server_name", "server_cores")?,
@@ -964,6 +993,70 @@ pub(crate) async fn load_snapshot(
         servers,
         partitions,
     })
+}
+
+/// A stored snapshot restricted to the computers `computers` (a JSON array
+/// of ids) and the servers they count on: what evaluating charges of those
+/// computers needs (the rest of the estate is not read).
+async fn load_snapshot_of(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+    computers: &str,
+) -> Result<StoredSnapshot> {
+    let head =
+        sqlx::query("SELECT taken_at, day, pvu_table_version FROM license_snapshots WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let partitions = sqlx::query(
+        "SELECT computer_id, server_key, cores, reason FROM license_snapshot_partitions
+         WHERE snapshot_id = ?1 AND computer_id IN (SELECT value FROM json_each(?2))
+         ORDER BY computer_id, server_key",
+    )
+    .bind(id)
+    .bind(computers)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(SnapshotPartition {
+            computer_id: r.try_get("computer_id")?,
+            server_key: r.try_get("server_key")?,
+            cores: r.try_get("cores")?,
+            reason: parse_json(r.try_get("reason")?),
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+    let keys: BTreeSet<&str> = partitions.iter().map(|p| p.server_key.as_str()).collect();
+    let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
+    let servers = sqlx::query(
+        "SELECT server_key, server_id, name, kind, vendor, model, serial, total_processors,
+                cores, pvu_per_core, capped, custom_pvu, basis
+         FROM license_snapshot_servers
+         WHERE snapshot_id = ?1 AND server_key IN (SELECT value FROM json_each(?2))
+         ORDER BY server_key",
+    )
+    .bind(id)
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| server_from_row(r, "name", "cores"))
+    .collect::<Result<Vec<_>>>()?;
+    Ok(StoredSnapshot {
+        id,
+        taken_at: crate::from_ms(head.try_get("taken_at")?),
+        day: parse_day(head.try_get::<&str, _>("day")?)?,
+        pvu_table_version: head.try_get("pvu_table_version")?,
+        servers,
+        partitions,
+    })
+}
+
+/// The JSON array of the computers of `held`.
+fn computers_of(held: &[Holding]) -> String {
+    let ids: BTreeSet<i64> = held.iter().map(|h| h.computer_id).collect();
+    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
 }
 
 /// The licensable instances present at a snapshot, classified as they are
@@ -1144,11 +1237,11 @@ async fn recompute_day(
     let mut best: HashMap<(String, String, String), (ServerValue, i64)> = HashMap::new();
     let mut unresolved: BTreeSet<UnresolvedCharge> = BTreeSet::new();
     for id in ids {
-        let snap = load_snapshot(&mut *tx, id).await?;
         let held = holdings(&mut *tx, id, products).await?;
         if held.is_empty() {
             continue;
         }
+        let snap = load_snapshot_of(&mut *tx, id, &computers_of(&held)).await?;
         let (values, missing) = calc.server_values(&snap, &held);
         unresolved.extend(missing);
         for v in values {
@@ -1193,10 +1286,12 @@ async fn recompute_day(
             &b.0.server_key,
         ))
     });
+    // The explanations are not stored (they would be most of the bytes
+    // written): `license_explain` evaluates the snapshot again.
     for chunk in values.chunks(500) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO license_server_days (day, product_id, metric, server_key, snapshot_id,
-               quantity, cores, explanation) ",
+               quantity, cores) ",
         );
         qb.push_values(chunk, |mut b, (v, id)| {
             b.push_bind(&day_s)
@@ -1205,8 +1300,7 @@ async fn recompute_day(
                 .push_bind(&v.server_key)
                 .push_bind(*id)
                 .push_bind(v.quantity)
-                .push_bind(v.cores)
-                .push_bind(json_text(&v.explanation));
+                .push_bind(v.cores);
         });
         qb.build().execute(&mut **tx).await?;
     }

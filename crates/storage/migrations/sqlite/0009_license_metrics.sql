@@ -75,7 +75,8 @@ CREATE TABLE license_server_days (
     snapshot_id INTEGER NOT NULL, -- the snapshot that gave the maximum
     quantity    INTEGER NOT NULL,
     cores       INTEGER NOT NULL,
-    explanation TEXT NOT NULL,  -- JSON: how the value was reached
+    -- (How the value was reached is not stored: the explain API evaluates
+    -- the snapshot again.)
     PRIMARY KEY (day, product_id, metric, server_key)
 ) WITHOUT ROWID;
 
