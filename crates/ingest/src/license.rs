@@ -209,6 +209,7 @@ impl UsageCalculator for LicenseCalculator {
         &self,
         snapshot: &StoredSnapshot,
         holdings: &[Holding],
+        explain: bool,
     ) -> (Vec<ServerValue>, Vec<UnresolvedCharge>) {
         let (topo, problems) = topology_of(snapshot);
         if !problems.is_empty() {
@@ -254,7 +255,11 @@ impl UsageCalculator for LicenseCalculator {
                 server_key: server_key(v.server),
                 quantity: i64::try_from(v.quantity).unwrap_or(i64::MAX),
                 cores: i64::from(v.cores),
-                explanation: serde_json::to_value(&*v.explanation).unwrap_or_default(),
+                explanation: if explain {
+                    serde_json::to_value(&*v.explanation).unwrap_or_default()
+                } else {
+                    serde_json::Value::Null
+                },
             })
             .collect();
         unresolved.extend(usage.unresolved.iter().map(|u| UnresolvedCharge {

@@ -129,11 +129,13 @@ pub struct UnresolvedCharge {
 pub trait UsageCalculator: Send + Sync + std::fmt::Debug {
     /// Every server's value of every product and metric at one snapshot.
     /// (Values of servers, and the holdings' computers that could not be
-    /// counted, with why.)
+    /// counted, with why.) `explain`: fill each value's explanation (else
+    /// `null`: a recomputation stores no explanation).
     fn server_values(
         &self,
         snapshot: &StoredSnapshot,
         holdings: &[Holding],
+        explain: bool,
     ) -> (Vec<ServerValue>, Vec<UnresolvedCharge>);
     /// A product's daily quantity and cores from its servers' values of the
     /// day (PVU and VPC: the sum; RVU: the tiers applied to the summed
@@ -714,7 +716,7 @@ impl Store {
                 continue;
             }
             let snap = load_snapshot_of(&mut tx, id, &computers_of(&held)).await?;
-            let (values, _) = calc.server_values(&snap, &held);
+            let (values, _) = calc.server_values(&snap, &held, true);
             for v in values {
                 if v.metric == metric && v.product_id == product_id {
                     found.insert((id, v.server_key), v.explanation);
@@ -997,57 +999,75 @@ pub(crate) async fn load_snapshot(
 
 /// A stored snapshot restricted to the computers `computers` (a JSON array
 /// of ids) and the servers they count on: what evaluating charges of those
-/// computers needs (the rest of the estate is not read).
+/// computers needs (the rest of the estate is not read). Read on the raw
+/// handle, as [`holdings`].
 async fn load_snapshot_of(
     conn: &mut sqlx::SqliteConnection,
     id: i64,
     computers: &str,
 ) -> Result<StoredSnapshot> {
-    let head =
-        sqlx::query("SELECT taken_at, day, pvu_table_version FROM license_snapshots WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let partitions = sqlx::query(
-        "SELECT computer_id, server_key, cores, reason FROM license_snapshot_partitions
-         WHERE snapshot_id = ?1 AND computer_id IN (SELECT value FROM json_each(?2))
-         ORDER BY computer_id, server_key",
-    )
-    .bind(id)
-    .bind(computers)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(SnapshotPartition {
-            computer_id: r.try_get("computer_id")?,
-            server_key: r.try_get("server_key")?,
-            cores: r.try_get("cores")?,
-            reason: parse_json(r.try_get("reason")?),
-        })
-    })
-    .collect::<Result<Vec<_>>>()?;
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: see `holdings`.
+    let c = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+    let (taken_at, day, pvu_table_version): (i64, String, String) = c.query_row(
+        "SELECT taken_at, day, pvu_table_version FROM license_snapshots WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut partitions = Vec::new();
+    {
+        let mut st = c.prepare_cached(
+            "SELECT computer_id, server_key, cores, reason FROM license_snapshot_partitions
+             WHERE snapshot_id = ?1 AND computer_id IN (SELECT value FROM json_each(?2))
+             ORDER BY computer_id, server_key",
+        )?;
+        let mut rows = st.query(rusqlite::params![id, computers])?;
+        while let Some(r) = rows.next()? {
+            let reason: String = r.get(3)?;
+            partitions.push(SnapshotPartition {
+                computer_id: r.get(0)?,
+                server_key: r.get(1)?,
+                cores: r.get(2)?,
+                reason: parse_json(&reason),
+            });
+        }
+    }
     let keys: BTreeSet<&str> = partitions.iter().map(|p| p.server_key.as_str()).collect();
     let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into());
-    let servers = sqlx::query(
-        "SELECT server_key, server_id, name, kind, vendor, model, serial, total_processors,
-                cores, pvu_per_core, capped, custom_pvu, basis
-         FROM license_snapshot_servers
-         WHERE snapshot_id = ?1 AND server_key IN (SELECT value FROM json_each(?2))
-         ORDER BY server_key",
-    )
-    .bind(id)
-    .bind(&keys)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|r| server_from_row(r, "name", "cores"))
-    .collect::<Result<Vec<_>>>()?;
+    let mut servers = Vec::new();
+    {
+        let mut st = c.prepare_cached(
+            "SELECT server_key, server_id, name, kind, vendor, model, serial, total_processors,
+                    cores, pvu_per_core, capped, custom_pvu, basis
+             FROM license_snapshot_servers
+             WHERE snapshot_id = ?1 AND server_key IN (SELECT value FROM json_each(?2))
+             ORDER BY server_key",
+        )?;
+        let mut rows = st.query(rusqlite::params![id, keys])?;
+        while let Some(r) = rows.next()? {
+            let basis: String = r.get(12)?;
+            servers.push(SnapshotServer {
+                key: r.get(0)?,
+                server_id: r.get(1)?,
+                name: r.get(2)?,
+                kind: r.get(3)?,
+                vendor: r.get(4)?,
+                model: r.get(5)?,
+                serial: r.get(6)?,
+                total_processors: r.get(7)?,
+                cores: r.get(8)?,
+                pvu_per_core: r.get(9)?,
+                capped: r.get(10)?,
+                custom_pvu: r.get(11)?,
+                basis: parse_json(&basis),
+            });
+        }
+    }
     Ok(StoredSnapshot {
         id,
-        taken_at: crate::from_ms(head.try_get("taken_at")?),
-        day: parse_day(head.try_get::<&str, _>("day")?)?,
-        pvu_table_version: head.try_get("pvu_table_version")?,
+        taken_at: crate::from_ms(taken_at),
+        day: parse_day(&day)?,
+        pvu_table_version,
         servers,
         partitions,
     })
@@ -1066,32 +1086,37 @@ async fn holdings(
     snapshot_id: i64,
     products: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Holding>> {
-    let rows = sqlx::query(
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: as in `inventory::write_batch`: the handle is a live connection
+    // that sqlx's worker does not touch while `handle` is held; `c` is
+    // dropped at the end of this function (finalizing its statements) and
+    // never closes the handle. (sqlx hands every row across threads, which
+    // cost more than SQLite's own work for these many small rows.)
+    let c = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+    let mut st = c.prepare_cached(
         "SELECT i.id, i.computer_id, i.component_id, i.product_id, p.metric
          FROM license_snapshot_instances h
          JOIN software_instances i ON i.id = h.instance_id
          JOIN inventory_products p ON p.id = i.product_id
-         WHERE h.snapshot_id = ? AND p.metric IS NOT NULL AND i.is_charged = 1
+         WHERE h.snapshot_id = ?1 AND p.metric IS NOT NULL AND i.is_charged = 1
            AND NOT EXISTS (SELECT 1 FROM software_exclusions x
                            WHERE x.computer_id = i.computer_id AND x.product_id = i.product_id)
            AND NOT EXISTS (SELECT 1 FROM software_suppressions s
                            WHERE s.computer_id = i.computer_id AND s.component_id = i.component_id)",
-    )
-    .bind(snapshot_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let product_id: String = r.try_get("product_id")?;
+    )?;
+    let mut rows = st.query([snapshot_id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let product_id: String = r.get(3)?;
         if products.is_some_and(|ps| !ps.contains(&product_id)) {
             continue;
         }
         out.push(Holding {
-            instance_id: r.try_get("id")?,
-            computer_id: r.try_get("computer_id")?,
-            component_id: r.try_get("component_id")?,
+            instance_id: r.get(0)?,
+            computer_id: r.get(1)?,
+            component_id: r.get(2)?,
             product_id,
-            metric: r.try_get("metric")?,
+            metric: r.get(4)?,
         });
     }
     Ok(out)
@@ -1242,7 +1267,7 @@ async fn recompute_day(
             continue;
         }
         let snap = load_snapshot_of(&mut *tx, id, &computers_of(&held)).await?;
-        let (values, missing) = calc.server_values(&snap, &held);
+        let (values, missing) = calc.server_values(&snap, &held, false);
         unresolved.extend(missing);
         for v in values {
             let k = (v.product_id.clone(), v.metric.clone(), v.server_key.clone());
