@@ -171,8 +171,17 @@ USAGE_ROWS=$(jq .total "$TMP/usage.json")
 for _ in $(seq "$REQUESTS"); do
     curl -fsS -o /dev/null -w '%{time_total}\n' -H "Token: $TOKEN" "$URL"
 done >"$TMP/usage-times.txt"
-P50=$(sort -g "$TMP/usage-times.txt" | awk '{a[NR]=$1} END{printf "%.1f", a[int(NR*0.50+0.5)]*1000}')
-P99=$(sort -g "$TMP/usage-times.txt" | awk '{a[NR]=$1} END{i=int(NR*0.99+0.5); if(i<1)i=1; printf "%.1f", a[i]*1000}')
+pct() { sort -g "$1" | awk -v p="$2" '{a[NR]=$1} END{i=int(NR*p+0.5); if(i<1)i=1; printf "%.1f", a[i]*1000}'; }
+P50=$(pct "$TMP/usage-times.txt" 0.50)
+P99=$(pct "$TMP/usage-times.txt" 0.99)
+# The baseline, in the same run: the HTTP round trip of an authenticated
+# endpoint that reads nothing (GET /api/sam/about), as many requests.
+for _ in $(seq "$REQUESTS"); do
+    curl -fsS -o /dev/null -w '%{time_total}\n' -H "Token: $TOKEN" "$BASE/api/sam/about"
+done >"$TMP/about-times.txt"
+B50=$(pct "$TMP/about-times.txt" 0.50)
+B99=$(pct "$TMP/about-times.txt" 0.99)
+RATIO=$(awk -v a="$P50" -v b="$B50" 'BEGIN{printf "%.1f", (b > 0) ? a / b : 0}')
 say "  license_usage: p50 $P50 ms, p99 $P99 ms ($REQUESTS requests, $USAGE_ROWS rows)"
 
 # --- 3. the audit snapshot ---------------------------------------------------------
@@ -202,6 +211,8 @@ $(sed 's/^/         /' "$TMP/steps1.tsv")
 history: the day copied into $((DAYS - 1)) earlier days in $HISTORY_SECS s ($DAYS_STORED days stored)
    retroactive exclusion (2 instances, both products, every stored day): $EXCLUDE_SECS s; inclusion $INCLUDE_SECS s
 2. license_usage $FROM..$TODAY ($USAGE_ROWS rows): p50 $P50 ms, p99 $P99 ms over $REQUESTS sequential requests   target p99 < 100 ms: $(pass "$P99" 100)
+   baseline GET /api/sam/about: p50 $B50 ms, p99 $B99 ms; license_usage p50 = ${RATIO} x the baseline
+   the metrics step is $(awk -v a="$METRICS_SECS" -v b="$IMPORT_SECS" 'BEGIN{printf "%.1f", 100*a/b}') % of the import
 EOF
 if [[ -n "$SNAP_SECS" ]]; then
     echo "3. audit snapshot $FROM..$TODAY: $SNAP_SECS s, $SNAP_BYTES bytes   target < 10 s: $(pass "$SNAP_SECS" 10)"
