@@ -231,6 +231,10 @@ test("a user with view_license_metrics: products, a product's servers and why, c
   assert.equal(host.hwm_quantity + tlm.hwm_quantity + r640.hwm_quantity, sub.hwm_quantity);
   // The R640's processor is not in the PVU table: the notice names it (the
   // DL180's is, and the TLM_VM's 120 is the rule, not a gap of the table).
+  // The estate's count, from GET /api/pvu_table, with how to import a table.
+  const estate = page.locator("#estate-default-notice");
+  await estate.waitFor();
+  assert.match(await estate.textContent(), /^1 physical server of \d+ in the last complete import .* is counted at ILMT's default of 120 PVU per core because the table has no row for its processor\. .*pvu-table import/);
   const notice = page.locator("#default-rate-notice");
   await notice.waitFor();
   assert.match(await notice.textContent(), /^1 physical server uses the default rate of 120 PVU per core because the PVU table has no row for its processor: r640 \(.*Xeon.*\)\./);

@@ -145,8 +145,25 @@
     info.textContent = `${plural(products.length, "product", "products")} with PVU values from ${period.start} to ${period.end}`;
   }
 
+  // Estate-wide: how many physical servers the last complete import counted
+  // at the 120 default because the PVU table has no row for their processor.
+  async function paintEstateDefault() {
+    const notice = $("estate-default-notice");
+    try {
+      const t = await api("/api/pvu_table");
+      const s = t.last_snapshot;
+      const n = s && s.physical_servers_at_default_rate;
+      if (!n) { notice.hidden = true; return; }
+      notice.textContent = `${plural(n, "physical server", "physical servers")} of ${s.physical_servers} in the last complete import (${s.taken_at}, PVU table ${s.pvu_table_version}) ${n === 1 ? "is" : "are"} counted at ILMT's default of 120 PVU per core because the table has no row for ${n === 1 ? "its processor" : "their processors"}. ${t.advice}`;
+      notice.hidden = false;
+    } catch (e) {
+      notice.hidden = true;
+    }
+  }
+
   async function loadProducts() {
     const seq = ++loadSeq;
+    paintEstateDefault();
     const error = $("products-error");
     const tbody = $("license-products").tBodies[0];
     $("license-products").setAttribute("aria-busy", "true");
@@ -361,7 +378,7 @@
     }
     if (hit.length === 0) { notice.hidden = true; return; }
     const names = hit.map((x) => `${x.server.name} (${rateOf(x).basis.processor || "processor not named"})`).join(", ");
-    notice.textContent = `${plural(hit.length, "physical server uses", "physical servers use")} the default rate of 120 PVU per core because the PVU table has no row for ${hit.length === 1 ? "its processor" : "their processors"}: ${names}. Add the processor to the PVU table (or set a rate override) if IBM's table rates it lower.`;
+    notice.textContent = `${plural(hit.length, "physical server uses", "physical servers use")} the default rate of 120 PVU per core because the PVU table has no row for ${hit.length === 1 ? "its processor" : "their processors"}: ${names}. Import IBM's current PVU table (\`openlmt pvu-table import FILE --version V\`, or PUT /api/pvu_table) and run a complete import, or set a rate override (PUT /api/pvu_overrides).`;
     notice.hidden = false;
   }
 
