@@ -447,7 +447,8 @@ fn datactl_unencoded_licence_criteria_select_what_the_encoded_ones_do() {
     let u = rows(&alone);
     let full = find(&u, "PVU_FULL_CAP");
     find(&u, "PVU_SUB_CAP");
-    let product_id = full["product_id"].as_i64().unwrap().to_string();
+    let product = full["product_id"].as_i64().unwrap();
+    let product_id = product.to_string();
 
     let criteria = format!(
         "{{'and':[['product_id','=','{product_id}'],['metric_id','=','3'],['bundle_id','=','0']]}}"
@@ -460,7 +461,7 @@ fn datactl_unencoded_licence_criteria_select_what_the_encoded_ones_do() {
     assert_eq!(per["total"], 2, "{per}");
     assert!(
         p.iter()
-            .all(|r| r["metric_id"] == 3 && r["product_id"].to_string() == product_id),
+            .all(|r| r["metric_id"] == 3 && r["product_id"] == product),
         "{per}"
     );
     assert!(p.iter().any(|r| r["server"]["name"] == "dl180"), "{per}");
