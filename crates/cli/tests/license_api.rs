@@ -156,6 +156,71 @@ fn a_host_with_vm_manager_data_its_guests_and_a_vm_without_give_ilmt_numbers() {
         "Incomplete virtualization hierarchy"
     );
 
+    // The software instances show where the hierarchy counts their
+    // computer, as the computers list does (docs/api.md §13.4, §15.7): the
+    // guests on the host at its rate, the lone VM on its TLM_VM.
+    let placed = s.json(&format!(
+        "/api/sam/v2/software_instances?token={token}&columns[]=instance_id&columns[]=computer_name\
+         &columns[]=computer_hardware.computer_type&columns[]=computer_hardware.server_id\
+         &columns[]=computer_hardware.server_name&columns[]=computer_hardware.server_type\
+         &columns[]=computer_hardware.server_cores&columns[]=computer_hardware.pvu_per_core\
+         &columns[]=computer_hardware.default_pvu_value&columns[]=computer_hardware.custom_pvu_per_core"
+    ));
+    let placed_rows = rows(&placed);
+    let of = |name: &str| -> Vec<Value> {
+        let v: Vec<Value> = placed_rows
+            .iter()
+            .filter(|r| r["computer_name"] == name)
+            .cloned()
+            .collect();
+        assert!(!v.is_empty(), "no instance on {name}: {placed}");
+        v
+    };
+    for r in of("guest1") {
+        let hw = &r["computer_hardware"];
+        assert_eq!(hw["server_name"], "dl180", "{r}");
+        assert_eq!(hw["server_type"], 0, "{r}");
+        assert_eq!(hw["pvu_per_core"], 70, "{r}");
+        assert_eq!(hw["server_cores"], host_cores, "{r}");
+        assert_eq!(hw["computer_type"], 1, "{r}");
+        assert!(hw["server_id"].is_i64(), "{r}");
+        assert_eq!(hw["custom_pvu_per_core"], Value::Null, "{r}");
+    }
+    for r in of("lonevm") {
+        let hw = &r["computer_hardware"];
+        assert_eq!(hw["server_type"], 1, "{r}");
+        assert_eq!(hw["pvu_per_core"], 120, "{r}");
+        assert_eq!(hw["server_name"], tlm_name, "{r}");
+    }
+    // Filtered and sorted by a placement column: the key query joins the
+    // placement then (and only then).
+    let on_host = s.json(&format!(
+        "/api/sam/v2/software_instances?token={token}&columns[]=computer_name\
+         &order=-computer_hardware.pvu_per_core&limit=50&offset=0&criteria={}",
+        enc(r#"{"and":[["computer_hardware.server_name","=","dl180"]]}"#)
+    ));
+    let host_names: std::collections::BTreeSet<String> = rows(&on_host)
+        .iter()
+        .map(|r| r["computer_name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        host_names.contains("guest1")
+            && host_names.contains("guest2")
+            && !host_names.contains("lonevm"),
+        "{on_host}"
+    );
+    let tlm_type = s.json(&format!(
+        "/api/sam/v2/software_instances?token={token}&columns[]=computer_name&criteria={}",
+        enc(r#"{"and":[["computer_hardware.server_type","=",1]]}"#)
+    ));
+    assert!(
+        rows(&tlm_type)
+            .iter()
+            .all(|r| r["computer_name"] == "lonevm")
+            && tlm_type["total"].as_i64().unwrap() > 0,
+        "{tlm_type}"
+    );
+
     // Excluding the product on the lone VM is retroactive: the day is
     // recomputed without it.
     let inst = s.json(&format!(

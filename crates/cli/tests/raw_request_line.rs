@@ -376,3 +376,94 @@ fn over_tls_raw_targets_work_and_only_http_1_1_is_offered() {
     assert!(text.contains("HTTP/1.1 200 OK"), "{text}");
     assert!(text.contains(r#""product":"openlmt""#), "{text}");
 }
+
+/// IBM's Go client (datactl) asks `license_usage` for the day with its
+/// criteria unencoded on the request line, repeated (all apply): nothing
+/// in a bundle (openlmt has none), then the stand-alone selection it uses;
+/// and `license_usage_per_server` in the shape of IBM's migration example.
+/// The raw answers are the bytes of the percent-encoded requests.
+#[test]
+fn datactl_unencoded_licence_criteria_select_what_the_encoded_ones_do() {
+    use common::fleet::{find, put_catalog, rows, write_packages};
+    let s = TestServer::start();
+    let token = s.admin_token.clone();
+    put_catalog(&s, &token);
+    write_packages(&s);
+    let done = s.import_and_wait();
+    assert_eq!(done["status"], "successful", "{done}");
+    let today = chrono::Utc::now().date_naive().to_string();
+    let same_raw_and_encoded = |path: &str, pairs: &[(&str, &str)]| -> Value {
+        let (raw, encoded) = queries(pairs);
+        let (status, raw_body) = raw_get(&s, &format!("{path}?{raw}"));
+        assert_eq!(status, 200, "{raw}: {raw_body}");
+        let (status, encoded_body) = raw_get(&s, &format!("{path}?{encoded}"));
+        assert_eq!(status, 200, "{encoded}: {encoded_body}");
+        assert_eq!(raw_body, encoded_body, "{raw}");
+        serde_json::from_str(&raw_body).unwrap_or_else(|e| panic!("{e}: {raw_body}"))
+    };
+    let usage = "/api/sam/v2/license_usage";
+
+    let bundled = same_raw_and_encoded(
+        usage,
+        &[
+            ("startdate", &today),
+            ("enddate", &today),
+            ("criteria", "{'and':[['bundle_id','>','0']]}"),
+            (
+                "criteria",
+                "{'and':[['metric_code_name','=','PVU_SUB_CAP']]}",
+            ),
+        ],
+    );
+    assert_eq!(bundled["total"], 0, "{bundled}");
+
+    // The repeated criteria all apply: the stand-alone PVU_SUB_CAP row only.
+    let sub = same_raw_and_encoded(
+        usage,
+        &[
+            ("startdate", &today),
+            ("enddate", &today),
+            ("criteria", "{'and':[['bundle_id','<=','0']]}"),
+            (
+                "criteria",
+                "{'and':[['metric_code_name','=','PVU_SUB_CAP']]}",
+            ),
+        ],
+    );
+    assert_eq!(sub["total"], 1, "{sub}");
+
+    let alone = same_raw_and_encoded(
+        usage,
+        &[
+            ("startdate", &today),
+            ("enddate", &today),
+            (
+                "criteria",
+                "{'and':[['bundle_id','<=','0'],['bundle_type','=','-1']]}",
+            ),
+        ],
+    );
+    assert_eq!(alone["total"], 2, "{alone}");
+    let u = rows(&alone);
+    let full = find(&u, "PVU_FULL_CAP");
+    find(&u, "PVU_SUB_CAP");
+    let product = full["product_id"].as_i64().unwrap();
+    let product_id = product.to_string();
+
+    let criteria = format!(
+        "{{'and':[['product_id','=','{product_id}'],['metric_id','=','3'],['bundle_id','=','0']]}}"
+    );
+    let per = same_raw_and_encoded(
+        "/api/sam/v2/license_usage_per_server",
+        &[("date", &today), ("criteria", &criteria)],
+    );
+    let p = rows(&per);
+    assert_eq!(per["total"], 2, "{per}");
+    assert!(
+        p.iter()
+            .all(|r| r["metric_id"] == 3 && r["product_id"] == product),
+        "{per}"
+    );
+    assert!(p.iter().any(|r| r["server"]["name"] == "dl180"), "{per}");
+    assert!(p.iter().any(|r| r["server"]["type"] == 1), "{per}");
+}

@@ -125,7 +125,7 @@ static SWID_TAG_FIELDS: [Field; 9] = [
     f("directory", Text),
 ];
 
-static SOFTWARE_INSTANCE_FIELDS: [Field; 38] = [
+static SOFTWARE_INSTANCE_FIELDS: [Field; 45] = [
     f("instance_id", Int),
     f("computer_id", Int),
     f("computer_bigfix_id", Int),
@@ -164,6 +164,15 @@ static SOFTWARE_INSTANCE_FIELDS: [Field; 38] = [
     f("computer_hardware.processor_brand_string", Text),
     f("computer_hardware.node_total_processors", Int),
     f("computer_hardware.partition_cores", Int),
+    // Where the latest licence hierarchy counts the instance's computer,
+    // as the computers list shows it.
+    f("computer_hardware.server_id", Int),
+    f("computer_hardware.server_name", Text),
+    f("computer_hardware.server_type", Int),
+    f("computer_hardware.server_cores", Int),
+    f("computer_hardware.pvu_per_core", Int),
+    f("computer_hardware.default_pvu_value", Int),
+    f("computer_hardware.custom_pvu_per_core", Int),
 ];
 
 static SOFTWARE_COMPONENT_FIELDS: [Field; 6] = [

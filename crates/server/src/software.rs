@@ -82,7 +82,7 @@ pub fn instance_json(r: &SoftwareInstanceRow) -> Map<String, Value> {
         "bundling_evidence.bundling_rule": r.bundling_rule,
         "bundling_evidence.bundling_rule_name": rule_name,
         "bundling_evidence.details": r.bundling_details,
-        "computer_hardware.computer_type": r.is_virtual.map(i64::from),
+        "computer_hardware.computer_type": r.computer_type,
         "computer_hardware.processor_vendor": r.processor_vendor,
         "computer_hardware.processor_brand_string": r.processor_brand,
         "computer_hardware.node_total_processors": r.sockets,
@@ -90,10 +90,26 @@ pub fn instance_json(r: &SoftwareInstanceRow) -> Map<String, Value> {
         // An extra column (list::INSTANCE_EXTRA_COLUMNS), shown only when asked.
         "discovery_details.discovery_path": if r.discovery_path.is_empty() { None } else { Some(&r.discovery_path) },
     });
-    match flat {
+    let mut m = match flat {
         Value::Object(m) => m,
         _ => Map::new(),
+    };
+    // Where the latest licence hierarchy counts the computer (as the
+    // computers list shows it); one by one (json! would recurse too deeply
+    // with them all).
+    let placement = [
+        ("computer_hardware.server_id", json!(r.server_id)),
+        ("computer_hardware.server_name", json!(r.server_name)),
+        ("computer_hardware.server_type", json!(r.server_type)),
+        ("computer_hardware.server_cores", json!(r.server_cores)),
+        ("computer_hardware.pvu_per_core", json!(r.pvu_per_core)),
+        ("computer_hardware.default_pvu_value", json!(r.default_pvu)),
+        ("computer_hardware.custom_pvu_per_core", json!(r.custom_pvu)),
+    ];
+    for (k, v) in placement {
+        m.insert(k.to_string(), v);
     }
+    m
 }
 
 /// What an instance's column shows (the keys of [`instance_json`]).
@@ -136,6 +152,13 @@ enum InstanceCol {
     ProcessorBrandString,
     NodeTotalProcessors,
     PartitionCores,
+    ServerId,
+    ServerName,
+    ServerType,
+    ServerCores,
+    PvuPerCore,
+    DefaultPvuValue,
+    CustomPvuPerCore,
     /// A column the row has no value for: `null`.
     Null,
 }
@@ -181,6 +204,13 @@ impl InstanceCol {
             "computer_hardware.processor_brand_string" => ProcessorBrandString,
             "computer_hardware.node_total_processors" => NodeTotalProcessors,
             "computer_hardware.partition_cores" => PartitionCores,
+            "computer_hardware.server_id" => ServerId,
+            "computer_hardware.server_name" => ServerName,
+            "computer_hardware.server_type" => ServerType,
+            "computer_hardware.server_cores" => ServerCores,
+            "computer_hardware.pvu_per_core" => PvuPerCore,
+            "computer_hardware.default_pvu_value" => DefaultPvuValue,
+            "computer_hardware.custom_pvu_per_core" => CustomPvuPerCore,
             _ => Null,
         }
     }
@@ -274,11 +304,18 @@ impl InstanceWriter {
             BundlingRule => int(out, r.bundling_rule),
             BundlingRuleName => text(out, rule_name(r.bundling_rule)),
             BundlingDetails => text(out, r.bundling_details),
-            ComputerType => int(out, r.is_virtual.map(i64::from)),
+            ComputerType => int(out, r.computer_type),
             ProcessorVendor => text(out, r.processor_vendor),
             ProcessorBrandString => text(out, r.processor_brand),
             NodeTotalProcessors => int(out, r.sockets),
             PartitionCores => int(out, r.cores),
+            ServerId => int(out, r.server_id),
+            ServerName => text(out, r.server_name),
+            ServerType => int(out, r.server_type),
+            ServerCores => int(out, r.server_cores),
+            PvuPerCore => int(out, r.pvu_per_core),
+            DefaultPvuValue => int(out, r.default_pvu),
+            CustomPvuPerCore => int(out, r.custom_pvu),
             Null => out.extend_from_slice(b"null"),
         }
     }
@@ -632,11 +669,18 @@ mod tests {
             evidence_version: Some("1"),
             bundling_rule: Some(3),
             bundling_details: Some("{\"x\":1}"),
-            is_virtual: Some(true),
+            computer_type: Some(2),
             processor_vendor: Some("GenuineIntel"),
             processor_brand: Some("Intel(R) Xeon(R)"),
             sockets: Some(2),
             cores: Some(i64::MIN),
+            server_id: Some(i64::MAX),
+            server_name: Some("kvm-h\u{f4}te \"01\""),
+            server_type: Some(0),
+            server_cores: Some(16),
+            pvu_per_core: Some(70),
+            default_pvu: Some(100),
+            custom_pvu: Some(-1),
         };
         let empty = SoftwareInstanceRef {
             computer_name: None,
@@ -657,17 +701,26 @@ mod tests {
             evidence_version: None,
             bundling_rule: Some(99),
             bundling_details: None,
-            is_virtual: None,
+            computer_type: None,
             processor_vendor: None,
             processor_brand: None,
             sockets: None,
             cores: None,
+            server_id: None,
+            server_name: None,
+            server_type: None,
+            server_cores: None,
+            pvu_per_core: None,
+            default_pvu: None,
+            custom_pvu: None,
             ..full
         };
         let odd_ips = SoftwareInstanceRef {
             computer_ip_addresses_text: Some("not json"),
             bundling_rule: Some(0),
-            is_virtual: Some(false),
+            computer_type: Some(0),
+            server_type: Some(1),
+            pvu_per_core: Some(120),
             ..empty
         };
         vec![full, empty, odd_ips, full]
@@ -724,6 +777,16 @@ mod tests {
                 "computer_hardware.computer_type",
                 "computer_ip_address",
                 "bundling_evidence.bundling_rule_name",
+            ]),
+            Some(vec![
+                "computer_hardware.pvu_per_core",
+                "computer_hardware.server_name",
+                "instance_id",
+                "computer_hardware.server_type",
+                "computer_hardware.custom_pvu_per_core",
+                "computer_hardware.server_id",
+                "computer_hardware.default_pvu_value",
+                "computer_hardware.server_cores",
             ]),
             Some(vec![
                 "computer_os_type",

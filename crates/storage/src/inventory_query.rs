@@ -176,12 +176,10 @@ impl ListSource for ComputerList {
     }
 }
 
-const COMPUTER_TYPE: &str =
-    "(CASE WHEN lcp.kind = 'cloud' THEN 2 WHEN c.is_virtual = 1 THEN 1 WHEN c.is_virtual = 0 THEN 0 END)";
-const SERVER_CORES: &str =
-    "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.server_cores WHEN c.is_virtual = 0 THEN c.cores END)";
-const SERVER_TYPE: &str =
-    "(CASE lcp.kind WHEN 'physical' THEN 0 WHEN 'default' THEN 1 WHEN 'cloud' THEN 2 END)";
+// (The software instances list shows the same: lib.rs's placement macros.)
+const COMPUTER_TYPE: &str = placement_computer_type!();
+const SERVER_CORES: &str = placement_server_cores!();
+const SERVER_TYPE: &str = placement_server_type!();
 const SERVER_VENDOR: &str = "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.vendor WHEN c.is_virtual = 0 THEN c.raw_system_manufacturer END)";
 const SERVER_MODEL: &str = "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.model WHEN c.is_virtual = 0 THEN c.raw_system_product END)";
 const SERVER_SERIAL: &str = "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.serial WHEN c.is_virtual = 0 THEN c.raw_system_serial END)";

@@ -14,6 +14,31 @@ macro_rules! visible_instance {
     };
 }
 
+/// The `computer_hardware` columns that come from the licence hierarchy's
+/// placement of a computer (alias `lcp`, the view
+/// `license_current_placement`, joined to the computer `c`): the computers
+/// list and the software instances list show the same values. Literals, for
+/// `concat!`. `computer_type`: 2 for a VM the hierarchy recognised as public
+/// cloud, else 1 virtual, 0 physical.
+macro_rules! placement_computer_type {
+    () => {
+        "(CASE WHEN lcp.kind = 'cloud' THEN 2 WHEN c.is_virtual = 1 THEN 1 WHEN c.is_virtual = 0 THEN 0 END)"
+    };
+}
+/// `server_cores`: the placed server's, else the computer's own when it is
+/// physical.
+macro_rules! placement_server_cores {
+    () => {
+        "(CASE WHEN lcp.server_id IS NOT NULL THEN lcp.server_cores WHEN c.is_virtual = 0 THEN c.cores END)"
+    };
+}
+/// `server_type`: 0 physical, 1 TLM_VM (the default server), 2 cloud.
+macro_rules! placement_server_type {
+    () => {
+        "(CASE lcp.kind WHEN 'physical' THEN 0 WHEN 'default' THEN 1 WHEN 'cloud' THEN 2 END)"
+    };
+}
+
 mod audit_snapshot;
 mod classification;
 mod imports;

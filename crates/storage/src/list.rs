@@ -37,6 +37,16 @@ pub trait ListSource {
     /// read in two steps, the keys of the page first (skipping `offset`
     /// rows without computing their other columns), then the page's rows.
     const KEY: Option<&'static str> = None;
+    /// `FROM_WHERE` without the LEFT JOINs that match at most one row and
+    /// that SQLite cannot leave out by itself (a view): the count and the
+    /// keys of a page are read with it when neither the filter nor the sort
+    /// names a field that [`ListSource::needs_full_from`] says needs them.
+    const LEAN_FROM_WHERE: Option<&'static str> = None;
+    /// Whether a field's column reads a join that `LEAN_FROM_WHERE` leaves
+    /// out.
+    fn needs_full_from(_field: &str) -> bool {
+        false
+    }
     /// The SQL expression of a field of [`ListSource::ENTITY`], over the
     /// aliases of `FROM_WHERE`; `None` for a name that is not a field.
     fn column(field: &str) -> Option<&'static str>;
@@ -259,9 +269,36 @@ fn push_condition<S: ListSource>(qb: &mut Sql, c: &Condition) -> Result<()> {
     Ok(())
 }
 
-/// Appends `FROM … WHERE visibility [AND filter]` to `qb`.
+/// Whether a filter names a field that needs the full `FROM_WHERE`.
+fn filter_needs_full<S: ListSource>(f: &Filter) -> bool {
+    match f {
+        Filter::Cond(c) => S::needs_full_from(c.field().name),
+        Filter::And(v) | Filter::Or(v) => v.iter().any(filter_needs_full::<S>),
+    }
+}
+
+/// The `FROM … WHERE visibility` of the count and of a page's keys: the
+/// lean one when the query's filter and sort allow it.
+fn lean_from_where<S: ListSource>(q: &Query) -> &'static str {
+    match S::LEAN_FROM_WHERE {
+        Some(lean)
+            if !q.filter().is_some_and(filter_needs_full::<S>)
+                && !q.sort().iter().any(|s| S::needs_full_from(s.field().name)) =>
+        {
+            lean
+        }
+        _ => S::FROM_WHERE,
+    }
+}
+
+/// Appends `FROM … WHERE visibility [AND filter]` to `qb`: the count's and
+/// the keys' (`lean_from_where`), or the rows' own (`S::FROM_WHERE`).
 fn push_from_where<S: ListSource>(qb: &mut Sql, q: &Query) -> Result<()> {
-    qb.push(S::FROM_WHERE);
+    push_from_where_in::<S>(qb, q, lean_from_where::<S>(q))
+}
+
+fn push_from_where_in<S: ListSource>(qb: &mut Sql, q: &Query, from_where: &str) -> Result<()> {
+    qb.push(from_where);
     // (A query's filter names only fields of its list: `Query::new`.)
     if let Some(filter) = q.filter() {
         qb.push(" AND ");
@@ -289,7 +326,7 @@ fn page_query<S: ListSource>(q: &Query) -> Result<Sql> {
     let mut page = Sql::new(S::SELECT);
     match S::KEY {
         None => {
-            push_from_where::<S>(&mut page, q)?;
+            push_from_where_in::<S>(&mut page, q, S::FROM_WHERE)?;
             push_order_page::<S>(&mut page, q)?;
         }
         Some(key) => {

@@ -47,11 +47,25 @@ pub struct SoftwareInstanceRow {
     pub evidence_version: Option<String>,
     pub bundling_rule: Option<i64>,
     pub bundling_details: Option<String>,
-    pub is_virtual: Option<bool>,
+    /// `computer_hardware.computer_type`: 0 physical, 1 virtual, 2 a VM the
+    /// licence hierarchy recognised as public cloud.
+    pub computer_type: Option<i64>,
     pub processor_vendor: Option<String>,
     pub processor_brand: Option<String>,
     pub sockets: Option<i64>,
     pub cores: Option<i64>,
+    /// Where the latest published licence hierarchy counts the computer
+    /// (`license_current_placement`, as in the computers list); `None`
+    /// before a hierarchy placed it.
+    pub server_id: Option<i64>,
+    pub server_name: Option<String>,
+    /// 0 physical, 1 TLM_VM (the default server), 2 cloud.
+    pub server_type: Option<i64>,
+    /// The placed server's cores, else the computer's own when physical.
+    pub server_cores: Option<i64>,
+    pub pvu_per_core: Option<i64>,
+    pub default_pvu: Option<i64>,
+    pub custom_pvu: Option<i64>,
 }
 
 /// A component of the catalog in force.
@@ -97,14 +111,25 @@ const RULE_NAME: &str = "(CASE i.bundling_rule WHEN 1 THEN 'Manual Assignment'
     WHEN 4 THEN 'Computer Best Fit' WHEN 5 THEN 'Environment Wide Best Fit'
     WHEN 6 THEN 'Final Tie Breaker' END)";
 
-const INSTANCE_SELECT: &str = "SELECT i.id, i.computer_id, c.name AS computer_name,
+// Read by position (row_to_instance_ref, instance_from_rusqlite): the
+// columns from 35 on are the computer's licence placement (`lcp`).
+const INSTANCE_SELECT: &str = concat!(
+    "SELECT i.id, i.computer_id, c.name AS computer_name,
     c.dns_name, c.ip_addresses, c.os, p.publisher, p.name AS product_name, p.release AS product_release,
     i.product_id, k.name AS component_name, k.release AS component_release, i.detailed_version,
     i.component_id, p.metric, i.discovery_path, i.discovery_start, i.discovery_end,
     i.is_present, i.is_charged, i.is_confirmed, (x.computer_id IS NOT NULL) AS is_excluded,
     (s.computer_id IS NOT NULL) AS is_suppressed, COALESCE(x.comment, s.comment) AS comment,
     i.signature_kind, i.evidence_source, i.evidence_name, i.evidence_version, i.bundling_rule,
-    i.bundling_details, c.is_virtual, c.processor_vendor, c.processor_brand, c.sockets, c.cores";
+    i.bundling_details, ",
+    placement_computer_type!(),
+    " AS computer_type, c.processor_vendor, c.processor_brand, c.sockets, c.cores,
+    lcp.server_id, lcp.server_name, ",
+    placement_server_type!(),
+    " AS server_type, ",
+    placement_server_cores!(),
+    " AS server_cores, lcp.pvu_per_core, lcp.default_pvu, lcp.custom_pvu"
+);
 
 const COMPONENT_SELECT: &str = "SELECT k.id, k.name, k.release, k.publisher";
 
@@ -156,11 +181,18 @@ pub struct SoftwareInstanceRef<'r> {
     pub evidence_version: Option<&'r str>,
     pub bundling_rule: Option<i64>,
     pub bundling_details: Option<&'r str>,
-    pub is_virtual: Option<bool>,
+    pub computer_type: Option<i64>,
     pub processor_vendor: Option<&'r str>,
     pub processor_brand: Option<&'r str>,
     pub sockets: Option<i64>,
     pub cores: Option<i64>,
+    pub server_id: Option<i64>,
+    pub server_name: Option<&'r str>,
+    pub server_type: Option<i64>,
+    pub server_cores: Option<i64>,
+    pub pvu_per_core: Option<i64>,
+    pub default_pvu: Option<i64>,
+    pub custom_pvu: Option<i64>,
 }
 
 impl SoftwareInstanceRef<'_> {
@@ -202,11 +234,18 @@ impl SoftwareInstanceRef<'_> {
             evidence_version: own(self.evidence_version),
             bundling_rule: self.bundling_rule,
             bundling_details: own(self.bundling_details),
-            is_virtual: self.is_virtual,
+            computer_type: self.computer_type,
             processor_vendor: own(self.processor_vendor),
             processor_brand: own(self.processor_brand),
             sockets: self.sockets,
             cores: self.cores,
+            server_id: self.server_id,
+            server_name: own(self.server_name),
+            server_type: self.server_type,
+            server_cores: self.server_cores,
+            pvu_per_core: self.pvu_per_core,
+            default_pvu: self.default_pvu,
+            custom_pvu: self.custom_pvu,
         }
     }
 }
@@ -246,11 +285,18 @@ fn row_to_instance_ref(r: &SqliteRow) -> Result<SoftwareInstanceRef<'_>> {
         evidence_version: r.try_get(27)?,
         bundling_rule: r.try_get(28)?,
         bundling_details: r.try_get(29)?,
-        is_virtual: r.try_get::<Option<i64>, _>(30)?.map(|v| v != 0),
+        computer_type: r.try_get(30)?,
         processor_vendor: r.try_get(31)?,
         processor_brand: r.try_get(32)?,
         sockets: r.try_get(33)?,
         cores: r.try_get(34)?,
+        server_id: r.try_get(35)?,
+        server_name: r.try_get(36)?,
+        server_type: r.try_get(37)?,
+        server_cores: r.try_get(38)?,
+        pvu_per_core: r.try_get(39)?,
+        default_pvu: r.try_get(40)?,
+        custom_pvu: r.try_get(41)?,
     })
 }
 
@@ -296,6 +342,20 @@ fn row_to_audit(r: &SqliteRow) -> Result<AuditRow> {
     })
 }
 
+/// The joins of the instance list but the licence placement's.
+macro_rules! instance_joins {
+    () => {
+        " FROM software_instances i
+               LEFT JOIN computers c ON c.id = i.computer_id
+               LEFT JOIN inventory_products p ON p.id = i.product_id
+               LEFT JOIN inventory_components k ON k.id = i.component_id
+               LEFT JOIN software_exclusions x
+                 ON x.computer_id = i.computer_id AND x.product_id = i.product_id
+               LEFT JOIN software_suppressions s
+                 ON s.computer_id = i.computer_id AND s.component_id = i.component_id"
+    };
+}
+
 /// The software instances of visible computers (present or not).
 pub struct SoftwareInstanceList;
 
@@ -307,21 +367,23 @@ impl ListSource for SoftwareInstanceList {
     // computers its import publishes or that are published; a failed
     // import's rows are invisible, then deleted), so the computer is a LEFT
     // JOIN that a page's key query can leave out.
+    // The licence placement (a view, one row per computer) is read for the
+    // page's rows; the count and the page's keys leave it out unless the
+    // filter or the sort names one of its columns (`EXPLAIN QUERY PLAN`:
+    // joined there, SQLite materialises the view and scans it per instance).
     const FROM_WHERE: &'static str = concat!(
-        " FROM software_instances i
-               LEFT JOIN computers c ON c.id = i.computer_id
-               LEFT JOIN inventory_products p ON p.id = i.product_id
-               LEFT JOIN inventory_components k ON k.id = i.component_id
-               LEFT JOIN software_exclusions x
-                 ON x.computer_id = i.computer_id AND x.product_id = i.product_id
-               LEFT JOIN software_suppressions s
-                 ON s.computer_id = i.computer_id AND s.component_id = i.component_id
-             WHERE ",
+        instance_joins!(),
+        " LEFT JOIN license_current_placement lcp ON lcp.computer_id = i.computer_id WHERE ",
         visible_instance!()
     );
+    const LEAN_FROM_WHERE: Option<&'static str> =
+        Some(concat!(instance_joins!(), " WHERE ", visible_instance!()));
     const STABLE_ORDER: &'static str = "i.id";
     const KEY: Option<&'static str> = Some("i.id");
 
+    fn needs_full_from(field: &str) -> bool {
+        column(Entity::SoftwareInstances, field).is_some_and(|c| c.contains("lcp."))
+    }
     fn column(field: &str) -> Option<&'static str> {
         column(Entity::SoftwareInstances, field)
     }
@@ -397,11 +459,18 @@ fn instance_from_rusqlite<'r>(r: &'r rusqlite::Row<'_>) -> Result<SoftwareInstan
         evidence_version: opt_text(27)?,
         bundling_rule: opt_int(28)?,
         bundling_details: opt_text(29)?,
-        is_virtual: opt_int(30)?.map(|v| v != 0),
+        computer_type: opt_int(30)?,
         processor_vendor: opt_text(31)?,
         processor_brand: opt_text(32)?,
         sockets: opt_int(33)?,
         cores: opt_int(34)?,
+        server_id: opt_int(35)?,
+        server_name: opt_text(36)?,
+        server_type: opt_int(37)?,
+        server_cores: opt_int(38)?,
+        pvu_per_core: opt_int(39)?,
+        default_pvu: opt_int(40)?,
+        custom_pvu: opt_int(41)?,
     })
 }
 
@@ -499,11 +568,18 @@ fn column(entity: Entity, field: &str) -> Option<&'static str> {
             "bundling_evidence.bundling_rule" => "i.bundling_rule",
             "bundling_evidence.bundling_rule_name" => RULE_NAME,
             "bundling_evidence.details" => "i.bundling_details",
-            "computer_hardware.computer_type" => "c.is_virtual",
+            "computer_hardware.computer_type" => placement_computer_type!(),
             "computer_hardware.processor_vendor" => "c.processor_vendor",
             "computer_hardware.processor_brand_string" => "c.processor_brand",
             "computer_hardware.node_total_processors" => "c.sockets",
             "computer_hardware.partition_cores" => "c.cores",
+            "computer_hardware.server_id" => "lcp.server_id",
+            "computer_hardware.server_name" => "lcp.server_name",
+            "computer_hardware.server_type" => placement_server_type!(),
+            "computer_hardware.server_cores" => placement_server_cores!(),
+            "computer_hardware.pvu_per_core" => "lcp.pvu_per_core",
+            "computer_hardware.default_pvu_value" => "lcp.default_pvu",
+            "computer_hardware.custom_pvu_per_core" => "lcp.custom_pvu",
             _ => return None,
         },
         (Entity::SoftwareComponents, f) => match f {
