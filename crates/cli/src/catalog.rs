@@ -45,13 +45,19 @@ pub enum CatalogCommand {
 const SET_BY: &str = "cli";
 
 fn read_document(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    let limit = MAX_DOCUMENT_BYTES as u64 + 1;
+    read_limited(file, MAX_DOCUMENT_BYTES, "the catalog")
+}
+
+/// Reads FILE (`-`: standard input), at most `max` bytes and one more (so
+/// that the caller can tell "too large"); `what` names it in errors.
+pub(crate) fn read_limited(file: &PathBuf, max: usize, what: &str) -> anyhow::Result<Vec<u8>> {
+    let limit = max as u64 + 1;
     let mut bytes = Vec::new();
     if file.as_os_str() == "-" {
         std::io::stdin()
             .take(limit)
             .read_to_end(&mut bytes)
-            .context("cannot read the catalog from standard input")?;
+            .with_context(|| format!("cannot read {what} from standard input"))?;
     } else {
         std::fs::File::open(file)
             .and_then(|f| f.take(limit).read_to_end(&mut bytes))

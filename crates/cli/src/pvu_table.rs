@@ -9,7 +9,7 @@ use crate::DataDirArgs;
 use anyhow::Context;
 use clap::Subcommand;
 use openlmt_server::pvu::{self, PvuFailure, PvuTableInfo, MAX_TABLE_BYTES};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,18 +47,7 @@ pub enum PvuTableCommand {
 const SET_BY: &str = "cli";
 
 fn read_text(file: &PathBuf) -> anyhow::Result<String> {
-    let limit = MAX_TABLE_BYTES as u64 + 1;
-    let mut bytes = Vec::new();
-    if file.as_os_str() == "-" {
-        std::io::stdin()
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .context("cannot read the table from standard input")?;
-    } else {
-        std::fs::File::open(file)
-            .and_then(|f| f.take(limit).read_to_end(&mut bytes))
-            .with_context(|| format!("cannot read {}", file.display()))?;
-    }
+    let bytes = crate::catalog::read_limited(file, MAX_TABLE_BYTES, "the table")?;
     anyhow::ensure!(
         bytes.len() <= MAX_TABLE_BYTES,
         "{} is larger than the limit of {MAX_TABLE_BYTES} bytes",
