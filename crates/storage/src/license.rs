@@ -377,10 +377,11 @@ impl Store {
             });
         }
         let sightings: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            // The scans by their time index, then their guests by scan.
             "SELECT s.computer_id, g.guest_uuid, g.vcpus, g.observed_at
-             FROM vm_guest_observations g JOIN vm_host_scans s ON s.id = g.scan_id
-             WHERE (s.published = 1 OR s.import_id = ?1) AND g.observed_at >= ?2
-             ORDER BY g.observed_at, s.computer_id, g.rowid",
+             FROM vm_host_scans s JOIN vm_guest_observations g ON g.scan_id = s.id
+             WHERE (s.published = 1 OR s.import_id = ?1) AND s.observed_at >= ?2
+             ORDER BY s.observed_at, s.computer_id, g.rowid",
         )
         .bind(import_id)
         .bind(since_ms)
