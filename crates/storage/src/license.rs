@@ -1227,9 +1227,23 @@ pub(crate) async fn recompute_products_in(
         return Ok(done);
     }
     let started = std::time::Instant::now();
+    // Only the days whose values can change: those with a stored value of a
+    // product touched (it may fall), and those whose snapshots hold an
+    // instance now assigned to one (it may rise). The other days keep their
+    // values, which are those a recomputation would give.
+    let list = serde_json::to_string(products).unwrap_or_else(|_| "[]".into());
     let days: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT day FROM license_snapshots WHERE published = 1 ORDER BY day",
+        "SELECT DISTINCT s.day FROM license_snapshots s
+         WHERE s.published = 1
+           AND (EXISTS (SELECT 1 FROM license_product_days d
+                        WHERE d.day = s.day AND d.product_id IN (SELECT value FROM json_each(?1)))
+                OR EXISTS (SELECT 1 FROM license_snapshot_instances h
+                           JOIN software_instances i ON i.id = h.instance_id
+                           WHERE h.snapshot_id = s.id
+                             AND i.product_id IN (SELECT value FROM json_each(?1))))
+         ORDER BY s.day",
     )
+    .bind(&list)
     .fetch_all(&mut **tx)
     .await?;
     for d in days {
@@ -1387,4 +1401,145 @@ async fn recompute_day(
         qb.build().execute(&mut **tx).await?;
     }
     Ok((values.len() as u64, product_rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_store;
+
+    /// A calculator with the arithmetic reduced to what these tests check:
+    /// each server's value is the cores of its partitions whose computers
+    /// hold the product, times its rate (no cap; the real one is the licence
+    /// crate's, tested there and end to end).
+    #[derive(Debug)]
+    struct SumCalc;
+
+    impl UsageCalculator for SumCalc {
+        fn server_values(
+            &self,
+            snap: &StoredSnapshot,
+            held: &[Holding],
+            _explain: bool,
+        ) -> (Vec<ServerValue>, Vec<UnresolvedCharge>) {
+            let mut out: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+            // One charge per product and computer, however many instances.
+            let charges: BTreeSet<(&str, i64)> = held
+                .iter()
+                .map(|h| (h.product_id.as_str(), h.computer_id))
+                .collect();
+            for (product, computer) in charges {
+                for p in snap.partitions.iter().filter(|p| p.computer_id == computer) {
+                    let rate = snap
+                        .servers
+                        .iter()
+                        .find(|s| s.key == p.server_key)
+                        .map_or(0, |s| s.pvu_per_core);
+                    let e = out
+                        .entry((product.to_string(), p.server_key.clone()))
+                        .or_default();
+                    e.0 += p.cores * rate;
+                    e.1 += p.cores;
+                }
+            }
+            let values = out
+                .into_iter()
+                .map(
+                    |((product_id, server_key), (quantity, cores))| ServerValue {
+                        product_id,
+                        metric: "PVU_SUB_CAP".into(),
+                        server_key,
+                        quantity,
+                        cores,
+                        explanation: serde_json::Value::Null,
+                    },
+                )
+                .collect();
+            (values, Vec::new())
+        }
+
+        fn product_quantity(&self, _metric: &str, servers: &[&ServerValue]) -> (i64, i64) {
+            (
+                servers.iter().map(|s| s.quantity).sum(),
+                servers.iter().map(|s| s.cores).sum(),
+            )
+        }
+    }
+
+    /// A classification recomputes only the days whose values can change:
+    /// a day whose snapshot holds no instance of the product, and has no
+    /// value of it, is not read again.
+    #[tokio::test]
+    async fn a_recomputation_reads_only_the_days_it_can_change() {
+        let (store, _dir) = test_store().await;
+        store.set_usage_calculator(Arc::new(SumCalc));
+        for sql in [
+            "INSERT INTO inventory_products (id, publisher, name, release, metric, num)
+             VALUES ('p', 'ACME', 'P', '1', 'PVU', 1), ('q', 'ACME', 'Q', '1', 'PVU', 2)",
+            "INSERT INTO software_instances (id, computer_id, component_id, discovery_path,
+               signature_kind, evidence_source, evidence_name, is_present, start_import_id,
+               discovery_start, product_id, is_charged)
+             VALUES (1, 1, 'pc', 'dpkg', 'package', 'dpkg', 'p', 1, 1, 0, 'p', 1),
+                    (2, 1, 'qc', 'dpkg', 'package', 'dpkg', 'q', 1, 1, 0, 'q', 1)",
+            "INSERT INTO license_snapshots (id, taken_at, day, published, pvu_table_version)
+             VALUES (10, 0, '2026-12-01', 1, 't'), (11, 86400000, '2026-12-02', 1, 't')",
+            "INSERT INTO license_snapshot_servers (snapshot_id, server_key, server_id, name, kind,
+               cores, pvu_per_core, capped, basis)
+             VALUES (10, 'computer:1', 1, 'h', 'physical', 4, 70, 1, '{}'),
+                    (11, 'computer:1', 1, 'h', 'physical', 4, 70, 1, '{}')",
+            "INSERT INTO license_snapshot_partitions (snapshot_id, computer_id, server_key, cores, reason)
+             VALUES (10, 1, 'computer:1', 4, '{}'), (11, 1, 'computer:1', 4, '{}')",
+            // P on the first day only, Q on both.
+            "INSERT INTO license_snapshot_instances (snapshot_id, instance_id)
+             VALUES (10, 1), (10, 2), (11, 2)",
+        ] {
+            sqlx::raw_sql(sql).execute(store.pool()).await.unwrap();
+        }
+        let all = store.recompute_license_all().await.unwrap();
+        assert_eq!(all.days_recomputed, 2);
+        let p: BTreeSet<String> = ["p".to_string()].into();
+        let done = store.recompute_license_products(&p).await.unwrap();
+        assert_eq!(done.days_recomputed, 1, "the second day has no P");
+        let days = store
+            .license_product_days(
+                NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
+            )
+            .await
+            .unwrap();
+        let p_days: Vec<(String, i64)> = days
+            .iter()
+            .filter(|d| d.1 == "p")
+            .map(|d| (d.0.to_string(), d.3))
+            .collect();
+        assert_eq!(p_days, [("2026-12-01".to_string(), 280)]);
+        // Reassigning P's instance to Q: P's day falls to nothing; Q keeps
+        // one charge per computer (both days of Q are read: it has values
+        // on both).
+        sqlx::raw_sql("UPDATE software_instances SET product_id = 'q' WHERE id = 1")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let both: BTreeSet<String> = ["p".to_string(), "q".to_string()].into();
+        let done = store.recompute_license_products(&both).await.unwrap();
+        assert_eq!(done.days_recomputed, 2);
+        let days = store
+            .license_product_days(
+                NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
+            )
+            .await
+            .unwrap();
+        let got: Vec<(String, String, i64)> = days
+            .iter()
+            .map(|d| (d.0.to_string(), d.1.clone(), d.3))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("2026-12-01".to_string(), "q".to_string(), 280),
+                ("2026-12-02".to_string(), "q".to_string(), 280)
+            ]
+        );
+    }
 }
