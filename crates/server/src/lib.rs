@@ -234,9 +234,17 @@ async fn security_headers(tls: bool, mut resp: Response<Body>) -> Response<Body>
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // HTML pages say `same-origin`, not `no-referrer`: under `no-referrer` a
+    // browser sends `Origin: null` with a form post, and the login form's
+    // same-origin check would refuse every login. Other origins still get
+    // no referrer.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static(if is_html {
+            "same-origin"
+        } else {
+            "no-referrer"
+        }),
     );
     if is_html {
         h.insert(
