@@ -33,6 +33,13 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// Largest scan package the upload API accepts, in bytes (default 100 MiB).
     pub upload_max_bytes: Option<u64>,
+    /// Failed logins allowed per user name and per client address within
+    /// `login_failure_window_secs` before further attempts get 429 (default 10).
+    pub login_max_failures: Option<u32>,
+    /// The failed-login window, in seconds (default 300).
+    pub login_failure_window_secs: Option<u64>,
+    /// Password verifications (argon2) run at once (default: the number of CPUs).
+    pub password_hash_concurrency: Option<usize>,
     /// Data sources; default: one named `default` at `<data-dir>/datasource`.
     #[serde(default)]
     pub datasource: Vec<DataSourceConfig>,

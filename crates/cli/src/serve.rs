@@ -5,6 +5,7 @@ use crate::scan::AdminPassword;
 use anyhow::{bail, Context};
 use openlmt_domain::PermissionSet;
 use openlmt_ingest::{DataSource, Engine, EngineConfig};
+use openlmt_server::login_limit::LoginGuard;
 use openlmt_server::{AppState, AuthCache, Listen, ServerConfig};
 use rand::Rng;
 use std::path::{Path, PathBuf};
@@ -210,6 +211,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tls: tls.is_some(),
         }),
         metrics,
+        login: Arc::new(LoginGuard::new(
+            file.login_max_failures
+                .unwrap_or(openlmt_server::login_limit::DEFAULT_MAX_FAILURES),
+            Duration::from_secs(
+                file.login_failure_window_secs
+                    .unwrap_or(openlmt_server::login_limit::DEFAULT_WINDOW_SECS),
+            ),
+            file.password_hash_concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        )),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let listen = match tls {

@@ -229,4 +229,8 @@ fn https_with_a_certificate() {
     let s = TestServer::builder().tls(&cert, &key).start();
     assert!(s.base.starts_with("https://"), "{}", s.base);
     assert_eq!(s.status()["mode"], "none");
+    // Only HTTPS answers carry HSTS (login_limits.rs checks plain HTTP's lack it).
+    let r = s.get("/api/import_status.json");
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
 }

@@ -11,6 +11,7 @@ pub mod head;
 mod inventory;
 mod license;
 pub mod list;
+pub mod login_limit;
 mod panel;
 pub mod params;
 pub mod pvu;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub auth: Arc<AuthCache>,
     pub config: Arc<ServerConfig>,
     pub metrics: PrometheusHandle,
+    /// Failed-login limits and the bound on concurrent password hashing.
+    pub login: Arc<login_limit::LoginGuard>,
 }
 
 /// Installs the process-wide Prometheus recorder (once per process).
@@ -86,6 +89,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 
 /// The API routes (without path normalisation; see [`app`]).
 pub fn router(state: AppState) -> Router {
+    let tls = state.config.tls;
     let api = Router::new()
         .route("/api/import_status.json", get(routes::import_status))
         .route("/api/management/imports.json", get(routes::import_status))
@@ -204,7 +208,57 @@ pub fn router(state: AppState) -> Router {
         .merge(panel::router())
         // For anything outside the layers above (the middleware itself).
         .layer(catch_panic())
+        .layer(middleware::map_response(move |resp| {
+            security_headers(tls, resp)
+        }))
         .with_state(state)
+}
+
+/// The panel's pages load only their own `/panel/*` scripts and styles (no
+/// inline script or style element; `element.style` from a script is CSSOM,
+/// which `style-src 'self'` allows).
+const PANEL_CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every answer (API, errors and panel); HTML pages
+/// also get [`PANEL_CSP`], and HTTPS answers `Strict-Transport-Security`.
+async fn security_headers(tls: bool, mut resp: Response<Body>) -> Response<Body> {
+    use axum::http::{header, HeaderValue};
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // HTML pages say `same-origin`, not `no-referrer`: under `no-referrer` a
+    // browser sends `Origin: null` with a form post, and the login form's
+    // same-origin check would refuse every login. Other origins still get
+    // no referrer.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static(if is_html {
+            "same-origin"
+        } else {
+            "no-referrer"
+        }),
+    );
+    if is_html {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PANEL_CSP),
+        );
+    }
+    if tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
 }
 
 /// What a panic becomes: [`error::panic_response`].
@@ -310,7 +364,10 @@ pub async fn serve(
     match listen {
         Listen::Plain(listener) => {
             let app = tower::util::MapRequestLayer::new(normalize_path::<Body>).layer(router);
-            let make = axum::ServiceExt::<Request>::into_make_service(app);
+            // The peer address is the failed-login limits' client address.
+            let make = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<
+                login_limit::PeerAddr,
+            >(app);
             listener.set_nonblocking(true)?;
             let listener = LenientListener(tokio::net::TcpListener::from_std(listener)?);
             let stop_wait = stop.clone();
@@ -385,6 +442,14 @@ impl axum::serve::Listener for LenientListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.0.local_addr()
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, LenientListener>>
+    for login_limit::PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, LenientListener>) -> Self {
+        login_limit::PeerAddr(*stream.remote_addr())
     }
 }
 

@@ -104,9 +104,10 @@ struct Credentials {
 /// `POST /api/get_token` with JSON or form fields `user` and `password`.
 pub async fn get_token(
     State(app): State<AppState>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Response> {
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -134,18 +135,36 @@ pub async fn get_token(
             ApiError::bad_request(format!(
                 "the body must be JSON {{\"user\": \"…\", \"password\": \"…\"}} or form fields user and password: {e}"
             ))
+            .into_response()
         })?
     };
     let (Some(user), Some(password)) = (creds.user, creds.password) else {
-        return Err(ApiError::bad_request(
-            "both `user` and `password` are required",
-        ));
+        return Err(
+            ApiError::bad_request("both `user` and `password` are required").into_response(),
+        );
     };
-    let Some(principal) = app.engine.store().check_password(&user, &password).await? else {
-        tracing::info!(user = %user.chars().take(64).collect::<String>(), "failed login");
-        return Err(ApiError::unauthorized("wrong user name or password"));
+    let addr = crate::login_limit::client_addr(&extensions);
+    let checked = app
+        .login
+        .check(app.engine.store(), addr, &user, &password)
+        .await;
+    let principal = match checked {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            tracing::info!(user = %user.chars().take(64).collect::<String>(), %addr, "failed login");
+            return Err(ApiError::unauthorized("wrong user name or password").into_response());
+        }
+        Err(refused) => {
+            tracing::info!(user = %user.chars().take(64).collect::<String>(), %addr, status = refused.status().as_u16(), "login refused");
+            return Err(refused.into_response());
+        }
     };
-    let token = app.engine.store().issue_token(principal.user_id).await?;
+    let token = app
+        .engine
+        .store()
+        .issue_token(principal.user_id)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
     Ok(json_response(&json!({ "token": token })))
 }
 

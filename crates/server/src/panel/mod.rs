@@ -289,7 +289,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 /// `POST /login` with form fields `user`, `password`, `next` and
 /// `login_token`.
-async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(app): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut user = String::new();
     let mut password = String::new();
     let mut next = None;
@@ -317,15 +322,32 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
             )),
         );
     }
+    let addr = crate::login_limit::client_addr(&extensions);
     let checked = if user.is_empty() || password.is_empty() {
         Ok(None)
     } else {
-        app.engine.store().check_password(&user, &password).await
+        app.login
+            .check(app.engine.store(), addr, &user, &password)
+            .await
     };
     let principal = match checked {
         Ok(Some(p)) => p,
+        Err(crate::login_limit::Refused::Error(e)) => return e.into_response(),
+        Err(refused) => {
+            tracing::info!(user = %user.chars().take(64).collect::<String>(), %addr, status = refused.status().as_u16(), "panel login refused");
+            // The same message as the API's, in the page for browsers.
+            let mut resp = login_form(
+                &app,
+                refused.status(),
+                &next,
+                &user,
+                Some(("error", &refused.message())),
+            );
+            crate::login_limit::set_retry_after(&mut resp, refused.retry_after());
+            return resp;
+        }
         Ok(None) => {
-            tracing::info!(user = %user.chars().take(64).collect::<String>(), "failed panel login");
+            tracing::info!(user = %user.chars().take(64).collect::<String>(), %addr, "failed panel login");
             return login_form(
                 &app,
                 StatusCode::UNAUTHORIZED,
@@ -334,7 +356,6 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
                 Some(("error", "Wrong user name or password.")),
             );
         }
-        Err(e) => return crate::error::ApiError::from(e).into_response(),
     };
     let id = match app.engine.store().create_session(principal.user_id).await {
         Ok(id) => id,
