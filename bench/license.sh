@@ -94,7 +94,7 @@ else
     fi
 fi
 ESTATE_DESC=$(cat "$TMP/estate.err" 2>/dev/null || echo "$COMPUTERS packages")
-say "  $ESTATE_DESC $ESTATE_SECS"
+say "  $ESTATE_DESC ($ESTATE_SECS)"
 
 # --- the operator's layer: metric PVU for the two bundled IBM products ----------------
 python3 - "$ROOT/crates/catalog/bundled/catalog.json" >"$TMP/catalog.json" <<'EOF'
@@ -202,7 +202,7 @@ cat <<EOF
 
 == openlmt licence metrics benchmark ($(bench_rev)) ==
 machine: $(nproc) cores ($(cpu_model)), $(mem_total); load before: $(cut -d' ' -f1-3 /proc/loadavg)
-estate:  $ESTATE_DESC $ESTATE_SECS
+estate:  $ESTATE_DESC ($ESTATE_SECS)
          $HIERARCHY_LINE
          $VALUES_LINE
 import:  complete, $COMPUTERS packages, $IMPORT_SECS s in all
