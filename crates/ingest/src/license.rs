@@ -283,3 +283,33 @@ impl UsageCalculator for LicenseCalculator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openlmt_domain::metric::ReportedMetric;
+
+    /// The licence crate (no openlmt dependency) and the domain name the
+    /// metrics each on their own; the store keeps the code, the API shows
+    /// the domain's id: they must agree.
+    #[test]
+    fn the_licence_crate_and_the_domain_agree_on_every_metric() {
+        for m in [
+            MetricId::PvuFullCap,
+            MetricId::PvuSubCap,
+            MetricId::RvuFullCap,
+            MetricId::RvuSubCap,
+            MetricId::VirtualProcessorCore,
+        ] {
+            let d = ReportedMetric::by_code(m.code_name()).expect("a domain metric");
+            assert_eq!(i64::from(m.id()), d.id, "{}", d.code);
+            assert_eq!(m.is_full_capacity(), d.full, "{}", d.code);
+            assert_eq!(
+                openlmt_domain::metric::LicenseUnit::parse(unit_of(m.metric())),
+                Some(d.unit),
+                "{}",
+                d.code
+            );
+        }
+    }
+}

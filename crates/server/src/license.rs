@@ -368,8 +368,13 @@ fn metric_param(params: &Params) -> Result<&'static ReportedMetric, ApiError> {
         .and_then(ReportedMetric::by_id)
         .or_else(|| ReportedMetric::by_code(text))
         .ok_or_else(|| {
+            let ids: Vec<String> = openlmt_domain::metric::REPORTED_METRICS
+                .iter()
+                .map(|m| m.id.to_string())
+                .collect();
             ApiError::bad_request(format!(
-                "`metric_id` must be one of 3, 4, 7, 8, 10001 (or their code names), not `{}`",
+                "`metric_id` must be one of {} (or their code names), not `{}`",
+                ids.join(", "),
                 list::clip(text)
             ))
         })

@@ -75,7 +75,7 @@ pub use license::{
     override_key, GuestSighting, Holding, LicenseComputer, LicenseInputs, LicensePublished,
     LicenseServerUsageList, LicenseSnapshotWrite, PvuOverrideRow, PvuTableRow, ServerUsageRow,
     ServerValue, SnapshotPartition, SnapshotServer, SnapshotSummary, StoredSnapshot,
-    UnresolvedCharge, UsageCalculator, UsageRow, METRIC_CODES,
+    UnresolvedCharge, UsageCalculator, UsageRow,
 };
 pub use list::{ListSource, RefListSource, RefRowSink, RowSink, StreamEnd};
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};

@@ -13,21 +13,12 @@
 use crate::list::ListSource;
 use crate::{to_ms, Result, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
-use openlmt_domain::metric::{LicenseUnit, ReportedMetric};
+use openlmt_domain::metric::{LicenseUnit, ReportedMetric, REPORTED_METRICS};
 use openlmt_domain::query::Entity;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-
-/// The metric code names the values are stored under (ILMT's names).
-pub const METRIC_CODES: [&str; 5] = [
-    "PVU_FULL_CAP",
-    "PVU_SUB_CAP",
-    "RVU_FULL_CAP",
-    "RVU_SUB_CAP",
-    "VIRTUAL_PROCESSOR_CORE",
-];
 
 /// One server of a snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +96,7 @@ pub struct Holding {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerValue {
     pub product_id: String,
-    /// One of [`METRIC_CODES`].
+    /// A code of `openlmt_domain::metric::REPORTED_METRICS`.
     pub metric: String,
     pub server_key: String,
     pub quantity: i64,
@@ -644,41 +635,6 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Recomputes every stored day of `products` (after a classification
-    /// change, or an operator's rate override), in one transaction.
-    pub async fn recompute_license_products(
-        &self,
-        products: &BTreeSet<String>,
-    ) -> Result<LicensePublished> {
-        let mut tx = self.write_tx().await?;
-        let done = recompute_products_in(&mut tx, self.calculator().as_deref(), products).await?;
-        tx.commit().await?;
-        Ok(done)
-    }
-
-    /// Recomputes every stored day of every product (after a new PVU
-    /// table, or to repair), in one transaction.
-    pub async fn recompute_license_all(&self) -> Result<LicensePublished> {
-        let mut tx = self.write_tx().await?;
-        let days: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT day FROM license_snapshots WHERE published = 1 ORDER BY day",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut done = LicensePublished::default();
-        if let Some(calc) = self.calculator() {
-            for d in days {
-                let w = recompute_day(&mut tx, calc.as_ref(), &parse_day(&d)?, None).await?;
-                done.server_values += w.0;
-                done.product_values += w.1;
-                done.days_recomputed += 1;
-            }
-        }
-        crate::list::bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done)
-    }
-
     /// The peak of every product and metric over the days `from..=to`
     /// (the earliest day on a tie), ordered as ILMT orders them: by
     /// metric, then product number.
@@ -764,21 +720,6 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         product_days_in(&mut conn, from, to).await
     }
-
-    /// The latest published snapshot (for the servers and their rates as
-    /// the computers API shows them), if any.
-    pub async fn latest_license_snapshot(&self) -> Result<Option<StoredSnapshot>> {
-        let mut conn = self.pool.acquire().await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM license_snapshots WHERE published = 1 ORDER BY taken_at DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
-        match id {
-            Some(id) => Ok(Some(load_snapshot(&mut conn, id).await?)),
-            None => Ok(None),
-        }
-    }
 }
 
 /// The peak of every product and metric over the days `from..=to`
@@ -851,8 +792,15 @@ pub(crate) async fn product_days_in(
 pub struct LicenseServerUsageList;
 
 /// ILMT's `metric_id` of a stored metric code (see `openlmt_domain::metric`).
-const METRIC_ID_SQL: &str = "(CASE d.metric WHEN 'PVU_FULL_CAP' THEN 3 WHEN 'PVU_SUB_CAP' THEN 4
-     WHEN 'RVU_FULL_CAP' THEN 7 WHEN 'RVU_SUB_CAP' THEN 8 WHEN 'VIRTUAL_PROCESSOR_CORE' THEN 10001 END)";
+/// Made once from the domain's table of metrics (codes are fixed words,
+/// not input).
+static METRIC_ID_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let cases: String = REPORTED_METRICS
+        .iter()
+        .map(|m| format!(" WHEN '{}' THEN {}", m.code, m.id))
+        .collect();
+    format!("(CASE d.metric{cases} END)")
+});
 
 impl ListSource for LicenseServerUsageList {
     type Row = ServerUsageRow;
@@ -878,7 +826,7 @@ impl ListSource for LicenseServerUsageList {
             "product_id" => "p.num",
             "product_name" => "p.name",
             "product_release_guid" => "d.product_id",
-            "metric_id" => METRIC_ID_SQL,
+            "metric_id" => METRIC_ID_SQL.as_str(),
             "metric_code_name" => "d.metric",
             "bundle_id" => "0",
             "bundle_name" | "bundle_guid" => "NULL",
@@ -923,10 +871,10 @@ impl ListSource for LicenseServerUsageList {
 }
 
 fn metric_rank(m: &str) -> usize {
-    METRIC_CODES
+    REPORTED_METRICS
         .iter()
-        .position(|x| *x == m)
-        .unwrap_or(METRIC_CODES.len())
+        .position(|x| x.code == m)
+        .unwrap_or(REPORTED_METRICS.len())
 }
 
 pub(crate) fn server_from_row(
@@ -1495,10 +1443,21 @@ mod tests {
         ] {
             sqlx::raw_sql(sql).execute(store.pool()).await.unwrap();
         }
-        let all = store.recompute_license_all().await.unwrap();
-        assert_eq!(all.days_recomputed, 2);
-        let p: BTreeSet<String> = ["p".to_string()].into();
-        let done = store.recompute_license_products(&p).await.unwrap();
+        let recompute = |products: &[&str]| {
+            let products: BTreeSet<String> = products.iter().map(|p| p.to_string()).collect();
+            let store = store.clone();
+            async move {
+                let mut tx = store.write_tx().await.unwrap();
+                let calc = store.calculator();
+                let done = recompute_products_in(&mut tx, calc.as_deref(), &products)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                done
+            }
+        };
+        assert_eq!(recompute(&["p", "q"]).await.days_recomputed, 2);
+        let done = recompute(&["p"]).await;
         assert_eq!(done.days_recomputed, 1, "the second day has no P");
         let days = store
             .license_product_days(
@@ -1520,8 +1479,7 @@ mod tests {
             .execute(store.pool())
             .await
             .unwrap();
-        let both: BTreeSet<String> = ["p".to_string(), "q".to_string()].into();
-        let done = store.recompute_license_products(&both).await.unwrap();
+        let done = recompute(&["p", "q"]).await;
         assert_eq!(done.days_recomputed, 2);
         let days = store
             .license_product_days(
