@@ -172,7 +172,9 @@ DB=$(find "$DATA" -maxdepth 2 -name '*.db' | head -1)
 [[ -n "$DB" ]] || die "no database file under $DATA"
 SQ() { sqlite3 -readonly "$DB" "$@"; }
 # INSTANCE_SELECT and the FROM ... WHERE of Entity::SoftwareInstances in
-# crates/storage/src/software_query.rs, verbatim; the API adds its order
+# crates/storage/src/software_query.rs, verbatim (its placement_* and
+# visible_instance macros of crates/storage/src/lib.rs expanded, as concat!
+# does); the API adds its order
 # (i.id) and LIMIT/OFFSET, sqlite3 its keyset bounds.
 INSTANCE_SELECT="SELECT i.id, i.computer_id, c.name AS computer_name,
     c.dns_name, c.ip_addresses, c.os, p.publisher, p.name AS product_name, p.release AS product_release,
@@ -181,7 +183,8 @@ INSTANCE_SELECT="SELECT i.id, i.computer_id, c.name AS computer_name,
     i.is_present, i.is_charged, i.is_confirmed, (x.computer_id IS NOT NULL) AS is_excluded,
     (s.computer_id IS NOT NULL) AS is_suppressed, COALESCE(x.comment, s.comment) AS comment,
     i.signature_kind, i.evidence_source, i.evidence_name, i.evidence_version, i.bundling_rule,
-    i.bundling_details, c.is_virtual, c.processor_vendor, c.processor_brand, c.sockets, c.cores"
+    i.bundling_details, (CASE WHEN lcp.kind = 'cloud' THEN 2 WHEN c.is_virtual = 1 THEN 1 WHEN c.is_virtual = 0 THEN 0 END) AS computer_type, c.processor_vendor, c.processor_brand, c.sockets, c.cores,
+    lcp.server_id, lcp.server_name, (CASE lcp.kind WHEN 'physical' THEN 0 WHEN 'default' THEN 1 WHEN 'cloud' THEN 2 END) AS server_type, (CASE WHEN lcp.server_id IS NOT NULL THEN lcp.server_cores WHEN c.is_virtual = 0 THEN c.cores END) AS server_cores, lcp.pvu_per_core, lcp.default_pvu, lcp.custom_pvu"
 INSTANCE_FROM=" FROM software_instances i
                LEFT JOIN computers c ON c.id = i.computer_id
                LEFT JOIN inventory_products p ON p.id = i.product_id
@@ -190,17 +193,19 @@ INSTANCE_FROM=" FROM software_instances i
                  ON x.computer_id = i.computer_id AND x.product_id = i.product_id
                LEFT JOIN software_suppressions s
                  ON s.computer_id = i.computer_id AND s.component_id = i.component_id
-             WHERE i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)"
+             LEFT JOIN license_current_placement lcp ON lcp.computer_id = i.computer_id WHERE i.start_import_id NOT IN (SELECT import_id FROM unpublished_discoveries)"
 # Say so when the API's query has changed since this copy was made.
 QUERY_SRC="$ROOT/crates/storage/src/software_query.rs"
 QUERY_NOTE="the same text as $QUERY_SRC"
+# Checked piece by piece (split at ", ", " AS " and " WHERE "): the macros
+# of lib.rs (the visibility rule, the placement columns) are concatenated
+# into the query.
 while IFS= read -r line; do
     line=$(sed 's/^ *//; s/ *$//' <<<"$line")
     [[ -z "$line" ]] && continue
-    # (The visibility rule is a macro in lib.rs, concatenated into the query.)
-    grep -qF -- "${line#WHERE }" "$QUERY_SRC" "$ROOT/crates/storage/src/lib.rs" 2>/dev/null || { QUERY_NOTE="WARNING: no longer found in $QUERY_SRC: \"$line\""; break; }
-done <<<"$INSTANCE_SELECT
-$INSTANCE_FROM"
+    grep -qF -- "$line" "$QUERY_SRC" "$ROOT/crates/storage/src/lib.rs" 2>/dev/null || { QUERY_NOTE="WARNING: no longer found in $QUERY_SRC: \"$line\""; break; }
+done < <(sed 's/, /\n/g; s/ AS /\n/g; s/ WHERE /\n/g; s/^WHERE //' <<<"$INSTANCE_SELECT
+$INSTANCE_FROM" | sed 's/^ *//')
 [[ "$QUERY_NOTE" == WARNING* ]] && say "$QUERY_NOTE"
 
 TOTAL_DB=$(SQ "SELECT count(*) $INSTANCE_FROM;")

@@ -199,17 +199,34 @@ impl Drop for BatchConnection {
     }
 }
 
-/// One transaction on `conn`: the rows, then the commit.
-async fn write_batch(
-    conn: &mut sqlx::SqliteConnection,
-    import_id: i64,
-    batch: &[ScanPackageWrite],
-) -> Result<WriteTimes> {
+/// Runs `write` in one write transaction on a pooled connection set for
+/// bulk writing, and commits. A batch's new pages stay in memory until the
+/// commit writes them once, instead of spilling to the WAL and being
+/// written again; the commit only appends to the WAL (`synchronous =
+/// NORMAL`: the WAL is synced at checkpoints, and a crash loses at most the
+/// last unpublished batches, never consistency): checkpoints are left to
+/// `Store::checkpoint_passive`, called from another thread meanwhile. The
+/// connection goes back to the pool with the pool's settings, or is closed
+/// (see [`BatchConnection`]). Returns `write`'s value and the commit's
+/// duration.
+pub(crate) async fn bulk_write<T>(
+    pool: &sqlx::SqlitePool,
+    write: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+) -> Result<(T, Duration)> {
     use sqlx::Connection;
-    let mut times = WriteTimes::default();
+    let mut conn = BatchConnection {
+        conn: pool.acquire().await?,
+        reset: false,
+    };
+    sqlx::raw_sql(BATCH_PRAGMAS)
+        .execute(&mut *conn.conn)
+        .await?;
+    // On any error the connection is closed, not reset: after a failed
+    // COMMIT or a statement SQLite rolled back by itself, sqlx's idea of
+    // the transaction may no longer match the connection's.
     // The write lock first, waiting for it (see `Store::write_tx`).
-    let mut tx = conn.begin_with(crate::BEGIN_WRITE).await?;
-    {
+    let mut tx = conn.conn.begin_with(crate::BEGIN_WRITE).await?;
+    let value = {
         let mut handle = tx.lock_handle().await?;
         // SAFETY: the handle is a live connection that sqlx's worker does
         // not touch while `handle` is held; `rows` borrows it for this block
@@ -218,12 +235,16 @@ async fn write_batch(
         // (rusqlite is built without its `hooks` features: dropping `rows`
         // must not touch hooks that sqlx set on the same handle.)
         let rows = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
-        write_rows(&rows, import_id, batch, &mut times)?;
-    }
+        write(&rows)?
+    };
     let started = Instant::now();
     tx.commit().await?;
-    times.commit = started.elapsed();
-    Ok(times)
+    let commit = started.elapsed();
+    sqlx::raw_sql(DEFAULT_PRAGMAS)
+        .execute(&mut *conn.conn)
+        .await?;
+    conn.reset = true;
+    Ok((value, commit))
 }
 
 /// Rows per multi-row INSERT. One statement inserts many rows with its
@@ -545,26 +566,14 @@ impl Store {
         import_id: i64,
         batch: &[ScanPackageWrite],
     ) -> Result<WriteTimes> {
-        let mut conn = BatchConnection {
-            conn: self.pool.acquire().await?,
-            reset: false,
-        };
-        // A batch's new pages stay in memory until the commit writes them
-        // once, instead of spilling to the WAL and being written again; the
-        // commit only appends to the WAL: checkpoints are left to
-        // `checkpoint_passive`, called from another thread meanwhile.
-        sqlx::raw_sql(BATCH_PRAGMAS)
-            .execute(&mut *conn.conn)
-            .await?;
-        // On any error the connection is closed, not reset: after a failed
-        // COMMIT or a statement SQLite rolled back by itself, sqlx's idea of
-        // the transaction may no longer match the connection's.
-        let written = write_batch(&mut conn.conn, import_id, batch).await?;
-        sqlx::raw_sql(DEFAULT_PRAGMAS)
-            .execute(&mut *conn.conn)
-            .await?;
-        conn.reset = true;
-        Ok(written)
+        let (mut times, commit) = bulk_write(&self.pool, |rows| {
+            let mut times = WriteTimes::default();
+            write_rows(rows, import_id, batch, &mut times)?;
+            Ok(times)
+        })
+        .await?;
+        times.commit = commit;
+        Ok(times)
     }
 
     /// Copies what the write-ahead log holds into the database file, as far

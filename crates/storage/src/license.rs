@@ -1098,18 +1098,29 @@ pub(crate) async fn publish_license(
         .await?;
     // Instances whose component can count against a metric, or that are
     // assigned to a product with one (a manual assignment may name any
-    // product), of visible computers.
+    // product), of visible computers. Both halves are found through an
+    // index from the few components and products with a metric, never by
+    // scanning every instance (8 million in the discovery benchmark, where
+    // the scan took 12 s of the publish): the first seeks each computer's
+    // instances of each such component through the unique key (computer,
+    // component, path), the second uses the product index. `CROSS JOIN`
+    // keeps SQLite's join order as written.
     let instances = sqlx::query(concat!(
         "INSERT INTO license_snapshot_instances (snapshot_id, instance_id)
-         SELECT ?1, i.id FROM software_instances i
-         JOIN computers c ON c.id = i.computer_id AND c.published = 1 AND c.is_deleted = 0
-         WHERE i.is_present = 1 AND ",
+         SELECT ?1, i.id FROM computers c
+         CROSS JOIN (SELECT DISTINCT o.component_id AS id FROM inventory_bundling_options o
+                     JOIN inventory_products p ON p.id = o.product_id
+                     WHERE p.metric IS NOT NULL) k
+         CROSS JOIN software_instances i
+         WHERE i.computer_id = c.id AND i.component_id = k.id
+           AND c.published = 1 AND c.is_deleted = 0 AND i.is_present = 1 AND ",
         visible_instance!(),
-        " AND (EXISTS (SELECT 1 FROM inventory_bundling_options o
-                      JOIN inventory_products p ON p.id = o.product_id
-                      WHERE o.component_id = i.component_id AND p.metric IS NOT NULL)
-               OR EXISTS (SELECT 1 FROM inventory_products p
-                          WHERE p.id = i.product_id AND p.metric IS NOT NULL))"
+        " UNION
+         SELECT ?1, i.id FROM inventory_products p
+         CROSS JOIN software_instances i
+         JOIN computers c ON c.id = i.computer_id AND c.published = 1 AND c.is_deleted = 0
+         WHERE i.product_id = p.id AND p.metric IS NOT NULL AND i.is_present = 1 AND ",
+        visible_instance!()
     ))
     .bind(import_id)
     .execute(&mut **tx)

@@ -441,12 +441,9 @@ impl Store {
         changes: &[InstanceChange],
     ) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        {
-            let mut handle = tx.lock_handle().await?;
-            // SAFETY: see `computer_fact_sets`.
-            let conn =
-                unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+        // Written as the read step writes facts (see `bulk_write`): the
+        // discovery step checkpoints beside it.
+        crate::inventory::bulk_write(&self.pool, |conn| {
             let mut target = conn.prepare_cached(
                 "INSERT OR REPLACE INTO stage_discovery (import_id, computer_id, facts_import_id)
                  VALUES (?1, ?2, ?3)",
@@ -531,8 +528,9 @@ impl Store {
                     }
                 }
             }
-        }
-        tx.commit().await?;
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 

@@ -200,15 +200,15 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         },
         targets.len()
     ));
-    let index = BundlingIndex::new(&effective.catalog);
-    let mut cache = MatchCache::default();
-    let mut cache2 = MatchCache::default();
+    let effective = Arc::new(effective);
+    let matcher = Arc::new(matcher);
+    let pool = MatchingPool::start(&effective, &matcher)?;
     let started = Instant::now();
     let mut last_save = Instant::now();
     let total = targets.len() as u64;
     let mut instances_found = 0u64;
     let (mut new_count, mut changed_count, mut ended_count) = (0u64, 0u64, 0u64);
-    let (mut read_time, mut match_time, mut write_time) =
+    let (mut read_time, mut match_wait, mut write_time) =
         (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut bulk = false;
     // What an earlier import's unfinished discovery left (hidden rows whose
@@ -222,84 +222,74 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         .begin_discovery(run.id)
         .await
         .map_err(|e| failed("begin", e))?;
-    for (n, chunk) in targets.chunks(CHUNK).enumerate() {
+    // A pipeline of three stages over chunks of computers: while the
+    // matching threads match chunk k, this task writes chunk k-1's result
+    // and a reader task reads chunk k+1's facts (on another connection of
+    // the pool: SQLite's readers do not wait for its writer). Each stage
+    // holds at most one chunk, so memory stays bounded by three chunks.
+    // The writes commit without checkpointing (as the read step's).
+    let _checkpointer = run.checkpointer();
+    let chunks: Vec<Vec<DiscoveryTarget>> = targets.chunks(CHUNK).map(<[_]>::to_vec).collect();
+    let mut reading = chunks.first().map(|c| spawn_read(store.clone(), c.clone()));
+    let mut matching: Option<(usize, Pending)> = None;
+    let mut done = 0u64;
+    for k in 0..=chunks.len() {
         run.check()?;
-        let t = Instant::now();
-        let facts = store
-            .computer_fact_sets(chunk)
-            .await
-            .map_err(|e| failed("read the facts", e))?;
-        let ids: Vec<i64> = chunk.iter().map(|t| t.computer_id).collect();
-        let mut current = store
-            .current_instances(&ids)
-            .await
-            .map_err(|e| failed("read the current instances", e))?;
-        read_time += t.elapsed();
-        let t = Instant::now();
-        let mut work: Vec<(DiscoveryTarget, ComputerFactSet, Vec<CurrentInstance>)> = chunk
-            .iter()
-            .zip(facts)
-            .map(|(target, set)| {
-                let before = current.remove(&target.computer_id).unwrap_or_default();
-                (*target, set, before)
-            })
-            .collect();
-        // Two matching threads (the machine's two cores; the database is
-        // idle meanwhile), each with its own cache; the second half's
-        // results follow the first's, so the order stays the computers'.
-        let second = work.split_off(work.len() / 2);
-        let run_half = |half: Vec<(DiscoveryTarget, ComputerFactSet, Vec<CurrentInstance>)>,
-                        cache: &mut MatchCache| {
-            let mut delta = Delta::default();
-            let mut found = 0;
-            for (target, set, before) in half {
-                found +=
-                    discover_computer(&index, &matcher, cache, target, set, &before, &mut delta);
-            }
-            (found, delta)
-        };
-        let ((n1, mut delta), other) = std::thread::scope(|sc| {
-            let helper = sc.spawn(|| run_half(second, &mut cache2));
-            let mine = run_half(work, &mut cache);
-            (mine, helper.join())
-        });
-        let (n2, delta2) = other.map_err(|_| {
-            StepError::Failed("software discovery: a matching thread panicked".into())
-        })?;
-        delta.new.extend(delta2.new);
-        delta.changes.extend(delta2.changes);
-        instances_found += n1 + n2;
-        match_time += t.elapsed();
-        new_count += delta.new.len() as u64;
-        for ch in &delta.changes {
-            match ch {
-                InstanceChange::Found { .. } => changed_count += 1,
-                InstanceChange::Ended { .. } => ended_count += 1,
-            }
-        }
-        let t = Instant::now();
-        if !bulk && new_count > BULK_NEW_INSTANCES {
-            bulk = true;
-            store
-                .drop_instance_product_index()
+        // Chunk k's facts, then the read of chunk k+1 starts.
+        let mut next = None;
+        if let Some(read) = reading.take() {
+            let t = Instant::now();
+            let work = read
                 .await
-                .map_err(|e| failed("drop the product index for a bulk write", e))?;
+                .map_err(|_| {
+                    StepError::Failed("software discovery: the reading task stopped".into())
+                })?
+                .map_err(|e| failed("read the facts", e))?;
+            read_time += t.elapsed();
+            reading = chunks
+                .get(k + 1)
+                .map(|c| spawn_read(store.clone(), c.clone()));
+            next = Some((k, pool.submit(work)?));
         }
-        store
-            .stage_discovery(run.id, chunk, &delta.new, &delta.changes)
-            .await
-            .map_err(|e| failed("write the instances", e))?;
-        write_time += t.elapsed();
-        run.hook("discover_chunk").await?;
-        let done = ((n * CHUNK) + chunk.len()) as u64;
-        c.read = done as i64;
-        c.imported = instances_found as i64;
-        run.progress(pos, done, total.max(1));
-        if last_save.elapsed() >= SAVE_EVERY {
-            last_save = Instant::now();
-            let _ = store.save_step(run.id, pos as i64, c, false).await;
+        // Chunk k-1's result is written while chunk k is matched.
+        if let Some((j, pending)) = matching.take() {
+            let t = Instant::now();
+            let (found, delta) = pending.wait().await?;
+            match_wait += t.elapsed();
+            instances_found += found;
+            new_count += delta.new.len() as u64;
+            for ch in &delta.changes {
+                match ch {
+                    InstanceChange::Found { .. } => changed_count += 1,
+                    InstanceChange::Ended { .. } => ended_count += 1,
+                }
+            }
+            let t = Instant::now();
+            if !bulk && new_count > BULK_NEW_INSTANCES {
+                bulk = true;
+                store
+                    .drop_instance_product_index()
+                    .await
+                    .map_err(|e| failed("drop the product index for a bulk write", e))?;
+            }
+            store
+                .stage_discovery(run.id, &chunks[j], &delta.new, &delta.changes)
+                .await
+                .map_err(|e| failed("write the instances", e))?;
+            write_time += t.elapsed();
+            run.hook("discover_chunk").await?;
+            done += chunks[j].len() as u64;
+            c.read = done as i64;
+            c.imported = instances_found as i64;
+            run.progress(pos, done, total.max(1));
+            if last_save.elapsed() >= SAVE_EVERY {
+                last_save = Instant::now();
+                let _ = store.save_step(run.id, pos as i64, c, false).await;
+            }
         }
+        matching = next;
     }
+    drop(pool);
     if bulk {
         let t = Instant::now();
         store
@@ -313,7 +303,7 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         ));
     }
     run.log.info(format!(
-        "Software discovery: {} computers matched, {} instances found ({} new, {} changed, {} no longer found), in {:.1} s ({:.1} s reading facts, {:.1} s matching and bundling, {:.1} s writing)",
+        "Software discovery: {} computers matched, {} instances found ({} new, {} changed, {} no longer found), in {:.1} s ({:.1} s waiting for facts, {:.1} s waiting for matching and bundling, {:.1} s writing; matching ran beside the reads and writes)",
         total,
         instances_found,
         new_count,
@@ -321,11 +311,126 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         ended_count,
         started.elapsed().as_secs_f64(),
         read_time.as_secs_f64(),
-        match_time.as_secs_f64(),
+        match_wait.as_secs_f64(),
         write_time.as_secs_f64()
     ));
     *crate::lock(&run.discovery) = Some(Arc::new(inventory_catalog(&effective)));
     Ok(c)
+}
+
+/// One computer's discovery input: the target, its facts, its stored
+/// instances.
+type Work = (DiscoveryTarget, ComputerFactSet, Vec<CurrentInstance>);
+
+/// Reads a chunk's facts and stored instances, in a task of its own.
+fn spawn_read(
+    store: openlmt_storage::Store,
+    chunk: Vec<DiscoveryTarget>,
+) -> tokio::task::JoinHandle<Result<Vec<Work>, openlmt_storage::StoreError>> {
+    tokio::spawn(async move {
+        let facts = store.computer_fact_sets(&chunk).await?;
+        let ids: Vec<i64> = chunk.iter().map(|t| t.computer_id).collect();
+        let mut current = store.current_instances(&ids).await?;
+        Ok(chunk
+            .iter()
+            .zip(facts)
+            .map(|(target, set)| {
+                let before = current.remove(&target.computer_id).unwrap_or_default();
+                (*target, set, before)
+            })
+            .collect())
+    })
+}
+
+/// Threads that match and bundle, each with its own match cache, fed a
+/// share of every chunk while this step's task reads the next chunk and
+/// writes the previous one: one thread per core but the one the database
+/// work needs (one on the 2-core machine, so that matching and the writes
+/// each have a core). They run at the import's lower CPU priority and stop
+/// when the pool is dropped.
+struct MatchingPool {
+    jobs: Vec<std::sync::mpsc::Sender<Job>>,
+}
+
+/// A half chunk, and where its result goes.
+type Job = (Vec<Work>, tokio::sync::oneshot::Sender<(u64, Delta)>);
+
+/// A chunk being matched: its halves' results, in the computers' order.
+struct Pending(Vec<tokio::sync::oneshot::Receiver<(u64, Delta)>>);
+
+impl MatchingPool {
+    fn start(effective: &Arc<Effective>, matcher: &Arc<Matcher>) -> Result<Self, StepError> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .max(1);
+        let mut jobs = Vec::new();
+        for n in 0..threads {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let (effective, matcher) = (Arc::clone(effective), Arc::clone(matcher));
+            std::thread::Builder::new()
+                .name(format!("discovery-{n}"))
+                .spawn(move || {
+                    crate::priority::lower_this_thread();
+                    let index = BundlingIndex::new(&effective.catalog);
+                    let mut cache = MatchCache::default();
+                    for (work, reply) in rx {
+                        let mut delta = Delta::default();
+                        let mut found = 0;
+                        for (target, set, before) in work {
+                            found += discover_computer(
+                                &index, &matcher, &mut cache, target, set, &before, &mut delta,
+                            );
+                        }
+                        // The step may have stopped waiting (cancelled).
+                        let _ = reply.send((found, delta));
+                    }
+                })
+                .map_err(|e| {
+                    StepError::Failed(format!(
+                        "software discovery: cannot start a matching thread: {e}"
+                    ))
+                })?;
+            jobs.push(tx);
+        }
+        Ok(MatchingPool { jobs })
+    }
+
+    /// Splits `work` over the threads, in order.
+    fn submit(&self, mut work: Vec<Work>) -> Result<Pending, StepError> {
+        let per = work.len().div_ceil(self.jobs.len()).max(1);
+        let mut halves = Vec::new();
+        while work.len() > per {
+            let rest = work.split_off(per);
+            halves.push(work);
+            work = rest;
+        }
+        halves.push(work);
+        let mut pending = Vec::new();
+        for (half, jobs) in halves.into_iter().zip(&self.jobs) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            jobs.send((half, tx)).map_err(|_| {
+                StepError::Failed("software discovery: a matching thread stopped".into())
+            })?;
+            pending.push(rx);
+        }
+        Ok(Pending(pending))
+    }
+}
+
+impl Pending {
+    async fn wait(self) -> Result<(u64, Delta), StepError> {
+        let mut found = 0;
+        let mut delta = Delta::default();
+        for rx in self.0 {
+            let (n, d) = rx.await.map_err(|_| {
+                StepError::Failed("software discovery: a matching thread panicked".into())
+            })?;
+            found += n;
+            delta.new.extend(d.new);
+            delta.changes.extend(d.changes);
+        }
+        Ok((found, delta))
+    }
 }
 
 /// Converts stored facts to the catalog's fact types.

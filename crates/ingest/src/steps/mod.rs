@@ -78,6 +78,18 @@ pub(crate) struct Candidate {
 }
 
 /// One running import, as its steps see it.
+/// How often the write-ahead log is checkpointed while a step writes in bulk.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A task aborted when this is dropped.
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 pub(crate) struct Run<'a> {
     engine: &'a Engine,
     id: i64,
@@ -145,6 +157,21 @@ impl<'a> Run<'a> {
             .await
             .map_err(StepError::Failed)?;
         self.check()
+    }
+
+    /// Checkpoints the write-ahead log every [`CHECKPOINT_INTERVAL`] beside
+    /// a step's bulk writes (which commit without checkpointing: see
+    /// `Store::write_scan_packages`), until the value returned is dropped.
+    fn checkpointer(&self) -> AbortOnDrop {
+        let store = self.engine.store().clone();
+        AbortOnDrop(self.engine.main_runtime().spawn(async move {
+            loop {
+                tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+                if let Err(e) = store.checkpoint_passive().await {
+                    tracing::warn!("checkpoint during an import failed: {e}");
+                }
+            }
+        }))
     }
 
     fn check(&self) -> Result<(), StepError> {

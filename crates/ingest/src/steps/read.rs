@@ -14,8 +14,6 @@ use std::time::Duration;
 
 /// Facts per write transaction (about).
 const WRITE_BATCH_ROWS: usize = 20_000;
-/// How often the write-ahead log is checkpointed while the read step writes.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// How often the read step saves its counters while it writes.
 const STEP_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Packages parsed at once (the machine has two cores; one writes).
@@ -164,17 +162,7 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
 
     // Checkpoints run beside the writes (see Store::write_scan_packages), until
     // this step ends whichever way.
-    let _checkpointer = AbortOnDrop(run.engine.main_runtime().spawn({
-        let store = store.clone();
-        async move {
-            loop {
-                tokio::time::sleep(CHECKPOINT_INTERVAL).await;
-                if let Err(e) = store.checkpoint_passive().await {
-                    tracing::warn!("checkpoint during an import failed: {e}");
-                }
-            }
-        }
-    }));
+    let _checkpointer = run.checkpointer();
     let mut batch: Vec<ScanPackageWrite> = Vec::new();
     let mut stats = WriteStats::default();
     let mut batch_rows = 0usize;
@@ -326,14 +314,6 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
 }
 
 /// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// What the writes of one step cost: fact rows and the time spent
 /// writing them, so the log can state the write rate apart from parsing.
 #[derive(Default)]
