@@ -456,7 +456,7 @@ impl Store {
                 ])?;
             }
             crate::inventory::insert_rows(
-                &conn,
+                conn,
                 "software_instances",
                 &NEW_INSTANCE_COLUMNS,
                 import_id,
