@@ -15,9 +15,10 @@ macro_rules! visible_instance {
 }
 
 /// The `computer_hardware` columns that come from the licence hierarchy's
-/// placement of a computer (alias `lcp`, the view
-/// `license_current_placement`, joined to the computer `c`): the computers
-/// list and the software instances list show the same values. Literals, for
+/// placement of a computer (alias `lcp`, the table
+/// `license_current_placement`, which the publish refreshes, joined to the
+/// computer `c`): the computers list and the software instances list show
+/// the same values. Literals, for
 /// `concat!`. `computer_type`: 2 for a VM the hierarchy recognised as public
 /// cloud, else 1 virtual, 0 physical.
 macro_rules! placement_computer_type {

@@ -1096,6 +1096,15 @@ pub(crate) async fn publish_license(
         .bind(import_id)
         .execute(&mut **tx)
         .await?;
+    // The latest published snapshot changed: its placements, which the
+    // computers and instance lists join per row through an index (see
+    // migration 0010).
+    sqlx::raw_sql(
+        "DELETE FROM license_current_placement;
+         INSERT INTO license_current_placement SELECT * FROM license_placement_of_latest;",
+    )
+    .execute(&mut **tx)
+    .await?;
     // Instances whose component can count against a metric, or that are
     // assigned to a product with one (a manual assignment may name any
     // product), of visible computers. Both halves are found through an

@@ -367,10 +367,10 @@ impl ListSource for SoftwareInstanceList {
     // computers its import publishes or that are published; a failed
     // import's rows are invisible, then deleted), so the computer is a LEFT
     // JOIN that a page's key query can leave out.
-    // The licence placement (a view, one row per computer) is read for the
-    // page's rows; the count and the page's keys leave it out unless the
-    // filter or the sort names one of its columns (`EXPLAIN QUERY PLAN`:
-    // joined there, SQLite materialises the view and scans it per instance).
+    // The licence placement (a table refreshed by the publish, one row per
+    // computer, indexed by computer: migration 0010) is read for the page's
+    // rows; the count and the page's keys leave it out unless the filter or
+    // the sort names one of its columns.
     const FROM_WHERE: &'static str = concat!(
         instance_joins!(),
         " LEFT JOIN license_current_placement lcp ON lcp.computer_id = i.computer_id WHERE ",
