@@ -222,11 +222,13 @@ async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> 
         .begin_discovery(run.id)
         .await
         .map_err(|e| failed("begin", e))?;
-    // A pipeline of three stages over chunks of computers: while the
-    // matching threads match chunk k, this task writes chunk k-1's result
-    // and a reader task reads chunk k+1's facts (on another connection of
-    // the pool: SQLite's readers do not wait for its writer). Each stage
-    // holds at most one chunk, so memory stays bounded by three chunks.
+    // A pipeline over chunks of computers: while the matching threads match
+    // chunk k, this task writes chunk k-1's result, and a reader task reads
+    // chunk k+1's facts on another connection of the pool. The import's
+    // runtime has one thread, so the reads and the writes take turns on it
+    // (the reader runs while this task waits); what runs beside them is the
+    // matching, on its own threads. Each stage holds at most one chunk, so
+    // memory stays bounded by three chunks.
     // The writes commit without checkpointing (as the read step's).
     let _checkpointer = run.checkpointer();
     let chunks: Vec<Vec<DiscoveryTarget>> = targets.chunks(CHUNK).map(<[_]>::to_vec).collect();
