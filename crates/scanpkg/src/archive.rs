@@ -19,6 +19,10 @@ use crate::text::{human_size, lossy, printable};
 use crate::vmman::{self, VmManagerScan};
 use crate::{ArchiveKind, Limits, ScanPackage, TagSearchSummary};
 
+/// The largest buffer allocated ahead of a member's data on its header's word
+/// (see `read_bounded`); larger members grow their buffer as they are read.
+const MAX_PRESIZE: u64 = 8 * 1024 * 1024;
+
 /// Directory that holds SWID tags inside a package.
 pub(crate) const SWID_DIR: &str = "isotag_scan";
 
@@ -178,10 +182,12 @@ fn read_tar_gz<R: Read + Seek>(
             });
         }
         metadata.set(None);
-        c.member(&raw, kind, &mut entry).map_err(|e| match e {
-            MemberError::Package(p) => p,
-            MemberError::Io(io) => stream_error(io, &exceeded, limits),
-        })?;
+        let declared = entry.size();
+        c.member(&raw, kind, &mut entry, declared)
+            .map_err(|e| match e {
+                MemberError::Package(p) => p,
+                MemberError::Io(io) => stream_error(io, &exceeded, limits),
+            })?;
         metadata.set(Some(0));
     }
     metadata.set(None);
@@ -245,7 +251,7 @@ fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), 
         }
         if kind != MemberKind::File {
             // Directories, links and special files carry no data worth decompressing.
-            c.member(&raw, kind, &mut io::empty())
+            c.member(&raw, kind, &mut io::empty(), 0)
                 .map_err(|e| match e {
                     MemberError::Package(p) => p,
                     MemberError::Io(io) => ScanPackageError::Io(io),
@@ -261,12 +267,14 @@ fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), 
             }
             other => zip_corrupt(other),
         })?;
-        c.member(&raw, kind, &mut f).map_err(|e| match e {
-            MemberError::Package(p) => p,
-            MemberError::Io(io) => {
-                ScanPackageError::Corrupt(printable(&format!("zip member `{raw}`: {io}")))
-            }
-        })?;
+        let declared = f.size();
+        c.member(&raw, kind, &mut f, declared)
+            .map_err(|e| match e {
+                MemberError::Package(p) => p,
+                MemberError::Io(io) => {
+                    ScanPackageError::Corrupt(printable(&format!("zip member `{raw}`: {io}")))
+                }
+            })?;
     }
     Ok(())
 }
@@ -408,11 +416,14 @@ impl<'a> Collector<'a> {
         Ok(Some(rest.join("/")))
     }
 
+    /// `declared`: the size the archive's header gives the member's data
+    /// (untrusted: only a hint for the buffer, see [`Self::read_bounded`]).
     fn member(
         &mut self,
         raw: &str,
         kind: MemberKind,
         data: &mut dyn Read,
+        declared: u64,
     ) -> Result<(), MemberError> {
         self.members = self.members.saturating_add(1);
         if self.members > self.limits.max_members {
@@ -457,7 +468,7 @@ impl<'a> Collector<'a> {
         ) || is_swid_name(&name)
             || vmman::is_vmman_member(&name);
         if !known {
-            self.read_bounded(raw, data, true)?;
+            self.read_bounded(raw, data, true, 0)?;
             self.notes
                 .push(format!("ignored unknown member {}", printable(&name)));
             return Ok(());
@@ -465,7 +476,7 @@ impl<'a> Collector<'a> {
         if !self.seen.insert(name.clone()) {
             return Err(ScanPackageError::DuplicateMember(printable(&name)).into());
         }
-        let bytes = self.read_bounded(raw, data, false)?;
+        let bytes = self.read_bounded(raw, data, false, declared)?;
         if vmman::is_vmman_member(&name) {
             return self.read_vmman(&name, &bytes).map_err(MemberError::Package);
         }
@@ -648,12 +659,16 @@ impl<'a> Collector<'a> {
     }
 
     /// Read a member's data, bounded by the per-member and total limits. When `discard`,
-    /// the data is counted and dropped.
+    /// the data is counted and dropped. The buffer starts at the declared size, up to
+    /// [`MAX_PRESIZE`] (a lying header then costs at most that, never more than the
+    /// limits allow), which spares the copies of a buffer grown by doubling: copies were
+    /// the second item of the parser threads' profile in the 10,000-package benchmark.
     fn read_bounded(
         &mut self,
         raw: &str,
         data: &mut dyn Read,
         discard: bool,
+        declared: u64,
     ) -> Result<Vec<u8>, MemberError> {
         let cap = self.limits.max_member_size.saturating_add(1);
         let mut limited = data.take(cap);
@@ -661,7 +676,13 @@ impl<'a> Collector<'a> {
             let n = io::copy(&mut limited, &mut io::sink()).map_err(MemberError::Io)?;
             (Vec::new(), n)
         } else {
-            let mut buf = Vec::new();
+            // The limit is checked on what is read, not on this hint; one byte more
+            // than declared lets `read_to_end` see the end without growing.
+            let hint = declared
+                .min(self.limits.max_member_size)
+                .min(MAX_PRESIZE)
+                .saturating_add(1);
+            let mut buf = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
             limited.read_to_end(&mut buf).map_err(MemberError::Io)?;
             let n = buf.len() as u64;
             (buf, n)
