@@ -6,7 +6,7 @@
 //! the published registry in the same transaction that marks it successful.
 
 use crate::inventory::PublishOptions;
-use crate::{from_ms, now_ms, Result, Store, StoreError};
+use crate::{from_ms, now_ms, Result, SqliteStore, StoreError};
 use chrono::{DateTime, Utc};
 use openlmt_domain::{ImportStatus, ImportType, Trigger};
 use sqlx::sqlite::SqliteRow;
@@ -123,7 +123,7 @@ pub(crate) fn row_to_import(r: &SqliteRow) -> Result<ImportRow> {
 /// The error recorded on an import that was active when its server stopped.
 pub const INTERRUPTED: &str = "interrupted: the server stopped during the import";
 
-impl Store {
+impl SqliteStore {
     /// Registers a pending import. `Ok(None)` when another import is
     /// already pending or running (in this process or any other).
     pub async fn register_import(
@@ -610,7 +610,7 @@ pub struct Leftovers {
     pub unpublished_discovery: u64,
 }
 
-impl Store {
+impl SqliteStore {
     /// Deletes what finished imports left behind: the facts superseded by
     /// every publish whose clean-up did not run or did not finish (a crash
     /// right after the publish, an error), the facts and staged values of
@@ -871,11 +871,11 @@ mod tests {
         }
     }
 
-    async fn count(s: &Store, sql: &str) -> i64 {
+    async fn count(s: &SqliteStore, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap()
     }
 
-    async fn start(s: &Store) -> i64 {
+    async fn start(s: &SqliteStore) -> i64 {
         let i = s
             .register_import(ImportType::Complete, Trigger::Api, None)
             .await
@@ -1018,7 +1018,7 @@ mod tests {
         let day = 86_400_000;
         let now = now_ms();
         let (t1, t2) = (now - 2 * day, now - day);
-        let seen = |s: &Store| {
+        let seen = |s: &SqliteStore| {
             let s = s.clone();
             async move {
                 s.vm_observations_between(0, now + day)

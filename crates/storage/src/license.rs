@@ -11,7 +11,7 @@
 //! classification change touches (retroactive, as ILMT's reaggregation).
 
 use crate::list::ListSource;
-use crate::{to_ms, Result, Store, StoreError};
+use crate::{to_ms, Result, SqliteStore, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::metric::{LicenseUnit, ReportedMetric, REPORTED_METRICS};
 use openlmt_domain::query::Entity;
@@ -279,7 +279,7 @@ pub(crate) fn parse_json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
 }
 
-impl Store {
+impl SqliteStore {
     /// Gives the store the licence arithmetic. Until it has one, publishes
     /// store snapshots but compute no values (only the storage crate's own
     /// tests run so).

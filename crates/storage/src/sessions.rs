@@ -2,7 +2,7 @@
 //! that expire after a period without use and at most after a fixed age.
 
 use crate::users::Principal;
-use crate::{now_ms, Result, Store};
+use crate::{now_ms, Result, SqliteStore};
 use openlmt_domain::PermissionSet;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -39,7 +39,7 @@ fn is_session_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens a session for a user and returns its id (shown once: only its
     /// hash is kept). Also removes expired sessions.
     pub async fn create_session(&self, user_id: i64) -> Result<String> {

@@ -1,6 +1,6 @@
 //! Users (argon2-hashed passwords) and API tokens (random, stored hashed).
 
-use crate::{from_ms, now_ms, Result, Store, StoreError};
+use crate::{from_ms, now_ms, Result, SqliteStore, StoreError};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -105,7 +105,7 @@ fn row_to_user(r: &sqlx::sqlite::SqliteRow) -> Result<UserInfo> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     pub async fn user_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
@@ -140,7 +140,7 @@ impl Store {
                 r?;
             }
         }
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         self.user(name).await?.ok_or_else(|| {
             StoreError::Internal(format!("user `{name}` vanished after its creation"))
@@ -173,7 +173,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -196,7 +196,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         // A running server drops its cached sessions on the bump.
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -209,7 +209,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -280,7 +280,7 @@ impl Store {
         // bumping on every issue would empty every server's auth cache at
         // each `get_token`.
         if pruned > 0 {
-            Store::bump_auth_epoch(&mut *tx).await?;
+            SqliteStore::bump_auth_epoch(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(format!("{id}{secret}"))
@@ -349,7 +349,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n)
     }
