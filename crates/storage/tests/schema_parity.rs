@@ -125,6 +125,7 @@ async fn postgres_schema(conn: &mut sqlx::PgConnection) -> Schema {
          JOIN information_schema.key_column_usage k
            ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema
          WHERE c.table_schema = 'public' AND c.constraint_type = 'PRIMARY KEY'
+           AND k.table_name != '_sqlx_migrations'
          ORDER BY k.table_name, k.ordinal_position",
     )
     .fetch_all(&mut *conn)
