@@ -155,7 +155,9 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The database.
+/// The SQLite engine: the database file and its pool. The other crates
+/// reach it through [`Store`] ([`Storage`]); tests and tools that read the
+/// file's own tables may open it directly.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,

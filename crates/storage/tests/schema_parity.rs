@@ -28,16 +28,21 @@ struct Schema {
     views: BTreeMap<String, Vec<String>>,
 }
 
-/// SQLite's declared type, as the PostgreSQL migration must spell it.
+/// SQLite's declared type, as the PostgreSQL migration must spell it; `?`
+/// for a column declared without a type (no affinity: it keeps whatever
+/// type its values had), which may have any type in PostgreSQL.
 fn pg_type_of(sqlite: &str) -> String {
     match sqlite.to_ascii_uppercase().as_str() {
         "INTEGER" => "bigint",
         "TEXT" => "text",
         "BLOB" => "bytea",
+        "" => ANY_TYPE,
         other => panic!("a SQLite column of type {other:?}: agree its PostgreSQL type first"),
     }
     .to_string()
 }
+
+const ANY_TYPE: &str = "?";
 
 async fn sqlite_schema(store: &SqliteStore) -> Schema {
     let pool = store.pool();
@@ -220,7 +225,13 @@ async fn the_postgres_schema_has_every_table_column_key_and_index_of_the_sqlite_
         "tables"
     );
     for (table, cols) in &lite.tables {
-        assert_eq!(cols, &pg.tables[table], "the columns of {table}");
+        let mut pg_cols = pg.tables[table].clone();
+        for (col, (ty, _)) in cols {
+            if let (true, Some(pg_col)) = (ty == ANY_TYPE, pg_cols.get_mut(col)) {
+                pg_col.0 = ANY_TYPE.to_string();
+            }
+        }
+        assert_eq!(cols, &pg_cols, "the columns of {table}");
     }
     assert_eq!(lite.primary_keys, pg.primary_keys, "primary keys");
     assert_eq!(lite.unique, pg.unique, "UNIQUE constraints");
