@@ -10,6 +10,7 @@ use crate::DataDirArgs;
 use anyhow::{bail, Context};
 use chrono::{Duration, NaiveDate, Utc};
 use openlmt_server::audit_snapshot::{cluster_id, write_audit_snapshot};
+use openlmt_storage::DatabaseUrl;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,12 +46,16 @@ pub async fn run(args: AuditSnapshotArgs) -> anyhow::Result<ExitCode> {
     }
     // A mistyped data directory must not give an empty snapshot.
     let file = FileConfig::load(args.dir.config.as_deref())?;
-    let db = config::database_path(&config::data_dir(args.dir.data_dir.as_ref(), &file));
-    if !db.exists() {
-        bail!(
-            "there is no openlmt database at {} (check --data-dir or --config)",
-            db.display()
-        );
+    let data_dir = config::data_dir(args.dir.data_dir.as_ref(), &file);
+    if let DatabaseUrl::Sqlite(db) =
+        config::database_url(args.dir.database_url.as_ref(), &file, &data_dir)?
+    {
+        if !db.exists() {
+            bail!(
+                "there is no openlmt database at {} (check --data-dir, --database-url or --config)",
+                db.display()
+            );
+        }
     }
     let store = store(&args.dir).await?;
     // Written beside the target and renamed into place, so a failure never

@@ -2,6 +2,7 @@
 //! win over the TOML file, which wins over the defaults.
 
 use anyhow::Context;
+use openlmt_storage::DatabaseUrl;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9081";
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
+    /// The database: `sqlite:PATH`, or `postgres://…` (refused until the
+    /// PostgreSQL engine is built); default: SQLite in the data directory.
+    pub database_url: Option<String>,
     pub listen: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -75,11 +79,33 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("openlmt.db")
 }
 
-/// Opens the store of a data directory, creating the directory.
-pub async fn open_store(data_dir: &Path) -> anyhow::Result<openlmt_storage::Store> {
+/// The database from a flag/env value or the file; by default SQLite in the
+/// data directory.
+pub fn database_url(
+    flag: Option<&String>,
+    file: &FileConfig,
+    data_dir: &Path,
+) -> anyhow::Result<DatabaseUrl> {
+    match flag.or(file.database_url.as_ref()) {
+        Some(url) => DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("--database-url: {e}")),
+        None => Ok(DatabaseUrl::Sqlite(database_path(data_dir))),
+    }
+}
+
+/// Opens the store at `url`, creating the data directory (the data sources
+/// and import logs stay there whatever the engine).
+pub async fn open_store(
+    data_dir: &Path,
+    url: &DatabaseUrl,
+) -> anyhow::Result<openlmt_storage::Store> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    openlmt_storage::Store::open_sqlite(&database_path(data_dir))
-        .await
-        .with_context(|| format!("cannot open the database in {}", data_dir.display()))
+    let opened = openlmt_storage::Store::open(url).await;
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            opened.with_context(|| format!("cannot open the database {}", path.display()))
+        }
+        // (The URL may hold a password: not repeated in the message.)
+        DatabaseUrl::Postgres(_) => opened.context("cannot use the PostgreSQL database"),
+    }
 }

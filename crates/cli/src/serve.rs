@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// Data directory (SQLite database, data sources, import logs) [default: ./openlmt-data]
     #[arg(long, env = "OPENLMT_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Database: sqlite:PATH, or postgres://… (not built yet) [default: SQLite in the data directory]
+    #[arg(long, env = "OPENLMT_DATABASE_URL")]
+    database_url: Option<String>,
     /// Address to listen on [default: 127.0.0.1:9081]; port 0 picks a free port.
     #[arg(long, env = "OPENLMT_LISTEN")]
     listen: Option<String>,
@@ -126,6 +129,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or("text"),
     );
     let data_dir = config::data_dir(args.data_dir.as_ref(), &file);
+    let database_url = config::database_url(args.database_url.as_ref(), &file, &data_dir)?;
     let listen = args
         .listen
         .or(file.listen.clone())
@@ -146,7 +150,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let _lock = lock_data_dir(&data_dir)?;
-    let store = config::open_store(&data_dir).await?;
+    let store = config::open_store(&data_dir, &database_url).await?;
     let admin = bootstrap_admin(&store).await?;
 
     let data_sources = if file.datasource.is_empty() {

@@ -102,7 +102,9 @@ fn read_password() -> anyhow::Result<String> {
 
 pub(crate) async fn store(dir: &DataDirArgs) -> anyhow::Result<openlmt_storage::Store> {
     let file = FileConfig::load(dir.config.as_deref())?;
-    config::open_store(&config::data_dir(dir.data_dir.as_ref(), &file)).await
+    let data_dir = config::data_dir(dir.data_dir.as_ref(), &file);
+    let url = config::database_url(dir.database_url.as_ref(), &file, &data_dir)?;
+    config::open_store(&data_dir, &url).await
 }
 
 pub async fn run_user(cmd: UserCommand) -> anyhow::Result<ExitCode> {

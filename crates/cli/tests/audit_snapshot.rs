@@ -418,7 +418,7 @@ fn a_90_day_snapshot_of_10000_computers_holds_every_row() {
     let now_ms = Utc::now().timestamp_millis();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let store = openlmt_storage::Store::open_sqlite(&data.join("openlmt.db"))
+        let store = openlmt_storage::SqliteStore::open_sqlite(&data.join("openlmt.db"))
             .await
             .unwrap();
         let pool = store.pool();

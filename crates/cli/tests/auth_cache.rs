@@ -51,7 +51,7 @@ fn wait_for_status(mut send: impl FnMut() -> Response, want: u16, what: &str) ->
 fn with_db<T>(s: &TestServer, f: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let store = openlmt_storage::Store::open_sqlite(&s.data_dir.join("openlmt.db"))
+        let store = openlmt_storage::SqliteStore::open_sqlite(&s.data_dir.join("openlmt.db"))
             .await
             .unwrap();
         f(store.pool()).await

@@ -234,3 +234,98 @@ fn https_with_a_certificate() {
     assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
     assert_eq!(r.headers()["x-frame-options"], "DENY");
 }
+
+/// `--database-url sqlite:PATH` (here through `OPENLMT_DATABASE_URL`) puts
+/// the database at PATH instead of the data directory, and the commands
+/// that open the database directly follow the same option.
+#[test]
+fn a_sqlite_database_url_puts_the_database_where_it_says() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let db = elsewhere.path().join("estate.db");
+    let url = format!("sqlite:{}", db.display());
+    let s = TestServer::builder()
+        .env("OPENLMT_DATABASE_URL", &url)
+        .start();
+    assert!(s.get("/api/import_status.json").status().is_success());
+    assert!(db.exists(), "the database is at the URL's path");
+    assert!(
+        !s.data_dir.join("openlmt.db").exists(),
+        "and not in the data directory"
+    );
+    // The admin the server made is in that database: the CLI finds it there
+    // and not without the option.
+    let with_url = Command::new(bin())
+        .args(["user", "list", "--database-url", &url, "--data-dir"])
+        .arg(&s.data_dir)
+        .output()
+        .unwrap();
+    assert!(with_url.status.success(), "{with_url:?}");
+    assert!(String::from_utf8_lossy(&with_url.stdout).contains("admin"));
+    let other = tempfile::tempdir().unwrap();
+    let without = openlmt(&["user", "list"], other.path());
+    assert!(without.status.success(), "{without:?}");
+    assert!(!String::from_utf8_lossy(&without.stdout).contains("admin"));
+}
+
+/// A PostgreSQL URL, from the flag, the environment or the configuration
+/// file, is refused at start-up with a message saying the engine is not
+/// built yet; an unknown scheme is refused with the schemes it takes.
+#[test]
+fn a_postgres_database_url_is_refused_until_the_engine_is_built() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let pg = "postgres://postgres@127.0.0.1:5432/test";
+    let config = tmp.path().join("openlmt.toml");
+    std::fs::write(&config, format!("database_url = \"{pg}\"\n")).unwrap();
+    let serve = || {
+        let mut c = Command::new(bin());
+        c.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env_remove("OPENLMT_DATABASE_URL")
+            .env("OPENLMT_ADMIN_PASSWORD", "a-long-enough-password");
+        c
+    };
+    let runs = [
+        (
+            "flag",
+            serve().args(["--database-url", pg]).output().unwrap(),
+        ),
+        (
+            "environment",
+            serve().env("OPENLMT_DATABASE_URL", pg).output().unwrap(),
+        ),
+        (
+            "config file",
+            serve().arg("--config").arg(&config).output().unwrap(),
+        ),
+        (
+            "user command",
+            Command::new(bin())
+                .args(["user", "list", "--database-url", pg, "--data-dir"])
+                .arg(&data)
+                .output()
+                .unwrap(),
+        ),
+    ];
+    for (how, out) in runs {
+        assert!(!out.status.success(), "{how}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the PostgreSQL engine is not built yet"),
+            "{how}: {err}"
+        );
+    }
+    assert!(
+        !data.join("openlmt.db").exists(),
+        "no SQLite database was made instead"
+    );
+    let out = serve()
+        .args(["--database-url", "mysql://root@localhost/openlmt"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must start with sqlite: or postgres://"),
+        "{out:?}"
+    );
+}

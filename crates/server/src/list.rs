@@ -6,7 +6,7 @@
 //! read ([`respond`]).
 //!
 //! A list plugs in with: its [`Entity`] and fields (domain), a
-//! [`ListSource`] (storage), a row → JSON function, and a handler that calls
+//! [`List`] (storage), a row → JSON function, and a handler that calls
 //! [`list_request`] then [`respond`] (see ARCHITECTURE.md).
 
 use crate::error::ApiError;
@@ -21,7 +21,7 @@ use openlmt_domain::query::{
     MAX_DEPTH, MAX_OFFSET, MAX_SORT_KEYS,
 };
 use openlmt_domain::time::parse_utc;
-use openlmt_storage::{ListSource, RefListSource, RefRowSink, RowSink, Store, StreamEnd};
+use openlmt_storage::{List, RefList, RefRowSink, RowSink, Store, StreamEnd};
 use serde_json::{Map, Value as JsonValue};
 use std::borrow::Cow;
 use tokio::sync::{mpsc, oneshot};
@@ -710,6 +710,7 @@ impl<T> JsonRows<T> {
     }
 }
 
+#[openlmt_storage::async_trait]
 impl<T: Send> RowSink<T> for JsonRows<T> {
     async fn total(&mut self, total: i64) -> bool {
         self.buf
@@ -750,7 +751,7 @@ pub async fn respond<S>(
     to_json: fn(&S::Row) -> Map<String, JsonValue>,
 ) -> Result<Response, ApiError>
 where
-    S: ListSource + 'static,
+    S: List,
 {
     let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let (started_tx, started_rx) = oneshot::channel();
@@ -811,7 +812,7 @@ where
 /// Writes one row of a list read in place as its JSON object, straight
 /// into the answer's buffer (no intermediate `Map`): the columns asked,
 /// nested like [`project`] nests them, byte for byte the same.
-pub trait RowWriter<S: RefListSource>: Send + 'static {
+pub trait RowWriter<S: RefList>: Send + 'static {
     fn write(&mut self, row: &S::RowRef<'_>, out: &mut Vec<u8>);
 }
 
@@ -835,7 +836,8 @@ impl<W> DirectRows<W> {
     }
 }
 
-impl<S: RefListSource, W: RowWriter<S>> RefRowSink<S> for DirectRows<W> {
+#[openlmt_storage::async_trait]
+impl<S: RefList, W: RowWriter<S>> RefRowSink<S> for DirectRows<W> {
     async fn total(&mut self, total: i64) -> bool {
         self.buf
             .extend_from_slice(format!("{{\"total\":{total},\"rows\":[").as_bytes());
@@ -856,7 +858,7 @@ impl<S: RefListSource, W: RowWriter<S>> RefRowSink<S> for DirectRows<W> {
     }
 }
 
-/// [`respond`] for a list read in place ([`RefListSource`]), each row
+/// [`respond`] for a list read in place ([`RefList`]), each row
 /// written by `writer` (the same answer, with less work per row).
 pub async fn respond_direct<S, W>(
     store: &Store,
@@ -864,7 +866,7 @@ pub async fn respond_direct<S, W>(
     writer: W,
 ) -> Result<Response, ApiError>
 where
-    S: RefListSource + 'static,
+    S: RefList,
     W: RowWriter<S>,
 {
     let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);

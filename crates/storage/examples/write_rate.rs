@@ -18,7 +18,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use openlmt_storage::{InstalledPackageRow, ScanPackageWrite, StagedComputer, Store, WriteTimes};
+use openlmt_storage::{
+    InstalledPackageRow, ScanPackageWrite, SqliteStore as Store, StagedComputer, WriteTimes,
+};
 
 /// Package-fact rows per transaction: the package facts in one of the
 /// import's batches (crates/ingest/src/steps.rs, WRITE_BATCH_ROWS = 20,000

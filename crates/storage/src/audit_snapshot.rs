@@ -16,8 +16,8 @@ use crate::license::{
 };
 use crate::software::inventory_catalog_in;
 use crate::{
-    from_ms, AuditRow, ImportRow, InventoryCatalogInfo, Result, SnapshotServer, Store, StoreError,
-    StoredSnapshot, UsageRow,
+    from_ms, AuditRow, ImportRow, InventoryCatalogInfo, Result, SnapshotServer, SqliteStore,
+    StoreError, StoredSnapshot, UsageRow,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
@@ -111,20 +111,20 @@ fn io_error(e: std::io::Error) -> StoreError {
 /// The reads of one audit snapshot, in one read transaction (one
 /// consistent state of the data; a deferred `BEGIN` takes no lock, and
 /// dropping the reader ends it).
-pub struct AuditReader {
+pub struct SqliteAuditReader {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Starts the reads of an audit snapshot.
-    pub async fn audit_reader(&self) -> Result<AuditReader> {
-        Ok(AuditReader {
+    pub async fn audit_reader(&self) -> Result<SqliteAuditReader> {
+        Ok(SqliteAuditReader {
             tx: self.read_tx().await?,
         })
     }
 }
 
-impl AuditReader {
+impl SqliteAuditReader {
     /// `Store::license_usage`, in this reader's snapshot.
     pub async fn license_usage(&mut self, from: NaiveDate, to: NaiveDate) -> Result<Vec<UsageRow>> {
         usage_in(&mut self.tx, from, to).await

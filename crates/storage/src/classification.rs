@@ -8,7 +8,7 @@
 //! exactly the same statements and rolls them back, so it reports what the
 //! real call would do and changes nothing.
 
-use crate::{now_ms, Result, Store};
+use crate::{now_ms, Result, SqliteStore};
 use serde_json::json;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -510,7 +510,7 @@ impl ClassifySummary {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Applies classification rows in order, in one transaction (rolled
     /// back when `simulate`). A row that is invalid changes nothing; the
     /// others still apply. `rows` pairs each target with its request; a

@@ -6,7 +6,7 @@
 //! the published registry in the same transaction that marks it successful.
 
 use crate::inventory::PublishOptions;
-use crate::{from_ms, now_ms, Result, Store, StoreError};
+use crate::{from_ms, now_ms, Result, SqliteStore, StoreError};
 use chrono::{DateTime, Utc};
 use openlmt_domain::{ImportStatus, ImportType, Trigger};
 use sqlx::sqlite::SqliteRow;
@@ -123,7 +123,7 @@ pub(crate) fn row_to_import(r: &SqliteRow) -> Result<ImportRow> {
 /// The error recorded on an import that was active when its server stopped.
 pub const INTERRUPTED: &str = "interrupted: the server stopped during the import";
 
-impl Store {
+impl SqliteStore {
     /// Registers a pending import. `Ok(None)` when another import is
     /// already pending or running (in this process or any other).
     pub async fn register_import(
@@ -610,7 +610,7 @@ pub struct Leftovers {
     pub unpublished_discovery: u64,
 }
 
-impl Store {
+impl SqliteStore {
     /// Deletes what finished imports left behind: the facts superseded by
     /// every publish whose clean-up did not run or did not finish (a crash
     /// right after the publish, an error), the facts and staged values of
@@ -735,6 +735,8 @@ pub struct LeftoverCounts {
 
 #[cfg(test)]
 mod tests {
+    // (The interface's behaviour on every engine is in tests/conformance.rs;
+    // these need SQL fixtures.)
     use super::*;
     use crate::test_store;
 
@@ -744,109 +746,6 @@ mod tests {
         discovery: None,
         license_retention_days: None,
     };
-
-    fn pkg(name: &str, sha: &str, state: ScanPackageState) -> NewScanPackageRecord {
-        NewScanPackageRecord {
-            data_source: "default".into(),
-            file_name: name.into(),
-            size: 10,
-            sha256: sha.into(),
-            seen_at: Utc::now(),
-            state,
-            reason: None,
-            mtime_ns: None,
-            endpoint_id: None,
-            scan_time: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn one_active_import_and_publish() {
-        let (s, _d) = test_store().await;
-        assert!(!s.any_import_ever().await.unwrap());
-        let a = s
-            .register_import(ImportType::Complete, Trigger::Api, Some("admin"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.status, ImportStatus::Pending);
-        assert!(s
-            .register_import(ImportType::RawOnly, Trigger::Schedule, None)
-            .await
-            .unwrap()
-            .is_none());
-        assert!(s.mark_running(a.id).await.unwrap());
-        s.record_scan_packages(
-            a.id,
-            &[
-                pkg("a.zip", "aa", ScanPackageState::New),
-                pkg("b.zip", "bb", ScanPackageState::Rejected),
-            ],
-        )
-        .await
-        .unwrap();
-        assert!(s
-            .published_scan_packages("default")
-            .await
-            .unwrap()
-            .is_empty());
-        assert!(s.publish_import(a.id, OPTS).await.unwrap());
-        let published = s.published_scan_packages("default").await.unwrap();
-        assert_eq!(published.len(), 2, "rejected packages are remembered too");
-        assert_eq!(published["a.zip"].sha256, "aa");
-        assert_eq!(published["a.zip"].state, RegistryState::Imported);
-        assert_eq!(published["b.zip"].state, RegistryState::Rejected);
-        let row = s.import(a.id).await.unwrap().unwrap();
-        assert_eq!((row.status, row.progress), (ImportStatus::Successful, 100));
-        assert_eq!(
-            (
-                row.scan_packages_found,
-                row.scan_packages_imported,
-                row.scan_packages_rejected
-            ),
-            (2, 1, 1)
-        );
-        assert!(
-            !s.publish_import(a.id, OPTS).await.unwrap(),
-            "publishing twice is refused"
-        );
-        // The slot is free again.
-        let b = s
-            .register_import(ImportType::RawOnly, Trigger::Cli, None)
-            .await
-            .unwrap()
-            .unwrap();
-        s.end_import(b.id, ImportStatus::Cancelled, None)
-            .await
-            .unwrap();
-        let (last, success) = s.last_finished().await.unwrap();
-        assert_eq!(last.unwrap().id, b.id);
-        assert_eq!(success.unwrap().id, a.id);
-    }
-
-    #[tokio::test]
-    async fn interrupted_imports_fail_and_publish_nothing() {
-        let (s, _d) = test_store().await;
-        let a = s
-            .register_import(ImportType::Complete, Trigger::Api, None)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(s.mark_running(a.id).await.unwrap());
-        s.record_scan_packages(a.id, &[pkg("a.zip", "aa", ScanPackageState::New)])
-            .await
-            .unwrap();
-        assert_eq!(s.recover_interrupted().await.unwrap(), vec![a.id]);
-        let row = s.import(a.id).await.unwrap().unwrap();
-        assert_eq!(row.status, ImportStatus::Failed);
-        assert_eq!(row.error.as_deref(), Some(INTERRUPTED));
-        assert!(s
-            .published_scan_packages("default")
-            .await
-            .unwrap()
-            .is_empty());
-        assert!(s.active_import().await.unwrap().is_none());
-    }
 
     fn facts_for(computer_id: i64, names: &[&str]) -> crate::ScanPackageWrite {
         crate::ScanPackageWrite {
@@ -871,11 +770,11 @@ mod tests {
         }
     }
 
-    async fn count(s: &Store, sql: &str) -> i64 {
+    async fn count(s: &SqliteStore, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap()
     }
 
-    async fn start(s: &Store) -> i64 {
+    async fn start(s: &SqliteStore) -> i64 {
         let i = s
             .register_import(ImportType::Complete, Trigger::Api, None)
             .await
@@ -1018,7 +917,7 @@ mod tests {
         let day = 86_400_000;
         let now = now_ms();
         let (t1, t2) = (now - 2 * day, now - day);
-        let seen = |s: &Store| {
+        let seen = |s: &SqliteStore| {
             let s = s.clone();
             async move {
                 s.vm_observations_between(0, now + day)
@@ -1166,26 +1065,5 @@ mod tests {
             count(&s, "SELECT COUNT(*) FROM vm_guest_observations").await,
             5
         );
-    }
-
-    #[tokio::test]
-    async fn history_pages_and_retention() {
-        let (s, _d) = test_store().await;
-        for _ in 0..5 {
-            let i = s
-                .register_import(ImportType::Complete, Trigger::Api, None)
-                .await
-                .unwrap()
-                .unwrap();
-            s.end_import(i.id, ImportStatus::Failed, Some("x"))
-                .await
-                .unwrap();
-        }
-        let (total, page) = s.list_imports(2, 1).await.unwrap();
-        assert_eq!(total, 5);
-        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), vec![4, 3]);
-        assert_eq!(s.prune_imports(3).await.unwrap(), vec![1, 2]);
-        assert_eq!(s.list_imports(10, 0).await.unwrap().0, 3);
-        assert!(s.any_import_ever().await.unwrap());
     }
 }

@@ -2,7 +2,7 @@
 //! import id, invisible until its publish transaction makes them current
 //! (see migrations/sqlite/0003_inventory.sql for the visibility rule).
 
-use crate::{now_ms, Result, Store};
+use crate::{now_ms, Result, SqliteStore};
 use rusqlite::params;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -218,9 +218,9 @@ pub(crate) async fn bulk_write<T>(
         conn: pool.acquire().await?,
         reset: false,
     };
-    sqlx::raw_sql(BATCH_PRAGMAS)
-        .execute(&mut *conn.conn)
-        .await?;
+    // (`Executor::execute`, not `RawSql::execute`: the compiler cannot prove
+    // the latter's future `Send` inside the storage interface's boxed futures.)
+    sqlx::Executor::execute(&mut *conn.conn, sqlx::raw_sql(BATCH_PRAGMAS)).await?;
     // On any error the connection is closed, not reset: after a failed
     // COMMIT or a statement SQLite rolled back by itself, sqlx's idea of
     // the transaction may no longer match the connection's.
@@ -240,9 +240,7 @@ pub(crate) async fn bulk_write<T>(
     let started = Instant::now();
     tx.commit().await?;
     let commit = started.elapsed();
-    sqlx::raw_sql(DEFAULT_PRAGMAS)
-        .execute(&mut *conn.conn)
-        .await?;
+    sqlx::Executor::execute(&mut *conn.conn, sqlx::raw_sql(DEFAULT_PRAGMAS)).await?;
     conn.reset = true;
     Ok((value, commit))
 }
@@ -503,7 +501,7 @@ pub struct PublishOptions {
     pub license_retention_days: Option<u32>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Ids of many endpoints at once (one transaction), creating invisible
     /// computer rows for new ones. Keys are (data source, endpoint id).
     pub async fn computer_ids(
@@ -839,7 +837,7 @@ type VmScanTuple = (
     Option<String>,
 );
 
-impl Store {
+impl SqliteStore {
     /// Published VM-manager observations made in `[from_ms, to_ms)` (Unix
     /// ms), in time order (then reporting computer, then id), each with its
     /// guests in the order the scan listed them. A host seen with no guest
@@ -995,7 +993,7 @@ mod tests {
         }
     }
 
-    async fn pragmas(store: &Store) -> (i64, i64, i64) {
+    async fn pragmas(store: &SqliteStore) -> (i64, i64, i64) {
         let mut conn = store.pool().acquire().await.unwrap();
         let mut get = async |p: &str| -> i64 {
             sqlx::query_scalar(&format!("PRAGMA {p}"))

@@ -10,7 +10,7 @@
 //! maps to one SQL expression through a fixed table.
 
 use crate::list::ListSource;
-use crate::{from_ms, now_ms, Result, Store};
+use crate::{from_ms, now_ms, Result, SqliteStore};
 use chrono::{DateTime, Utc};
 use openlmt_domain::query::{Entity, Query};
 use sqlx::sqlite::SqliteRow;
@@ -358,7 +358,7 @@ fn row_to_swid(r: &SqliteRow) -> Result<RawSwidTag> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     /// The computers of the inventory matching `q`: their total, and the
     /// page `q` asks for.
     pub async fn query_computers(&self, q: &Query) -> Result<(i64, Vec<ComputerRow>)> {
@@ -456,13 +456,13 @@ mod tests {
     /// Time 2026-11-28T12:00:00Z in ms.
     const T0: i64 = 1_795_867_200_000;
 
-    async fn exec(store: &Store, sql: &str) {
+    async fn exec(store: &SqliteStore, sql: &str) {
         sqlx::raw_sql(sql).execute(store.pool()).await.unwrap();
     }
 
     /// Three visible inventory computers, one published only raw, one
     /// unpublished; facts at the current and at an old import.
-    async fn fixture() -> (Store, tempfile::TempDir) {
+    async fn fixture() -> (SqliteStore, tempfile::TempDir) {
         let (store, dir) = test_store().await;
         exec(
             &store,
@@ -529,7 +529,7 @@ mod tests {
         Query::new(e, filter, vec![], Page::first(100)).unwrap()
     }
 
-    async fn computer_ids(store: &Store, filter: Option<Filter>) -> (i64, Vec<i64>) {
+    async fn computer_ids(store: &SqliteStore, filter: Option<Filter>) -> (i64, Vec<i64>) {
         let (total, rows) = store
             .query_computers(&q(Entity::Computers, filter))
             .await
@@ -908,6 +908,7 @@ mod tests {
         stop_after: usize,
     }
 
+    #[async_trait::async_trait]
     impl RowSink<RawInstalledPackage> for Stopper {
         async fn total(&mut self, total: i64) -> bool {
             self.total = total;

@@ -1,4 +1,7 @@
-//! Persistence for openlmt: one [`Store`] over an embedded SQLite database.
+//! Persistence for openlmt: the storage interface ([`Storage`], held by the
+//! other crates as a [`Store`]) and its engines: SQLite ([`SqliteStore`],
+//! the modules below and `migrations/sqlite`); PostgreSQL's schema is in
+//! `migrations/postgres`, its engine is not built yet.
 //!
 //! Architecture invariant: this crate owns every SQL statement. Callers see
 //! typed rows and domain types, never SQL or connection details. Times are
@@ -48,15 +51,23 @@ mod inventory_query;
 mod license;
 mod list;
 mod meta;
+pub mod postgres;
 mod scan_package_state;
 mod sessions;
 mod software;
 mod software_query;
+mod sqlite;
+mod storage;
+pub mod testing;
 mod users;
 
+/// The interface's trait-object methods are written with it (re-exported so
+/// that implementors of [`RowSink`] and [`RefRowSink`] need no dependency of
+/// their own).
+pub use async_trait::async_trait;
 pub use audit_snapshot::{
-    AuditCondition, AuditReader, AuditServerInstance, AuditSnapshotHead, AuditStaleComputer,
-    AuditUncounted,
+    AuditCondition, AuditServerInstance, AuditSnapshotHead, AuditStaleComputer, AuditUncounted,
+    SqliteAuditReader,
 };
 pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
 pub use imports::{
@@ -89,6 +100,10 @@ pub use software_query::{
     AuditRow, BundlingOptionList, BundlingOptionRow, ClassificationAuditList,
     SoftwareComponentList, SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRef,
     SoftwareInstanceRow,
+};
+pub use storage::{
+    AuditRead, AuditReader, DatabaseUrl, List, ListSink, LocalBoxFuture, RefList, RefListSink,
+    Storage, Store, POSTGRES_NOT_BUILT,
 };
 pub use users::{Principal, TokenInfo, UserInfo};
 
@@ -124,6 +139,11 @@ pub enum StoreError {
     Internal(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// The configuration asks for something this build cannot do (a
+    /// PostgreSQL URL before that engine exists): an operator's error at
+    /// start-up, never a request's.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl StoreError {
@@ -136,9 +156,11 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The database.
+/// The SQLite engine: the database file and its pool. The other crates
+/// reach it through [`Store`] ([`Storage`]); tests and tools that read the
+/// file's own tables may open it directly.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct SqliteStore {
     pool: SqlitePool,
     /// Totals of list queries, by query, for the list generation they were
     /// counted at (see `list.rs`).
@@ -149,10 +171,10 @@ pub struct Store {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the SQLite database at `path` and brings
     /// its schema up to date.
-    pub async fn open_sqlite(path: &Path) -> Result<Store> {
+    pub async fn open_sqlite(path: &Path) -> Result<SqliteStore> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -166,7 +188,7 @@ impl Store {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store {
+        Ok(SqliteStore {
             pool,
             counts: Default::default(),
             calc: Default::default(),
@@ -228,9 +250,11 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
+pub(crate) async fn test_store() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let store = SqliteStore::open_sqlite(&dir.path().join("t.db"))
+        .await
+        .unwrap();
     (store, dir)
 }
 
@@ -283,7 +307,7 @@ mod migration_tests {
             }
             pool.close().await;
         }
-        let store = Store::open_sqlite(&path).await.unwrap();
+        let store = SqliteStore::open_sqlite(&path).await.unwrap();
         let facts = sqlx::query(
             "SELECT computer_id, import_id, name, version, architecture, vendor, source
              FROM installed_packages ORDER BY rowid",

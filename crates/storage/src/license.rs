@@ -11,7 +11,7 @@
 //! classification change touches (retroactive, as ILMT's reaggregation).
 
 use crate::list::ListSource;
-use crate::{to_ms, Result, Store, StoreError};
+use crate::{to_ms, Result, SqliteStore, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::metric::{LicenseUnit, ReportedMetric, REPORTED_METRICS};
 use openlmt_domain::query::Entity;
@@ -279,7 +279,7 @@ pub(crate) fn parse_json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
 }
 
-impl Store {
+impl SqliteStore {
     /// Gives the store the licence arithmetic. Until it has one, publishes
     /// store snapshots but compute no values (only the storage crate's own
     /// tests run so).
@@ -1099,11 +1099,15 @@ pub(crate) async fn publish_license(
     // The latest published snapshot changed: its placements, which the
     // computers and instance lists join per row through an index (see
     // migration 0010).
-    sqlx::raw_sql(
-        "DELETE FROM license_current_placement;
-         INSERT INTO license_current_placement SELECT * FROM license_placement_of_latest;",
+    // (`Executor::execute`, not `RawSql::execute`: the compiler cannot prove
+    // the latter's future `Send` inside the storage interface's boxed futures.)
+    sqlx::Executor::execute(
+        &mut **tx,
+        sqlx::raw_sql(
+            "DELETE FROM license_current_placement;
+             INSERT INTO license_current_placement SELECT * FROM license_placement_of_latest;",
+        ),
     )
-    .execute(&mut **tx)
     .await?;
     // Instances whose component can count against a metric, or that are
     // assigned to a product with one (a manual assignment may name any

@@ -13,12 +13,12 @@
 //! expression through the list's fixed table, and every value is bound as a
 //! parameter, never written into the SQL text.
 
-use crate::{Result, Store, StoreError};
+use crate::storage::RefList;
+use crate::{Result, SqliteStore, StoreError};
 use futures_util::StreamExt;
 use openlmt_domain::query::{Condition, Entity, FieldKind, Filter, Op, Query, Value};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
-use std::future::Future;
 
 /// A list that can be queried (computers, raw facts, software instances…).
 pub trait ListSource {
@@ -54,32 +54,34 @@ pub trait ListSource {
     fn row(r: &SqliteRow) -> Result<Self::Row>;
 }
 
-/// Where [`Store::stream_list`] hands a page: first the total, then each
-/// row in order. Returning `false` stops the query (the reader went away).
+/// Where [`Store::stream_list`](crate::Store::stream_list) hands a page:
+/// first the total, then each row in order. Returning `false` stops the
+/// query (the reader went away). Object-safe (`async_trait`), so that every
+/// engine takes it as `&mut dyn RowSink<T>`.
+#[async_trait::async_trait]
 pub trait RowSink<T>: Send {
-    fn total(&mut self, total: i64) -> impl Future<Output = bool> + Send;
-    fn row(&mut self, row: T) -> impl Future<Output = bool> + Send;
+    async fn total(&mut self, total: i64) -> bool;
+    async fn row(&mut self, row: T) -> bool;
 }
 
-/// A list whose rows can also be read in place, their text borrowed from
-/// the result row instead of copied ([`Store::stream_list_ref`]): a long
-/// page is then written out without an allocation per value.
-pub trait RefListSource: ListSource {
-    /// One result row, borrowed.
-    type RowRef<'r>;
+/// The SQLite engine's reading of a list read in place: each result row
+/// borrowed from rusqlite ([`SqliteStore::stream_list_ref`]).
+pub trait RefListSource: ListSource + RefList {
     /// Reads one result row in place (read through rusqlite: see
-    /// [`Store::stream_list_ref`]).
+    /// [`SqliteStore::stream_list_ref`]).
     fn row_ref<'r>(r: &'r rusqlite::Row<'_>) -> Result<Self::RowRef<'r>>;
 }
 
-/// Where [`Store::stream_list_ref`] hands a page: the total, then each row
-/// (synchronously; the sink writes it out), with a flush whenever the sink
-/// asks for one. `false` from `total` or `flush` stops the query.
-pub trait RefRowSink<S: RefListSource>: Send {
-    fn total(&mut self, total: i64) -> impl Future<Output = bool> + Send;
+/// Where [`Store::stream_list_ref`](crate::Store::stream_list_ref) hands a
+/// page: the total, then each row (synchronously; the sink writes it out),
+/// with a flush whenever the sink asks for one. `false` from `total` or
+/// `flush` stops the query. Object-safe, like [`RowSink`].
+#[async_trait::async_trait]
+pub trait RefRowSink<S: RefList + ?Sized>: Send {
+    async fn total(&mut self, total: i64) -> bool;
     /// Takes one row; `true` when the sink wants [`RefRowSink::flush`] now.
     fn row(&mut self, row: &S::RowRef<'_>) -> bool;
-    fn flush(&mut self) -> impl Future<Output = bool> + Send;
+    async fn flush(&mut self) -> bool;
 }
 
 /// How a streamed page ended.
@@ -356,6 +358,7 @@ struct VecSink<T> {
     rows: Vec<T>,
 }
 
+#[async_trait::async_trait]
 impl<T: Send> RowSink<T> for VecSink<T> {
     async fn total(&mut self, total: i64) -> bool {
         self.total = total;
@@ -367,7 +370,7 @@ impl<T: Send> RowSink<T> for VecSink<T> {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Counts the matches of `q` and reads its page, from one snapshot.
     pub async fn query_list<S: ListSource>(&self, q: &Query) -> Result<(i64, Vec<S::Row>)> {
         let mut sink = VecSink {
@@ -385,7 +388,7 @@ impl Store {
     pub async fn stream_list<S: ListSource>(
         &self,
         q: &Query,
-        sink: &mut impl RowSink<S::Row>,
+        sink: &mut (impl RowSink<S::Row> + ?Sized),
     ) -> Result<StreamEnd> {
         let (mut tx, total, mut page) = self.open_page::<S>(q).await?;
         if !sink.total(total).await {
@@ -415,7 +418,7 @@ impl Store {
     pub async fn stream_list_ref<S: RefListSource>(
         &self,
         q: &Query,
-        sink: &mut impl RefRowSink<S>,
+        sink: &mut (impl RefRowSink<S> + ?Sized),
     ) -> Result<StreamEnd> {
         use tokio::runtime::{Handle, RuntimeFlavor};
         let (mut tx, total, page) = self.open_page::<S>(q).await?;

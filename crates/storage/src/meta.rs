@@ -1,8 +1,8 @@
 //! Small server-wide values: the schedule, its last handled slot, the auth epoch.
 
-use crate::{Result, Store};
+use crate::{Result, SqliteStore};
 
-impl Store {
+impl SqliteStore {
     pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
             .bind(key)

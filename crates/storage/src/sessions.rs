@@ -2,7 +2,7 @@
 //! that expire after a period without use and at most after a fixed age.
 
 use crate::users::Principal;
-use crate::{now_ms, Result, Store};
+use crate::{now_ms, Result, SqliteStore};
 use openlmt_domain::PermissionSet;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -39,7 +39,7 @@ fn is_session_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens a session for a user and returns its id (shown once: only its
     /// hash is kept). Also removes expired sessions.
     pub async fn create_session(&self, user_id: i64) -> Result<String> {
@@ -140,57 +140,23 @@ mod tests {
     use crate::test_store;
     use openlmt_domain::PermissionSet;
 
+    /// A session idle for longer than [`super::SESSION_IDLE`] no longer
+    /// resolves (aged in the database: SQLite only; the rest of the
+    /// sessions' behaviour is in the conformance suite,
+    /// tests/conformance.rs).
     #[tokio::test]
-    async fn sessions_resolve_expire_and_end() {
+    async fn idle_sessions_expire() {
         let (s, _dir) = test_store().await;
         let u = s
             .create_user("carol", "long-enough-pw", PermissionSet::empty())
             .await
             .unwrap();
         let id = s.create_session(u.id).await.unwrap();
-        assert_eq!(id.len(), 64);
-        assert_eq!(s.resolve_session(&id).await.unwrap().unwrap().name, "carol");
-        assert!(s.resolve_session("nope").await.unwrap().is_none());
-        assert!(s.resolve_session(&"0".repeat(64)).await.unwrap().is_none());
-
-        // The times a cache needs; a touch moves last_seen_at forward only.
-        let info = s.resolve_session_info(&id).await.unwrap().unwrap();
-        assert_eq!(info.principal.name, "carol");
-        assert!(info.last_seen_at_ms >= info.created_at_ms);
-        s.touch_session(&id, info.last_seen_at_ms + 5_000)
-            .await
-            .unwrap();
-        s.touch_session(&id, info.last_seen_at_ms + 1_000)
-            .await
-            .unwrap();
-        let seen: i64 = sqlx::query_scalar("SELECT last_seen_at FROM sessions")
-            .fetch_one(s.pool())
-            .await
-            .unwrap();
-        assert_eq!(seen, info.last_seen_at_ms + 5_000);
-
-        // A password change ends the sessions and tells running servers.
-        let epoch = s.auth_epoch().await.unwrap();
-        let id4 = s.create_session(u.id).await.unwrap();
-        assert!(s.set_password("carol", "another-long-pw").await.unwrap());
-        assert!(s.resolve_session(&id4).await.unwrap().is_none());
-        assert!(s.auth_epoch().await.unwrap() > epoch);
-        let id = s.create_session(u.id).await.unwrap();
-
-        // Idle expiry.
+        assert!(s.resolve_session(&id).await.unwrap().is_some());
         sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 13 * 3600 * 1000")
             .execute(s.pool())
             .await
             .unwrap();
         assert!(s.resolve_session(&id).await.unwrap().is_none());
-
-        let id2 = s.create_session(u.id).await.unwrap();
-        assert!(s.delete_session(&id2).await.unwrap());
-        assert!(s.resolve_session(&id2).await.unwrap().is_none());
-
-        // Removing the user ends its sessions.
-        let id3 = s.create_session(u.id).await.unwrap();
-        assert!(s.remove_user("carol").await.unwrap());
-        assert!(s.resolve_session(&id3).await.unwrap().is_none());
     }
 }

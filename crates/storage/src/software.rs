@@ -10,7 +10,7 @@
 //! failed, cancelled or interrupted import's rows are deleted by
 //! [`Store::clean_leftovers`] (by id range).
 
-use crate::{now_ms, Result, Store, StoreError};
+use crate::{now_ms, Result, SqliteStore, StoreError};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -192,7 +192,7 @@ const META_VERSION: &str = "inventory_catalog_version";
 const META_APPLIED_AT: &str = "inventory_catalog_applied_at";
 const META_IMPORT: &str = "inventory_catalog_import_id";
 
-impl Store {
+impl SqliteStore {
     /// The operator's catalog layer, if one was set.
     pub async fn operator_catalog(&self) -> Result<Option<CatalogLayerRow>> {
         let row = sqlx::query(

@@ -393,7 +393,6 @@ impl ListSource for SoftwareInstanceList {
 }
 
 impl crate::list::RefListSource for SoftwareInstanceList {
-    type RowRef<'r> = SoftwareInstanceRef<'r>;
     fn row_ref<'r>(r: &'r rusqlite::Row<'_>) -> Result<SoftwareInstanceRef<'r>> {
         instance_from_rusqlite(r)
     }

@@ -1,6 +1,6 @@
 //! Users (argon2-hashed passwords) and API tokens (random, stored hashed).
 
-use crate::{from_ms, now_ms, Result, Store, StoreError};
+use crate::{from_ms, now_ms, Result, SqliteStore, StoreError};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -105,7 +105,7 @@ fn row_to_user(r: &sqlx::sqlite::SqliteRow) -> Result<UserInfo> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     pub async fn user_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
@@ -140,7 +140,7 @@ impl Store {
                 r?;
             }
         }
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         self.user(name).await?.ok_or_else(|| {
             StoreError::Internal(format!("user `{name}` vanished after its creation"))
@@ -173,7 +173,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -196,7 +196,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         // A running server drops its cached sessions on the bump.
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -209,7 +209,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -280,7 +280,7 @@ impl Store {
         // bumping on every issue would empty every server's auth cache at
         // each `get_token`.
         if pruned > 0 {
-            Store::bump_auth_epoch(&mut *tx).await?;
+            SqliteStore::bump_auth_epoch(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(format!("{id}{secret}"))
@@ -349,71 +349,11 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        Store::bump_auth_epoch(&mut *tx).await?;
+        SqliteStore::bump_auth_epoch(&mut *tx).await?;
         tx.commit().await?;
         Ok(n)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::test_store;
-    use openlmt_domain::{Permission, PermissionSet};
-
-    #[tokio::test]
-    async fn users_passwords_and_tokens() {
-        let (s, _d) = test_store().await;
-        let perms: PermissionSet = [Permission::ManageImports].into_iter().collect();
-        let u = s
-            .create_user("alice", "correct horse", perms)
-            .await
-            .unwrap();
-        assert!(s.create_user("alice", "another pass", perms).await.is_err());
-        assert!(s
-            .create_user("bad name", "correct horse", perms)
-            .await
-            .is_err());
-        assert!(s.create_user("bob", "short", perms).await.is_err());
-        assert!(s
-            .check_password("alice", "wrong horse")
-            .await
-            .unwrap()
-            .is_none());
-        assert!(s
-            .check_password("nobody", "correct horse")
-            .await
-            .unwrap()
-            .is_none());
-        let p = s
-            .check_password("alice", "correct horse")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.permissions, perms);
-
-        let epoch = s.auth_epoch().await.unwrap();
-        let token = s.issue_token(u.id).await.unwrap();
-        assert_eq!(token.len(), 80);
-        // A new token needs no server to forget anything: no bump (every
-        // server's cache would be emptied at each `get_token`).
-        let issued_epoch = s.auth_epoch().await.unwrap();
-        assert_eq!(issued_epoch, epoch);
-        assert_eq!(
-            s.resolve_token(&token).await.unwrap().unwrap().name,
-            "alice"
-        );
-        let mut forged = token.clone();
-        forged.replace_range(79.., if token.ends_with('0') { "1" } else { "0" });
-        assert!(s.resolve_token(&forged).await.unwrap().is_none());
-        assert!(s.resolve_token("short").await.unwrap().is_none());
-        assert!(s.resolve_token("").await.unwrap().is_none());
-
-        assert_eq!(s.revoke_tokens(Some(&token[..16]), None).await.unwrap(), 1);
-        assert!(s.resolve_token(&token).await.unwrap().is_none());
-        assert!(s.auth_epoch().await.unwrap() > issued_epoch);
-
-        let t2 = s.issue_token(u.id).await.unwrap();
-        assert!(s.remove_user("alice").await.unwrap());
-        assert!(s.resolve_token(&t2).await.unwrap().is_none());
-    }
-}
+// Its behaviour is tested on every engine by the conformance suite
+// (tests/conformance.rs: users_passwords_and_tokens).

@@ -404,14 +404,15 @@ impl TestServer {
     }
 
     /// Opens the server's database beside it (as the CLI does), to check
-    /// rows no API shows.
-    pub fn store(&self) -> (tokio::runtime::Runtime, openlmt_storage::Store) {
+    /// rows no API shows: the SQLite engine's own store (the server runs on
+    /// its default engine), whose pool the tests may also query.
+    pub fn store(&self) -> (tokio::runtime::Runtime, openlmt_storage::SqliteStore) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let store = rt
-            .block_on(openlmt_storage::Store::open_sqlite(
+            .block_on(openlmt_storage::SqliteStore::open_sqlite(
                 &self.data_dir.join("openlmt.db"),
             ))
             .unwrap();
