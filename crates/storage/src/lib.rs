@@ -89,7 +89,7 @@ pub use software_query::{
     SoftwareComponentList, SoftwareComponentRow, SoftwareInstanceList, SoftwareInstanceRef,
     SoftwareInstanceRow,
 };
-pub use users::{Principal, TokenInfo, UserInfo};
+pub use users::{Principal, TokenInfo, TokenOwner, UserInfo};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
