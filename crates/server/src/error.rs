@@ -122,16 +122,7 @@ pub async fn jsonify_errors(resp: Response<Body>) -> Response<Body> {
         .unwrap_or_default();
     let message = if text.is_empty() {
         match status {
-            StatusCode::METHOD_NOT_ALLOWED => match parts
-                .headers
-                .get(header::ALLOW)
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(allow) if !allow.is_empty() => {
-                    format!("method not allowed on this resource; it takes {allow}")
-                }
-                _ => "method not allowed on this resource".to_string(),
-            },
+            StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this resource".to_string(),
             StatusCode::NOT_FOUND => "no such resource".to_string(),
             other => other.canonical_reason().unwrap_or("error").to_lowercase(),
         }

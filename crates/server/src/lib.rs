@@ -204,19 +204,27 @@ pub fn router(state: AppState) -> Router {
     let api = api.route("/api/test/panic", get(test_hooks::panic));
     // Layers, innermost first: a panic becomes a JSON 500, which is then
     // counted like any other answer.
-    api.fallback(routes::not_found)
+    let app = api
+        .fallback(routes::not_found)
         .layer(catch_panic())
         .layer(middleware::from_fn(count_requests))
         .layer(middleware::map_response(error::jsonify_errors))
         .merge(panel::router())
-        // The panel's errors and unknown paths as pages for browsers.
-        .layer(middleware::from_fn(panel::errors::for_browsers))
         // For anything outside the layers above (the middleware itself).
         .layer(catch_panic())
-        .layer(middleware::map_response(move |resp| {
-            security_headers(tls, resp)
-        }))
-        .with_state(state)
+        .with_state(state);
+    // Around the whole router, not each route: the `Allow` header of a 405
+    // is added by axum after every route layer, and the panel's error page
+    // for browsers names the methods.
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(middleware::map_response(move |resp| {
+                security_headers(tls, resp)
+            }))
+            .layer(middleware::from_fn(panel::errors::for_browsers))
+            .layer(catch_panic())
+            .service(app),
+    )
 }
 
 /// The panel's pages load only their own `/panel/*` scripts and styles (no

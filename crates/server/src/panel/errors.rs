@@ -131,10 +131,12 @@ pub async fn for_browsers(req: Request, next: Next) -> Response {
         ],
     );
     let mut out = page(status, html);
-    // Allow, Retry-After, cookies: the same headers as the JSON answer.
-    for (k, v) in parts.headers.iter() {
-        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH && k != header::CACHE_CONTROL {
-            out.headers_mut().append(k.clone(), v.clone());
+    // Allow, Retry-After, cookies: the JSON answer's other headers.
+    for name in parts.headers.keys() {
+        if !out.headers().contains_key(name) && name != header::CONTENT_LENGTH {
+            for v in parts.headers.get_all(name) {
+                out.headers_mut().append(name.clone(), v.clone());
+            }
         }
     }
     out
