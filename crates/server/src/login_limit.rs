@@ -252,12 +252,17 @@ pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// Parses addresses (`10.0.0.5`, `::1`) and networks (`10.0.0.0/8`,
-    /// `fd00::/8`); the error names every entry that is neither.
+    /// `fd00::/8`), skipping empty entries; the error names every entry that
+    /// is neither.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
         let mut nets = Vec::new();
         let mut bad = Vec::new();
         for e in entries {
             let e = e.as_ref().trim();
+            if e.is_empty() {
+                // `OPENLMT_TRUSTED_PROXIES=` (empty): none.
+                continue;
+            }
             match e
                 .parse::<IpNet>()
                 .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
@@ -536,5 +541,6 @@ mod tests {
             "{e}"
         );
         assert!(TrustedProxies::parse::<&str>(&[]).unwrap().is_empty());
+        assert!(TrustedProxies::parse(&[""]).unwrap().is_empty());
     }
 }
