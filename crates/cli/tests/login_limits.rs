@@ -260,3 +260,35 @@ fn a_bad_trusted_proxy_entry_stops_the_server_with_a_message() {
         "{err}"
     );
 }
+
+#[test]
+fn the_panel_login_counts_the_forwarded_client_too() {
+    let s = TestServer::builder()
+        .config(&format!("{LIMITS}trusted_proxies = [\"127.0.0.2\"]\n"))
+        .start();
+    // Browsers behind the proxy: every request of each carries the address
+    // the proxy saw.
+    let behind = |client_ip: &str| {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("x-forwarded-for", client_ip.parse().unwrap());
+        Client::builder()
+            .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+            .default_headers(h)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    };
+    let guesser = behind("198.51.100.1");
+    for u in ["x1", "x2", "x3"] {
+        let r = panel::post_login(&s, &guesser, u, "wrong", "/", None);
+        assert_eq!(r.status(), 401);
+    }
+    let r = panel::post_login(&s, &guesser, "admin", ADMIN_PASSWORD, "/", None);
+    assert_eq!(r.status(), 429);
+    assert!(r.text().unwrap().contains("client address"));
+    // Another browser behind the same proxy logs in.
+    let other = behind("198.51.100.2");
+    let r = panel::post_login(&s, &other, "admin", ADMIN_PASSWORD, "/", None);
+    assert_eq!(r.status(), 303);
+}
