@@ -44,6 +44,13 @@ pub struct FileConfig {
     pub login_failure_window_secs: Option<u64>,
     /// Password verifications (argon2) run at once (default: the number of CPUs).
     pub password_hash_concurrency: Option<usize>,
+    /// API tokens older than this (from their issue time) are refused as
+    /// expired, e.g. `"90d"`, `"12h"`; panel sessions end at this age too
+    /// when it is shorter than their 7 days. Default: no expiry (as ILMT).
+    pub token_max_age: Option<String>,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For`
+    /// gives the client address of the failed-login limits. Default: none.
+    pub trusted_proxies: Option<Vec<String>>,
     /// Data sources; default: one named `default` at `<data-dir>/datasource`.
     #[serde(default)]
     pub datasource: Vec<DataSourceConfig>,
@@ -73,6 +80,24 @@ pub fn data_dir(flag: Option<&PathBuf>, file: &FileConfig) -> PathBuf {
     flag.cloned()
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+}
+
+/// `token_max_age` as written (`90d`, `12h`, `3600s`, `1h 30m`), or
+/// `none`/`off` for no expiry.
+pub fn parse_max_age(text: &str) -> anyhow::Result<Option<std::time::Duration>> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let d = humantime::parse_duration(t).with_context(|| {
+        format!("token_max_age `{t}` is not a duration (e.g. 90d, 12h, 30m, 3600s; or none)")
+    })?;
+    if d < std::time::Duration::from_secs(1) {
+        anyhow::bail!(
+            "token_max_age `{t}` would refuse every token: give at least 1s, or leave it out (or `none`) for no expiry"
+        );
+    }
+    Ok(Some(d))
 }
 
 pub fn database_path(data_dir: &Path) -> PathBuf {
@@ -107,5 +132,30 @@ pub async fn open_store(
         }
         // (The URL may hold a password: not repeated in the message.)
         DatabaseUrl::Postgres(_) => opened.context("cannot use the PostgreSQL database"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn max_ages_as_operators_write_them() {
+        let day = Duration::from_secs(86_400);
+        assert_eq!(parse_max_age("90d").unwrap(), Some(day * 90));
+        assert_eq!(
+            parse_max_age(" 12h ").unwrap(),
+            Some(Duration::from_secs(43_200))
+        );
+        assert_eq!(
+            parse_max_age("1h 30m").unwrap(),
+            Some(Duration::from_secs(5_400))
+        );
+        assert_eq!(parse_max_age("none").unwrap(), None);
+        assert_eq!(parse_max_age("OFF").unwrap(), None);
+        for bad in ["", "90", "soon", "0s", "-1d"] {
+            assert!(parse_max_age(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -37,6 +37,14 @@ pub struct ServeArgs {
     /// Log format of the server's own log on standard error.
     #[arg(long, value_parser = ["text", "json"])]
     log_format: Option<String>,
+    /// Refuse API tokens older than this, from their issue time (`90d`, `12h`, …;
+    /// `none`: never) [config `token_max_age`; default: no expiry].
+    #[arg(long, env = "OPENLMT_TOKEN_MAX_AGE")]
+    token_max_age: Option<String>,
+    /// Reverse proxies (addresses or CIDR networks, comma-separated) whose
+    /// X-Forwarded-For gives the client address [config `trusted_proxies`; default: none].
+    #[arg(long, env = "OPENLMT_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Option<Vec<String>>,
     /// First run: scan this machine into the first data source (unless it holds a
     /// package of this machine less than an hour old), import it once the server
     /// is up, and print how to log in.
@@ -142,6 +150,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (None, None) => None,
         _ => bail!("a TLS certificate needs its key, and a key its certificate"),
     };
+    let token_max_age = match args.token_max_age.as_ref().or(file.token_max_age.as_ref()) {
+        Some(text) => config::parse_max_age(text)?,
+        None => None,
+    };
+    let trusted_proxies = openlmt_server::login_limit::TrustedProxies::parse(
+        args.trusted_proxies
+            .as_ref()
+            .or(file.trusted_proxies.as_ref())
+            .map_or(&[][..], |v| v.as_slice()),
+    )
+    .map_err(anyhow::Error::msg)?;
     let retention = file.import_retention.unwrap_or(200);
     if retention < 1 {
         bail!("import_retention must be at least 1");
@@ -202,7 +221,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let auth = Arc::new(AuthCache::default());
+    let auth = Arc::new(AuthCache::new(token_max_age));
     auth.spawn_watcher(store.clone(), stop.clone());
     let state = AppState {
         engine: engine.clone(),
@@ -213,6 +232,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .upload_max_bytes
                 .unwrap_or(openlmt_server::DEFAULT_UPLOAD_MAX_BYTES),
             tls: tls.is_some(),
+            trusted_proxies,
         }),
         metrics,
         login: Arc::new(LoginGuard::new(

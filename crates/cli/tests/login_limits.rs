@@ -136,7 +136,11 @@ fn security_headers_are_on_every_answer() {
     let ok = s.get("/api/import_status.json");
     assert_eq!(ok.status(), 200);
     assert_security_headers(&ok);
-    assert!(!ok.headers().contains_key("content-security-policy"));
+    // JSON answers load nothing and may not be framed either.
+    assert_eq!(
+        ok.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
 
     let err = s.http.get(s.url("/api/imports")).send().unwrap();
     assert_eq!(err.status(), 401);
@@ -160,4 +164,131 @@ fn security_headers_are_on_every_answer() {
         "{html}"
     );
     assert!(!html.contains("style=\""), "{html}");
+}
+
+// --- trusted proxies: the client address from X-Forwarded-For --------------
+
+fn get_token_via(
+    s: &TestServer,
+    c: &Client,
+    forwarded_for: &str,
+    user: &str,
+    password: &str,
+) -> Response {
+    c.post(s.url("/api/get_token"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"user": user, "password": password}))
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let s = TestServer::builder()
+        .config(&format!(
+            "{LIMITS}trusted_proxies = [\"127.0.0.2\", \"10.0.0.0/8\"]\n"
+        ))
+        .start();
+    s.add_user("bob", "bob-password-1", &["view_software"]);
+    let proxy = client_from("127.0.0.2");
+    // Three failures of one client behind the proxy (different user names,
+    // so only the address counts) ...
+    for u in ["x1", "x2", "x3"] {
+        assert_eq!(
+            get_token_via(&s, &proxy, "198.51.100.1", u, "wrong").status(),
+            401
+        );
+    }
+    // ... limit that client, whatever it writes left of the proxy's entry,
+    // and whatever other trusted hops are in between ...
+    for xff in [
+        "198.51.100.1",
+        "203.0.113.50, 198.51.100.1",
+        "198.51.100.1, 10.1.2.3",
+    ] {
+        let msg = assert_limited(get_token_via(&s, &proxy, xff, "bob", "bob-password-1"));
+        assert!(msg.contains("client address"), "{xff}: {msg}");
+    }
+    // ... but not another client behind the same proxy, nor the proxy itself.
+    assert_eq!(
+        get_token_via(&s, &proxy, "198.51.100.2", "bob", "bob-password-1").status(),
+        200
+    );
+    assert_eq!(get_token(&s, &proxy, "bob", "bob-password-1").status(), 200);
+}
+
+#[test]
+fn forwarded_for_from_an_untrusted_address_is_ignored() {
+    // By default no proxy is trusted; here 127.0.0.2 is, and 127.0.0.6 not.
+    for config in [
+        LIMITS.to_string(),
+        format!("{LIMITS}trusted_proxies = [\"127.0.0.2\"]\n"),
+    ] {
+        let s = TestServer::builder().config(&config).start();
+        let c = client_from("127.0.0.6");
+        // A client rotating X-Forwarded-For is still one address.
+        for (i, u) in ["x1", "x2", "x3"].iter().enumerate() {
+            let xff = format!("198.51.100.{}", 10 + i);
+            assert_eq!(get_token_via(&s, &c, &xff, u, "wrong").status(), 401);
+        }
+        let msg = assert_limited(get_token_via(
+            &s,
+            &c,
+            "198.51.100.99",
+            "admin",
+            ADMIN_PASSWORD,
+        ));
+        assert!(msg.contains("client address"), "{config}: {msg}");
+    }
+}
+
+#[test]
+fn a_bad_trusted_proxy_entry_stops_the_server_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("OPENLMT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("OPENLMT_TRUSTED_PROXIES", "10.0.0.1,proxy.example")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("trusted_proxies") && err.contains("`proxy.example`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_panel_login_counts_the_forwarded_client_too() {
+    let s = TestServer::builder()
+        .config(&format!("{LIMITS}trusted_proxies = [\"127.0.0.2\"]\n"))
+        .start();
+    // Browsers behind the proxy: every request of each carries the address
+    // the proxy saw.
+    let behind = |client_ip: &str| {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("x-forwarded-for", client_ip.parse().unwrap());
+        Client::builder()
+            .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+            .default_headers(h)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    };
+    let guesser = behind("198.51.100.1");
+    for u in ["x1", "x2", "x3"] {
+        let r = panel::post_login(&s, &guesser, u, "wrong", "/", None);
+        assert_eq!(r.status(), 401);
+    }
+    let r = panel::post_login(&s, &guesser, "admin", ADMIN_PASSWORD, "/", None);
+    assert_eq!(r.status(), 429);
+    assert!(r.text().unwrap().contains("client address"));
+    // Another browser behind the same proxy logs in.
+    let other = behind("198.51.100.2");
+    let r = panel::post_login(&s, &other, "admin", ADMIN_PASSWORD, "/", None);
+    assert_eq!(r.status(), 303);
 }

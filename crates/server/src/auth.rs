@@ -17,6 +17,12 @@
 //! [`SESSION_MAX_AGE`]) is checked from the cache on every request; the
 //! session's `last_seen_at` is written back at most once a minute, in the
 //! background.
+//!
+//! Optional credential age (`token_max_age`, default none: ILMT's tokens do
+//! not expire): a token older than that, counted from its issue time, is
+//! refused as expired; a panel session's maximum age is the shorter of
+//! [`SESSION_MAX_AGE`] and `token_max_age`. Both are checked against the
+//! issue time kept in the cache, so expiry costs no database query either.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -24,7 +30,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use openlmt_domain::Permission;
 use openlmt_storage::{
-    Principal, SessionInfo, Store, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS,
+    Principal, SessionInfo, Store, TokenOwner, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -110,14 +116,30 @@ struct CachedSession {
 }
 
 impl CachedSession {
-    fn expired(&self, now: i64) -> bool {
+    fn expired(&self, now: i64, max_age_ms: i64) -> bool {
         now - self.last_used_ms.load(Ordering::Relaxed) > SESSION_IDLE.as_millis() as i64
-            || now - self.created_ms > SESSION_MAX_AGE.as_millis() as i64
+            || now - self.created_ms > max_age_ms
     }
 }
 
+/// What a token resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// A valid token of this user.
+    Valid(Principal),
+    /// A token of a user, older than `token_max_age`.
+    Expired {
+        /// When it was issued, milliseconds since the epoch.
+        issued_ms: i64,
+        /// The configured maximum age.
+        max_age: Duration,
+    },
+    /// Unknown, revoked, malformed, or its user was removed.
+    Unknown,
+}
+
 struct Tables {
-    tokens: HashMap<Key, Principal>,
+    tokens: HashMap<Key, TokenOwner>,
     refused_tokens: RefusedSet,
     sessions: HashMap<Key, Arc<CachedSession>>,
     refused_sessions: RefusedSet,
@@ -144,6 +166,11 @@ struct LiveSession {
 
 pub struct AuthCache {
     tables: RwLock<Tables>,
+    /// `token_max_age`: tokens older than this are refused as expired.
+    token_max_age: Option<Duration>,
+    /// A session's maximum age: [`SESSION_MAX_AGE`], or `token_max_age`
+    /// when shorter.
+    session_max_age_ms: i64,
     /// Bumped, under the write lock, by every invalidation.
     generation: AtomicU64,
     /// The last `auth_epoch` seen in the database.
@@ -151,14 +178,34 @@ pub struct AuthCache {
 }
 
 impl Default for AuthCache {
+    /// No token expiry (as ILMT).
     fn default() -> Self {
-        Self::with_refused_capacity(REFUSED_PER_GENERATION)
+        Self::new(None)
     }
 }
 
+/// Milliseconds of a duration, saturating.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl AuthCache {
+    /// A cache that refuses tokens older than `token_max_age` (none: tokens
+    /// never expire) and caps a session's maximum age at it.
+    pub fn new(token_max_age: Option<Duration>) -> Self {
+        Self::with(REFUSED_PER_GENERATION, token_max_age)
+    }
+
+    #[cfg(test)]
     fn with_refused_capacity(cap: usize) -> Self {
+        Self::with(cap, None)
+    }
+
+    fn with(cap: usize, token_max_age: Option<Duration>) -> Self {
+        let session_max = token_max_age.map_or(SESSION_MAX_AGE, |t| t.min(SESSION_MAX_AGE));
         AuthCache {
+            token_max_age,
+            session_max_age_ms: millis(session_max),
             tables: RwLock::new(Tables {
                 tokens: HashMap::new(),
                 refused_tokens: RefusedSet::new(cap),
@@ -178,20 +225,35 @@ impl AuthCache {
         self.tables.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The user of an API token, `None` for an unknown or revoked one.
-    pub async fn resolve(&self, store: &Store, token: &str) -> Result<Option<Principal>, ApiError> {
+    /// What an API token is: valid (its user), expired, or unknown.
+    pub async fn resolve(&self, store: &Store, token: &str) -> Result<TokenCheck, ApiError> {
         let key = key_of(token);
         let generation = match self.cached_token(&key) {
-            Cached::Hit(p) => return Ok(Some(p)),
-            Cached::Refused => return Ok(None),
+            Cached::Hit(owner) => return Ok(self.check_age(owner, now_ms())),
+            Cached::Refused => return Ok(TokenCheck::Unknown),
             Cached::Miss(g) => g,
         };
-        let found = store.resolve_token(token).await?;
+        let found = store.resolve_token_owner(token).await?;
         self.fill_token(key, generation, found.as_ref());
-        Ok(found)
+        Ok(found.map_or(TokenCheck::Unknown, |o| self.check_age(o, now_ms())))
     }
 
-    fn cached_token(&self, key: &Key) -> Cached<Principal> {
+    /// A known token, valid or too old at `now`. An expired token stays
+    /// in the cache of known ones, so that repeating it costs no query and
+    /// is told it expired (not that it is unknown).
+    fn check_age(&self, owner: TokenOwner, now: i64) -> TokenCheck {
+        match self.token_max_age {
+            Some(max) if now.saturating_sub(owner.created_at_ms) > millis(max) => {
+                TokenCheck::Expired {
+                    issued_ms: owner.created_at_ms,
+                    max_age: max,
+                }
+            }
+            _ => TokenCheck::Valid(owner.principal),
+        }
+    }
+
+    fn cached_token(&self, key: &Key) -> Cached<TokenOwner> {
         // Read before the lookup: a drop after it makes the fill a no-op.
         let generation = self.generation.load(Ordering::Acquire);
         let t = self.read();
@@ -208,7 +270,7 @@ impl AuthCache {
         }
     }
 
-    fn fill_token(&self, key: Key, generation: u64, found: Option<&Principal>) {
+    fn fill_token(&self, key: Key, generation: u64, found: Option<&TokenOwner>) {
         self.fill(key, generation, found.cloned(), |t| {
             (&mut t.tokens, &mut t.refused_tokens)
         });
@@ -267,14 +329,18 @@ impl AuthCache {
         };
         let found = store.resolve_session_info(id).await?;
         self.fill_session(key, generation, found.as_ref());
-        Ok(found.map(|s| s.principal))
+        // The store applies SESSION_MAX_AGE; a shorter token_max_age is
+        // this server's (the next lookup moves it to the refused set).
+        Ok(found
+            .filter(|s| now.saturating_sub(s.created_at_ms) <= self.session_max_age_ms)
+            .map(|s| s.principal))
     }
 
     fn cached_session(&self, key: &Key, now: i64) -> Cached<LiveSession> {
         let generation = self.generation.load(Ordering::Acquire);
         let t = self.read();
         if let Some(s) = t.sessions.get(key) {
-            if s.expired(now) {
+            if s.expired(now, self.session_max_age_ms) {
                 drop(t);
                 // Refused from now on; the database drops it on its next
                 // lookup or login (resolve_session_info, create_session).
@@ -425,16 +491,39 @@ impl FromRequestParts<AppState> for Caller {
             ));
         };
         match app.auth.resolve(app.engine.store(), &token).await? {
-            Some(p) => {
+            TokenCheck::Valid(p) => {
                 let caller = Caller(p);
                 parts.extensions.insert(caller.clone());
                 Ok(caller)
             }
-            None => Err(ApiError::unauthorized(
+            TokenCheck::Expired { issued_ms, max_age } => Err(expired(issued_ms, max_age)),
+            TokenCheck::Unknown => Err(ApiError::unauthorized(
                 "the API token is not valid (unknown, revoked, or its user was removed)",
             )),
         }
     }
+}
+
+/// The 401 of an expired token: when it was issued and the limit.
+fn expired(issued_ms: i64, max_age: Duration) -> ApiError {
+    let issued =
+        openlmt_storage::from_ms(issued_ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    ApiError::unauthorized(format!(
+        "the API token has expired: it was issued at {issued} and this server accepts tokens for {} (token_max_age); get a new one from POST /api/get_token",
+        format_age(max_age)
+    ))
+}
+
+/// A duration in the largest whole unit that states it exactly (`90d`,
+/// `12h`, `30m`, `45s`), as the configuration takes it.
+pub fn format_age(d: Duration) -> String {
+    let s = d.as_secs();
+    for (unit, secs) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if s >= secs && s.is_multiple_of(secs) {
+            return format!("{}{unit}", s / secs);
+        }
+    }
+    format!("{s}s")
 }
 
 #[cfg(test)]
@@ -447,6 +536,13 @@ mod tests {
             user_id: 1,
             name: "alice".into(),
             permissions: PermissionSet::empty(),
+        }
+    }
+
+    fn alice_token(created_at_ms: i64) -> TokenOwner {
+        TokenOwner {
+            principal: alice(),
+            created_at_ms,
         }
     }
 
@@ -468,8 +564,8 @@ mod tests {
         // the watcher drops the refusal, the next lookup asks the database.
         cache.invalidate(7);
         let g = miss(cache.cached_token(&k));
-        cache.fill_token(k, g, Some(&alice()));
-        assert_eq!(cache.cached_token(&k), Cached::Hit(alice()));
+        cache.fill_token(k, g, Some(&alice_token(0)));
+        assert_eq!(cache.cached_token(&k), Cached::Hit(alice_token(0)));
         // Revoked: dropped again.
         cache.invalidate(8);
         miss(cache.cached_token(&k));
@@ -493,7 +589,11 @@ mod tests {
     fn random_tokens_cost_bounded_memory_and_keep_valid_ones() {
         let cache = AuthCache::with_refused_capacity(100);
         let valid = key_of("valid");
-        cache.fill_token(valid, miss(cache.cached_token(&valid)), Some(&alice()));
+        cache.fill_token(
+            valid,
+            miss(cache.cached_token(&valid)),
+            Some(&alice_token(0)),
+        );
         let repeated = key_of("repeated-unknown");
         cache.fill_token(repeated, miss(cache.cached_token(&repeated)), None);
         for i in 0..10_000 {
@@ -507,7 +607,7 @@ mod tests {
             }
             assert!(cache.read().refused_tokens.len() <= 200);
         }
-        assert_eq!(cache.cached_token(&valid), Cached::Hit(alice()));
+        assert_eq!(cache.cached_token(&valid), Cached::Hit(alice_token(0)));
         assert_eq!(cache.read().tokens.len(), 1);
     }
 
@@ -581,5 +681,51 @@ mod tests {
         cache.fill_session(k, miss(cache.cached_session(&k, 0)), Some(&session(0, 0)));
         cache.invalidate(3); // e.g. a password change from the CLI
         miss(cache.cached_session(&k, 4));
+    }
+
+    #[test]
+    fn tokens_expire_at_token_max_age_from_their_issue_time() {
+        let day = Duration::from_secs(86_400);
+        let cache = AuthCache::new(Some(day));
+        let issued = 1_000_000;
+        let max = millis(day);
+        // Valid up to and including the limit, expired a millisecond after,
+        // whatever the use in between (issue time, not last use).
+        for now in [issued, issued + max / 2, issued + max] {
+            assert_eq!(
+                cache.check_age(alice_token(issued), now),
+                TokenCheck::Valid(alice()),
+                "at {now}"
+            );
+        }
+        assert_eq!(
+            cache.check_age(alice_token(issued), issued + max + 1),
+            TokenCheck::Expired {
+                issued_ms: issued,
+                max_age: day
+            }
+        );
+        // Without a limit (the default, as ILMT), a token never expires.
+        assert_eq!(
+            AuthCache::default().check_age(alice_token(0), i64::MAX),
+            TokenCheck::Valid(alice())
+        );
+        assert_eq!(format_age(day * 90), "90d");
+        assert_eq!(format_age(Duration::from_secs(7_200)), "2h");
+        assert_eq!(format_age(Duration::from_secs(90)), "90s");
+        assert_eq!(format_age(Duration::from_secs(120)), "2m");
+    }
+
+    #[test]
+    fn a_shorter_token_max_age_caps_the_session_max_age() {
+        let hour = Duration::from_secs(3_600);
+        let cache = AuthCache::new(Some(hour));
+        let k = key_of("session-id");
+        cache.fill_session(k, miss(cache.cached_session(&k, 0)), Some(&session(0, 0)));
+        assert!(matches!(cache.cached_session(&k, HOUR), Cached::Hit(_)));
+        assert_eq!(cache.cached_session(&k, HOUR + 1), Cached::Refused);
+        // A longer one leaves the sessions' own 7 days.
+        let long = AuthCache::new(Some(SESSION_MAX_AGE * 4));
+        assert_eq!(long.session_max_age_ms, millis(SESSION_MAX_AGE));
     }
 }

@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub upload_max_bytes: u64,
     /// Served over HTTPS: the panel's session cookie gets `Secure`.
     pub tls: bool,
+    /// Reverse proxies whose `X-Forwarded-For` gives the client address
+    /// (config `trusted_proxies`; default none: the TCP peer is the client).
+    pub trusted_proxies: login_limit::TrustedProxies,
 }
 
 #[derive(Clone)]
@@ -201,17 +204,27 @@ pub fn router(state: AppState) -> Router {
     let api = api.route("/api/test/panic", get(test_hooks::panic));
     // Layers, innermost first: a panic becomes a JSON 500, which is then
     // counted like any other answer.
-    api.fallback(routes::not_found)
+    let app = api
+        .fallback(routes::not_found)
         .layer(catch_panic())
         .layer(middleware::from_fn(count_requests))
         .layer(middleware::map_response(error::jsonify_errors))
         .merge(panel::router())
         // For anything outside the layers above (the middleware itself).
         .layer(catch_panic())
-        .layer(middleware::map_response(move |resp| {
-            security_headers(tls, resp)
-        }))
-        .with_state(state)
+        .with_state(state);
+    // Around the whole router, not each route: the `Allow` header of a 405
+    // is added by axum after every route layer, and the panel's error page
+    // for browsers names the methods.
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(middleware::map_response(move |resp| {
+                security_headers(tls, resp)
+            }))
+            .layer(middleware::from_fn(panel::errors::for_browsers))
+            .layer(catch_panic())
+            .service(app),
+    )
 }
 
 /// The panel's pages load only their own `/panel/*` scripts and styles (no
@@ -219,8 +232,17 @@ pub fn router(state: AppState) -> Router {
 /// which `style-src 'self'` allows).
 const PANEL_CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Security headers on every answer (API, errors and panel); HTML pages
-/// also get [`PANEL_CSP`], and HTTPS answers `Strict-Transport-Security`.
+/// Every other answer's policy (JSON, assets, text): it loads nothing and
+/// may not be framed, should a browser open it as a document (an SVG, a
+/// JSON error).
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Security headers on every answer (API, errors, assets and panel):
+/// `nosniff`, no framing (`X-Frame-Options: DENY` and CSP
+/// `frame-ancestors 'none'`), a referrer policy, a CSP ([`PANEL_CSP`] on
+/// HTML pages, [`API_CSP`] on the rest), `Cache-Control: no-store` where the
+/// handler set no caching of its own (answers hold tokens and inventory),
+/// and on HTTPS `Strict-Transport-Security`.
 async fn security_headers(tls: bool, mut resp: Response<Body>) -> Response<Body> {
     use axum::http::{header, HeaderValue};
     let is_html = resp
@@ -246,11 +268,12 @@ async fn security_headers(tls: bool, mut resp: Response<Body>) -> Response<Body>
             "no-referrer"
         }),
     );
-    if is_html {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PANEL_CSP),
-        );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if is_html { PANEL_CSP } else { API_CSP }),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if tls {
         h.insert(

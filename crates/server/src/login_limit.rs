@@ -13,8 +13,9 @@
 //! few lines and is easy to bound.
 
 use crate::error::ApiError;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
 use openlmt_storage::{Principal, Store};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -221,12 +222,18 @@ impl IntoResponse for Refused {
     }
 }
 
-/// The client address: the TCP peer's (a request without one, as in
-/// in-process tests, counts as `0.0.0.0`). `X-Forwarded-For` is not
-/// trusted: behind a reverse proxy every client shares the proxy's address.
-pub fn client_addr(extensions: &axum::http::Extensions) -> IpAddr {
+/// The client address of a request: the TCP peer's (a request without
+/// one, as in in-process tests, counts as `0.0.0.0`), unless the peer is a
+/// trusted proxy, when it comes from `X-Forwarded-For`
+/// ([`TrustedProxies::client_addr`]). With no trusted proxies (the
+/// default) the header is ignored: anyone can write it.
+pub fn client_addr(
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+) -> IpAddr {
     use axum::extract::ConnectInfo;
-    extensions
+    let peer = extensions
         .get::<ConnectInfo<PeerAddr>>()
         .map(|c| c.0 .0)
         .or_else(|| {
@@ -234,7 +241,107 @@ pub fn client_addr(extensions: &axum::http::Extensions) -> IpAddr {
                 .get::<ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0)
         })
-        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    trusted.client_addr(peer, headers)
+}
+
+/// The reverse proxies whose `X-Forwarded-For` is believed (config
+/// `trusted_proxies`: addresses and CIDR networks). Empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Parses addresses (`10.0.0.5`, `::1`) and networks (`10.0.0.0/8`,
+    /// `fd00::/8`), skipping empty entries; the error names every entry that
+    /// is neither.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        let mut bad = Vec::new();
+        for e in entries {
+            let e = e.as_ref().trim();
+            if e.is_empty() {
+                // `OPENLMT_TRUSTED_PROXIES=` (empty): none.
+                continue;
+            }
+            match e
+                .parse::<IpNet>()
+                .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
+            {
+                Ok(n) => nets.push(n.trunc()),
+                Err(_) => bad.push(format!("`{e}`")),
+            }
+        }
+        if bad.is_empty() {
+            Ok(TrustedProxies(nets))
+        } else {
+            Err(format!(
+                "trusted_proxies: {} is not an IP address or CIDR network (e.g. 10.0.0.5 or 10.0.0.0/8)",
+                bad.join(", ")
+            ))
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client of a request from `peer`: `peer` itself unless it is
+    /// trusted; then the right-most `X-Forwarded-For` entry that is not a
+    /// trusted proxy (every header line, in order, as one list). Entries
+    /// left of that one are the client's own claims and are never read. If
+    /// every entry is trusted, the left-most is the client; an entry that
+    /// is not an address (which only a trusted proxy can have written)
+    /// stops the walk at the trusted hop that wrote it.
+    pub fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.contains(peer) {
+            return peer;
+        }
+        let lines: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect();
+        let mut client = peer;
+        for entry in lines.iter().rev().flat_map(|l| l.rsplit(',')) {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let Some(ip) = forwarded_ip(entry) else {
+                return client;
+            };
+            client = ip;
+            if !self.contains(ip) {
+                return ip;
+            }
+        }
+        client
+    }
+}
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// An `X-Forwarded-For` entry's address: `1.2.3.4`, `2001:db8::1`, and the
+/// forms some proxies write, with a port (`1.2.3.4:5678`, `[2001:db8::1]:5678`)
+/// or in brackets.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .and_then(|e| e.parse::<IpAddr>().ok())
+        })
+        .map(|ip| ip.to_canonical())
 }
 
 /// The plain listener's peer address (the TLS server gives a `SocketAddr`).
@@ -368,5 +475,72 @@ mod tests {
     #[test]
     fn a_concurrency_of_zero_still_allows_one() {
         assert_eq!(HashGate::new(0, Duration::ZERO).available(), 1);
+    }
+
+    fn xff(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append(X_FORWARDED_FOR, HeaderValue::from_str(l).unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_read_only_from_trusted_proxies() {
+        let none = TrustedProxies::default();
+        let proxy = TrustedProxies::parse(&["10.0.0.5", "192.168.0.0/16"]).unwrap();
+        let h = xff(&["203.0.113.7"]);
+        // Off by default, and from an untrusted peer: the header is ignored.
+        assert_eq!(none.client_addr(ip("10.0.0.5"), &h), ip("10.0.0.5"));
+        assert_eq!(proxy.client_addr(ip("10.0.0.6"), &h), ip("10.0.0.6"));
+        // From a trusted peer: the right-most untrusted entry.
+        assert_eq!(proxy.client_addr(ip("10.0.0.5"), &h), ip("203.0.113.7"));
+        // A client's forged entries are left of the one the proxy wrote.
+        let forged = xff(&["1.1.1.1, 2.2.2.2", "203.0.113.7, 192.168.3.4"]);
+        assert_eq!(
+            proxy.client_addr(ip("10.0.0.5"), &forged),
+            ip("203.0.113.7")
+        );
+        // Every hop trusted: the left-most; no header: the peer.
+        let inner = xff(&["192.168.1.1,192.168.2.2"]);
+        assert_eq!(proxy.client_addr(ip("10.0.0.5"), &inner), ip("192.168.1.1"));
+        assert_eq!(
+            proxy.client_addr(ip("10.0.0.5"), &HeaderMap::new()),
+            ip("10.0.0.5")
+        );
+        // Junk written by a trusted hop: that hop stands for the client.
+        let junk = xff(&["203.0.113.9, unknown, 192.168.7.7"]);
+        assert_eq!(proxy.client_addr(ip("10.0.0.5"), &junk), ip("192.168.7.7"));
+        // Ports, brackets, IPv6 and IPv4-mapped peers.
+        let ports = xff(&["[2001:db8::1]:443, 198.51.100.2:8080"]);
+        assert_eq!(
+            proxy.client_addr(ip("10.0.0.5"), &ports),
+            ip("198.51.100.2")
+        );
+        let v6 = xff(&["[2001:db8::1]"]);
+        assert_eq!(
+            proxy.client_addr(ip("::ffff:10.0.0.5"), &v6),
+            ip("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_parse_addresses_and_networks_and_name_bad_entries() {
+        let t = TrustedProxies::parse(&["::1", "fd00::/8", " 10.1.2.3/8 "]).unwrap();
+        assert!(t.contains(ip("::1")));
+        assert!(t.contains(ip("fd12::3")));
+        assert!(t.contains(ip("10.200.0.1")));
+        assert!(!t.contains(ip("11.0.0.1")));
+        let e = TrustedProxies::parse(&["10.0.0.1", "proxy.example", "10.0.0.0/33"]).unwrap_err();
+        assert!(
+            e.contains("`proxy.example`") && e.contains("`10.0.0.0/33`"),
+            "{e}"
+        );
+        assert!(TrustedProxies::parse::<&str>(&[]).unwrap().is_empty());
+        assert!(TrustedProxies::parse(&[""]).unwrap().is_empty());
     }
 }

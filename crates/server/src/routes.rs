@@ -143,7 +143,7 @@ pub async fn get_token(
             ApiError::bad_request("both `user` and `password` are required").into_response(),
         );
     };
-    let addr = crate::login_limit::client_addr(&extensions);
+    let addr = crate::login_limit::client_addr(&extensions, &headers, &app.config.trusted_proxies);
     let checked = app
         .login
         .check(app.engine.store(), addr, &user, &password)
@@ -420,12 +420,19 @@ pub async fn refused_head(Path(reason): Path<String>) -> ApiError {
             StatusCode::from_u16(why.status()).unwrap_or(StatusCode::BAD_REQUEST),
             why.message(),
         ),
-        None => not_found().await,
+        None => ApiError::not_found(NO_SUCH_RESOURCE),
     }
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such resource; the API is described in docs/api.md")
+const NO_SUCH_RESOURCE: &str = "no such resource; the API is described in docs/api.md";
+
+/// Any path no route has: JSON 404, marked so that a browser gets the
+/// panel's error page instead ([`crate::panel::errors::for_browsers`]).
+pub async fn not_found() -> Response {
+    let mut resp = ApiError::not_found(NO_SUCH_RESOURCE).into_response();
+    resp.extensions_mut()
+        .insert(crate::panel::errors::PanelAnswer);
+    resp
 }
 
 /// `GET /api/sam/about`: what answers (any authenticated caller).

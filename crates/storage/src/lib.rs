@@ -105,7 +105,7 @@ pub use storage::{
     AuditRead, AuditReader, DatabaseUrl, List, ListSink, LocalBoxFuture, RefList, RefListSink,
     Storage, Store, POSTGRES_NOT_BUILT,
 };
-pub use users::{Principal, TokenInfo, UserInfo};
+pub use users::{Principal, TokenInfo, TokenOwner, UserInfo};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -12,8 +12,8 @@ use crate::{
     PublishOptions, Published, PublishedScanPackage, PvuOverrideRow, PvuTableRow,
     RawInstalledPackage, RawSwidTag, Result, RowOutcome, ScanPackageState, ScanPackageWrite,
     ServerUsageRow, SessionInfo, SnapshotSummary, SqliteAuditReader, SqliteStore, StepCounters,
-    StepRow, StoredScanPackage, StreamEnd, TokenInfo, UsageCalculator, UsageRow, UserInfo,
-    VmObservation, WriteTimes,
+    StepRow, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner, UsageCalculator, UsageRow,
+    UserInfo, VmObservation, WriteTimes,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::Query;
@@ -114,6 +114,9 @@ impl Storage for SqliteStore {
     }
     async fn resolve_token(&self, token: &str) -> Result<Option<Principal>> {
         SqliteStore::resolve_token(self, token).await
+    }
+    async fn resolve_token_owner(&self, token: &str) -> Result<Option<TokenOwner>> {
+        SqliteStore::resolve_token_owner(self, token).await
     }
     async fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
         SqliteStore::list_tokens(self, user).await

@@ -26,8 +26,8 @@ use crate::{
     PublishOptions, Published, PublishedScanPackage, PvuOverrideRow, PvuTableRow,
     RawInstalledPackage, RawSwidTag, RefRowSink, Result, RowOutcome, RowSink, ScanPackageState,
     ScanPackageWrite, ServerUsageRow, SessionInfo, SnapshotSummary, StepCounters, StepRow,
-    StoreError, StoredScanPackage, StreamEnd, TokenInfo, UsageCalculator, UsageRow, UserInfo,
-    VmObservation, WriteTimes,
+    StoreError, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner, UsageCalculator, UsageRow,
+    UserInfo, VmObservation, WriteTimes,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::{Entity, Query};
@@ -78,6 +78,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Resolves a token to its user, comparing the secret's hash in
     /// constant time. `None` for an unknown, revoked or malformed token.
     async fn resolve_token(&self, token: &str) -> Result<Option<Principal>>;
+    /// Like [`Storage::resolve_token`], with the token's issue time. Whether
+    /// a token is too old is the caller's rule (the server's
+    /// `token_max_age`), not the store's.
+    async fn resolve_token_owner(&self, token: &str) -> Result<Option<TokenOwner>>;
     async fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>>;
     /// Revokes one token by its id (the first 16 characters of the token)
     /// or every token of a user. Returns how many were revoked.

@@ -27,6 +27,15 @@ pub struct UserInfo {
     pub created_at: DateTime<Utc>,
 }
 
+/// A valid token's user and when the token was issued (so that a server
+/// can enforce its `token_max_age` without asking again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub principal: Principal,
+    /// Issue time, milliseconds since the epoch.
+    pub created_at_ms: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
     pub id: String,
@@ -289,6 +298,13 @@ impl SqliteStore {
     /// Resolves a token to its user, comparing the secret's hash in
     /// constant time. `None` for an unknown, revoked or malformed token.
     pub async fn resolve_token(&self, token: &str) -> Result<Option<Principal>> {
+        Ok(self.resolve_token_owner(token).await?.map(|o| o.principal))
+    }
+
+    /// Like [`Store::resolve_token`], with the token's issue time. Whether
+    /// a token is too old is the caller's rule (the server's
+    /// `token_max_age`), not the store's.
+    pub async fn resolve_token_owner(&self, token: &str) -> Result<Option<TokenOwner>> {
         let (Some(id), Some(secret)) = (token.get(..TOKEN_ID_HEX), token.get(TOKEN_ID_HEX..))
         else {
             return Ok(None);
@@ -297,7 +313,7 @@ impl SqliteStore {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT t.secret_hash, u.id, u.name, u.permissions
+            "SELECT t.secret_hash, t.created_at, u.id, u.name, u.permissions
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
         )
         .bind(id)
@@ -310,10 +326,13 @@ impl SqliteStore {
             return Ok(None);
         }
         let perms: String = row.try_get("permissions")?;
-        Ok(Some(Principal {
-            user_id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            permissions: PermissionSet::parse_list(&perms).unwrap_or_default(),
+        Ok(Some(TokenOwner {
+            principal: Principal {
+                user_id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                permissions: PermissionSet::parse_list(&perms).unwrap_or_default(),
+            },
+            created_at_ms: row.try_get("created_at")?,
         }))
     }
 

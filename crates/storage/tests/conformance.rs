@@ -139,6 +139,10 @@ async fn users_passwords_and_tokens(s: &Store) {
         s.resolve_token(&token).await.unwrap().unwrap().name,
         "alice"
     );
+    // The issue time comes with the owner (for the server's token_max_age).
+    let owner = s.resolve_token_owner(&token).await.unwrap().unwrap();
+    let listed = s.list_tokens(Some("alice")).await.unwrap();
+    assert_eq!(owner.created_at_ms, listed[0].created_at.timestamp_millis());
     let mut forged = token.clone();
     forged.replace_range(79.., if token.ends_with('0') { "1" } else { "0" });
     assert!(s.resolve_token(&forged).await.unwrap().is_none());

@@ -8,6 +8,7 @@
 //! `assets/panel.js`) talks to the JSON API, authenticated by the session
 //! cookie (see [`session`]).
 
+pub mod errors;
 pub mod session;
 
 use crate::AppState;
@@ -60,7 +61,9 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The panel's routes. They are merged outside the layer that turns every
 /// error response into JSON: their HTML pages (the login form's 401) stay
-/// HTML, the rest (405 on `GET /logout`, panics) is JSON.
+/// HTML, the rest (405 on `GET /logout`, panics) is JSON, which
+/// [`errors::for_browsers`] turns into the panel's error page for a browser
+/// (every answer here is marked [`errors::PanelAnswer`]).
 pub fn router() -> Router<AppState> {
     let router = Router::new()
         .route("/login", get(login_page).post(login))
@@ -99,6 +102,7 @@ pub fn router() -> Router<AppState> {
         .layer(middleware::map_response(
             crate::error::jsonify_non_html_errors,
         ))
+        .layer(middleware::map_response(errors::mark))
 }
 
 async fn asset(body: &'static str, ctype: &'static str) -> Response {
@@ -322,7 +326,7 @@ async fn login(
             )),
         );
     }
-    let addr = crate::login_limit::client_addr(&extensions);
+    let addr = crate::login_limit::client_addr(&extensions, &headers, &app.config.trusted_proxies);
     let checked = if user.is_empty() || password.is_empty() {
         Ok(None)
     } else {
