@@ -59,7 +59,7 @@ rc=0
 # shellcheck disable=SC2086
 "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
     --header "Token: $TOKEN" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --checks "${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance}" \
     --phases examples,coverage,fuzzing \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \

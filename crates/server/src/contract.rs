@@ -180,6 +180,9 @@ pub struct Operation {
     pub answers: Vec<Answer>,
     /// Takes the list conventions' JSON body on a GET (docs/api.md §7.2).
     pub json_body_on_get: bool,
+    /// A query parameter that, given a value other than empty or `false`,
+    /// needs this permission too (`run` of the import status).
+    pub permission_with: Option<(&'static str, Permission)>,
 }
 
 // ---- schema helpers ----
@@ -210,7 +213,7 @@ fn time_or_null() -> Value {
 }
 
 fn date() -> Value {
-    json!({ "type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}$" })
+    json!({ "type": "string", "format": "date", "pattern": "^\\d{4}-\\d{2}-\\d{2}$" })
 }
 
 /// An object whose every listed key is present (the API never omits a
@@ -438,12 +441,17 @@ fn operation(
         request: None,
         answers: Vec::new(),
         json_body_on_get: false,
+        permission_with: None,
     }
 }
 
 impl Operation {
     fn params(mut self, p: Vec<Param>) -> Self {
         self.params.extend(p);
+        self
+    }
+    fn permission_with(mut self, param: &'static str, p: Permission) -> Self {
+        self.permission_with = Some((param, p));
         self
     }
     fn answers(mut self, a: Vec<Answer>) -> Self {
@@ -678,9 +686,11 @@ fn table() -> Vec<Operation> {
             ]),
         operation(Op::ImportStatus, Get, "/api/import_status.json", Authenticated, "Imports", "The import status (ILMT-compatible); `run` starts an import", "3")
             .params(vec![run_param.clone(), status_columns.clone()])
+            .permission_with("run", Permission::ManageImports)
             .answers(status_answers()),
         operation(Op::ManagementImports, Get, "/api/management/imports.json", Authenticated, "Imports", "Alias of /api/import_status.json", "3")
             .params(vec![run_param, status_columns])
+            .permission_with("run", Permission::ManageImports)
             .answers(status_answers()),
         operation(Op::ListImports, Get, "/api/imports", Authenticated, "Imports", "Import history, newest first", "4.2")
             .params(paging(50, 1000))
@@ -693,12 +703,13 @@ fn table() -> Vec<Operation> {
                 err(404, "There is no such import."),
             ]),
         operation(Op::ImportPackages, Get, "/api/imports/{id}/packages", Authenticated, "Imports", "The scan package files the import saw, and what it decided", "4.4")
-            .params(vec![path_id(), query("state", json!({ "type": "string", "enum": ["imported", "rejected", "superseded", "skipped", "unchanged", "duplicate"] }), "Only packages in this state.")])
+            .params(vec![path_id(), query("state", json!({ "type": "string", "enum": openlmt_storage::ScanPackageState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() }), "Only packages in this state.")])
             .params(paging(100, 10_000))
             .answers(vec![
                 ok_json("A page of packages.", rows_of(object(json!({
                     "data_source": string(), "file_name": string(), "size": nullable("integer"),
-                    "sha256": nullable("string"), "seen_at": time_or_null(), "state": string(),
+                    "sha256": nullable("string"), "seen_at": time_or_null(),
+                    "state": { "type": "string", "enum": openlmt_storage::ScanPackageState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>() },
                     "reason": nullable("string"),
                 })))),
                 err(400, "The id, `state`, `limit` or `offset` is not valid."),
@@ -754,7 +765,7 @@ fn table() -> Vec<Operation> {
             .list(Entity::Computers),
         operation(Op::DeleteComputer, Delete, "/api/sam/v2/computers", perm(Permission::ManageImports), "Inventory", "Mark a computer deleted (decommission)", "7.7")
             .params(vec![
-                required_query("disconnected_endpoint_id", string(), "The endpoint id of the computer."),
+                required_query("disconnected_endpoint_id", json!({ "type": "string", "minLength": 1, "pattern": "\\S" }), "The endpoint id of the computer."),
                 query("data_source", string(), "Its data source, when several hold that endpoint id (alias `datasource_name`)."),
             ])
             .answers(vec![
@@ -780,8 +791,8 @@ fn table() -> Vec<Operation> {
                 query("verbose", json!({ "type": "string", "enum": ["true", "false", "1", "0"] }), "Add each row's result."),
             ])
             .body(true, vec![("application/json", json!({ "anyOf": [
-                { "type": "array", "maxItems": 150, "items": { "type": "object" } },
-                { "type": "object", "required": ["rows"], "properties": { "rows": { "type": "array", "maxItems": 150, "items": { "type": "object" } } } },
+                { "type": "array", "maxItems": 150, "items": { "description": "A row (an object; anything else is counted as `row is not an object`)." } },
+                { "type": "object", "required": ["rows"], "properties": { "rows": { "type": "array", "maxItems": 150 } } },
             ] }))])
             .answers(vec![
                 answer(207, "What each row did.", Content::Json(json!({
@@ -835,7 +846,7 @@ fn table() -> Vec<Operation> {
         operation(Op::LicenseExplain, Get, "/api/sam/v2/license_usage/explain", perm(Permission::ViewLicenseMetrics), "Licence metrics", "How one value was reached", "15.3")
             .json_body()
             .params(vec![
-                required_query("product_id", string(), "The product's number or `product_release_guid`."),
+                required_query("product_id", json!({ "type": "string", "minLength": 1, "pattern": "\\S" }), "The product's number or `product_release_guid`."),
                 required_query("metric_id", string(), "The metric's number or code name."),
                 query("date", date(), "The day (default: the peak day of the period)."),
             ])
@@ -853,7 +864,7 @@ fn table() -> Vec<Operation> {
         operation(Op::LicenseDaily, Get, "/api/sam/v2/license_usage/daily", perm(Permission::ViewLicenseMetrics), "Licence metrics", "One product's daily values over a period", "15.4")
             .json_body()
             .params(vec![
-                required_query("product_id", string(), "The product's number or `product_release_guid`."),
+                required_query("product_id", json!({ "type": "string", "minLength": 1, "pattern": "\\S" }), "The product's number or `product_release_guid`."),
                 required_query("metric_id", string(), "The metric's number or code name."),
             ])
             .params(period_params())
@@ -1190,6 +1201,9 @@ fn operation_json(o: &Operation) -> Value {
         "responses": responses,
         "x-openlmt-access": o.access.as_str(),
     });
+    if let Some((param, p)) = o.permission_with {
+        v["x-openlmt-access-with"] = json!({ param: p.as_str() });
+    }
     if o.access == Access::Public {
         v["security"] = json!([]);
     }
