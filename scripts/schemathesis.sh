@@ -67,7 +67,7 @@ rc=0
     --request-timeout 60 \
     --suppress-health-check all \
     --no-color \
-    ${SCHEMATHESIS_ARGS:-} || rc=$?
+    ${SCHEMATHESIS_ARGS:-} 2>&1 | tee "$TMP/schemathesis.out" || rc=$?
 
 # A crash shows as a server that no longer answers.
 if ! curl -fsS -m 10 "$BASE/healthz" >/dev/null; then
@@ -84,4 +84,6 @@ if ((rc != 0)); then
     say "schemathesis found failures (seed $SEED; rerun with SCHEMATHESIS_SEED=$SEED)"
     exit "$rc"
 fi
-say "schemathesis: every operation conforms"
+tested=$(sed -n 's/^ *Tested: *\([0-9]*\).*/\1/p' "$TMP/schemathesis.out" | tail -n 1)
+[[ -n "$tested" && "$tested" -gt 0 ]] || die "schemathesis tested no operation"
+echo "schemathesis: $tested passed, 0 failed"
