@@ -13,7 +13,7 @@
 #                            built with `cargo build -p openlmt` when missing)
 #   SCHEMATHESIS_VENV        where schemathesis is installed
 #                            (default: target/schemathesis-venv)
-#   SCHEMATHESIS_EXAMPLES    test cases per operation and phase (default 25)
+#   SCHEMATHESIS_EXAMPLES    test cases per operation and phase (default 50)
 #   SCHEMATHESIS_SEED        the random seed (default: a new one, printed)
 #   SCHEMATHESIS_ARGS        further arguments for `schemathesis run`
 set -euo pipefail
@@ -23,7 +23,7 @@ cd "$ROOT"
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=${SCHEMATHESIS_VENV:-$(bench_target_dir)/schemathesis-venv}
-EXAMPLES=${SCHEMATHESIS_EXAMPLES:-25}
+EXAMPLES=${SCHEMATHESIS_EXAMPLES:-50}
 SEED=${SCHEMATHESIS_SEED:-$RANDOM$RANDOM}
 
 if [[ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != *"$SCHEMATHESIS_VERSION"* ]]; then
@@ -60,7 +60,7 @@ rc=0
 "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
     --header "Token: $TOKEN" \
     --checks "${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance}" \
-    --phases examples,coverage,fuzzing \
+    --phases examples,coverage,fuzzing,stateful \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \
     --workers 2 \

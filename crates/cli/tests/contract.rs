@@ -150,10 +150,7 @@ fn callers(s: &TestServer) -> Vec<Caller> {
     // A token that worked, then was revoked.
     s.add_user("revoked", password, &["manage_imports"]);
     let revoked = s.token("revoked", password);
-    assert_eq!(
-        s.get_as(&revoked, "/api/import_status.json").status(),
-        200
-    );
+    assert_eq!(s.get_as(&revoked, "/api/import_status.json").status(), 200);
     assert!(s.cli_with_password(&["token", "revoke", "--user", "revoked"], ""));
     // The server sees the revocation within about a second.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -273,9 +273,7 @@ fn row_schema(entity: Entity) -> Value {
                 props.insert(f.name.into(), kind_schema(entity, f.name, f.kind));
             }
             Some((assoc, col)) => {
-                let entry = nested
-                    .entry(assoc.to_string())
-                    .or_insert_with(|| json!({}));
+                let entry = nested.entry(assoc.to_string()).or_insert_with(|| json!({}));
                 if let Value::Object(m) = entry {
                     m.insert(col.into(), kind_schema(entity, f.name, f.kind));
                 }
@@ -327,7 +325,7 @@ fn path_id() -> Param {
         name: "id",
         location: In::Path,
         required: true,
-        schema: json!({ "type": "integer", "minimum": 1 }),
+        schema: json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }),
         description: "The import's id.",
     }
 }
@@ -342,7 +340,7 @@ fn paging(default_limit: i64, max_limit: i64) -> Vec<Param> {
         ),
         query(
             "offset",
-            json!({ "type": "integer", "minimum": 0, "default": 0 }),
+            json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX / 2, "default": 0 }),
             "Rows skipped.",
         ),
     ]
@@ -358,7 +356,7 @@ fn list_params() -> Vec<Param> {
         ),
         query(
             "offset",
-            json!({ "type": "integer", "minimum": 0, "default": 0 }),
+            json!({ "type": "integer", "minimum": 0, "maximum": openlmt_domain::query::MAX_OFFSET, "default": 0 }),
             "Rows skipped (§7.2).",
         ),
         query(
@@ -386,7 +384,11 @@ fn period_params() -> Vec<Param> {
             date(),
             "First UTC day of the period (default: 89 days before `enddate`).",
         ),
-        query("enddate", date(), "Last UTC day of the period (default: today)."),
+        query(
+            "enddate",
+            date(),
+            "Last UTC day of the period (default: today).",
+        ),
     ]
 }
 
@@ -476,10 +478,8 @@ impl Operation {
     /// Takes the JSON body on a GET (§7.2) without the list parameters.
     fn json_body(mut self) -> Self {
         self.json_body_on_get = true;
-        self.answers.push(err(
-            413,
-            "The JSON body of the GET is larger than 64 KiB.",
-        ));
+        self.answers
+            .push(err(413, "The JSON body of the GET is larger than 64 KiB."));
         self
     }
     pub fn answer(&self, status: u16) -> Option<&Answer> {
@@ -621,6 +621,33 @@ fn refused_document_schema(item: Value) -> Value {
     })
 }
 
+/// The catalog document's JSON Schema (crates/catalog/catalog.schema.json),
+/// as a component of the document: its `$defs` references made absolute.
+fn catalog_schema() -> Value {
+    let text = include_str!("../../catalog/catalog.schema.json")
+        .replace("\"#/$defs/", "\"#/components/schemas/Catalog/$defs/");
+    let mut v: Value = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "type": "object" }));
+    if let Value::Object(m) = &mut v {
+        m.remove("$schema");
+        m.remove("$id");
+    }
+    v
+}
+
+/// A metric by its number or code name (docs/metrics.md).
+fn metric_schema() -> Value {
+    let mut names: Vec<Value> = Vec::new();
+    for m in openlmt_domain::metric::REPORTED_METRICS.iter() {
+        names.push(json!(m.id.to_string()));
+        names.push(json!(m.code));
+    }
+    json!({ "type": "string", "enum": names })
+}
+
+fn credentials() -> Value {
+    json!({ "type": "object", "required": ["user", "password"], "properties": { "user": string(), "password": string() } })
+}
+
 fn upload_error() -> Value {
     object(json!({ "success": { "const": false }, "error": string() }))
 }
@@ -668,14 +695,15 @@ fn table() -> Vec<Operation> {
     }));
     let mut schedule_body = schedule_body;
     schedule_body["required"] = json!([]);
+    schedule_body["not"] = json!({ "required": ["daily_time", "cron"] });
     let computer_row = row_schema(Entity::Computers);
     let mut computer_whole = computer_row.clone();
     computer_whole["description"] = json!("The computer, every column of §7.4.");
     vec![
         operation(Op::GetToken, Post, "/api/get_token", Public, "Authentication", "Get an API token", "2.1")
             .body(true, vec![
-                ("application/json", open_object(json!({ "user": string(), "password": string() }))),
-                ("application/x-www-form-urlencoded", open_object(json!({ "user": string(), "password": string() }))),
+                ("application/json", credentials()),
+                ("application/x-www-form-urlencoded", credentials()),
             ])
             .answers(vec![
                 ok_json("The new token.", object(json!({ "token": { "type": "string", "pattern": "^[0-9a-f]{80}$" } }))),
@@ -822,7 +850,7 @@ fn table() -> Vec<Operation> {
         operation(Op::GetCatalog, Get, "/api/catalog", perm(Permission::ViewSoftware), "Catalog", "The catalog's layers, effective catalog and catalog in force", "14.2")
             .answers(vec![ok_json("The catalog's state.", catalog_info_schema())]),
         operation(Op::PutCatalog, Put, "/api/catalog", perm(Permission::ManageSoftwareClassification), "Catalog", "Replace the operator's catalog layer", "14.3")
-            .body(true, vec![("application/json", json!({ "type": "object", "description": "A catalog document (docs/catalog.md)." }))])
+            .body(true, vec![("application/json", json!({ "$ref": "#/components/schemas/Catalog" }))])
             .answers(vec![
                 ok_json("The catalog's new state.", catalog_info_schema()),
                 answer(400, "The document was refused whole, every error with its JSON path.", Content::Json(refused_document_schema(object(json!({ "path": string(), "message": string() }))))),
@@ -831,7 +859,7 @@ fn table() -> Vec<Operation> {
             ]),
         operation(Op::ExportCatalog, Get, "/api/catalog/export", perm(Permission::ViewSoftware), "Catalog", "The effective catalog as a catalog document", "14.4")
             .answers(vec![
-                Answer { headers: vec![("Content-Disposition", "`attachment; filename=\"openlmt-catalog-<version>.json\"`.")], ..ok_json("The document (docs/catalog.md).", json!({ "type": "object" })) },
+                Answer { headers: vec![("Content-Disposition", "`attachment; filename=\"openlmt-catalog-<version>.json\"`.")], ..ok_json("The document (docs/catalog.md).", json!({ "$ref": "#/components/schemas/Catalog" })) },
                 err(409, "There is no effective catalog."),
             ]),
         operation(Op::LicenseUsage, Get, "/api/sam/v2/license_usage", perm(Permission::ViewLicenseMetrics), "Licence metrics", "Each product's peak of each metric over a period", "15.1")
@@ -844,7 +872,7 @@ fn table() -> Vec<Operation> {
             .json_body()
             .params(vec![
                 required_query("product_id", json!({ "type": "string", "minLength": 1, "pattern": "\\S" }), "The product's number or `product_release_guid`."),
-                required_query("metric_id", string(), "The metric's number or code name."),
+                required_query("metric_id", metric_schema(), "The metric's number or code name."),
                 query("date", date(), "The day (default: the peak day of the period)."),
             ])
             .params(period_params())
@@ -862,7 +890,7 @@ fn table() -> Vec<Operation> {
             .json_body()
             .params(vec![
                 required_query("product_id", json!({ "type": "string", "minLength": 1, "pattern": "\\S" }), "The product's number or `product_release_guid`."),
-                required_query("metric_id", string(), "The metric's number or code name."),
+                required_query("metric_id", metric_schema(), "The metric's number or code name."),
             ])
             .params(period_params())
             .answers(vec![
@@ -893,7 +921,7 @@ fn table() -> Vec<Operation> {
         operation(Op::PutPvuOverrides, Put, "/api/pvu_overrides", perm(Permission::ManageLicenseMetrics), "Licence metrics", "Set rate overrides (all or nothing)", "15.6")
             .body(true, vec![("application/json", {
                 let item = json!({ "type": "object", "required": ["server_id", "pvu_per_core", "comment"], "properties": {
-                    "server_id": integer(), "pvu_per_core": { "type": "integer", "minimum": 1, "maximum": 10000 }, "comment": string() } });
+                    "server_id": { "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX }, "pvu_per_core": { "type": "integer", "minimum": 1, "maximum": 10000 }, "comment": { "type": "string", "pattern": "\\S" } } });
                 json!({ "anyOf": [ { "type": "array", "maxItems": 1000, "items": item }, item ] })
             })])
             .answers(vec![
@@ -902,7 +930,7 @@ fn table() -> Vec<Operation> {
                 err(404, "No computer has that id."),
             ]),
         operation(Op::DeletePvuOverride, Delete, "/api/pvu_overrides", perm(Permission::ManageLicenseMetrics), "Licence metrics", "Remove a server's override", "15.6")
-            .params(vec![required_query("server_id", integer(), "The server's id.")])
+            .params(vec![required_query("server_id", json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX }), "The server's id.")])
             .answers(vec![
                 ok_json("Every override left.", overrides_schema()),
                 bad_params(),
@@ -934,6 +962,116 @@ fn table() -> Vec<Operation> {
             ]),
     ]
 }
+
+/// An OpenAPI link: a value of one operation's answer that another
+/// operation takes (so a client, or a fuzzer's stateful phase, can follow
+/// real ids).
+pub struct Link {
+    pub from: Op,
+    pub status: u16,
+    pub name: &'static str,
+    pub to: Op,
+    pub parameter: &'static str,
+    /// A runtime expression (`$response.body#/rows/0/id`).
+    pub value: &'static str,
+}
+
+const fn link(
+    from: Op,
+    name: &'static str,
+    to: Op,
+    parameter: &'static str,
+    value: &'static str,
+) -> Link {
+    Link {
+        from,
+        status: 200,
+        name,
+        to,
+        parameter,
+        value,
+    }
+}
+
+pub const LINKS: &[Link] = &[
+    link(
+        Op::ListImports,
+        "GetImport",
+        Op::GetImport,
+        "id",
+        "$response.body#/rows/0/id",
+    ),
+    link(
+        Op::ListImports,
+        "ImportLog",
+        Op::ImportLog,
+        "id",
+        "$response.body#/rows/0/id",
+    ),
+    link(
+        Op::ListImports,
+        "ImportPackages",
+        Op::ImportPackages,
+        "id",
+        "$response.body#/rows/0/id",
+    ),
+    link(
+        Op::ListImports,
+        "CancelImport",
+        Op::CancelImport,
+        "id",
+        "$response.body#/rows/0/id",
+    ),
+    link(
+        Op::GetImport,
+        "ImportLog",
+        Op::ImportLog,
+        "id",
+        "$response.body#/id",
+    ),
+    link(
+        Op::CancelImport,
+        "GetImport",
+        Op::GetImport,
+        "id",
+        "$response.body#/id",
+    ),
+    link(
+        Op::ListComputers,
+        "DeleteComputer",
+        Op::DeleteComputer,
+        "disconnected_endpoint_id",
+        "$response.body#/rows/0/endpoint_id",
+    ),
+    link(
+        Op::GetPvuOverrides,
+        "DeletePvuOverride",
+        Op::DeletePvuOverride,
+        "server_id",
+        "$response.body#/rows/0/server_id",
+    ),
+    link(
+        Op::PutPvuOverrides,
+        "DeletePvuOverride",
+        Op::DeletePvuOverride,
+        "server_id",
+        "$response.body#/rows/0/server_id",
+    ),
+    link(
+        Op::LicenseUsage,
+        "LicenseExplain",
+        Op::LicenseExplain,
+        "product_id",
+        "$response.body#/rows/0/product_release_guid",
+    ),
+    link(
+        Op::LicenseUsage,
+        "LicenseDaily",
+        Op::LicenseDaily,
+        "product_id",
+        "$response.body#/rows/0/product_release_guid",
+    ),
+];
 
 /// The paths of the table, each once, in the table's order.
 pub fn paths() -> Vec<&'static str> {
@@ -1067,9 +1205,9 @@ pub fn path_matches(template: &str, path: &str) -> bool {
     let t: Vec<&str> = template.split('/').collect();
     let p: Vec<&str> = path.split('/').collect();
     t.len() == p.len()
-        && t.iter().zip(&p).all(|(t, p)| {
-            (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p
-        })
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
 }
 
 // ---- the document ----
@@ -1089,9 +1227,7 @@ pub fn openapi_bytes() -> &'static [u8] {
 fn build_openapi() -> Value {
     let mut paths = Map::new();
     for o in operations() {
-        let entry = paths
-            .entry(o.path.to_string())
-            .or_insert_with(|| json!({}));
+        let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
         entry[o.method.lower()] = operation_json(o);
     }
     json!({
@@ -1110,6 +1246,7 @@ fn build_openapi() -> Value {
                 "token": { "type": "apiKey", "in": "header", "name": "Token", "description": "An API token from POST /api/get_token (docs/api.md §2)." },
             },
             "schemas": {
+                "Catalog": catalog_schema(),
                 "Error": {
                     "type": "object",
                     "required": ["error"],
@@ -1141,14 +1278,20 @@ fn operation_json(o: &Operation) -> Value {
         }
     };
     if o.access != Access::Public {
-        add(err(401, "No token (or session), or a token that is unknown or revoked (§2.3)."));
+        add(err(
+            401,
+            "No token (or session), or a token that is unknown or revoked (§2.3).",
+        ));
     }
     if matches!(o.access, Access::Permission(_))
         || (o.access != Access::Public && o.method != Method::Get)
     {
         add(err(403, "The user lacks the permission (§2.3), or a session request that changes something came without its CSRF token (§2.4)."));
     }
-    add(err(500, "A fault of the server (never a client's mistake); the detail is in its log."));
+    add(err(
+        500,
+        "A fault of the server (never a client's mistake); the detail is in its log.",
+    ));
     answers.sort_by_key(|a| a.status);
     let examples = doc_examples();
     let mut responses = Map::new();
@@ -1157,7 +1300,9 @@ fn operation_json(o: &Operation) -> Value {
         let own: Vec<&DocExample> = examples
             .iter()
             .filter(|e| {
-                e.method == o.method.as_str() && e.status == a.status && path_matches(o.path, &e.path)
+                e.method == o.method.as_str()
+                    && e.status == a.status
+                    && path_matches(o.path, &e.path)
             })
             .collect();
         match &a.content {
@@ -1183,9 +1328,28 @@ fn operation_json(o: &Operation) -> Value {
         if !a.headers.is_empty() {
             let mut h = Map::new();
             for (name, d) in &a.headers {
-                h.insert((*name).into(), json!({ "description": d, "schema": string() }));
+                h.insert(
+                    (*name).into(),
+                    json!({ "description": d, "schema": string() }),
+                );
             }
             r["headers"] = Value::Object(h);
+        }
+        let mut links = Map::new();
+        for l in LINKS
+            .iter()
+            .filter(|l| l.from == o.op && l.status == a.status)
+        {
+            links.insert(
+                l.name.into(),
+                json!({
+                    "operationId": format!("{:?}", l.to),
+                    "parameters": { l.parameter: l.value },
+                }),
+            );
+        }
+        if !links.is_empty() {
+            r["links"] = Value::Object(links);
         }
         responses.insert(a.status.to_string(), r);
     }
@@ -1312,11 +1476,33 @@ mod tests {
                     .as_object()
                     .map(|m| m.values().any(|x| x["value"] == e.body))
                     .unwrap_or(false);
-                assert!(examples, "{} {} {}: example not in the document", e.method, e.path, e.status);
+                assert!(
+                    examples,
+                    "{} {} {}: example not in the document",
+                    e.method, e.path, e.status
+                );
                 placed += 1;
             }
         }
         assert!(placed > 30, "only {placed} examples placed");
+    }
+
+    #[test]
+    fn links_join_operations_of_the_table() {
+        for l in LINKS {
+            let from = operations().iter().find(|o| o.op == l.from).unwrap();
+            let to = operations().iter().find(|o| o.op == l.to).unwrap();
+            assert!(from.answer(l.status).is_some(), "{}", l.name);
+            assert!(
+                to.params.iter().any(|p| p.name == l.parameter),
+                "{} has no parameter {}",
+                to.path,
+                l.parameter
+            );
+            let v = &openapi()["paths"][from.path][from.method.lower()]["responses"]
+                [l.status.to_string()]["links"][l.name];
+            assert_eq!(v["operationId"], format!("{:?}", l.to));
+        }
     }
 
     #[test]

@@ -119,8 +119,9 @@ fn handler(o: &contract::Operation) -> axum::routing::MethodRouter<AppState> {
         Op::About => on(m, routes::about).route_layer(json_body()),
         Op::Root => on(m, routes::root),
         Op::ListInstances => on(m, software::list_instances).route_layer(json_body()),
-        Op::Classify => on(m, software::classify)
-            .layer(DefaultBodyLimit::max(software::MAX_CLASSIFY_BYTES + 1)),
+        Op::Classify => {
+            on(m, software::classify).layer(DefaultBodyLimit::max(software::MAX_CLASSIFY_BYTES + 1))
+        }
         Op::ListComponents => on(m, software::list_components).route_layer(json_body()),
         Op::ListBundlingOptions => on(m, software::list_bundling_options).route_layer(json_body()),
         Op::ListAudit => on(m, software::list_audit).route_layer(json_body()),
