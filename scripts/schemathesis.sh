@@ -56,6 +56,9 @@ api "$STATUS_URL" | grep -q '"last_status":"successful"' ||
 
 say "schemathesis $SCHEMATHESIS_VERSION against $BASE (seed $SEED, $EXAMPLES examples per operation)"
 rc=0
+# One worker: with two, CPython 3.11's ast module (hypothesis describes its
+# filters with it) failed once with "AST constructor recursion depth
+# mismatch", a race inside the tool, not a finding.
 # shellcheck disable=SC2086
 "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
     --header "Token: $TOKEN" \
@@ -63,7 +66,7 @@ rc=0
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \
-    --workers 2 \
+    --workers 1 \
     --request-timeout 60 \
     --suppress-health-check all \
     --no-color \
