@@ -50,17 +50,28 @@ say "scanning this machine into a scan package"
     { cat "$TMP/scan.out" >&2; die "openlmt scan failed"; }
 bench_start_openlmt
 bench_get_token
+# An operator's catalog layer that makes the dpkg package `bash` (on every
+# Debian host) a PVU product, so the licence operations have real values of
+# today to answer (the same layer as crates/cli/tests/common/fleet.rs).
+api -X PUT "$BASE/api/catalog" -H 'Content-Type: application/json' -d '{"catalog_version": "schemathesis-1",
+ "products": [{"id": "acme-server-7", "publisher": "ACME", "name": "ACME Server", "release": "7.1",
+   "metric": "PVU",
+   "components": [{"id": "acme-engine-7", "name": "ACME Server Engine", "release": "7.1", "charged": true,
+     "signatures": [{"package": {"source": "dpkg", "name": "bash"}}]}]}]}' >/dev/null
 import_and_wait
 api "$STATUS_URL" | grep -q '"last_status":"successful"' ||
     die "the import of the scanned package did not succeed: $(api "$STATUS_URL")"
+api "$BASE/api/sam/v2/license_usage" | grep -q '"product_release_guid":"acme-server-7"' ||
+    die "the import counted no licence value: $(api "$BASE/api/sam/v2/license_usage")"
 
 say "schemathesis $SCHEMATHESIS_VERSION against $BASE (seed $SEED, $EXAMPLES examples per operation)"
 rc=0
 # One worker: with two, CPython 3.11's ast module (hypothesis describes its
 # filters with it) failed once with "AST constructor recursion depth
 # mismatch", a race inside the tool, not a finding.
+# From $TMP: schemathesis keeps its cache (.schemathesis/) in the working directory.
 # shellcheck disable=SC2086
-"$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
+(cd "$TMP" && "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
     --header "Token: $TOKEN" \
     --checks "${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance}" \
     --phases examples,coverage,fuzzing,stateful \
@@ -70,7 +81,7 @@ rc=0
     --request-timeout 60 \
     --suppress-health-check all \
     --no-color \
-    ${SCHEMATHESIS_ARGS:-} 2>&1 | tee "$TMP/schemathesis.out" || rc=$?
+    ${SCHEMATHESIS_ARGS:-}) 2>&1 | tee "$TMP/schemathesis.out" || rc=$?
 
 # A crash shows as a server that no longer answers.
 if ! curl -fsS -m 10 "$BASE/healthz" >/dev/null; then
