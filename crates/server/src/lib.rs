@@ -6,6 +6,7 @@
 pub mod audit_snapshot;
 pub mod auth;
 pub mod catalog;
+pub mod contract;
 pub mod error;
 pub mod head;
 mod inventory;
@@ -25,7 +26,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use openlmt_ingest::Engine;
@@ -90,118 +90,84 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// The API routes (without path normalisation; see [`app`]).
+/// The handler of each operation of the route table, with the layers it
+/// needs (an exhaustive match: an operation without a handler does not
+/// compile; the method and path come from the table).
+fn handler(o: &contract::Operation) -> axum::routing::MethodRouter<AppState> {
+    use axum::handler::Handler;
+    use contract::Op;
+    fn on<H, T>(m: axum::routing::MethodFilter, f: H) -> axum::routing::MethodRouter<AppState>
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        axum::routing::on(m, f)
+    }
+    let m = o.method.filter();
+    let json_body = || middleware::from_fn(params::json_body_params);
+    match o.op {
+        Op::ImportStatus | Op::ManagementImports => on(m, routes::import_status),
+        Op::GetToken => on(m, routes::get_token),
+        Op::ListImports => on(m, routes::list_imports),
+        Op::GetImport => on(m, routes::get_import),
+        Op::ImportLog => on(m, routes::import_log),
+        Op::ImportPackages => on(m, routes::import_scan_packages),
+        Op::CancelImport => on(m, routes::cancel_import),
+        Op::GetSchedule => on(m, routes::get_schedule),
+        Op::PutSchedule => on(m, routes::put_schedule),
+        Op::ListComputers => on(m, inventory::list_computers).route_layer(json_body()),
+        Op::DeleteComputer => on(m, inventory::delete_computer),
+        Op::RawPackageFacts => on(m, inventory::raw_installed_packages).route_layer(json_body()),
+        Op::RawSwidTags => on(m, inventory::raw_swid_tags).route_layer(json_body()),
+        Op::About => on(m, routes::about).route_layer(json_body()),
+        Op::Root => on(m, routes::root),
+        Op::ListInstances => on(m, software::list_instances).route_layer(json_body()),
+        Op::Classify => {
+            on(m, software::classify).layer(DefaultBodyLimit::max(software::MAX_CLASSIFY_BYTES + 1))
+        }
+        Op::ListComponents => on(m, software::list_components).route_layer(json_body()),
+        Op::ListBundlingOptions => on(m, software::list_bundling_options).route_layer(json_body()),
+        Op::ListAudit => on(m, software::list_audit).route_layer(json_body()),
+        Op::LicenseUsage => on(m, license::license_usage).route_layer(json_body()),
+        Op::LicenseUsagePerServer => {
+            on(m, license::license_usage_per_server).route_layer(json_body())
+        }
+        Op::LicenseExplain => on(m, license::explain).route_layer(json_body()),
+        Op::LicenseDaily => on(m, license::daily).route_layer(json_body()),
+        Op::GetPvuTable => on(m, pvu::get_table),
+        Op::PutPvuTable => on(m, pvu::put_table).layer(DefaultBodyLimit::max(pvu::MAX_TABLE_BYTES)),
+        Op::DeletePvuTable => on(m, pvu::delete_table),
+        Op::GetPvuOverrides => on(m, pvu::get_overrides),
+        Op::PutPvuOverrides => on(m, pvu::put_overrides),
+        Op::DeletePvuOverride => on(m, pvu::delete_override),
+        Op::AuditSnapshot => on(m, license::audit_snapshot).route_layer(json_body()),
+        Op::ScanResultsUpload => {
+            on(m, upload::scan_results_upload).layer(DefaultBodyLimit::disable())
+        }
+        Op::GetCatalog => on(m, catalog::get_catalog),
+        Op::PutCatalog => on(m, catalog::put_catalog),
+        Op::ExportCatalog => on(m, catalog::export_catalog),
+        Op::OpenApi => on(m, routes::openapi),
+        Op::RefusedHead => on(m, routes::refused_head),
+        Op::Healthz => on(m, routes::healthz),
+        Op::Metrics => on(m, routes::metrics),
+    }
+}
+
+/// The API routes (without path normalisation; see [`app`]): exactly the
+/// methods and paths of the route table ([`contract::operations`]).
 pub fn router(state: AppState) -> Router {
     let tls = state.config.tls;
-    let api = Router::new()
-        .route("/api/import_status.json", get(routes::import_status))
-        .route("/api/management/imports.json", get(routes::import_status))
-        .route("/api/get_token", post(routes::get_token))
-        .route("/api/imports", get(routes::list_imports))
-        .route("/api/imports/{id}", get(routes::get_import))
-        .route("/api/imports/{id}/log", get(routes::import_log))
-        .route(
-            "/api/imports/{id}/packages",
-            get(routes::import_scan_packages),
-        )
-        .route("/api/imports/{id}/cancel", post(routes::cancel_import))
-        .route(
-            "/api/import_schedule",
-            get(routes::get_schedule).put(routes::put_schedule),
-        )
-        .route(
-            "/api/sam/v2/computers",
-            get(inventory::list_computers)
-                .delete(inventory::delete_computer)
-                .route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/raw_package_facts",
-            get(inventory::raw_installed_packages)
-                .route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/raw_swid_tags",
-            get(inventory::raw_swid_tags)
-                .route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/about",
-            get(routes::about).route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route("/", get(routes::root))
-        .route(
-            "/api/sam/v2/software_instances",
-            get(software::list_instances)
-                .put(software::classify)
-                .layer(DefaultBodyLimit::max(software::MAX_CLASSIFY_BYTES + 1))
-                .route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/v2/software_components",
-            get(software::list_components)
-                .route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/v2/bundling_options",
-            get(software::list_bundling_options)
-                .route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/v2/classification_audit",
-            get(software::list_audit).route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/v2/license_usage",
-            get(license::license_usage).route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/v2/license_usage_per_server",
-            get(license::license_usage_per_server)
-                .route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/v2/license_usage/explain",
-            get(license::explain).route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/pvu_table",
-            get(pvu::get_table)
-                .put(pvu::put_table)
-                .delete(pvu::delete_table)
-                .layer(DefaultBodyLimit::max(pvu::MAX_TABLE_BYTES)),
-        )
-        .route(
-            "/api/pvu_overrides",
-            get(pvu::get_overrides)
-                .put(pvu::put_overrides)
-                .delete(pvu::delete_override),
-        )
-        .route(
-            "/api/sam/v2/license_usage/daily",
-            get(license::daily).route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/audit_snapshot",
-            get(license::audit_snapshot).route_layer(middleware::from_fn(params::json_body_params)),
-        )
-        .route(
-            "/api/sam/v2/scan_results_upload",
-            post(upload::scan_results_upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/api/catalog",
-            get(catalog::get_catalog).put(catalog::put_catalog),
-        )
-        .route("/api/catalog/export", get(catalog::export_catalog))
-        .route(
-            &format!("{}{{reason}}", head::REFUSED_PATH),
-            get(routes::refused_head),
-        )
-        .route("/healthz", get(routes::healthz))
-        .route("/metrics", get(routes::metrics));
+    let mut api = Router::new();
+    for path in contract::paths() {
+        let mut methods = axum::routing::MethodRouter::new();
+        for o in contract::operations().iter().filter(|o| o.path == path) {
+            methods = methods.merge(handler(o));
+        }
+        api = api.route(path, methods);
+    }
     #[cfg(feature = "test-hooks")]
-    let api = api.route("/api/test/panic", get(test_hooks::panic));
+    let api = api.route("/api/test/panic", axum::routing::get(test_hooks::panic));
     // Layers, innermost first: a panic becomes a JSON 500, which is then
     // counted like any other answer.
     let app = api

@@ -447,3 +447,20 @@ pub async fn about(_caller: Caller) -> Response {
 pub async fn root() -> axum::response::Redirect {
     axum::response::Redirect::to("/management/imports")
 }
+
+/// `GET /api/openapi.json`: the OpenAPI 3.1 document, made from the route
+/// table ([`crate::contract`]).
+pub async fn openapi() -> Response {
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        crate::contract::openapi_bytes(),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static("en-US"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
