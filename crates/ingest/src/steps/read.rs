@@ -631,7 +631,7 @@ mod tests {
         let built = openlmt_scanpkg::build_scan_package_from_dir(&host, computer).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = openlmt_scanpkg::write_scan_package(&built, dir.path()).unwrap();
-        read_scan_package_file(&path, &Limits::default()).unwrap()
+        openlmt_scanpkg::read_scan_package_file(&path, &Limits::default()).unwrap()
     }
 
     #[test]
