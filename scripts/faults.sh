@@ -123,8 +123,8 @@ add_set_b() { cp -l "$TMP/set-b"/*.tar.gz "$S/ds/"; }
 
 start_server() { # [PREFIX CMD...]
     local lines
-    lines=0
-    [[ -f "$S/server.out" ]] && lines=$(wc -l <"$S/server.out")
+    touch "$S/server.out" "$S/server.err"
+    lines=$(wc -l <"$S/server.out")
     OPENLMT_LOG=info OPENLMT_ADMIN_PASSWORD="$PASSWORD" \
         "$@" "$OPENLMT_BIN" serve --data-dir "$S/data" --config "$S/openlmt.toml" \
         --listen 127.0.0.1:0 >>"$S/server.out" 2>>"$S/server.err" &
@@ -278,7 +278,9 @@ check_after() { # REF-NAME
     local n st
     n=$(active_imports || echo "? (GET /api/imports failed)")
     check "no import running or pending" "$([[ "$n" == 0 ]] && echo 0 || echo 1)" "$n active"
-    check_same "visible data = the previous import's" "$(snap "$S/after-fault.json")" "$TMP/$1.json"
+    local what="the previous import's (A)"
+    [[ "$1" == ref-ab ]] && what="this import's (B, published before the fault)"
+    check_same "visible data = $what" "$(snap "$S/after-fault.json")" "$TMP/$1.json"
     request_import
     st=$(wait_end "$IMPORT_ID")
     check "next import $IMPORT_ID successful" "$([[ "$st" == successful ]] && echo 0 || echo 1)" "$st: $(import_field "$IMPORT_ID" error)"
@@ -464,29 +466,66 @@ scenario_sigterm_publish() {
     scenario_end
 }
 
-# kill -9 at KILLS moments: each a step of the import of B and a random point
-# within the reference run's duration of that step (found from the import log),
-# on a fresh copy of the state after A; restart; check; next import.
+# kill -9 at KILLS moments, on a fresh copy of the state after A each time,
+# aimed at the steps find, read, discovery, licence metrics and publish in
+# turn. Find, read and discovery report their progress: the kill comes when
+# the status shows a random progress within the step's range (docs/api.md
+# §11.2: weights 1, 9, 80, 10, 3, 5 of 108). Licence metrics and publish do
+# not: the kill comes a random part of the reference run's step duration after
+# the step's line in the import log; every other publish kill aims at the
+# clean-up after the commit instead. Where it landed is read from the import
+# log (the last step begun, whether the publish had committed).
+progress_range() {
+    case $1 in
+    "Find scan packages") echo "1 9" ;;
+    "Read and write scan packages") echo "10 83" ;;
+    "Software discovery") echo "84 92" ;;
+    esac
+}
 scenario_kill9() {
     local steps=("Find scan packages" "Read and write scan packages" "Software discovery" "Licence metrics" "Publish")
-    local i step dur delay st err ref outcomes=() n_int=0 n_pub=0
-    scenario_begin "kill9 x$KILLS (seed $SEED)"
+    local i step aim dur delay st err ref n_int=0 n_pub=0 range lo hi p landed publishes=0
+    declare -A where=()
+    scenario_begin "kill9"
     for ((i = 0; i < KILLS; i++)); do
         step=${steps[i % ${#steps[@]}]}
-        dur=$(step_secs "$step")
-        # Publish: also after its commit (the superseded facts' clean-up).
-        [[ "$step" == Publish ]] && dur=$(awk -v a="$dur" -v b="$(step_secs 'after publish (superseded facts, bookkeeping)')" 'BEGIN{print a + b}')
-        delay=$(awk -v d="$dur" -v r="$RANDOM" 'BEGIN{printf "%.3f", d * r / 32768}')
         scenario_dir "kill9-$i"
         from_base
         add_set_b
         start_server
         request_import
         wait_step "$step" || die "the import never reached $step"
-        sleep "$delay"
+        range=$(progress_range "$step")
+        if [[ -n "$range" ]]; then
+            read -r lo hi <<<"$range"
+            aim=$((lo + RANDOM % (hi - lo)))
+            for _ in $(seq 30000); do
+                p=$(api "$STATUS_URL" | jq -r .progress) || p=0
+                ((p >= aim)) && break
+                grep -q "Step [0-9]*/[0-9]*: " <(sed -n "/: $step\$/,\$p" "$LOG" | tail -n +2) && break
+                sleep 0.01
+            done
+            aim="progress $aim %"
+        else
+            dur=$(step_secs "$step")
+            if [[ "$step" == Publish ]] && ((publishes++ % 2)); then
+                for _ in $(seq 50000); do grep -q "Published in one transaction" "$LOG" && break; sleep 0.002; done
+                dur=$(step_secs 'after publish (superseded facts, bookkeeping)')
+                aim="after the commit"
+            fi
+            delay=$(awk -v d="$dur" -v r="$RANDOM" 'BEGIN{printf "%.3f", d * r / 32768}')
+            sleep "$delay"
+            aim="${aim:+$aim }+${delay} s"
+        fi
         kill9_server
-        local at
-        at=$(tail -1 "$LOG" | cut -c1-90)
+        if grep -q "finished successfully" "$LOG"; then
+            landed="after the import ended"
+        elif grep -q "Published in one transaction" "$LOG"; then
+            landed="publish, after its commit"
+        else
+            landed=$(grep -o "Step [0-9]*/[0-9]*: .*" "$LOG" | tail -1 | sed 's/^Step [0-9]*\/[0-9]*: //')
+        fi
+        where[$landed]=$((${where[$landed]:-0} + 1))
         start_server
         st=$(import_field "$IMPORT_ID" status)
         err=$(import_field "$IMPORT_ID" error)
@@ -495,9 +534,9 @@ scenario_kill9() {
         else
             ref=ref-a n_int=$((n_int + 1))
         fi
-        say "  kill $i: $step + ${delay} s (log: $at) -> $st"
+        say "  kill $i: aimed at $step ($aim), landed in: $landed -> $st"
         if [[ "$st" != successful ]]; then
-            check "kill $i ($step +${delay}s): failed, interrupted" \
+            check "kill $i ($landed): failed, interrupted" \
                 "$([[ "$st" == failed && "$err" == interrupted* ]] && echo 0 || echo 1)" "$st: $err"
         fi
         # check_after's checks, counted per kill (the table shows the totals).
@@ -505,11 +544,16 @@ scenario_kill9() {
         check_after "$ref" 2>"$S/checks.err" || true
         if ((SC_FAILS > before)); then cat "$S/checks.err" >&2; fi
         stop_server
-        outcomes+=("$st")
+        aim=""
         rm -rf "$S/data" "$S/ds"
     done
-    local fails=$SC_FAILS
-    SC_CHECKS=("$n_int killed before the publish committed: failed 'interrupted…', A visible"
+    local fails=$SC_FAILS k landings=""
+    for k in "Find scan packages" "Read and write scan packages" "Software discovery" "Licence metrics" "Publish" "publish, after its commit" "after the import ended"; do
+        [[ -n "${where[$k]:-}" ]] && landings+="${landings:+, }$k ${where[$k]}"
+    done
+    SC_NAME="kill9 x$KILLS (seed $SEED)"
+    SC_CHECKS=("landed in: $landings"
+        "$n_int before the publish committed: failed 'interrupted…' after the restart, A visible"
         "$n_pub after it: successful, B visible"
         "each: no import running, next import successful and equal to a clean one")
     SC_FAILS=$fails
