@@ -192,3 +192,75 @@ fn kill_9_after_the_publish_the_restart_deletes_the_superseded_facts() {
     assert_eq!(s.json("/api/imports/2")["status"], "successful");
     assert_eq!(s.json("/api/sam/raw_package_facts?limit=1")["total"], FACTS);
 }
+
+/// The data source vanishes between the find step (which chose its
+/// packages) and the read step: the import fails naming the data source and
+/// publishes nothing. Before, each package it could not open was rejected
+/// alone, so the import published part of the estate and remembered the
+/// rest as rejected, never to be read again (scripts/faults.sh found it).
+#[test]
+fn a_data_source_removed_during_the_import_fails_it_and_the_next_one_reads_everything() {
+    let s = TestServer::builder().hooks("pause=before_read*1").start();
+    let ds = s.datasource();
+    write_scan_package(&ds, "202611281200", "host-a");
+    write_scan_package(&ds, "202611281200", "host-b");
+    s.get("/api/import_status.json?run=true");
+    s.wait_paused("before_read", 60);
+    let away = ds.with_extension("away");
+    std::fs::rename(&ds, &away).unwrap();
+    s.release("before_read");
+    s.wait_idle();
+    let failed = s.json("/api/imports?limit=1")["rows"][0].clone();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "data source `default` at {} is not a readable directory any more: ",
+            ds.display()
+        )) && error.contains("nothing of this import is published"),
+        "{error}"
+    );
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 0);
+    assert_eq!(s.leftovers(), LeftoverCounts::default());
+
+    // Back again: the next import reads both packages.
+    std::fs::rename(&away, &ds).unwrap();
+    let next = s.import_and_wait();
+    assert_eq!(next["status"], "successful", "{next}");
+    assert_eq!(next["packages"]["imported"], 2, "{next}");
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 2);
+}
+
+/// One package file removed alone after the find step chose it: it is
+/// rejected in this import ("cannot read the file"), the others are
+/// published, and it is not remembered as rejected: put back, the next
+/// import reads it (as the find step treats a file it cannot read).
+#[test]
+fn a_package_removed_during_the_import_is_read_when_it_comes_back() {
+    let s = TestServer::builder().hooks("pause=before_read*1").start();
+    let ds = s.datasource();
+    write_scan_package(&ds, "202611281200", "host-a");
+    let b = write_scan_package(&ds, "202611281200", "host-b");
+    s.get("/api/import_status.json?run=true");
+    s.wait_paused("before_read", 60);
+    let away = ds.parent().unwrap().join("host-b.away");
+    std::fs::rename(&b, &away).unwrap();
+    s.release("before_read");
+    s.wait_idle();
+    let first = s.json("/api/imports?limit=1")["rows"][0].clone();
+    assert_eq!(first["status"], "successful", "{first}");
+    assert_eq!(first["packages"]["rejected"], 1, "{first}");
+    let rejected = s.json(&format!(
+        "/api/imports/{}/packages?state=rejected",
+        first["id"]
+    ));
+    let reason = rejected["rows"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("cannot read the file: "), "{rejected}");
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 1);
+
+    std::fs::rename(&away, &b).unwrap();
+    let next = s.import_and_wait();
+    assert_eq!(next["status"], "successful", "{next}");
+    assert_eq!(next["packages"]["imported"], 1, "{next}");
+    assert_eq!(s.json("/api/sam/v2/computers")["total"], 2);
+}

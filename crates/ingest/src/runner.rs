@@ -136,15 +136,33 @@ pub(crate) async fn conclude(
         if shown > 0 {
             let _ = store.set_progress(id, shown).await;
         }
-        let mut attempt = 0;
+        // Until its end is recorded the import holds the database's active
+        // slot, and no other import can start: keep trying (a full disk
+        // freed, a lock released) while the server runs; the status shows
+        // it running meanwhile. At shutdown the next start marks it failed.
+        let mut attempt = 0u32;
         while let Err(e) = store.end_import(id, status, outcome.error()).await {
             attempt += 1;
             tracing::error!(import_id = id, error = %e, attempt, "cannot record the end of an import");
-            if attempt >= 5 {
+            if attempt == 1 {
+                log.warn(format!(
+                    "Cannot record the end of import {id} ({status}) yet, retrying until it is: {e}"
+                ));
+            }
+            if inner.shutdown.is_cancelled() && attempt >= 5 {
                 ended = Err(e);
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let wait = std::time::Duration::from_millis(200 << attempt.min(5));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = inner.shutdown.cancelled(), if attempt < 5 => {}
+            }
+        }
+        if attempt > 0 && ended.is_ok() {
+            log.info(format!(
+                "Recorded the end of import {id} after {attempt} failed attempts"
+            ));
         }
     }
     if let Outcome::Successful { warnings } = &outcome {

@@ -65,6 +65,20 @@ pub struct NewScanPackageRecord {
 }
 
 /// A package in the published registry.
+/// A change of the state an import recorded for one of its packages
+/// ([`Store::set_scan_package_states`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanPackageStateChange {
+    pub data_source: String,
+    pub file_name: String,
+    pub state: ScanPackageState,
+    pub reason: Option<String>,
+    /// Forget the hash the find step recorded (the file could not be read
+    /// after all): a rejected package without one is not remembered by the
+    /// publish, so the next import looks at the file again.
+    pub forget_content: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedScanPackage {
     pub size: i64,
@@ -335,19 +349,21 @@ impl SqliteStore {
     pub async fn set_scan_package_states(
         &self,
         id: i64,
-        changes: &[(String, String, ScanPackageState, Option<String>)],
+        changes: &[ScanPackageStateChange],
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        for (ds, name, state, reason) in changes {
+        for c in changes {
             sqlx::query(
-                "UPDATE import_scan_packages SET state = ?, reason = ?
+                "UPDATE import_scan_packages SET state = ?, reason = ?,
+                   sha256 = CASE WHEN ? THEN '' ELSE sha256 END
                  WHERE import_id = ? AND data_source = ? AND file_name = ?",
             )
-            .bind(*state)
-            .bind(reason)
+            .bind(c.state)
+            .bind(&c.reason)
+            .bind(c.forget_content)
             .bind(id)
-            .bind(ds)
-            .bind(name)
+            .bind(&c.data_source)
+            .bind(&c.file_name)
             .execute(&mut *tx)
             .await?;
         }

@@ -72,7 +72,8 @@ pub use audit_snapshot::{
 pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
 pub use imports::{
     ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, Published, PublishedScanPackage,
-    RegistryState, ScanPackageState, StepCounters, StepRow, StoredScanPackage, INTERRUPTED,
+    RegistryState, ScanPackageState, ScanPackageStateChange, StepCounters, StepRow,
+    StoredScanPackage, INTERRUPTED,
 };
 pub use inventory::{
     normalize_uuid, ComputerIdentity, HardwareIdentityRow, InstalledPackageRow, PublishOptions,
@@ -185,6 +186,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
+            .after_release(|conn, _| {
+                Box::pin(async move { released_connection_is_clean(conn).await })
+            })
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -225,6 +229,26 @@ impl SqliteStore {
     }
 }
 
+/// Whether a connection given back to the pool may be used again: not if
+/// sqlx still counts a transaction open on it. That happens when SQLite ended
+/// a transaction by itself: on `SQLITE_FULL` (a full disk) or an I/O error it
+/// may roll the whole transaction back, and then the `ROLLBACK` that sqlx
+/// sends for the dropped `Transaction` fails ("no transaction is active"),
+/// so its count stays at 1 and every later `BEGIN` on that connection fails
+/// ("attempted to call begin_with at non-zero transaction depth"): requests
+/// answered 500 long after the disk was freed. Such a connection is closed
+/// (the pool opens a new one). The ping first lets the worker finish the
+/// rollback a dropped transaction queued, so a healthy connection is kept.
+async fn released_connection_is_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection left inside a transaction SQLite had ended");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// The count cache's lock (a poisoned lock only means a panic elsewhere;
 /// the cache is still consistent).
 pub(crate) fn lock_counts(
@@ -256,6 +280,54 @@ pub(crate) async fn test_store() -> (SqliteStore, tempfile::TempDir) {
         .await
         .unwrap();
     (store, dir)
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// A write that fills the database (SQLITE_FULL, here from
+    /// `max_page_count`, as from a full disk) is rolled back by SQLite
+    /// itself; the connection must not go back to the pool still counted
+    /// inside a transaction, or every later transaction on it fails.
+    #[tokio::test]
+    async fn a_transaction_sqlite_rolled_back_on_a_full_database_does_not_poison_the_pool() {
+        let (store, _dir) = test_store().await;
+        {
+            let mut conn = store.pool().acquire().await.unwrap();
+            sqlx::query("CREATE TABLE filler (b BLOB)")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let mut tx = conn.begin_with(BEGIN_WRITE).await.unwrap();
+            let err = match sqlx::query("INSERT INTO filler VALUES (zeroblob(4000000))")
+                .execute(&mut *tx)
+                .await
+            {
+                Err(e) => e,
+                Ok(_) => tx.commit().await.unwrap_err(),
+            };
+            assert!(err.to_string().contains("full"), "{err}");
+        }
+        // Every connection of the pool can begin (and the filled one, if
+        // kept, was not left inside a transaction).
+        for _ in 0..3 {
+            let mut conn = store.pool().acquire().await.unwrap();
+            assert!(!conn.is_in_transaction());
+            let tx = conn.begin_with("BEGIN DEFERRED").await.unwrap();
+            tx.rollback().await.unwrap();
+        }
+        store.write_tx().await.unwrap().rollback().await.unwrap();
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 
 use super::{Candidate, Run, Step, StepError, StepFuture};
 use openlmt_domain::ScanPackageName;
-use openlmt_scanpkg::{read_scan_package_file, Limits, ScanPackage, SwidSchema};
+use openlmt_scanpkg::{read_scan_package, ArchiveKind, Limits, ScanPackage, SwidSchema};
 use openlmt_storage::{
-    HardwareIdentityRow, InstalledPackageRow, ScanPackageState, ScanPackageWrite, StagedComputer,
-    StepCounters, SwidFactRow, VmGuestRow, VmScanRow,
+    HardwareIdentityRow, InstalledPackageRow, ScanPackageState, ScanPackageStateChange,
+    ScanPackageWrite, StagedComputer, StepCounters, SwidFactRow, VmGuestRow, VmScanRow,
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -44,7 +44,33 @@ impl Step for Read {
 }
 
 /// A parsed package, and the rows it holds in the [`RowBudget`].
-type Parsed = (Candidate, Result<ScanPackage, String>, usize);
+type Parsed = (Candidate, Result<ScanPackage, ReadFailure>, usize);
+
+/// Why a chosen package was not read.
+enum ReadFailure {
+    /// The file could not be opened (it vanished, or its data source did,
+    /// or it became unreadable since the find step listed it): nothing is
+    /// known about its content.
+    Unreadable(std::io::Error),
+    /// Its content is not a valid scan package: it is rejected.
+    Invalid(String),
+}
+
+/// Opens and parses one package file within `limits`.
+fn read_package(path: &std::path::Path, limits: &Limits) -> Result<ScanPackage, ReadFailure> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(kind) = ArchiveKind::from_file_name(&name) else {
+        // Not reached: the find step chose only valid package names.
+        return Err(ReadFailure::Invalid(format!(
+            "`{name}` is not a scan package name"
+        )));
+    };
+    let file = std::fs::File::open(path).map_err(ReadFailure::Unreadable)?;
+    read_scan_package(kind, file, limits).map_err(|e| ReadFailure::Invalid(e.to_string()))
+}
 
 /// Bounds the fact rows parsed but not yet taken by the writer, so that the
 /// queue's memory stays bounded whatever the packages hold (one package may
@@ -141,8 +167,7 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
                     if cancel.is_cancelled() {
                         break;
                     }
-                    let parsed =
-                        read_scan_package_file(&cand.path, &limits).map_err(|e| e.to_string());
+                    let parsed = read_package(&cand.path, &limits);
                     let rows = parsed.as_ref().map_or(1, |p| {
                         1 + p.installed_packages.len() + p.swid_tags.len() + vm_rows(p)
                     });
@@ -174,7 +199,19 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
             run.check()?;
             done += 1;
             let endpoint = cand.name.endpoint_id();
-            let outcome = parsed.and_then(|pkg| check_endpoint(pkg, &cand.name));
+            let outcome = match parsed {
+                Ok(pkg) => check_endpoint(pkg, &cand.name).map_err(ReadFailure::Invalid),
+                Err(ReadFailure::Unreadable(e)) => {
+                    // Its data source vanished or became unreadable: the
+                    // packages not yet read cannot be, and publishing the
+                    // rest would show part of an estate and remember the
+                    // others as rejected. The import fails; the next one
+                    // lists the data source again.
+                    data_source_still_readable(run, &cand.data_source, &e)?;
+                    Err(ReadFailure::Unreadable(e))
+                }
+                Err(invalid) => Err(invalid),
+            };
             if cand.vm_only {
                 // An older package of an endpoint read above: its VM-manager
                 // observations only; it stays skipped whatever happens here.
@@ -206,9 +243,10 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
                         batch.push(write);
                     }
                     Ok(_) => {}
-                    Err(reason) => run.log.warn(format!(
-                        "Package `{}` (skipped, older): its VM-manager observations are not read: {reason}",
-                        cand.name
+                    Err(failure) => run.log.warn(format!(
+                        "Package `{}` (skipped, older): its VM-manager observations are not read: {}",
+                        cand.name,
+                        failure.reason()
                     )),
                 }
                 if batch_rows >= WRITE_BATCH_ROWS {
@@ -245,16 +283,22 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
                     batch.push(write);
                     c.imported += 1;
                 }
-                Err(reason) => {
+                Err(failure) => {
                     c.rejected += 1;
+                    let reason = failure.reason();
                     run.log
                         .warn(format!("Package `{}` rejected: {reason}", cand.name));
-                    rejected.push((
-                        cand.data_source.clone(),
-                        cand.name.as_str().to_string(),
-                        ScanPackageState::Rejected,
-                        Some(reason),
-                    ));
+                    rejected.push(ScanPackageStateChange {
+                        data_source: cand.data_source.clone(),
+                        file_name: cand.name.as_str().to_string(),
+                        state: ScanPackageState::Rejected,
+                        reason: Some(reason),
+                        // A file that could not be opened (removed alone
+                        // since the find step listed it) is not remembered
+                        // as rejected: as in the find step, the next import
+                        // looks at it again if it is there.
+                        forget_content: matches!(failure, ReadFailure::Unreadable(_)),
+                    });
                 }
             }
             if batch_rows >= WRITE_BATCH_ROWS {
@@ -311,6 +355,48 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
         t.commit.as_secs_f64(),
     ));
     Ok(c)
+}
+
+impl ReadFailure {
+    /// The reason recorded for the package.
+    fn reason(&self) -> String {
+        match self {
+            // The find step's words for a file it cannot read.
+            ReadFailure::Unreadable(e) => format!("cannot read the file: {e}"),
+            ReadFailure::Invalid(reason) => reason.clone(),
+        }
+    }
+}
+
+/// Fails the step when the data source `name` is no longer a readable
+/// directory (one of its package files could not be opened: `cause`).
+fn data_source_still_readable(
+    run: &Run<'_>,
+    name: &str,
+    cause: &std::io::Error,
+) -> Result<(), StepError> {
+    let Some(ds) = run
+        .engine
+        .config()
+        .data_sources
+        .iter()
+        .find(|d| d.name == name)
+    else {
+        return Ok(());
+    };
+    match super::validate::readable_dir(&ds.path) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let msg = format!(
+                "data source `{}` at {} is not a readable directory any more: {e} \
+                 (a package file could not be opened: {cause}); nothing of this import is published",
+                ds.name,
+                ds.path.display()
+            );
+            run.log.error(&msg);
+            Err(StepError::Failed(msg))
+        }
+    }
 }
 
 /// Aborts a task when dropped.
@@ -525,7 +611,7 @@ mod tests {
         let built = openlmt_scanpkg::build_scan_package_from_dir(&host, computer).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = openlmt_scanpkg::write_scan_package(&built, dir.path()).unwrap();
-        read_scan_package_file(&path, &Limits::default()).unwrap()
+        openlmt_scanpkg::read_scan_package_file(&path, &Limits::default()).unwrap()
     }
 
     #[test]

@@ -24,12 +24,7 @@ async fn validate_data_sources(run: &Run<'_>) -> Result<StepCounters, StepError>
     let mut c = StepCounters::default();
     for ds in &run.engine.config().data_sources {
         c.read += 1;
-        let readable = match std::fs::metadata(&ds.path) {
-            Ok(m) if m.is_dir() => std::fs::read_dir(&ds.path).map(|_| ()),
-            Ok(_) => Err(std::io::Error::other("not a directory")),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = readable {
+        if let Err(e) = readable_dir(&ds.path) {
             let msg = format!(
                 "data source `{}` at {} is not a readable directory: {e}",
                 ds.name,
@@ -45,4 +40,14 @@ async fn validate_data_sources(run: &Run<'_>) -> Result<StepCounters, StepError>
         ));
     }
     Ok(c)
+}
+
+/// Whether `path` is a directory this process can list (the read step asks
+/// again when a package file it chose cannot be opened).
+pub(crate) fn readable_dir(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path).map(|_| ()),
+        Ok(_) => Err(std::io::Error::other("not a directory")),
+        Err(e) => Err(e),
+    }
 }
