@@ -14,6 +14,7 @@
 //! Seed files are named by a hash of their content, as libFuzzer names its own.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::{Cursor, Write};
@@ -79,20 +80,25 @@ fn paragraphs(text: &str, n: usize) -> String {
 
 struct Out {
     dir: PathBuf,
-    count: usize,
+    /// The distinct seeds written (the same bytes twice are one file).
+    written: HashSet<u64>,
 }
 
 impl Out {
     fn new(corpus_dir: &Path, target: &str) -> Result<Out> {
         let dir = corpus_dir.join(target);
         fs::create_dir_all(&dir)?;
-        Ok(Out { dir, count: 0 })
+        Ok(Out {
+            dir,
+            written: HashSet::new(),
+        })
     }
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
         let mut h = DefaultHasher::new();
         bytes.hash(&mut h);
-        fs::write(self.dir.join(format!("seed-{:016x}", h.finish())), bytes)?;
-        self.count += 1;
+        let h = h.finish();
+        fs::write(self.dir.join(format!("seed-{h:016x}")), bytes)?;
+        self.written.insert(h);
         Ok(())
     }
     fn put_member(&mut self, parser: &str, bytes: &[u8]) -> Result<()> {
@@ -347,25 +353,25 @@ fn main() -> Result<()> {
 
     let mut o = Out::new(&dir, "scan_package")?;
     scan_package_seeds(&corpus, &mut o)?;
-    report.push(("scan_package", o.count));
+    report.push(("scan_package", o.written.len()));
 
     let mut o = Out::new(&dir, "vmman_xml")?;
     vmman_seeds(&corpus, &mut o)?;
-    report.push(("vmman_xml", o.count));
+    report.push(("vmman_xml", o.written.len()));
 
     let mut o = Out::new(&dir, "catalog")?;
     o.put(&fs::read(repo.join("crates/catalog/bundled/catalog.json"))?)?;
-    report.push(("catalog", o.count));
+    report.push(("catalog", o.written.len()));
 
     let mut o = Out::new(&dir, "criteria")?;
     criteria_seeds(&repo, &mut o)?;
-    report.push(("criteria", o.count));
+    report.push(("criteria", o.written.len()));
 
     let mut o = Out::new(&dir, "pvu_table")?;
     for f in ["pvu_table.csv", "pvu_table_x86.csv"] {
         o.put(&fs::read(repo.join("crates/licensing/data").join(f))?)?;
     }
-    report.push(("pvu_table", o.count));
+    report.push(("pvu_table", o.written.len()));
 
     for (t, n) in report {
         println!("{t}: {n} seeds in {}", dir.join(t).display());
