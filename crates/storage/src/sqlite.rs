@@ -10,10 +10,10 @@ use crate::{
     DiscoveryTarget, ImportRow, InstanceChange, InstanceRef, InventoryCatalogInfo, LeftoverCounts,
     Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance, NewScanPackageRecord, Principal,
     PublishOptions, Published, PublishedScanPackage, PvuOverrideRow, PvuTableRow,
-    RawInstalledPackage, RawSwidTag, Result, RowOutcome, ScanPackageState, ScanPackageWrite,
-    ServerUsageRow, SessionInfo, SnapshotSummary, SqliteAuditReader, SqliteStore, StepCounters,
-    StepRow, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner, UsageCalculator, UsageRow,
-    UserInfo, VmObservation, WriteTimes,
+    RawInstalledPackage, RawSwidTag, Result, RowOutcome, ScanPackageState, ScanPackageStateChange,
+    ScanPackageWrite, ServerUsageRow, SessionInfo, SnapshotSummary, SqliteAuditReader, SqliteStore,
+    StepCounters, StepRow, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner, UsageCalculator,
+    UsageRow, UserInfo, VmObservation, WriteTimes,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::Query;
@@ -195,7 +195,7 @@ impl Storage for SqliteStore {
     async fn set_scan_package_states(
         &self,
         id: i64,
-        changes: &[(String, String, ScanPackageState, Option<String>)],
+        changes: &[ScanPackageStateChange],
     ) -> Result<()> {
         SqliteStore::set_scan_package_states(self, id, changes).await
     }

@@ -25,9 +25,9 @@ use crate::{
     Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance, NewScanPackageRecord, Principal,
     PublishOptions, Published, PublishedScanPackage, PvuOverrideRow, PvuTableRow,
     RawInstalledPackage, RawSwidTag, RefRowSink, Result, RowOutcome, RowSink, ScanPackageState,
-    ScanPackageWrite, ServerUsageRow, SessionInfo, SnapshotSummary, StepCounters, StepRow,
-    StoreError, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner, UsageCalculator, UsageRow,
-    UserInfo, VmObservation, WriteTimes,
+    ScanPackageStateChange, ScanPackageWrite, ServerUsageRow, SessionInfo, SnapshotSummary,
+    StepCounters, StepRow, StoreError, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner,
+    UsageCalculator, UsageRow, UserInfo, VmObservation, WriteTimes,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::{Entity, Query};
@@ -147,7 +147,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn set_scan_package_states(
         &self,
         id: i64,
-        changes: &[(String, String, ScanPackageState, Option<String>)],
+        changes: &[ScanPackageStateChange],
     ) -> Result<()>;
     /// Packages one import recorded, optionally only those in one state.
     async fn import_scan_packages(
