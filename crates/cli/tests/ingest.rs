@@ -303,8 +303,36 @@ fn thread_nices(pid: u32) -> Vec<(String, i64)> {
     out
 }
 
+/// The scheduling policy of each thread of `pid` named `name` (field 41 of
+/// `/proc/PID/task/TID/stat`: 0 `SCHED_OTHER`, 5 `SCHED_IDLE`).
+fn thread_policies(pid: u32, name: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        out.push(
+            stat[close + 2..]
+                .split(' ')
+                .nth(38)
+                .and_then(|n| n.parse().ok())
+                .unwrap(),
+        );
+    }
+    out
+}
+
 /// What "imports yield the CPU" really does: the runner thread runs at
-/// nice 15 from the start; SQLite's worker threads (one per pooled
+/// nice 15 and under `SCHED_IDLE` from the start; SQLite's worker threads (one per pooled
 /// connection, shared with the HTTP handlers) are lowered to 19 by the
 /// first write batch and stay there (nothing raises them again, and an
 /// unprivileged process could not), and those the runner opens later
@@ -320,6 +348,12 @@ fn import_threads_run_niced_and_sqlite_workers_stay_niced_after_an_import() {
         .map(|t| t.1)
         .collect();
     assert_eq!(runner, [15], "{nices:?}");
+    // ... and under SCHED_IDLE, which any HTTP worker's wakeup preempts at
+    // once (see crates/ingest/src/priority.rs); the HTTP workers stay in
+    // the normal policy.
+    assert_eq!(thread_policies(s.pid(), "openlmt-import"), [5]);
+    let http = thread_policies(s.pid(), "tokio-rt-worker");
+    assert!(!http.is_empty() && http.iter().all(|&p| p == 0), "{http:?}");
     write_scan_package(&s.datasource(), "202611281200", "host-a");
     assert_eq!(s.import_and_wait()["status"], "successful");
     let nices = thread_nices(s.pid());
