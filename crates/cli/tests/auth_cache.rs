@@ -5,10 +5,10 @@
 mod common;
 
 use common::panel::{client, login};
-use common::{TestServer, ADMIN_PASSWORD};
+use common::{wait_for_status, with_db, TestServer, ADMIN_PASSWORD};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a change made by another process may take to show. The server
 /// polls `auth_epoch` every 0.5 s; the rest is slack for a loaded machine.
@@ -28,34 +28,6 @@ fn assert_401_json(r: Response, what: &str) {
         v["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{what}: {v}"
     );
-}
-
-/// Polls `GET /api/import_status.json` until it answers `want`; returns how
-/// long that took, or panics after [`PROPAGATION`].
-fn wait_for_status(mut send: impl FnMut() -> Response, want: u16, what: &str) -> Duration {
-    let t = Instant::now();
-    loop {
-        let got = send().status().as_u16();
-        if got == want {
-            return t.elapsed();
-        }
-        assert!(
-            t.elapsed() < PROPAGATION,
-            "{what}: still {got} after {:?}",
-            t.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn with_db<T>(s: &TestServer, f: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = openlmt_storage::SqliteStore::open_sqlite(&s.data_dir.join("openlmt.db"))
-            .await
-            .unwrap();
-        f(store.pool()).await
-    })
 }
 
 #[test]
@@ -99,10 +71,11 @@ fn a_token_revoked_on_the_cli_stops_within_a_second() {
         assert_eq!(s.get_as(&token, "/api/import_status.json").status(), 200);
     }
     assert!(s.cli_with_password(&["token", "revoke", &token[..16]], ""));
-    let took = wait_for_status(
+    let (_, took) = wait_for_status(
         || s.get_as(&token, "/api/import_status.json"),
         401,
         "revoked token",
+        PROPAGATION,
     );
     eprintln!("the revoked token stopped after {took:?}");
     assert_401_json(s.get_as(&token, "/api/import_status.json"), "revoked");
@@ -131,7 +104,12 @@ fn a_password_change_on_the_cli_ends_cached_sessions_within_a_second() {
         &["user", "password", "admin", "--password-stdin"],
         "a-new-admin-password"
     ));
-    let took = wait_for_status(|| with_session(&s, &c, &sid), 401, "old session");
+    let (_, took) = wait_for_status(
+        || with_session(&s, &c, &sid),
+        401,
+        "old session",
+        PROPAGATION,
+    );
     eprintln!("the session ended after {took:?}");
     assert_401_json(with_session(&s, &c, &sid), "old session");
     // The API token stays valid (documented: revoke tokens apart).

@@ -3,19 +3,7 @@
 
 mod common;
 
-use common::TestServer;
-use reqwest::blocking::Response;
-use serde_json::Value;
-
-fn json_error(r: Response, status: u16, what: &str) -> String {
-    assert_eq!(r.status(), status, "{what}");
-    let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(ctype.starts_with("application/json"), "{what}: {ctype}");
-    let v: Value = r.json().unwrap();
-    let e = v["error"].as_str().unwrap_or_else(|| panic!("{what}: {v}"));
-    assert!(!e.is_empty(), "{what}");
-    e.to_string()
-}
+use common::{json_error, TestServer};
 
 #[cfg(feature = "test-hooks")]
 #[test]

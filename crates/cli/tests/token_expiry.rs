@@ -8,25 +8,14 @@
 mod common;
 
 use common::panel::{client, login};
-use common::{bin, TestServer, ADMIN_PASSWORD};
-use reqwest::blocking::{Client, Response};
-use serde_json::Value;
+use common::{bin, json_error, wait_for_status, with_db, TestServer, ADMIN_PASSWORD};
+use reqwest::blocking::Client;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const HOUR_MS: i64 = 3_600_000;
 /// The server polls `auth_epoch` every 0.5 s; the rest is slack.
 const PROPAGATION: Duration = Duration::from_secs(5);
-
-fn with_db<T>(s: &TestServer, f: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = openlmt_storage::SqliteStore::open_sqlite(&s.data_dir.join("openlmt.db"))
-            .await
-            .unwrap();
-        f(store.pool()).await
-    })
-}
 
 /// Sets the issue time of one token (by its id) or of every session to
 /// `age_ms` ago, and bumps `auth_epoch` so the server reloads them.
@@ -54,41 +43,6 @@ fn age(s: &TestServer, table: &str, token: Option<&str>, age_ms: i64) {
     });
 }
 
-/// Polls until `send` answers `want` (the server drops its cache within a
-/// second of an `auth_epoch` change); panics after [`PROPAGATION`].
-fn wait_for(mut send: impl FnMut() -> Response, want: u16, what: &str) -> Response {
-    let t = Instant::now();
-    loop {
-        let r = send();
-        if r.status().as_u16() == want {
-            return r;
-        }
-        assert!(
-            t.elapsed() < PROPAGATION,
-            "{what}: still {} after {:?}",
-            r.status(),
-            t.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn json_error(r: Response, status: u16, what: &str) -> String {
-    assert_eq!(r.status(), status, "{what}");
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json"),
-        "{what}"
-    );
-    let v: Value = r.json().unwrap();
-    v["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: {v}"))
-        .to_string()
-}
-
 const STATUS: &str = "/api/import_status.json";
 
 #[test]
@@ -106,7 +60,7 @@ fn a_token_past_token_max_age_is_refused_as_expired() {
     // issue, not the last use): expired.
     age(&s, "tokens", Some(&old), HOUR_MS + 60_000);
     age(&s, "tokens", Some(&young), HOUR_MS - 60_000);
-    let r = wait_for(|| s.get_as(&old, STATUS), 401, "the old token");
+    let r = wait_for_status(|| s.get_as(&old, STATUS), 401, "the old token", PROPAGATION).0;
     let msg = json_error(r, 401, "expired");
     assert!(msg.contains("expired"), "{msg}");
     assert!(msg.contains("token_max_age") && msg.contains("1h"), "{msg}");
@@ -147,7 +101,12 @@ fn without_token_max_age_tokens_never_expire() {
     // Once the server has seen a later change (the witness revoked), it has
     // reloaded the aged token too: still valid.
     assert!(s.cli_with_password(&["token", "revoke", &witness[..16]], ""));
-    wait_for(|| s.get_as(&witness, STATUS), 401, "the witness");
+    wait_for_status(
+        || s.get_as(&witness, STATUS),
+        401,
+        "the witness",
+        PROPAGATION,
+    );
     assert_eq!(s.get_as(&t, STATUS).status(), 200);
     assert_eq!(s.get_as(&t, "/api/imports").status(), 200);
 }
@@ -162,7 +121,7 @@ fn the_flag_and_environment_win_over_the_file() {
         .start();
     let t = s.token("admin", ADMIN_PASSWORD);
     age(&s, "tokens", Some(&t), 2 * HOUR_MS + 60_000);
-    let r = wait_for(|| s.get_as(&t, STATUS), 401, "env limit");
+    let r = wait_for_status(|| s.get_as(&t, STATUS), 401, "env limit", PROPAGATION).0;
     assert!(json_error(r, 401, "env").contains("2h"));
 }
 
@@ -183,7 +142,7 @@ fn a_panel_session_ends_at_a_shorter_token_max_age() {
     // 61 minutes old: well within the sessions' own 12 h idle and 7 days,
     // but past token_max_age.
     age(&s, "sessions", None, HOUR_MS + 60_000);
-    wait_for(|| with_session(STATUS), 401, "the session");
+    wait_for_status(|| with_session(STATUS), 401, "the session", PROPAGATION);
     // The panel sends the browser to the login form.
     let r = with_session("/management/imports");
     assert_eq!(r.status(), 303);

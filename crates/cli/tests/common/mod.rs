@@ -531,3 +531,56 @@ pub fn write_package_members(dir: &Path, name: &str, members: &[(String, Vec<u8>
     std::fs::rename(&tmp, &path).unwrap();
     path
 }
+
+/// Runs `f` on a pool of the server's SQLite database, opened beside the
+/// running server (as another process could), for changes no API makes.
+pub fn with_db<T>(s: &TestServer, f: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = openlmt_storage::SqliteStore::open_sqlite(&s.data_dir.join("openlmt.db"))
+            .await
+            .unwrap();
+        f(store.pool()).await
+    })
+}
+
+/// Polls `send` until it answers `want`; panics after `limit`. Returns the
+/// answer and how long it took.
+pub fn wait_for_status(
+    mut send: impl FnMut() -> Response,
+    want: u16,
+    what: &str,
+    limit: Duration,
+) -> (Response, Duration) {
+    let t = Instant::now();
+    loop {
+        let r = send();
+        if r.status().as_u16() == want {
+            return (r, t.elapsed());
+        }
+        assert!(
+            t.elapsed() < limit,
+            "{what}: still {} after {:?}",
+            r.status(),
+            t.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Checks that `r` is a JSON error with `status` and returns its message.
+pub fn json_error(r: Response, status: u16, what: &str) -> String {
+    assert_eq!(r.status(), status, "{what}");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{what}"
+    );
+    let v: Value = r.json().unwrap();
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: {v}"))
+        .to_string()
+}
