@@ -151,10 +151,8 @@ pub struct ScanPackage {
 /// would keep a computer's old facts, so the hash is a cryptographic one (256 bits, no
 /// practical collision even for a crafted package); BLAKE3 (the `blake3` crate of the
 /// algorithm's authors) rather than SHA-256 because every fact byte of every package is
-/// hashed on the import's critical path: inflating, walking and hashing the members of
-/// the benchmark's package took 1.68 ms with BLAKE3 against 1.92 ms with `sha2`'s SHA-256
-/// on the 2-core machine, which has the SHA extensions (without them SHA-256 is several
-/// times slower; BLAKE3 uses the SIMD every x86-64 has).
+/// hashed on the import's critical path, and BLAKE3 measured faster (docs/scan-package.md,
+/// the `hash_members` example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FactsDigest(pub [u8; 32]);
 

@@ -177,9 +177,10 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
             )];
             // An older package read for its VM-manager observations only
             // needs no facts; a digest this version cannot read is none.
-            let digest = match cand.vm_only {
-                true => None,
-                false => published.get(&id).and_then(|h| FactsDigest::from_hex(h)),
+            let digest = if cand.vm_only {
+                None
+            } else {
+                published.get(&id).and_then(|h| FactsDigest::from_hex(h))
             };
             (cand, digest)
         })
