@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{write_scan_package, TestServer};
+use common::{write_rescanned_package, write_scan_package, TestServer};
 use openlmt_storage::LeftoverCounts;
 use serde_json::Value;
 use std::time::Duration;
@@ -49,8 +49,9 @@ fn a_failure_after_the_publish_is_a_warning_and_the_import_stays_successful() {
     assert_eq!(first["status"], "successful", "{first}");
     assert!(first["error"].is_null());
 
-    // A newer scan supersedes the first one's facts.
-    write_scan_package(&s.datasource(), "202611281300", "host-a");
+    // A newer scan (its facts re-written: see write_rescanned_package)
+    // supersedes the first one's facts.
+    write_rescanned_package(&s.datasource(), "202611281300", "host-a");
     let second = s.import_and_wait();
     assert_eq!(second["status"], "successful", "{second}");
     let v = s.status();
@@ -177,7 +178,7 @@ fn kill_9_after_the_publish_the_restart_deletes_the_superseded_facts() {
         .data_dir(&data)
         .hooks("pause=after_publish")
         .start();
-    write_scan_package(&s.datasource(), "202611281300", "host-a");
+    write_rescanned_package(&s.datasource(), "202611281300", "host-a");
     s.get("/api/import_status.json?run=true");
     s.wait_paused("after_publish", 60);
     // Published: the new facts are visible; the old ones await deletion.

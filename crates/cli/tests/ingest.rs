@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{corpus, write_scan_package, TestServer};
+use common::{corpus, write_rescanned_package, write_scan_package, TestServer};
 use flate2::write::GzEncoder;
 use serde_json::Value;
 use std::path::Path;
@@ -223,13 +223,14 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
     let before_facts = s.json("/api/sam/raw_package_facts?limit=10000");
     drop(s);
 
-    // New data arrives: a newer scan of host-a and a new host-c. The import
-    // writes all their facts, then pauses before its publish; it dies there.
+    // New data arrives: a newer scan of host-a (its facts to write again) and
+    // a new host-c. The import writes all their facts, then pauses before its
+    // publish; it dies there.
     let mut s = TestServer::builder()
         .data_dir(&data)
         .pause_before_publish()
         .start();
-    write_scan_package(&s.datasource(), "202611281300", "host-a");
+    write_rescanned_package(&s.datasource(), "202611281300", "host-a");
     write_scan_package(&s.datasource(), "202611281300", "host-c");
     s.get("/api/import_status.json?run=true");
     s.wait_paused("before_publish", 60);

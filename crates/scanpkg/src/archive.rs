@@ -17,7 +17,7 @@ use crate::swid::{self, SwidTag};
 use crate::tag_index::{directory_problem, TagIndex, SWID_INDEX};
 use crate::text::{human_size, lossy, printable};
 use crate::vmman::{self, VmManagerScan};
-use crate::{ArchiveKind, Limits, ScanPackage, TagSearchSummary};
+use crate::{ArchiveKind, FactsDigest, Limits, ScanPackage, TagSearchSummary};
 
 /// The largest buffer allocated ahead of a member's data on its header's word
 /// (see `read_bounded`); larger members grow their buffer as they are read.
@@ -36,10 +36,37 @@ pub fn read_scan_package<R: Read + Seek>(
     reader: R,
     limits: &Limits,
 ) -> Result<ScanPackage, ScanPackageError> {
-    let mut c = Collector::new(limits);
+    read_scan_package_since(kind, reader, limits, None)
+}
+
+/// [`read_scan_package`], for a computer whose facts (installed packages and SWID tags) as
+/// published were read from members of digest `published` (their
+/// [`ScanPackage::facts_digest`]). The fact members are then hashed as they are read but
+/// not parsed: when their digest is `published` again, the package comes back with
+/// [`ScanPackage::facts_unchanged`] set and no installed packages or SWID tags (the
+/// published ones stand); otherwise the package is read again from its start and parsed
+/// whole, as by [`read_scan_package`]. Either way the result is what [`read_scan_package`]
+/// would give, but for the facts left out and the notes their parsers would have made.
+pub fn read_scan_package_since<R: Read + Seek>(
+    kind: ArchiveKind,
+    mut reader: R,
+    limits: &Limits,
+    published: Option<&FactsDigest>,
+) -> Result<ScanPackage, ScanPackageError> {
+    let mut c = Collector::new(limits, published.copied());
     match kind {
-        ArchiveKind::TarGz => read_tar_gz(reader, &mut c)?,
-        ArchiveKind::Zip => read_zip(reader, &mut c)?,
+        ArchiveKind::TarGz => read_tar_gz(&mut reader, &mut c)?,
+        ArchiveKind::Zip => read_zip(&mut reader, &mut c)?,
+    }
+    let pkg = c.finish()?;
+    if published.is_none() || pkg.facts_unchanged {
+        return Ok(pkg);
+    }
+    // The facts changed: read again, parsing them (both readers seek to the start).
+    let mut c = Collector::new(limits, None);
+    match kind {
+        ArchiveKind::TarGz => read_tar_gz(&mut reader, &mut c)?,
+        ArchiveKind::Zip => read_zip(&mut reader, &mut c)?,
     }
     c.finish()
 }
@@ -56,6 +83,72 @@ pub fn read_scan_package_file(
     let kind = ArchiveKind::from_file_name(&name).ok_or(ScanPackageError::UnknownSuffix(name))?;
     let file = File::open(path)?;
     read_scan_package(kind, file, limits)
+}
+
+/// The version of the facts digest (see [`FactsDigest`]): part of every digest, so that
+/// a reader whose fact parsers or their output changed never takes facts parsed by an
+/// older one for its own. **Change it whenever a change to the parsers of `dpkg-status`,
+/// `dpkg-query.tsv`, `rpm-qa.tsv`, SWID tags or `isotag_scan/index.json`, or to what the
+/// importer stores of their output, can change the facts of some package.**
+const FACTS_DIGEST_VERSION: &[u8] = b"openlmt facts digest 1\n";
+
+/// The members whose bytes decide the installed packages, in the digest's order.
+const PACKAGE_MEMBERS: [&str; 3] = ["dpkg-status", "dpkg-query.tsv", "rpm-qa.tsv"];
+
+/// Hashes the members that decide a package's facts (see [`FactsDigest`]).
+#[derive(Clone, Default)]
+struct FactsHasher {
+    /// The digest of each of [`PACKAGE_MEMBERS`], when present.
+    packages: [Option<[u8; 32]>; 3],
+    /// Every SWID tag member, in member order: its name and bytes, each length-prefixed.
+    swid: blake3::Hasher,
+}
+
+fn length_prefixed(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+impl FactsHasher {
+    /// Takes a member's bytes into the digest if they decide facts.
+    fn member(&mut self, name: &str, bytes: &[u8]) {
+        if let Some(i) = PACKAGE_MEMBERS.iter().position(|m| *m == name) {
+            self.packages[i] = Some(*blake3::hash(bytes).as_bytes());
+        } else if is_swid_name(name) {
+            length_prefixed(&mut self.swid, name.as_bytes());
+            length_prefixed(&mut self.swid, bytes);
+        }
+    }
+
+    /// The digest, given the tag index as the reader will apply it (`None` when absent or
+    /// ignored, `Some(Err)` when invalid).
+    fn finish(self, index: Option<&Result<TagIndex, String>>) -> FactsDigest {
+        let mut h = blake3::Hasher::new();
+        h.update(FACTS_DIGEST_VERSION);
+        for d in &self.packages {
+            match d {
+                None => h.update(&[0]),
+                Some(d) => h.update(&[1]).update(d),
+            };
+        }
+        h.update(self.swid.finalize().as_bytes());
+        // Only the tags' directories of the index make facts; its search summary (times,
+        // entries examined) changes with every scan and makes none.
+        match index {
+            None => h.update(&[0]),
+            Some(Err(_)) => h.update(&[1]),
+            Some(Ok(index)) => {
+                h.update(&[2]);
+                h.update(&(index.tags.len() as u64).to_le_bytes());
+                for e in &index.tags {
+                    length_prefixed(&mut h, e.member.as_bytes());
+                    length_prefixed(&mut h, e.directory.as_bytes());
+                }
+                &mut h
+            }
+        };
+        FactsDigest(*h.finalize().as_bytes())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -330,6 +423,10 @@ struct Collector<'a> {
     /// `product_uuid`, trimmed.
     product_uuid: Option<String>,
     notes: Vec<String>,
+    /// The digest of the facts published for this computer: fact members are hashed,
+    /// not parsed (see [`read_scan_package_since`]).
+    published: Option<FactsDigest>,
+    facts: FactsHasher,
 }
 
 /// Why a nested `<n>_vmman.tar.gz` stopped: a limit of the whole package (the package is
@@ -361,7 +458,7 @@ fn safe_components(raw: &str) -> Option<Vec<&str>> {
 }
 
 impl<'a> Collector<'a> {
-    fn new(limits: &'a Limits) -> Self {
+    fn new(limits: &'a Limits, published: Option<FactsDigest>) -> Self {
         Collector {
             limits,
             members: 0,
@@ -381,6 +478,8 @@ impl<'a> Collector<'a> {
             vmman: Vec::new(),
             product_uuid: None,
             notes: Vec::new(),
+            published,
+            facts: FactsHasher::default(),
         }
     }
 
@@ -479,6 +578,13 @@ impl<'a> Collector<'a> {
         let bytes = self.read_bounded(raw, data, false, declared)?;
         if vmman::is_vmman_member(&name) {
             return self.read_vmman(&name, &bytes).map_err(MemberError::Package);
+        }
+        self.facts.member(&name, &bytes);
+        if self.published.is_some()
+            && (PACKAGE_MEMBERS.contains(&name.as_str()) || is_swid_name(&name))
+        {
+            // Hashed only; parsed in a second reading if the digest differs.
+            return Ok(());
         }
         let text = crate::text::lossy_owned(bytes);
         match name.as_str() {
@@ -739,6 +845,11 @@ impl<'a> Collector<'a> {
         if let Some(rpm) = self.rpm.take() {
             packages.extend(rpm);
         }
+        let digest = std::mem::take(&mut self.facts).finish(match &self.index {
+            Some(_) if computer.format_version < 2 => None,
+            other => other.as_ref(),
+        });
+        let facts_unchanged = self.published == Some(digest);
         let index = match self.index.take() {
             // Format 1 did not know the member: as any unknown member, it is ignored.
             Some(_) if computer.format_version < 2 => {
@@ -782,6 +893,8 @@ impl<'a> Collector<'a> {
             vm_manager: self.vmman,
             tag_search,
             notes,
+            facts_digest: digest,
+            facts_unchanged,
         })
     }
 }
@@ -861,7 +974,7 @@ mod tests {
     #[test]
     fn prefix_is_stripped() {
         let l = Limits::default();
-        let mut c = Collector::new(&l);
+        let mut c = Collector::new(&l, None);
         assert_eq!(c.logical_name("pkg/", true).unwrap(), None);
         assert_eq!(
             c.logical_name("pkg/computer.yml", false)
@@ -875,7 +988,7 @@ mod tests {
                 .as_deref(),
             Some("isotag_scan/a.swidtag")
         );
-        let mut c = Collector::new(&l);
+        let mut c = Collector::new(&l, None);
         assert_eq!(
             c.logical_name("isotag_scan/a.swidtag", false)
                 .unwrap()

@@ -251,6 +251,34 @@ impl EvidenceSet {
         self.members.push((name.into(), data.into()));
     }
 
+    /// The bytes of member `name` (e.g. `dpkg-status`, `isotag_scan/x.swidtag`), if present.
+    pub fn member(&self, name: &str) -> Option<&[u8]> {
+        self.members
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| &d[..])
+    }
+
+    /// The members' names, in the order they are written.
+    pub fn member_names(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Replaces the bytes of member `name`, in its place (added last when absent).
+    pub fn set_member(&mut self, name: &str, data: impl Into<Arc<[u8]>>) {
+        match self.members.iter_mut().find(|(n, _)| n == name) {
+            Some((_, d)) => *d = data.into(),
+            None => self.members.push((name.to_string(), data.into())),
+        }
+    }
+
+    /// Removes member `name`; whether it was present.
+    pub fn remove_member(&mut self, name: &str) -> bool {
+        let before = self.members.len();
+        self.members.retain(|(n, _)| n != name);
+        self.members.len() != before
+    }
+
     /// Whether any capacity file is present.
     pub fn has_capacity(&self) -> bool {
         self.members

@@ -31,7 +31,7 @@ mod text;
 pub mod vmman;
 pub mod zip_index;
 
-pub use archive::{read_scan_package, read_scan_package_file};
+pub use archive::{read_scan_package, read_scan_package_file, read_scan_package_since};
 pub use build::{
     build_scan_package_from_dir, parse_scan_package_name, scan_package_bytes,
     scan_package_file_name, write_scan_package, write_scan_package_to, BuiltScanPackage,
@@ -132,6 +132,42 @@ pub struct ScanPackage {
     /// Human-readable remarks: ignored members, skipped lines or tags, which evidence
     /// decided what. Never needed to interpret the other fields.
     pub notes: Vec<String>,
+    /// The digest of the members the facts (installed packages, SWID tags) come from.
+    pub facts_digest: FactsDigest,
+    /// Read by [`read_scan_package_since`] with this package's own
+    /// [`ScanPackage::facts_digest`]: its fact members were not parsed, and
+    /// `installed_packages` and `swid_tags` are empty; the computer's facts are those
+    /// already published. Always `false` from [`read_scan_package`].
+    pub facts_unchanged: bool,
+}
+
+/// BLAKE3 over the bytes a package's facts are parsed from, so that two packages with
+/// equal digests have equal facts (installed packages and SWID tags, with the tags'
+/// directories) whatever else differs (scan time, capacity, `computer.yml`, member
+/// order of other members, the tag search's summary): the three installed-package
+/// members (each present or not, and its bytes), every `isotag_scan/*.swidtag` member
+/// in member order (name and bytes), the tags' directories of `isotag_scan/index.json` as
+/// the reader applies them, and a version that changes with the parsers. A collision
+/// would keep a computer's old facts, so the hash is a cryptographic one (256 bits, no
+/// practical collision even for a crafted package); BLAKE3 (the `blake3` crate of the
+/// algorithm's authors) rather than SHA-256 because every fact byte of every package is
+/// hashed on the import's critical path, and BLAKE3 measured faster (docs/scan-package.md,
+/// the `hash_members` example).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FactsDigest(pub [u8; 32]);
+
+impl FactsDigest {
+    /// Lower-case hexadecimal, as stored.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// From [`FactsDigest::to_hex`]'s form; `None` for anything else.
+    pub fn from_hex(s: &str) -> Option<FactsDigest> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(FactsDigest(out))
+    }
 }
 
 #[cfg(test)]

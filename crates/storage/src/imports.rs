@@ -804,6 +804,101 @@ mod tests {
         ("default".to_string(), endpoint.to_string())
     }
 
+    /// `facts_for` with a facts digest, and whether its facts are kept.
+    fn digested(
+        computer_id: i64,
+        names: &[&str],
+        digest: &str,
+        kept: bool,
+    ) -> crate::ScanPackageWrite {
+        let mut w = facts_for(computer_id, if kept { &[] } else { names });
+        w.computer.facts_digest = Some(digest.into());
+        w.computer.facts_kept = kept;
+        w
+    }
+
+    async fn facts_import_of(s: &SqliteStore, id: i64) -> (i64, String, i64) {
+        sqlx::query_as(
+            "SELECT facts_import_id, facts_digest, scan_time FROM computers WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_kept_computer_keeps_its_facts_and_nothing_is_superseded() {
+        let (s, _d) = test_store().await;
+        let one = start(&s).await;
+        let a = s.computer_ids(&[key("a")]).await.unwrap()[&key("a")];
+        s.write_scan_packages(one, &[digested(a, &["bash", "zsh"], "d1", false)])
+            .await
+            .unwrap();
+        assert!(s.publish_import(one, OPTS).await.unwrap());
+        assert_eq!(
+            s.published_facts_digests(&[a, a + 100]).await.unwrap(),
+            HashMap::from([(a, "d1".to_string())])
+        );
+
+        // Import 2: a's facts kept (a later scan), b new.
+        let two = start(&s).await;
+        let ids = s.computer_ids(&[key("a"), key("b")]).await.unwrap();
+        let b = ids[&key("b")];
+        let mut kept = digested(a, &[], "d1", true);
+        kept.computer.scan_time_ms += 86_400_000;
+        s.write_scan_packages(two, &[kept, digested(b, &["vim"], "d2", false)])
+            .await
+            .unwrap();
+        assert!(s.publish_import(two, OPTS).await.unwrap());
+        assert_eq!(
+            facts_import_of(&s, a).await,
+            (one, "d1".into(), 1_795_867_200_000 + 86_400_000),
+            "the same facts, the new scan time"
+        );
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM superseded_facts").await, 0);
+        assert_eq!(s.delete_superseded_facts(two).await.unwrap(), 0);
+        assert_eq!(s.clean_leftovers().await.unwrap(), Leftovers::default());
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM installed_packages").await,
+            3,
+            "a's two (of import 1) and b's"
+        );
+        assert_eq!(
+            s.leftover_counts().await.unwrap(),
+            LeftoverCounts::default()
+        );
+
+        // A record that names the facts a computer shows deletes nothing.
+        sqlx::query("INSERT INTO superseded_facts VALUES (?, ?, ?)")
+            .bind(two)
+            .bind(a)
+            .bind(one)
+            .execute(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(s.delete_superseded_facts(two).await.unwrap(), 0);
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM installed_packages").await,
+            3
+        );
+
+        // Import 3 says a's facts are kept, but with another digest than the
+        // published one: its publish fails and changes nothing.
+        let three = start(&s).await;
+        s.write_scan_packages(three, &[digested(a, &[], "d-other", true)])
+            .await
+            .unwrap();
+        let err = s.publish_import(three, OPTS).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("published facts of 1 computers changed"),
+            "{err}"
+        );
+        assert_eq!(facts_import_of(&s, a).await.0, one);
+        assert_eq!(facts_import_of(&s, a).await.1, "d1");
+    }
+
     #[tokio::test]
     async fn leftovers_of_crashed_or_failed_imports_are_deleted_but_never_an_active_ones() {
         let (s, _d) = test_store().await;

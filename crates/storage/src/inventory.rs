@@ -2,7 +2,7 @@
 //! import id, invisible until its publish transaction makes them current
 //! (see migrations/sqlite/0003_inventory.sql for the visibility rule).
 
-use crate::{now_ms, Result, SqliteStore};
+use crate::{now_ms, Result, SqliteStore, StoreError};
 use rusqlite::params;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -29,6 +29,13 @@ pub struct StagedComputer {
     pub hypervisor: Option<String>,
     /// The hardware identity (see migrations/sqlite/0008_virtualization.sql).
     pub identity: HardwareIdentityRow,
+    /// The digest of the scan package's fact members (hex of
+    /// `openlmt_scanpkg::FactsDigest`), published with the facts.
+    pub facts_digest: Option<String>,
+    /// The package's facts have the digest of the computer's published ones
+    /// (`Store::published_facts_digests`): none were written, and the publish
+    /// leaves the computer's `facts_import_id` (its visible facts) as it is.
+    pub facts_kept: bool,
 }
 
 /// A computer's hardware identity as its scan package states it; every field
@@ -172,9 +179,9 @@ const STAGE_COMPUTER: &str = "INSERT OR REPLACE INTO stage_computers (import_id,
     raw_processor_brand, raw_processor_model, raw_sockets, raw_cores, raw_threads,
     raw_is_virtual, raw_hypervisor, raw_system_uuid, raw_system_manufacturer,
     raw_system_product, raw_system_serial, raw_bios_vendor, raw_bios_version,
-    raw_chassis_asset_tag, raw_socket_slots)
+    raw_chassis_asset_tag, raw_socket_slots, facts_digest, facts_kept)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-    ?19, ?20, ?21, ?22, ?23, ?24)";
+    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
 const INSERT_VM_SCAN: &str = "INSERT INTO vm_host_scans (computer_id, import_id, observed_at,
     member, manager_id, virtual_technology, host_uuid, host_uuid_norm, host_name, serial_number,
     cores, active_sockets, available_sockets, cpu_model, hardware_vendor, hardware_model)
@@ -366,6 +373,8 @@ fn write_rows(
             c.identity.bios_version,
             c.identity.chassis_asset_tag,
             c.identity.socket_slots,
+            c.facts_digest,
+            c.facts_kept,
         ])?;
     }
     // VM-manager observations: a few rows per host, none on most computers.
@@ -409,9 +418,10 @@ fn write_rows(
     }
     let t1 = Instant::now();
     let c1 = thread_cpu();
+    // (A computer whose facts are kept has none to write.)
     let packages: Vec<(i64, &InstalledPackageRow)> = batch
         .iter()
-        .filter(|w| !w.vm_only)
+        .filter(|w| !w.vm_only && !w.computer.facts_kept)
         .flat_map(|w| {
             w.installed_packages
                 .iter()
@@ -437,7 +447,7 @@ fn write_rows(
     let c2 = thread_cpu();
     let tags: Vec<(i64, &SwidFactRow)> = batch
         .iter()
-        .filter(|w| !w.vm_only)
+        .filter(|w| !w.vm_only && !w.computer.facts_kept)
         .flat_map(|w| w.swid_tags.iter().map(|t| (w.computer.computer_id, t)))
         .collect();
     insert_rows(
@@ -542,6 +552,31 @@ impl SqliteStore {
         Ok(rows.into_iter().collect())
     }
 
+    /// The digest of each computer's published facts, for those of
+    /// `computer_ids` that have one (see [`StagedComputer::facts_kept`]).
+    pub async fn published_facts_digests(
+        &self,
+        computer_ids: &[i64],
+    ) -> Result<HashMap<i64, String>> {
+        let mut out = HashMap::with_capacity(computer_ids.len());
+        let mut tx = self.read_tx().await?;
+        for chunk in computer_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT id, facts_digest FROM computers
+                 WHERE id IN ({marks}) AND published = 1 AND facts_import_id IS NOT NULL
+                   AND facts_digest IS NOT NULL"
+            );
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            out.extend(q.fetch_all(&mut *tx).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// Writes the facts of several packages in one transaction, and says
     /// how long each kind of row took.
     ///
@@ -638,15 +673,25 @@ impl SqliteStore {
         for chunk in pairs.chunks(200) {
             let mut tx = self.write_tx().await?;
             for (computer, old) in chunk {
-                for table in ["installed_packages", "swid_facts"] {
-                    deleted += sqlx::query(&format!(
-                        "DELETE FROM {table} WHERE computer_id = ? AND import_id = ?"
-                    ))
-                    .bind(computer)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                // Never the facts a computer shows: a publish that kept a
+                // computer's facts records nothing for it, and this holds
+                // whatever a record says.
+                let current: Option<Option<i64>> =
+                    sqlx::query_scalar("SELECT facts_import_id FROM computers WHERE id = ?")
+                        .bind(computer)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if current.flatten() != Some(*old) {
+                    for table in ["installed_packages", "swid_facts"] {
+                        deleted += sqlx::query(&format!(
+                            "DELETE FROM {table} WHERE computer_id = ? AND import_id = ?"
+                        ))
+                        .bind(computer)
+                        .bind(old)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
                 }
                 sqlx::query("DELETE FROM superseded_facts WHERE import_id = ? AND computer_id = ?")
                     .bind(import_id)
@@ -666,17 +711,38 @@ pub(crate) async fn publish_inventory(
     import_id: i64,
     opts: &PublishOptions,
 ) -> Result<()> {
+    // A computer whose facts the import kept (the same digest as its
+    // published ones) goes on showing them: they must still be there, with
+    // that digest (one import at a time: nothing else changes them).
+    let moved: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stage_computers s JOIN computers c ON c.id = s.computer_id
+         WHERE s.import_id = ?1 AND s.facts_kept = 1
+           AND (c.published = 0 OR c.facts_import_id IS NULL
+                OR c.facts_digest IS NOT s.facts_digest)",
+    )
+    .bind(import_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if moved > 0 {
+        return Err(StoreError::Internal(format!(
+            "the published facts of {moved} computers changed during the import \
+             (their packages' facts were kept as unchanged)"
+        )));
+    }
     sqlx::query(
         "INSERT OR REPLACE INTO superseded_facts (import_id, computer_id, old_import_id)
          SELECT ?1, c.id, c.facts_import_id FROM computers c
          JOIN stage_computers s ON s.computer_id = c.id AND s.import_id = ?1
-         WHERE c.facts_import_id IS NOT NULL AND c.facts_import_id != ?1",
+         WHERE c.facts_import_id IS NOT NULL AND c.facts_import_id != ?1
+           AND s.facts_kept = 0",
     )
     .bind(import_id)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
-        "UPDATE computers SET published = 1, facts_import_id = ?1, name = s.name,
+        "UPDATE computers SET published = 1,
+           facts_import_id = CASE WHEN s.facts_kept = 1 THEN computers.facts_import_id ELSE ?1 END,
+           facts_digest = s.facts_digest, name = s.name,
            dns_name = s.dns_name, ip_addresses = s.ip_addresses, os = s.os,
            agent_version = s.agent_version, scan_time = s.scan_time,
            first_seen = COALESCE(computers.first_seen, s.scan_time),

@@ -245,6 +245,9 @@ impl Storage for SqliteStore {
     async fn published_scan_times(&self, data_source: &str) -> Result<HashMap<String, i64>> {
         SqliteStore::published_scan_times(self, data_source).await
     }
+    async fn published_facts_digests(&self, computer_ids: &[i64]) -> Result<HashMap<i64, String>> {
+        SqliteStore::published_facts_digests(self, computer_ids).await
+    }
     async fn write_scan_packages(
         &self,
         import_id: i64,

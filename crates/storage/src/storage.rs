@@ -201,6 +201,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Scan time (Unix ms) of the facts published for each endpoint of a
     /// data source.
     async fn published_scan_times(&self, data_source: &str) -> Result<HashMap<String, i64>>;
+    /// The digest of each computer's published facts (`ScanPackage::facts_digest`
+    /// of the package they were read from), for those of `computer_ids` that
+    /// have one. A package with the same digest need not be parsed for its
+    /// facts, nor its facts written: its computer keeps the published ones
+    /// (`StagedComputer::facts_kept`).
+    async fn published_facts_digests(&self, computer_ids: &[i64]) -> Result<HashMap<i64, String>>;
     /// Writes the facts of several packages in one transaction, and says
     /// how long each kind of row took.
     ///

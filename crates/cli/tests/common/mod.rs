@@ -442,6 +442,18 @@ impl Drop for TestServer {
 /// Writes a real scan package (tar.gz) built from the corpus's Debian 12
 /// host into `dir` under `<stamp>-<endpoint>.tar.gz`; returns its path.
 pub fn write_scan_package(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
+    write_host_package(dir, stamp, endpoint, false)
+}
+
+/// [`write_scan_package`] as the host's re-scan after dpkg rewrote its
+/// database: `dpkg-status` holds the same packages in the reverse order. The
+/// facts are the same, the member is not: the import parses and writes them
+/// again (a package whose fact members are unchanged writes no facts).
+pub fn write_rescanned_package(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
+    write_host_package(dir, stamp, endpoint, true)
+}
+
+fn write_host_package(dir: &Path, stamp: &str, endpoint: &str, reordered: bool) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let host = corpus().join("hosts/debian12-vm");
     let computer = format!(
@@ -458,10 +470,27 @@ pub fn write_scan_package(dir: &Path, stamp: &str, endpoint: &str) -> PathBuf {
     header.set_cksum();
     tar.append_data(&mut header, "computer.yml", computer.as_bytes())
         .unwrap();
-    for member in ["cpuinfo", "lscpu.json", "dpkg-status"] {
+    for member in ["cpuinfo", "lscpu.json"] {
         tar.append_path_with_name(host.join(member), member)
             .unwrap();
     }
+    let status = std::fs::read_to_string(host.join("dpkg-status")).unwrap();
+    let status = if reordered {
+        let mut stanzas: Vec<&str> = status
+            .split("\n\n")
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        stanzas.reverse();
+        stanzas.join("\n\n") + "\n"
+    } else {
+        status
+    };
+    let mut header = tar::Header::new_gnu();
+    header.set_size(status.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "dpkg-status", status.as_bytes())
+        .unwrap();
     tar.into_inner().unwrap().finish().unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     path

@@ -4,7 +4,9 @@
 
 use super::{Candidate, Run, Step, StepError, StepFuture};
 use openlmt_domain::ScanPackageName;
-use openlmt_scanpkg::{read_scan_package, ArchiveKind, Limits, ScanPackage, SwidSchema};
+use openlmt_scanpkg::{
+    read_scan_package_since, ArchiveKind, FactsDigest, Limits, ScanPackage, SwidSchema,
+};
 use openlmt_storage::{
     HardwareIdentityRow, InstalledPackageRow, ScanPackageState, ScanPackageStateChange,
     ScanPackageWrite, StagedComputer, StepCounters, SwidFactRow, VmGuestRow, VmScanRow,
@@ -46,6 +48,10 @@ impl Step for Read {
 /// A parsed package, and the rows it holds in the [`RowBudget`].
 type Parsed = (Candidate, Result<ScanPackage, ReadFailure>, usize);
 
+/// A package to read, with the digest of the facts published for its
+/// computer (when they have one): see [`read_scan_package_since`].
+type ToRead = (Candidate, Option<FactsDigest>);
+
 /// Why a chosen package was not read.
 enum ReadFailure {
     /// The file could not be opened (it vanished, or its data source did,
@@ -56,8 +62,13 @@ enum ReadFailure {
     Invalid(String),
 }
 
-/// Opens and parses one package file within `limits`.
-fn read_package(path: &std::path::Path, limits: &Limits) -> Result<ScanPackage, ReadFailure> {
+/// Opens and parses one package file within `limits`; its fact members only
+/// when their digest is not `published` (see [`read_scan_package_since`]).
+fn read_package(
+    path: &std::path::Path,
+    limits: &Limits,
+    published: Option<&FactsDigest>,
+) -> Result<ScanPackage, ReadFailure> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -69,7 +80,8 @@ fn read_package(path: &std::path::Path, limits: &Limits) -> Result<ScanPackage, 
         )));
     };
     let file = std::fs::File::open(path).map_err(ReadFailure::Unreadable)?;
-    read_scan_package(kind, file, limits).map_err(|e| ReadFailure::Invalid(e.to_string()))
+    read_scan_package_since(kind, file, limits, published)
+        .map_err(|e| ReadFailure::Invalid(e.to_string()))
 }
 
 /// Bounds the fact rows parsed but not yet taken by the writer, so that the
@@ -146,6 +158,33 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
         .computer_ids(&keys)
         .await
         .map_err(|e| StepError::Failed(format!("cannot register computers: {e}")))?;
+    // The digest of each computer's published facts: a package whose fact
+    // members have it again is not parsed for them, and its facts are not
+    // written (the computer keeps pointing at the published rows).
+    let mut computer_ids: Vec<i64> = ids.values().copied().collect();
+    computer_ids.sort_unstable();
+    computer_ids.dedup();
+    let published = store
+        .published_facts_digests(&computer_ids)
+        .await
+        .map_err(|e| StepError::Failed(format!("cannot read the published facts' digests: {e}")))?;
+    let chosen: Vec<ToRead> = chosen
+        .into_iter()
+        .map(|cand| {
+            let id = ids[&(
+                cand.data_source.clone(),
+                cand.name.endpoint_id().to_string(),
+            )];
+            // An older package read for its VM-manager observations only
+            // needs no facts; a digest this version cannot read is none.
+            let digest = if cand.vm_only {
+                None
+            } else {
+                published.get(&id).and_then(|h| FactsDigest::from_hex(h))
+            };
+            (cand, digest)
+        })
+        .collect();
 
     // Dedicated parser threads at a lower CPU priority, so that on a busy
     // machine the HTTP workers (the status endpoint) win the cores.
@@ -163,11 +202,11 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
                 let limits = Limits::default();
                 loop {
                     let next = crate::lock(&queue).next();
-                    let Some(cand) = next else { break };
+                    let Some((cand, digest)) = next else { break };
                     if cancel.is_cancelled() {
                         break;
                     }
-                    let parsed = read_package(&cand.path, &limits);
+                    let parsed = read_package(&cand.path, &limits, digest.as_ref());
                     let rows = parsed.as_ref().map_or(1, |p| {
                         1 + p.installed_packages.len() + p.swid_tags.len() + vm_rows(p)
                     });
@@ -270,6 +309,9 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
                         run.log.warn(format!("Package `{}`: {note}", cand.name));
                     }
                     c.warnings += warnings_of(&pkg);
+                    if pkg.facts_unchanged {
+                        stats.facts_kept += 1;
+                    }
                     let id = ids[&(cand.data_source.clone(), endpoint.to_string())];
                     let write = to_write(id, &cand.name, pkg);
                     batch_rows += 1
@@ -331,6 +373,11 @@ async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, S
     run.log.info(format!(
         "Read {} packages: {} written, {} rejected",
         c.read, c.imported, c.rejected
+    ));
+    run.log.info(format!(
+        "Facts unchanged since the published ones (same digest; not parsed, not written) for {} \
+         computers; facts written for {}",
+        stats.facts_kept, stats.facts_written
     ));
     if stats.vm_scans > 0 {
         run.log.info(format!(
@@ -406,6 +453,10 @@ fn data_source_still_readable(
 struct WriteStats {
     installed_packages: u64,
     swid_facts: u64,
+    /// Computers whose facts this import wrote, and those whose published
+    /// facts it keeps (their packages' fact members had the same digest).
+    facts_written: u64,
+    facts_kept: u64,
     /// VM-manager observations (scans) and the guests they list.
     vm_scans: u64,
     vm_guests: u64,
@@ -438,6 +489,10 @@ async fn write_batch(
         .map(|w| w.installed_packages.len() as u64)
         .sum::<u64>();
     stats.swid_facts += batch.iter().map(|w| w.swid_tags.len() as u64).sum::<u64>();
+    stats.facts_written += batch
+        .iter()
+        .filter(|w| !w.vm_only && !w.computer.facts_kept)
+        .count() as u64;
     for v in batch.iter().flat_map(|w| &w.vm_scans) {
         stats.vm_scans += 1;
         stats.vm_guests += v.guests.len() as u64;
@@ -534,6 +589,8 @@ pub(crate) fn to_write(
     let cap = pkg.capacity;
     let computer = StagedComputer {
         computer_id,
+        facts_digest: Some(pkg.facts_digest.to_hex()),
+        facts_kept: pkg.facts_unchanged,
         name: pkg.computer.computer_name,
         dns_name: pkg.computer.dns_name,
         ip_addresses: pkg.computer.ip_addresses,
