@@ -461,9 +461,14 @@ pub fn vmman_scan_xml(scan: &VmManagerScan) -> String {
     el(&mut x, "  ", "source", Some("STDC"));
     el(&mut x, "  ", "protocol_version", Some("1"));
     el(&mut x, "  ", "report_type", Some("full"));
-    let ts = scan
-        .observed_at
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    // Milliseconds, as IBM's script writes them, unless the time has a finer
+    // fraction, which is then written whole (it must read back the same).
+    let precision = if scan.observed_at.timestamp_subsec_nanos() % 1_000_000 == 0 {
+        SecondsFormat::Millis
+    } else {
+        SecondsFormat::AutoSi
+    };
+    let ts = scan.observed_at.to_rfc3339_opts(precision, true);
     el(&mut x, "  ", "timestamp", Some(&ts));
     el(&mut x, "  ", "login", Some("N/A"));
     x.push_str("  <password></password>\n");

@@ -139,6 +139,33 @@ fn ibm_host_scan_layout_is_read() {
     assert_eq!(back, s);
 }
 
+/// Regression (fuzz target `vmman_xml`, 2026-12-05): a timestamp with a
+/// sub-millisecond fraction was written back in milliseconds, so the layout
+/// openlmt writes did not read back the same time.
+#[test]
+fn a_sub_millisecond_timestamp_is_written_back_exactly() {
+    for (fraction, written) in [
+        (".0002", ".000200Z"),
+        (".123456789", ".123456789Z"),
+        (".5", ".500Z"),
+        ("", ".000Z"),
+    ] {
+        let xml = ibm_xml(&corpus_guests()).replace(
+            "<timestamp>2026-12-01T10:30:00.000Z</timestamp>",
+            &format!("<timestamp>2026-12-01T10:30:00{fraction}Z</timestamp>"),
+        );
+        let s = parse_vmman_xml(xml.as_bytes()).unwrap();
+        let out = vmman_scan_xml(&s);
+        assert!(
+            out.contains(&format!(
+                "<timestamp>2026-12-01T10:30:00{written}</timestamp>"
+            )),
+            "{fraction}: {out}"
+        );
+        assert_eq!(parse_vmman_xml(out.as_bytes()).unwrap(), s, "{fraction}");
+    }
+}
+
 #[test]
 fn ibm_quirks_are_read_leniently() {
     let xml = ibm_xml(&corpus_guests());
