@@ -271,7 +271,7 @@ pub(crate) fn parse_day(s: &str) -> Result<NaiveDate> {
         .map_err(|e| StoreError::Corrupt(format!("bad day `{s}`: {e}")))
 }
 
-fn json_text(v: &serde_json::Value) -> String {
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
 }
 
@@ -870,7 +870,7 @@ impl ListSource for LicenseServerUsageList {
     }
 }
 
-fn metric_rank(m: &str) -> usize {
+pub(crate) fn metric_rank(m: &str) -> usize {
     REPORTED_METRICS
         .iter()
         .position(|x| x.code == m)
