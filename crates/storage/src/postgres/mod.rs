@@ -14,20 +14,44 @@
 //!   packages an import records, history and its retention, the marking of
 //!   interrupted imports, the publish in one transaction, and the clean-up
 //!   of what unpublished imports left (`imports.rs`);
-//! - the import's writes of facts and what reads them back for the
-//!   publish and the licence step: computer ids, staged computer values,
-//!   package and SWID facts, VM-manager observations (`inventory.rs`).
+//! - the import's facts: computer ids, staged computer values, package and
+//!   SWID facts, VM-manager observations, their publish (`inventory.rs`);
+//! - the software inventory: the operator's catalog layer, discovery's
+//!   targets, facts and stored instances, what it stages and its publish
+//!   (`software.rs`);
+//! - licence metrics: the licence step's inputs, the PVU table and rate
+//!   overrides, snapshots, their publish and the recomputation of the day,
+//!   the values and their explanation (`license.rs`).
 //!
-//! Not built yet: the other methods of the interface (software discovery
-//! and its publish, classification, the licence snapshots and values, the
-//! lists, the audit snapshot). Each returns
-//! [`StoreError::Unsupported`] ("… not built on PostgreSQL yet"), never a
-//! made-up result, and a publish that would need an unbuilt part (a
-//! discovery to apply, a licence snapshot to publish) is refused the same
-//! way before it changes anything. That is why [`crate::Store::open`] still
+//! Not built yet: the lists (`stream_any_list`, `stream_any_list_ref`,
+//! `query_computers`, `query_installed_packages`, `query_swid_facts`),
+//! `decommission_computer`, `classify` (and with it the recomputation of
+//! the days a classification touches) and the audit snapshot. Each
+//! returns [`StoreError::Unsupported`] ("… not built on PostgreSQL yet"),
+//! never a made-up result. That is why [`crate::Store::open`] still
 //! refuses `postgres://` URLs for the server: only the tests (and tools
 //! that know what they call) open a [`PgStore`] directly. Not part of this
 //! engine yet either: bulk loading with `COPY`, replicas, leases.
+//!
+//! Differences from SQLite that the code bridges:
+//! - SQLite orders rows of equal keys by `rowid` (insertion order) where a
+//!   table has no key of its own (a VM observation's guests, a computer's
+//!   facts); PostgreSQL has no such column, so those reads order by `ctid`
+//!   (where the row was written), which is the insertion order for rows
+//!   written by one statement into pages nothing else frees meanwhile, but
+//!   is not guaranteed to be (a later row may fill space `VACUUM` freed in
+//!   an earlier page). A column for the order needs a migration on both
+//!   engines (the schema parity test): not done yet.
+//! - Text sorts that decide a result use `COLLATE "C"` (SQLite's byte
+//!   order). The view `license_placement_of_latest` (the migrations') picks
+//!   a computer's server as `MIN(server_key)` in the database's collation;
+//!   the keys (`computer:N`, `cloud:N`, `default…`) sort the same in `C`
+//!   and the usual locales.
+//! - Transactions are READ COMMITTED: writers do not exclude each other for
+//!   a whole transaction as SQLite's `BEGIN IMMEDIATE` does, so decisions
+//!   are taken by a constraint (`ON CONFLICT`) or on locked rows
+//!   (`FOR UPDATE`); reads that must agree with each other run in one
+//!   REPEATABLE READ transaction.
 
 mod auth;
 mod engine;
