@@ -828,7 +828,9 @@ impl ListSource for LicenseServerUsageList {
             "product_release_guid" => "d.product_id",
             "metric_id" => METRIC_ID_SQL.as_str(),
             "metric_code_name" => "d.metric",
-            "bundle_id" => "0",
+            // (An expression: a bare `0` in ORDER BY would name a column
+            // by its position, an error on both engines.)
+            "bundle_id" => "CAST(0 AS INTEGER)",
             "bundle_name" | "bundle_guid" => "NULL",
             "server_id" | "server.id" => "s.server_id",
             "hwm_quantity" => "d.quantity",

@@ -16,15 +16,19 @@
 //! unit tests.
 
 use chrono::{NaiveDate, Utc};
+use openlmt_domain::query::{Condition, Entity, FieldKind, Filter, Op, Page, Query, Sort, Value};
 use openlmt_domain::{ImportStatus, ImportType, Permission, PermissionSet, Trigger};
 use openlmt_storage::testing::TestDatabase;
 use openlmt_storage::{
-    DatabaseUrl, HardwareIdentityRow, Holding, InstalledPackageRow, InstanceChange, InstanceValues,
-    InventoryCatalog, InventoryComponent, InventoryOption, InventoryProduct, LeftoverCounts,
-    Leftovers, LicenseSnapshotWrite, NewInstance, NewScanPackageRecord, PgStore, PublishOptions,
-    RegistryState, ScanPackageState, ScanPackageWrite, ServerValue, SnapshotPartition,
-    SnapshotServer, StagedComputer, Store, StoredSnapshot, SwidFactRow, UnresolvedCharge,
-    UsageCalculator, VmGuestRow, VmScanRow, INTERRUPTED, VM_OBSERVATION_RETENTION_DAYS,
+    BundlingOptionList, ClassificationAuditList, ComputerList, DatabaseUrl, DeleteOutcome,
+    HardwareIdentityRow, Holding, InstalledPackageList, InstalledPackageRow, InstanceChange,
+    InstanceValues, InventoryCatalog, InventoryComponent, InventoryOption, InventoryProduct,
+    LeftoverCounts, Leftovers, LicenseServerUsageList, LicenseSnapshotWrite, NewInstance,
+    NewScanPackageRecord, PgStore, PublishOptions, RefRowSink, RegistryState, ScanPackageState,
+    ScanPackageWrite, ServerValue, SnapshotPartition, SnapshotServer, SoftwareComponentList,
+    SoftwareInstanceList, SoftwareInstanceRef, SoftwareInstanceRow, StagedComputer, Store,
+    StoredSnapshot, StreamEnd, SwidFactRow, SwidTagList, UnresolvedCharge, UsageCalculator,
+    VmGuestRow, VmScanRow, INTERRUPTED, VM_OBSERVATION_RETENTION_DAYS,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -104,6 +108,8 @@ conformance!(
     vm_observations_publish_with_their_import,
     discovery_and_licence_publish,
     pvu_table_and_overrides,
+    lists_filter_sort_and_page,
+    every_field_of_every_list_filters_and_sorts,
 );
 
 async fn users_passwords_and_tokens(s: &Store) {
@@ -1235,4 +1241,375 @@ async fn pvu_table_and_overrides(s: &Store) {
     assert!(s.delete_pvu_override(a).await.unwrap());
     assert!(!s.delete_pvu_override(a).await.unwrap());
     assert!(s.pvu_overrides().await.unwrap().is_empty());
+}
+
+/// A published inventory for the list cases: computers `alpha`, `Beta` and
+/// one without a name, their facts, an instance of Db2 on `alpha` and a
+/// licence snapshot.
+async fn list_fixture(s: &Store) -> (i64, i64, i64) {
+    s.set_usage_calculator(Arc::new(SumCalc));
+    let one = start(s).await;
+    let ids = s
+        .computer_ids(&[key("a"), key("b"), key("c")])
+        .await
+        .unwrap();
+    let (a, b, c) = (ids[&key("a")], ids[&key("b")], ids[&key("c")]);
+    let mut wa = facts_for(a, &["db2", "bash"]);
+    wa.computer.name = Some("alpha".into());
+    wa.computer.ip_addresses = vec!["192.0.2.10".into(), "2001:db8::1".into()];
+    let mut wb = facts_for(b, &["bash"]);
+    wb.computer.name = Some("Beta".into());
+    wb.computer.is_virtual = false;
+    wb.computer.ip_addresses = vec![];
+    let mut wc = facts_for(c, &[]);
+    wc.computer.name = None;
+    s.write_scan_packages(one, &[wa, wb, wc]).await.unwrap();
+    let targets = s.discovery_targets(one, false).await.unwrap();
+    s.begin_discovery(one).await.unwrap();
+    s.stage_discovery(
+        one,
+        &targets,
+        &[NewInstance {
+            computer_id: a,
+            component_id: "c1".into(),
+            discovery_path: "dpkg".into(),
+            values: db2_values(),
+        }],
+        &[],
+    )
+    .await
+    .unwrap();
+    s.write_license_snapshot(one, &snapshot(a, Utc::now().date_naive()))
+        .await
+        .unwrap();
+    assert!(s
+        .publish_import(
+            one,
+            PublishOptions {
+                discovery: Some(catalog("h1")),
+                ..OPTS
+            }
+        )
+        .await
+        .unwrap());
+    (a, b, c)
+}
+
+fn cond(e: Entity, name: &str, op: Op, v: Value) -> Filter {
+    Filter::Cond(Condition::new(e.field(name).unwrap(), op, v).unwrap())
+}
+
+fn query(e: Entity, filter: Option<Filter>, sort: &[(&str, bool)], page: Page) -> Query {
+    let sort = sort
+        .iter()
+        .map(|(f, desc)| Sort::new(e.field(f).unwrap(), *desc).unwrap())
+        .collect();
+    Query::new(e, filter, sort, page).unwrap()
+}
+
+async fn names(s: &Store, filter: Option<Filter>, sort: &[(&str, bool)]) -> Vec<Option<String>> {
+    let q = query(Entity::Computers, filter, sort, Page::first(100));
+    let (total, rows) = s.query_list::<ComputerList>(&q).await.unwrap();
+    assert_eq!(total as usize, rows.len());
+    rows.into_iter().map(|r| r.name).collect()
+}
+
+/// Collects a list read in place.
+struct Owned(i64, Vec<SoftwareInstanceRow>);
+
+#[openlmt_storage::async_trait]
+impl RefRowSink<SoftwareInstanceList> for Owned {
+    async fn total(&mut self, total: i64) -> bool {
+        self.0 = total;
+        true
+    }
+    fn row(&mut self, row: &SoftwareInstanceRef<'_>) -> bool {
+        self.1.push(row.to_owned_row());
+        self.1.len().is_multiple_of(2)
+    }
+    async fn flush(&mut self) -> bool {
+        true
+    }
+}
+
+/// Filters, sorts and pages with SQLite's semantics on both engines: text
+/// in byte order, NULL first ascending, `!=` counting a missing value as
+/// different, `contains` ignoring case.
+async fn lists_filter_sort_and_page(s: &Store) {
+    let (a, b, c) = list_fixture(s).await;
+    let e = Entity::Computers;
+    let some = |n: &str| Some(n.to_string());
+    assert_eq!(
+        names(s, None, &[("name", false)]).await,
+        [None, some("Beta"), some("alpha")]
+    );
+    assert_eq!(
+        names(s, None, &[("name", true)]).await,
+        [some("alpha"), some("Beta"), None]
+    );
+    assert_eq!(
+        names(
+            s,
+            Some(cond(e, "name", Op::Contains, Value::Text("ET".into()))),
+            &[]
+        )
+        .await,
+        [some("Beta")]
+    );
+    assert_eq!(
+        names(
+            s,
+            Some(cond(e, "name", Op::Ne, Value::Text("alpha".into()))),
+            &[]
+        )
+        .await
+        .len(),
+        2,
+        "a computer without a name is not alpha"
+    );
+    assert_eq!(
+        names(
+            s,
+            Some(cond(e, "name", Op::Lt, Value::Text("alpha".into()))),
+            &[]
+        )
+        .await,
+        [some("Beta")],
+        "byte order: upper case first"
+    );
+    assert_eq!(
+        names(s, Some(cond(e, "name", Op::Eq, Value::Null)), &[]).await,
+        [None]
+    );
+    assert_eq!(
+        names(
+            s,
+            Some(cond(
+                e,
+                "ip_address",
+                Op::Eq,
+                Value::Text("2001:db8::1".into())
+            )),
+            &[]
+        )
+        .await,
+        [some("alpha")]
+    );
+    assert_eq!(
+        names(
+            s,
+            Some(cond(e, "is_virtual", Op::Eq, Value::Bool(false))),
+            &[]
+        )
+        .await,
+        [some("Beta")]
+    );
+    assert_eq!(
+        names(
+            s,
+            Some(Filter::Or(vec![
+                cond(e, "id", Op::Eq, Value::Int(a)),
+                cond(e, "id", Op::Eq, Value::Int(c)),
+            ])),
+            &[("id", true)]
+        )
+        .await,
+        [None, some("alpha")]
+    );
+    let q = query(e, None, &[("id", false)], Page::new(1, 1).unwrap());
+    let (total, rows) = s.query_list::<ComputerList>(&q).await.unwrap();
+    assert_eq!((total, rows.len(), rows[0].id), (3, 1, b));
+    let (_, rows) = s
+        .query_computers(&query(e, None, &[], Page::first(10)))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].ip_addresses, ["192.0.2.10", "2001:db8::1"]);
+    let placed = rows[0].placement.as_ref().unwrap();
+    assert_eq!((placed.server_id, placed.pvu_per_core), (a, 70));
+
+    let (n, facts) = s
+        .query_installed_packages(&query(
+            Entity::InstalledPackages,
+            Some(cond(
+                Entity::InstalledPackages,
+                "name",
+                Op::Eq,
+                Value::Text("bash".into()),
+            )),
+            &[],
+            Page::first(10),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        facts.iter().map(|f| f.computer_id).collect::<Vec<_>>(),
+        [a, b]
+    );
+    let (n, tags) = s
+        .query_swid_facts(&query(Entity::SwidTags, None, &[], Page::first(10)))
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(tags[0].tag_id, format!("tag-{a}"));
+
+    let q = query(Entity::SoftwareInstances, None, &[], Page::first(10));
+    let (n, instances) = s.query_list::<SoftwareInstanceList>(&q).await.unwrap();
+    assert_eq!(n, 1);
+    let i = &instances[0];
+    assert_eq!(
+        (
+            i.computer_id,
+            i.product_name.as_deref(),
+            i.is_present,
+            i.is_excluded,
+            i.server_id
+        ),
+        (a, Some("Db2"), true, false, Some(a))
+    );
+    let mut owned = Owned(0, Vec::new());
+    assert_eq!(
+        s.stream_list_ref::<SoftwareInstanceList>(&q, &mut owned)
+            .await
+            .unwrap(),
+        StreamEnd::Complete
+    );
+    assert_eq!((owned.0, owned.1), (1, instances));
+    let (n, components) = s
+        .query_list::<SoftwareComponentList>(&query(
+            Entity::SoftwareComponents,
+            None,
+            &[],
+            Page::first(10),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((n, components[0].id.as_str()), (1, "c1"));
+    let (n, options) = s
+        .query_list::<BundlingOptionList>(&query(
+            Entity::BundlingOptions,
+            None,
+            &[],
+            Page::first(10),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((n, options[0].charged), (1, true));
+    let (n, usage) = s
+        .query_list::<LicenseServerUsageList>(&query(
+            Entity::LicenseServerUsage,
+            None,
+            &[],
+            Page::first(10),
+        ))
+        .await
+        .unwrap();
+    assert_eq!((n, usage[0].quantity), (1, 280));
+
+    // Decommissioning: the row stays, flagged, and a second time keeps
+    // its first time.
+    let DeleteOutcome::Deleted(row) = s.decommission_computer("b", None).await.unwrap() else {
+        panic!("b not found");
+    };
+    assert!(row.is_deleted);
+    let DeleteOutcome::Deleted(again) =
+        s.decommission_computer("b", Some("default")).await.unwrap()
+    else {
+        panic!("b not found");
+    };
+    assert_eq!(again.deleted_at, row.deleted_at);
+    assert_eq!(
+        s.decommission_computer("nope", None).await.unwrap(),
+        DeleteOutcome::NotFound
+    );
+    assert_eq!(
+        names(
+            s,
+            Some(cond(e, "is_deleted", Op::Eq, Value::Bool(true))),
+            &[]
+        )
+        .await,
+        [some("Beta")]
+    );
+}
+
+/// The total and the number of rows of a query of any list.
+async fn count_any(s: &Store, q: &Query) -> (i64, usize) {
+    macro_rules! of {
+        ($list:ty) => {{
+            let (n, rows) = s
+                .query_list::<$list>(q)
+                .await
+                .unwrap_or_else(|e| panic!("{:?}: {e}", q));
+            (n, rows.len())
+        }};
+    }
+    match q.entity() {
+        Entity::Computers => of!(ComputerList),
+        Entity::InstalledPackages => of!(InstalledPackageList),
+        Entity::SwidTags => of!(SwidTagList),
+        Entity::SoftwareInstances => of!(SoftwareInstanceList),
+        Entity::SoftwareComponents => of!(SoftwareComponentList),
+        Entity::BundlingOptions => of!(BundlingOptionList),
+        Entity::ClassificationAudit => of!(ClassificationAuditList),
+        Entity::LicenseServerUsage => of!(LicenseServerUsageList),
+        Entity::LicenseUsage => unreachable!("computed by the HTTP crate"),
+    }
+}
+
+/// Every field of every list sorts both ways and takes every operator
+/// that applies to it; `=` and `!=` of one value split the list.
+async fn every_field_of_every_list_filters_and_sorts(s: &Store) {
+    list_fixture(s).await;
+    let now = Utc::now();
+    for e in [
+        Entity::Computers,
+        Entity::InstalledPackages,
+        Entity::SwidTags,
+        Entity::SoftwareInstances,
+        Entity::SoftwareComponents,
+        Entity::BundlingOptions,
+        Entity::ClassificationAudit,
+        Entity::LicenseServerUsage,
+    ] {
+        let (total, _) = count_any(s, &query(e, None, &[], Page::first(1000))).await;
+        for f in e.fields() {
+            for desc in [false, true] {
+                let Some(sort) = Sort::new(f, desc) else {
+                    continue;
+                };
+                let q = Query::new(e, None, vec![sort], Page::first(1000)).unwrap();
+                assert_eq!(count_any(s, &q).await, (total, total as usize), "{q:?}");
+            }
+            let values = match f.kind {
+                FieldKind::Int => vec![Value::Int(1), Value::Null],
+                FieldKind::Text | FieldKind::TextList => {
+                    vec![Value::Text("a".into()), Value::Null]
+                }
+                FieldKind::Bool => vec![Value::Bool(true), Value::Null],
+                FieldKind::Time => vec![Value::Time(now), Value::Null],
+            };
+            for v in values {
+                let mut split = 0;
+                for op in Op::ALL {
+                    let v = if op == Op::Last {
+                        Value::period(now - chrono::Duration::days(1), now).unwrap()
+                    } else {
+                        v.clone()
+                    };
+                    let Ok(c) = Condition::new(f, op, v.clone()) else {
+                        continue;
+                    };
+                    let q =
+                        Query::new(e, Some(Filter::Cond(c)), vec![], Page::first(1000)).unwrap();
+                    let (n, rows) = count_any(s, &q).await;
+                    assert_eq!(n as usize, rows, "{q:?}");
+                    if matches!(op, Op::Eq | Op::Ne) {
+                        split += n;
+                    }
+                }
+                assert_eq!(split, total, "{e:?}.{} = and != {v:?}", f.name);
+            }
+        }
+    }
 }

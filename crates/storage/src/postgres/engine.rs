@@ -40,12 +40,30 @@ impl Storage for PgStore {
         Box::pin(PgStore::publish_import_then(self, id, opts, before_commit))
     }
 
-    async fn stream_any_list(&self, _q: &Query, _sink: ListSink<'_>) -> Result<StreamEnd> {
-        Err(not_built("the lists"))
+    async fn stream_any_list(&self, q: &Query, sink: ListSink<'_>) -> Result<StreamEnd> {
+        use crate::*;
+        match sink {
+            ListSink::Computers(s) => self.stream_list::<ComputerList>(q, s).await,
+            ListSink::InstalledPackages(s) => self.stream_list::<InstalledPackageList>(q, s).await,
+            ListSink::SwidTags(s) => self.stream_list::<SwidTagList>(q, s).await,
+            ListSink::SoftwareInstances(s) => self.stream_list::<SoftwareInstanceList>(q, s).await,
+            ListSink::SoftwareComponents(s) => {
+                self.stream_list::<SoftwareComponentList>(q, s).await
+            }
+            ListSink::BundlingOptions(s) => self.stream_list::<BundlingOptionList>(q, s).await,
+            ListSink::ClassificationAudit(s) => {
+                self.stream_list::<ClassificationAuditList>(q, s).await
+            }
+            ListSink::LicenseServerUsage(s) => {
+                self.stream_list::<LicenseServerUsageList>(q, s).await
+            }
+        }
     }
 
-    async fn stream_any_list_ref(&self, _q: &Query, _sink: RefListSink<'_>) -> Result<StreamEnd> {
-        Err(not_built("the lists"))
+    async fn stream_any_list_ref(&self, q: &Query, sink: RefListSink<'_>) -> Result<StreamEnd> {
+        match sink {
+            RefListSink::SoftwareInstances(s) => self.stream_instances_ref(q, s).await,
+        }
     }
 
     async fn audit_reader(&self) -> Result<AuditReader> {
@@ -247,24 +265,21 @@ impl Storage for PgStore {
     async fn computer_identities(&self) -> Result<Vec<ComputerIdentity>> {
         PgStore::computer_identities(self).await
     }
-    async fn query_computers(&self, _q: &Query) -> Result<(i64, Vec<ComputerRow>)> {
-        Err(not_built("query_computers"))
+    async fn query_computers(&self, q: &Query) -> Result<(i64, Vec<ComputerRow>)> {
+        PgStore::query_computers(self, q).await
     }
-    async fn query_installed_packages(
-        &self,
-        _q: &Query,
-    ) -> Result<(i64, Vec<RawInstalledPackage>)> {
-        Err(not_built("query_installed_packages"))
+    async fn query_installed_packages(&self, q: &Query) -> Result<(i64, Vec<RawInstalledPackage>)> {
+        PgStore::query_installed_packages(self, q).await
     }
-    async fn query_swid_facts(&self, _q: &Query) -> Result<(i64, Vec<RawSwidTag>)> {
-        Err(not_built("query_swid_facts"))
+    async fn query_swid_facts(&self, q: &Query) -> Result<(i64, Vec<RawSwidTag>)> {
+        PgStore::query_swid_facts(self, q).await
     }
     async fn decommission_computer(
         &self,
-        _endpoint_id: &str,
-        _data_source: Option<&str>,
+        endpoint_id: &str,
+        data_source: Option<&str>,
     ) -> Result<DeleteOutcome> {
-        Err(not_built("decommission_computer"))
+        PgStore::decommission_computer(self, endpoint_id, data_source).await
     }
     async fn operator_catalog(&self) -> Result<Option<CatalogLayerRow>> {
         PgStore::operator_catalog(self).await

@@ -57,7 +57,7 @@ fn server_from_row(r: &PgRow, name_col: &str, cores_col: &str) -> Result<Snapsho
     })
 }
 
-fn server_usage_row(r: &PgRow) -> Result<ServerUsageRow> {
+pub(crate) fn server_usage_row(r: &PgRow) -> Result<ServerUsageRow> {
     Ok(ServerUsageRow {
         day: parse_day(r.try_get::<&str, _>("day")?)?,
         product_id: r.try_get("product_id")?,

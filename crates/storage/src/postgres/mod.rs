@@ -58,6 +58,7 @@ mod engine;
 mod imports;
 mod inventory;
 mod license;
+mod list;
 mod software;
 
 use crate::{Result, StoreError, UsageCalculator};
@@ -81,6 +82,9 @@ pub async fn migrate(url: &str) -> Result<()> {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Totals of list queries, by query, for the list generation they were
+    /// counted at (see `list.rs`).
+    counts: Arc<std::sync::Mutex<crate::list::CountCache>>,
     /// The licence arithmetic (see `license.rs`), set once at start-up.
     calc: Arc<OnceLock<Arc<dyn UsageCalculator>>>,
 }
@@ -105,6 +109,7 @@ impl PgStore {
         MIGRATOR.run(&pool).await?;
         Ok(PgStore {
             pool,
+            counts: Default::default(),
             calc: Default::default(),
         })
     }
