@@ -30,6 +30,7 @@ use openlmt_storage::{
     StoredSnapshot, StreamEnd, SwidFactRow, SwidTagList, UnresolvedCharge, UsageCalculator,
     VmGuestRow, VmScanRow, INTERRUPTED, VM_OBSERVATION_RETENTION_DAYS,
 };
+use openlmt_storage::{ClassifyRequest, ComputerRef, InstanceRef, RowOutcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -110,6 +111,7 @@ conformance!(
     pvu_table_and_overrides,
     lists_filter_sort_and_page,
     every_field_of_every_list_filters_and_sorts,
+    classification_applies_audits_and_recomputes,
 );
 
 async fn users_passwords_and_tokens(s: &Store) {
@@ -1612,4 +1614,220 @@ async fn every_field_of_every_list_filters_and_sorts(s: &Store) {
             }
         }
     }
+}
+
+fn by_id(
+    id: i64,
+    req: ClassifyRequest,
+) -> std::result::Result<(InstanceRef, ClassifyRequest), String> {
+    Ok((InstanceRef::Id(id), req))
+}
+
+fn modified(o: &RowOutcome) -> Vec<&'static str> {
+    match o {
+        RowOutcome::Modified { actions, .. } => actions.clone(),
+        other => panic!("not modified: {other:?}"),
+    }
+}
+
+/// Classification rows apply in order in one transaction (an invalid row
+/// changes nothing, a simulation nothing at all), are audited, and
+/// recompute the licence values of the products they touch.
+async fn classification_applies_audits_and_recomputes(s: &Store) {
+    let (a, _, _) = list_fixture(s).await;
+    let day = Utc::now().date_naive();
+    let usage = |s: &Store| {
+        let s = s.clone();
+        async move {
+            s.license_usage(day, day)
+                .await
+                .unwrap()
+                .iter()
+                .map(|u| (u.product_id.clone(), u.quantity))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(usage(s).await, [("p1".to_string(), 280)]);
+    let i = s.current_instances(&[a]).await.unwrap()[&a][0].instance_id;
+    let assign = |p: &str| ClassifyRequest {
+        product_id: Some(p.into()),
+        ..Default::default()
+    };
+
+    let out = s
+        .classify("alice", &[by_id(i, assign("p2"))], false)
+        .await
+        .unwrap();
+    assert_eq!(modified(&out[0]), ["Bundled"]);
+    assert!(usage(s).await.is_empty(), "p2 has no metric");
+
+    // An invalid row and a valid one in one call; a row the caller could
+    // not read.
+    let out = s
+        .classify(
+            "alice",
+            &[
+                by_id(i, assign("nope")),
+                by_id(
+                    i,
+                    ClassifyRequest {
+                        charged: Some(true),
+                        confirmed: Some(true),
+                        ..assign("p1")
+                    },
+                ),
+                Err("bad row".into()),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        RowOutcome::Invalid {
+            reason: "product not found".into()
+        }
+    );
+    assert_eq!(modified(&out[1]), ["Bundled", "Confirmed"]);
+    assert_eq!(
+        out[2],
+        RowOutcome::Invalid {
+            reason: "bad row".into()
+        }
+    );
+    assert_eq!(usage(s).await, [("p1".to_string(), 280)]);
+    let current = &s.current_instances(&[a]).await.unwrap()[&a][0];
+    assert!(current.is_confirmed);
+    assert_eq!(current.values.bundling_rule, Some(1));
+
+    // A simulation reports and changes nothing.
+    let unconfirm = ClassifyRequest {
+        confirmed: Some(false),
+        ..Default::default()
+    };
+    let out = s
+        .classify("alice", &[by_id(i, unconfirm)], true)
+        .await
+        .unwrap();
+    assert_eq!(modified(&out[0]), ["Unconfirmed"]);
+    assert!(s.current_instances(&[a]).await.unwrap()[&a][0].is_confirmed);
+
+    // By computer and component: exclusion needs a comment; including
+    // back unconfirms.
+    let on_a = |req: ClassifyRequest| {
+        Ok((
+            InstanceRef::Component {
+                computer: ComputerRef::Id(a),
+                component_id: "c1".into(),
+                discovery_path: None,
+            },
+            req,
+        ))
+    };
+    let exclude = ClassifyRequest {
+        excluded: Some(true),
+        ..Default::default()
+    };
+    let out = s
+        .classify("bob", &[on_a(exclude.clone())], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        RowOutcome::Invalid {
+            reason: "exclusion_or_suppress_comment is required to exclude".into()
+        }
+    );
+    let out = s
+        .classify(
+            "bob",
+            &[on_a(ClassifyRequest {
+                comment: Some("test box".into()),
+                ..exclude
+            })],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(modified(&out[0]), ["Excluded"]);
+    assert!(usage(s).await.is_empty(), "excluded");
+    let (_, rows) = s
+        .query_list::<SoftwareInstanceList>(&query(
+            Entity::SoftwareInstances,
+            None,
+            &[],
+            Page::first(10),
+        ))
+        .await
+        .unwrap();
+    assert!(rows[0].is_excluded);
+    assert_eq!(rows[0].comment.as_deref(), Some("test box"));
+    let out = s
+        .classify(
+            "bob",
+            &[on_a(ClassifyRequest {
+                excluded: Some(false),
+                ..Default::default()
+            })],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(modified(&out[0]), ["Included"]);
+    assert_eq!(usage(s).await, [("p1".to_string(), 280)]);
+    assert!(!s.current_instances(&[a]).await.unwrap()[&a][0].is_confirmed);
+    for (suppressed, action) in [(true, "Suppressed"), (false, "Unsuppressed")] {
+        let out = s
+            .classify(
+                "bob",
+                &[on_a(ClassifyRequest {
+                    suppressed: Some(suppressed),
+                    comment: Some("noise".into()),
+                    ..Default::default()
+                })],
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(modified(&out[0]), [action]);
+    }
+    let out = s
+        .classify(
+            "bob",
+            &[on_a(ClassifyRequest {
+                suppressed: Some(false),
+                ..Default::default()
+            })],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0], RowOutcome::Unmodified { instance_id: i });
+
+    let (n, trail) = s
+        .query_list::<ClassificationAuditList>(&query(
+            Entity::ClassificationAudit,
+            None,
+            &[("id", false)],
+            Page::first(100),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, 7);
+    assert_eq!(
+        trail.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+        [
+            "assign",
+            "assign",
+            "confirm",
+            "exclude",
+            "include",
+            "suppress",
+            "unsuppress"
+        ]
+    );
+    assert_eq!(
+        (trail[3].user_name.as_str(), trail[3].comment.as_deref()),
+        ("bob", Some("test box"))
+    );
 }

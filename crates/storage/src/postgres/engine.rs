@@ -336,11 +336,11 @@ impl Storage for PgStore {
     }
     async fn classify(
         &self,
-        _user: &str,
-        _rows: &[std::result::Result<(InstanceRef, ClassifyRequest), String>],
-        _simulate: bool,
+        user: &str,
+        rows: &[std::result::Result<(InstanceRef, ClassifyRequest), String>],
+        simulate: bool,
     ) -> Result<Vec<RowOutcome>> {
-        Err(not_built("classify"))
+        PgStore::classify(self, user, rows, simulate).await
     }
     async fn license_inputs(
         &self,

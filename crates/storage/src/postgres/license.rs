@@ -903,3 +903,43 @@ async fn recompute_day(
     }
     Ok((values.len() as u64, product_rows))
 }
+
+/// Recomputes the stored days of `products` (every day that has a
+/// published snapshot and can change) inside `tx`; see the SQLite engine's
+/// `recompute_products_in`.
+pub(crate) async fn recompute_products_in(
+    tx: &mut PgConnection,
+    calc: Option<&dyn UsageCalculator>,
+    products: &BTreeSet<String>,
+) -> Result<LicensePublished> {
+    let mut done = LicensePublished::default();
+    let Some(calc) = calc else {
+        return Ok(done);
+    };
+    if products.is_empty() {
+        return Ok(done);
+    }
+    let started = std::time::Instant::now();
+    let list: Vec<&str> = products.iter().map(String::as_str).collect();
+    let days: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT (s.day COLLATE \"C\") AS day FROM license_snapshots s
+         WHERE s.published = 1
+           AND (EXISTS (SELECT 1 FROM license_product_days d
+                        WHERE d.day = s.day AND d.product_id = ANY($1))
+                OR EXISTS (SELECT 1 FROM license_snapshot_instances h
+                           JOIN software_instances i ON i.id = h.instance_id
+                           WHERE h.snapshot_id = s.id AND i.product_id = ANY($1)))
+         ORDER BY day",
+    )
+    .bind(&list)
+    .fetch_all(&mut *tx)
+    .await?;
+    for d in days {
+        let (s, p) = recompute_day(tx, calc, &parse_day(&d)?, Some(products)).await?;
+        done.server_values += s;
+        done.product_values += p;
+        done.days_recomputed += 1;
+    }
+    done.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(done)
+}

@@ -54,6 +54,7 @@
 //!   REPEATABLE READ transaction.
 
 mod auth;
+mod classification;
 mod engine;
 mod imports;
 mod inventory;
