@@ -112,6 +112,7 @@ conformance!(
     lists_filter_sort_and_page,
     every_field_of_every_list_filters_and_sorts,
     classification_applies_audits_and_recomputes,
+    audit_snapshot_reads,
 );
 
 async fn users_passwords_and_tokens(s: &Store) {
@@ -1830,4 +1831,79 @@ async fn classification_applies_audits_and_recomputes(s: &Store) {
         (trail[3].user_name.as_str(), trail[3].comment.as_deref()),
         ("bob", Some("test box"))
     );
+}
+
+/// The audit snapshot's reads, in one snapshot of the data.
+async fn audit_snapshot_reads(s: &Store) {
+    let (a, b, c) = list_fixture(s).await;
+    let day = Utc::now().date_naive();
+    let i = s.current_instances(&[a]).await.unwrap()[&a][0].instance_id;
+    let out = s
+        .classify(
+            "alice",
+            &[by_id(
+                i,
+                ClassifyRequest {
+                    confirmed: Some(true),
+                    ..Default::default()
+                },
+            )],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(modified(&out[0]), ["Confirmed"]);
+    let mut r = s.audit_reader().await.unwrap();
+    let usage = r.license_usage(day, day).await.unwrap();
+    assert_eq!((usage.len(), usage[0].quantity), (1, 280));
+    assert_eq!(r.license_product_days(day, day).await.unwrap().len(), 1);
+    assert_eq!(r.inventory_catalog().await.unwrap().unwrap().hash, "h1");
+    assert!(r.last_successful_import().await.unwrap().is_some());
+    let mut rows = Vec::new();
+    let n = r
+        .server_instances(day, "p1", "PVU_SUB_CAP", "PVU_FULL_CAP", |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let row = &rows[0];
+    assert_eq!(
+        (
+            row.computer_id,
+            row.instance_id,
+            row.partition_cores,
+            row.sub_quantity,
+            row.full_quantity,
+            row.is_confirmed,
+            row.computer_name.as_deref()
+        ),
+        (a, i, 4, 280, None, true, Some("alpha"))
+    );
+    assert_eq!(row.server.key, format!("computer:{a}"));
+    assert_eq!(row.ip_addresses, ["192.0.2.10", "2001:db8::1"]);
+    let mut trail = Vec::new();
+    r.audit_trail_between(day, day, |t| {
+        trail.push(t);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].action, "confirm");
+    let cond = r.condition(day, day, Some(Utc::now())).await.unwrap();
+    assert_eq!(cond.snapshots.len(), 1);
+    assert_eq!(cond.snapshots[0].details, serde_json::json!({"servers": 1}));
+    let last = cond.last_snapshot.unwrap();
+    assert_eq!((last.servers.len(), last.partitions.len()), (1, 1));
+    assert!(last.servers[0].capped);
+    assert!(cond.uncounted.is_empty());
+    assert_eq!(
+        cond.stale.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [a, b, c],
+        "scanned before now"
+    );
+    assert_eq!(cond.computer_names[&a], "alpha");
+    assert!(r.condition(day, day, None).await.unwrap().stale.is_empty());
 }

@@ -3,19 +3,21 @@
 //! (the SQL is in the modules beside this one); every other one returns
 //! [`crate::StoreError::Unsupported`] (see the module doc of `postgres`).
 
-use super::{not_built, PgStore};
-use crate::storage::{AuditReader, ListSink, LocalBoxFuture, RefListSink, Storage};
+use super::audit_snapshot::PgAuditReader;
+use super::PgStore;
+use crate::storage::{AuditRead, AuditReader, ListSink, LocalBoxFuture, RefListSink, Storage};
 use crate::{
-    CatalogLayerRow, ClassifyRequest, ComputerFactSet, ComputerIdentity, ComputerRow,
-    CurrentInstance, DeleteOutcome, DiscoveryTarget, ImportRow, InstanceChange, InstanceRef,
-    InventoryCatalogInfo, LeftoverCounts, Leftovers, LicenseInputs, LicenseSnapshotWrite,
-    NewInstance, NewScanPackageRecord, Principal, PublishOptions, Published, PublishedScanPackage,
-    PvuOverrideRow, PvuTableRow, RawInstalledPackage, RawSwidTag, Result, RowOutcome,
-    ScanPackageState, ScanPackageStateChange, ScanPackageWrite, ServerUsageRow, SessionInfo,
-    SnapshotSummary, StepCounters, StepRow, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner,
-    UsageCalculator, UsageRow, UserInfo, VmObservation, WriteTimes,
+    AuditCondition, AuditRow, AuditServerInstance, CatalogLayerRow, ClassifyRequest,
+    ComputerFactSet, ComputerIdentity, ComputerRow, CurrentInstance, DeleteOutcome,
+    DiscoveryTarget, ImportRow, InstanceChange, InstanceRef, InventoryCatalogInfo, LeftoverCounts,
+    Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance, NewScanPackageRecord, Principal,
+    PublishOptions, Published, PublishedScanPackage, PvuOverrideRow, PvuTableRow,
+    RawInstalledPackage, RawSwidTag, Result, RowOutcome, ScanPackageState, ScanPackageStateChange,
+    ScanPackageWrite, ServerUsageRow, SessionInfo, SnapshotSummary, StepCounters, StepRow,
+    StoredScanPackage, StreamEnd, TokenInfo, TokenOwner, UsageCalculator, UsageRow, UserInfo,
+    VmObservation, WriteTimes,
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::Query;
 use openlmt_domain::{ImportStatus, ImportType, PermissionSet, Trigger};
 use std::collections::HashMap;
@@ -67,7 +69,9 @@ impl Storage for PgStore {
     }
 
     async fn audit_reader(&self) -> Result<AuditReader> {
-        Err(not_built("the audit snapshot"))
+        Ok(AuditReader::new(Box::new(
+            PgStore::audit_reader(self).await?,
+        )))
     }
 
     fn set_usage_calculator(&self, calc: Arc<dyn UsageCalculator>) {
@@ -410,5 +414,57 @@ impl Storage for PgStore {
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, String, String, i64)>> {
         PgStore::license_product_days(self, from, to).await
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditRead for PgAuditReader {
+    async fn license_usage(&mut self, from: NaiveDate, to: NaiveDate) -> Result<Vec<UsageRow>> {
+        PgAuditReader::license_usage(self, from, to).await
+    }
+
+    async fn license_product_days(
+        &mut self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, String, String, i64)>> {
+        PgAuditReader::license_product_days(self, from, to).await
+    }
+
+    async fn inventory_catalog(&mut self) -> Result<Option<InventoryCatalogInfo>> {
+        PgAuditReader::inventory_catalog(self).await
+    }
+
+    async fn last_successful_import(&mut self) -> Result<Option<ImportRow>> {
+        PgAuditReader::last_successful_import(self).await
+    }
+
+    async fn server_instances(
+        &mut self,
+        day: NaiveDate,
+        product_id: &str,
+        metric: &str,
+        full_metric: &str,
+        each: &mut (dyn FnMut(AuditServerInstance) -> std::io::Result<()> + Send),
+    ) -> Result<u64> {
+        PgAuditReader::server_instances(self, day, product_id, metric, full_metric, each).await
+    }
+
+    async fn audit_trail_between(
+        &mut self,
+        from: NaiveDate,
+        to: NaiveDate,
+        each: &mut (dyn FnMut(AuditRow) -> std::io::Result<()> + Send),
+    ) -> Result<u64> {
+        PgAuditReader::audit_trail_between(self, from, to, each).await
+    }
+
+    async fn condition(
+        &mut self,
+        from: NaiveDate,
+        to: NaiveDate,
+        stale_before: Option<DateTime<Utc>>,
+    ) -> Result<AuditCondition> {
+        PgAuditReader::condition(self, from, to, stale_before).await
     }
 }

@@ -39,7 +39,11 @@ const SERVER_USAGE_SELECT: &str = "SELECT d.day, d.product_id, d.metric, d.quant
      WHERE d.day = $1 AND ($2::TEXT IS NULL OR (d.product_id = $2 AND d.metric = $3))
      ORDER BY d.day, p.num, d.metric COLLATE \"C\", s.server_id, d.server_key COLLATE \"C\"";
 
-fn server_from_row(r: &PgRow, name_col: &str, cores_col: &str) -> Result<SnapshotServer> {
+pub(crate) fn server_from_row(
+    r: &PgRow,
+    name_col: &str,
+    cores_col: &str,
+) -> Result<SnapshotServer> {
     Ok(SnapshotServer {
         key: r.try_get("server_key")?,
         server_id: r.try_get("server_id")?,
@@ -942,4 +946,50 @@ pub(crate) async fn recompute_products_in(
     }
     done.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(done)
+}
+
+/// A stored snapshot, whole.
+pub(crate) async fn load_snapshot(conn: &mut PgConnection, id: i64) -> Result<StoredSnapshot> {
+    let (taken_at, day, pvu_table_version): (i64, String, String) = sqlx::query_as(
+        "SELECT taken_at, day, pvu_table_version FROM license_snapshots WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let servers = sqlx::query(
+        "SELECT server_key, server_id, name, kind, vendor, model, serial, total_processors,
+                cores, pvu_per_core, capped, custom_pvu, basis
+         FROM license_snapshot_servers WHERE snapshot_id = $1 ORDER BY server_key COLLATE \"C\"",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| server_from_row(r, "name", "cores"))
+    .collect::<Result<Vec<_>>>()?;
+    let partitions = sqlx::query(
+        "SELECT computer_id, server_key, cores, reason FROM license_snapshot_partitions
+         WHERE snapshot_id = $1 ORDER BY computer_id, server_key COLLATE \"C\"",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(SnapshotPartition {
+            computer_id: r.try_get("computer_id")?,
+            server_key: r.try_get("server_key")?,
+            cores: r.try_get("cores")?,
+            reason: parse_json(r.try_get("reason")?),
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+    Ok(StoredSnapshot {
+        id,
+        taken_at: from_ms(taken_at),
+        day: parse_day(&day)?,
+        pvu_table_version,
+        servers,
+        partitions,
+    })
 }

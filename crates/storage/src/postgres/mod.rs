@@ -5,7 +5,7 @@
 //! engine's code is the specification of every method's behaviour; the
 //! conformance suite (`tests/conformance.rs`) runs the same cases on both.
 //!
-//! Built so far (each with its conformance cases on both engines):
+//! Built (each with its conformance cases on both engines):
 //! - opening, the pool and the migrations;
 //! - users, API tokens, panel sessions, `meta` and the auth epoch
 //!   (`auth.rs`);
@@ -21,17 +21,19 @@
 //!   (`software.rs`);
 //! - licence metrics: the licence step's inputs, the PVU table and rate
 //!   overrides, snapshots, their publish and the recomputation of the day,
-//!   the values and their explanation (`license.rs`).
+//!   the values and their explanation (`license.rs`);
+//! - the lists (filtered, sorted, paged, counted from one snapshot,
+//!   streamed or read in place), decommissioning (`list.rs`);
+//! - classification and the recomputation of the days it touches
+//!   (`classification.rs`);
+//! - the audit snapshot's reads (`audit_snapshot.rs`).
 //!
-//! Not built yet: the lists (`stream_any_list`, `stream_any_list_ref`,
-//! `query_computers`, `query_installed_packages`, `query_swid_facts`),
-//! `decommission_computer`, `classify` (and with it the recomputation of
-//! the days a classification touches) and the audit snapshot. Each
-//! returns [`StoreError::Unsupported`] ("… not built on PostgreSQL yet"),
-//! never a made-up result. That is why [`crate::Store::open`] still
-//! refuses `postgres://` URLs for the server: only the tests (and tools
-//! that know what they call) open a [`PgStore`] directly. Not part of this
-//! engine yet either: bulk loading with `COPY`, replicas, leases.
+//! That is every method of [`crate::Storage`]. [`crate::Store::open`]
+//! still refuses `postgres://` URLs for the server: the server and the CLI
+//! have not been run on PostgreSQL end to end yet (their black-box tests
+//! use SQLite); only the tests (and tools that know what they call) open a
+//! [`PgStore`] directly. Not part of this engine yet: bulk loading with
+//! `COPY`, replicas, leases (issue 10, items 2 and 3).
 //!
 //! Differences from SQLite that the code bridges:
 //! - SQLite orders rows of equal keys by `rowid` (insertion order) where a
@@ -53,6 +55,7 @@
 //!   (`FOR UPDATE`); reads that must agree with each other run in one
 //!   REPEATABLE READ transaction.
 
+mod audit_snapshot;
 mod auth;
 mod classification;
 mod engine;
@@ -62,7 +65,7 @@ mod license;
 mod list;
 mod software;
 
-use crate::{Result, StoreError, UsageCalculator};
+use crate::{Result, UsageCalculator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 use std::str::FromStr;
@@ -88,11 +91,6 @@ pub struct PgStore {
     counts: Arc<std::sync::Mutex<crate::list::CountCache>>,
     /// The licence arithmetic (see `license.rs`), set once at start-up.
     calc: Arc<OnceLock<Arc<dyn UsageCalculator>>>,
-}
-
-/// The error of a method this engine does not have yet.
-pub(crate) fn not_built(what: &str) -> StoreError {
-    StoreError::Unsupported(format!("{what} is not built on PostgreSQL yet"))
 }
 
 impl PgStore {
