@@ -583,6 +583,7 @@ async fn facts_publish_supersede_and_clean_up(s: &Store) {
         .await
         .unwrap();
     assert_eq!(s.import_fact_count(one).await.unwrap(), 3);
+    s.checkpoint_passive().await.unwrap();
     assert!(s.published_scan_times("default").await.unwrap().is_empty());
     assert!(s.computer_identities().await.unwrap().is_empty());
     assert!(s.publish_import(one, OPTS).await.unwrap());
@@ -1007,6 +1008,10 @@ async fn discovery_and_licence_publish(s: &Store) {
     assert_eq!(facts[1].packages.len(), 1);
     assert_eq!(facts[0].tags[0].directory.as_deref(), Some("/opt/x"));
 
+    // A bulk discovery drops the product index and makes it again after;
+    // both are idempotent.
+    s.drop_instance_product_index().await.unwrap();
+    s.drop_instance_product_index().await.unwrap();
     s.begin_discovery(one).await.unwrap();
     s.stage_discovery(
         one,
@@ -1025,6 +1030,8 @@ async fn discovery_and_licence_publish(s: &Store) {
         s.current_instances(&[a]).await.unwrap().is_empty(),
         "invisible until the publish"
     );
+    s.ensure_instance_indexes().await.unwrap();
+    s.ensure_instance_indexes().await.unwrap();
     let day = Utc::now().date_naive();
     s.write_license_snapshot(one, &snapshot(a, day))
         .await

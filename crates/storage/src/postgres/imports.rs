@@ -734,7 +734,20 @@ impl PgStore {
         Ok(())
     }
 
+    /// Looks the index up first: `CREATE INDEX IF NOT EXISTS` would lock
+    /// the table against writes (waiting for those under way) even when
+    /// the index exists, and the clean-up calls this while an import may
+    /// be writing.
     pub async fn ensure_instance_indexes(&self) -> Result<()> {
+        let exists: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM pg_indexes
+             WHERE schemaname = current_schema() AND indexname = 'software_instances_by_product'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if exists.is_some() {
+            return Ok(());
+        }
         sqlx::query(
             "CREATE INDEX IF NOT EXISTS software_instances_by_product
              ON software_instances (product_id, computer_id)",
