@@ -1,7 +1,9 @@
 //! Persistence for openlmt: the storage interface ([`Storage`], held by the
 //! other crates as a [`Store`]) and its engines: SQLite ([`SqliteStore`],
-//! the modules below and `migrations/sqlite`); PostgreSQL's schema is in
-//! `migrations/postgres`, its engine is not built yet.
+//! the modules below and `migrations/sqlite`) and PostgreSQL ([`PgStore`],
+//! `postgres/` and `migrations/postgres`), which is partly built: see its
+//! module doc for what it has; [`Store::open`] refuses it until it has
+//! every method.
 //!
 //! Architecture invariant: this crate owns every SQL statement. Callers see
 //! typed rows and domain types, never SQL or connection details. Times are
@@ -91,6 +93,7 @@ pub use license::{
     UnresolvedCharge, UsageCalculator, UsageRow,
 };
 pub use list::{ListSource, RefListSource, RefRowSink, RowSink, StreamEnd};
+pub use postgres::PgStore;
 pub use sessions::{random_hex, SessionInfo, SESSION_IDLE, SESSION_MAX_AGE, TOUCH_EVERY_MS};
 pub use software::{
     CatalogLayerRow, ComputerFactSet, CurrentInstance, DiscoveryTarget, FactPackage, FactTag,

@@ -271,7 +271,7 @@ pub(crate) fn parse_day(s: &str) -> Result<NaiveDate> {
         .map_err(|e| StoreError::Corrupt(format!("bad day `{s}`: {e}")))
 }
 
-fn json_text(v: &serde_json::Value) -> String {
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
 }
 
@@ -828,7 +828,9 @@ impl ListSource for LicenseServerUsageList {
             "product_release_guid" => "d.product_id",
             "metric_id" => METRIC_ID_SQL.as_str(),
             "metric_code_name" => "d.metric",
-            "bundle_id" => "0",
+            // (An expression: a bare `0` in ORDER BY would name a column
+            // by its position, an error on both engines.)
+            "bundle_id" => "CAST(0 AS INTEGER)",
             "bundle_name" | "bundle_guid" => "NULL",
             "server_id" | "server.id" => "s.server_id",
             "hwm_quantity" => "d.quantity",
@@ -870,7 +872,7 @@ impl ListSource for LicenseServerUsageList {
     }
 }
 
-fn metric_rank(m: &str) -> usize {
+pub(crate) fn metric_rank(m: &str) -> usize {
     REPORTED_METRICS
         .iter()
         .position(|x| x.code == m)

@@ -517,14 +517,14 @@ pub struct CountCache {
 impl CountCache {
     const MAX_ENTRIES: usize = 1024;
 
-    fn get(&self, key: &str, generation: &str) -> Option<i64> {
+    pub(crate) fn get(&self, key: &str, generation: &str) -> Option<i64> {
         self.totals
             .get(key)
             .filter(|(g, _)| g == generation)
             .map(|&(_, t)| t)
     }
 
-    fn put(&mut self, key: String, generation: String, total: i64) {
+    pub(crate) fn put(&mut self, key: String, generation: String, total: i64) {
         if self.totals.len() >= Self::MAX_ENTRIES {
             self.totals.clear();
         }

@@ -31,11 +31,11 @@ pub fn random_hex(n: usize) -> String {
     hex::encode(raw)
 }
 
-fn id_hash(id: &str) -> Vec<u8> {
+pub(crate) fn id_hash(id: &str) -> Vec<u8> {
     Sha256::digest(id.as_bytes()).to_vec()
 }
 
-fn is_session_id(id: &str) -> bool {
+pub(crate) fn is_session_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -42,8 +42,8 @@ use std::sync::Arc;
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Every operation of the store, one implementation per database engine
-/// (today [`crate::SqliteStore`]; PostgreSQL comes next, see
-/// `migrations/postgres`). Each method's contract is the one documented on
+/// ([`crate::SqliteStore`], and [`crate::PgStore`], which does not have
+/// every method yet: see its module doc). Each method's contract is the one documented on
 /// the SQLite implementation's method of the same name; the conformance
 /// suite (`tests/conformance.rs`) holds every engine to it.
 #[async_trait::async_trait]
@@ -711,7 +711,8 @@ impl Store {
     }
 
     /// Opens the database a [`DatabaseUrl`] names. PostgreSQL is refused
-    /// until its engine is built (its schema is in `migrations/postgres`).
+    /// until its engine ([`crate::PgStore`]) has every method of the
+    /// interface.
     pub async fn open(url: &DatabaseUrl) -> Result<Store> {
         match url {
             DatabaseUrl::Sqlite(path) => Store::open_sqlite(path).await,

@@ -44,11 +44,11 @@ pub struct TokenInfo {
 }
 
 /// Length in hex characters of a token's public id prefix.
-const TOKEN_ID_HEX: usize = 16;
+pub(crate) const TOKEN_ID_HEX: usize = 16;
 /// How many tokens a user keeps; issuing more revokes the oldest.
 pub const TOKENS_PER_USER: i64 = 100;
 
-fn hash_password(password: &str) -> Result<String> {
+pub(crate) fn hash_password(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -56,7 +56,7 @@ fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| StoreError::Hash(e.to_string()))
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
+pub(crate) fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -68,12 +68,14 @@ fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A hash of a password nobody has, so that a wrong user name costs as much
 /// time as a wrong password.
-fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password("openlmt-decoy-password").unwrap_or_default())
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Hash(e.to_string()))
@@ -95,7 +97,7 @@ pub fn validate_user_name(name: &str) -> Result<()> {
     }
 }
 
-fn validate_password(password: &str) -> Result<()> {
+pub(crate) fn validate_password(password: &str) -> Result<()> {
     if password.chars().count() < 8 || password.len() > 1024 {
         return Err(StoreError::Invalid(
             "a password must have at least 8 characters (and at most 1024 bytes)".into(),
