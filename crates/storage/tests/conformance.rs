@@ -31,6 +31,7 @@ use openlmt_storage::{
     VmGuestRow, VmScanRow, INTERRUPTED, VM_OBSERVATION_RETENTION_DAYS,
 };
 use openlmt_storage::{ClassifyRequest, ComputerRef, InstanceRef, RowOutcome};
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -106,6 +107,7 @@ conformance!(
     one_import_among_concurrent_registrations,
     steps_and_recorded_package_states,
     facts_publish_supersede_and_clean_up,
+    kept_facts_stay_and_are_never_superseded,
     vm_observations_publish_with_their_import,
     discovery_and_licence_publish,
     pvu_table_and_overrides,
@@ -676,6 +678,80 @@ async fn facts_publish_supersede_and_clean_up(s: &Store) {
         .unwrap();
     assert_eq!(s.discard_import_facts(four).await.unwrap(), 2);
     assert_eq!(s.import_fact_count(two).await.unwrap(), 4);
+}
+
+/// The daily re-import: a computer whose new package has the digest of its
+/// published facts keeps those rows (nothing written, nothing superseded,
+/// the new scan time published); a kept computer whose published digest
+/// changed meanwhile fails the publish, which then changes nothing.
+async fn kept_facts_stay_and_are_never_superseded(s: &Store) {
+    let digested = |id: i64, names: &[&str], digest: &str, kept: bool| {
+        let mut w = facts_for(id, if kept { &[] } else { names });
+        w.computer.facts_digest = Some(digest.into());
+        w.computer.facts_kept = kept;
+        if kept {
+            w.swid_tags.clear();
+        }
+        w
+    };
+    let one = start(s).await;
+    let a = s.computer_ids(&[key("a")]).await.unwrap()[&key("a")];
+    s.write_scan_packages(one, &[digested(a, &["bash", "zsh"], "d1", false)])
+        .await
+        .unwrap();
+    assert!(s.publish_import(one, OPTS).await.unwrap());
+    assert_eq!(
+        s.published_facts_digests(&[a, a + 100]).await.unwrap(),
+        HashMap::from([(a, "d1".to_string())])
+    );
+
+    // Import 2: a's facts kept (a later scan), b new.
+    let two = start(s).await;
+    let ids = s.computer_ids(&[key("a"), key("b")]).await.unwrap();
+    let b = ids[&key("b")];
+    let mut kept = digested(a, &[], "d1", true);
+    kept.computer.scan_time_ms += 86_400_000;
+    s.write_scan_packages(two, &[kept, digested(b, &["vim"], "d2", false)])
+        .await
+        .unwrap();
+    assert_eq!(s.import_fact_count(two).await.unwrap(), 2, "b's only");
+    assert!(s.publish_import(two, OPTS).await.unwrap());
+    assert_eq!(
+        s.published_scan_times("default").await.unwrap()["a"],
+        1_795_867_200_000 + 86_400_000,
+        "the new scan time"
+    );
+    assert_eq!(s.import_fact_count(one).await.unwrap(), 3, "a's facts stay");
+    assert_eq!(
+        s.leftover_counts().await.unwrap(),
+        LeftoverCounts::default(),
+        "nothing superseded"
+    );
+    assert_eq!(s.delete_superseded_facts(two).await.unwrap(), 0);
+    assert_eq!(s.clean_leftovers().await.unwrap(), Leftovers::default());
+    assert_eq!(s.import_fact_count(one).await.unwrap(), 3);
+    let targets = s.discovery_targets(two, true).await.unwrap();
+    assert!(
+        targets
+            .iter()
+            .any(|t| t.computer_id == a && t.facts_import_id == one),
+        "discovery reads a's kept facts: {targets:?}"
+    );
+
+    // Import 3 says a's facts are kept, with another digest than the
+    // published one: its publish fails and changes nothing.
+    let three = start(s).await;
+    s.write_scan_packages(three, &[digested(a, &[], "d-other", true)])
+        .await
+        .unwrap();
+    let err = s.publish_import(three, OPTS).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("published facts of 1 computers changed"),
+        "{err}"
+    );
+    assert_eq!(s.published_facts_digests(&[a]).await.unwrap()[&a], "d1");
+    assert_eq!(s.import_fact_count(one).await.unwrap(), 3);
 }
 
 /// A host's VM-manager observation (the corpus's KVM domains on an HP

@@ -256,6 +256,9 @@ impl Storage for PgStore {
     async fn discard_import_facts(&self, import_id: i64) -> Result<u64> {
         PgStore::discard_import_facts(self, import_id).await
     }
+    async fn published_facts_digests(&self, computer_ids: &[i64]) -> Result<HashMap<i64, String>> {
+        PgStore::published_facts_digests(self, computer_ids).await
+    }
     async fn delete_superseded_facts(&self, import_id: i64) -> Result<u64> {
         PgStore::delete_superseded_facts(self, import_id).await
     }

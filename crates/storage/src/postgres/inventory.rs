@@ -160,7 +160,8 @@ impl PgStore {
         let t1 = Instant::now();
         let packages: Vec<(i64, &crate::InstalledPackageRow)> = batch
             .iter()
-            .filter(|w| !w.vm_only)
+            // (A computer whose facts are kept has none to write.)
+            .filter(|w| !w.vm_only && !w.computer.facts_kept)
             .flat_map(|w| {
                 w.installed_packages
                     .iter()
@@ -208,7 +209,7 @@ impl PgStore {
         let t2 = Instant::now();
         let tags: Vec<(i64, &crate::SwidFactRow)> = batch
             .iter()
-            .filter(|w| !w.vm_only)
+            .filter(|w| !w.vm_only && !w.computer.facts_kept)
             .flat_map(|w| w.swid_tags.iter().map(|t| (w.computer.computer_id, t)))
             .collect();
         for chunk in tags.chunks(ROWS_PER_STATEMENT) {
@@ -316,6 +317,26 @@ impl PgStore {
         Ok(deleted)
     }
 
+    /// The digest of each computer's published facts, for those of
+    /// `computer_ids` that have one (see `StagedComputer::facts_kept`).
+    pub async fn published_facts_digests(
+        &self,
+        computer_ids: &[i64],
+    ) -> Result<HashMap<i64, String>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, facts_digest FROM computers
+             WHERE id = ANY($1) AND published = 1 AND facts_import_id IS NOT NULL
+               AND facts_digest IS NOT NULL",
+        )
+        .bind(computer_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Deletes the facts an import superseded, never those a computer shows
+    /// (a publish that kept a computer's facts records nothing for it, and
+    /// this holds whatever a record says).
     pub async fn delete_superseded_facts(&self, import_id: i64) -> Result<u64> {
         let pairs: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT computer_id, old_import_id FROM superseded_facts WHERE import_id = $1",
@@ -331,7 +352,9 @@ impl PgStore {
             for table in ["installed_packages", "swid_facts"] {
                 deleted += sqlx::query(&format!(
                     "DELETE FROM {table} f USING UNNEST($1::BIGINT[], $2::BIGINT[]) AS p (c, o)
-                     WHERE f.computer_id = p.c AND f.import_id = p.o"
+                     WHERE f.computer_id = p.c AND f.import_id = p.o
+                       AND NOT EXISTS (SELECT 1 FROM computers k
+                                       WHERE k.id = p.c AND k.facts_import_id = p.o)"
                 ))
                 .bind(&computers)
                 .bind(&olds)
@@ -493,11 +516,12 @@ async fn stage_computers(
            raw_processor_model, raw_sockets, raw_cores, raw_threads, raw_is_virtual,
            raw_hypervisor, raw_system_uuid, raw_system_manufacturer, raw_system_product,
            raw_system_serial, raw_bios_vendor, raw_bios_version, raw_chassis_asset_tag,
-           raw_socket_slots)
+           raw_socket_slots, facts_digest, facts_kept)
          SELECT $1, * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
            $7::TEXT[], $8::BIGINT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::BIGINT[],
            $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::TEXT[], $17::TEXT[], $18::TEXT[],
-           $19::TEXT[], $20::TEXT[], $21::TEXT[], $22::TEXT[], $23::TEXT[], $24::BIGINT[])
+           $19::TEXT[], $20::TEXT[], $21::TEXT[], $22::TEXT[], $23::TEXT[], $24::BIGINT[],
+           $25::TEXT[], $26::BIGINT[])
          ON CONFLICT (import_id, computer_id) DO UPDATE SET
            name = excluded.name, dns_name = excluded.dns_name,
            ip_addresses = excluded.ip_addresses, os = excluded.os,
@@ -514,7 +538,8 @@ async fn stage_computers(
            raw_bios_vendor = excluded.raw_bios_vendor,
            raw_bios_version = excluded.raw_bios_version,
            raw_chassis_asset_tag = excluded.raw_chassis_asset_tag,
-           raw_socket_slots = excluded.raw_socket_slots",
+           raw_socket_slots = excluded.raw_socket_slots,
+           facts_digest = excluded.facts_digest, facts_kept = excluded.facts_kept",
     )
     .bind(import_id)
     .bind(order)
@@ -540,6 +565,8 @@ async fn stage_computers(
     .bind(text(&|c| c.identity.bios_version.as_deref()))
     .bind(text(&|c| c.identity.chassis_asset_tag.as_deref()))
     .bind(int(&|c| c.identity.socket_slots))
+    .bind(text(&|c| c.facts_digest.as_deref()))
+    .bind(int(&|c| Some(i64::from(c.facts_kept))))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -552,18 +579,39 @@ pub(crate) async fn publish_inventory(
     import_id: i64,
     opts: &PublishOptions,
 ) -> Result<()> {
+    // A computer whose facts the import kept (the same digest as its
+    // published ones) goes on showing them: they must still be there, with
+    // that digest (see the SQLite engine's `publish_inventory`).
+    let moved: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stage_computers s JOIN computers c ON c.id = s.computer_id
+         WHERE s.import_id = $1 AND s.facts_kept = 1
+           AND (c.published = 0 OR c.facts_import_id IS NULL
+                OR c.facts_digest IS DISTINCT FROM s.facts_digest)",
+    )
+    .bind(import_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if moved > 0 {
+        return Err(crate::StoreError::Internal(format!(
+            "the published facts of {moved} computers changed during the import \
+             (their packages' facts were kept as unchanged)"
+        )));
+    }
     sqlx::query(
         "INSERT INTO superseded_facts (import_id, computer_id, old_import_id)
          SELECT $1, c.id, c.facts_import_id FROM computers c
          JOIN stage_computers s ON s.computer_id = c.id AND s.import_id = $1
          WHERE c.facts_import_id IS NOT NULL AND c.facts_import_id != $1
+           AND s.facts_kept = 0
          ON CONFLICT (import_id, computer_id) DO UPDATE SET old_import_id = excluded.old_import_id",
     )
     .bind(import_id)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "UPDATE computers SET published = 1, facts_import_id = $1, name = s.name,
+        "UPDATE computers SET published = 1,
+           facts_import_id = CASE WHEN s.facts_kept = 1 THEN computers.facts_import_id ELSE $1 END,
+           facts_digest = s.facts_digest, name = s.name,
            dns_name = s.dns_name, ip_addresses = s.ip_addresses, os = s.os,
            agent_version = s.agent_version, scan_time = s.scan_time,
            first_seen = COALESCE(computers.first_seen, s.scan_time),

@@ -83,7 +83,8 @@ impl PgStore {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, facts FROM (
                SELECT c.id AS id,
-                 CASE WHEN s.computer_id IS NOT NULL THEN $1 ELSE c.facts_import_id END AS facts,
+                 CASE WHEN s.computer_id IS NOT NULL AND s.facts_kept = 0 THEN $1
+                      ELSE c.facts_import_id END AS facts,
                  c.discovered_facts_import_id AS discovered
                FROM computers c
                LEFT JOIN stage_computers s ON s.computer_id = c.id AND s.import_id = $1
