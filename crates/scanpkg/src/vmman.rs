@@ -463,7 +463,11 @@ pub fn vmman_scan_xml(scan: &VmManagerScan) -> String {
     el(&mut x, "  ", "report_type", Some("full"));
     // Milliseconds, as IBM's script writes them, unless the time has a finer
     // fraction, which is then written whole (it must read back the same).
-    let precision = if scan.observed_at.timestamp_subsec_nanos() % 1_000_000 == 0 {
+    let precision = if scan
+        .observed_at
+        .timestamp_subsec_nanos()
+        .is_multiple_of(1_000_000)
+    {
         SecondsFormat::Millis
     } else {
         SecondsFormat::AutoSi
