@@ -278,9 +278,11 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
     );
 }
 
-/// The nice value of each thread of a process, by thread name.
-#[cfg(target_os = "linux")]
-fn thread_nices(pid: u32) -> Vec<(String, i64)> {
+/// One field of `/proc/PID/task/TID/stat` for every thread of `pid`, with
+/// the thread's name; `n` counts the fields after the `(comm)` one from 0
+/// (16: the nice value, field 19; 38: the scheduling policy, field 41, 0
+/// `SCHED_OTHER`, 5 `SCHED_IDLE`).
+fn thread_field(pid: u32, n: usize) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
@@ -289,47 +291,30 @@ fn thread_nices(pid: u32) -> Vec<(String, i64)> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        // pid (comm) state ...: the nice value is field 19, the 17th after comm.
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
         let name = stat[open + 1..close].to_string();
-        let nice = stat[close + 2..]
+        let value = stat[close + 2..]
             .split(' ')
-            .nth(16)
-            .and_then(|n| n.parse().ok())
+            .nth(n)
+            .and_then(|v| v.parse().ok())
             .unwrap();
-        out.push((name, nice));
+        out.push((name, value));
     }
     out
 }
 
-/// The scheduling policy of each thread of `pid` named `name` (field 41 of
-/// `/proc/PID/task/TID/stat`: 0 `SCHED_OTHER`, 5 `SCHED_IDLE`).
+fn thread_nices(pid: u32) -> Vec<(String, i64)> {
+    thread_field(pid, 16)
+}
+
 fn thread_policies(pid: u32, name: &str) -> Vec<i64> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-    {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if &stat[open + 1..close] != name {
-            continue;
-        }
-        out.push(
-            stat[close + 2..]
-                .split(' ')
-                .nth(38)
-                .and_then(|n| n.parse().ok())
-                .unwrap(),
-        );
-    }
-    out
+    thread_field(pid, 38)
+        .into_iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, p)| p)
+        .collect()
 }
 
 /// What "imports yield the CPU" really does: the runner thread runs at
