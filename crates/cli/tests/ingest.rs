@@ -278,11 +278,10 @@ fn kill_9_before_the_publish_leaves_the_previous_data_intact() {
     );
 }
 
-/// One field of `/proc/PID/task/TID/stat` for every thread of `pid`, with
-/// the thread's name; `n` counts the fields after the `(comm)` one from 0
-/// (16: the nice value, field 19; 38: the scheduling policy, field 41, 0
-/// `SCHED_OTHER`, 5 `SCHED_IDLE`).
-fn thread_field(pid: u32, n: usize) -> Vec<(String, i64)> {
+/// Every thread of `pid`: its name, nice value and scheduling policy, from
+/// `/proc/PID/task/TID/stat` (fields 19 and 41: counted after the `(comm)`
+/// field from 0, 16 and 38; policy 0 is `SCHED_OTHER`, 5 `SCHED_IDLE`).
+fn threads(pid: u32) -> Vec<(String, i64, i64)> {
     let mut out = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
@@ -294,75 +293,53 @@ fn thread_field(pid: u32, n: usize) -> Vec<(String, i64)> {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        let name = stat[open + 1..close].to_string();
-        let value = stat[close + 2..]
-            .split(' ')
-            .nth(n)
-            .and_then(|v| v.parse().ok())
-            .unwrap();
-        out.push((name, value));
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let field = |n: usize| fields[n].parse::<i64>().unwrap();
+        out.push((stat[open + 1..close].to_string(), field(16), field(38)));
     }
     out
 }
 
-fn thread_nices(pid: u32) -> Vec<(String, i64)> {
-    thread_field(pid, 16)
-}
-
-fn thread_policies(pid: u32, name: &str) -> Vec<i64> {
-    thread_field(pid, 38)
+/// The (nice, policy) of the threads of `pid` whose name starts with `name`.
+fn priorities(pid: u32, name: &str) -> Vec<(i64, i64)> {
+    threads(pid)
         .into_iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, p)| p)
+        .filter(|t| t.0.starts_with(name))
+        .map(|t| (t.1, t.2))
         .collect()
 }
 
 /// What "imports yield the CPU" really does: the runner thread runs at
-/// nice 15 and under `SCHED_IDLE` from the start; SQLite's worker threads (one per pooled
-/// connection, shared with the HTTP handlers) are lowered to 19 by the
-/// first write batch and stay there (nothing raises them again, and an
-/// unprivileged process could not), and those the runner opens later
-/// inherit its 15; the HTTP workers stay at 0.
+/// nice 15 under `SCHED_IDLE` from the start, and opens the import's own
+/// SQLite connections, whose worker threads (sqlx starts one per
+/// connection) inherit both; the API's connections and the HTTP workers
+/// stay at nice 0 in the normal policy, before and after an import.
 #[cfg(target_os = "linux")]
 #[test]
-fn import_threads_run_niced_and_sqlite_workers_stay_niced_after_an_import() {
+fn import_threads_and_the_imports_sqlite_threads_run_idle_and_the_apis_do_not() {
     let s = TestServer::start();
-    let nices = thread_nices(s.pid());
-    let runner: Vec<i64> = nices
-        .iter()
-        .filter(|(n, _)| n == "openlmt-import")
-        .map(|t| t.1)
-        .collect();
-    assert_eq!(runner, [15], "{nices:?}");
-    // ... and under SCHED_IDLE, which any HTTP worker's wakeup preempts at
-    // once (see crates/ingest/src/priority.rs); the HTTP workers stay in
-    // the normal policy.
-    assert_eq!(thread_policies(s.pid(), "openlmt-import"), [5]);
-    let http = thread_policies(s.pid(), "tokio-rt-worker");
-    assert!(!http.is_empty() && http.iter().all(|&p| p == 0), "{http:?}");
+    const IDLE: (i64, i64) = (15, 5);
+    const NORMAL: (i64, i64) = (0, 0);
+    assert_eq!(priorities(s.pid(), "openlmt-import"), [IDLE]);
+    let http = priorities(s.pid(), "tokio-rt-worker");
+    assert!(
+        !http.is_empty() && http.iter().all(|&p| p == NORMAL),
+        "{http:?}"
+    );
     write_scan_package(&s.datasource(), "202611281200", "host-a");
     assert_eq!(s.import_and_wait()["status"], "successful");
-    let nices = thread_nices(s.pid());
-    let workers: Vec<i64> = nices
-        .iter()
-        .filter(|(n, _)| n.starts_with("sqlx-sqlite-wor"))
-        .map(|t| t.1)
-        .collect();
-    // Workers that existed at the first batch: 19, for good; a connection
-    // opened afterwards gets its creator's value (15 from the runner, 0
-    // from an HTTP worker) until the next import's first batch.
-    assert!(workers.contains(&19), "{nices:?}");
+    // An API query after the import, on the API's pool.
+    assert_eq!(s.json("/api/sam/raw_package_facts?limit=1")["total"], 759);
+    let all = threads(s.pid());
+    let sqlite = priorities(s.pid(), "sqlx-sqlite-wor");
+    // The import's pool: 8 connections, every one opened by the runner.
+    assert_eq!(sqlite.iter().filter(|&&p| p == IDLE).count(), 8, "{all:?}");
+    // The API's: at least the one it keeps open, none lowered.
+    let api = sqlite.iter().filter(|&&p| p != IDLE).collect::<Vec<_>>();
     assert!(
-        workers.iter().all(|&n| [0, 15, 19].contains(&n)),
-        "{nices:?}"
+        !api.is_empty() && api.iter().all(|&&p| p == NORMAL),
+        "{all:?}"
     );
-    let http: Vec<i64> = nices
-        .iter()
-        .filter(|(n, _)| n.starts_with("tokio-rt-worker"))
-        .map(|t| t.1)
-        .collect();
-    assert!(
-        !http.is_empty() && http.iter().all(|&n| n == 0),
-        "{nices:?}"
-    );
+    let http = priorities(s.pid(), "tokio-rt-worker");
+    assert!(http.iter().all(|&p| p == NORMAL), "{all:?}");
 }

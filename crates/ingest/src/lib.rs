@@ -103,6 +103,9 @@ struct Current {
 
 pub(crate) struct EngineInner {
     pub store: Store,
+    /// The store the import runner works through (see
+    /// [`Engine::import_store`]), set by the runner's thread as it starts.
+    pub import_store: std::sync::OnceLock<Store>,
     pub config: EngineConfig,
     pub state: SharedState,
     start_lock: tokio::sync::Mutex<()>,
@@ -178,6 +181,7 @@ impl Engine {
         let (runner_tx, runner_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(EngineInner {
             store,
+            import_store: std::sync::OnceLock::new(),
             config,
             state,
             start_lock: tokio::sync::Mutex::new(()),
@@ -224,6 +228,15 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The store of import work: on SQLite a pool of its own whose
+    /// connection threads were started by the runner's thread and so run at
+    /// the import's low CPU priority (see `crate::priority`), while the
+    /// API's queries keep the normal priority on [`Engine::store`]'s pool.
+    /// The main store until the runner has opened it.
+    pub fn import_store(&self) -> &Store {
+        self.inner.import_store.get().unwrap_or(&self.inner.store)
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -10,11 +10,14 @@
 //! weight, while any fair-class wakeup preempts a `SCHED_IDLE` thread
 //! immediately (and `SCHED_IDLE`'s weight, 3, is below nice 19's 15). The
 //! threads keep their nice values too (19, the runner 15), which apply
-//! where `SCHED_IDLE` is refused. SQLite's worker threads (shared with the
-//! HTTP handlers' queries) stay in the normal policy, lowered to nice 19 by
-//! an import's first write batch ([`lower_database_threads`]): a
-//! `SCHED_IDLE` query thread could starve an API request under load. Threads the runner starts (a connection it opens) inherit its
-//! policy. Linux priorities are per thread; elsewhere these functions do
+//! where `SCHED_IDLE` is refused. Threads the runner starts inherit its
+//! policy: on SQLite the import works through a pool of its own whose
+//! connections the runner's thread opens (`Engine::import_store`), so that
+//! sqlx's per-connection worker threads doing the import's SQLite work run
+//! under `SCHED_IDLE` too, while the API's queries keep their own pool's
+//! threads at the normal priority. (Before, the two shared one pool, and
+//! its threads could only be lowered to nice 19 during an import, which
+//! also slowed the API's queries and still took CPU from the HTTP workers.) Linux priorities are per thread; elsewhere these functions do
 //! nothing. A failure only means the thread keeps its normal priority.
 
 /// The nice value of import work.
@@ -54,24 +57,4 @@ pub(crate) fn lower_this_thread() {
 pub(crate) fn lower_runner_thread() {
     #[cfg(target_os = "linux")]
     set_this_thread(RUNNER_NICE);
-}
-
-/// Lowers the priority of SQLite's worker threads (sqlx runs each
-/// connection on a thread named `sqlx-sqlite-worker-N`). The status
-/// endpoint never waits for them.
-pub(crate) fn lower_database_threads() {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-            return;
-        };
-        for task in tasks.flatten() {
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            if comm.starts_with("sqlx-sqlite-wor") {
-                if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
-                    set_nice(tid, IMPORT_NICE);
-                }
-            }
-        }
-    }
 }

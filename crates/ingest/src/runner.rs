@@ -17,6 +17,17 @@ const SHUTDOWN_REASON: &str = "cancelled: the server is shutting down";
 
 pub(crate) async fn run_loop(engine: Engine, mut rx: mpsc::UnboundedReceiver<i64>) {
     let shutdown = engine.inner().shutdown.clone();
+    // Opened here, on the runner's thread, so that the connections' threads
+    // inherit its priority (see `Engine::import_store`).
+    match engine.store().for_import().await {
+        Ok(store) => {
+            let _ = engine.inner().import_store.set(store);
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot open the import's own connections; imports share the API's, at the API's priority"
+        ),
+    }
     loop {
         tokio::select! {
             biased;
@@ -56,7 +67,7 @@ pub(crate) async fn finish_pending_as_cancelled(
 
 async fn run_import(engine: &Engine, id: i64) {
     let inner = engine.inner();
-    let store = &inner.store;
+    let store = engine.import_store();
     let row = match store.import(id).await {
         Ok(Some(row)) if row.status == ImportStatus::Pending => row,
         Ok(_) => return, // cancelled before it started
@@ -126,6 +137,9 @@ pub(crate) async fn conclude(
     started: Option<Instant>,
 ) -> Result<(), EngineError> {
     let inner = engine.inner();
+    // The end of an import is recorded (and its leftovers deleted) at the
+    // API's priority, through its pool: a cancel waits for it, and an
+    // import's end must not wait for idle CPU (see `Engine::import_store`).
     let store = &inner.store;
     let status = outcome.status();
     let mut ended = Ok(());

@@ -166,6 +166,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file, for [`SqliteStore::import_twin`] (`None` in a
+    /// twin, and for a store made from a pool).
+    path: Option<std::path::PathBuf>,
     /// Totals of list queries, by query, for the list generation they were
     /// counted at (see `list.rs`).
     counts: std::sync::Arc<std::sync::Mutex<list::CountCache>>,
@@ -173,33 +176,78 @@ pub struct SqliteStore {
     calc: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn UsageCalculator>>>,
 }
 
+/// Connections of the import's own pool ([`SqliteStore::import_twin`]).
+const IMPORT_CONNECTIONS: u32 = 8;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqliteStore {
     /// Opens (creating if needed) the SQLite database at `path` and brings
     /// its schema up to date.
     pub async fn open_sqlite(path: &Path) -> Result<SqliteStore> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
             .after_release(|conn, _| {
                 Box::pin(async move { released_connection_is_clean(conn).await })
             })
-            .connect_with(opts)
+            .connect_with(Self::connect_options(path))
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(SqliteStore {
             pool,
+            path: Some(path.to_path_buf()),
             counts: Default::default(),
             calc: Default::default(),
         })
+    }
+
+    fn connect_options(path: &Path) -> SqliteConnectOptions {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+    }
+
+    /// The same database through a pool of its own, for the import runner
+    /// (see `Storage::import_engine`), with every connection opened before
+    /// this returns. sqlx runs each SQLite connection on a thread it starts
+    /// when the connection opens, and a thread inherits the scheduling
+    /// policy of the thread that starts it: called from the import's
+    /// `SCHED_IDLE` thread, the import's SQLite work runs at the import's
+    /// priority, while the API's connections (the first pool) keep the
+    /// normal one. The connections are never closed for idleness or age
+    /// (a replacement could be opened from another thread); the pool's
+    /// upkeep runs on the caller's runtime. The list totals and the licence
+    /// arithmetic are shared with the first pool's store.
+    pub async fn import_twin(&self) -> Result<Option<SqliteStore>> {
+        let Some(path) = self.path.as_ref() else {
+            return Ok(None);
+        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(IMPORT_CONNECTIONS)
+            .min_connections(IMPORT_CONNECTIONS)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_release(|conn, _| {
+                Box::pin(async move { released_connection_is_clean(conn).await })
+            })
+            .connect_with(Self::connect_options(path))
+            .await?;
+        let mut open = Vec::new();
+        for _ in 0..IMPORT_CONNECTIONS {
+            open.push(pool.acquire().await?);
+        }
+        drop(open);
+        Ok(Some(SqliteStore {
+            pool,
+            path: None,
+            counts: self.counts.clone(),
+            calc: self.calc.clone(),
+        }))
     }
 
     /// A cheap liveness check.

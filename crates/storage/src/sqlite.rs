@@ -31,6 +31,13 @@ impl Storage for SqliteStore {
         SqliteStore::ping(self).await
     }
 
+    async fn import_engine(&self) -> Result<Option<Arc<dyn Storage>>> {
+        Ok(self
+            .import_twin()
+            .await?
+            .map(|twin| Arc::new(twin) as Arc<dyn Storage>))
+    }
+
     fn publish_import_then<'a>(
         &'a self,
         id: i64,

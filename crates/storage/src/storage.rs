@@ -52,6 +52,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn engine(&self) -> &'static str;
     /// A cheap liveness check.
     async fn ping(&self) -> Result<()>;
+    /// The engine the import runner works through, opened from the
+    /// runner's thread, or `None` to share this one. SQLite answers a second
+    /// pool whose connection threads inherit the runner's low CPU priority
+    /// (see `SqliteStore::import_twin`); PostgreSQL's connections have no
+    /// threads of their own here.
+    async fn import_engine(&self) -> Result<Option<Arc<dyn Storage>>> {
+        Ok(None)
+    }
 
     // ---- users ----
     async fn user_count(&self) -> Result<i64>;
@@ -718,6 +726,15 @@ impl Store {
             DatabaseUrl::Sqlite(path) => Store::open_sqlite(path).await,
             DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(POSTGRES_NOT_BUILT.into())),
         }
+    }
+
+    /// The store for the import runner (see [`Storage::import_engine`]):
+    /// called from the runner's thread.
+    pub async fn for_import(&self) -> Result<Store> {
+        Ok(match self.0.import_engine().await? {
+            Some(engine) => Store(engine),
+            None => self.clone(),
+        })
     }
 
     /// Counts the matches of `q` and reads its page, from one snapshot.

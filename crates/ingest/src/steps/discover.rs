@@ -154,7 +154,7 @@ pub(crate) fn inventory_catalog(e: &Effective) -> InventoryCatalog {
 }
 
 async fn discover(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
-    let store = run.engine.store();
+    let store = run.engine.import_store();
     let failed = |what: &str, e: openlmt_storage::StoreError| {
         StepError::Failed(format!("software discovery: cannot {what}: {e}"))
     };

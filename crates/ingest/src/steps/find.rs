@@ -160,7 +160,7 @@ pub(crate) fn choose(
 /// ones, and chooses what to read: per endpoint the newest package, never
 /// one older than what is already imported for that endpoint.
 async fn find_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
-    let store = run.engine.store();
+    let store = run.engine.import_store();
     let mut c = StepCounters::default();
     let mut files = Vec::new();
     for ds in &run.engine.config().data_sources {

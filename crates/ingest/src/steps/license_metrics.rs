@@ -154,7 +154,7 @@ pub(crate) fn snapshot_of(
 }
 
 async fn license_metrics(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
-    let store = run.engine.store();
+    let store = run.engine.import_store();
     let config = run.engine.config();
     let started = Instant::now();
     let taken_at = Utc::now();

@@ -163,7 +163,7 @@ impl<'a> Run<'a> {
     /// a step's bulk writes (which commit without checkpointing: see
     /// `Store::write_scan_packages`), until the value returned is dropped.
     fn checkpointer(&self) -> AbortOnDrop {
-        let store = self.engine.store().clone();
+        let store = self.engine.import_store().clone();
         AbortOnDrop(self.engine.main_runtime().spawn(async move {
             loop {
                 tokio::time::sleep(CHECKPOINT_INTERVAL).await;
@@ -194,7 +194,7 @@ impl<'a> Run<'a> {
         self.hook(before_point(step.id())).await?;
         let name = step.label();
         self.engine
-            .store()
+            .import_store()
             .start_step(self.id, pos as i64, name)
             .await
             .map_err(|e| StepError::Failed(format!("cannot record the step `{name}`: {e}")))?;
@@ -211,7 +211,7 @@ impl<'a> Run<'a> {
     }
 
     async fn end(&self, pos: usize, step: &dyn Step, c: StepCounters) -> Result<(), StepError> {
-        let store = self.engine.store();
+        let store = self.engine.import_store();
         let name = step.label();
         let saved = match self.hooks().at(after_point(step.id()), None).await {
             Ok(()) => store

@@ -47,7 +47,7 @@ async fn publish(run: &Run<'_>) -> Result<StepCounters, StepError> {
     };
     let published = run
         .engine
-        .store()
+        .import_store()
         .publish_import_then(run.id, opts, before_commit)
         .await
         .map_err(|e| StepError::Failed(format!("publishing failed: {e}")))?;

@@ -142,7 +142,7 @@ impl Drop for CloseOnDrop {
 /// writes their facts in batches under this import's id. A package that
 /// cannot be read is rejected alone; the import goes on.
 async fn read_scan_packages(run: &Run<'_>, pos: usize) -> Result<StepCounters, StepError> {
-    let store = run.engine.store();
+    let store = run.engine.import_store();
     let chosen = std::mem::take(&mut *crate::lock(&run.chosen));
     let total = chosen.len() as u64;
     let mut c = StepCounters::default();
@@ -476,10 +476,7 @@ async fn write_batch(
         return Ok(());
     }
     run.hook("writer").await?;
-    let store = run.engine.store();
-    // The database's worker threads write for the import now: they must
-    // not compete with the HTTP workers either.
-    crate::priority::lower_database_threads();
+    let store = run.engine.import_store();
     stats.times += store
         .write_scan_packages(run.id, batch)
         .await
