@@ -107,6 +107,7 @@ conformance!(
     one_import_among_concurrent_registrations,
     steps_and_recorded_package_states,
     facts_publish_supersede_and_clean_up,
+    fact_values_round_trip_byte_for_byte,
     kept_facts_stay_and_are_never_superseded,
     vm_observations_publish_with_their_import,
     discovery_and_licence_publish,
@@ -678,6 +679,122 @@ async fn facts_publish_supersede_and_clean_up(s: &Store) {
         .unwrap();
     assert_eq!(s.discard_import_facts(four).await.unwrap(), 2);
     assert_eq!(s.import_fact_count(two).await.unwrap(), 4);
+}
+
+/// Fact values come back byte for byte whatever they hold: the characters
+/// PostgreSQL's `COPY` text format escapes (backslash, tab, newline,
+/// carriage return), the two characters of its NULL marker, non-ASCII
+/// text, empty strings, and NULLs beside values.
+async fn fact_values_round_trip_byte_for_byte(s: &Store) {
+    let one = start(s).await;
+    let a = s.computer_ids(&[key("a")]).await.unwrap()[&key("a")];
+    let odd = [
+        "tab\there",
+        "line\nbreak",
+        "cr\rhere",
+        "back\\slash",
+        "\\N",
+        "N\\",
+        "\\\t\\n",
+        "ünïcødé ✓",
+        "",
+    ];
+    let mut w = facts_for(a, &[]);
+    w.installed_packages = odd
+        .iter()
+        .enumerate()
+        .map(|(i, v)| InstalledPackageRow {
+            name: format!("{v}-{i}"),
+            version: v.to_string(),
+            architecture: (i % 2 == 0).then(|| v.to_string()),
+            vendor: (i % 2 == 1).then(|| v.to_string()),
+            source: if i % 3 == 0 { "rpm" } else { "dpkg" },
+        })
+        .collect();
+    w.swid_tags = odd
+        .iter()
+        .enumerate()
+        .map(|(i, v)| SwidFactRow {
+            tag_id: format!("{v}-{i}"),
+            name: v.to_string(),
+            version: Some(v.to_string()),
+            regid: (i % 2 == 0).then(|| v.to_string()),
+            vendor: None,
+            schema: "2015",
+            persistent_id: (i % 2 == 1).then(|| v.to_string()),
+            directory: Some(v.to_string()),
+        })
+        .collect();
+    s.write_scan_packages(one, std::slice::from_ref(&w))
+        .await
+        .unwrap();
+    let targets = s.discovery_targets(one, true).await.unwrap();
+    let sets = s.computer_fact_sets(&targets).await.unwrap();
+    assert_eq!(sets.len(), 1);
+    let mut packages: Vec<_> = sets[0]
+        .packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.version.clone(),
+                p.architecture.clone(),
+                p.vendor.clone(),
+                p.source.clone(),
+            )
+        })
+        .collect();
+    let mut want: Vec<_> = w
+        .installed_packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.version.clone(),
+                p.architecture.clone(),
+                p.vendor.clone(),
+                p.source.to_string(),
+            )
+        })
+        .collect();
+    packages.sort();
+    want.sort();
+    assert_eq!(packages, want);
+    let mut tags: Vec<_> = sets[0]
+        .tags
+        .iter()
+        .map(|t| {
+            (
+                t.tag_id.clone(),
+                t.name.clone(),
+                t.version.clone(),
+                t.regid.clone(),
+                t.persistent_id.clone(),
+                t.directory.clone(),
+            )
+        })
+        .collect();
+    let mut want: Vec<_> = w
+        .swid_tags
+        .iter()
+        .map(|t| {
+            (
+                t.tag_id.clone(),
+                t.name.clone(),
+                t.version.clone(),
+                t.regid.clone(),
+                t.persistent_id.clone(),
+                t.directory.clone(),
+            )
+        })
+        .collect();
+    tags.sort();
+    want.sort();
+    assert_eq!(tags, want);
+    assert_eq!(
+        s.import_fact_count(one).await.unwrap(),
+        2 * odd.len() as u64
+    );
 }
 
 /// The daily re-import: a computer whose new package has the digest of its

@@ -2,9 +2,15 @@
 //! package and SWID facts, VM-manager observations, their publish and
 //! clean-up. The behaviour is the SQLite engine's (`inventory.rs`).
 //!
-//! Rows go in as one `INSERT … SELECT FROM UNNEST(arrays)` per table and
-//! chunk (a few round trips per batch rather than one per row). Bulk
-//! loading with `COPY` is later work (issue 10, item 2).
+//! The package and SWID facts, the bulk of an import, go in with `COPY …
+//! FROM STDIN` (text format, one `COPY` per table and batch) straight into
+//! their tables, inside the batch's transaction: those tables are already
+//! the import's staging area (every row carries its import id and nothing
+//! reads an import's rows before its publish, which flips visibility with
+//! set-based statements, and an unpublished import's rows are deleted), so
+//! a separate staging table would only copy the same rows twice. The other
+//! rows (computers, VM-manager scans) go in as `INSERT … SELECT FROM
+//! UNNEST(arrays)` per table and chunk.
 
 use super::PgStore;
 use crate::{
@@ -13,6 +19,7 @@ use crate::{
 };
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::time::Instant;
 
 /// Rows per array-insert statement.
@@ -158,117 +165,45 @@ impl PgStore {
             }
         }
         let t1 = Instant::now();
-        let packages: Vec<(i64, &crate::InstalledPackageRow)> = batch
-            .iter()
-            // (A computer whose facts are kept has none to write.)
-            .filter(|w| !w.vm_only && !w.computer.facts_kept)
-            .flat_map(|w| {
-                w.installed_packages
-                    .iter()
-                    .map(|f| (w.computer.computer_id, f))
-            })
-            .collect();
-        for chunk in packages.chunks(ROWS_PER_STATEMENT) {
-            sqlx::query(
-                "INSERT INTO installed_packages (computer_id, import_id, name, version,
-                   architecture, vendor, source)
-                 SELECT c, $1, n, v, a, ve, s
-                 FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-                             $7::TEXT[]) AS r (c, n, v, a, ve, s)",
-            )
-            .bind(import_id)
-            .bind(chunk.iter().map(|(c, _)| *c).collect::<Vec<_>>())
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, f)| f.name.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, f)| f.version.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, f)| f.architecture.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, f)| f.vendor.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(chunk.iter().map(|(_, f)| f.source).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
+        let mut copy = CopyText::default();
+        for w in facts_of(batch) {
+            for f in &w.installed_packages {
+                copy.int(w.computer.computer_id);
+                copy.int(import_id);
+                copy.text(&f.name);
+                copy.text(&f.version);
+                copy.opt(f.architecture.as_deref());
+                copy.opt(f.vendor.as_deref());
+                copy.last(Some(f.source));
+            }
         }
+        copy.send(
+            &mut tx,
+            "COPY installed_packages (computer_id, import_id, name, version, architecture, \
+             vendor, source) FROM STDIN",
+        )
+        .await?;
         let t2 = Instant::now();
-        let tags: Vec<(i64, &crate::SwidFactRow)> = batch
-            .iter()
-            .filter(|w| !w.vm_only && !w.computer.facts_kept)
-            .flat_map(|w| w.swid_tags.iter().map(|t| (w.computer.computer_id, t)))
-            .collect();
-        for chunk in tags.chunks(ROWS_PER_STATEMENT) {
-            sqlx::query(
-                "INSERT INTO swid_facts (computer_id, import_id, tag_id, name, version, regid,
-                   vendor, schema, persistent_id, directory)
-                 SELECT c, $1, t, n, v, r, ve, s, p, d
-                 FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-                             $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[])
-                   AS x (c, t, n, v, r, ve, s, p, d)",
-            )
-            .bind(import_id)
-            .bind(chunk.iter().map(|(c, _)| *c).collect::<Vec<_>>())
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, t)| t.tag_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, t)| t.name.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, t)| t.version.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, t)| t.regid.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, t)| t.vendor.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(chunk.iter().map(|(_, t)| t.schema).collect::<Vec<_>>())
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, t)| t.persistent_id.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                chunk
-                    .iter()
-                    .map(|(_, t)| t.directory.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut *tx)
-            .await?;
+        for w in facts_of(batch) {
+            for t in &w.swid_tags {
+                copy.int(w.computer.computer_id);
+                copy.int(import_id);
+                copy.text(&t.tag_id);
+                copy.text(&t.name);
+                copy.opt(t.version.as_deref());
+                copy.opt(t.regid.as_deref());
+                copy.opt(t.vendor.as_deref());
+                copy.text(t.schema);
+                copy.opt(t.persistent_id.as_deref());
+                copy.last(t.directory.as_deref());
+            }
         }
+        copy.send(
+            &mut tx,
+            "COPY swid_facts (computer_id, import_id, tag_id, name, version, regid, vendor, \
+             schema, persistent_id, directory) FROM STDIN",
+        )
+        .await?;
         let t3 = Instant::now();
         tx.commit().await?;
         times.computers = t1 - t0;
@@ -694,4 +629,91 @@ async fn publish_vm_observations(tx: &mut PgConnection, import_id: i64, now_ms: 
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// The packages of a batch whose facts are written (a computer whose facts
+/// are kept, or that only brought a VM-manager scan, has none to write).
+fn facts_of(batch: &[ScanPackageWrite]) -> impl Iterator<Item = &ScanPackageWrite> {
+    batch
+        .iter()
+        .filter(|w| !w.vm_only && !w.computer.facts_kept)
+}
+
+/// Rows in `COPY`'s text format (PostgreSQL, "COPY", File Formats: Text
+/// Format): columns separated by a tab, rows ended by a newline, `\N` for
+/// NULL, and a backslash, tab, newline or carriage return in a value written
+/// as `\\`, `\t`, `\n`, `\r`. Built in memory per table and batch (a batch
+/// is ~20,000 rows, a few MiB), then sent in pieces of [`COPY_PIECE`] bytes.
+#[derive(Default)]
+struct CopyText {
+    buf: Vec<u8>,
+}
+
+/// Bytes per `CopyData` message.
+const COPY_PIECE: usize = 1 << 20;
+
+impl CopyText {
+    fn int(&mut self, v: i64) {
+        // (Writing into a Vec cannot fail.)
+        let _ = write!(self.buf, "{v}\t");
+    }
+
+    fn text(&mut self, v: &str) {
+        self.value(v);
+        self.buf.push(b'\t');
+    }
+
+    fn opt(&mut self, v: Option<&str>) {
+        match v {
+            Some(v) => self.value(v),
+            None => self.buf.extend_from_slice(b"\\N"),
+        }
+        self.buf.push(b'\t');
+    }
+
+    /// The row's last column.
+    fn last(&mut self, v: Option<&str>) {
+        self.opt(v);
+        if let Some(end) = self.buf.last_mut() {
+            *end = b'\n';
+        }
+    }
+
+    fn value(&mut self, v: &str) {
+        let bytes = v.as_bytes();
+        if !bytes
+            .iter()
+            .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+        {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        for &b in bytes {
+            match b {
+                b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                b'\t' => self.buf.extend_from_slice(b"\\t"),
+                b'\n' => self.buf.extend_from_slice(b"\\n"),
+                b'\r' => self.buf.extend_from_slice(b"\\r"),
+                b => self.buf.push(b),
+            }
+        }
+    }
+
+    /// Runs `statement` (a `COPY … FROM STDIN`) with the rows built so far,
+    /// and empties the buffer. Nothing is sent for no rows.
+    async fn send(&mut self, conn: &mut PgConnection, statement: &str) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut copy = conn.copy_in_raw(statement).await?;
+        for piece in self.buf.chunks(COPY_PIECE) {
+            if let Err(e) = copy.send(piece).await {
+                let _ = copy.abort("openlmt: sending the rows failed").await;
+                return Err(e.into());
+            }
+        }
+        copy.finish().await?;
+        self.buf.clear();
+        Ok(())
+    }
 }
