@@ -5,6 +5,7 @@ mod audit_snapshot;
 mod catalog;
 mod client;
 mod config;
+mod db;
 mod pvu_table;
 mod scan;
 mod serve;
@@ -48,6 +49,9 @@ enum Command {
     PvuTable(pvu_table::PvuTableCommand),
     /// Write the audit snapshot of a period (a zip in ILMT's layout) from the data directory.
     AuditSnapshot(audit_snapshot::AuditSnapshotArgs),
+    /// Database moves (copy a SQLite database into an empty PostgreSQL one).
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// Where the data directory is, for commands that open it directly.
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
             Command::Catalog(cmd) => catalog::run(cmd).await,
             Command::PvuTable(cmd) => pvu_table::run(cmd).await,
             Command::AuditSnapshot(args) => audit_snapshot::run(args).await,
+            Command::Db(cmd) => db::run(cmd).await,
         }
     });
     match result {

@@ -47,6 +47,7 @@ macro_rules! placement_server_type {
 
 mod audit_snapshot;
 mod classification;
+pub mod db_copy;
 mod imports;
 mod inventory;
 mod inventory_query;

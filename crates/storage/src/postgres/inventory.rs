@@ -12,6 +12,7 @@
 //! rows (computers, VM-manager scans) go in as `INSERT … SELECT FROM
 //! UNNEST(arrays)` per table and chunk.
 
+use super::copy::CopyText;
 use super::PgStore;
 use crate::{
     normalize_uuid, now_ms, ComputerIdentity, HardwareIdentityRow, PublishOptions, Result,
@@ -19,7 +20,6 @@ use crate::{
 };
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::time::Instant;
 
 /// Rows per array-insert statement.
@@ -637,83 +637,4 @@ fn facts_of(batch: &[ScanPackageWrite]) -> impl Iterator<Item = &ScanPackageWrit
     batch
         .iter()
         .filter(|w| !w.vm_only && !w.computer.facts_kept)
-}
-
-/// Rows in `COPY`'s text format (PostgreSQL, "COPY", File Formats: Text
-/// Format): columns separated by a tab, rows ended by a newline, `\N` for
-/// NULL, and a backslash, tab, newline or carriage return in a value written
-/// as `\\`, `\t`, `\n`, `\r`. Built in memory per table and batch (a batch
-/// is ~20,000 rows, a few MiB), then sent in pieces of [`COPY_PIECE`] bytes.
-#[derive(Default)]
-struct CopyText {
-    buf: Vec<u8>,
-}
-
-/// Bytes per `CopyData` message.
-const COPY_PIECE: usize = 1 << 20;
-
-impl CopyText {
-    fn int(&mut self, v: i64) {
-        // (Writing into a Vec cannot fail.)
-        let _ = write!(self.buf, "{v}\t");
-    }
-
-    fn text(&mut self, v: &str) {
-        self.value(v);
-        self.buf.push(b'\t');
-    }
-
-    fn opt(&mut self, v: Option<&str>) {
-        match v {
-            Some(v) => self.value(v),
-            None => self.buf.extend_from_slice(b"\\N"),
-        }
-        self.buf.push(b'\t');
-    }
-
-    /// The row's last column.
-    fn last(&mut self, v: Option<&str>) {
-        self.opt(v);
-        if let Some(end) = self.buf.last_mut() {
-            *end = b'\n';
-        }
-    }
-
-    fn value(&mut self, v: &str) {
-        let bytes = v.as_bytes();
-        if !bytes
-            .iter()
-            .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
-        {
-            self.buf.extend_from_slice(bytes);
-            return;
-        }
-        for &b in bytes {
-            match b {
-                b'\\' => self.buf.extend_from_slice(b"\\\\"),
-                b'\t' => self.buf.extend_from_slice(b"\\t"),
-                b'\n' => self.buf.extend_from_slice(b"\\n"),
-                b'\r' => self.buf.extend_from_slice(b"\\r"),
-                b => self.buf.push(b),
-            }
-        }
-    }
-
-    /// Runs `statement` (a `COPY … FROM STDIN`) with the rows built so far,
-    /// and empties the buffer. Nothing is sent for no rows.
-    async fn send(&mut self, conn: &mut PgConnection, statement: &str) -> Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let mut copy = conn.copy_in_raw(statement).await?;
-        for piece in self.buf.chunks(COPY_PIECE) {
-            if let Err(e) = copy.send(piece).await {
-                let _ = copy.abort("openlmt: sending the rows failed").await;
-                return Err(e.into());
-            }
-        }
-        copy.finish().await?;
-        self.buf.clear();
-        Ok(())
-    }
 }

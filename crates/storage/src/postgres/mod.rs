@@ -58,6 +58,7 @@
 mod audit_snapshot;
 mod auth;
 mod classification;
+pub(crate) mod copy;
 mod engine;
 mod imports;
 mod inventory;
