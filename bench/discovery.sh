@@ -34,6 +34,10 @@
 #      mode=idle and the import has ended), each step's duration from the
 #      import log's millisecond timestamps (the "Software discovery" step
 #      among them), and the instances found (its log line);  target < 60 s
+#      and the CPU-seconds of the server's threads over it, by thread name
+#      (utime+stime from /proc, sampled every 0.25 s by
+#      bench/discovery/thread_cpu.py; no target: CPU is what a busy machine
+#      cannot overlap, wall time also counts waiting for a core)
 #   2. peak RSS of the server (VmHWM) over the first import, and again after
 #      the pull below;                                         target < 512 MiB
 #   3. a full pull of every software instance as an adapter does it:
@@ -148,11 +152,17 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. the first import --------------------------------------------------------
 say "first import: $PACKAGES packages, complete, empty database, catalog of the operator's layer + bundled"
+python3 "$ROOT/bench/discovery/thread_cpu.py" "$SERVER_PID" "$TMP/cpu1.stop" "$TMP/cpu1.tsv" &
+CPU_SAMPLER=$!
 T0=$(now)
 T1_START=$T0
 api "$STATUS_URL?run=true" >/dev/null
 read -r T1 ST1 < <(wait_done 1 0.1)
 T1_END=$T1
+touch "$TMP/cpu1.stop"
+wait "$CPU_SAMPLER" || true
+CPU1_TOTAL=$(awk -F'\t' '$1=="TOTAL"{print $2}' "$TMP/cpu1.tsv" 2>/dev/null)
+CPU1_THREADS=$(awk -F'\t' '$1!="TOTAL" && $2 >= 0.05 {printf "%s%s %s", (n++ ? ", " : ""), $1, $2}' "$TMP/cpu1.tsv" 2>/dev/null)
 IMPORT1_SECS=$(sub "$T0" "$T1")
 HWM_KB=$(proc_kib VmHWM "$SERVER_PID")
 LOAD_AFTER1=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -356,6 +366,7 @@ echo "first import (complete, empty database): ${IMPORT1_SECS} s end to end, sta
 echo "| step | seconds (from the import log) |"
 echo "|---|---:|"
 awk -F'\t' '{printf "| %s | %.3f |\n", $1, $2}' "$TMP/steps1.tsv"
+echo "CPU of the server over the first import (utime+stime of its threads, sampled every 0.25 s by bench/discovery/thread_cpu.py): ${CPU1_TOTAL:-?} s; by thread: ${CPU1_THREADS:-?}"
 echo "log: $DISCOVERY_LINE"
 echo "log: $INVENTORY_LINE"
 echo "instances: $TOTAL_DB visible ($FOUND found by the step) on $COMPUTERS computers; by signature kind: $BY_KIND"

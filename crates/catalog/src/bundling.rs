@@ -275,8 +275,23 @@ pub fn bundle_computer_with(
     // Rules 1 and 2 first, for every instance: what they keep is "on the computer" for
     // rule 6 whatever the order of the instances.
     let mut out: Vec<Option<Assignment>> = found.iter().map(|f| kept(catalog, f)).collect();
-    let mut on_computer: HashSet<String> =
-        out.iter().flatten().map(|a| a.product_id.clone()).collect();
+    // (Borrowed: from the kept assignments, which are the found instances'
+    // own, and from the catalog for the decided ones.)
+    let mut on_computer: HashSet<&str> = found
+        .iter()
+        .zip(&out)
+        .filter(|(_, a)| a.is_some())
+        .filter_map(|(f, _)| {
+            Some(
+                f.existing
+                    .as_ref()?
+                    .assignment
+                    .as_ref()?
+                    .product_id
+                    .as_str(),
+            )
+        })
+        .collect();
     // Then the instances whose component has a single option (rule 4): they depend on
     // nothing, and deciding them before the others makes rule 6 see their products whatever
     // the order of the instances. Then every other instance, in the order given.
@@ -292,8 +307,11 @@ pub fn bundle_computer_with(
             pending[i] = false;
             let alone = per_component.get(f.component_id.as_str()) == Some(&1);
             let decided = decide(catalog, f, alone, gone, &on_computer);
-            if let Some(a) = &decided {
-                on_computer.insert(a.product_id.clone());
+            if let Some(p) = decided
+                .as_ref()
+                .and_then(|a| catalog.product(&a.product_id))
+            {
+                on_computer.insert(p.id.as_str());
             }
             out[i] = decided;
         }
@@ -324,9 +342,9 @@ fn decide(
     f: &Found,
     alone: bool,
     gone: &[Gone],
-    on_computer: &HashSet<String>,
+    on_computer: &HashSet<&str>,
 ) -> Option<Assignment> {
-    let options: Vec<(&Product, bool)> = catalog.options(&f.component_id).to_vec();
+    let options = catalog.options(&f.component_id);
     let assign = |(p, charged): (&Product, bool), rule, details: &str| Assignment {
         product_id: p.id.clone(),
         charged,
@@ -345,7 +363,7 @@ fn decide(
             DETAILS_NONE,
         ));
     }
-    let mut candidates = options;
+    let mut candidates = options.to_vec();
     // Rule 5.
     if let Some((source, product_id)) = upgrade_source(catalog, f, alone, gone) {
         if let Some(&o) = candidates.iter().find(|(p, _)| p.id == product_id) {
@@ -378,7 +396,7 @@ fn decide(
     let fits: Vec<_> = candidates
         .iter()
         .copied()
-        .filter(|(p, _)| on_computer.contains(&p.id))
+        .filter(|(p, _)| on_computer.contains(p.id.as_str()))
         .collect();
     match fits.len() {
         0 => {}

@@ -33,8 +33,8 @@ pub use catalog::{
 };
 pub use export::{to_document, to_json};
 pub use matcher::{
-    ComputerFacts, Evidence, FactRef, InstalledPackage, Match, MatchCache, Matcher, PackageDb,
-    SignatureKind, SwidTagFact, REGEX_SET_SIZE_LIMIT,
+    ComputerFacts, Evidence, FactRef, InstalledPackage, Match, MatchCache, MatchRef, Matcher,
+    PackageDb, SignatureKind, SwidTagFact, REGEX_SET_SIZE_LIMIT,
 };
 pub use range::{VersionRange, VersionScheme};
 

@@ -441,6 +441,28 @@ impl Matcher {
         facts: &ComputerFacts,
         cache: &mut MatchCache,
     ) -> Vec<Match> {
+        self.match_refs_cached(facts, cache)
+            .into_iter()
+            .map(|m| {
+                make_match(
+                    m.component_id.to_string(),
+                    m.signature_index,
+                    m.kind,
+                    m.fact,
+                    facts,
+                )
+            })
+            .collect()
+    }
+
+    /// [`Matcher::match_computer_cached`] without copying the evidence out of the facts
+    /// (nor the component ids out of the matcher): the same matches, in the same order.
+    /// Discovery matches millions of facts; each copy is an allocation.
+    pub fn match_refs_cached(
+        &self,
+        facts: &ComputerFacts,
+        cache: &mut MatchCache,
+    ) -> Vec<MatchRef<'_>> {
         cache.bound();
         // (component, fact) -> (kind, signature index)
         let mut best: HashMap<(usize, FactRef), (SignatureKind, usize)> = HashMap::new();
@@ -467,23 +489,36 @@ impl Matcher {
             }
         }
 
-        let mut out: Vec<(usize, FactRef, SignatureKind, usize)> = best
+        let mut out: Vec<MatchRef<'_>> = best
             .into_iter()
-            .map(|((c, f), (k, s))| (c, f, k, s))
-            .collect();
-        out.sort_unstable_by_key(|&(c, f, _, _)| (c, f));
-        out.into_iter()
-            .map(|(c, fact, kind, signature_index)| {
-                make_match(
-                    self.component_ids[c].clone(),
-                    signature_index,
-                    kind,
-                    fact,
-                    facts,
-                )
+            .map(|((c, fact), (kind, signature_index))| MatchRef {
+                component: c,
+                component_id: &self.component_ids[c],
+                signature_index,
+                kind,
+                fact,
             })
-            .collect()
+            .collect();
+        out.sort_unstable_by_key(|m| (m.component, m.fact));
+        out
     }
+}
+
+/// A match without its evidence: which component, by which signature, on which fact (the
+/// caller reads the evidence from the facts it matched). [`Matcher::match_refs_cached`]
+/// returns these, copying nothing; a [`Match`] is one with the evidence copied out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchRef<'m> {
+    /// The component's position in the catalog (the sort key of the matches).
+    pub component: usize,
+    /// The component's id.
+    pub component_id: &'m str,
+    /// Index of the matching signature in the component's `signatures`.
+    pub signature_index: usize,
+    /// Its kind.
+    pub kind: SignatureKind,
+    /// The fact.
+    pub fact: FactRef,
 }
 
 /// A remembered installed package: version, vendor, the signatures it matched.

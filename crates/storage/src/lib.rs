@@ -182,10 +182,38 @@ const IMPORT_CONNECTIONS: u32 = 8;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Turns SQLite's memory statistics off (`SQLITE_CONFIG_MEMSTATUS`, on in
+/// the bundled build): with them on, every allocation SQLite makes (several
+/// per row a bulk write binds, text values being copied) takes one
+/// process-wide mutex and sizes the block, a few per cent of a complete
+/// import's database CPU. openlmt reads none of those statistics (no
+/// `sqlite3_memory_used`, no soft heap limit). The setting can only change
+/// before SQLite initialises, so it is made once, before the first
+/// connection of the process, and SQLite is initialised right after it;
+/// should SQLite have been initialised already (another user of it in the
+/// process), `sqlite3_config` refuses and nothing changes.
+fn sqlite_memstatus_off() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: both are called before any connection of this store, in
+        // `call_once` (no other thread of ours runs them at the same time);
+        // `sqlite3_config` returns SQLITE_MISUSE without effect once SQLite
+        // is initialised.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::os::raw::c_int,
+            );
+            rusqlite::ffi::sqlite3_initialize();
+        }
+    });
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the SQLite database at `path` and brings
     /// its schema up to date.
     pub async fn open_sqlite(path: &Path) -> Result<SqliteStore> {
+        sqlite_memstatus_off();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)

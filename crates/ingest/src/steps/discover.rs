@@ -16,7 +16,7 @@ use openlmt_catalog::bundling::{
     self, Assignment, BundlingIndex, BundlingRule, Existing, Found, Gone,
 };
 use openlmt_catalog::{
-    Catalog, ComputerFacts, Evidence, InstalledPackage, Match, MatchCache, Matcher, PackageDb,
+    Catalog, ComputerFacts, FactRef, InstalledPackage, MatchCache, MatchRef, Matcher, PackageDb,
     SwidTagFact,
 };
 use openlmt_storage::{
@@ -471,14 +471,41 @@ fn to_facts(set: ComputerFactSet) -> ComputerFacts {
     }
 }
 
-/// The discovery path of a match: a SWID tag's directory (empty when the
-/// scan package did not record it), or the package database (`dpkg`,
-/// `rpm`) for installed packages, whose records name no install path: all
-/// packages of one component in one database are one instance.
-fn discovery_path(m: &Match) -> String {
-    match &m.evidence {
-        Evidence::Package { source, .. } => source.as_str().to_string(),
-        Evidence::Swid { directory, .. } => directory.clone().unwrap_or_default(),
+/// What an instance shows of the fact it was found by: its discovery path
+/// (a SWID tag's directory, empty when the scan package did not record it,
+/// or the package database, `dpkg` or `rpm`, for installed packages, whose
+/// records name no install path: all packages of one component in one
+/// database are one instance), the evidence's source (`dpkg`, `rpm`,
+/// `swid`), name (package name, tagId) and version, and the detailed
+/// version (the package's version, the tag's). Borrowed from the facts:
+/// only what is written is copied.
+struct FactView<'f> {
+    path: &'f str,
+    source: &'static str,
+    name: &'f str,
+    version: Option<&'f str>,
+}
+
+fn fact_view(facts: &ComputerFacts, fact: FactRef) -> FactView<'_> {
+    match fact {
+        FactRef::Package(i) => {
+            let p = &facts.installed_packages[i];
+            FactView {
+                path: p.source.as_str(),
+                source: p.source.as_str(),
+                name: &p.name,
+                version: Some(&p.version),
+            }
+        }
+        FactRef::SwidTag(i) => {
+            let t = &facts.swid_tags[i];
+            FactView {
+                path: t.directory.as_deref().unwrap_or(""),
+                source: "swid",
+                name: &t.tag_id,
+                version: t.version.as_deref(),
+            }
+        }
     }
 }
 
@@ -506,17 +533,22 @@ pub(crate) fn discover_computer(
     delta: &mut Delta,
 ) -> u64 {
     let facts = to_facts(set);
-    let matches = matcher.match_computer_cached(&facts, cache);
-    let mut best: BTreeMap<(&str, String), &Match> = BTreeMap::new();
-    for m in &matches {
-        let key = (m.component_id.as_str(), discovery_path(m));
-        best.entry(key)
-            .and_modify(|b| {
+    let matches = matcher.match_refs_cached(&facts, cache);
+    // (component, discovery path) -> the strongest match and its fact.
+    let mut best: BTreeMap<(&str, &str), (MatchRef<'_>, FactView<'_>)> = BTreeMap::new();
+    for m in matches {
+        let view = fact_view(&facts, m.fact);
+        match best.entry((m.component_id, view.path)) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert((m, view));
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let b = &e.get().0;
                 if (m.kind, m.fact) < (b.kind, b.fact) {
-                    *b = m;
+                    e.insert((m, view));
                 }
-            })
-            .or_insert(m);
+            }
+        }
     }
     let stored: HashMap<(&str, &str), &CurrentInstance> = before
         .iter()
@@ -524,12 +556,13 @@ pub(crate) fn discover_computer(
         .collect();
     let mut existing: Vec<Option<&CurrentInstance>> = best
         .keys()
-        .map(|(component, path)| stored.get(&(*component, path.as_str())).copied())
+        .map(|(component, path)| stored.get(&(*component, *path)).copied())
         .collect();
     let mut gone: Vec<&CurrentInstance> = before
         .iter()
         .filter(|i| {
-            i.is_present && !best.contains_key(&(i.component_id.as_str(), i.discovery_path.clone()))
+            i.is_present
+                && !best.contains_key(&(i.component_id.as_str(), i.discovery_path.as_str()))
         })
         .collect();
     // A component that moved: found in one new place and gone from exactly
@@ -587,26 +620,16 @@ pub(crate) fn discover_computer(
         .collect();
     let assignments = bundling::bundle_computer_with(catalog, &found, &gone_bundling);
     let count = best.len() as u64;
-    for (((((component_id, discovery_path), m), a), e), moved) in
+    for (((((component_id, discovery_path), (m, view)), a), e), moved) in
         best.into_iter().zip(assignments).zip(existing).zip(moved)
     {
-        let (source, name, version) = match &m.evidence {
-            Evidence::Package {
-                source,
-                name,
-                version,
-                ..
-            } => (source.as_str(), name.clone(), Some(version.clone())),
-            Evidence::Swid {
-                tag_id, version, ..
-            } => ("swid", tag_id.clone(), version.clone()),
-        };
+        let version = view.version.map(str::to_string);
         let values = InstanceValues {
             signature_kind: m.kind.as_str().to_string(),
-            evidence_source: source.to_string(),
-            evidence_name: name,
+            evidence_source: view.source.to_string(),
+            evidence_name: view.name.to_string(),
+            detailed_version: version.clone(),
             evidence_version: version,
-            detailed_version: m.detailed_version.clone(),
             product_id: a.as_ref().map(|a| a.product_id.clone()),
             is_charged: a.as_ref().is_some_and(|a| a.charged),
             bundling_rule: a.as_ref().map(|a| a.rule.id()),
@@ -616,14 +639,14 @@ pub(crate) fn discover_computer(
             None => delta.new.push(NewInstance {
                 computer_id: target.computer_id,
                 component_id: component_id.to_string(),
-                discovery_path,
+                discovery_path: discovery_path.to_string(),
                 values,
             }),
             Some(i) if !moved && i.is_present && i.values == values => {}
             Some(i) => delta.changes.push(InstanceChange::Found {
                 instance_id: i.instance_id,
                 values,
-                moved_to: moved.then_some(discovery_path),
+                moved_to: moved.then(|| discovery_path.to_string()),
             }),
         }
     }
