@@ -355,8 +355,7 @@ fn next_day_cut_in_its_facts() -> Vec<u8> {
 /// The tar.gz `whole` with its tar stream ending 100 bytes into member `member`'s data.
 fn cut_inside(whole: &[u8], member: &str) -> Vec<u8> {
     let mut tar = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&whole[..]), &mut tar)
-        .unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(whole), &mut tar).unwrap();
     let mut a = tar::Archive::new(&tar[..]);
     let at = a
         .entries()
