@@ -51,6 +51,8 @@
 #                             running nor pending (TRIES, default 1200, then dies)
 #   import_and_wait [TRIES]   asks for an import (?run=true) and wait_idle
 #   proc_kib FIELD PID        a /proc/PID/status field in KiB (VmHWM, VmRSS)
+#   proc_cpu_secs PID         user + system CPU seconds of PID so far, all its
+#                             threads (ended ones too): /proc/PID/stat utime+stime
 #   median                    median of the numbers on stdin
 #   to_ms LATENCY             wrk latency (850.00us, 1.23ms, 2.00s, 1.00m) in ms
 #   wrk_rps FILE              Requests/sec of a wrk report
@@ -217,6 +219,10 @@ import_and_wait() {
 }
 
 proc_kib() { awk -v f="$1:" '$1 == f {print $2}' "/proc/$2/status"; }
+proc_cpu_secs() {
+    # Fields 14 and 15 in clock ticks, counted after the ")" that ends the command name.
+    sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($12 + $13) / hz}'
+}
 
 # --- figures -------------------------------------------------------------------
 median() { sort -g | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }

@@ -12,7 +12,7 @@ use std::io::Cursor;
 use libfuzzer_sys::fuzz_target;
 use openlmt_scanpkg::capacity::{self, Evidence};
 use openlmt_scanpkg::{packages, swid, ComputerInfo};
-use openlmt_scanpkg::{read_scan_package, ArchiveKind, Limits};
+use openlmt_scanpkg::{read_scan_package, read_scan_package_since, ArchiveKind, Limits};
 
 /// The member parsers, in the order of the selector byte (`make-seeds` uses the same).
 const MEMBERS: [&str; 8] = [
@@ -47,6 +47,17 @@ fuzz_target!(|data: &[u8]| {
                     .to_yaml()
                     .expect("computer.yml of a read package renders");
                 assert_eq!(ComputerInfo::parse(&yml).as_ref(), Ok(&p.computer));
+                // Read again since its own digest (the daily re-import of an unchanged
+                // computer; a package stating it stops at its first fact member): its
+                // facts are unchanged and the rest is what the whole reading gave.
+                let since =
+                    read_scan_package_since(kind, Cursor::new(data), &limits, Some(&p.facts_digest))
+                        .expect("a package read whole reads since its own digest");
+                assert!(since.facts_unchanged);
+                assert_eq!(since.facts_digest, p.facts_digest);
+                assert_eq!(since.computer, p.computer);
+                assert_eq!(since.capacity, p.capacity);
+                assert_eq!(since.vm_manager, p.vm_manager);
             }
             Err(e) => {
                 let msg = e.to_string();

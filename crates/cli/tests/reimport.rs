@@ -108,8 +108,15 @@ fn host_members(left_out: std::ops::Range<usize>) -> Vec<(String, Vec<u8>)> {
     members
 }
 
-/// One day's packages into `dir`.
+/// One day's packages into `dir`, in format 3 (no facts digest stated).
 fn write_day(dir: &Path, stamp: &str) {
+    write_day_as(dir, stamp, false)
+}
+
+/// One day's packages into `dir`; with `stating`, written by the scanner's writer
+/// (`openlmt_scanpkg::write_scan_package_to`, the current format: computer.yml states the
+/// facts digest and the fact members come last), else by hand in format 3.
+fn write_day_as(dir: &Path, stamp: &str, stating: bool) {
     let day2 = stamp == DAY2;
     for n in 0..=6 {
         let endpoint = format!("host-{n}");
@@ -131,8 +138,24 @@ fn write_day(dir: &Path, stamp: &str) {
             members[0].1 = std::fs::read(corpus().join("cpuinfo/rhel-6.2-vmware-2vcpus")).unwrap();
             members.retain(|(m, _)| m != "lscpu.json");
         }
-        members.insert(0, ("computer.yml".into(), computer_yml(&endpoint, stamp)));
-        write_package_members(dir, &format!("{stamp}-{endpoint}.tar.gz"), &members);
+        let name = format!("{stamp}-{endpoint}.tar.gz");
+        let yml = computer_yml(&endpoint, stamp);
+        if stating {
+            let mut c =
+                openlmt_scanpkg::ComputerInfo::parse(std::str::from_utf8(&yml).unwrap()).unwrap();
+            c.format_version = openlmt_scanpkg::FORMAT_VERSION;
+            let mut p = openlmt_scanpkg::BuiltScanPackage::new(c);
+            for (m, data) in members {
+                p.add_member(m, data);
+            }
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let f = std::fs::File::create(&tmp).unwrap();
+            openlmt_scanpkg::write_scan_package_to(&p, f).unwrap();
+            std::fs::rename(&tmp, dir.join(&name)).unwrap();
+        } else {
+            members.insert(0, ("computer.yml".into(), yml));
+            write_package_members(dir, &name, &members);
+        }
     }
 }
 
@@ -295,9 +318,13 @@ fn log(s: &TestServer, import_id: i64) -> String {
 
 /// The day-2 packages imported alone into a fresh data directory: the full rewrite.
 fn fresh_day2() -> (TestServer, BTreeMap<String, Vec<String>>) {
+    fresh_day2_as(false)
+}
+
+fn fresh_day2_as(stating: bool) -> (TestServer, BTreeMap<String, Vec<String>>) {
     let s = TestServer::start();
     put_catalog(&s, &s.admin_token);
-    write_day(&s.datasource(), DAY2);
+    write_day_as(&s.datasource(), DAY2, stating);
     assert_eq!(s.import_and_wait()["status"], "successful");
     let v = visible(&s);
     (s, v)
@@ -470,5 +497,86 @@ fn a_raw_only_reimport_keeps_facts_and_the_next_complete_import_discovers_the_ch
     let l = log(&s, 3);
     assert!(l.contains("Software discovery: 3 computers matched"), "{l}");
     assert_same(&visible(&s), &full);
+    assert_eq!(s.leftovers(), LeftoverCounts::default());
+}
+
+/// `package` (a tar.gz) cut inside its first installed-package member: the tar stream
+/// ends 100 bytes into `dpkg-status`'s data.
+fn cut_in_its_facts(package: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut tar = Vec::new();
+    flate2::read::MultiGzDecoder::new(package)
+        .read_to_end(&mut tar)
+        .unwrap();
+    let at = tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_str() == Some("dpkg-status"))
+        .unwrap()
+        .raw_file_position();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar[..at as usize + 100]).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The same estate written by the scanner's writer: each computer.yml states its
+/// package's facts digest, and a package stating the published digest is read up to its
+/// first fact member only. The results are those of a full rewrite, and a package
+/// whose facts members are cut off (after the digest it states) imports as unchanged.
+#[test]
+fn a_reimport_of_packages_stating_their_digest_shows_what_a_full_rewrite_shows() {
+    let s = TestServer::start();
+    put_catalog(&s, &s.admin_token);
+    write_day_as(&s.datasource(), DAY1, true);
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    write_day_as(&s.datasource(), DAY2, true);
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let (_fresh, full) = fresh_day2_as(true);
+    assert_same(&visible(&s), &full);
+    let l = log(&s, 2);
+    assert!(
+        l.contains("Facts unchanged since the published ones (same digest; not parsed, not written) for 4 computers; facts written for 3"),
+        "{l}"
+    );
+    assert!(l.contains("Software discovery: 3 computers matched"), "{l}");
+    let ids = facts_import_ids(&s);
+    let kept: Vec<&str> = ids
+        .iter()
+        .filter(|(_, i)| **i == 1)
+        .map(|(e, _)| e.as_str())
+        .collect();
+    assert_eq!(kept, ["host-0", "host-1", "host-2", "host-5"], "{ids:?}");
+
+    // Day 3: the day-2 packages again, host-0's cut inside its facts. A full reading
+    // rejects it (the upload does); the import, reading since the published digest that
+    // it states, never reaches the cut.
+    let ds = s.datasource();
+    for f in std::fs::read_dir(&ds).unwrap() {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(DAY2) {
+            let mut data = std::fs::read(&f).unwrap();
+            if rest == "-host-0.tar.gz" {
+                data = cut_in_its_facts(&data);
+                let e = openlmt_scanpkg::read_scan_package(
+                    openlmt_scanpkg::ArchiveKind::TarGz,
+                    std::io::Cursor::new(&data),
+                    &openlmt_scanpkg::Limits::default(),
+                )
+                .unwrap_err();
+                assert!(e.to_string().starts_with("corrupt archive"), "{e}");
+            }
+            std::fs::write(ds.join(format!("202612031200{rest}")), data).unwrap();
+        }
+    }
+    assert_eq!(s.import_and_wait()["status"], "successful");
+    let l = log(&s, 3);
+    assert!(l.contains("Read 7 packages: 7 written, 0 rejected"), "{l}");
+    assert!(l.contains("for 7 computers; facts written for 0"), "{l}");
+    assert_eq!(fact_rows_of(&s, 3), 0);
+    let day3 = visible(&s);
+    assert_eq!(day3["installed packages"], full["installed packages"]);
+    assert_eq!(day3["SWID tags"], full["SWID tags"]);
     assert_eq!(s.leftovers(), LeftoverCounts::default());
 }

@@ -23,6 +23,27 @@ fn real_scan_package(stamp: &str, endpoint: &str) -> (tempfile::TempDir, PathBuf
     (dir, path, bytes)
 }
 
+/// The corpus host's package as the scanner's writer writes it (computer.yml states the
+/// facts digest), with one hex digit of the stated digest changed.
+fn package_stating_a_wrong_digest(endpoint: &str) -> Vec<u8> {
+    use std::io::Read;
+    let mut c = openlmt_scanpkg::ComputerInfo::new(endpoint);
+    c.scan_time = openlmt_scanpkg::computer::parse_scan_time("2026-11-28T12:00:00Z");
+    let p = openlmt_scanpkg::build_scan_package_from_dir(&corpus().join("hosts/debian12-vm"), c)
+        .unwrap();
+    let b = openlmt_scanpkg::scan_package_bytes(&p).unwrap();
+    let mut tar = Vec::new();
+    flate2::read::MultiGzDecoder::new(&b[..])
+        .read_to_end(&mut tar)
+        .unwrap();
+    let key = b"Facts Digest: 1:";
+    let at = tar.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    tar[at] = if tar[at] == b'0' { b'1' } else { b'0' };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
 /// Asserts the status and the `{"success":false,"error":…}` shape; returns the error.
 fn rejected(r: Response, status: u16) -> String {
     assert_eq!(r.status(), status);
@@ -291,6 +312,18 @@ fn upload_rejects_bodies_that_are_not_readable_packages() {
     // An empty body.
     let e = rejected(upload(&s, t, &q, Vec::new()), 422);
     assert!(e.contains("not a readable scan package"), "{e}");
+    // A package whose computer.yml states a facts digest its fact members do not have
+    // (a writer's fault, or an edit after writing): the whole reading checks it.
+    let e = rejected(
+        upload(&s, t, &q, package_stating_a_wrong_digest("bad-host")),
+        422,
+    );
+    assert!(
+        e.starts_with(&format!(
+            "`{name}` is not a readable scan package: computer.yml states the facts digest 1:"
+        )),
+        "{e}"
+    );
     // A readable package under another endpoint's name.
     let e = rejected(
         upload(&s, t, "?filename=202611281200-other-host.tar.gz", bytes),

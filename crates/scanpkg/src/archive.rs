@@ -41,12 +41,25 @@ pub fn read_scan_package<R: Read + Seek>(
 
 /// [`read_scan_package`], for a computer whose facts (installed packages and SWID tags) as
 /// published were read from members of digest `published` (their
-/// [`ScanPackage::facts_digest`]). The fact members are then hashed as they are read but
-/// not parsed: when their digest is `published` again, the package comes back with
-/// [`ScanPackage::facts_unchanged`] set and no installed packages or SWID tags (the
-/// published ones stand); otherwise the package is read again from its start and parsed
-/// whole, as by [`read_scan_package`]. Either way the result is what [`read_scan_package`]
-/// would give, but for the facts left out and the notes their parsers would have made.
+/// [`ScanPackage::facts_digest`]).
+///
+/// * A package that states its digest (format 4, `Facts Digest` in `computer.yml`, which
+///   comes before its fact members) and states `published`: the reading stops at its
+///   first fact member, which its writer put after every other member. Nothing after it
+///   is inflated, hashed or checked. The package comes back with
+///   [`ScanPackage::facts_unchanged`] set and no installed packages or SWID tags (the
+///   published ones stand).
+/// * A package that states another digest: read and parsed whole, once, as by
+///   [`read_scan_package`] (which checks the stated digest).
+/// * A package that states none (formats 1 to 3, or a digest of another version): the
+///   fact members are hashed as they are read but not parsed; when their digest is
+///   `published` again, the package comes back as above; otherwise it is read again from
+///   its start and parsed whole, as by [`read_scan_package`].
+///
+/// Either way the result is what [`read_scan_package`] would give, but for the facts left
+/// out and the notes their parsers would have made; and, for a package whose stated
+/// digest is `published`, for any defect after its first fact member (a wrong stated
+/// digest, a corrupt or truncated end, a limit passed there) that a whole reading rejects.
 pub fn read_scan_package_since<R: Read + Seek>(
     kind: ArchiveKind,
     mut reader: R,
@@ -58,8 +71,10 @@ pub fn read_scan_package_since<R: Read + Seek>(
         ArchiveKind::TarGz => read_tar_gz(&mut reader, &mut c)?,
         ArchiveKind::Zip => read_zip(&mut reader, &mut c)?,
     }
+    // (A package stating another digest than `published` had its facts parsed.)
+    let parsed = c.published.is_none();
     let pkg = c.finish()?;
-    if published.is_none() || pkg.facts_unchanged {
+    if parsed || pkg.facts_unchanged {
         return Ok(pkg);
     }
     // The facts changed: read again, parsing them (both readers seek to the start).
@@ -89,8 +104,44 @@ pub fn read_scan_package_file(
 /// a reader whose fact parsers or their output changed never takes facts parsed by an
 /// older one for its own. **Change it whenever a change to the parsers of `dpkg-status`,
 /// `dpkg-query.tsv`, `rpm-qa.tsv`, SWID tags or `isotag_scan/index.json`, or to what the
-/// importer stores of their output, can change the facts of some package.**
+/// importer stores of their output, can change the facts of some package** (and
+/// [`FACTS_DIGEST_VERSION_NUMBER`] with it).
 const FACTS_DIGEST_VERSION: &[u8] = b"openlmt facts digest 1\n";
+
+/// The number of [`FACTS_DIGEST_VERSION`], as a package states it (`Facts Digest:
+/// 1:…`): a digest stated with another number was computed by other parsers, and is
+/// neither compared with this reader's digests nor checked against them.
+pub(crate) const FACTS_DIGEST_VERSION_NUMBER: u32 = 1;
+
+/// Whether member `name` (after prefix stripping) is one the facts come from: the
+/// installed-package members and the SWID tags. In a package that states its facts
+/// digest they come after every other member.
+pub(crate) fn is_fact_member(name: &str) -> bool {
+    PACKAGE_MEMBERS.contains(&name) || is_swid_name(name)
+}
+
+/// `isotag_scan/index.json` as the reader takes it (its bytes decoded as every member's).
+fn parse_index(text: &str) -> Result<TagIndex, String> {
+    serde_json::from_str::<TagIndex>(text).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// The [`FactsDigest`] the reader computes for a package of `format_version` whose
+/// members (root names, `computer.yml` left out) come in this order, provided the order
+/// breaks no rule of the format (the writers' order does not). The writers state it.
+pub(crate) fn facts_digest_of<'m>(
+    members: impl IntoIterator<Item = (&'m str, &'m [u8])>,
+    format_version: u32,
+) -> FactsDigest {
+    let mut h = FactsHasher::default();
+    let mut index = None;
+    for (name, bytes) in members {
+        h.member(name, bytes);
+        if name == SWID_INDEX {
+            index = Some(parse_index(&crate::text::lossy_owned(bytes.to_vec())));
+        }
+    }
+    h.finish(index.as_ref().filter(|_| format_version >= 2))
+}
 
 /// The members whose bytes decide the installed packages, in the digest's order.
 const PACKAGE_MEMBERS: [&str; 3] = ["dpkg-status", "dpkg-query.tsv", "rpm-qa.tsv"];
@@ -281,6 +332,10 @@ fn read_tar_gz<R: Read + Seek>(
                 MemberError::Package(p) => p,
                 MemberError::Io(io) => stream_error(io, &exceeded, limits),
             })?;
+        if c.stopped {
+            // Nothing after the first fact member is needed (see `Collector::stopped`).
+            return Ok(());
+        }
         metadata.set(Some(0));
     }
     metadata.set(None);
@@ -368,6 +423,9 @@ fn read_zip<R: Read + Seek>(mut reader: R, c: &mut Collector<'_>) -> Result<(), 
                     ScanPackageError::Corrupt(printable(&format!("zip member `{raw}`: {io}")))
                 }
             })?;
+        if c.stopped {
+            break;
+        }
     }
     Ok(())
 }
@@ -427,6 +485,14 @@ struct Collector<'a> {
     /// not parsed (see [`read_scan_package_since`]).
     published: Option<FactsDigest>,
     facts: FactsHasher,
+    /// `computer.yml` states a facts digest (format 4): the fact members come last.
+    stating: bool,
+    /// The digest it states, when of this reader's version.
+    stated: Option<FactsDigest>,
+    /// The first fact member met.
+    first_fact: Option<String>,
+    /// The reading stopped at the first fact member: the stated digest is `published`.
+    stopped: bool,
 }
 
 /// Why a nested `<n>_vmman.tar.gz` stopped: a limit of the whole package (the package is
@@ -480,6 +546,10 @@ impl<'a> Collector<'a> {
             notes: Vec::new(),
             published,
             facts: FactsHasher::default(),
+            stating: false,
+            stated: None,
+            first_fact: None,
+            stopped: false,
         }
     }
 
@@ -553,6 +623,27 @@ impl<'a> Collector<'a> {
         let Some(name) = name else {
             return Ok(());
         };
+        let fact = is_fact_member(&name);
+        if fact && self.first_fact.is_none() {
+            self.first_fact = Some(name.clone());
+            if self.stated.is_some() && self.stated == self.published {
+                // The facts are those published, as the package states: what follows
+                // are fact members only (the rule below), and none is needed.
+                self.stopped = true;
+                return Ok(());
+            }
+        }
+        if !fact && self.stating && self.first_fact.is_some() {
+            // Out of the format's order: a reading that stops at the first fact member
+            // would not see it, so no reading uses it.
+            self.read_bounded(raw, data, true, 0)?;
+            self.notes.push(format!(
+                "ignored {}: it follows the fact members, which a package stating its \
+                 facts digest has last",
+                printable(&name)
+            ));
+            return Ok(());
+        }
         let known = matches!(
             name.as_str(),
             "computer.yml"
@@ -580,19 +671,40 @@ impl<'a> Collector<'a> {
             return self.read_vmman(&name, &bytes).map_err(MemberError::Package);
         }
         self.facts.member(&name, &bytes);
-        if self.published.is_some()
-            && (PACKAGE_MEMBERS.contains(&name.as_str()) || is_swid_name(&name))
-        {
+        if self.published.is_some() && fact {
             // Hashed only; parsed in a second reading if the digest differs.
             return Ok(());
         }
         let text = crate::text::lossy_owned(bytes);
         match name.as_str() {
             "computer.yml" => {
-                self.computer = Some(
-                    ComputerInfo::parse(&text)
-                        .map_err(|e| ScanPackageError::Computer(printable(&e)))?,
-                );
+                let computer = ComputerInfo::parse(&text)
+                    .map_err(|e| ScanPackageError::Computer(printable(&e)))?;
+                if let Some(stated) = &computer.facts_digest {
+                    if let Some(first) = &self.first_fact {
+                        return Err(ScanPackageError::Computer(printable(&format!(
+                            "states a facts digest but comes after the fact member `{first}` \
+                             (it must come before every fact member)"
+                        )))
+                        .into());
+                    }
+                    self.stating = true;
+                    self.stated = FactsDigest::from_stated(stated);
+                    if self.stated.is_none() {
+                        self.notes.push(printable(&format!(
+                            "the stated facts digest {stated} is of another version than \
+                             this reader's ({FACTS_DIGEST_VERSION_NUMBER}); the facts are read"
+                        )));
+                    }
+                    if self.stated.is_some()
+                        && self.published.is_some()
+                        && self.stated != self.published
+                    {
+                        // The facts changed: parsed as they come, in this one reading.
+                        self.published = None;
+                    }
+                }
+                self.computer = Some(computer);
             }
             "cpuinfo" => self.cpuinfo = Some(capacity::parse_cpuinfo(&text)),
             "lscpu.json" => {
@@ -616,12 +728,7 @@ impl<'a> Collector<'a> {
                     text.trim()
                 ))),
             },
-            SWID_INDEX => {
-                self.index = Some(
-                    serde_json::from_str::<TagIndex>(&text)
-                        .map_err(|e| format!("invalid JSON: {e}")),
-                )
-            }
+            SWID_INDEX => self.index = Some(parse_index(&text)),
             _ => match swid::parse_swidtag(text.as_bytes()) {
                 Ok(tag) => self.swid.push((name, tag)),
                 Err(reason) => self
@@ -845,10 +952,22 @@ impl<'a> Collector<'a> {
         if let Some(rpm) = self.rpm.take() {
             packages.extend(rpm);
         }
-        let digest = std::mem::take(&mut self.facts).finish(match &self.index {
-            Some(_) if computer.format_version < 2 => None,
-            other => other.as_ref(),
-        });
+        let digest = match self.stated {
+            // The fact members were not read: the package states the published digest.
+            Some(stated) if self.stopped => stated,
+            _ => std::mem::take(&mut self.facts).finish(match &self.index {
+                Some(_) if computer.format_version < 2 => None,
+                other => other.as_ref(),
+            }),
+        };
+        if let Some(stated) = self.stated {
+            if stated != digest {
+                return Err(ScanPackageError::FactsDigestMismatch {
+                    stated: stated.to_stated(),
+                    computed: digest.to_stated(),
+                });
+            }
+        }
         let facts_unchanged = self.published == Some(digest);
         let index = match self.index.take() {
             // Format 1 did not know the member: as any unknown member, it is ignored.
@@ -870,7 +989,13 @@ impl<'a> Collector<'a> {
         let (swid_tags, tag_search) = match index {
             None => (self.swid.into_iter().map(|(_, t)| t).collect(), None),
             Some(index) => {
-                let tags = apply_index(self.swid, index.tags, &self.seen, &mut notes);
+                // (Stopped before the tags: the index's notes on them were made when the
+                // facts were read.)
+                let tags = if self.stopped {
+                    Vec::new()
+                } else {
+                    apply_index(self.swid, index.tags, &self.seen, &mut notes)
+                };
                 if let Some(TagSearchSummary {
                     complete: false,
                     cut_short,
@@ -960,6 +1085,18 @@ fn is_swid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stated_version_is_the_version_strings() {
+        assert_eq!(
+            FACTS_DIGEST_VERSION,
+            format!("openlmt facts digest {FACTS_DIGEST_VERSION_NUMBER}\n").as_bytes()
+        );
+        let d = FactsDigest([7; 32]);
+        assert_eq!(FactsDigest::from_stated(&d.to_stated()), Some(d));
+        assert_eq!(FactsDigest::from_stated(&format!("2:{}", d.to_hex())), None);
+        assert_eq!(FactsDigest::from_stated(&d.to_hex()), None);
+    }
 
     #[test]
     fn paths() {

@@ -10,9 +10,9 @@ use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::archive::SWID_DIR;
-use crate::computer::{validate_endpoint_id, ComputerInfo};
-use crate::ArchiveKind;
+use crate::archive::{facts_digest_of, is_fact_member, SWID_DIR};
+use crate::computer::{validate_endpoint_id, ComputerInfo, FACTS_DIGEST_FORMAT};
+use crate::{ArchiveKind, FactsDigest, FORMAT_VERSION};
 
 /// Evidence file names a package may carry at its root, in the order they are written.
 pub(crate) const EVIDENCE_FILES: [&str; 6] = [
@@ -63,7 +63,9 @@ impl BuiltScanPackage {
         self.members.push((name.into(), data.into()));
     }
 
-    /// The evidence members in archive order (without `computer.yml`).
+    /// The evidence members in the order they were added (without `computer.yml`). The
+    /// writer keeps that order, but from format 4 on it writes the fact members
+    /// (installed-package members, SWID tags) after all others.
     pub fn members(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.members.iter().map(|(n, d)| (n.as_str(), &d[..]))
     }
@@ -144,13 +146,47 @@ fn append<W: Write>(
     b.append_data(&mut h, name, data)
 }
 
-/// Write `pkg` as a gzip-compressed tar to `w`: `computer.yml` first, then the members.
+/// The members in the order a package of `format_version` has them: from format 4 on,
+/// every other member first and the fact members (installed-package members, SWID tags)
+/// last, each group in its given order, so that a reader that needs no fact can stop at
+/// the first one; before format 4, as given.
+fn written_order(members: &[Member], format_version: u32) -> Vec<&Member> {
+    if format_version < FACTS_DIGEST_FORMAT {
+        return members.iter().collect();
+    }
+    let (facts, others): (Vec<&Member>, Vec<&Member>) =
+        members.iter().partition(|(n, _)| is_fact_member(n));
+    others.into_iter().chain(facts).collect()
+}
+
+/// The digest of `members` (in written order) as a reader of `format_version` computes it.
+fn digest_of(members: &[&Member], format_version: u32) -> FactsDigest {
+    facts_digest_of(
+        members.iter().map(|(n, d)| (n.as_str(), &d[..])),
+        format_version,
+    )
+}
+
+/// `computer` as written: from format 4 on, stating `digest` (whatever it held); before,
+/// stating none.
+fn stating(computer: &ComputerInfo, digest: impl FnOnce() -> FactsDigest) -> ComputerInfo {
+    let mut c = computer.clone();
+    c.facts_digest = (c.format_version >= FACTS_DIGEST_FORMAT).then(|| digest().to_stated());
+    c
+}
+
+/// Write `pkg` as a gzip-compressed tar to `w`: `computer.yml` first, then the members;
+/// from format 4 on, `computer.yml` states the facts digest and the fact members come
+/// last (see `docs/scan-package.md`).
 pub fn write_scan_package_to<W: Write>(pkg: &BuiltScanPackage, w: W) -> io::Result<W> {
-    let yml = computer_yaml(&pkg.computer)?;
-    let t = mtime(&pkg.computer);
+    let fv = pkg.computer.format_version;
+    let members = written_order(&pkg.members, fv);
+    let computer = stating(&pkg.computer, || digest_of(&members, fv));
+    let yml = computer_yaml(&computer)?;
+    let t = mtime(&computer);
     let mut b = tar::Builder::new(GzEncoder::new(w, Compression::default()));
     append(&mut b, "computer.yml", &yml, t)?;
-    for (name, data) in &pkg.members {
+    for (name, data) in members {
         append(&mut b, name, data, t)?;
     }
     b.into_inner()?.finish()
@@ -316,22 +352,27 @@ pub fn build_scan_package_from_dir(
 /// gzipped once; each package is then a small gzip member holding the tar entry for its
 /// `computer.yml`, followed by the shared compressed body. The result is a valid
 /// multi-member gzip stream of one tar archive (as `gzip -d`, GNU tar and
-/// [`crate::read_scan_package`] accept).
+/// [`crate::read_scan_package`] accept). The members are in the writer's order and
+/// `computer.yml` states their facts digest, as [`write_scan_package_to`] writes them.
 #[derive(Debug, Clone)]
 pub struct ScanPackageTemplate {
     body_gz: Arc<[u8]>,
+    /// The members' facts digest, stated by every package of format 4 or later.
+    facts_digest: FactsDigest,
 }
 
 impl ScanPackageTemplate {
-    /// Compress `evidence` once.
+    /// Compress `evidence` once, in the order [`write_scan_package_to`] writes it.
     pub fn new(evidence: &EvidenceSet) -> io::Result<Self> {
+        let members = written_order(&evidence.members, FORMAT_VERSION);
         let mut b = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
-        for (name, data) in &evidence.members {
+        for (name, data) in &members {
             append(&mut b, name, data, 0)?;
         }
         let body = b.into_inner()?.finish()?;
         Ok(ScanPackageTemplate {
             body_gz: body.into(),
+            facts_digest: digest_of(&members, FORMAT_VERSION),
         })
     }
 
@@ -341,13 +382,22 @@ impl ScanPackageTemplate {
     }
 
     /// The same with `extra` members of this package only (e.g. its `product_uuid` or a
-    /// `0_vmman.tar.gz`), packed after `computer.yml` before the shared members.
+    /// `0_vmman.tar.gz`), packed after `computer.yml` before the shared members. A fact
+    /// member (installed packages, SWID tags) cannot be an extra one: it belongs in the
+    /// [`EvidenceSet`] (an error says so).
     pub fn scan_package_bytes_with(
         &self,
         computer: &ComputerInfo,
         extra: &[(&str, &[u8])],
     ) -> io::Result<Vec<u8>> {
-        let mut c = computer.clone();
+        if let Some((name, _)) = extra.iter().find(|(n, _)| is_fact_member(n)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{name}` makes facts: it belongs in the template's evidence"),
+            ));
+        }
+        // Every package of the template has its facts, whatever its computer.
+        let mut c = stating(computer, || self.facts_digest);
         if c.scan_time.is_none() {
             c.scan_time = Some(now_seconds());
         }

@@ -31,6 +31,13 @@ pub struct ComputerInfo {
     pub agent_version: Option<String>,
     /// `Scan Time` (`YYYY-MM-DDTHH:MM:SSZ`).
     pub scan_time: Option<DateTime<Utc>>,
+    /// `Facts Digest` (format 4; ignored as an unknown key in earlier versions): the
+    /// [`crate::FactsDigest`] of the package's fact members as its writer computed it, in
+    /// [`crate::FactsDigest::to_stated`]'s form `<version>:<64 hex digits>` (any version is
+    /// accepted here; the reader compares only its own). The writers
+    /// ([`crate::write_scan_package_to`], [`crate::ScanPackageTemplate`]) compute and set it
+    /// for format 4 whatever it holds.
+    pub facts_digest: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -50,6 +57,22 @@ struct ComputerYaml<'a> {
     agent_version: Option<&'a str>,
     #[serde(rename = "Scan Time", skip_serializing_if = "Option::is_none")]
     scan_time: Option<String>,
+    #[serde(rename = "Facts Digest", skip_serializing_if = "Option::is_none")]
+    facts_digest: Option<&'a str>,
+}
+
+/// The first format whose `computer.yml` may state the facts digest.
+pub(crate) const FACTS_DIGEST_FORMAT: u32 = 4;
+
+/// Whether `s` has the form of a stated facts digest: a decimal version (1 to 9 digits),
+/// `:`, 64 lower-case hexadecimal digits.
+fn is_stated_digest(s: &str) -> bool {
+    s.split_once(':').is_some_and(|(v, h)| {
+        (1..=9).contains(&v.len())
+            && v.bytes().all(|b| b.is_ascii_digit())
+            && h.len() == 64
+            && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 impl ComputerInfo {
@@ -65,6 +88,7 @@ impl ComputerInfo {
             operating_system: None,
             agent_version: None,
             scan_time: None,
+            facts_digest: None,
         }
     }
 
@@ -131,6 +155,18 @@ impl ComputerInfo {
             })?),
         };
 
+        // Format 4's key; before it, an unknown key like any other.
+        let facts_digest = match get("Facts Digest") {
+            _ if format_version < FACTS_DIGEST_FORMAT => None,
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if is_stated_digest(s) => Some(s.clone()),
+            Some(_) => {
+                return Err(
+                    "Facts Digest is not a version, `:` and 64 lower-case hex digits".into(),
+                )
+            }
+        };
+
         Ok(ComputerInfo {
             format_version,
             endpoint_id,
@@ -140,12 +176,19 @@ impl ComputerInfo {
             operating_system: get("Operating System").and_then(scalar),
             agent_version: get("Agent Version").and_then(scalar),
             scan_time,
+            facts_digest,
         })
     }
 
-    /// Render as `computer.yml` text (round-trips through [`ComputerInfo::parse`]).
+    /// Render as `computer.yml` text (round-trips through [`ComputerInfo::parse`]; a
+    /// `facts_digest` is written only in format 4 and later, and must have its form).
     pub fn to_yaml(&self) -> Result<String, String> {
         validate_endpoint_id(&self.endpoint_id)?;
+        if let Some(d) = &self.facts_digest {
+            if self.format_version >= FACTS_DIGEST_FORMAT && !is_stated_digest(d) {
+                return Err(format!("Facts Digest `{d}` is not a stated digest"));
+            }
+        }
         let doc = ComputerYaml {
             format_version: self.format_version,
             endpoint_id: &self.endpoint_id,
@@ -157,6 +200,10 @@ impl ComputerInfo {
             scan_time: self
                 .scan_time
                 .map(|t| t.format(SCAN_TIME_FORMAT).to_string()),
+            facts_digest: self
+                .facts_digest
+                .as_deref()
+                .filter(|_| self.format_version >= FACTS_DIGEST_FORMAT),
         };
         serde_norway::to_string(&doc).map_err(|e| e.to_string())
     }
@@ -226,6 +273,36 @@ mod tests {
     }
 
     #[test]
+    fn facts_digest_from_format_4() {
+        let d = format!("1:{}", "ab".repeat(32));
+        let c = ComputerInfo::parse(&format!(
+            "format_version: 4\nendpointID: a\nFacts Digest: {d}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.facts_digest.as_deref(), Some(d.as_str()));
+        assert_eq!(ComputerInfo::parse(&c.to_yaml().unwrap()).unwrap(), c);
+        for bad in [
+            format!("1:{}", "AB".repeat(32)),
+            "ab".repeat(32),
+            format!("x:{}", "ab".repeat(32)),
+            format!("1:{}", "ab".repeat(31)),
+            "[1]".to_string(),
+        ] {
+            let e = ComputerInfo::parse(&format!(
+                "format_version: 4\nendpointID: a\nFacts Digest: {bad}\n"
+            ))
+            .unwrap_err();
+            assert!(e.starts_with("Facts Digest is not"), "{bad}: {e}");
+        }
+        // Before format 4, an unknown key whatever its value; and not written.
+        let mut c3 =
+            ComputerInfo::parse("format_version: 3\nendpointID: a\nFacts Digest: [1]\n").unwrap();
+        assert_eq!(c3.facts_digest, None);
+        c3.facts_digest = Some(d);
+        assert!(!c3.to_yaml().unwrap().contains("Facts Digest"));
+    }
+
+    #[test]
     fn single_ip_and_numeric_id() {
         let c = ComputerInfo::parse("endpointID: 12345\nIP Address: 192.0.2.1\n").unwrap();
         assert_eq!(c.endpoint_id, "12345");
@@ -254,9 +331,9 @@ mod tests {
                 .format_version,
             3
         );
-        assert!(ComputerInfo::parse("format_version: 4\nendpointID: a\n")
+        assert!(ComputerInfo::parse("format_version: 5\nendpointID: a\n")
             .unwrap_err()
-            .contains("unsupported format_version 4 (this reader understands 1..=3)"));
+            .contains("unsupported format_version 5 (this reader understands 1..=4)"));
         assert!(ComputerInfo::parse("format_version: 0\nendpointID: a\n").is_err());
         assert!(ComputerInfo::parse("endpointID: a\nScan Time: yesterday\n")
             .unwrap_err()

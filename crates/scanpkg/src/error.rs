@@ -60,6 +60,13 @@ pub enum ScanPackageError {
     /// `computer.yml` is not valid YAML or lacks / misstates a required key.
     #[error("computer.yml: {0}")]
     Computer(String),
+    /// `computer.yml` states a facts digest (of this reader's version) that is not the
+    /// digest of the package's fact members.
+    #[error(
+        "computer.yml states the facts digest {stated} but the fact members' digest is \
+         {computed}: the package was changed after it was written, or its writer is faulty"
+    )]
+    FactsDigestMismatch { stated: String, computed: String },
     /// A structured member (e.g. `lscpu.json`) could not be parsed.
     #[error("{member}: {reason}")]
     Member { member: String, reason: String },

@@ -53,8 +53,10 @@ pub use vmman::{parse_vmman_xml, VmGuest, VmHost, VmManagerScan};
 /// The `format_version` this crate writes and the highest one it reads. Version 2 added
 /// `isotag_scan/index.json` (each tag's directory, the tag search's outcome); version 3
 /// added `product_uuid` and the scanner's `0_vmman.tar.gz` (IBM's layout, read in every
-/// version). Versions 1 and 2 are still read (their tags' directories are unknown in 1).
-pub const FORMAT_VERSION: u32 = 3;
+/// version); version 4 added `Facts Digest` to `computer.yml` (the writer's
+/// [`FactsDigest`], with the fact members written last: see [`read_scan_package_since`]).
+/// Versions 1 to 3 are still read (their tags' directories are unknown in 1).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Resource bounds applied while reading a package. Sizes are counted on the bytes actually
 /// decompressed, never taken from archive headers.
@@ -167,6 +169,26 @@ impl FactsDigest {
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out).ok()?;
         Some(FactsDigest(out))
+    }
+
+    /// How `computer.yml` states it (format 4, `Facts Digest`): the version of the
+    /// digest's algorithm, a colon, [`FactsDigest::to_hex`] (`1:9f86…`). The version tells
+    /// a reader whether it computes digests the same way (see [`FactsDigest::from_stated`]).
+    pub fn to_stated(&self) -> String {
+        format!("{}:{}", archive::FACTS_DIGEST_VERSION_NUMBER, self.to_hex())
+    }
+
+    /// The digest a `Facts Digest` value states, when its version is this reader's;
+    /// `None` for another version (whose digests this reader cannot compare with its own)
+    /// or a value not in [`FactsDigest::to_stated`]'s form.
+    pub fn from_stated(s: &str) -> Option<FactsDigest> {
+        let (version, hex) = s.split_once(':')?;
+        if version.parse::<u32>().ok()? != archive::FACTS_DIGEST_VERSION_NUMBER
+            || hex.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return None;
+        }
+        FactsDigest::from_hex(hex)
     }
 }
 

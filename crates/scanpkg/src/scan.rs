@@ -150,6 +150,8 @@ pub fn scan_local_host(opts: &ScanOptions) -> Result<BuiltScanPackage, ScanError
         operating_system: os,
         agent_version: Some(format!("openlmt-scan {}", env!("CARGO_PKG_VERSION"))),
         scan_time: Some(opts.scan_time.unwrap_or_else(now_seconds)),
+        // Computed and stated by the writer, over the members as written.
+        facts_digest: None,
     };
     computer.to_yaml().map_err(ScanError::Computer)?;
     let mut pkg = BuiltScanPackage::new(computer);

@@ -84,7 +84,12 @@ fn tar_gz_round_trip_of_the_debian12_vm() {
     let bytes = scan_package_bytes(&pkg).unwrap();
     let p = read_tgz(&bytes, &Limits::default()).unwrap();
     check_vm(&p);
-    assert_eq!(&p.computer, pkg.computer());
+    // As built, plus the facts digest the writer states (format 4).
+    let stated = openlmt_scanpkg::ComputerInfo {
+        facts_digest: Some(p.facts_digest.to_stated()),
+        ..pkg.computer().clone()
+    };
+    assert_eq!(p.computer, stated);
     assert_eq!(pkg.file_name(), "202405011230-test-endpoint-1.tar.gz");
 }
 
@@ -560,8 +565,13 @@ fn scanner_on_this_machine() {
     let dir = scratch("local");
     let path = write_scan_package(&pkg, &dir).unwrap();
     let p = read_scan_package_file(&path, &Limits::default()).unwrap();
-    // computer.yml round-trips exactly (scan time is taken in whole seconds).
-    assert_eq!(&p.computer, pkg.computer());
+    // computer.yml round-trips exactly (scan time is taken in whole seconds), with the
+    // facts digest the writer states.
+    let stated = openlmt_scanpkg::ComputerInfo {
+        facts_digest: Some(p.facts_digest.to_stated()),
+        ..pkg.computer().clone()
+    };
+    assert_eq!(p.computer, stated);
     assert_eq!(path.file_name().unwrap().to_string_lossy(), pkg.file_name());
     assert_eq!(p.computer.endpoint_id.len(), 32);
     assert!(p.capacity.threads >= Some(1));

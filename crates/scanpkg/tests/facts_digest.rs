@@ -228,3 +228,376 @@ fn reading_since_another_digest_is_a_full_reading() {
     assert_eq!(since.installed_packages.len(), 758);
     assert_eq!(since, read(&b), "the same as a plain reading");
 }
+
+// ---------------------------------------------------------------------------------------
+// Format 4: the digest stated in computer.yml, the fact members last.
+
+/// The members of a tar.gz package, in archive order (computer.yml included).
+fn members_of(b: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut a = tar::Archive::new(flate2::read::MultiGzDecoder::new(b));
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        out.push((name, data));
+    }
+    out
+}
+
+/// A tar.gz of `members` as given (no reordering, no digest computed).
+fn repack(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let raw: Vec<Raw<'_>> = members.iter().map(|(n, d)| Raw::File(n, d)).collect();
+    raw_tar_gz(&raw)
+}
+
+fn is_fact(name: &str) -> bool {
+    matches!(name, "dpkg-status" | "dpkg-query.tsv" | "rpm-qa.tsv") || name.ends_with(".swidtag")
+}
+
+/// `computer.yml`'s `Facts Digest` value.
+fn stated(members: &[(String, Vec<u8>)]) -> Option<String> {
+    assert_eq!(members[0].0, "computer.yml");
+    let c = openlmt_scanpkg::ComputerInfo::parse(&String::from_utf8_lossy(&members[0].1)).unwrap();
+    c.facts_digest
+}
+
+fn with_stated(members: &[(String, Vec<u8>)], value: &str) -> Vec<(String, Vec<u8>)> {
+    let mut m = members.to_vec();
+    let yml = String::from_utf8(m[0].1.clone()).unwrap();
+    let line = yml
+        .lines()
+        .find(|l| l.starts_with("Facts Digest:"))
+        .unwrap();
+    m[0].1 = yml
+        .replace(line, &format!("Facts Digest: {value}"))
+        .into_bytes();
+    m
+}
+
+#[test]
+fn the_writer_states_the_digest_and_puts_the_fact_members_last() {
+    // With a tag index and an rpm list added after the tags, and a capacity file after
+    // the installed packages: the writer reorders, facts last, each group in its order.
+    let mut c = computer("test-endpoint-1");
+    c.facts_digest = Some(format!("1:{}", "0".repeat(64))); // replaced by the writer
+    let index = br#"{"tags":[{"member":"isotag_scan/Debian_12-x86_64-adduser-3.134.swidtag","directory":"/usr/share/swidtag"}]}"#;
+    let p = variant(
+        c,
+        |name, d| (name != "lscpu.json").then(|| d.to_vec()),
+        &[
+            ("rpm-qa.tsv", common::read("packaging/rpm-qa.tsv")),
+            ("isotag_scan/index.json", index.to_vec()),
+            ("lscpu.json", common::read("hosts/debian12-vm/lscpu.json")),
+        ],
+    );
+    let b = bytes(&p);
+    let members = members_of(&b);
+    let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+    let first_fact = names.iter().position(|n| is_fact(n)).unwrap();
+    assert_eq!(
+        names[..first_fact],
+        [
+            "computer.yml",
+            "cpuinfo",
+            "isotag_scan/index.json",
+            "lscpu.json"
+        ]
+    );
+    let facts: Vec<&str> = p.members().map(|(n, _)| n).filter(|n| is_fact(n)).collect();
+    assert_eq!(names[first_fact..], facts[..], "the facts in their order");
+    assert_eq!(facts[0], "dpkg-status");
+    assert_eq!(facts.last(), Some(&"rpm-qa.tsv"));
+
+    // The stated digest is the one the reader computes (a wrong one is rejected).
+    let pkg = read(&b);
+    assert_eq!(pkg.computer.format_version, 4);
+    assert_eq!(stated(&members), Some(pkg.facts_digest.to_stated()));
+    assert_eq!(
+        pkg.computer.facts_digest,
+        Some(pkg.facts_digest.to_stated())
+    );
+    assert!(pkg.installed_packages.len() > 759, "dpkg and rpm");
+    assert!(pkg.swid_tags.iter().any(|t| t.directory.is_some()));
+
+    // The template (the benchmarks' writer) writes the same members and digest.
+    let ev = openlmt_scanpkg::EvidenceSet::from_dir(&corpus(VM_DIR)).unwrap();
+    let t = openlmt_scanpkg::ScanPackageTemplate::new(&ev).unwrap();
+    let from_template = t.scan_package_bytes(&computer("test-endpoint-1")).unwrap();
+    let tm = members_of(&from_template);
+    assert_eq!(
+        stated(&tm),
+        Some(read(&bytes(&host())).facts_digest.to_stated())
+    );
+    assert_eq!(
+        tm.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        members_of(&bytes(&host()))
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+    );
+    let e = t
+        .scan_package_bytes_with(
+            &computer("test-endpoint-1"),
+            &[("rpm-qa.tsv", b"bash\tx86_64\t5.2-1\n")],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("makes facts"), "{e}");
+}
+
+/// The day-2 package (other scan time and processor, same software), cut inside its
+/// first fact member: the tar stream ends 100 bytes into `dpkg-status`'s data.
+fn next_day_cut_in_its_facts() -> Vec<u8> {
+    cut_inside(&bytes(&next_day()), "dpkg-status")
+}
+
+/// The tar.gz `whole` with its tar stream ending 100 bytes into member `member`'s data.
+fn cut_inside(whole: &[u8], member: &str) -> Vec<u8> {
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(whole), &mut tar).unwrap();
+    let mut a = tar::Archive::new(&tar[..]);
+    let at = a
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_str() == Some(member))
+        .unwrap()
+        .raw_file_position();
+    gzip(&tar[..at as usize + 100])
+}
+
+#[test]
+fn a_package_stating_the_published_digest_is_not_read_past_its_first_fact_member() {
+    let day1 = read(&bytes(&host()));
+    let full = read(&bytes(&next_day()));
+    let cut = next_day_cut_in_its_facts();
+    let e =
+        read_scan_package(ArchiveKind::TarGz, Cursor::new(&cut), &Limits::default()).err_short();
+    assert!(e.to_string().starts_with("corrupt archive"), "{e}");
+    // Read since the published digest, which it states: the cut is never reached.
+    let since = read_since(&cut, &day1.facts_digest);
+    assert!(since.facts_unchanged);
+    assert_eq!(since.facts_digest, day1.facts_digest);
+    assert_eq!(
+        ScanPackage {
+            installed_packages: full.installed_packages.clone(),
+            swid_tags: full.swid_tags.clone(),
+            facts_unchanged: false,
+            ..since
+        },
+        full,
+        "everything else is what a full reading of the whole package gives"
+    );
+
+    // Nor is a member the format forbids, after the facts (a link), nor a wrong stated
+    // digest: what follows the first fact member is not looked at when unchanged.
+    let mut m = members_of(&bytes(&next_day()));
+    let with_link = {
+        let raw: Vec<Raw<'_>> = m
+            .iter()
+            .map(|(n, d)| Raw::File(n, d))
+            .chain([Raw::Symlink("isotag_scan/z.swidtag", "/etc/passwd")])
+            .collect();
+        raw_tar_gz(&raw)
+    };
+    let e = read_scan_package(
+        ArchiveKind::TarGz,
+        Cursor::new(&with_link),
+        &Limits::default(),
+    )
+    .err_short();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert!(read_since(&with_link, &day1.facts_digest).facts_unchanged);
+
+    // The same in a zip, read from its index.
+    m.truncate(m.iter().position(|(n, _)| n == "dpkg-status").unwrap() + 1);
+    let lies: Vec<(&str, &[u8])> = m
+        .iter()
+        .map(|(n, d)| {
+            (
+                n.as_str(),
+                if n == "dpkg-status" {
+                    &b"not the host's"[..]
+                } else {
+                    &d[..]
+                },
+            )
+        })
+        .collect();
+    let zip = zip_of(&lies);
+    let e = read_scan_package(ArchiveKind::Zip, Cursor::new(&zip), &Limits::default()).err_short();
+    assert!(
+        matches!(
+            e,
+            openlmt_scanpkg::ScanPackageError::FactsDigestMismatch { .. }
+        ),
+        "{e}"
+    );
+    let since = read_scan_package_since(
+        ArchiveKind::Zip,
+        Cursor::new(&zip),
+        &Limits::default(),
+        Some(&day1.facts_digest),
+    )
+    .unwrap();
+    assert!(since.facts_unchanged);
+    assert_eq!(since.capacity, full.capacity);
+}
+
+#[test]
+fn a_stated_digest_is_checked_whenever_the_facts_are_read() {
+    let day1 = read(&bytes(&host()));
+    let members = members_of(&bytes(&next_day()));
+    let changed = read(&bytes(&variant(
+        computer("test-endpoint-1"),
+        |name, data| match name {
+            "dpkg-status" => Some(without_stanza(data, "bash")),
+            _ => Some(data.to_vec()),
+        },
+        &[],
+    )));
+    // The day-2 package stating another package's digest: rejected by a whole reading,
+    // and by a reading since the published digest (it states another, so it is parsed).
+    let wrong = repack(&with_stated(&members, &changed.facts_digest.to_stated()));
+    for published in [None, Some(&day1.facts_digest)] {
+        let e = read_scan_package_since(
+            ArchiveKind::TarGz,
+            Cursor::new(&wrong),
+            &Limits::default(),
+            published,
+        )
+        .err_short();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "computer.yml states the facts digest {} but the fact members' digest is {}: \
+                 the package was changed after it was written, or its writer is faulty",
+                changed.facts_digest.to_stated(),
+                day1.facts_digest.to_stated()
+            )
+        );
+    }
+    // The trust it takes: stating the published digest, its facts are not read.
+    let since = read_since(&wrong, &changed.facts_digest);
+    assert!(since.facts_unchanged && since.installed_packages.is_empty());
+
+    // A digest of another version is neither trusted nor checked: the facts are read.
+    let other = repack(&with_stated(
+        &members,
+        &format!("2:{}", day1.facts_digest.to_hex()),
+    ));
+    let p = read(&other);
+    assert_eq!(p.installed_packages.len(), 759);
+    assert!(
+        p.notes.iter().any(|n| n.contains("is of another version")),
+        "{:?}",
+        p.notes
+    );
+    let since = read_since(&other, &day1.facts_digest);
+    assert!(since.facts_unchanged, "hashed, the same facts");
+    assert!(
+        read_scan_package_since(
+            ArchiveKind::TarGz,
+            Cursor::new(&next_day_cut_in_its_facts()),
+            &Limits::default(),
+            Some(&changed.facts_digest),
+        )
+        .is_err(),
+        "stating another digest than the published one: read whole"
+    );
+}
+
+#[test]
+fn a_stating_package_keeps_its_members_in_the_formats_order() {
+    let members = members_of(&bytes(&next_day()));
+    let full = read(&bytes(&next_day()));
+    // cpuinfo (the only capacity file of the day-2 package) moved after the facts: it
+    // is ignored, by every reading (one that stops at the first fact never sees it).
+    let mut moved = members.clone();
+    let cpu = moved.remove(moved.iter().position(|(n, _)| n == "cpuinfo").unwrap());
+    moved.push(cpu);
+    let moved = repack(&moved);
+    let e =
+        read_scan_package(ArchiveKind::TarGz, Cursor::new(&moved), &Limits::default()).err_short();
+    assert_eq!(
+        e.to_string(),
+        "missing capacity evidence: need at least one of cpuinfo, lscpu.json, dmidecode.txt"
+    );
+    assert_eq!(
+        read_scan_package_since(
+            ArchiveKind::TarGz,
+            Cursor::new(&moved),
+            &Limits::default(),
+            Some(&full.facts_digest)
+        )
+        .err_short()
+        .to_string(),
+        e.to_string()
+    );
+    // An unknown member there: ignored with a note, the package read as it was.
+    let mut extra = members.clone();
+    extra.push((
+        "os-release".into(),
+        common::read("hosts/debian12-vm/os-release"),
+    ));
+    let p = read(&repack(&extra));
+    assert!(p.notes.contains(
+        &"ignored os-release: it follows the fact members, which a package stating its facts \
+          digest has last"
+            .to_string()
+    ));
+    assert_eq!(p.installed_packages, full.installed_packages);
+    // computer.yml after a fact member, stating a digest: rejected.
+    let mut late = members.clone();
+    let yml = late.remove(0);
+    late.insert(
+        late.iter().position(|(n, _)| n == "dpkg-status").unwrap() + 1,
+        yml,
+    );
+    let e = read_scan_package(
+        ArchiveKind::TarGz,
+        Cursor::new(&repack(&late)),
+        &Limits::default(),
+    )
+    .err_short();
+    assert!(
+        e.to_string()
+            .contains("states a facts digest but comes after the fact member `dpkg-status`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_package_of_an_earlier_format_reads_as_before() {
+    let day1 = read(&bytes(&host()));
+    let mut c = computer("test-endpoint-1");
+    c.format_version = 3;
+    c.facts_digest = Some(day1.facts_digest.to_stated());
+    let mut p = BuiltScanPackage::new(c);
+    for (name, data) in next_day().members() {
+        p.add_member(name, data.to_vec());
+    }
+    let b = bytes(&p);
+    let members = members_of(&b);
+    assert!(stated(&members).is_none(), "format 3 states no digest");
+    // A `Facts Digest` key in format 3 is an unknown key, whatever its value.
+    let mut odd = members.clone();
+    odd[0].1.extend_from_slice(b"Facts Digest: not one\n");
+    let full = read(&repack(&odd));
+    assert_eq!(full.computer.facts_digest, None);
+    assert_eq!(full.facts_digest, day1.facts_digest);
+    assert_eq!(full.installed_packages.len(), 759);
+    // Read since the published digest: hashed, not parsed; and read to its end.
+    assert!(read_since(&b, &day1.facts_digest).facts_unchanged);
+    let last = members.last().unwrap().0.clone();
+    assert!(last.ends_with(".swidtag"));
+    let cut = cut_inside(&b, &last);
+    assert!(read_scan_package_since(
+        ArchiveKind::TarGz,
+        Cursor::new(&cut),
+        &Limits::default(),
+        Some(&day1.facts_digest)
+    )
+    .is_err());
+}
