@@ -132,9 +132,9 @@ pub async fn open_store(
             opened.with_context(|| format!("cannot open the database {}", path.display()))
         }
         // (The URL may hold a password: shown without it.)
-        DatabaseUrl::Postgres(_) => opened.with_context(|| {
-            format!("cannot use the PostgreSQL database {}", url.redacted())
-        }),
+        DatabaseUrl::Postgres(_) => {
+            opened.with_context(|| format!("cannot use the PostgreSQL database {}", url.redacted()))
+        }
     }
 }
 

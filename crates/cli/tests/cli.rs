@@ -320,11 +320,17 @@ fn an_unusable_postgres_database_url_stops_the_server_with_a_message() {
             ) && err.contains("cannot connect to the PostgreSQL server at 127.0.0.1:1"),
             "{how}: {err}"
         );
-        assert!(!err.contains("hunter2"), "{how}: the password is shown: {err}");
+        assert!(
+            !err.contains("hunter2"),
+            "{how}: the password is shown: {err}"
+        );
         assert!(!err.contains("panicked"), "{how}: {err}");
     }
     let out = serve()
-        .args(["--database-url", "postgres://openlmt@127.0.0.1:port/openlmt"])
+        .args([
+            "--database-url",
+            "postgres://openlmt@127.0.0.1:port/openlmt",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -467,12 +467,7 @@ impl Drop for KillOnDrop {
 /// base URL and the stdout lines (the rest keep arriving on the channel).
 fn serve_scan_host(data_dir: &Path) -> (KillOnDrop, String, Vec<String>, mpsc::Receiver<String>) {
     let mut child = common::serve_command(data_dir)
-        .args([
-            "--scan-host",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
+        .args(["--scan-host", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("OPENLMT_LOG", "warn")
         .env("OPENLMT_ADMIN_PASSWORD", ADMIN_PASSWORD)

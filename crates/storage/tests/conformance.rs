@@ -19,6 +19,7 @@ use chrono::{NaiveDate, Utc};
 use openlmt_domain::query::{Condition, Entity, FieldKind, Filter, Op, Page, Query, Sort, Value};
 use openlmt_domain::{ImportStatus, ImportType, Permission, PermissionSet, Trigger};
 use openlmt_storage::testing::TestDatabase;
+use openlmt_storage::DiscoveryTarget;
 use openlmt_storage::{
     BundlingOptionList, ClassificationAuditList, ComputerList, DatabaseUrl, DeleteOutcome,
     HardwareIdentityRow, Holding, InstalledPackageList, InstalledPackageRow, InstanceChange,
@@ -26,11 +27,10 @@ use openlmt_storage::{
     LeftoverCounts, Leftovers, LicenseServerUsageList, LicenseSnapshotWrite, NewInstance,
     NewScanPackageRecord, PgStore, PublishOptions, RefRowSink, RegistryState, ScanPackageState,
     ScanPackageWrite, ServerValue, SnapshotPartition, SnapshotServer, SoftwareComponentList,
-    SoftwareInstanceList, SoftwareInstanceRef, SoftwareInstanceRow, StagedComputer, Store,
-    SqliteStore, StoredSnapshot, StreamEnd, SwidFactRow, SwidTagList, UnresolvedCharge,
-    UsageCalculator, VmGuestRow, VmScanRow, INTERRUPTED, VM_OBSERVATION_RETENTION_DAYS,
+    SoftwareInstanceList, SoftwareInstanceRef, SoftwareInstanceRow, SqliteStore, StagedComputer,
+    Store, StoredSnapshot, StreamEnd, SwidFactRow, SwidTagList, UnresolvedCharge, UsageCalculator,
+    VmGuestRow, VmScanRow, INTERRUPTED, VM_OBSERVATION_RETENTION_DAYS,
 };
-use openlmt_storage::DiscoveryTarget;
 use openlmt_storage::{ClassifyRequest, ComputerRef, InstanceRef, RowOutcome};
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};

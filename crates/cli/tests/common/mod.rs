@@ -104,8 +104,8 @@ fn database_for(data_dir: &Path, keep: bool) -> Arc<TestDatabase> {
         let mut all = databases();
         let (gone, live): (Vec<Registered>, Vec<Registered>) =
             std::mem::take(&mut *all).into_iter().partition(|r| {
-                let dir_gone = !r.data_dir.exists()
-                    && !r.data_dir.parent().is_some_and(|p| p.exists());
+                let dir_gone =
+                    !r.data_dir.exists() && !r.data_dir.parent().is_some_and(|p| p.exists());
                 match &r.kept {
                     Some(_) => dir_gone,
                     None => r.held.strong_count() == 0,
