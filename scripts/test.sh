@@ -11,6 +11,17 @@ cd "$(dirname "$0")/.."
 # only; a release build lacks them.
 cargo test --workspace --locked --features openlmt/test-hooks
 
+# The black-box tests (crates/cli/tests) again, every server on PostgreSQL:
+# each on a database of its own, made on the server of
+# OPENLMT_TEST_DATABASE_URL and dropped after it (.ci/run sets the variable to
+# the local server). Tests that read or edit the SQLite file say they are
+# SQLite-only and skip.
+if [ -n "${OPENLMT_TEST_DATABASE_URL:-}" ]; then
+    OPENLMT_TEST_ENGINE=postgres cargo test --locked -p openlmt --features test-hooks --test '*'
+else
+    echo "SKIPPED: OPENLMT_TEST_DATABASE_URL is not set: the black-box tests did not run on PostgreSQL" >&2
+fi
+
 if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     echo "error: the panel's end-to-end test needs chromium and node (run .ci/run, or: apt-get install chromium)" >&2
     exit 1

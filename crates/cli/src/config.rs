@@ -13,8 +13,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9081";
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
-    /// The database: `sqlite:PATH`, or `postgres://…` (refused until the
-    /// PostgreSQL engine is built); default: SQLite in the data directory.
+    /// The database: `sqlite:PATH`, or `postgres://…` (a database that
+    /// exists; the migrations make its tables); default: SQLite in the data
+    /// directory.
     pub database_url: Option<String>,
     pub listen: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -130,8 +131,10 @@ pub async fn open_store(
         DatabaseUrl::Sqlite(path) => {
             opened.with_context(|| format!("cannot open the database {}", path.display()))
         }
-        // (The URL may hold a password: not repeated in the message.)
-        DatabaseUrl::Postgres(_) => opened.context("cannot use the PostgreSQL database"),
+        // (The URL may hold a password: shown without it.)
+        DatabaseUrl::Postgres(_) => {
+            opened.with_context(|| format!("cannot use the PostgreSQL database {}", url.redacted()))
+        }
     }
 }
 

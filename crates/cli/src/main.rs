@@ -60,7 +60,7 @@ pub struct DataDirArgs {
     /// Data directory (SQLite database, data sources, import logs).
     #[arg(long, env = "OPENLMT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database: sqlite:PATH, or postgres://… (not built yet) [default: SQLite in the data directory]
+    /// Database: sqlite:PATH, or postgres://USER@HOST:PORT/DB [default: SQLite in the data directory]
     #[arg(long, env = "OPENLMT_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Configuration file (TOML).

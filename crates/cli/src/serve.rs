@@ -19,7 +19,7 @@ pub struct ServeArgs {
     /// Data directory (SQLite database, data sources, import logs) [default: ./openlmt-data]
     #[arg(long, env = "OPENLMT_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Database: sqlite:PATH, or postgres://… (not built yet) [default: SQLite in the data directory]
+    /// Database: sqlite:PATH, or postgres://USER@HOST:PORT/DB [default: SQLite in the data directory]
     #[arg(long, env = "OPENLMT_DATABASE_URL")]
     database_url: Option<String>,
     /// Address to listen on [default: 127.0.0.1:9081]; port 0 picks a free port.

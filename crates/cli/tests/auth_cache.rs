@@ -5,7 +5,7 @@
 mod common;
 
 use common::panel::{client, login};
-use common::{wait_for_status, with_db, TestServer, ADMIN_PASSWORD};
+use common::{sql_exec, wait_for_status, Bind, TestServer, ADMIN_PASSWORD};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 use std::time::Duration;
@@ -128,20 +128,20 @@ fn a_cached_session_is_refused_once_past_its_max_age() {
     // server reload it (auth_epoch bump): it works, then, from the cache
     // alone (nothing changes in the database any more), it stops.
     let max_age_ms = openlmt_storage::SESSION_MAX_AGE.as_millis() as i64;
-    with_db(&s, async |pool| {
-        let now = chrono::Utc::now().timestamp_millis();
-        let mut tx = pool.begin().await.unwrap();
-        sqlx::query("UPDATE sessions SET created_at = ?")
-            .bind(now - max_age_ms + 3_000)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'auth_epoch'")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    });
+    let now = chrono::Utc::now().timestamp_millis();
+    sql_exec(
+        &s,
+        &[
+            (
+                "UPDATE sessions SET created_at = ?",
+                vec![Bind::Int(now - max_age_ms + 3_000)],
+            ),
+            (
+                "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'auth_epoch'",
+                vec![],
+            ),
+        ],
+    );
     std::thread::sleep(Duration::from_millis(700)); // the watcher drops the cache
     assert_eq!(with_session(&s, &c, &sid).status(), 200);
     std::thread::sleep(Duration::from_millis(3_000));

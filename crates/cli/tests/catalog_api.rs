@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{bin, write_scan_package, TestServer};
+use common::{write_scan_package, TestServer};
 use openlmt_catalog::{bundled, load, load_layer, merge_layers, BUNDLED_JSON, MAX_DOCUMENT_BYTES};
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// The minimal form from issue 8, verbatim.
 const MINIMAL: &str = r#"{"catalog_version": "2026-12-01.1",
@@ -90,7 +90,7 @@ fn answer(r: Response) -> (u16, Value) {
 }
 
 fn openlmt(args: &[&str], data_dir: &Path) -> Output {
-    Command::new(bin())
+    common::cli(data_dir)
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)

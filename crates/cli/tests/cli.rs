@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn openlmt(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
-    Command::new(bin())
+    common::cli(data_dir)
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -191,7 +191,7 @@ fn first_start_generates_and_prints_the_admin_password_once() {
 #[test]
 fn a_second_server_on_the_same_data_directory_is_refused() {
     let s = TestServer::start();
-    let out = Command::new(bin())
+    let out = common::cli(&s.data_dir)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&s.data_dir)
         .output()
@@ -267,14 +267,18 @@ fn a_sqlite_database_url_puts_the_database_where_it_says() {
     assert!(!String::from_utf8_lossy(&without.stdout).contains("admin"));
 }
 
-/// A PostgreSQL URL, from the flag, the environment or the configuration
-/// file, is refused at start-up with a message saying the engine is not
-/// built yet; an unknown scheme is refused with the schemes it takes.
+/// A PostgreSQL URL that cannot be used, from the flag, the environment or
+/// the configuration file, stops the server at start-up (no panic, no
+/// SQLite database made instead) with a message naming the server without
+/// the URL's password: a server that does not answer, and a URL that does
+/// not parse; an unknown scheme is refused with the schemes it takes.
 #[test]
-fn a_postgres_database_url_is_refused_until_the_engine_is_built() {
+fn an_unusable_postgres_database_url_stops_the_server_with_a_message() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let pg = "postgres://postgres@127.0.0.1:5432/test";
+    // (Port 1 on the loopback: nothing listens there, the connection is
+    // refused at once.)
+    let pg = "postgres://openlmt:hunter2@127.0.0.1:1/openlmt";
     let config = tmp.path().join("openlmt.toml");
     std::fs::write(&config, format!("database_url = \"{pg}\"\n")).unwrap();
     let serve = || {
@@ -311,10 +315,27 @@ fn a_postgres_database_url_is_refused_until_the_engine_is_built() {
         assert!(!out.status.success(), "{how}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("the PostgreSQL engine is not built yet"),
+            err.contains(
+                "cannot use the PostgreSQL database postgres://openlmt@127.0.0.1:1/openlmt"
+            ) && err.contains("cannot connect to the PostgreSQL server at 127.0.0.1:1"),
             "{how}: {err}"
         );
+        assert!(
+            !err.contains("hunter2"),
+            "{how}: the password is shown: {err}"
+        );
+        assert!(!err.contains("panicked"), "{how}: {err}");
     }
+    let out = serve()
+        .args([
+            "--database-url",
+            "postgres://openlmt@127.0.0.1:port/openlmt",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the PostgreSQL URL is not valid"), "{err}");
     assert!(
         !data.join("openlmt.db").exists(),
         "no SQLite database was made instead"

@@ -664,6 +664,9 @@ fn health_and_metrics() {
 /// sqlite3 tool, as a broken migration or a manual edit would leave it.)
 #[test]
 fn unreadable_data_is_a_500_and_a_bad_parameter_still_a_400() {
+    if common::sqlite_only("it edits the SQLite file with the sqlite3 tool") {
+        return;
+    }
     let s = TestServer::start();
     s.import_and_wait();
     assert_eq!(s.get("/api/imports").status(), 200);

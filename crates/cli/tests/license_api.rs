@@ -320,7 +320,7 @@ fn the_pvu_table_and_rate_overrides_apply_from_the_next_complete_import() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("x86.csv");
     std::fs::write(&bad, &broken).unwrap();
-    let out = std::process::Command::new(common::bin())
+    let out = common::cli(&s.data_dir)
         .args([
             "pvu-table",
             "import",

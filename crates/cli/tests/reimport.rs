@@ -22,7 +22,7 @@
 mod common;
 
 use common::fleet::{put_catalog, rows};
-use common::{corpus, write_package_members, TestServer};
+use common::{corpus, sql_rows, write_package_members, TestServer};
 use openlmt_storage::LeftoverCounts;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -176,16 +176,10 @@ fn visible(s: &TestServer) -> BTreeMap<String, Vec<String>> {
     let computers = all(s, "/api/sam/v2/computers");
     // Every computer row (a raw-only import's new computers are not in the
     // inventory list, their facts are in the raw lists).
-    let endpoint: BTreeMap<i64, String> = {
-        let (rt, store) = s.store();
-        rt.block_on(
-            sqlx::query_as::<_, (i64, String)>("SELECT id, endpoint_id FROM computers")
-                .fetch_all(store.pool()),
-        )
-        .unwrap()
-        .into_iter()
-        .collect()
-    };
+    let endpoint: BTreeMap<i64, String> =
+        sql_rows::<(i64, String)>(s, "SELECT id, endpoint_id FROM computers")
+            .into_iter()
+            .collect();
     let strip = |mut v: Value, keys: &[&str]| {
         let id = v["computer_id"].as_i64().or(v["id"].as_i64());
         // (Licence usage rows name no computer.)
@@ -292,17 +286,12 @@ fn assert_same(a: &BTreeMap<String, Vec<String>>, b: &BTreeMap<String, Vec<Strin
 
 /// The computer ids whose visible facts are those of `import_id`, by endpoint.
 fn facts_import_ids(s: &TestServer) -> BTreeMap<String, i64> {
-    let (rt, store) = s.store();
-    rt.block_on(async {
-        sqlx::query_as::<_, (String, i64)>(
-            "SELECT endpoint_id, facts_import_id FROM computers WHERE published = 1",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .into_iter()
-        .collect()
-    })
+    sql_rows::<(String, i64)>(
+        s,
+        "SELECT endpoint_id, facts_import_id FROM computers WHERE published = 1",
+    )
+    .into_iter()
+    .collect()
 }
 
 fn fact_rows_of(s: &TestServer, import_id: i64) -> u64 {
@@ -365,18 +354,13 @@ fn a_reimport_writes_only_what_changed_and_shows_what_a_full_rewrite_shows() {
         written > 0 && written < 4 * per_host,
         "{written} rows written"
     );
-    let (rt, store) = fresh.store();
-    let full_rows_for_changed: i64 = rt.block_on(async {
-        sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM installed_packages f JOIN computers c ON c.id = f.computer_id
-                      WHERE c.endpoint_id IN ('host-3', 'host-4', 'host-6'))
-                  + (SELECT count(*) FROM swid_facts f JOIN computers c ON c.id = f.computer_id
-                      WHERE c.endpoint_id IN ('host-3', 'host-4', 'host-6'))",
-        )
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-    });
+    let (full_rows_for_changed,) = sql_rows::<(i64,)>(
+        &fresh,
+        "SELECT (SELECT count(*) FROM installed_packages f JOIN computers c ON c.id = f.computer_id
+                  WHERE c.endpoint_id IN ('host-3', 'host-4', 'host-6'))
+              + (SELECT count(*) FROM swid_facts f JOIN computers c ON c.id = f.computer_id
+                  WHERE c.endpoint_id IN ('host-3', 'host-4', 'host-6'))",
+    )[0];
     assert_eq!(written, full_rows_for_changed as u64);
     assert!(fact_rows_of(&fresh, 1) > 2 * written);
 

@@ -188,15 +188,11 @@ fn a_slot_missed_while_down_runs_once_at_start_up() {
     let three_days_ago = (Utc::now() - CDuration::days(3))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-    let db = s.data_dir.join("openlmt.db");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = openlmt_storage::Store::open_sqlite(&db).await.unwrap();
-        store
-            .meta_set("schedule_last_slot", &three_days_ago)
-            .await
+    {
+        let (rt, store) = s.store();
+        rt.block_on(store.meta_set("schedule_last_slot", &three_days_ago))
             .unwrap();
-    });
+    }
     s.restart();
     s.wait_idle();
     let rows = s.json("/api/imports")["rows"].clone();

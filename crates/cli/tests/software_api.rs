@@ -385,15 +385,10 @@ fn kill_9_during_discovery_leaves_the_previous_inventory_intact() {
         "nothing of the unfinished discovery is visible"
     );
     assert_eq!(s.leftovers(), openlmt_storage::LeftoverCounts::default());
-    let (rt, store) = s.store();
-    let staged: i64 = rt
-        .block_on(
-            sqlx::query_scalar::<_, i64>(
-                "SELECT (SELECT COUNT(*) FROM stage_instances) + (SELECT COUNT(*) FROM stage_discovery)",
-            )
-            .fetch_one(store.pool()),
-        )
-        .unwrap();
+    let (staged,) = common::sql_rows::<(i64,)>(
+        &s,
+        "SELECT (SELECT COUNT(*) FROM stage_instances) + (SELECT COUNT(*) FROM stage_discovery)",
+    )[0];
     assert_eq!(staged, 0, "the restart deleted the staged discovery");
 }
 

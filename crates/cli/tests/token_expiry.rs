@@ -8,7 +8,7 @@
 mod common;
 
 use common::panel::{client, login};
-use common::{bin, json_error, wait_for_status, with_db, TestServer, ADMIN_PASSWORD};
+use common::{bin, json_error, sql_exec, wait_for_status, Bind, TestServer, ADMIN_PASSWORD};
 use reqwest::blocking::Client;
 use std::process::Command;
 use std::time::Duration;
@@ -20,27 +20,28 @@ const PROPAGATION: Duration = Duration::from_secs(5);
 /// Sets the issue time of one token (by its id) or of every session to
 /// `age_ms` ago, and bumps `auth_epoch` so the server reloads them.
 fn age(s: &TestServer, table: &str, token: Option<&str>, age_ms: i64) {
-    with_db(s, async |pool| {
-        let now = chrono::Utc::now().timestamp_millis();
-        let mut tx = pool.begin().await.unwrap();
-        let sql = match table {
-            "tokens" => "UPDATE tokens SET created_at = ?1 WHERE id = ?2",
-            _ => "UPDATE sessions SET created_at = ?1 WHERE ?2 IS NULL",
-        };
-        let n = sqlx::query(sql)
-            .bind(now - age_ms)
-            .bind(token.map(|t| &t[..16]))
-            .execute(&mut *tx)
-            .await
-            .unwrap()
-            .rows_affected();
-        assert!(n >= 1, "nothing aged in {table}");
-        sqlx::query("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'auth_epoch'")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    });
+    let now = chrono::Utc::now().timestamp_millis();
+    let sql = match table {
+        "tokens" => "UPDATE tokens SET created_at = ?1 WHERE id = ?2",
+        _ => "UPDATE sessions SET created_at = ?1 WHERE CAST(?2 AS TEXT) IS NULL",
+    };
+    let changed = sql_exec(
+        s,
+        &[
+            (
+                sql,
+                vec![
+                    Bind::Int(now - age_ms),
+                    Bind::Text(token.map(|t| t[..16].to_string())),
+                ],
+            ),
+            (
+                "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'auth_epoch'",
+                vec![],
+            ),
+        ],
+    );
+    assert!(changed[0] >= 1, "nothing aged in {table}");
 }
 
 const STATUS: &str = "/api/import_status.json";

@@ -499,14 +499,8 @@ impl Drop for KillOnDrop {
 /// `openlmt serve --scan-host` on a data directory; returns the child, the
 /// base URL and the stdout lines (the rest keep arriving on the channel).
 fn serve_scan_host(data_dir: &Path) -> (KillOnDrop, String, Vec<String>, mpsc::Receiver<String>) {
-    let mut child = Command::new(bin())
-        .args([
-            "serve",
-            "--scan-host",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
+    let mut child = common::serve_command(data_dir)
+        .args(["--scan-host", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("OPENLMT_LOG", "warn")
         .env("OPENLMT_ADMIN_PASSWORD", ADMIN_PASSWORD)

@@ -930,7 +930,7 @@ impl SqliteStore {
             "SELECT g.scan_id, g.guest_uuid, g.guest_name, g.vcpus
              FROM vm_guest_observations g JOIN vm_host_scans s ON s.id = g.scan_id
              WHERE s.published = 1 AND g.observed_at >= ?1 AND g.observed_at < ?2
-             ORDER BY g.scan_id, g.rowid",
+             ORDER BY g.scan_id, g.seq",
         )
         .bind(from_ms)
         .bind(to_ms)

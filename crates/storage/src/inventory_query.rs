@@ -202,7 +202,7 @@ impl ListSource for InstalledPackageList {
     const FROM_WHERE: &'static str = " FROM computers c JOIN installed_packages f
                ON f.computer_id = c.id AND f.import_id = c.facts_import_id
              WHERE c.published = 1";
-    const STABLE_ORDER: &'static str = "c.id, f.rowid";
+    const STABLE_ORDER: &'static str = "c.id, f.seq";
 
     fn column(field: &str) -> Option<&'static str> {
         fact_column(field).or(match field {
@@ -224,7 +224,7 @@ impl ListSource for SwidTagList {
     const FROM_WHERE: &'static str = " FROM computers c JOIN swid_facts f
                ON f.computer_id = c.id AND f.import_id = c.facts_import_id
              WHERE c.published = 1";
-    const STABLE_ORDER: &'static str = "c.id, f.rowid";
+    const STABLE_ORDER: &'static str = "c.id, f.seq";
 
     fn column(field: &str) -> Option<&'static str> {
         fact_column(field).or(match field {

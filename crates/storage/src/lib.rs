@@ -1,9 +1,8 @@
 //! Persistence for openlmt: the storage interface ([`Storage`], held by the
 //! other crates as a [`Store`]) and its engines: SQLite ([`SqliteStore`],
 //! the modules below and `migrations/sqlite`) and PostgreSQL ([`PgStore`],
-//! `postgres/` and `migrations/postgres`), which is partly built: see its
-//! module doc for what it has; [`Store::open`] refuses it until it has
-//! every method.
+//! `postgres/` and `migrations/postgres`); [`Store::open`] picks one from
+//! the database URL.
 //!
 //! Architecture invariant: this crate owns every SQL statement. Callers see
 //! typed rows and domain types, never SQL or connection details. Times are
@@ -108,7 +107,7 @@ pub use software_query::{
 };
 pub use storage::{
     AuditRead, AuditReader, DatabaseUrl, List, ListSink, LocalBoxFuture, RefList, RefListSink,
-    Storage, Store, POSTGRES_NOT_BUILT,
+    Storage, Store,
 };
 pub use users::{Principal, TokenInfo, TokenOwner, UserInfo};
 
@@ -144,11 +143,6 @@ pub enum StoreError {
     Internal(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
-    /// The configuration asks for something this build cannot do (a
-    /// PostgreSQL URL before that engine exists): an operator's error at
-    /// start-up, never a request's.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 impl StoreError {

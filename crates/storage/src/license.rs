@@ -372,7 +372,7 @@ impl SqliteStore {
             "SELECT s.computer_id, g.guest_uuid, g.vcpus, g.observed_at
              FROM vm_host_scans s JOIN vm_guest_observations g ON g.scan_id = s.id
              WHERE (s.published = 1 OR s.import_id = ?1) AND s.observed_at >= ?2
-             ORDER BY s.observed_at, s.computer_id, g.rowid",
+             ORDER BY s.observed_at, s.computer_id, g.seq",
         )
         .bind(import_id)
         .bind(since_ms)

@@ -685,6 +685,38 @@ impl DatabaseUrl {
             "the database URL must start with sqlite: or postgres:// (or postgresql://)".into(),
         ))
     }
+
+    /// The URL to show an operator: a PostgreSQL URL without its password
+    /// (`postgres://user@host:5432/db`), an SQLite one as `sqlite:PATH`.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+            DatabaseUrl::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// `scheme://user:secret@host/db?…` without `:secret` (and without the
+/// query, which may hold a `password=` parameter).
+fn redact_password(url: &str) -> String {
+    let url = url.split('?').next().unwrap_or_default();
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    let authority = &url[start..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let user = authority[..at].split(':').next().unwrap_or_default();
+            format!(
+                "{}{user}@{}{}",
+                &url[..start],
+                &authority[at + 1..],
+                &url[authority_end..]
+            )
+        }
+        None => url.to_string(),
+    }
 }
 
 /// The store: the engine chosen at start-up behind [`Storage`]. Cheap to
@@ -718,13 +750,13 @@ impl Store {
         )))
     }
 
-    /// Opens the database a [`DatabaseUrl`] names. PostgreSQL is refused
-    /// until its engine ([`crate::PgStore`]) has every method of the
-    /// interface.
+    /// Opens the database a [`DatabaseUrl`] names and brings its schema up
+    /// to date: an SQLite file (made if missing) or a PostgreSQL database
+    /// (which must exist; its tables are made by the migrations).
     pub async fn open(url: &DatabaseUrl) -> Result<Store> {
         match url {
             DatabaseUrl::Sqlite(path) => Store::open_sqlite(path).await,
-            DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(POSTGRES_NOT_BUILT.into())),
+            DatabaseUrl::Postgres(url) => Ok(Store(Arc::new(crate::PgStore::open(url).await?))),
         }
     }
 
@@ -782,10 +814,6 @@ impl Store {
     }
 }
 
-/// What `Store::open` says of a PostgreSQL URL until the engine is built.
-pub const POSTGRES_NOT_BUILT: &str = "the PostgreSQL engine is not built yet: this version \
-     stores its data in SQLite only (leave --database-url unset, or give sqlite:PATH)";
-
 /// Collects a page (see [`Store::query_list`]).
 struct VecSink<T> {
     total: i64,
@@ -801,5 +829,25 @@ impl<T: Send> RowSink<T> for VecSink<T> {
     async fn row(&mut self, row: T) -> bool {
         self.rows.push(row);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_is_shown_without_its_password() {
+        let shown = |u: &str| DatabaseUrl::parse(u).unwrap().redacted();
+        assert_eq!(
+            shown("postgres://openlmt:s3cret@db.example:5432/openlmt?password=x"),
+            "postgres://openlmt@db.example:5432/openlmt"
+        );
+        assert_eq!(
+            shown("postgresql://postgres@127.0.0.1/test"),
+            "postgresql://postgres@127.0.0.1/test"
+        );
+        assert_eq!(shown("postgres://h"), "postgres://h");
+        assert_eq!(shown("sqlite:/var/lib/o.db"), "sqlite:/var/lib/o.db");
     }
 }

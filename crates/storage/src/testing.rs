@@ -38,7 +38,10 @@ impl TestDatabase {
     /// set but the server cannot be reached: a configured run must not pass
     /// by skipping.
     pub async fn create(test: &str) -> Result<Option<TestDatabase>> {
-        let Ok(admin_url) = std::env::var(TEST_DATABASE_URL) else {
+        let Some(admin_url) = std::env::var(TEST_DATABASE_URL)
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
             say_loudly(&format!(
                 "SKIPPED: {TEST_DATABASE_URL} is not set; the PostgreSQL side of `{test}` did not run"
             ));

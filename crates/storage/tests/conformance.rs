@@ -19,6 +19,7 @@ use chrono::{NaiveDate, Utc};
 use openlmt_domain::query::{Condition, Entity, FieldKind, Filter, Op, Page, Query, Sort, Value};
 use openlmt_domain::{ImportStatus, ImportType, Permission, PermissionSet, Trigger};
 use openlmt_storage::testing::TestDatabase;
+use openlmt_storage::DiscoveryTarget;
 use openlmt_storage::{
     BundlingOptionList, ClassificationAuditList, ComputerList, DatabaseUrl, DeleteOutcome,
     HardwareIdentityRow, Holding, InstalledPackageList, InstalledPackageRow, InstanceChange,
@@ -26,8 +27,8 @@ use openlmt_storage::{
     LeftoverCounts, Leftovers, LicenseServerUsageList, LicenseSnapshotWrite, NewInstance,
     NewScanPackageRecord, PgStore, PublishOptions, RefRowSink, RegistryState, ScanPackageState,
     ScanPackageWrite, ServerValue, SnapshotPartition, SnapshotServer, SoftwareComponentList,
-    SoftwareInstanceList, SoftwareInstanceRef, SoftwareInstanceRow, StagedComputer, Store,
-    StoredSnapshot, StreamEnd, SwidFactRow, SwidTagList, UnresolvedCharge, UsageCalculator,
+    SoftwareInstanceList, SoftwareInstanceRef, SoftwareInstanceRow, SqliteStore, StagedComputer,
+    Store, StoredSnapshot, StreamEnd, SwidFactRow, SwidTagList, UnresolvedCharge, UsageCalculator,
     VmGuestRow, VmScanRow, INTERRUPTED, VM_OBSERVATION_RETENTION_DAYS,
 };
 use openlmt_storage::{ClassifyRequest, ComputerRef, InstanceRef, RowOutcome};
@@ -40,6 +41,7 @@ struct Engine {
     store: Store,
     _dir: Option<tempfile::TempDir>,
     _db: Option<TestDatabase>,
+    url: DatabaseUrl,
 }
 
 impl Engine {
@@ -51,23 +53,48 @@ impl Engine {
             store: Store::open(&url).await.unwrap(),
             _dir: Some(dir),
             _db: None,
+            url,
         }
     }
 
     /// `None` when the test cannot run on PostgreSQL (no
-    /// `OPENLMT_TEST_DATABASE_URL`), after saying so. The engine is opened
-    /// directly: `Store::open` refuses PostgreSQL for the server until every
-    /// method of the interface is built there.
+    /// `OPENLMT_TEST_DATABASE_URL`), after saying so. Opened as the server
+    /// opens it (`Store::open` on its `postgres://` URL).
     async fn postgres(test: &str) -> Option<Engine> {
         let db = TestDatabase::create(test).await.unwrap()?;
-        let store = PgStore::open(db.url())
+        let url = DatabaseUrl::parse(db.url()).unwrap();
+        let store = Store::open(&url)
             .await
             .unwrap_or_else(|e| panic!("cannot open the PostgreSQL test database: {e}"));
         Some(Engine {
-            store: Store::new(std::sync::Arc::new(store)),
+            store,
             _dir: None,
             _db: Some(db),
+            url,
         })
+    }
+
+    /// What a database administrator's maintenance does to the fact tables:
+    /// `VACUUM`, which lets PostgreSQL put new rows into space freed in
+    /// earlier pages, and may renumber the rowids of an SQLite table that has
+    /// no INTEGER PRIMARY KEY. (Beside the store, on a connection of its own,
+    /// as an administrator would.)
+    async fn vacuum(&self) {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let db = SqliteStore::open_sqlite(path).await.unwrap();
+                sqlx::raw_sql("VACUUM").execute(db.pool()).await.unwrap();
+                db.pool().close().await;
+            }
+            DatabaseUrl::Postgres(url) => {
+                let db = PgStore::open(url).await.unwrap();
+                sqlx::raw_sql("VACUUM installed_packages, swid_facts, vm_guest_observations")
+                    .execute(db.pool())
+                    .await
+                    .unwrap();
+                db.pool().close().await;
+            }
+        }
     }
 }
 
@@ -117,6 +144,24 @@ conformance!(
     classification_applies_audits_and_recomputes,
     audit_snapshot_reads,
 );
+
+/// The cases that also need the engine beside the store (maintenance an
+/// administrator runs), one test per engine as above.
+mod with_engine {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_facts_and_guests_come_in_the_order_written() {
+        let e = super::Engine::sqlite().await;
+        super::facts_and_guests_come_in_the_order_written(&e).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_facts_and_guests_come_in_the_order_written() {
+        let Some(e) = super::Engine::postgres("facts_order").await else {
+            return;
+        };
+        super::facts_and_guests_come_in_the_order_written(&e).await;
+    }
+}
 
 async fn users_passwords_and_tokens(s: &Store) {
     let perms: PermissionSet = [Permission::ManageImports].into_iter().collect();
@@ -2106,4 +2151,99 @@ async fn audit_snapshot_reads(s: &Store) {
     );
     assert_eq!(cond.computer_names[&a], "alpha");
     assert!(r.condition(day, day, None).await.unwrap().stale.is_empty());
+}
+
+/// A computer's facts and a VM observation's guests come back in the order
+/// the scan package listed them (the order they were written): in the raw
+/// lists (their last sort key), in what discovery reads, in the licence
+/// step's VM observations; also after earlier rows were deleted and the
+/// database vacuumed, when PostgreSQL puts new rows into the freed space
+/// of earlier pages (its `ctid` is then no longer the insertion order: the
+/// engines order by the column `seq`).
+async fn facts_and_guests_come_in_the_order_written(e: &Engine) {
+    let s = &e.store;
+    // Rows to free: a failed import's 3,000 facts, then a published host's
+    // few rows after them.
+    let failed = start(s).await;
+    let x = s.computer_ids(&[key("x")]).await.unwrap()[&key("x")];
+    let many: Vec<String> = (0..3_000).map(|i| format!("filler-{i:04}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    s.write_scan_packages(failed, &[facts_for(x, &many)])
+        .await
+        .unwrap();
+    s.end_import(failed, ImportStatus::Failed, Some("test"))
+        .await
+        .unwrap();
+    let keeper = start(s).await;
+    let y = s.computer_ids(&[key("y")]).await.unwrap()[&key("y")];
+    s.write_scan_packages(keeper, &[facts_for(y, &["keeper"])])
+        .await
+        .unwrap();
+    assert!(s.publish_import(keeper, OPTS).await.unwrap());
+    assert_eq!(s.discard_import_facts(failed).await.unwrap(), 3_001);
+    e.vacuum().await;
+
+    // The host whose order counts: names and guests in no sorted order.
+    let names: Vec<String> = (0..600)
+        .map(|i| format!("pkg-{:04}", (i * 7_919) % 600))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let one = start(s).await;
+    let z = s.computer_ids(&[key("z")]).await.unwrap()[&key("z")];
+    let mut w = facts_for(z, &names);
+    let day = 86_400_000;
+    let observed = Utc::now().timestamp_millis() - day;
+    let mut scan = vm_scan(observed, 0);
+    let guests: Vec<String> = (0..40)
+        .map(|i| format!("{:08x}-0000-4000-8000-000000000000", (i * 37) % 40))
+        .collect();
+    scan.guests = guests
+        .iter()
+        .map(|u| VmGuestRow {
+            uuid: u.clone(),
+            name: None,
+            vcpus: 1,
+        })
+        .collect();
+    w.vm_scans = vec![scan];
+    s.write_scan_packages(one, &[w]).await.unwrap();
+    assert!(s.publish_import(one, OPTS).await.unwrap());
+    e.vacuum().await;
+
+    let page = Page::first(1_000);
+    let only_z = cond(
+        Entity::InstalledPackages,
+        "computer_id",
+        Op::Eq,
+        Value::Int(z),
+    );
+    let q = query(Entity::InstalledPackages, Some(only_z), &[], page);
+    let (total, rows) = s.query_list::<InstalledPackageList>(&q).await.unwrap();
+    assert_eq!(total, 600);
+    let listed: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(listed, names, "the raw list's order");
+
+    let sets = s
+        .computer_fact_sets(&[DiscoveryTarget {
+            computer_id: z,
+            facts_import_id: one,
+        }])
+        .await
+        .unwrap();
+    let read: Vec<&str> = sets[0].packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(read, names, "discovery's order");
+
+    let obs = s
+        .vm_observations_between(observed, observed + 1)
+        .await
+        .unwrap();
+    let read: Vec<&str> = obs[0].guests.iter().map(|g| g.uuid.as_str()).collect();
+    assert_eq!(read, guests, "the guests' order");
+    let inputs = s.license_inputs(one + 1, 0, None).await.unwrap();
+    let sighted: Vec<&str> = inputs
+        .sightings
+        .iter()
+        .map(|g| g.guest_uuid.as_str())
+        .collect();
+    assert_eq!(sighted, guests, "the licence step's order");
 }

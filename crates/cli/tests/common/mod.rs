@@ -1,17 +1,180 @@
 //! A black-box harness: starts the real `openlmt` binary on port 0 with a
 //! fresh data directory and talks HTTP to it like any client.
+//!
+//! The engine: SQLite in the data directory by default; with
+//! `OPENLMT_TEST_ENGINE=postgres` every server runs on a PostgreSQL database
+//! of its own, made on the server of `OPENLMT_TEST_DATABASE_URL` for its data
+//! directory and dropped after it (see [`on_postgres`]). Tests that only make
+//! sense on SQLite say so with [`sqlite_only`].
 #![allow(dead_code)]
 
 pub mod fleet;
 pub mod panel;
 
+use openlmt_storage::testing::{say_loudly, TestDatabase, TEST_DATABASE_URL};
+use openlmt_storage::DatabaseUrl;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+/// The variable choosing the engine the tests' servers run on: `sqlite`
+/// (the default) or `postgres`.
+pub const TEST_ENGINE: &str = "OPENLMT_TEST_ENGINE";
+
+/// Whether the servers run on PostgreSQL (`OPENLMT_TEST_ENGINE=postgres`).
+/// That needs `OPENLMT_TEST_DATABASE_URL`: a run asked for PostgreSQL fails
+/// without it rather than passing on SQLite (`.ci/run` says SKIPPED and does
+/// not start such a run when the variable is unset).
+pub fn on_postgres() -> bool {
+    match std::env::var(TEST_ENGINE).as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => false,
+        Ok("postgres") => {
+            assert!(
+                std::env::var_os(TEST_DATABASE_URL).is_some_and(|u| !u.is_empty()),
+                "{TEST_ENGINE}=postgres needs {TEST_DATABASE_URL} (a PostgreSQL server the tests may create databases on)"
+            );
+            true
+        }
+        Ok(other) => panic!("{TEST_ENGINE} is `{other}`: give sqlite or postgres"),
+    }
+}
+
+/// For a test that only makes sense on SQLite (it reads or edits the SQLite
+/// file itself): true when the servers run on PostgreSQL, after saying on
+/// the terminal, past the test harness's capture, that the test did not run
+/// and why. Use: `if sqlite_only("why") { return; }`.
+pub fn sqlite_only(reason: &str) -> bool {
+    if !on_postgres() {
+        return false;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed)")
+        .to_string();
+    say_loudly(&format!(
+        "SKIPPED on PostgreSQL: `{test}` is SQLite-only: {reason}"
+    ));
+    true
+}
+
+/// The PostgreSQL database of each data directory a server ran on.
+struct Registered {
+    data_dir: PathBuf,
+    /// For a data directory the test made (the servers started on it one
+    /// after the other share the database): kept until the directory is
+    /// gone, or the test binary exits.
+    kept: Option<Arc<TestDatabase>>,
+    /// For a server's own temporary directory: its server holds it.
+    held: Weak<TestDatabase>,
+    url: String,
+}
+
+static DATABASES: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+fn databases() -> std::sync::MutexGuard<'static, Vec<Registered>> {
+    DATABASES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Drops the kept databases at the test binary's exit (the registry is a
+/// static: never dropped on its own).
+extern "C" fn drop_kept_databases() {
+    let _ = std::panic::catch_unwind(|| {
+        let all = std::mem::take(&mut *databases());
+        drop(all);
+    });
+}
+
+/// The database of the server on `data_dir`: the one registered for that
+/// directory while it lives, else a new one. `keep`: the directory is the
+/// test's own, so the database outlives this server (a restart on the same
+/// directory finds its data).
+fn database_for(data_dir: &Path, keep: bool) -> Arc<TestDatabase> {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    AT_EXIT.call_once(|| {
+        // SAFETY: registers a plain function with no arguments.
+        unsafe { libc::atexit(drop_kept_databases) };
+    });
+    // Forget (and drop, outside the lock) the databases of directories that
+    // are gone, and of servers that ended.
+    let gone: Vec<Registered> = {
+        let mut all = databases();
+        let (gone, live): (Vec<Registered>, Vec<Registered>) =
+            std::mem::take(&mut *all).into_iter().partition(|r| {
+                let dir_gone =
+                    !r.data_dir.exists() && !r.data_dir.parent().is_some_and(|p| p.exists());
+                match &r.kept {
+                    Some(_) => dir_gone,
+                    None => r.held.strong_count() == 0,
+                }
+            });
+        *all = live;
+        gone
+    };
+    drop(gone);
+    if let Some(db) = databases()
+        .iter()
+        .filter(|r| r.data_dir == data_dir)
+        .find_map(|r| r.kept.clone().or_else(|| r.held.upgrade()))
+    {
+        return db;
+    }
+    let label = std::thread::current()
+        .name()
+        .map(|n| n.rsplit("::").next().unwrap_or(n).to_string())
+        .unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt
+        .block_on(TestDatabase::create(&format!("bb_{label}")))
+        .expect("a database on the server of OPENLMT_TEST_DATABASE_URL")
+        .expect("OPENLMT_TEST_DATABASE_URL is set (checked by on_postgres)");
+    let db = Arc::new(db);
+    databases().push(Registered {
+        data_dir: data_dir.to_path_buf(),
+        kept: keep.then(|| db.clone()),
+        held: Arc::downgrade(&db),
+        url: db.url().to_string(),
+    });
+    db
+}
+
+/// The PostgreSQL URL of the server that ran on `data_dir`, if any.
+fn registered_url(data_dir: &Path) -> Option<String> {
+    databases()
+        .iter()
+        .find(|r| r.data_dir == data_dir)
+        .map(|r| r.url.clone())
+}
+
+/// An `openlmt serve` to be started by the test itself on `data_dir` (a
+/// directory of the test's own; the caller adds `--data-dir` and the rest):
+/// on PostgreSQL, with the database of that directory, made if it has none.
+pub fn serve_command(data_dir: &Path) -> Command {
+    if on_postgres() {
+        database_for(data_dir, true);
+    }
+    let mut cmd = cli(data_dir);
+    cmd.arg("serve");
+    cmd
+}
+
+/// An `openlmt` command for the data directory `data_dir` (the caller adds
+/// `--data-dir` and the rest), on the database the server that ran there
+/// used: an operator's command on the same installation.
+pub fn cli(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    match registered_url(data_dir) {
+        Some(url) => cmd.env("OPENLMT_DATABASE_URL", url),
+        None => cmd.env_remove("OPENLMT_DATABASE_URL"),
+    };
+    cmd
+}
 
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
@@ -36,6 +199,9 @@ pub struct TestServer {
     child: Option<Child>,
     pub base: String,
     pub data_dir: PathBuf,
+    /// On PostgreSQL: the server's database (dropped with the last holder;
+    /// declared before the temporary directory, so it goes first).
+    database: Option<Arc<TestDatabase>>,
     _tmp: Option<tempfile::TempDir>,
     pub stdout: Vec<String>,
     pub http: Client,
@@ -87,6 +253,7 @@ impl ServerBuilder {
                 (Some(t), d)
             }
         };
+        let database = on_postgres().then(|| database_for(&data_dir, tmp.is_none()));
         let mut env = self.env;
         if self.admin_password {
             env.push(("OPENLMT_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
@@ -95,6 +262,7 @@ impl ServerBuilder {
             child: None,
             base: String::new(),
             data_dir,
+            database,
             _tmp: tmp,
             stdout: Vec::new(),
             http: Client::builder()
@@ -145,6 +313,7 @@ impl TestServer {
             .env("OPENLMT_LOG", "warn")
             .env_remove("OPENLMT_ADMIN_PASSWORD")
             .env_remove("OPENLMT_TEST_HOOKS")
+            .env_remove("OPENLMT_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -156,6 +325,9 @@ impl TestServer {
         }
         if let Some((cert, key)) = &tls {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        if let Some(db) = &self.database {
+            cmd.env("OPENLMT_DATABASE_URL", db.url());
         }
         for (k, v) in &self.builder_env {
             cmd.env(k, v);
@@ -316,7 +488,7 @@ impl TestServer {
     /// Runs an `openlmt` command on this data directory with `password`
     /// on standard input, as an operator would; true if it succeeded.
     pub fn cli_with_password(&self, args: &[&str], password: &str) -> bool {
-        let mut child = Command::new(bin())
+        let mut child = cli(&self.data_dir)
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -403,18 +575,24 @@ impl TestServer {
         }
     }
 
+    /// Where the server's database is: SQLite in the data directory, or
+    /// its PostgreSQL database.
+    pub fn database_url(&self) -> DatabaseUrl {
+        match &self.database {
+            Some(db) => DatabaseUrl::Postgres(db.url().to_string()),
+            None => DatabaseUrl::Sqlite(self.data_dir.join("openlmt.db")),
+        }
+    }
+
     /// Opens the server's database beside it (as the CLI does), to check
-    /// rows no API shows: the SQLite engine's own store (the server runs on
-    /// its default engine), whose pool the tests may also query.
-    pub fn store(&self) -> (tokio::runtime::Runtime, openlmt_storage::SqliteStore) {
+    /// what no API shows, through the storage interface.
+    pub fn store(&self) -> (tokio::runtime::Runtime, openlmt_storage::Store) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let store = rt
-            .block_on(openlmt_storage::SqliteStore::open_sqlite(
-                &self.data_dir.join("openlmt.db"),
-            ))
+            .block_on(openlmt_storage::Store::open(&self.database_url()))
             .unwrap();
         (rt, store)
     }
@@ -561,15 +739,119 @@ pub fn write_package_members(dir: &Path, name: &str, members: &[(String, Vec<u8>
     path
 }
 
-/// Runs `f` on a pool of the server's SQLite database, opened beside the
-/// running server (as another process could), for changes no API makes.
-pub fn with_db<T>(s: &TestServer, f: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
+/// A value bound to a statement of [`sql_exec`].
+#[derive(Clone, Debug)]
+pub enum Bind {
+    Int(i64),
+    Text(Option<String>),
+}
+
+/// SQLite's placeholders (`?`, `?N`) as PostgreSQL's (`$N`); the tests'
+/// statements hold no `?` in a literal.
+fn pg_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut next = 0;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '?' {
+            out.push(c);
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        if digits.is_empty() {
+            next += 1;
+            digits = next.to_string();
+        }
+        out.push('$');
+        out.push_str(&digits);
+    }
+    out
+}
+
+/// Runs `statements` (SQL that both engines take, with SQLite's `?`
+/// placeholders) in one transaction on the server's database, beside the
+/// running server, as another process could, for changes no API makes
+/// (e.g. ageing a token). Returns the rows each statement changed.
+pub fn sql_exec(s: &TestServer, statements: &[(&str, Vec<Bind>)]) -> Vec<u64> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let store = openlmt_storage::SqliteStore::open_sqlite(&s.data_dir.join("openlmt.db"))
-            .await
-            .unwrap();
-        f(store.pool()).await
+        match s.database_url() {
+            DatabaseUrl::Sqlite(path) => {
+                let store = openlmt_storage::SqliteStore::open_sqlite(&path)
+                    .await
+                    .unwrap();
+                let mut tx = store.pool().begin().await.unwrap();
+                let mut changed = Vec::new();
+                for (sql, binds) in statements {
+                    let mut q = sqlx::query(sql);
+                    for b in binds {
+                        q = match b {
+                            Bind::Int(i) => q.bind(*i),
+                            Bind::Text(t) => q.bind(t.clone()),
+                        };
+                    }
+                    changed.push(q.execute(&mut *tx).await.unwrap().rows_affected());
+                }
+                tx.commit().await.unwrap();
+                changed
+            }
+            DatabaseUrl::Postgres(url) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                let mut tx = conn.begin().await.unwrap();
+                let mut changed = Vec::new();
+                for (sql, binds) in statements {
+                    let sql = pg_placeholders(sql);
+                    let mut q = sqlx::query(&sql);
+                    for b in binds {
+                        q = match b {
+                            Bind::Int(i) => q.bind(*i),
+                            Bind::Text(t) => q.bind(t.clone()),
+                        };
+                    }
+                    changed.push(q.execute(&mut *tx).await.unwrap().rows_affected());
+                }
+                tx.commit().await.unwrap();
+                changed
+            }
+        }
+    })
+}
+
+/// The rows of a query (SQL that both engines take, no parameters) on the
+/// server's database, read beside the running server.
+pub fn sql_rows<T>(s: &TestServer, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        match s.database_url() {
+            DatabaseUrl::Sqlite(path) => {
+                let store = openlmt_storage::SqliteStore::open_sqlite(&path)
+                    .await
+                    .unwrap();
+                sqlx::query_as::<_, T>(sql)
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap()
+            }
+            DatabaseUrl::Postgres(url) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query_as::<_, T>(sql)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+            }
+        }
     })
 }
 

@@ -1,7 +1,6 @@
 //! The PostgreSQL engine's implementation of the storage interface: every
-//! built method delegates to [`PgStore`]'s own method of the same name
-//! (the SQL is in the modules beside this one); every other one returns
-//! [`crate::StoreError::Unsupported`] (see the module doc of `postgres`).
+//! method delegates to [`PgStore`]'s own method of the same name (the SQL is
+//! in the modules beside this one).
 
 use super::audit_snapshot::PgAuditReader;
 use super::PgStore;

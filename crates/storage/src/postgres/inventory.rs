@@ -309,9 +309,8 @@ impl PgStore {
         Ok(deleted)
     }
 
-    /// Guests come in the order their rows were written (`ctid`: the table
-    /// has no column of its own for the order, see the module doc of
-    /// `postgres`).
+    /// Guests come in the order their rows were written (`seq`, migration
+    /// 0004).
     pub async fn vm_observations_between(
         &self,
         from_ms: i64,
@@ -337,7 +336,7 @@ impl PgStore {
             "SELECT g.scan_id, g.guest_uuid, g.guest_name, g.vcpus
              FROM vm_guest_observations g JOIN vm_host_scans s ON s.id = g.scan_id
              WHERE s.published = 1 AND g.observed_at >= $1 AND g.observed_at < $2
-             ORDER BY g.scan_id, g.ctid",
+             ORDER BY g.scan_id, g.seq",
         )
         .bind(from_ms)
         .bind(to_ms)

@@ -155,13 +155,12 @@ impl PgStore {
                 socket_slots: r.try_get("raw_socket_slots")?,
             });
         }
-        // (Guests in the order they were written: `ctid`, see
-        // `vm_observations_between`.)
+        // (Guests in the order they were written: `seq`.)
         let sightings: Vec<(i64, String, i64, i64)> = sqlx::query_as(
             "SELECT s.computer_id, g.guest_uuid, g.vcpus, g.observed_at
              FROM vm_host_scans s JOIN vm_guest_observations g ON g.scan_id = s.id
              WHERE (s.published = 1 OR s.import_id = $1) AND s.observed_at >= $2
-             ORDER BY s.observed_at, s.computer_id, s.id, g.ctid",
+             ORDER BY s.observed_at, s.computer_id, s.id, g.seq",
         )
         .bind(import_id)
         .bind(since_ms)

@@ -38,12 +38,9 @@ pub(crate) trait PgListSource: ListSource {
 }
 
 /// The SQLite engine's list SQL in PostgreSQL's spelling: `WHERE 1` (an
-/// integer is not a condition there) and `rowid` (no such column: the
-/// lists use it only as the last key of a stable order, where `ctid`, the
-/// row's place, serves).
+/// integer is not a condition there).
 pub(crate) fn pg_sql(sql: &str) -> String {
     sql.replace("WHERE 1", "WHERE TRUE")
-        .replace("f.rowid", "f.ctid")
 }
 
 fn mismatch(msg: impl Into<String>) -> StoreError {

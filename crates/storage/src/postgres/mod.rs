@@ -29,21 +29,17 @@
 //! - the audit snapshot's reads (`audit_snapshot.rs`).
 //!
 //! That is every method of [`crate::Storage`]. [`crate::Store::open`]
-//! still refuses `postgres://` URLs for the server: the server and the CLI
-//! have not been run on PostgreSQL end to end yet (their black-box tests
-//! use SQLite); only the tests (and tools that know what they call) open a
-//! [`PgStore`] directly. Not part of this engine yet: bulk loading with
-//! `COPY`, replicas, leases (issue 10, items 2 and 3).
+//! opens it for `postgres://` URLs: the server and the CLI run on it, and
+//! their black-box tests run on it too (`crates/cli/tests`, with
+//! `OPENLMT_TEST_ENGINE=postgres`). Not part of this engine yet: bulk
+//! loading with `COPY`, replicas, leases (issue 10, items 2 and 3).
 //!
 //! Differences from SQLite that the code bridges:
-//! - SQLite orders rows of equal keys by `rowid` (insertion order) where a
-//!   table has no key of its own (a VM observation's guests, a computer's
-//!   facts); PostgreSQL has no such column, so those reads order by `ctid`
-//!   (where the row was written), which is the insertion order for rows
-//!   written by one statement into pages nothing else frees meanwhile, but
-//!   is not guaranteed to be (a later row may fill space `VACUUM` freed in
-//!   an earlier page). A column for the order needs a migration on both
-//!   engines (the schema parity test): not done yet.
+//! - Facts and a VM observation's guests are read in the order they were
+//!   written: the column `seq` (SQLite's rowid, named by its migration
+//!   0012; an identity column here, migration 0004), not `ctid`, a row's
+//!   physical place, which a row written later takes in space `VACUUM`
+//!   freed.
 //! - Text sorts that decide a result use `COLLATE "C"` (SQLite's byte
 //!   order). The view `license_placement_of_latest` (the migrations') picks
 //!   a computer's server as `MIN(server_key)` in the database's collation;
@@ -66,12 +62,15 @@ mod license;
 mod list;
 mod software;
 
-use crate::{Result, UsageCalculator};
+use crate::{Result, StoreError, UsageCalculator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// How long [`PgStore::open`] waits for the server's first answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -98,8 +97,34 @@ impl PgStore {
     /// Connects to the PostgreSQL database at `url` (a `postgres://` URL)
     /// and brings its schema up to date (sqlx's migrator holds an advisory
     /// lock meanwhile, so processes starting together migrate once).
+    ///
+    /// A URL that does not parse, a server that cannot be reached within
+    /// [`CONNECT_TIMEOUT`] and a refused login are errors at once, each
+    /// saying so (the pool itself would retry until its acquire timeout
+    /// and then only say that it timed out).
     pub async fn open(url: &str) -> Result<PgStore> {
-        let opts = PgConnectOptions::from_str(url)?.application_name("openlmt");
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("the PostgreSQL URL is not valid: {e}")))?
+            .application_name("openlmt");
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&opts))
+            .await
+            .map_err(|_| {
+                StoreError::Internal(format!(
+                    "the PostgreSQL server at {}:{} did not answer within {} s",
+                    opts.get_host(),
+                    opts.get_port(),
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(|e| {
+                StoreError::Internal(format!(
+                    "cannot connect to the PostgreSQL server at {}:{} (database `{}`): {e}",
+                    opts.get_host(),
+                    opts.get_port(),
+                    opts.get_database().unwrap_or("(default)")
+                ))
+            })?;
+        first.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .min_connections(0)

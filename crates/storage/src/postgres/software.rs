@@ -108,7 +108,7 @@ impl PgStore {
 
     /// One snapshot (REPEATABLE READ), a statement per kind of fact and
     /// chunk of targets. Within a computer, rows come in the order they
-    /// were written (`ctid`), as SQLite yields them in rowid order.
+    /// were written (`seq`, on both engines).
     pub async fn computer_fact_sets(
         &self,
         targets: &[DiscoveryTarget],
@@ -126,7 +126,7 @@ impl PgStore {
                         f.architecture, f.vendor
                  FROM (SELECT DISTINCT c, i FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS t (c, i)) t
                  JOIN installed_packages f ON f.computer_id = t.c AND f.import_id = t.i
-                 ORDER BY f.computer_id, f.import_id, f.ctid",
+                 ORDER BY f.computer_id, f.import_id, f.seq",
             )
             .bind(&computers)
             .bind(&imports)
@@ -149,7 +149,7 @@ impl PgStore {
                         f.persistent_id, f.directory
                  FROM (SELECT DISTINCT c, i FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS t (c, i)) t
                  JOIN swid_facts f ON f.computer_id = t.c AND f.import_id = t.i
-                 ORDER BY f.computer_id, f.import_id, f.ctid",
+                 ORDER BY f.computer_id, f.import_id, f.seq",
             )
             .bind(&computers)
             .bind(&imports)
