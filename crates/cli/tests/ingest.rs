@@ -337,8 +337,8 @@ fn import_threads_and_the_imports_sqlite_threads_run_idle_and_the_apis_do_not() 
         // own processes; the server has no SQLite worker threads.
         assert!(sqlite.is_empty(), "{all:?}");
     } else {
-        // The import's pool: 8 connections, every one opened by the runner.
-        assert_eq!(sqlite.iter().filter(|&&p| p == IDLE).count(), 8, "{all:?}");
+        // The import's pool: 4 connections, every one opened by the runner.
+        assert_eq!(sqlite.iter().filter(|&&p| p == IDLE).count(), 4, "{all:?}");
         // The API's: at least the one it keeps open, none lowered.
         let api = sqlite.iter().filter(|&&p| p != IDLE).collect::<Vec<_>>();
         assert!(

@@ -117,8 +117,21 @@ async fn run_import(engine: &Engine, id: i64) {
         Err(e) => Outcome::Failed(format!("cannot start the import: {e}")),
     };
     inner.clear_current();
-    if let Err(e) = conclude(engine, id, &log, outcome, Some(started)).await {
-        tracing::error!(import_id = id, error = %e, "cannot record the end of an import");
+    // Recorded from the server's runtime, through the API's pool: a
+    // connection that pool opens for it must not be started by this thread,
+    // whose idle priority it would inherit (see `Engine::import_store`).
+    let ended = engine.main_runtime().spawn({
+        let engine = engine.clone();
+        async move { conclude(&engine, id, &log, outcome, Some(started)).await }
+    });
+    match ended.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(import_id = id, error = %e, "cannot record the end of an import")
+        }
+        Err(e) => {
+            tracing::error!(import_id = id, error = %e, "recording the end of an import stopped")
+        }
     }
 }
 

@@ -172,7 +172,7 @@ pub struct SqliteStore {
 }
 
 /// Connections of the import's own pool ([`SqliteStore::import_twin`]).
-const IMPORT_CONNECTIONS: u32 = 8;
+const IMPORT_CONNECTIONS: u32 = 4;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
