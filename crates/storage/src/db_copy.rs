@@ -49,7 +49,7 @@ pub async fn copy_sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> Result
     }
     let mut pg = to.tx().await?;
     for t in &target_tables {
-        let any: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {t} LIMIT 1"))
+        let any: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {} LIMIT 1", quoted(t)))
             .fetch_optional(&mut *pg)
             .await?;
         if any.is_some() {
@@ -63,12 +63,23 @@ pub async fn copy_sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> Result
     let mut copied = Vec::new();
     for table in &order {
         let columns = source_columns(&mut src, table).await?;
-        let bytea = bytea_columns(&mut pg, table).await?;
-        let list = columns.join(", ");
-        let statement = format!("COPY {table} ({list}) FROM STDIN");
+        let target = target_columns(&mut pg, table).await?;
+        let source: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
+        let wanted: BTreeSet<&str> = target.keys().map(String::as_str).collect();
+        if source != wanted {
+            return Err(StoreError::Invalid(format!(
+                "table {table}: the SQLite database has the columns {source:?} and the PostgreSQL one {wanted:?}: the two are not at the same schema"
+            )));
+        }
+        let list = columns
+            .iter()
+            .map(|c| quoted(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let statement = format!("COPY {} ({list}) FROM STDIN", quoted(table));
         let mut text = CopyText::default();
         let mut rows = 0u64;
-        let select = format!("SELECT {list} FROM {table}");
+        let select = format!("SELECT {list} FROM {}", quoted(table));
         {
             let mut stream = sqlx::query(&select).fetch(&mut *src);
             while let Some(row) = stream.try_next().await? {
@@ -83,7 +94,7 @@ pub async fn copy_sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> Result
                         "INTEGER" => text.int(row.try_get::<i64, _>(i)?),
                         "REAL" => text.real(row.try_get::<f64, _>(i)?),
                         "BLOB" => text.bytea(&row.try_get::<Vec<u8>, _>(i)?),
-                        _ if bytea.contains(column) => {
+                        _ if target[column] == "bytea" => {
                             text.bytea(row.try_get::<String, _>(i)?.as_bytes())
                         }
                         _ => text.text(&row.try_get::<String, _>(i)?),
@@ -97,7 +108,7 @@ pub async fn copy_sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> Result
             }
         }
         text.send(&mut pg, &statement).await?;
-        let counted: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        let counted: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", quoted(table)))
             .fetch_one(&mut *pg)
             .await?;
         if counted as u64 != rows {
@@ -110,7 +121,16 @@ pub async fn copy_sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> Result
             rows,
         });
     }
-    // Identity columns continue after the highest copied id.
+    // Identity columns continue after the highest id SQLite ever gave: its
+    // AUTOINCREMENT record (`sqlite_sequence`) remembers ids of rows since
+    // deleted, which must not come back either.
+    let high: BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT name, seq FROM sqlite_sequence")
+            .fetch_all(&mut *src)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
     let identities: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns
          WHERE table_schema = current_schema() AND is_identity = 'YES'",
@@ -118,10 +138,16 @@ pub async fn copy_sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> Result
     .fetch_all(&mut *pg)
     .await?;
     for (table, column) in identities {
+        let recorded = high.get(&table).copied().unwrap_or(0);
         sqlx::query(&format!(
-            "SELECT setval(pg_get_serial_sequence('{table}', '{column}'),
-                           COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+            "SELECT setval(pg_get_serial_sequence($1, $2),
+                           GREATEST(COALESCE((SELECT MAX({c}) FROM {t}), 0), $3) + 1, false)",
+            c = quoted(&column),
+            t = quoted(&table),
         ))
+        .bind(quoted(&table))
+        .bind(&column)
+        .bind(recorded)
         .execute(&mut *pg)
         .await?;
     }
@@ -163,16 +189,27 @@ async fn source_columns(src: &mut sqlx::SqliteConnection, table: &str) -> Result
     )
 }
 
-async fn bytea_columns(pg: &mut sqlx::PgConnection, table: &str) -> Result<BTreeSet<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT column_name::TEXT FROM information_schema.columns
-         WHERE table_schema = current_schema() AND table_name = $1 AND data_type = 'bytea'",
+/// The target table's columns with their data types.
+async fn target_columns(
+    pg: &mut sqlx::PgConnection,
+    table: &str,
+) -> Result<BTreeMap<String, String>> {
+    Ok(sqlx::query_as::<_, (String, String)>(
+        "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = $1",
     )
     .bind(table)
     .fetch_all(&mut *pg)
     .await?
     .into_iter()
     .collect())
+}
+
+/// An identifier quoted for SQL (both engines): the names come from the
+/// databases' own catalogs, and the source file is the operator's, but a
+/// crafted one must not be able to run SQL on the target.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `tables` ordered so that every table comes after the tables its foreign

@@ -696,26 +696,22 @@ impl DatabaseUrl {
     }
 }
 
-/// `scheme://user:secret@host/db?…` without `:secret` (and without the
-/// query, which may hold a `password=` parameter).
+/// `scheme://user:secret@host/db?…` without `:secret` and without the
+/// query (which may hold a `password=` parameter), parsed as a URL; a URL
+/// that does not parse is shown as its scheme alone, since where its
+/// password ends cannot be told (an unencoded `/`, `?`, `#` or `@` in it).
 fn redact_password(url: &str) -> String {
-    let url = url.split('?').next().unwrap_or_default();
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    let authority = &url[start..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let user = authority[..at].split(':').next().unwrap_or_default();
-            format!(
-                "{}{user}@{}{}",
-                &url[..start],
-                &authority[at + 1..],
-                &url[authority_end..]
-            )
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
         }
-        None => url.to_string(),
+        Err(_) => {
+            let scheme = url.split("://").next().unwrap_or_default();
+            format!("{scheme}://(a URL that does not parse; not shown)")
+        }
     }
 }
 
@@ -849,5 +845,12 @@ mod tests {
         );
         assert_eq!(shown("postgres://h"), "postgres://h");
         assert_eq!(shown("sqlite:/var/lib/o.db"), "sqlite:/var/lib/o.db");
+        // Unencoded characters that end a URL's parts, in the password:
+        // nothing of it may show.
+        for secret in ["pa?ss", "pa/ss", "pa#ss", "p@ss", "pa ss[x"] {
+            let shown = shown(&format!("postgres://u:{secret}@h:5432/db"));
+            assert!(!shown.contains("ss"), "{secret}: {shown}");
+            assert!(shown.starts_with("postgres://"), "{shown}");
+        }
     }
 }

@@ -95,6 +95,13 @@ async fn a_sqlite_database_copies_whole_into_an_empty_postgres_database() {
         .unwrap();
     let token = s.issue_token(admin.id).await.unwrap();
     let session = s.create_session(admin.id).await.unwrap();
+    // The newest user removed: SQLite never gives its id again (its
+    // AUTOINCREMENT record remembers it), and PostgreSQL must not either.
+    let gone = s
+        .create_user("leaver", "another long password", PermissionSet::all())
+        .await
+        .unwrap();
+    assert!(s.remove_user("leaver").await.unwrap());
     let mut last_import = 0;
     for day in 0..2 {
         let import = s
@@ -166,6 +173,16 @@ async fn a_sqlite_database_copies_whole_into_an_empty_postgres_database() {
         .unwrap()
         .unwrap();
     assert!(next.id > last_import, "identities continue after the copy");
+    let newcomer = p
+        .create_user("newcomer", "a third long password", PermissionSet::all())
+        .await
+        .unwrap();
+    assert!(
+        newcomer.id > gone.id,
+        "a removed user's id is not given again ({} after {})",
+        newcomer.id,
+        gone.id
+    );
 
     // A second copy is refused whole: the target is no longer empty.
     let e = copy_sqlite_to_postgres(&sqlite, &pg).await.unwrap_err();

@@ -31,8 +31,9 @@
 //! That is every method of [`crate::Storage`]. [`crate::Store::open`]
 //! opens it for `postgres://` URLs: the server and the CLI run on it, and
 //! their black-box tests run on it too (`crates/cli/tests`, with
-//! `OPENLMT_TEST_ENGINE=postgres`). Not part of this engine yet: bulk
-//! loading with `COPY`, replicas, leases (issue 10, items 2 and 3).
+//! `OPENLMT_TEST_ENGINE=postgres`). The import's facts go in with `COPY`
+//! (`inventory.rs`, `copy.rs`). Not part of this engine yet: replicas,
+//! leases (issue 10, item 3).
 //!
 //! Differences from SQLite that the code bridges:
 //! - Facts and a VM observation's guests are read in the order they were
