@@ -47,6 +47,28 @@ pub(crate) async fn run_loop(engine: Engine, mut rx: mpsc::UnboundedReceiver<i64
     }
 }
 
+/// A failed import's error says so when the database's file system is
+/// full: SQLite's own words may be only "disk I/O error" (see
+/// `Storage::space_problem`).
+fn with_space_problem(engine: &Engine, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Failed(e) if looks_like_a_write_failure(&e) => {
+            match engine.store().space_problem() {
+                Some(why) => Outcome::Failed(format!("{why}: {e}")),
+                None => Outcome::Failed(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// SQLite's messages for a write that the file system refused.
+fn looks_like_a_write_failure(e: &str) -> bool {
+    ["disk I/O error", "disk is full", "No space left"]
+        .iter()
+        .any(|m| e.contains(m))
+}
+
 /// Ends an import that never started running.
 pub(crate) async fn finish_pending_as_cancelled(
     engine: &Engine,
@@ -116,6 +138,7 @@ async fn run_import(engine: &Engine, id: i64) {
         }
         Err(e) => Outcome::Failed(format!("cannot start the import: {e}")),
     };
+    let outcome = with_space_problem(engine, outcome);
     inner.clear_current();
     // Recorded from the server's runtime, through the API's pool: a
     // connection that pool opens for it must not be started by this thread,

@@ -171,6 +171,27 @@ pub struct SqliteStore {
     calc: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn UsageCalculator>>>,
 }
 
+/// Below this much free space on the database's file system, a failed
+/// write is said to be for want of space (`SqliteStore::space_problem`): a
+/// write fails when its pages, its WAL frames or its WAL index's next 32 KiB
+/// do not fit, so the free space left after such a failure is small.
+pub const LOW_SPACE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The bytes an unprivileged process may still write on the file system
+/// of `dir`, or `None` when `statvfs(3)` fails.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path and `st` a buffer of the size
+    // statvfs writes; it is read only when the call succeeded.
+    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    let st = unsafe { st.assume_init() };
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 /// Connections of the import's own pool ([`SqliteStore::import_twin`]).
 const IMPORT_CONNECTIONS: u32 = 4;
 
@@ -271,6 +292,25 @@ impl SqliteStore {
             counts: self.counts.clone(),
             calc: self.calc.clone(),
         }))
+    }
+
+    /// See `Storage::space_problem`: the free space of the file system
+    /// that holds the database file, from `statvfs(3)`, below
+    /// [`LOW_SPACE_BYTES`].
+    pub fn space_problem(&self) -> Option<String> {
+        let path = self.path.as_ref()?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let free = free_bytes(dir)?;
+        (free < LOW_SPACE_BYTES).then(|| {
+            format!(
+                "No space left on the file system of the database ({}: {} KiB free)",
+                dir.display(),
+                free / 1024
+            )
+        })
     }
 
     /// A cheap liveness check.
@@ -408,6 +448,18 @@ mod pool_tests {
 mod migration_tests {
     use super::*;
     use sqlx::Row;
+
+    /// `statvfs` answers for the database's directory, and a file system
+    /// with room is no reason for a failure.
+    #[tokio::test]
+    async fn a_database_with_room_has_no_space_problem_and_statvfs_answers() {
+        let (store, dir) = test_store().await;
+        let free = free_bytes(dir.path()).expect("statvfs of the database's directory");
+        if free >= LOW_SPACE_BYTES {
+            assert_eq!(store.space_problem(), None);
+        }
+        assert_eq!(free_bytes(Path::new("/no/such/directory")), None);
+    }
 
     /// A database made by migrations 0001–0004 (package_facts,
     /// import_packages) and holding rows is upgraded by `open_sqlite`: the

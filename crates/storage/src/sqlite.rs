@@ -31,6 +31,10 @@ impl Storage for SqliteStore {
         SqliteStore::ping(self).await
     }
 
+    fn space_problem(&self) -> Option<String> {
+        SqliteStore::space_problem(self)
+    }
+
     async fn import_engine(&self) -> Result<Option<Arc<dyn Storage>>> {
         Ok(self
             .import_twin()

@@ -60,6 +60,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn import_engine(&self) -> Result<Option<Arc<dyn Storage>>> {
         Ok(None)
     }
+    /// When the database lives on a local file system that is full (or
+    /// nearly), a sentence that says so and names it, to put beside a
+    /// failed write's error: SQLite reports a full disk as "database or
+    /// disk is full" or, when its WAL index cannot grow, as a bare "disk
+    /// I/O error". `None` when there is space, or for a database server.
+    fn space_problem(&self) -> Option<String> {
+        None
+    }
 
     // ---- users ----
     async fn user_count(&self) -> Result<i64>;
