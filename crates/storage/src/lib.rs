@@ -119,12 +119,26 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A database error that is not [`StoreError::Unavailable`] (the
+    /// conversion from `sqlx::Error` sorts them).
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     /// From the import's bulk write path (a borrowed connection, see
     /// `Store::write_scan_packages`).
     #[error("database error: {0}")]
-    Bulk(#[from] rusqlite::Error),
+    Bulk(rusqlite::Error),
+    /// The database cannot be reached right now, through no fault of the
+    /// request: the same operation may well succeed later, without any
+    /// change on this side (the API answers 503 with `Retry-After`; an
+    /// import fails, and the next one runs once the database is back). The
+    /// detail says what the driver saw (never a URL or a password). What
+    /// counts, see [`unavailable`]: the server cannot be connected to or
+    /// dropped the connection (I/O, TLS), no connection of the pool came
+    /// free in time or the pool is closed, PostgreSQL said so (SQLSTATE
+    /// class 08, 57P01–57P03, 53300), or SQLite's file stayed locked by
+    /// another writer past the busy timeout.
+    #[error("the database is not available: {0}")]
+    Unavailable(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The caller's input is not acceptable (a bad user name, a name
@@ -151,6 +165,79 @@ impl StoreError {
     pub fn is_input_error(&self) -> bool {
         matches!(self, StoreError::Invalid(_))
     }
+
+    /// Whether the database could not be reached ([`StoreError::Unavailable`]):
+    /// the operation may succeed later as it is.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if unavailable(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Bulk(e),
+        }
+    }
+}
+
+/// Whether a driver error means "the database cannot be reached right
+/// now" rather than "this statement is wrong" or "the data is bad":
+/// - the connection failed or broke (`Io`: refused, reset, closed by the
+///   server; `Tls`), or no connection could be had (`PoolTimedOut`: every
+///   connection busy, or none could be opened within the acquire timeout;
+///   `PoolClosed`: the server is shutting down);
+/// - PostgreSQL said so: SQLSTATE class 08 (connection exception), 57P01
+///   (admin shutdown: the server is stopping or the backend was
+///   terminated), 57P02 (crash shutdown), 57P03 (cannot connect now: the
+///   server is starting or in recovery), 53300 (too many connections);
+/// - SQLite's `SQLITE_BUSY` ("database is locked", any extended code):
+///   another connection or process kept the write lock past the busy
+///   timeout (30 s). It is temporary in the same sense (the lock is
+///   released when its holder ends), so the API answers it 503 too, not
+///   500. `SQLITE_LOCKED` is not: it is a conflict inside one connection
+///   (a statement left open), a fault of the program.
+///
+/// SQLite's I/O errors and a full disk are not "unavailable": the disk
+/// needs an operator (see `SqliteStore::space_problem`).
+pub fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                pg_sqlstate_unavailable(pg.code())
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The extended result code; its low byte is the primary one.
+                db.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| c & 0xff == rusqlite::ffi::SQLITE_BUSY)
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The PostgreSQL SQLSTATEs of [`unavailable`].
+fn pg_sqlstate_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -569,5 +656,88 @@ mod migration_tests {
             ),
             (2, 1, 1)
         );
+    }
+}
+
+#[cfg(test)]
+mod unavailable_tests {
+    use super::*;
+    use sqlx::Connection;
+
+    #[test]
+    fn lost_connections_and_exhausted_pools_are_unavailable_other_errors_are_not() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [
+            sqlx::Error::Io(refused),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Tls("handshake failed".into()),
+        ] {
+            let e = StoreError::from(e);
+            assert!(e.is_unavailable(), "{e}");
+            assert!(!e.is_input_error(), "{e}");
+            assert!(
+                e.to_string().starts_with("the database is not available: "),
+                "{e}"
+            );
+        }
+        for e in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::Protocol("odd".into()),
+            sqlx::Error::ColumnNotFound("x".into()),
+        ] {
+            let e = StoreError::from(e);
+            assert!(matches!(e, StoreError::Db(_)), "{e}");
+            assert!(!e.is_unavailable(), "{e}");
+        }
+    }
+
+    #[test]
+    fn postgres_sqlstates_of_a_server_that_cannot_be_reached() {
+        for code in [
+            "08000", "08003", "08006", "08001", "08004", "57P01", "57P02", "57P03", "53300",
+        ] {
+            assert!(pg_sqlstate_unavailable(code), "{code}");
+        }
+        // A unique violation, a syntax error, a serialization failure, a
+        // statement cancelled, a read-only transaction: not "unavailable".
+        for code in ["23505", "42601", "40001", "57014", "25006", "XX000"] {
+            assert!(!pg_sqlstate_unavailable(code), "{code}");
+        }
+    }
+
+    /// SQLite's "database is locked" (another connection holds the write
+    /// lock past the busy timeout, here zero) is unavailable, from sqlx and
+    /// from the bulk path's rusqlite alike.
+    #[tokio::test]
+    async fn sqlite_busy_past_its_timeout_is_unavailable() {
+        let (store, dir) = test_store().await;
+        let mut holder = store.pool().acquire().await.unwrap();
+        let tx = holder.begin_with(BEGIN_WRITE).await.unwrap();
+        let path = dir.path().join("t.db");
+        let impatient = SqliteStore::connect_options(&path).busy_timeout(Duration::ZERO);
+        let mut other = sqlx::SqliteConnection::connect_with(&impatient)
+            .await
+            .unwrap();
+        let err = sqlx::query(BEGIN_WRITE)
+            .execute(&mut other)
+            .await
+            .unwrap_err();
+        let err = StoreError::from(err);
+        assert!(err.is_unavailable(), "{err}");
+        assert!(err.to_string().contains("locked"), "{err}");
+
+        let bulk = rusqlite::Connection::open(&path).unwrap();
+        bulk.busy_timeout(Duration::ZERO).unwrap();
+        let err = StoreError::from(bulk.execute_batch(BEGIN_WRITE).unwrap_err());
+        assert!(err.is_unavailable(), "{err}");
+        tx.rollback().await.unwrap();
+
+        // A constraint failure is not.
+        let err = sqlx::query("INSERT INTO imports (id) VALUES (NULL, 1)")
+            .execute(store.pool())
+            .await
+            .unwrap_err();
+        assert!(!StoreError::from(err).is_unavailable());
     }
 }

@@ -55,8 +55,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The engine the import runner works through, opened from the
     /// runner's thread, or `None` to share this one. SQLite answers a second
     /// pool whose connection threads inherit the runner's low CPU priority
-    /// (see `SqliteStore::import_twin`); PostgreSQL's connections have no
-    /// threads of their own here.
+    /// (see `SqliteStore::import_twin`); PostgreSQL a second pool whose
+    /// acquire timeout is the import's, longer than the API's (see
+    /// `PgStore::import_twin`).
     async fn import_engine(&self) -> Result<Option<Arc<dyn Storage>>> {
         Ok(None)
     }

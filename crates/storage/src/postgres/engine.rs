@@ -32,6 +32,10 @@ impl Storage for PgStore {
         PgStore::ping(self).await
     }
 
+    async fn import_engine(&self) -> Result<Option<Arc<dyn Storage>>> {
+        Ok(Some(Arc::new(self.import_twin())))
+    }
+
     fn publish_import_then<'a>(
         &'a self,
         id: i64,

@@ -73,6 +73,44 @@ use std::time::Duration;
 /// How long [`PgStore::open`] waits for the server's first answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an API request waits for a connection of the pool (opening
+/// one included) before it fails as [`StoreError::Unavailable`] (503): a
+/// lost server is answered in seconds, not after a client's own timeout.
+/// Short statements are what the API runs, so a healthy pool hands a
+/// connection out in far less.
+pub const API_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The same for the import's own pool (see [`PgStore::import_twin`]): its
+/// statements may wait behind the API's for longer without the import
+/// failing, and an import that lost the server fails after this.
+pub const IMPORT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`PgStore::ping`] (`/healthz`) waits for the database, and
+/// then for a connection of its own that says why the pool had none.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections of each pool (the API's, the import's).
+const POOL_CONNECTIONS: u32 = 8;
+
+/// A pool on `opts` that waits `acquire` for a connection.
+///
+/// Losing the server: a connection the server closed (or that a network
+/// cut broke) fails the statement running on it with an I/O error
+/// ([`StoreError::Unavailable`]) and is not handed out again: the pool
+/// checks every idle connection with a ping before it hands it out
+/// (`test_before_acquire`, set here explicitly) and closes those that do
+/// not answer. While the server refuses connections, sqlx retries opening
+/// one with a backoff until `acquire` has passed; once it accepts them
+/// again the next acquire opens a new connection: the pool recovers by
+/// itself, no restart needed.
+fn pool_options(acquire: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(POOL_CONNECTIONS)
+        .min_connections(0)
+        .acquire_timeout(acquire)
+        .test_before_acquire(true)
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Brings the schema of the PostgreSQL database at `url` up to date.
@@ -126,12 +164,7 @@ impl PgStore {
                 ))
             })?;
         first.close().await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts)
-            .await?;
+        let pool = pool_options(API_ACQUIRE_TIMEOUT).connect_with(opts).await?;
         MIGRATOR.run(&pool).await?;
         Ok(PgStore {
             pool,
@@ -140,10 +173,58 @@ impl PgStore {
         })
     }
 
-    /// A cheap liveness check.
+    /// The same database through a pool of its own, for the import runner
+    /// (see `Storage::import_engine`): the import waits up to
+    /// [`IMPORT_ACQUIRE_TIMEOUT`] for a connection, the API's requests only
+    /// [`API_ACQUIRE_TIMEOUT`], and neither takes the other's connections.
+    /// The list totals and the licence arithmetic are shared with this
+    /// store. No connection is opened before the import needs one.
+    pub fn import_twin(&self) -> PgStore {
+        let opts = (*self.pool.connect_options()).clone();
+        PgStore {
+            pool: pool_options(IMPORT_ACQUIRE_TIMEOUT).connect_lazy_with(opts),
+            counts: self.counts.clone(),
+            calc: self.calc.clone(),
+        }
+    }
+
+    /// A cheap liveness check, answered within about twice
+    /// [`PING_TIMEOUT`]: `SELECT 1` through the pool; when the pool gives
+    /// no connection in time, one connection of its own says why (the
+    /// server refused it, did not answer, or answered: the pool was only
+    /// busy). A server that cannot be reached is
+    /// [`StoreError::Unavailable`], with the driver's words (no URL, no
+    /// password).
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let checked =
+            tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await;
+        match checked {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if !matches!(e, sqlx::Error::PoolTimedOut) => Err(e.into()),
+            _ => Err(self.why_no_connection().await),
+        }
+    }
+
+    /// Why the pool had no connection for [`PgStore::ping`]: what opening
+    /// one answers.
+    async fn why_no_connection(&self) -> StoreError {
+        let opts = self.pool.connect_options();
+        let waited = PING_TIMEOUT.as_secs();
+        match tokio::time::timeout(PING_TIMEOUT, sqlx::PgConnection::connect_with(&opts)).await {
+            Err(_) => StoreError::Unavailable(format!(
+                "the PostgreSQL server did not answer within {waited} s"
+            )),
+            Ok(Err(e)) if crate::unavailable(&e) => {
+                StoreError::Unavailable(format!("cannot connect to the PostgreSQL server: {e}"))
+            }
+            Ok(Err(e)) => StoreError::Db(e),
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                StoreError::Unavailable(format!(
+                    "the PostgreSQL server answers, but no connection of the pool came free within {waited} s"
+                ))
+            }
+        }
     }
 
     /// The pool, for tests and tools that read the database's own tables.
@@ -158,5 +239,96 @@ impl PgStore {
     /// decide (`ON CONFLICT`).
     pub(crate) async fn tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(self.pool.begin_with("BEGIN").await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestDatabase;
+    use std::time::Instant;
+
+    /// A store whose server refuses connections (a port nothing listens
+    /// on), without a PostgreSQL server.
+    fn store_of_a_lost_server() -> PgStore {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let opts = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(port)
+            .username("u")
+            .password("s3cret-password")
+            .database("gone");
+        PgStore {
+            pool: pool_options(API_ACQUIRE_TIMEOUT).connect_lazy_with(opts),
+            counts: Default::default(),
+            calc: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_refuses_connections_is_unavailable_within_the_timeouts() {
+        let store = store_of_a_lost_server();
+        let t = Instant::now();
+        let err = store.ping().await.unwrap_err();
+        let took = t.elapsed();
+        assert!(err.is_unavailable(), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("cannot connect to the PostgreSQL server"),
+            "{msg}"
+        );
+        assert!(msg.to_lowercase().contains("refused"), "{msg}");
+        assert!(!msg.contains("s3cret"), "{msg}");
+        assert!(took < PING_TIMEOUT * 2 + Duration::from_secs(1), "{took:?}");
+
+        let t = Instant::now();
+        let err = crate::Storage::user_count(&store).await.unwrap_err();
+        assert!(err.is_unavailable(), "{err}");
+        assert!(
+            t.elapsed() < API_ACQUIRE_TIMEOUT + Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
+    /// A backend the server ends (57P01, as at a server's shutdown) fails
+    /// its statement as unavailable; the pool does not hand that
+    /// connection out again and answers the next statement.
+    #[tokio::test]
+    async fn a_terminated_backend_is_unavailable_and_the_pool_recovers() {
+        let Some(db) = TestDatabase::create("pg_terminated_backend").await.unwrap() else {
+            return;
+        };
+        let store = PgStore::open(db.url()).await.unwrap();
+        store.ping().await.unwrap();
+        let err = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+            .execute(store.pool())
+            .await
+            .unwrap_err();
+        let err = StoreError::from(err);
+        assert!(err.is_unavailable(), "{err}");
+        for _ in 0..3 {
+            store.ping().await.unwrap();
+            crate::Storage::user_count(&store).await.unwrap();
+        }
+        // Every idle connection dies (as when the server restarts): the
+        // next statements get live ones.
+        let mut admin = sqlx::PgConnection::connect(db.url()).await.unwrap();
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        admin.close().await.unwrap();
+        for _ in 0..3 {
+            crate::Storage::user_count(&store).await.unwrap();
+        }
+        store.pool().close().await;
     }
 }
