@@ -94,7 +94,12 @@ async fn run_import(engine: &Engine, id: i64) {
         Ok(Some(row)) if row.status == ImportStatus::Pending => row,
         Ok(_) => return, // cancelled before it started
         Err(e) => {
+            // Not left pending for ever (the database unavailable, say):
+            // it ends failed, recorded once the database answers again.
             tracing::error!(import_id = id, error = %e, "cannot load a registered import");
+            let log = ImportLog::open(&inner.config.log_dir, id);
+            let failed = Outcome::Failed(format!("cannot start the import: {e}"));
+            conclude_on_main_runtime(engine, id, log, failed, None).await;
             return;
         }
     };
@@ -140,12 +145,23 @@ async fn run_import(engine: &Engine, id: i64) {
     };
     let outcome = with_space_problem(engine, outcome);
     inner.clear_current();
-    // Recorded from the server's runtime, through the API's pool: a
-    // connection that pool opens for it must not be started by this thread,
-    // whose idle priority it would inherit (see `Engine::import_store`).
+    conclude_on_main_runtime(engine, id, log, outcome, Some(started)).await;
+}
+
+/// [`conclude`] from the server's runtime, through the API's pool: a
+/// connection that pool opens for it must not be started by the runner's
+/// thread, whose idle priority it would inherit (see
+/// `Engine::import_store`).
+async fn conclude_on_main_runtime(
+    engine: &Engine,
+    id: i64,
+    log: ImportLog,
+    outcome: Outcome,
+    started: Option<Instant>,
+) {
     let ended = engine.main_runtime().spawn({
         let engine = engine.clone();
-        async move { conclude(&engine, id, &log, outcome, Some(started)).await }
+        async move { conclude(&engine, id, &log, outcome, started).await }
     });
     match ended.await {
         Ok(Ok(())) => {}
@@ -187,9 +203,10 @@ pub(crate) async fn conclude(
             let _ = store.set_progress(id, shown).await;
         }
         // Until its end is recorded the import holds the database's active
-        // slot, and no other import can start: keep trying (a full disk
-        // freed, a lock released) while the server runs; the status shows
-        // it running meanwhile. At shutdown the next start marks it failed.
+        // slot, and no other import can start: keep trying (the database
+        // back, a full disk freed, a lock released) while the server runs;
+        // the status shows it ended meanwhile. At shutdown the next start
+        // marks it failed.
         let mut attempt = 0u32;
         while let Err(e) = store.end_import(id, status, outcome.error()).await {
             attempt += 1;
@@ -198,6 +215,7 @@ pub(crate) async fn conclude(
                 log.warn(format!(
                     "Cannot record the end of import {id} ({status}) yet, retrying until it is: {e}"
                 ));
+                show_ended(engine, id, status, outcome.error());
             }
             if inner.shutdown.is_cancelled() && attempt >= 5 {
                 ended = Err(e);
@@ -256,6 +274,27 @@ pub(crate) async fn conclude(
     tracing::info!(import_id = id, %status, seconds = secs, error = outcome.error(), "import ended");
     record_end(engine, id, status).await;
     ended.map_err(EngineError::from)
+}
+
+/// The in-memory status of an import whose end is known but cannot be
+/// recorded yet: ended (`last`, not `active`), with its status and error,
+/// rather than running for as long as the database stays away. The row
+/// read back once the end is recorded replaces it ([`record_end`]).
+fn show_ended(engine: &Engine, id: i64, status: ImportStatus, error: Option<&str>) {
+    let state = &engine.inner().state;
+    let mut s = state.write();
+    if let Some(a) = s.active.take_if(|a| a.id == id) {
+        s.last = Some(FinishedImport {
+            id,
+            import_type: a.import_type,
+            status,
+            started_at: a.started_at,
+            finished_at: Utc::now(),
+            progress: state.progress.load(Ordering::Relaxed),
+            error: error.map(str::to_string),
+        });
+    }
+    state.progress.store(0, Ordering::Relaxed);
 }
 
 async fn record_end(engine: &Engine, id: i64, status: ImportStatus) {

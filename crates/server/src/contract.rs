@@ -683,7 +683,7 @@ fn table() -> Vec<Operation> {
             },
             err(400, "`run` or `columns` is not valid."),
             err(403, "`run` was given without the `manage_imports` permission, or a session request without its CSRF token."),
-            err(503, "The server is shutting down."),
+            Answer { headers: vec![("Retry-After", "Seconds to wait (when the database is not available).")], ..err(503, "The server is shutting down (`run`), or the database is not available (§10): `run`, or a token not yet known to the server, needs it; the status itself does not.") },
         ]
     };
     let schedule_body = object(json!({
@@ -710,7 +710,7 @@ fn table() -> Vec<Operation> {
                 err(400, "The body is not JSON or a form, or `user` or `password` is missing."),
                 err(401, "Wrong user name or password."),
                 Answer { headers: vec![("Retry-After", "Seconds until the window of failures ends.")], ..err(429, "Too many failed logins for this user name or client address.") },
-                Answer { headers: vec![("Retry-After", "Seconds to wait.")], ..err(503, "No password check could start within 10 s.") },
+                Answer { headers: vec![("Retry-After", "Seconds to wait.")], ..err(503, "No password check could start within 10 s, or the database is not available (§10).") },
             ]),
         operation(Op::ImportStatus, Get, "/api/import_status.json", Authenticated, "Imports", "The import status (ILMT-compatible); `run` starts an import", "3")
             .params(vec![run_param.clone(), status_columns.clone()])
@@ -757,7 +757,7 @@ fn table() -> Vec<Operation> {
                 err(400, "The id is not a positive whole number."),
                 err(404, "There is no such import."),
                 err(409, "The import is not pending or running."),
-                err(503, "The import did not stop within 5 seconds, or the server is shutting down."),
+                Answer { headers: vec![("Retry-After", "Seconds to wait (when the database is not available).")], ..err(503, "The import did not stop within 5 seconds, the server is shutting down, or the database is not available (§10).") },
             ]),
         operation(Op::GetSchedule, Get, "/api/import_schedule", Authenticated, "Imports", "The import schedule", "5.1")
             .answers(vec![ok_json("The schedule.", schedule_schema())]),
@@ -766,7 +766,7 @@ fn table() -> Vec<Operation> {
             .answers(vec![
                 ok_json("The new schedule.", schedule_schema()),
                 err(400, "The body is not such an object, or a value is not valid."),
-                err(503, "The server is shutting down."),
+                Answer { headers: vec![("Retry-After", "Seconds to wait (when the database is not available).")], ..err(503, "The server is shutting down, or the database is not available (§10).") },
             ]),
         operation(Op::ScanResultsUpload, Post, "/api/sam/v2/scan_results_upload", perm(Permission::UploadScanResults), "Scan packages", "Upload one scan package into a data source", "6")
             .params(vec![
@@ -785,6 +785,7 @@ fn table() -> Vec<Operation> {
                 answer(404, "No such data source, or none at all.", Content::Json(upload_error())),
                 answer(413, "Larger than `upload_max_bytes`.", Content::Json(upload_error())),
                 answer(422, "The content is not a valid scan package, or disagrees with its name.", Content::Json(upload_error())),
+                Answer { headers: vec![("Retry-After", "Seconds to wait.")], ..answer(503, "The database is not available (§10).", Content::Json(upload_error())) },
             ]),
         operation(Op::ListComputers, Get, "/api/sam/v2/computers", perm(Permission::ViewEndpoints), "Inventory", "Computers of the inventory", "7.4")
             .list(Entity::Computers),
@@ -948,7 +949,13 @@ fn table() -> Vec<Operation> {
         operation(Op::Healthz, Get, "/healthz", Public, "Meta", "Liveness and database check", "9.1")
             .answers(vec![
                 ok_json("Up, the database answers.", object(json!({ "status": { "const": "ok" } }))),
-                err(503, "The database is not available."),
+                Answer {
+                    headers: vec![("Retry-After", "Seconds to wait.")],
+                    ..answer(503, "The database is not available; `error` says what the check met.", Content::Json(object(json!({
+                        "status": { "const": "unavailable" },
+                        "error": { "type": "string", "pattern": "^the database is not available: " },
+                    }))))
+                },
             ]),
         operation(Op::Metrics, Get, "/metrics", Public, "Meta", "Prometheus metrics", "9.2")
             .answers(vec![answer(200, "The Prometheus text format.", Content::Other("text/plain", string()))]),
@@ -1292,6 +1299,14 @@ fn operation_json(o: &Operation) -> Value {
         500,
         "A fault of the server (never a client's mistake); the detail is in its log.",
     ));
+    // Whatever needs the database (a token not yet known to the server
+    // does) answers 503 while it cannot be reached.
+    if o.access != Access::Public || o.op == Op::GetToken {
+        add(Answer {
+            headers: vec![("Retry-After", "Seconds to wait before trying again.")],
+            ..err(503, "The database is not available right now (§10): `{\"error\":\"the database is not available\"}`; the same request may succeed later.")
+        });
+    }
     answers.sort_by_key(|a| a.status);
     let examples = doc_examples();
     let mut responses = Map::new();
@@ -1419,8 +1434,17 @@ mod tests {
                     );
                 }
             }
-            // The error body on every operation's 500, 401 where it applies.
+            // The error body on every operation's 500, 401 where it applies,
+            // and 503 (the database lost) on every one that may need it.
             assert!(v["responses"]["500"].is_object());
+            if o.access != Access::Public || o.op == Op::GetToken || o.op == Op::Healthz {
+                assert!(v["responses"]["503"].is_object(), "{}", o.path);
+                assert!(
+                    v["responses"]["503"]["headers"]["Retry-After"].is_object(),
+                    "{}",
+                    o.path
+                );
+            }
             if o.access != Access::Public {
                 assert!(v["responses"]["401"].is_object(), "{}", o.path);
             }

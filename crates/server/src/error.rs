@@ -10,13 +10,38 @@ use serde_json::json;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header, if the answer has one.
+    pub retry_after: Option<u64>,
 }
+
+/// The message of the 503 that answers a request when the database cannot
+/// be reached ([`StoreError::Unavailable`](openlmt_storage::StoreError)),
+/// and the start of `/healthz`'s error then.
+pub const DB_UNAVAILABLE: &str = "the database is not available";
+
+/// The `Retry-After` of that 503, in seconds: about what a request waits
+/// for a connection before it gives up (see
+/// `openlmt_storage::postgres::API_ACQUIRE_TIMEOUT`).
+pub const DB_RETRY_AFTER_SECS: u64 = 5;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// The 503 for a database that cannot be reached right now; `detail`
+    /// (the driver's words, never a URL or password) goes to the log only,
+    /// at most once every few seconds (every request fails meanwhile).
+    pub fn db_unavailable(detail: impl std::fmt::Display) -> Self {
+        if log_unavailable_now() {
+            tracing::warn!(error = %detail, "a request failed: the database is not available");
+        }
+        ApiError {
+            retry_after: Some(DB_RETRY_AFTER_SECS),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, DB_UNAVAILABLE)
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -43,19 +68,41 @@ impl ApiError {
     }
 }
 
+/// Whether a failure for want of the database is logged now: the first
+/// one, then at most one every 10 s (the log says the database is gone,
+/// not every request that found it gone).
+fn log_unavailable_now() -> bool {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = chrono::Utc::now().timestamp();
+    let last = LAST.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= 10
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut resp = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
-/// An input error is the client's fault: 400 with its message. Every other
-/// store error (the database, corrupt data, an internal failure) is the
-/// server's: 500 with a generic message, the detail logged.
+/// An input error is the client's fault: 400 with its message. A database
+/// that cannot be reached right now is 503 with `Retry-After`: the same
+/// request may succeed later as it is. Every other store error (a failed
+/// statement, corrupt data, an internal failure) is the server's: 500 with
+/// a generic message, the detail logged.
 impl From<openlmt_storage::StoreError> for ApiError {
     fn from(e: openlmt_storage::StoreError) -> Self {
         match e {
             openlmt_storage::StoreError::Invalid(msg) => ApiError::bad_request(msg),
+            openlmt_storage::StoreError::Unavailable(detail) => ApiError::db_unavailable(detail),
             other => ApiError::internal(other),
         }
     }
@@ -192,5 +239,23 @@ mod tests {
         );
         let (status, _) = answer(EngineError::ShuttingDown.into()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_database_that_cannot_be_reached_is_503_with_retry_after_and_no_detail() {
+        let lost = || StoreError::Unavailable("error communicating with database: refused".into());
+        for e in [
+            ApiError::from(lost()),
+            ApiError::from(EngineError::Store(lost())),
+        ] {
+            let resp = e.into_response();
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(resp.headers()[header::RETRY_AFTER], "5");
+            let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body, json!({ "error": DB_UNAVAILABLE }));
+        }
     }
 }

@@ -387,17 +387,29 @@ pub async fn put_schedule(
     )))
 }
 
-/// `GET /healthz`
+/// `GET /healthz`: 200 `{"status":"ok"}` when the database answers a
+/// ping; else 503 `{"status":"unavailable","error":"the database is not
+/// available: …"}` saying what the ping met (the driver's words: no URL,
+/// no password), with `Retry-After`. The ping answers within seconds (see
+/// `PgStore::ping`).
 pub async fn healthz(State(app): State<AppState>) -> Response {
+    use crate::error::{DB_RETRY_AFTER_SECS, DB_UNAVAILABLE};
     match app.engine.store().ping().await {
         Ok(()) => json_response(&json!({ "status": "ok" })),
         Err(e) => {
-            tracing::error!(error = %e, "health check: database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": "the database is not available" })),
-            )
-                .into_response()
+            tracing::warn!(error = %e, engine = app.engine.store().engine(), "health check: the database is not available");
+            let detail = match e {
+                openlmt_storage::StoreError::Unavailable(d) => d,
+                other => other.to_string(),
+            };
+            let mut resp = json_response(&json!({
+                "status": "unavailable",
+                "error": format!("{DB_UNAVAILABLE}: {detail}"),
+            }));
+            *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(DB_RETRY_AFTER_SECS));
+            resp
         }
     }
 }

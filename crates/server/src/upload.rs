@@ -39,6 +39,8 @@ pub const DEFAULT_UPLOAD_MAX_BYTES: u64 = 100 * 1024 * 1024;
 struct UploadError {
     status: StatusCode,
     message: String,
+    /// Seconds for `Retry-After` (a database that cannot be reached).
+    retry_after: Option<u64>,
 }
 
 impl UploadError {
@@ -46,13 +48,17 @@ impl UploadError {
         UploadError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
 
 impl From<ApiError> for UploadError {
     fn from(e: ApiError) -> Self {
-        UploadError::new(e.status, e.message)
+        UploadError {
+            retry_after: e.retry_after,
+            ..UploadError::new(e.status, e.message)
+        }
     }
 }
 
@@ -77,10 +83,15 @@ fn answer(status: StatusCode, value: &Value) -> Response {
 
 impl IntoResponse for UploadError {
     fn into_response(self) -> Response {
-        answer(
+        let mut resp = answer(
             self.status,
             &json!({ "success": false, "error": self.message }),
-        )
+        );
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
