@@ -197,7 +197,7 @@ impl Refused {
             Refused::Limited { retry_after, .. } | Refused::Busy { retry_after } => {
                 Some(*retry_after)
             }
-            Refused::Error(_) => None,
+            Refused::Error(e) => e.retry_after,
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod fleet;
 pub mod panel;
+pub mod proxy;
 
 use openlmt_storage::testing::{say_loudly, TestDatabase, TEST_DATABASE_URL};
 use openlmt_storage::DatabaseUrl;
@@ -193,6 +194,7 @@ pub struct ServerBuilder {
     config: Option<String>,
     tls: Option<(PathBuf, PathBuf)>,
     admin_password: bool,
+    db_port: Option<u16>,
 }
 
 pub struct TestServer {
@@ -208,6 +210,9 @@ pub struct TestServer {
     pub admin_token: String,
     builder_env: Vec<(String, String)>,
     config: Option<String>,
+    /// On PostgreSQL: the local port the server reaches its database
+    /// through (a [`proxy::DbProxy`]), instead of the database server's.
+    db_port: Option<u16>,
 }
 
 impl ServerBuilder {
@@ -236,6 +241,15 @@ impl ServerBuilder {
     }
     pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
         self.tls = Some((cert.into(), key.into()));
+        self
+    }
+    /// On PostgreSQL: the server reaches its database through
+    /// `127.0.0.1:<port>` (a [`proxy::DbProxy`] to the database server),
+    /// with the same user and database; the test's own reads
+    /// ([`TestServer::store`], [`sql_rows`]) go straight to the server.
+    pub fn database_port(mut self, port: u16) -> Self {
+        assert!(on_postgres(), "database_port is for servers on PostgreSQL");
+        self.db_port = Some(port);
         self
     }
     /// Leaves OPENLMT_ADMIN_PASSWORD unset, so the server generates one.
@@ -273,6 +287,7 @@ impl ServerBuilder {
             admin_token: String::new(),
             builder_env: env,
             config: self.config,
+            db_port: self.db_port,
         };
         s.spawn(self.tls);
         if s.admin_password_known() {
@@ -290,6 +305,7 @@ impl TestServer {
             config: None,
             tls: None,
             admin_password: true,
+            db_port: None,
         }
     }
 
@@ -327,7 +343,11 @@ impl TestServer {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }
         if let Some(db) = &self.database {
-            cmd.env("OPENLMT_DATABASE_URL", db.url());
+            let url = match self.db_port {
+                Some(port) => via_local_port(db.url(), port),
+                None => db.url().to_string(),
+            };
+            cmd.env("OPENLMT_DATABASE_URL", url);
         }
         for (k, v) in &self.builder_env {
             cmd.env(k, v);
@@ -615,6 +635,32 @@ impl Drop for TestServer {
             let _ = c.wait();
         }
     }
+}
+
+/// `url` with its host and port replaced by `127.0.0.1:<port>`.
+fn via_local_port(url: &str, port: u16) -> String {
+    let mut u = reqwest::Url::parse(url).expect("the test database's URL parses");
+    u.set_host(Some("127.0.0.1")).unwrap();
+    u.set_port(Some(port)).unwrap();
+    u.to_string()
+}
+
+/// For a test that only makes sense on PostgreSQL: true when the servers
+/// run on SQLite, after saying on the terminal, past the test harness's
+/// capture, that the test did not run and why. Use:
+/// `if postgres_only("why") { return; }`.
+pub fn postgres_only(reason: &str) -> bool {
+    if on_postgres() {
+        return false;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed)")
+        .to_string();
+    say_loudly(&format!(
+        "SKIPPED on SQLite: `{test}` is PostgreSQL-only ({TEST_ENGINE}=postgres and {TEST_DATABASE_URL} run it): {reason}"
+    ));
+    true
 }
 
 /// Writes a real scan package (tar.gz) built from the corpus's Debian 12
