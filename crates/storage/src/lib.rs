@@ -276,6 +276,8 @@ fn free_bytes(dir: &Path) -> Option<u64> {
         return None;
     }
     let st = unsafe { st.assume_init() };
+    // Both are u64 on 64-bit Linux, not on every target libc serves.
+    #[allow(clippy::unnecessary_cast)]
     Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
