@@ -46,6 +46,7 @@ macro_rules! placement_server_type {
 
 mod audit_snapshot;
 mod classification;
+mod cluster;
 pub mod db_copy;
 mod imports;
 mod inventory;
@@ -72,6 +73,7 @@ pub use audit_snapshot::{
     SqliteAuditReader,
 };
 pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
+pub use cluster::{lease_expired_error, ActiveLease, ClusterView, Lease, NodeConfig};
 pub use imports::{
     ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, Published, PublishedScanPackage,
     RegistryState, ScanPackageState, ScanPackageStateChange, StepCounters, StepRow,
@@ -169,6 +171,8 @@ pub struct SqliteStore {
     counts: std::sync::Arc<std::sync::Mutex<list::CountCache>>,
     /// The licence arithmetic (see `license.rs`), set once at start-up.
     calc: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn UsageCalculator>>>,
+    /// Who this server is (see `cluster.rs`), set once at start-up.
+    node: std::sync::Arc<std::sync::OnceLock<NodeConfig>>,
 }
 
 /// Below this much free space on the database's file system, a failed
@@ -243,6 +247,7 @@ impl SqliteStore {
             path: Some(path.to_path_buf()),
             counts: Default::default(),
             calc: Default::default(),
+            node: Default::default(),
         })
     }
 
@@ -291,6 +296,7 @@ impl SqliteStore {
             path: None,
             counts: self.counts.clone(),
             calc: self.calc.clone(),
+            node: self.node.clone(),
         }))
     }
 

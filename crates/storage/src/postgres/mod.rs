@@ -55,6 +55,7 @@
 mod audit_snapshot;
 mod auth;
 mod classification;
+mod cluster;
 pub(crate) mod copy;
 mod engine;
 mod imports;
@@ -92,7 +93,13 @@ pub struct PgStore {
     counts: Arc<std::sync::Mutex<crate::list::CountCache>>,
     /// The licence arithmetic (see `license.rs`), set once at start-up.
     calc: Arc<OnceLock<Arc<dyn UsageCalculator>>>,
+    /// Who this server is (see `cluster.rs`), set once at start-up.
+    node: Arc<OnceLock<crate::NodeConfig>>,
 }
+
+/// Now, in Unix milliseconds, by the database server's clock (lease times
+/// are compared with it, never with a node's own clock).
+pub(crate) const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
 impl PgStore {
     /// Connects to the PostgreSQL database at `url` (a `postgres://` URL)
@@ -137,6 +144,7 @@ impl PgStore {
             pool,
             counts: Default::default(),
             calc: Default::default(),
+            node: Default::default(),
         })
     }
 
