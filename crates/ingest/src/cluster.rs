@@ -59,12 +59,24 @@ async fn heartbeat_loop(engine: Engine) {
                         engine.cancel_current(id, &reason);
                     }
                 }
+                // Its own publish ends the row too: the steps after it
+                // (clean-up) are not cancelled.
                 Ok(Lease::Lost) => {
-                    tracing::warn!(import_id = id, "this node's lease on the import was lost");
-                    engine.cancel_current(
-                        id,
-                        "this node's lease on the import passed and another node ended it",
+                    let published = matches!(
+                        inner.store.import(id).await,
+                        Ok(Some(r)) if r.status == openlmt_domain::ImportStatus::Successful
                     );
+                    if !published
+                        && engine.cancel_current(
+                            id,
+                            "this node's lease on the import passed and another node ended it",
+                        )
+                    {
+                        tracing::warn!(
+                            import_id = id,
+                            "this node's lease on the import was lost: its run is cancelled"
+                        );
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(import_id = id, error = %e, "cannot renew the import's lease");

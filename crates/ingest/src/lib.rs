@@ -461,14 +461,16 @@ impl Engine {
 
     /// Cancels this node's running import `id`, for `reason`, unless it is
     /// already cancelled (a cancel asked for on another node, or a lease
-    /// lost). Nothing when `id` is not running here.
-    pub(crate) fn cancel_current(&self, id: i64, reason: &str) {
+    /// lost). Nothing when `id` is not running here. Whether it cancelled.
+    pub(crate) fn cancel_current(&self, id: i64, reason: &str) -> bool {
         let current = lock(&self.inner.current);
-        if let Some(c) = current.as_ref().filter(|c| c.id == id) {
-            if !c.token.is_cancelled() {
+        match current.as_ref().filter(|c| c.id == id) {
+            Some(c) if !c.token.is_cancelled() => {
                 *lock(&c.reason) = Some(reason.to_string());
                 c.token.cancel();
+                true
             }
+            _ => false,
         }
     }
 

@@ -189,6 +189,7 @@ pub fn corpus() -> PathBuf {
 
 pub struct ServerBuilder {
     data_dir: Option<PathBuf>,
+    database: Option<Arc<TestDatabase>>,
     env: Vec<(String, String)>,
     config: Option<String>,
     tls: Option<(PathBuf, PathBuf)>,
@@ -238,6 +239,12 @@ impl ServerBuilder {
         self.tls = Some((cert.into(), key.into()));
         self
     }
+    /// Runs the server on this PostgreSQL database (several servers on one
+    /// database: replicas), whatever `OPENLMT_TEST_ENGINE` says.
+    pub fn database(mut self, db: &Arc<TestDatabase>) -> Self {
+        self.database = Some(db.clone());
+        self
+    }
     /// Leaves OPENLMT_ADMIN_PASSWORD unset, so the server generates one.
     pub fn generated_admin_password(mut self) -> Self {
         self.admin_password = false;
@@ -253,7 +260,10 @@ impl ServerBuilder {
                 (Some(t), d)
             }
         };
-        let database = on_postgres().then(|| database_for(&data_dir, tmp.is_none()));
+        let database = match self.database {
+            Some(db) => Some(db),
+            None => on_postgres().then(|| database_for(&data_dir, tmp.is_none())),
+        };
         let mut env = self.env;
         if self.admin_password {
             env.push(("OPENLMT_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
@@ -286,6 +296,7 @@ impl TestServer {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             data_dir: None,
+            database: None,
             env: Vec::new(),
             config: None,
             tls: None,
