@@ -114,10 +114,17 @@ async fn bootstrap_admin(store: &openlmt_storage::Store) -> anyhow::Result<Admin
         Ok(p) if !p.is_empty() => (p, false),
         _ => (random_password(), true),
     };
-    store
+    if let Err(e) = store
         .create_user("admin", &password, PermissionSet::all())
         .await
-        .context("cannot create the first user `admin`")?;
+    {
+        // Replicas starting together on a new PostgreSQL database: another
+        // one created it first.
+        if store.user("admin").await.ok().flatten().is_some() {
+            return Ok(AdminPassword::Existing);
+        }
+        return Err(anyhow::Error::new(e).context("cannot create the first user `admin`"));
+    }
     if generated {
         // Printed once, on standard output only: never into the log.
         println!("Created user `admin` with every permission. Its password (shown only this once): {password}");
