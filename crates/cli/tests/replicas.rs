@@ -59,13 +59,13 @@ impl Cluster {
         // One after the other: the first creates the admin user.
         for i in 0..3 {
             let config = format!(
-                "node_name = \"{}\"\nimport_lease_secs = {lease_secs}\n[[datasource]]\nname = \"default\"\npath = \"{}\"\n",
-                node_name(i),
+                "import_lease_secs = {lease_secs}\n[[datasource]]\nname = \"default\"\npath = \"{}\"\n",
                 source.display()
             );
             let mut b = TestServer::builder()
                 .data_dir(&tmp.path().join(format!("node-{i}")))
                 .database(&db)
+                .env("OPENLMT_NODE_NAME", &node_name(i))
                 .config(&config);
             if let Some(h) = hooks.get(i).copied().flatten() {
                 b = b.hooks(h);
@@ -381,6 +381,38 @@ fn a_replica_whose_lease_passed_publishes_nothing() {
     );
     assert_eq!(c.snapshot(2), before, "the fenced node published nothing");
     assert_eq!(c.nodes[0].status()["last_status"], "failed");
+}
+
+/// The schedule, changed on one replica, is taken by the others within a
+/// second, and each slot starts one import for the cluster: every replica
+/// runs the schedule, and the slot is claimed in the database.
+#[test]
+fn the_schedule_changes_everywhere_and_each_slot_fires_once_for_the_cluster() {
+    let Some(c) = Cluster::start("replicas_schedule", 3, &[]) else {
+        return;
+    };
+    write_scan_package(&c.source, "202612041200", "host-a");
+    let body = serde_json::json!({"enabled": true, "cron": "* * * * *", "timezone": "UTC"});
+    let r = c.nodes[1].put_json_as(&c.nodes[1].admin_token, "/api/import_schedule", &body);
+    assert_eq!(r.status(), 200);
+    let next = c.nodes[1].status()["next_import_time"].clone();
+    assert!(next.is_string(), "{next}");
+    let took = c.wait_all(&[0, 2], 2, "the new schedule everywhere", |s| {
+        s["next_import_time"] == next
+    });
+    eprintln!("the schedule reached the other replicas within {took:?}");
+    // The slot (at most a minute away), then a few seconds for every
+    // replica's scheduler to have fired.
+    c.wait_all(&[0, 1, 2], 75, "the scheduled import ended", |s| {
+        s["mode"] == "idle" && s["last_status"] == "successful"
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let off = serde_json::json!({"enabled": false});
+    let r = c.nodes[0].put_json_as(&c.nodes[0].admin_token, "/api/import_schedule", &off);
+    assert_eq!(r.status(), 200);
+    let rows = c.imports(2)["rows"].as_array().unwrap().clone();
+    let scheduled: Vec<&Value> = rows.iter().filter(|r| r["trigger"] == "schedule").collect();
+    assert_eq!(scheduled.len(), 1, "one import for the slot: {rows:?}");
 }
 
 fn signal(sig: &str, pid: &str) {

@@ -10,8 +10,11 @@
 //! - **Janitor**: every node, every third of the lease, ends the imports
 //!   whose lease has passed ("interrupted: node N stopped during the
 //!   import"), so that a dead node's import ends within about 1⅓ leases.
-//! - **Status poll**: every [`POLL`], the active import, the last finished
-//!   one and the schedule are read (three small queries), so that every
+//! - **Status poll**: at every change the database announces (PostgreSQL's
+//!   `LISTEN`/`NOTIFY`, channel `openlmt_imports`) and at least every
+//!   [`POLL`] (notifications sent while the listening connection is down
+//!   are lost), the active import, the last finished one and the schedule
+//!   are read (three small queries), so that every
 //!   node's in-memory status (what `import_status.json` serves, still without
 //!   a query per request) agrees with the others' within a second; a cancel
 //!   asked for on another node reaches the running one the same way. When
@@ -106,9 +109,18 @@ async fn heartbeat_loop(engine: Engine) {
 async fn poll_loop(engine: Engine) {
     let inner = engine.inner();
     let mut schedule_seen = inner.store.meta_get("schedule").await.ok().flatten();
+    // Notified changes wake the poll at once (a notification per change:
+    // a burst of them is one read).
+    let mut changes = inner.store.watch_imports();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
+            Ok(()) = async {
+                match changes.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             _ = inner.shutdown.cancelled() => return,
         }
         let view = match inner.store.cluster_view().await {

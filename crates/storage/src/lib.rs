@@ -193,7 +193,10 @@ fn free_bytes(dir: &Path) -> Option<u64> {
         return None;
     }
     let st = unsafe { st.assume_init() };
-    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    // (u64 on 64-bit Linux; narrower types elsewhere.)
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
+    Some(free)
 }
 
 /// Connections of the import's own pool ([`SqliteStore::import_twin`]).

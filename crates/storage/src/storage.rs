@@ -86,6 +86,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Asks the node running import `id` to cancel it; `false` when it is
     /// not active.
     async fn request_cancel(&self, id: i64, reason: &str) -> Result<bool>;
+    /// Ticks at every change of an import announced by the database
+    /// (PostgreSQL's `LISTEN`), so that a node need not wait for its next
+    /// poll; `None` where there is no such announcement (SQLite).
+    fn watch_imports(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
     /// The light view each node polls (see `ClusterView`).
     async fn cluster_view(&self) -> Result<crate::ClusterView>;
     /// Sets meta `key` to `new` if it holds `old` (`None`: if it is

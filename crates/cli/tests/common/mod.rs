@@ -325,6 +325,11 @@ impl TestServer {
             .env_remove("OPENLMT_ADMIN_PASSWORD")
             .env_remove("OPENLMT_TEST_HOOKS")
             .env_remove("OPENLMT_DATABASE_URL")
+            // One name across restarts (the default has the port, which
+            // port 0 changes): a restart then recovers its own interrupted
+            // import at once on PostgreSQL too, as a server on a fixed port
+            // does. Replicas set their own (builder env).
+            .env("OPENLMT_NODE_NAME", "test-node")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

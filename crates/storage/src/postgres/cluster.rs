@@ -63,6 +63,45 @@ impl PgStore {
         Ok(expired)
     }
 
+    /// Counts the notifications of import changes (the `openlmt_imports`
+    /// channel, see migration 0005) on a listening connection of its own,
+    /// taken from the pool and kept; reconnects after a loss (what was sent
+    /// meanwhile is lost: the nodes poll too).
+    pub fn watch_imports(&self) -> tokio::sync::watch::Receiver<u64> {
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            while !tx.is_closed() {
+                match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if let Err(e) = listener.listen("openlmt_imports").await {
+                            tracing::warn!(error = %e, "cannot listen for import changes");
+                        } else {
+                            loop {
+                                tokio::select! {
+                                    n = listener.recv() => match n {
+                                        Ok(_) => tx.send_modify(|n| *n = n.wrapping_add(1)),
+                                        Err(e) => {
+                                            tracing::warn!(error = %e, "stopped listening for import changes; retrying");
+                                            break;
+                                        }
+                                    },
+                                    _ = tx.closed() => return,
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cannot listen for import changes yet"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        rx
+    }
+
     pub async fn request_cancel(&self, id: i64, reason: &str) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE imports SET cancel_requested = $1 WHERE id = $2 AND active_slot = 1",

@@ -81,6 +81,10 @@ impl Storage for PgStore {
         true
     }
 
+    fn watch_imports(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(PgStore::watch_imports(self))
+    }
+
     fn set_node(&self, node: crate::NodeConfig) {
         PgStore::set_node(self, node)
     }
