@@ -135,16 +135,23 @@ async fn poll_loop(engine: Engine) {
         if inner.state.stale.swap(false, Ordering::Relaxed) {
             tracing::info!("the import status is read from the database again");
         }
-        let own = *lock(&inner.own_import);
-        let last_known = inner.state.read().last.as_ref().map(|l| l.id);
-        // An active import older than the last finished one known here was
-        // read before it ended (this node's own import, say, ended between
-        // the read and now): nothing to show.
-        let active = view
-            .active
-            .as_ref()
-            .filter(|a| last_known.is_none_or(|l| a.id > l));
-        apply_active(&engine, own, active);
+        // Under the status's lock, which `Engine::request` holds while it
+        // makes an import this node's own and `record_end` while it ends
+        // one: the poll never takes this node's fresh import for another's
+        // ended one, nor the reverse.
+        let last_known = {
+            let mut s = inner.state.write();
+            let own = *lock(&inner.own_import);
+            let last_known = s.last.as_ref().map(|l| l.id);
+            // An active import older than the last finished one known
+            // here was read before it ended: nothing to show.
+            let active = view
+                .active
+                .as_ref()
+                .filter(|a| last_known.is_none_or(|l| a.id > l));
+            apply_active(&engine, &mut s, own, active);
+            last_known
+        };
         if view.last_finished.is_some() && view.last_finished != last_known {
             if let Ok((last, success)) = inner.store.last_finished().await {
                 let mut s = inner.state.write();
@@ -169,7 +176,12 @@ async fn poll_loop(engine: Engine) {
 /// Brings the in-memory active import in step with the database's. This
 /// node's own import keeps its own (finer) state; a cancel asked for on
 /// another node is applied.
-fn apply_active(engine: &Engine, own: Option<i64>, active: Option<&ActiveLease>) {
+fn apply_active(
+    engine: &Engine,
+    s: &mut crate::state::Inner,
+    own: Option<i64>,
+    active: Option<&ActiveLease>,
+) {
     let inner = engine.inner();
     match active {
         Some(a) if own == Some(a.id) => {
@@ -179,7 +191,6 @@ fn apply_active(engine: &Engine, own: Option<i64>, active: Option<&ActiveLease>)
         }
         Some(a) => {
             inner.state.progress.store(a.progress, Ordering::Relaxed);
-            let mut s = inner.state.write();
             s.active = Some(ActiveImport {
                 id: a.id,
                 import_type: a.import_type,
@@ -190,10 +201,8 @@ fn apply_active(engine: &Engine, own: Option<i64>, active: Option<&ActiveLease>)
             s.any_ever = true;
         }
         None => {
-            let mut s = inner.state.write();
             if s.active.as_ref().is_some_and(|a| Some(a.id) != own) {
                 s.active = None;
-                drop(s);
                 inner.state.progress.store(0, Ordering::Relaxed);
             }
         }

@@ -302,10 +302,11 @@ impl Engine {
             .await?
         {
             Some(row) => {
-                *lock(&self.inner.own_import) = Some(row.id);
                 self.inner.state.progress.store(0, Ordering::Relaxed);
                 {
                     let mut s = self.inner.state.write();
+                    // Under the status's lock (see `cluster::poll_loop`).
+                    *lock(&self.inner.own_import) = Some(row.id);
                     s.active = Some(ActiveImport {
                         id: row.id,
                         import_type,
