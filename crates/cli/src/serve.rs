@@ -235,7 +235,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(n) => n.trim().to_string(),
         None => format!("{}:{}", host_name(), addr.port()),
     };
-    let lease = Duration::from_secs(file.import_lease_secs.unwrap_or(30));
+    let lease = file
+        .import_lease_secs
+        .map_or(openlmt_ingest::DEFAULT_LEASE, Duration::from_secs);
     if lease < Duration::from_secs(3) {
         bail!("import_lease_secs must be at least 3");
     }

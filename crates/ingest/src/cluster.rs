@@ -29,7 +29,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How often every node reads the active import (the status agreement).
-pub const POLL: Duration = Duration::from_millis(400);
+pub(crate) const POLL: Duration = Duration::from_millis(400);
 
 /// The default lease of a node on its active import.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);

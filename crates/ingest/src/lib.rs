@@ -21,7 +21,7 @@ mod scheduler;
 mod state;
 mod steps;
 
-pub use cluster::{DEFAULT_LEASE, POLL as STATUS_POLL};
+pub use cluster::DEFAULT_LEASE;
 pub use hooks::TestHooks;
 pub use log::{log_path, ImportLog, Level};
 pub use state::{ActiveImport, FinishedImport, StatusView};
