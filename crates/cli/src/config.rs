@@ -52,6 +52,13 @@ pub struct FileConfig {
     /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For`
     /// gives the client address of the failed-login limits. Default: none.
     pub trusted_proxies: Option<Vec<String>>,
+    /// This server's name among the servers sharing one PostgreSQL database
+    /// (default: host name and port, `host:9081`).
+    pub node_name: Option<String>,
+    /// Seconds a node's claim on its running import holds without a
+    /// heartbeat, on a shared (PostgreSQL) database (default 30, at least
+    /// 3; the heartbeat renews it every third).
+    pub import_lease_secs: Option<u64>,
     /// Data sources; default: one named `default` at `<data-dir>/datasource`.
     #[serde(default)]
     pub datasource: Vec<DataSourceConfig>,

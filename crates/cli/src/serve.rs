@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// is up, and print how to log in.
     #[arg(long)]
     scan_host: bool,
+    /// This server's name among the servers sharing one PostgreSQL database,
+    /// recorded on the imports it runs [config `node_name`; default: HOST:PORT].
+    #[arg(long, env = "OPENLMT_NODE_NAME")]
+    node_name: Option<String>,
 }
 
 fn init_tracing(format: &str) {
@@ -74,6 +78,25 @@ fn local_timezone() -> chrono_tz::Tz {
     name.and_then(|n| n.parse().ok()).unwrap_or(chrono_tz::UTC)
 }
 
+/// This machine's host name (`gethostname(2)`), or `localhost`.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer and its length are passed together; the name is
+    // read up to its NUL only when the call succeeded.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let name = if ok {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        String::new()
+    };
+    if name.is_empty() {
+        "localhost".to_string()
+    } else {
+        name
+    }
+}
+
 fn random_password() -> String {
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rngs::OsRng;
@@ -91,10 +114,17 @@ async fn bootstrap_admin(store: &openlmt_storage::Store) -> anyhow::Result<Admin
         Ok(p) if !p.is_empty() => (p, false),
         _ => (random_password(), true),
     };
-    store
+    if let Err(e) = store
         .create_user("admin", &password, PermissionSet::all())
         .await
-        .context("cannot create the first user `admin`")?;
+    {
+        // Replicas starting together on a new PostgreSQL database: another
+        // one created it first.
+        if store.user("admin").await.ok().flatten().is_some() {
+            return Ok(AdminPassword::Existing);
+        }
+        return Err(anyhow::Error::new(e).context("cannot create the first user `admin`"));
+    }
     if generated {
         // Printed once, on standard output only: never into the log.
         println!("Created user `admin` with every permission. Its password (shown only this once): {password}");
@@ -194,6 +224,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let test_hooks = test_hooks(&data_dir)?;
     let metrics = openlmt_server::install_metrics()?;
+    // Bound before the engine starts: the default node name has its port.
+    let listener = std::net::TcpListener::bind(&listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let node_name = match args.node_name.as_ref().or(file.node_name.as_ref()) {
+        Some(n) if n.trim().is_empty() || n.len() > 200 => {
+            bail!("the node name must be 1 to 200 characters")
+        }
+        Some(n) => n.trim().to_string(),
+        None => format!("{}:{}", host_name(), addr.port()),
+    };
+    let lease = file
+        .import_lease_secs
+        .map_or(openlmt_ingest::DEFAULT_LEASE, Duration::from_secs);
+    if lease < Duration::from_secs(3) {
+        bail!("import_lease_secs must be at least 3");
+    }
     let engine = Engine::start(
         store.clone(),
         EngineConfig {
@@ -213,13 +260,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             vm_manager_stale: Duration::from_secs(
                 u64::from(file.vm_manager_stale_hours.unwrap_or(48)) * 3_600,
             ),
+            node_name,
+            lease,
         },
     )
     .await?;
-
-    let listener = std::net::TcpListener::bind(&listen)
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let auth = Arc::new(AuthCache::new(token_max_age));
     auth.spawn_watcher(store.clone(), stop.clone());

@@ -9,6 +9,7 @@
 //!   nothing.
 //! - [`Engine::status`] answers from memory and never touches the database.
 
+mod cluster;
 pub mod hooks;
 pub mod license;
 mod log;
@@ -20,6 +21,7 @@ mod scheduler;
 mod state;
 mod steps;
 
+pub use cluster::DEFAULT_LEASE;
 pub use hooks::TestHooks;
 pub use log::{log_path, ImportLog, Level};
 pub use state::{ActiveImport, FinishedImport, StatusView};
@@ -66,6 +68,12 @@ pub struct EngineConfig {
     /// Test seams (pause, fail, panic at named points); empty, and without
     /// any effect, in a build without the `test-hooks` feature.
     pub test_hooks: TestHooks,
+    /// This server's name among the servers of one database (recorded on
+    /// the imports it runs).
+    pub node_name: String,
+    /// How long this node's claim on its import holds without a heartbeat
+    /// (a database several servers share only; see `cluster.rs`).
+    pub lease: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +111,9 @@ struct Current {
 
 pub(crate) struct EngineInner {
     pub store: Store,
+    /// The import this node registered and has not yet ended (the one its
+    /// heartbeat renews).
+    pub own_import: Mutex<Option<i64>>,
     /// The store the import runner works through (see
     /// [`Engine::import_store`]), set by the runner's thread as it starts.
     pub import_store: std::sync::OnceLock<Store>,
@@ -134,6 +145,10 @@ impl Engine {
         // The licence arithmetic the store applies at each publish and
         // classification change.
         store.set_usage_calculator(std::sync::Arc::new(license::LicenseCalculator));
+        store.set_node(openlmt_storage::NodeConfig {
+            name: config.node_name.clone(),
+            lease: store.shared().then_some(config.lease),
+        });
         for id in store.recover_interrupted().await? {
             tracing::warn!(
                 import_id = id,
@@ -165,6 +180,11 @@ impl Engine {
                 "cannot delete what earlier imports left behind yet (invisible; the next import retries)"
             ),
         }
+        // Another node's import, running while this one starts.
+        let foreign = match store.shared() {
+            true => store.active_import().await?,
+            false => None,
+        };
         let (last, last_success) = store.last_finished().await?;
         let any_ever = store.any_import_ever().await?;
         let schedule = schedule_store::load(&store, config.default_timezone).await?;
@@ -173,7 +193,11 @@ impl Engine {
             let mut s = state.write();
             s.last = last.as_ref().and_then(FinishedImport::from_row);
             s.last_success = last_success.as_ref().and_then(FinishedImport::from_row);
-            s.any_ever = any_ever;
+            s.any_ever = any_ever || foreign.is_some();
+            if let Some(a) = &foreign {
+                state.progress.store(a.progress, Ordering::Relaxed);
+                s.active = Some(ActiveImport::from_row(a));
+            }
             s.next = schedule
                 .next_after(Utc::now())
                 .map(|t| (t, schedule.import_type()));
@@ -181,6 +205,7 @@ impl Engine {
         let (runner_tx, runner_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(EngineInner {
             store,
+            own_import: Mutex::new(None),
             import_store: std::sync::OnceLock::new(),
             config,
             state,
@@ -223,6 +248,10 @@ impl Engine {
         });
         let scheduler = tokio::spawn(scheduler::run_loop(engine.clone()));
         lock(&engine.inner.tasks).extend([runner, scheduler]);
+        if engine.inner.store.shared() {
+            let tasks = cluster::start(&engine);
+            lock(&engine.inner.tasks).extend(tasks);
+        }
         Ok(engine)
     }
 
@@ -276,6 +305,8 @@ impl Engine {
                 self.inner.state.progress.store(0, Ordering::Relaxed);
                 {
                     let mut s = self.inner.state.write();
+                    // Under the status's lock (see `cluster::poll_loop`).
+                    *lock(&self.inner.own_import) = Some(row.id);
                     s.active = Some(ActiveImport {
                         id: row.id,
                         import_type,
@@ -294,6 +325,14 @@ impl Engine {
             // Another process holds the slot.
             None => {
                 let active = self.inner.store.active_import().await?;
+                if let Some(a) = &active {
+                    // Another node's: shown at once, not at the next poll.
+                    let mut s = self.inner.state.write();
+                    if s.active.is_none() {
+                        s.active = Some(ActiveImport::from_row(a));
+                        s.any_ever = true;
+                    }
+                }
                 Ok(StartOutcome::AlreadyActive(active.map_or(0, |a| a.id)))
             }
         }
@@ -321,10 +360,37 @@ impl Engine {
                 None => false,
             }
         };
-        if !signalled {
+        let reason = by.map_or("cancelled".to_string(), |u| format!("cancelled by {u}"));
+        let own = *lock(&self.inner.own_import) == Some(id) || !self.inner.store.shared();
+        if !signalled && own {
             // Registered but not yet picked up by the runner: end it here.
-            let reason = by.map_or("cancelled".to_string(), |u| format!("cancelled by {u}"));
             runner::finish_pending_as_cancelled(self, id, &reason).await?;
+        } else if !signalled {
+            // Another node's: it applies the cancel at its next look (its
+            // status poll), and the row tells when it has ended.
+            if !self.inner.store.request_cancel(id, &reason).await? {
+                return match self.inner.store.import(id).await? {
+                    Some(r) => Ok(CancelOutcome::Ended(r)),
+                    None => Ok(CancelOutcome::NotFound),
+                };
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                match self.inner.store.import(id).await? {
+                    None => return Ok(CancelOutcome::NotFound),
+                    Some(r) if !r.status.is_active() => {
+                        let mut s = self.inner.state.write();
+                        if s.active.as_ref().is_some_and(|a| a.id == id) {
+                            s.active = None;
+                        }
+                        return Ok(CancelOutcome::Ended(r));
+                    }
+                    Some(r) if tokio::time::Instant::now() >= deadline => {
+                        return Ok(CancelOutcome::NotActive(r))
+                    }
+                    Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
@@ -376,6 +442,37 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner()) = schedule;
         self.inner.schedule_changed.notify_one();
         Ok(())
+    }
+
+    /// Takes a schedule changed on another node (read by the status poll).
+    pub(crate) fn adopt_schedule(&self, schedule: Schedule) {
+        if self.schedule() == schedule {
+            return;
+        }
+        self.inner.state.write().next = schedule
+            .next_after(Utc::now())
+            .map(|t| (t, schedule.import_type()));
+        *self
+            .inner
+            .schedule
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = schedule;
+        self.inner.schedule_changed.notify_one();
+    }
+
+    /// Cancels this node's running import `id`, for `reason`, unless it is
+    /// already cancelled (a cancel asked for on another node, or a lease
+    /// lost). Nothing when `id` is not running here. Whether it cancelled.
+    pub(crate) fn cancel_current(&self, id: i64, reason: &str) -> bool {
+        let current = lock(&self.inner.current);
+        match current.as_ref().filter(|c| c.id == id) {
+            Some(c) if !c.token.is_cancelled() => {
+                *lock(&c.reason) = Some(reason.to_string());
+                c.token.cancel();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The log file of an import.

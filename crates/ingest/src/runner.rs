@@ -124,7 +124,8 @@ async fn run_import(engine: &Engine, id: i64) {
                 }
             }
             log.info(format!(
-                "Import {id} started: type {}, trigger {}, requested by {}",
+                "Import {id} started on node {}: type {}, trigger {}, requested by {}",
+                inner.config.node_name,
                 row.import_type,
                 row.trigger,
                 row.requested_by.as_deref().unwrap_or("the server")
@@ -307,6 +308,12 @@ async fn record_end(engine: &Engine, id: i64, status: ImportStatus) {
         let mut s = inner.state.write();
         if s.active.as_ref().is_some_and(|a| a.id == id) {
             s.active = None;
+        }
+        {
+            let mut own = crate::lock(&inner.own_import);
+            if *own == Some(id) {
+                *own = None;
+            }
         }
         if let Some(f) = row.as_ref().and_then(FinishedImport::from_row) {
             if status == ImportStatus::Successful {

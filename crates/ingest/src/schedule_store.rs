@@ -69,3 +69,29 @@ pub async fn save_last_slot(store: &Store, t: DateTime<Utc>) -> Result<(), Store
         .meta_set("schedule_last_slot", &openlmt_domain::time::format_utc(t))
         .await
 }
+
+/// Claims the schedule's slot `t` for this node: true when no node has
+/// handled it (nor a later one) yet. Several servers on one database each
+/// run the schedule; the one whose compare-and-set moves the last handled
+/// slot to `t` starts the import, the others skip it.
+pub async fn claim_slot(store: &Store, t: DateTime<Utc>) -> Result<bool, StoreError> {
+    let new = openlmt_domain::time::format_utc(t);
+    for _ in 0..5 {
+        let old = store.meta_get("schedule_last_slot").await?;
+        if old
+            .as_deref()
+            .and_then(openlmt_domain::time::parse_utc)
+            .is_some_and(|last| last >= t)
+        {
+            return Ok(false);
+        }
+        if store
+            .meta_replace("schedule_last_slot", old.as_deref(), &new)
+            .await?
+        {
+            return Ok(true);
+        }
+    }
+    // Changed under us five times: other nodes are handling slots.
+    Ok(false)
+}

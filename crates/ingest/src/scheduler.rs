@@ -51,6 +51,17 @@ async fn catch_up(engine: &Engine) -> Result<(), openlmt_storage::StoreError> {
 async fn fire(engine: &Engine, slot: DateTime<Utc>, missed: bool) {
     let ty = engine.schedule().import_type();
     let slot_text = openlmt_domain::time::format_utc(slot);
+    match schedule_store::claim_slot(engine.store(), slot).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(slot = %slot_text, "scheduled slot already handled (by another node)");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(slot = %slot_text, error = %e, "scheduled import not started: cannot claim its slot");
+            return;
+        }
+    }
     match engine.request(ty, Trigger::Schedule, None).await {
         Ok(StartOutcome::Started(id)) => {
             let how = if missed {

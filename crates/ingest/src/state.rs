@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use openlmt_domain::{ImportStatus, ImportType, Mode};
 use openlmt_storage::ImportRow;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::RwLock;
 
 /// The active import, as far as this process knows.
@@ -15,6 +15,18 @@ pub struct ActiveImport {
     pub status: ImportStatus,
     pub started_at: Option<DateTime<Utc>>,
     pub step: Option<String>,
+}
+
+impl ActiveImport {
+    pub fn from_row(r: &ImportRow) -> ActiveImport {
+        ActiveImport {
+            id: r.id,
+            import_type: r.import_type,
+            status: r.status,
+            started_at: r.started_at,
+            step: None,
+        }
+    }
 }
 
 /// A finished import, summarised.
@@ -53,6 +65,9 @@ pub struct StatusView {
     pub last_success: Option<FinishedImport>,
     pub next_import_time: Option<DateTime<Utc>>,
     pub next_import_type: Option<ImportType>,
+    /// Several servers on one database: this node could not read the
+    /// database at its last poll, so what it shows may be out of date.
+    pub stale: bool,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +84,8 @@ pub(crate) struct SharedState {
     pub inner: RwLock<Inner>,
     /// Progress of the active import (0 while pending).
     pub progress: AtomicU8,
+    /// See [`StatusView::stale`].
+    pub stale: AtomicBool,
 }
 
 impl SharedState {
@@ -99,6 +116,7 @@ impl SharedState {
             last_success: inner.last_success.clone(),
             next_import_time: inner.next.map(|n| n.0),
             next_import_type: inner.next.map(|n| n.1),
+            stale: self.stale.load(Ordering::Relaxed),
         }
     }
 }

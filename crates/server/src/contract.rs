@@ -493,6 +493,7 @@ fn import_schema() -> Value {
         "type": { "type": "string", "enum": ["complete", "raw_only"] },
         "trigger": { "type": "string" },
         "requested_by": nullable("string"),
+        "node": nullable("string"),
         "status": { "type": "string" },
         "requested_at": time(),
         "started_at": time_or_null(),
@@ -542,12 +543,17 @@ fn status_schema() -> Value {
         "next_import_time": time_or_null(),
         "next_import_time_in": nullable("integer"),
         "next_import_type": nullable("string"),
+        "stale": {
+            "type": "boolean",
+            "const": true,
+            "description": "Only present (true) when several servers share a PostgreSQL database and this one could not read it at its last look: the values are its last snapshot."
+        },
     });
     json!({
         "type": "object",
         "properties": s,
         "additionalProperties": false,
-        "description": "ILMT's twelve keys in ILMT's order; with `columns`, only those asked for (§3.4).",
+        "description": "ILMT's twelve keys in ILMT's order; with `columns`, only those asked for (§3.4); `stale` only when true.",
     })
 }
 

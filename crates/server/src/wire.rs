@@ -50,6 +50,11 @@ pub struct ImportStatusBody {
     pub next_import_time: Option<String>,
     pub next_import_time_in: Option<i64>,
     pub next_import_type: Option<Cow<'static, str>>,
+    /// Only when true (never in ILMT's answer): several servers share the
+    /// database and this one could not read it at its last look, so the
+    /// values are its last snapshot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 /// The JSON of `import_status.json`: the twelve ILMT keys in ILMT's order,
@@ -73,6 +78,7 @@ pub fn import_status(
         next_import_time: v.next_import_time.map(format_utc),
         next_import_time_in: v.next_import_time.map(|t| seconds_until(t, now)),
         next_import_type: v.next_import_type.map(|t| t.as_str().into()),
+        stale: v.stale,
     };
     match columns {
         None => serde_json::to_vec(&body).unwrap_or_default(),
@@ -81,7 +87,7 @@ pub fn import_status(
                 Ok(Value::Object(m)) => m,
                 _ => Map::new(),
             };
-            m.retain(|k, _| cols.iter().any(|c| c == k));
+            m.retain(|k, _| k == "stale" || cols.iter().any(|c| c == k));
             serde_json::to_vec(&Value::Object(m)).unwrap_or_default()
         }
     }
@@ -95,6 +101,8 @@ pub struct ImportJson {
     pub import_type: String,
     pub trigger: String,
     pub requested_by: Option<String>,
+    /// The server that ran it (several servers on one database).
+    pub node: Option<String>,
     pub status: String,
     pub requested_at: String,
     pub started_at: Option<String>,
@@ -151,6 +159,7 @@ impl ImportJson {
             import_type: r.import_type.as_str().into(),
             trigger: r.trigger.as_str().into(),
             requested_by: r.requested_by.clone(),
+            node: r.node.clone(),
             status: r.status.as_str().into(),
             requested_at: format_utc(r.requested_at),
             started_at: r.started_at.map(format_utc),
@@ -266,6 +275,7 @@ mod tests {
             scan_packages_found: 5,
             scan_packages_imported: 3,
             scan_packages_rejected: 2,
+            node: Some("db1:9081".into()),
         };
         let step = StepRow {
             position: 0,
@@ -282,7 +292,7 @@ mod tests {
         // The layout the API always had (docs/api.md §5), key for key, in order.
         let expected = json!({
             "id": 1, "type": "complete", "trigger": "api", "requested_by": "admin",
-            "status": "running", "requested_at": "2026-11-28T18:50:54Z",
+            "node": "db1:9081", "status": "running", "requested_at": "2026-11-28T18:50:54Z",
             "started_at": "2026-11-28T18:50:54Z", "finished_at": "2026-11-28T18:50:56Z",
             "duration_seconds": 2.0, "progress": 91, "error": null,
             "packages": {"found": 5, "imported": 3, "rejected": 2},
@@ -323,6 +333,7 @@ mod tests {
             next_import_time: Some("2026-11-29T00:00:00Z".into()),
             next_import_time_in: Some(3600),
             next_import_type: Some("complete".into()),
+            stale: false,
         };
         let text = serde_json::to_string(&body).unwrap();
         let keys: Vec<String> = serde_json::from_str::<Map<String, Value>>(&text)

@@ -28,6 +28,9 @@ pub struct ImportRow {
     pub scan_packages_found: i64,
     pub scan_packages_imported: i64,
     pub scan_packages_rejected: i64,
+    /// The server that registered and runs (ran) the import (see
+    /// `cluster.rs`); `None` for imports recorded before nodes were.
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,7 +99,7 @@ pub type StoredScanPackage = NewScanPackageRecord;
 /// enum's own texts).
 pub(crate) static IMPORT_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "i.id, i.import_type, i.trigger, i.requested_by, i.status,
+        "i.id, i.import_type, i.trigger, i.requested_by, i.status, i.node,
     i.requested_at, i.started_at, i.finished_at, i.progress, i.error,
     (SELECT COUNT(*) FROM import_scan_packages p WHERE p.import_id = i.id) AS found,
     CASE WHEN i.status IN ('failed', 'cancelled') THEN 0 ELSE
@@ -131,6 +134,7 @@ pub(crate) fn row_to_import(r: &SqliteRow) -> Result<ImportRow> {
         scan_packages_found: r.try_get("found")?,
         scan_packages_imported: r.try_get("imported")?,
         scan_packages_rejected: r.try_get("rejected")?,
+        node: r.try_get("node")?,
     })
 }
 
@@ -146,14 +150,19 @@ impl SqliteStore {
         trigger: Trigger,
         requested_by: Option<&str>,
     ) -> Result<Option<ImportRow>> {
+        let node = self.node();
+        let now = now_ms();
         let res = sqlx::query(
-            "INSERT INTO imports (import_type, trigger, requested_by, status, active_slot, requested_at)
-             VALUES (?, ?, ?, 'pending', 1, ?)",
+            "INSERT INTO imports (import_type, trigger, requested_by, status, active_slot,
+               requested_at, node, lease_until)
+             VALUES (?, ?, ?, 'pending', 1, ?, ?, ?)",
         )
         .bind(import_type.as_str())
         .bind(trigger.as_str())
         .bind(requested_by)
-        .bind(now_ms())
+        .bind(now)
+        .bind(&node.name)
+        .bind(node.lease_ms().map(|l| now.saturating_add(l)))
         .execute(&self.pool)
         .await;
         match res {
@@ -454,11 +463,16 @@ impl SqliteStore {
     ) -> Result<Option<Published>> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
-        let active: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM imports WHERE id = ? AND active_slot = 1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        // Fencing: an import whose lease has passed publishes nothing (see
+        // `cluster.rs`; a single server has no lease).
+        let active: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM imports WHERE id = ? AND active_slot = 1
+               AND (lease_until IS NULL OR lease_until >= ?)",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
         if active.is_none() {
             return Ok(None);
         }

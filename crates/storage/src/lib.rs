@@ -46,6 +46,7 @@ macro_rules! placement_server_type {
 
 mod audit_snapshot;
 mod classification;
+mod cluster;
 pub mod db_copy;
 mod imports;
 mod inventory;
@@ -72,6 +73,7 @@ pub use audit_snapshot::{
     SqliteAuditReader,
 };
 pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
+pub use cluster::{lease_expired_error, ActiveLease, ClusterView, Lease, NodeConfig};
 pub use imports::{
     ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, Published, PublishedScanPackage,
     RegistryState, ScanPackageState, ScanPackageStateChange, StepCounters, StepRow,
@@ -256,6 +258,8 @@ pub struct SqliteStore {
     counts: std::sync::Arc<std::sync::Mutex<list::CountCache>>,
     /// The licence arithmetic (see `license.rs`), set once at start-up.
     calc: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn UsageCalculator>>>,
+    /// Who this server is (see `cluster.rs`), set once at start-up.
+    node: std::sync::Arc<std::sync::OnceLock<NodeConfig>>,
 }
 
 /// Below this much free space on the database's file system, a failed
@@ -276,9 +280,10 @@ fn free_bytes(dir: &Path) -> Option<u64> {
         return None;
     }
     let st = unsafe { st.assume_init() };
-    // Both are u64 on 64-bit Linux, not on every target libc serves.
-    #[allow(clippy::unnecessary_cast)]
-    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    // (u64 on 64-bit Linux; narrower types elsewhere.)
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
+    Some(free)
 }
 
 /// Connections of the import's own pool ([`SqliteStore::import_twin`]).
@@ -332,6 +337,7 @@ impl SqliteStore {
             path: Some(path.to_path_buf()),
             counts: Default::default(),
             calc: Default::default(),
+            node: Default::default(),
         })
     }
 
@@ -380,6 +386,7 @@ impl SqliteStore {
             path: None,
             counts: self.counts.clone(),
             calc: self.calc.clone(),
+            node: self.node.clone(),
         }))
     }
 

@@ -91,6 +91,30 @@ impl Storage for SqliteStore {
         )))
     }
 
+    fn set_node(&self, node: crate::NodeConfig) {
+        SqliteStore::set_node(self, node)
+    }
+
+    async fn renew_lease(&self, id: i64) -> Result<crate::Lease> {
+        SqliteStore::renew_lease(self, id).await
+    }
+
+    async fn expire_leases(&self) -> Result<Vec<(i64, Option<String>)>> {
+        SqliteStore::expire_leases(self).await
+    }
+
+    async fn request_cancel(&self, id: i64, reason: &str) -> Result<bool> {
+        SqliteStore::request_cancel(self, id, reason).await
+    }
+
+    async fn cluster_view(&self) -> Result<crate::ClusterView> {
+        SqliteStore::cluster_view(self).await
+    }
+
+    async fn meta_replace(&self, key: &str, old: Option<&str>, new: &str) -> Result<bool> {
+        SqliteStore::meta_replace(self, key, old, new).await
+    }
+
     async fn user_count(&self) -> Result<i64> {
         SqliteStore::user_count(self).await
     }

@@ -70,6 +70,36 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         None
     }
 
+    // ---- several servers on one database (cluster.rs) ----
+    /// Whether several servers may share this database (PostgreSQL): the
+    /// engine then runs leases, heartbeats and the status poll.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Who this server is; set once at start-up, before any import.
+    fn set_node(&self, node: crate::NodeConfig);
+    /// Renews this node's lease on its active import `id`, and reads any
+    /// cancel asked for on another node.
+    async fn renew_lease(&self, id: i64) -> Result<crate::Lease>;
+    /// Ends, as failed ("interrupted: node N stopped during the import"),
+    /// every active import whose lease has passed; returns (id, node).
+    async fn expire_leases(&self) -> Result<Vec<(i64, Option<String>)>>;
+    /// Asks the node running import `id` to cancel it; `false` when it is
+    /// not active.
+    async fn request_cancel(&self, id: i64, reason: &str) -> Result<bool>;
+    /// Ticks at every change of an import announced by the database
+    /// (PostgreSQL's `LISTEN`), so that a node need not wait for its next
+    /// poll; `None` where there is no such announcement (SQLite).
+    fn watch_imports(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+    /// The light view each node polls (see `ClusterView`).
+    async fn cluster_view(&self) -> Result<crate::ClusterView>;
+    /// Sets meta `key` to `new` if it holds `old` (`None`: if it is
+    /// absent); whether it did. The schedule's slot is claimed with it, so
+    /// that one node of several fires it.
+    async fn meta_replace(&self, key: &str, old: Option<&str>, new: &str) -> Result<bool>;
+
     // ---- users ----
     async fn user_count(&self) -> Result<i64>;
     async fn create_user(

@@ -161,6 +161,156 @@ mod with_engine {
         };
         super::facts_and_guests_come_in_the_order_written(&e).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_nodes_lease_fence_and_pass_cancels() {
+        let e = super::Engine::sqlite().await;
+        super::nodes_lease_fence_and_pass_cancels(&e).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_nodes_lease_fence_and_pass_cancels() {
+        let Some(e) = super::Engine::postgres("nodes_lease").await else {
+            return;
+        };
+        super::nodes_lease_fence_and_pass_cancels(&e).await;
+    }
+}
+
+/// Two servers on one database (two stores, nodes `a` and `b`, with a
+/// lease of 700 ms): which node holds the import, the lease renewed only
+/// by its node, a cancel asked for on `b` read by `a`'s heartbeat, a lease
+/// that passes ended by the other node with the message naming the node,
+/// the publish of an import whose lease passed refused (fencing), start-up
+/// recovery that leaves another node's live import alone (on a shared
+/// engine), and the compare-and-set the schedule's slot is claimed with.
+async fn nodes_lease_fence_and_pass_cancels(e: &Engine) {
+    use openlmt_storage::{lease_expired_error, Lease, NodeConfig};
+    const LEASE: std::time::Duration = std::time::Duration::from_millis(700);
+    let a = &e.store;
+    let b = Store::open(&e.url).await.unwrap();
+    for (s, name) in [(a, "a"), (&b, "b")] {
+        s.set_node(NodeConfig {
+            name: name.into(),
+            lease: Some(LEASE),
+        });
+    }
+    let first = a
+        .register_import(ImportType::Complete, Trigger::Api, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.node.as_deref(), Some("a"));
+    assert!(b
+        .register_import(ImportType::Complete, Trigger::Api, None)
+        .await
+        .unwrap()
+        .is_none());
+    let view = b.cluster_view().await.unwrap();
+    let active = view.active.unwrap();
+    assert_eq!((active.id, active.node.as_deref()), (first.id, Some("a")));
+    assert_eq!(active.status, ImportStatus::Pending);
+    assert_eq!(view.last_finished, None);
+    assert!(a.mark_running(first.id).await.unwrap());
+    assert_eq!(
+        a.renew_lease(first.id).await.unwrap(),
+        Lease::Held {
+            cancel_requested: None
+        }
+    );
+    assert_eq!(b.renew_lease(first.id).await.unwrap(), Lease::Lost);
+    assert!(b
+        .request_cancel(first.id, "cancelled by bob")
+        .await
+        .unwrap());
+    assert_eq!(
+        a.renew_lease(first.id).await.unwrap(),
+        Lease::Held {
+            cancel_requested: Some("cancelled by bob".into())
+        }
+    );
+    // Renewed: nothing to expire yet.
+    assert!(b.expire_leases().await.unwrap().is_empty());
+    // A restart of `b` leaves `a`'s live import alone on a shared engine
+    // (SQLite has one server: whatever is active at its start was its own).
+    if a.shared() {
+        assert!(b.recover_interrupted().await.unwrap().is_empty());
+        // `a` stops renewing: its lease passes and `b` ends the import.
+        tokio::time::sleep(LEASE + std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            b.expire_leases().await.unwrap(),
+            vec![(first.id, Some("a".to_string()))]
+        );
+        let row = b.import(first.id).await.unwrap().unwrap();
+        assert_eq!(row.status, ImportStatus::Failed);
+        assert_eq!(
+            row.error.as_deref(),
+            Some("interrupted: node a stopped during the import")
+        );
+        assert_eq!(row.error, Some(lease_expired_error(Some("a"))));
+        assert_eq!(a.renew_lease(first.id).await.unwrap(), Lease::Lost);
+        assert!(!b.request_cancel(first.id, "too late").await.unwrap());
+        assert_eq!(
+            b.cluster_view().await.unwrap().last_finished,
+            Some(first.id)
+        );
+    } else {
+        tokio::time::sleep(LEASE + std::time::Duration::from_millis(300)).await;
+        assert_eq!(b.expire_leases().await.unwrap().len(), 1);
+    }
+    // Fencing: the lease of `a`'s next import passes before its publish,
+    // which is refused, even though no node has ended it yet.
+    let second = a
+        .register_import(ImportType::Complete, Trigger::Api, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.mark_running(second.id).await.unwrap());
+    a.record_scan_packages(second.id, &[pkg("f.zip", "ff", ScanPackageState::New)])
+        .await
+        .unwrap();
+    tokio::time::sleep(LEASE + std::time::Duration::from_millis(300)).await;
+    assert!(!a.publish_import(second.id, OPTS).await.unwrap());
+    assert!(a
+        .published_scan_packages("default")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(b.expire_leases().await.unwrap().len(), 1);
+    // A renewed lease publishes.
+    let third = a
+        .register_import(ImportType::Complete, Trigger::Api, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.mark_running(third.id).await.unwrap());
+    a.record_scan_packages(third.id, &[pkg("g.zip", "gg", ScanPackageState::New)])
+        .await
+        .unwrap();
+    tokio::time::sleep(LEASE / 2).await;
+    assert!(matches!(
+        a.renew_lease(third.id).await.unwrap(),
+        Lease::Held { .. }
+    ));
+    tokio::time::sleep(LEASE / 2).await;
+    assert!(a.publish_import(third.id, OPTS).await.unwrap());
+    // A restart of `a` itself fails its own active import.
+    let fourth = a
+        .register_import(ImportType::RawOnly, Trigger::Api, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.recover_interrupted().await.unwrap(), vec![fourth.id]);
+    assert_eq!(
+        a.import(fourth.id).await.unwrap().unwrap().error.as_deref(),
+        Some(INTERRUPTED)
+    );
+    // The schedule's slot: one node wins each compare-and-set.
+    assert!(a.meta_replace("slot", None, "1").await.unwrap());
+    assert!(!b.meta_replace("slot", None, "1").await.unwrap());
+    assert!(b.meta_replace("slot", Some("1"), "2").await.unwrap());
+    assert!(!a.meta_replace("slot", Some("1"), "3").await.unwrap());
+    assert_eq!(a.meta_get("slot").await.unwrap().as_deref(), Some("2"));
 }
 
 async fn users_passwords_and_tokens(s: &Store) {

@@ -190,6 +190,7 @@ pub fn corpus() -> PathBuf {
 
 pub struct ServerBuilder {
     data_dir: Option<PathBuf>,
+    database: Option<Arc<TestDatabase>>,
     env: Vec<(String, String)>,
     config: Option<String>,
     tls: Option<(PathBuf, PathBuf)>,
@@ -252,6 +253,12 @@ impl ServerBuilder {
         self.db_port = Some(port);
         self
     }
+    /// Runs the server on this PostgreSQL database (several servers on one
+    /// database: replicas), whatever `OPENLMT_TEST_ENGINE` says.
+    pub fn database(mut self, db: &Arc<TestDatabase>) -> Self {
+        self.database = Some(db.clone());
+        self
+    }
     /// Leaves OPENLMT_ADMIN_PASSWORD unset, so the server generates one.
     pub fn generated_admin_password(mut self) -> Self {
         self.admin_password = false;
@@ -267,7 +274,10 @@ impl ServerBuilder {
                 (Some(t), d)
             }
         };
-        let database = on_postgres().then(|| database_for(&data_dir, tmp.is_none()));
+        let database = match self.database {
+            Some(db) => Some(db),
+            None => on_postgres().then(|| database_for(&data_dir, tmp.is_none())),
+        };
         let mut env = self.env;
         if self.admin_password {
             env.push(("OPENLMT_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
@@ -301,6 +311,7 @@ impl TestServer {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             data_dir: None,
+            database: None,
             env: Vec::new(),
             config: None,
             tls: None,
@@ -330,6 +341,11 @@ impl TestServer {
             .env_remove("OPENLMT_ADMIN_PASSWORD")
             .env_remove("OPENLMT_TEST_HOOKS")
             .env_remove("OPENLMT_DATABASE_URL")
+            // One name across restarts (the default has the port, which
+            // port 0 changes): a restart then recovers its own interrupted
+            // import at once on PostgreSQL too, as a server on a fixed port
+            // does. Replicas set their own (builder env).
+            .env("OPENLMT_NODE_NAME", "test-node")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

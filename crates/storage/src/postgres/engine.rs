@@ -81,6 +81,38 @@ impl Storage for PgStore {
         let _ = self.calc.set(calc);
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn watch_imports(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(PgStore::watch_imports(self))
+    }
+
+    fn set_node(&self, node: crate::NodeConfig) {
+        PgStore::set_node(self, node)
+    }
+
+    async fn renew_lease(&self, id: i64) -> Result<crate::Lease> {
+        PgStore::renew_lease(self, id).await
+    }
+
+    async fn expire_leases(&self) -> Result<Vec<(i64, Option<String>)>> {
+        PgStore::expire_leases(self).await
+    }
+
+    async fn request_cancel(&self, id: i64, reason: &str) -> Result<bool> {
+        PgStore::request_cancel(self, id, reason).await
+    }
+
+    async fn cluster_view(&self) -> Result<crate::ClusterView> {
+        PgStore::cluster_view(self).await
+    }
+
+    async fn meta_replace(&self, key: &str, old: Option<&str>, new: &str) -> Result<bool> {
+        PgStore::meta_replace(self, key, old, new).await
+    }
+
     async fn user_count(&self) -> Result<i64> {
         PgStore::user_count(self).await
     }

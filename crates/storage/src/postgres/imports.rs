@@ -9,7 +9,7 @@
 //! (the publish then sees the import inactive and changes nothing) or waits
 //! for the publish's commit (and then finds nothing active to end).
 
-use super::PgStore;
+use super::{PgStore, DB_NOW_MS};
 use crate::imports::IMPORT_COLUMNS;
 use crate::{
     from_ms, now_ms, ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, PublishOptions,
@@ -55,6 +55,7 @@ pub(crate) fn row_to_import(r: &PgRow) -> Result<ImportRow> {
         scan_packages_found: r.try_get("found")?,
         scan_packages_imported: r.try_get("imported")?,
         scan_packages_rejected: r.try_get("rejected")?,
+        node: r.try_get("node")?,
     })
 }
 
@@ -109,18 +110,21 @@ impl PgStore {
         // `WHERE NOT EXISTS` spares the identity a value in the usual case
         // of a taken slot; the unique key decides a race (`ON CONFLICT`
         // waits for the other transaction, then inserts nothing).
-        let id: Option<i64> = sqlx::query_scalar(
+        let node = self.node();
+        let id: Option<i64> = sqlx::query_scalar(&format!(
             "INSERT INTO imports (import_type, trigger, requested_by, status, active_slot,
-               requested_at)
-             SELECT $1, $2, $3, 'pending', 1, $4
+               requested_at, node, lease_until)
+             SELECT $1, $2, $3, 'pending', 1, $4, $5, {DB_NOW_MS} + $6
              WHERE NOT EXISTS (SELECT 1 FROM imports WHERE active_slot = 1)
              ON CONFLICT (active_slot) DO NOTHING
-             RETURNING id",
-        )
+             RETURNING id"
+        ))
         .bind(import_type.as_str())
         .bind(trigger.as_str())
         .bind(requested_by)
         .bind(now_ms())
+        .bind(&node.name)
+        .bind(node.lease_ms())
         .fetch_optional(&self.pool)
         .await?;
         match id {
@@ -445,9 +449,13 @@ impl PgStore {
     ) -> Result<Option<Published>> {
         let mut tx = self.tx().await?;
         let now = now_ms();
-        let active: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM imports WHERE id = $1 AND active_slot = 1 FOR UPDATE",
-        )
+        // Fencing: an import whose lease has passed (by the database's
+        // clock) publishes nothing; the row lock keeps another node's
+        // `expire_leases` from ending it while this transaction runs.
+        let active: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM imports WHERE id = $1 AND active_slot = 1
+               AND (lease_until IS NULL OR lease_until >= {DB_NOW_MS}) FOR UPDATE"
+        ))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -537,10 +545,17 @@ impl PgStore {
         Ok(())
     }
 
+    /// The active import is this server's when it names this node (or no
+    /// node, or has no lease): this server stopped during it. Another
+    /// node's import is left to its lease ([`PgStore::expire_leases`]).
     pub async fn recover_interrupted(&self) -> Result<Vec<i64>> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM imports WHERE active_slot = 1")
-            .fetch_all(&self.pool)
-            .await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM imports WHERE active_slot = 1
+               AND (node IS NULL OR node = $1 OR lease_until IS NULL)",
+        )
+        .bind(&self.node().name)
+        .fetch_all(&self.pool)
+        .await?;
         for id in &ids {
             self.end_import(*id, ImportStatus::Failed, Some(INTERRUPTED))
                 .await?;

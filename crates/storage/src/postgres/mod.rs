@@ -55,6 +55,7 @@
 mod audit_snapshot;
 mod auth;
 mod classification;
+mod cluster;
 pub(crate) mod copy;
 mod engine;
 mod imports;
@@ -130,7 +131,13 @@ pub struct PgStore {
     counts: Arc<std::sync::Mutex<crate::list::CountCache>>,
     /// The licence arithmetic (see `license.rs`), set once at start-up.
     calc: Arc<OnceLock<Arc<dyn UsageCalculator>>>,
+    /// Who this server is (see `cluster.rs`), set once at start-up.
+    node: Arc<OnceLock<crate::NodeConfig>>,
 }
+
+/// Now, in Unix milliseconds, by the database server's clock (lease times
+/// are compared with it, never with a node's own clock).
+pub(crate) const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
 impl PgStore {
     /// Connects to the PostgreSQL database at `url` (a `postgres://` URL)
@@ -170,6 +177,7 @@ impl PgStore {
             pool,
             counts: Default::default(),
             calc: Default::default(),
+            node: Default::default(),
         })
     }
 
@@ -177,14 +185,15 @@ impl PgStore {
     /// (see `Storage::import_engine`): the import waits up to
     /// [`IMPORT_ACQUIRE_TIMEOUT`] for a connection, the API's requests only
     /// [`API_ACQUIRE_TIMEOUT`], and neither takes the other's connections.
-    /// The list totals and the licence arithmetic are shared with this
-    /// store. No connection is opened before the import needs one.
+    /// The list totals, the licence arithmetic and the node's identity are
+    /// shared with this store. No connection is opened before the import needs one.
     pub fn import_twin(&self) -> PgStore {
         let opts = (*self.pool.connect_options()).clone();
         PgStore {
             pool: pool_options(IMPORT_ACQUIRE_TIMEOUT).connect_lazy_with(opts),
             counts: self.counts.clone(),
             calc: self.calc.clone(),
+            node: self.node.clone(),
         }
     }
 
@@ -266,6 +275,7 @@ mod tests {
             pool: pool_options(API_ACQUIRE_TIMEOUT).connect_lazy_with(opts),
             counts: Default::default(),
             calc: Default::default(),
+            node: Default::default(),
         }
     }
 
