@@ -101,6 +101,10 @@ fn the_api_answers_503_while_the_database_is_cut_and_recovers_by_itself() {
     let st = s.status();
     assert_eq!(st["mode"], "none", "{st}");
     assert_eq!(s.get("/api/import_schedule").status(), 200);
+    // ... and says, once its next read of the shared status has failed,
+    // that it shows its last snapshot.
+    let st = s.wait_status(15, "the status marked stale", |st| st["stale"] == true);
+    assert_eq!(st["mode"], "none", "{st}");
 
     proxy.restore();
     // Back without a restart, within seconds.
@@ -114,6 +118,12 @@ fn the_api_answers_503_while_the_database_is_cut_and_recovers_by_itself() {
     assert_eq!(s.json("/healthz"), serde_json::json!({ "status": "ok" }));
     assert_eq!(s.get("/api/sam/v2/computers").status(), 200);
     assert_eq!(s.get("/api/import_schedule").status(), 200);
+    let st = s.wait_status(5, "the status fresh again", |st| st.get("stale").is_none());
+    assert_eq!(
+        st.as_object().unwrap().len(),
+        12,
+        "ILMT's twelve keys: {st}"
+    );
     // A new login works too (it needs the database).
     let token = s.token("admin", ADMIN_PASSWORD);
     assert_eq!(s.get_as(&token, "/api/imports").status(), 200);
