@@ -135,6 +135,19 @@ impl Cluster {
     }
 }
 
+/// Three replicas (3 s leases) whose first, a, pauses its imports before
+/// the publish, with one package in the shared source and an import of it
+/// paused on a: the cluster, the visible data before it, its id.
+fn paused_on_a(test: &str) -> Option<(Cluster, (Value, Value), i64)> {
+    let c = Cluster::start(test, 3, &[Some("pause=before_publish")])?;
+    write_scan_package(&c.source, "202612041200", "host-a");
+    let before = c.snapshot(1);
+    assert_eq!(run(&c.nodes[0]).status(), 200);
+    c.nodes[0].wait_paused("before_publish", 60);
+    let id = c.imports(1)["rows"][0]["id"].as_i64().unwrap();
+    Some((c, before, id))
+}
+
 fn run(s: &TestServer) -> reqwest::blocking::Response {
     s.get("/api/import_status.json?run=true")
 }
@@ -260,14 +273,9 @@ fn three_replicas_start_one_import_agree_on_its_status_and_share_tokens_and_uplo
 /// it, within the cancel's own wait, and nothing of it is visible.
 #[test]
 fn an_import_is_cancelled_from_another_replica() {
-    let Some(c) = Cluster::start("replicas_cancel", 3, &[Some("pause=before_publish")]) else {
+    let Some((c, before, id)) = paused_on_a("replicas_cancel") else {
         return;
     };
-    write_scan_package(&c.source, "202612041200", "host-a");
-    let before = c.snapshot(1);
-    assert_eq!(run(&c.nodes[0]).status(), 200);
-    c.nodes[0].wait_paused("before_publish", 60);
-    let id = c.imports(1)["rows"][0]["id"].as_i64().unwrap();
     // Replica b shows it running.
     c.wait_all(&[1, 2], 5, "running everywhere", |s| s["mode"] == "running");
     let t = Instant::now();
@@ -347,14 +355,9 @@ fn a_dead_replicas_import_is_failed_by_another_within_60_s() {
 /// janitor; thawed and released, it publishes nothing.
 #[test]
 fn a_replica_whose_lease_passed_publishes_nothing() {
-    let Some(c) = Cluster::start("replicas_fence", 3, &[Some("pause=before_publish")]) else {
+    let Some((c, before, id)) = paused_on_a("replicas_fence") else {
         return;
     };
-    write_scan_package(&c.source, "202612041200", "host-a");
-    let before = c.snapshot(1);
-    assert_eq!(run(&c.nodes[0]).status(), 200);
-    c.nodes[0].wait_paused("before_publish", 60);
-    let id = c.imports(1)["rows"][0]["id"].as_i64().unwrap();
     let pid = c.nodes[0].pid().to_string();
     signal("-STOP", &pid);
     c.wait_all(&[1, 2], 30, "the frozen node's import failed", |s| {

@@ -432,23 +432,20 @@ impl Engine {
     pub async fn set_schedule(&self, schedule: Schedule) -> Result<(), EngineError> {
         schedule_store::save(&self.inner.store, &schedule).await?;
         schedule_store::save_last_slot(&self.inner.store, Utc::now()).await?;
-        self.inner.state.write().next = schedule
-            .next_after(Utc::now())
-            .map(|t| (t, schedule.import_type()));
-        *self
-            .inner
-            .schedule
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = schedule;
-        self.inner.schedule_changed.notify_one();
+        self.install_schedule(schedule);
         Ok(())
     }
 
     /// Takes a schedule changed on another node (read by the status poll).
     pub(crate) fn adopt_schedule(&self, schedule: Schedule) {
-        if self.schedule() == schedule {
-            return;
+        if self.schedule() != schedule {
+            self.install_schedule(schedule);
         }
+    }
+
+    /// The schedule in memory, its next slot in the status, the scheduler
+    /// woken.
+    fn install_schedule(&self, schedule: Schedule) {
         self.inner.state.write().next = schedule
             .next_after(Utc::now())
             .map(|t| (t, schedule.import_type()));
