@@ -72,12 +72,13 @@ bench_make_tmp openlmt-replicas
 bench_replicate_estate "$PACKAGES"
 PKGS=$(cd "$DATA/datasource" && pwd -P)
 
-# new_database: a fresh, empty PostgreSQL database; prints its URL.
+# new_database: a fresh, empty PostgreSQL database, dropped on exit; sets
+# DB_URL (not a $(…) call: the list of databases to drop lives here).
 new_database() {
     local name="openlmt_bench_$$_${#DATABASES[@]}"
     psql "$PG_ADMIN_URL" -qAtc "CREATE DATABASE $name" >/dev/null || die "cannot create $name"
     DATABASES+=("$name")
-    printf '%s\n' "${PG_ADMIN_URL%/*}/$name"
+    DB_URL="${PG_ADMIN_URL%/*}/$name"
 }
 
 # start_node DIR NAME [DATABASE_URL]: a server on data directory DIR reading
@@ -135,7 +136,10 @@ for round in $(seq "$ROUNDS"); do
     if ((round % 2)); then order=(sqlite postgres); else order=(postgres sqlite); fi
     for engine in "${order[@]}"; do
         url=""
-        [[ $engine == postgres ]] && url=$(new_database)
+        if [[ $engine == postgres ]]; then
+            new_database
+            url=$DB_URL
+        fi
         start_node "$TMP/import-$engine-$round" "bench-$engine" "$url"
         tok=$(token_of "$NODE_BASE")
         secs=$(timed_import "$NODE_BASE" "$tok")
@@ -148,7 +152,8 @@ SQLITE_MED=$(awk '$1=="sqlite"{print $3}' "$RESULTS" | median)
 PG_MED=$(awk '$1=="postgres"{print $3}' "$RESULTS" | median)
 
 # --- 3. two replicas: the status endpoint idle and during an import ------------
-PG_URL=$(new_database)
+new_database
+PG_URL=$DB_URL
 start_node "$TMP/replica-a" replica-a "$PG_URL"
 A_PID=$NODE_PID A_BASE=$NODE_BASE
 start_node "$TMP/replica-b" replica-b "$PG_URL"
