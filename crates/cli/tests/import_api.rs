@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{write_scan_package, TestServer};
+use common::{sql_exec, write_scan_package, Bind, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -448,6 +448,16 @@ fn history_pages_steps_logs_and_retention() {
     assert_eq!(r.status(), 404);
     error_of(r);
     assert!(!s.data_dir.join("logs/import-1.log").exists());
+    let lines: Vec<(i64,)> = common::sql_rows(
+        &s,
+        "SELECT COUNT(*) FROM import_log_lines WHERE import_id = 1",
+    );
+    assert_eq!(lines, [(0,)], "the pruned import's log lines are gone");
+    let lines: Vec<(i64,)> = common::sql_rows(
+        &s,
+        "SELECT COUNT(*) FROM import_log_lines WHERE import_id = 3",
+    );
+    assert!(lines[0].0 >= 5, "{lines:?}");
 
     let detail = s.json("/api/imports/3");
     let steps: Vec<&str> = detail["steps"]
@@ -502,6 +512,74 @@ fn history_pages_steps_logs_and_retention() {
         assert_eq!(r.status(), 400, "{bad}");
         error_of(r);
     }
+}
+
+/// The import log lives in the database (issue 10, item 3): with the log
+/// directory of the server that ran the import gone, the API serves the
+/// whole log, the final line included, the text the file had; another
+/// server on the same database with a data directory of its own (a
+/// replica) serves it too; and an import whose lines are not in the
+/// database (one run before the log moved there) is served from its file.
+#[test]
+fn the_import_log_is_served_from_the_database() {
+    let s = TestServer::start();
+    write_scan_package(&s.datasource(), "202611281200", "host-a");
+    let row = s.import_and_wait();
+    assert_eq!(row["status"], "successful");
+    let id = row["id"].as_i64().unwrap();
+    let path = format!("/api/imports/{id}/log");
+    let logs = s.data_dir.join("logs");
+    let file = std::fs::read_to_string(logs.join(format!("import-{id}.log"))).unwrap();
+    // Right after the status said idle: every line is there.
+    assert_eq!(s.get(&path).text().unwrap(), file);
+    let last = file.lines().last().unwrap();
+    assert!(
+        last.contains(&format!(" INFO  Import {id} finished successfully in ")),
+        "{file}"
+    );
+
+    std::fs::remove_dir_all(&logs).unwrap();
+    let r = s.get(&path);
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/plain; charset=utf-8",
+        "the wire format is unchanged"
+    );
+    assert_eq!(r.text().unwrap(), file);
+
+    // A replica: another server, its own data directory, the same database.
+    let url = match s.database_url() {
+        openlmt_storage::DatabaseUrl::Sqlite(p) => format!("sqlite:{}", p.display()),
+        openlmt_storage::DatabaseUrl::Postgres(u) => u,
+    };
+    let other = tempfile::tempdir().unwrap();
+    let replica = TestServer::builder()
+        .data_dir(&other.path().join("replica"))
+        .env("OPENLMT_DATABASE_URL", &url)
+        .start();
+    assert!(!replica
+        .data_dir
+        .join(format!("logs/import-{id}.log"))
+        .exists());
+    assert_eq!(replica.get(&path).text().unwrap(), file);
+    drop(replica);
+
+    // An import of an earlier version: no lines in the database, a file.
+    sql_exec(
+        &s,
+        &[(
+            "DELETE FROM import_log_lines WHERE import_id = ?",
+            vec![Bind::Int(id)],
+        )],
+    );
+    let r = s.get(&path);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "", "no lines and no file: empty");
+    std::fs::create_dir_all(&logs).unwrap();
+    let old = "2026-11-28T17:03:21.482Z INFO  Step 1/5: Validate data sources\n";
+    std::fs::write(logs.join(format!("import-{id}.log")), old).unwrap();
+    assert_eq!(s.get(&path).text().unwrap(), old);
 }
 
 #[test]

@@ -23,7 +23,7 @@
 //!
 //! A single SQLite server runs none of this (`Storage::shared` is false).
 
-use crate::{lock, schedule_store, state::FinishedImport, ActiveImport, Engine, ImportLog, Level};
+use crate::{lock, schedule_store, state::FinishedImport, ActiveImport, Engine, Level};
 use openlmt_storage::{ActiveLease, Lease};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -98,7 +98,9 @@ async fn heartbeat_loop(engine: Engine) {
                 for (id, node) in expired {
                     let msg = openlmt_storage::lease_expired_error(node.as_deref());
                     tracing::warn!(import_id = id, node = node.as_deref(), "{msg}");
-                    ImportLog::append(&engine.config().log_dir, id, Level::Error, &msg);
+                    // Into the database: the import's own node is gone,
+                    // and every node serves the log from there.
+                    engine.open_log(id).write(Level::Error, &msg);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot check the import leases"),

@@ -23,7 +23,7 @@ mod steps;
 
 pub use cluster::DEFAULT_LEASE;
 pub use hooks::TestHooks;
-pub use log::{log_path, ImportLog, Level};
+pub use log::{format_line, format_lines, log_path, ImportLog, Level, LogSink};
 pub use state::{ActiveImport, FinishedImport, StatusView};
 pub use steps::{effective_catalog, Effective};
 
@@ -130,6 +130,8 @@ pub(crate) struct EngineInner {
     /// The server's runtime (the runner has a runtime of its own), for work
     /// that must go on while the runner's thread is busy writing.
     main_runtime: tokio::runtime::Handle,
+    /// The way to the import logs' writer (see log.rs).
+    log_sink: LogSink,
 }
 
 /// The import engine. Cheap to clone.
@@ -154,12 +156,14 @@ impl Engine {
                 import_id = id,
                 "import interrupted by a previous stop marked failed"
             );
-            ImportLog::append(
+            ImportLog::append_now(
                 &config.log_dir,
+                &store,
                 id,
                 Level::Error,
                 openlmt_storage::INTERRUPTED,
-            );
+            )
+            .await;
         }
         // What a crash, or a clean-up that failed, left behind: facts of
         // unpublished imports, facts superseded by a publish, computers
@@ -203,6 +207,7 @@ impl Engine {
                 .map(|t| (t, schedule.import_type()));
         }
         let (runner_tx, runner_rx) = mpsc::unbounded_channel();
+        let (log_sink, log_rx) = LogSink::channel();
         let inner = Arc::new(EngineInner {
             store,
             own_import: Mutex::new(None),
@@ -218,7 +223,23 @@ impl Engine {
             shutdown: CancellationToken::new(),
             tasks: Mutex::new(Vec::new()),
             main_runtime: tokio::runtime::Handle::current(),
+            log_sink,
         });
+        // The one writer of the import logs' lines to the database (see
+        // log.rs), on this runtime: through the import's store, or the
+        // API's when an import's end waits for it (as `runner::conclude`
+        // records the end). It ends with the engine.
+        tokio::spawn(log::write_loop(log_rx, {
+            let weak = Arc::downgrade(&inner);
+            let main = inner.store.clone();
+            move |urgent: bool| {
+                let import = (!urgent)
+                    .then(|| weak.upgrade())
+                    .flatten()
+                    .and_then(|i| i.import_store.get().cloned());
+                import.unwrap_or_else(|| main.clone())
+            }
+        }));
         let engine = Engine { inner };
         // Imports run on their own thread, at a lower CPU priority, with a
         // runtime of their own, so that they never take the HTTP workers'
@@ -472,9 +493,22 @@ impl Engine {
         }
     }
 
-    /// The log file of an import.
+    /// The log file of an import (this server's local copy of the lines
+    /// it wrote; the database has the log: see log.rs).
     pub fn log_path(&self, id: i64) -> PathBuf {
         log_path(&self.inner.config.log_dir, id)
+    }
+
+    /// Opens an import's log for writing (the file, and the database
+    /// through the engine's log writer).
+    pub fn open_log(&self, id: i64) -> ImportLog {
+        ImportLog::open(&self.inner.config.log_dir, id, &self.inner.log_sink)
+    }
+
+    /// Waits until every log line written so far is stored in the
+    /// database (at most `log::FLUSH_WAIT`).
+    pub async fn flush_logs(&self) -> bool {
+        self.inner.log_sink.flush().await
     }
 
     /// Stops taking imports, cancels the running one ("the server is
@@ -489,6 +523,7 @@ impl Engine {
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::error!("the import runner did not stop in time");
         }
+        self.flush_logs().await;
     }
 }
 

@@ -75,7 +75,7 @@ pub(crate) async fn finish_pending_as_cancelled(
     id: i64,
     reason: &str,
 ) -> Result<(), EngineError> {
-    let log = ImportLog::open(&engine.config().log_dir, id);
+    let log = engine.open_log(id);
     log.warn(format!("Import {id} {reason} before it started"));
     conclude(
         engine,
@@ -97,7 +97,7 @@ async fn run_import(engine: &Engine, id: i64) {
             // Not left pending for ever (the database unavailable, say):
             // it ends failed, recorded once the database answers again.
             tracing::error!(import_id = id, error = %e, "cannot load a registered import");
-            let log = ImportLog::open(&inner.config.log_dir, id);
+            let log = engine.open_log(id);
             let failed = Outcome::Failed(format!("cannot start the import: {e}"));
             conclude_on_main_runtime(engine, id, log, failed, None).await;
             return;
@@ -105,7 +105,7 @@ async fn run_import(engine: &Engine, id: i64) {
     };
     let token = inner.shutdown.child_token();
     let reason = inner.set_current(id, token.clone());
-    let log = ImportLog::open(&inner.config.log_dir, id);
+    let log = engine.open_log(id);
     let started = Instant::now();
 
     let outcome = match store.mark_running(id).await {
@@ -273,6 +273,9 @@ pub(crate) async fn conclude(
         }
     }
     tracing::info!(import_id = id, %status, seconds = secs, error = outcome.error(), "import ended");
+    // Every line stored before the status shows the end: a client that saw
+    // the import end reads its whole log, from any server (log.rs).
+    log.flush().await;
     record_end(engine, id, status).await;
     ended.map_err(EngineError::from)
 }

@@ -2,7 +2,7 @@
 //! skipped (and logged); a slot missed while the server was down runs once
 //! at start-up.
 
-use crate::{schedule_store, Engine, ImportLog, Level, StartOutcome};
+use crate::{schedule_store, Engine, Level, StartOutcome};
 use chrono::{DateTime, Utc};
 use openlmt_domain::Trigger;
 use std::time::Duration;
@@ -70,9 +70,7 @@ async fn fire(engine: &Engine, slot: DateTime<Utc>, missed: bool) {
                 ""
             };
             tracing::info!(import_id = id, slot = %slot_text, missed, "scheduled import started");
-            ImportLog::append(
-                &engine.config().log_dir,
-                id,
+            engine.open_log(id).write(
                 Level::Info,
                 &format!("Started by the schedule for the slot {slot_text}{how}"),
             );
@@ -82,7 +80,7 @@ async fn fire(engine: &Engine, slot: DateTime<Utc>, missed: bool) {
                 "Scheduled {ty} import for {slot_text} skipped: import {id} is still running"
             );
             tracing::warn!(import_id = id, slot = %slot_text, "{msg}");
-            ImportLog::append(&engine.config().log_dir, id, Level::Warn, &msg);
+            engine.open_log(id).write(Level::Warn, &msg);
         }
         Err(e) => tracing::warn!(slot = %slot_text, error = %e, "scheduled import not started"),
     }

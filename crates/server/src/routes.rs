@@ -255,21 +255,29 @@ pub async fn import_scan_packages(
     Ok(json_response(&wire::rows(total, page)))
 }
 
-/// `GET /api/imports/{id}/log`: the import's text log.
+/// `GET /api/imports/{id}/log`: the import's text log, from the database
+/// (any server on it answers for any import); for an import whose lines
+/// are not there (one run before the log moved into the database), the
+/// log file of this server's data directory, as before.
 pub async fn import_log(
     State(app): State<AppState>,
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = load_import(&app, &id).await?;
-    let text = match tokio::fs::read(app.engine.log_path(row.id)).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(ApiError::internal(format!(
-                "cannot read the log of import {}: {e}",
-                row.id
-            )))
+    let lines = app.engine.store().import_log(row.id).await?;
+    let text = if !lines.is_empty() {
+        openlmt_ingest::format_lines(&lines)
+    } else {
+        match tokio::fs::read(app.engine.log_path(row.id)).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(ApiError::internal(format!(
+                    "cannot read the log of import {}: {e}",
+                    row.id
+                )))
+            }
         }
     };
     let mut resp = (StatusCode::OK, text).into_response();

@@ -48,6 +48,7 @@ mod audit_snapshot;
 mod classification;
 mod cluster;
 pub mod db_copy;
+mod import_log;
 mod imports;
 mod inventory;
 mod inventory_query;
@@ -74,6 +75,7 @@ pub use audit_snapshot::{
 };
 pub use classification::{ClassifyRequest, ClassifySummary, ComputerRef, InstanceRef, RowOutcome};
 pub use cluster::{lease_expired_error, ActiveLease, ClusterView, Lease, NodeConfig};
+pub use import_log::ImportLogLine;
 pub use imports::{
     ImportRow, LeftoverCounts, Leftovers, NewScanPackageRecord, Published, PublishedScanPackage,
     RegistryState, ScanPackageState, ScanPackageStateChange, StepCounters, StepRow,

@@ -7,13 +7,14 @@ use crate::storage::{AuditRead, AuditReader, ListSink, LocalBoxFuture, RefListSi
 use crate::{
     AuditCondition, AuditRow, AuditServerInstance, CatalogLayerRow, ClassifyRequest,
     ComputerFactSet, ComputerIdentity, ComputerRow, CurrentInstance, DeleteOutcome,
-    DiscoveryTarget, ImportRow, InstanceChange, InstanceRef, InventoryCatalogInfo, LeftoverCounts,
-    Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance, NewScanPackageRecord, Principal,
-    PublishOptions, Published, PublishedScanPackage, PvuOverrideRow, PvuTableRow,
-    RawInstalledPackage, RawSwidTag, Result, RowOutcome, ScanPackageState, ScanPackageStateChange,
-    ScanPackageWrite, ServerUsageRow, SessionInfo, SnapshotSummary, SqliteAuditReader, SqliteStore,
-    StepCounters, StepRow, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner, UsageCalculator,
-    UsageRow, UserInfo, VmObservation, WriteTimes,
+    DiscoveryTarget, ImportLogLine, ImportRow, InstanceChange, InstanceRef, InventoryCatalogInfo,
+    LeftoverCounts, Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance,
+    NewScanPackageRecord, Principal, PublishOptions, Published, PublishedScanPackage,
+    PvuOverrideRow, PvuTableRow, RawInstalledPackage, RawSwidTag, Result, RowOutcome,
+    ScanPackageState, ScanPackageStateChange, ScanPackageWrite, ServerUsageRow, SessionInfo,
+    SnapshotSummary, SqliteAuditReader, SqliteStore, StepCounters, StepRow, StoredScanPackage,
+    StreamEnd, TokenInfo, TokenOwner, UsageCalculator, UsageRow, UserInfo, VmObservation,
+    WriteTimes,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::Query;
@@ -261,6 +262,12 @@ impl Storage for SqliteStore {
     }
     async fn prune_imports(&self, keep: i64) -> Result<Vec<i64>> {
         SqliteStore::prune_imports(self, keep).await
+    }
+    async fn append_import_log(&self, lines: &[ImportLogLine]) -> Result<u64> {
+        SqliteStore::append_import_log(self, lines).await
+    }
+    async fn import_log(&self, import_id: i64) -> Result<Vec<ImportLogLine>> {
+        SqliteStore::import_log(self, import_id).await
     }
     async fn clean_leftovers(&self) -> Result<Leftovers> {
         SqliteStore::clean_leftovers(self).await

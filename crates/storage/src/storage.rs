@@ -21,13 +21,13 @@
 use crate::{
     AuditCondition, AuditRow, AuditServerInstance, CatalogLayerRow, ClassifyRequest,
     ComputerFactSet, ComputerIdentity, ComputerRow, CurrentInstance, DeleteOutcome,
-    DiscoveryTarget, ImportRow, InstanceChange, InstanceRef, InventoryCatalogInfo, LeftoverCounts,
-    Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance, NewScanPackageRecord, Principal,
-    PublishOptions, Published, PublishedScanPackage, PvuOverrideRow, PvuTableRow,
-    RawInstalledPackage, RawSwidTag, RefRowSink, Result, RowOutcome, RowSink, ScanPackageState,
-    ScanPackageStateChange, ScanPackageWrite, ServerUsageRow, SessionInfo, SnapshotSummary,
-    StepCounters, StepRow, StoreError, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner,
-    UsageCalculator, UsageRow, UserInfo, VmObservation, WriteTimes,
+    DiscoveryTarget, ImportLogLine, ImportRow, InstanceChange, InstanceRef, InventoryCatalogInfo,
+    LeftoverCounts, Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance,
+    NewScanPackageRecord, Principal, PublishOptions, Published, PublishedScanPackage,
+    PvuOverrideRow, PvuTableRow, RawInstalledPackage, RawSwidTag, RefRowSink, Result, RowOutcome,
+    RowSink, ScanPackageState, ScanPackageStateChange, ScanPackageWrite, ServerUsageRow,
+    SessionInfo, SnapshotSummary, StepCounters, StepRow, StoreError, StoredScanPackage, StreamEnd,
+    TokenInfo, TokenOwner, UsageCalculator, UsageRow, UserInfo, VmObservation, WriteTimes,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::{Entity, Query};
@@ -220,7 +220,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// A page of the history, newest first, with the total count.
     async fn list_imports(&self, limit: i64, offset: i64) -> Result<(i64, Vec<ImportRow>)>;
     /// Deletes finished imports beyond the newest `keep` and returns their ids.
+    /// Their log lines go with them.
     async fn prune_imports(&self, keep: i64) -> Result<Vec<i64>>;
+    /// Stores import log lines (of any imports) in one transaction, in the
+    /// given order; a line of an import that does not exist is dropped
+    /// (not an error). Returns how many lines were stored.
+    async fn append_import_log(&self, lines: &[ImportLogLine]) -> Result<u64>;
+    /// An import's log lines, in the order they were stored; empty for an
+    /// import without lines in the database.
+    async fn import_log(&self, import_id: i64) -> Result<Vec<ImportLogLine>>;
     /// Deletes what finished imports left behind: the facts superseded by
     /// every publish whose clean-up did not run or did not finish (a crash
     /// right after the publish, an error), the facts and staged values of

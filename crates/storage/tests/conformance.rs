@@ -22,14 +22,15 @@ use openlmt_storage::testing::TestDatabase;
 use openlmt_storage::DiscoveryTarget;
 use openlmt_storage::{
     BundlingOptionList, ClassificationAuditList, ComputerList, DatabaseUrl, DeleteOutcome,
-    HardwareIdentityRow, Holding, InstalledPackageList, InstalledPackageRow, InstanceChange,
-    InstanceValues, InventoryCatalog, InventoryComponent, InventoryOption, InventoryProduct,
-    LeftoverCounts, Leftovers, LicenseServerUsageList, LicenseSnapshotWrite, NewInstance,
-    NewScanPackageRecord, PgStore, PublishOptions, RefRowSink, RegistryState, ScanPackageState,
-    ScanPackageWrite, ServerValue, SnapshotPartition, SnapshotServer, SoftwareComponentList,
-    SoftwareInstanceList, SoftwareInstanceRef, SoftwareInstanceRow, SqliteStore, StagedComputer,
-    Store, StoredSnapshot, StreamEnd, SwidFactRow, SwidTagList, UnresolvedCharge, UsageCalculator,
-    VmGuestRow, VmScanRow, INTERRUPTED, VM_OBSERVATION_RETENTION_DAYS,
+    HardwareIdentityRow, Holding, ImportLogLine, InstalledPackageList, InstalledPackageRow,
+    InstanceChange, InstanceValues, InventoryCatalog, InventoryComponent, InventoryOption,
+    InventoryProduct, LeftoverCounts, Leftovers, LicenseServerUsageList, LicenseSnapshotWrite,
+    NewInstance, NewScanPackageRecord, PgStore, PublishOptions, RefRowSink, RegistryState,
+    ScanPackageState, ScanPackageWrite, ServerValue, SnapshotPartition, SnapshotServer,
+    SoftwareComponentList, SoftwareInstanceList, SoftwareInstanceRef, SoftwareInstanceRow,
+    SqliteStore, StagedComputer, Store, StoredSnapshot, StreamEnd, SwidFactRow, SwidTagList,
+    UnresolvedCharge, UsageCalculator, VmGuestRow, VmScanRow, INTERRUPTED,
+    VM_OBSERVATION_RETENTION_DAYS,
 };
 use openlmt_storage::{ClassifyRequest, ComputerRef, InstanceRef, RowOutcome};
 use std::collections::HashMap;
@@ -131,6 +132,7 @@ conformance!(
     one_active_import_and_publish,
     interrupted_imports_fail_and_publish_nothing,
     history_pages_and_retention,
+    import_log_lines_in_order_and_pruned_with_their_import,
     one_import_among_concurrent_registrations,
     steps_and_recorded_package_states,
     facts_publish_supersede_and_clean_up,
@@ -539,6 +541,121 @@ async fn history_pages_and_retention(s: &Store) {
     assert_eq!(s.prune_imports(3).await.unwrap(), vec![1, 2]);
     assert_eq!(s.list_imports(10, 0).await.unwrap().0, 3);
     assert!(s.any_import_ever().await.unwrap());
+}
+
+/// The import log in the database: lines come back in the order stored
+/// (not by time), byte for byte, a line break flattened, time to the
+/// millisecond; a line of an import that does not exist is dropped without
+/// failing its batch; the lines go with their import when history
+/// retention deletes it; several batches (and writers) append.
+async fn import_log_lines_in_order_and_pruned_with_their_import(s: &Store) {
+    let line = |import_id: i64, ms: i64, level: &str, message: &str| ImportLogLine {
+        import_id,
+        at: chrono::DateTime::from_timestamp_millis(ms).unwrap(),
+        level: level.to_string(),
+        message: message.to_string(),
+    };
+    let a = s
+        .register_import(ImportType::Complete, Trigger::Api, None)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(s.import_log(a).await.unwrap().is_empty());
+    assert_eq!(s.append_import_log(&[]).await.unwrap(), 0);
+    let stored = s
+        .append_import_log(&[
+            line(
+                a,
+                1_795_867_200_123,
+                "INFO",
+                "Import 1 started: type complete",
+            ),
+            line(
+                a,
+                1_795_867_200_122,
+                "WARN",
+                "Package `x.zip` rejected:\nnot a zip",
+            ),
+            line(a + 100, 1_795_867_200_124, "INFO", "no such import"),
+            line(
+                a,
+                1_795_867_200_125,
+                "ERROR",
+                "ünïcödé ✓ 'quotes' \"and\" \\ \t tabs",
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(stored, 3);
+    // A second batch, from another "writer", comes after the first.
+    let many: Vec<ImportLogLine> = (0..250)
+        .map(|n| line(a, 1_795_867_201_000 + n, "INFO", &format!("line {n}")))
+        .collect();
+    assert_eq!(s.append_import_log(&many).await.unwrap(), 250);
+    let got = s.import_log(a).await.unwrap();
+    assert_eq!(got.len(), 253);
+    assert_eq!(
+        got[..3],
+        [
+            line(
+                a,
+                1_795_867_200_123,
+                "INFO",
+                "Import 1 started: type complete"
+            ),
+            line(
+                a,
+                1_795_867_200_122,
+                "WARN",
+                "Package `x.zip` rejected: not a zip"
+            ),
+            line(
+                a,
+                1_795_867_200_125,
+                "ERROR",
+                "ünïcödé ✓ 'quotes' \"and\" \\ \t tabs"
+            ),
+        ]
+    );
+    assert_eq!(got[3..], many[..]);
+    assert!(s.import_log(a + 100).await.unwrap().is_empty());
+
+    s.end_import(a, ImportStatus::Failed, Some("x"))
+        .await
+        .unwrap();
+    let b = s
+        .register_import(ImportType::Complete, Trigger::Api, None)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(
+        s.append_import_log(&[
+            line(b, 1, "INFO", "b's line"),
+            line(a, 2, "INFO", "a again")
+        ])
+        .await
+        .unwrap(),
+        2
+    );
+    assert_eq!(s.import_log(a).await.unwrap().len(), 254);
+    s.end_import(b, ImportStatus::Failed, Some("x"))
+        .await
+        .unwrap();
+    assert_eq!(s.prune_imports(1).await.unwrap(), vec![a]);
+    assert!(s.import_log(a).await.unwrap().is_empty());
+    assert_eq!(
+        s.import_log(b).await.unwrap(),
+        vec![line(b, 1, "INFO", "b's line")]
+    );
+    // A line for the pruned import is dropped, not an error.
+    assert_eq!(
+        s.append_import_log(&[line(a, 3, "INFO", "too late")])
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// Many registrations at once, from many connections: exactly one import

@@ -10,8 +10,8 @@ use openlmt_domain::{ImportType, PermissionSet, Trigger};
 use openlmt_storage::db_copy::copy_sqlite_to_postgres;
 use openlmt_storage::testing::TestDatabase;
 use openlmt_storage::{
-    InstalledPackageRow, PgStore, PublishOptions, ScanPackageWrite, SqliteStore, StagedComputer,
-    Store,
+    ImportLogLine, InstalledPackageRow, PgStore, PublishOptions, ScanPackageWrite, SqliteStore,
+    StagedComputer, Store,
 };
 use sqlx::{Row, ValueRef};
 use std::sync::Arc;
@@ -129,6 +129,18 @@ async fn a_sqlite_database_copies_whole_into_an_empty_postgres_database() {
             .collect();
         s.write_scan_packages(import.id, &batch).await.unwrap();
         assert!(s.publish_import(import.id, OPTS).await.unwrap());
+        // Its log lines (the table `import_log_lines`).
+        let lines: Vec<ImportLogLine> = ["Import started", "Published in one transaction"]
+            .iter()
+            .enumerate()
+            .map(|(n, m)| ImportLogLine {
+                import_id: import.id,
+                at: chrono::DateTime::from_timestamp_millis(1_795_867_200_000 + n as i64).unwrap(),
+                level: "INFO".to_string(),
+                message: m.to_string(),
+            })
+            .collect();
+        assert_eq!(s.append_import_log(&lines).await.unwrap(), 2);
         last_import = import.id;
     }
 
@@ -153,8 +165,16 @@ async fn a_sqlite_database_copies_whole_into_an_empty_postgres_database() {
         );
     }
 
+    assert!(
+        copied
+            .iter()
+            .any(|t| t.table == "import_log_lines" && t.rows == 4),
+        "{copied:?}"
+    );
+
     // What was made on SQLite works on PostgreSQL.
     let p = Store::new(Arc::new(pg.clone()));
+    assert_eq!(p.import_log(last_import).await.unwrap().len(), 2);
     assert_eq!(
         p.resolve_token(&token).await.unwrap().map(|u| u.name),
         Some("admin".to_string())

@@ -8,13 +8,13 @@ use crate::storage::{AuditRead, AuditReader, ListSink, LocalBoxFuture, RefListSi
 use crate::{
     AuditCondition, AuditRow, AuditServerInstance, CatalogLayerRow, ClassifyRequest,
     ComputerFactSet, ComputerIdentity, ComputerRow, CurrentInstance, DeleteOutcome,
-    DiscoveryTarget, ImportRow, InstanceChange, InstanceRef, InventoryCatalogInfo, LeftoverCounts,
-    Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance, NewScanPackageRecord, Principal,
-    PublishOptions, Published, PublishedScanPackage, PvuOverrideRow, PvuTableRow,
-    RawInstalledPackage, RawSwidTag, Result, RowOutcome, ScanPackageState, ScanPackageStateChange,
-    ScanPackageWrite, ServerUsageRow, SessionInfo, SnapshotSummary, StepCounters, StepRow,
-    StoredScanPackage, StreamEnd, TokenInfo, TokenOwner, UsageCalculator, UsageRow, UserInfo,
-    VmObservation, WriteTimes,
+    DiscoveryTarget, ImportLogLine, ImportRow, InstanceChange, InstanceRef, InventoryCatalogInfo,
+    LeftoverCounts, Leftovers, LicenseInputs, LicenseSnapshotWrite, NewInstance,
+    NewScanPackageRecord, Principal, PublishOptions, Published, PublishedScanPackage,
+    PvuOverrideRow, PvuTableRow, RawInstalledPackage, RawSwidTag, Result, RowOutcome,
+    ScanPackageState, ScanPackageStateChange, ScanPackageWrite, ServerUsageRow, SessionInfo,
+    SnapshotSummary, StepCounters, StepRow, StoredScanPackage, StreamEnd, TokenInfo, TokenOwner,
+    UsageCalculator, UsageRow, UserInfo, VmObservation, WriteTimes,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use openlmt_domain::query::Query;
@@ -259,6 +259,12 @@ impl Storage for PgStore {
     }
     async fn prune_imports(&self, keep: i64) -> Result<Vec<i64>> {
         PgStore::prune_imports(self, keep).await
+    }
+    async fn append_import_log(&self, lines: &[ImportLogLine]) -> Result<u64> {
+        PgStore::append_import_log(self, lines).await
+    }
+    async fn import_log(&self, import_id: i64) -> Result<Vec<ImportLogLine>> {
+        PgStore::import_log(self, import_id).await
     }
     async fn clean_leftovers(&self) -> Result<Leftovers> {
         PgStore::clean_leftovers(self).await

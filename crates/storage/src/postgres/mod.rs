@@ -58,6 +58,7 @@ mod classification;
 mod cluster;
 pub(crate) mod copy;
 mod engine;
+mod import_log;
 mod imports;
 mod inventory;
 mod license;
