@@ -313,6 +313,9 @@ fn a_dead_replicas_import_is_failed_by_another_within_60_s() {
     assert_eq!(run(&c.nodes[1]).status(), 200);
     c.nodes[1].wait_paused("before_publish", 60);
     let id = c.imports(0)["rows"][0]["id"].as_i64().unwrap();
+    // (Its log lines reach the database within 0.2 s; a kill loses the
+    // last 0.2 s of them, operations.md.)
+    std::thread::sleep(Duration::from_millis(500));
     c.nodes[1].kill9();
     let t = Instant::now();
     c.wait_all(&[0, 2], 60, "the dead node's import failed", |s| {
@@ -336,6 +339,28 @@ fn a_dead_replicas_import_is_failed_by_another_within_60_s() {
         c.snapshot(2),
         before,
         "nothing of the dead node's import is visible"
+    );
+    // Its log, from the database: what b wrote before it died, and the
+    // line of the replica that ended it (stored within 0.2 s), served by a
+    // third.
+    let ended = format!(
+        "interrupted: node {} stopped during the import",
+        node_name(1)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let r = c.nodes[2].get(&format!("/api/imports/{id}/log"));
+        assert_eq!(r.status(), 200);
+        let log = r.text().unwrap();
+        if log.contains(&ended) || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(log.contains(&ended), "{log}");
+    assert!(
+        log.contains(&format!("Import {id} started on node {}", node_name(1))),
+        "{log}"
     );
     let next = c.nodes[2].import_and_wait();
     assert_eq!(next["status"], "successful", "{next}");
