@@ -51,13 +51,25 @@ impl Cluster {
     /// `lease_secs`: the replicas' `import_lease_secs`; `hooks`: the test
     /// hooks of each replica (by index).
     fn start(test: &str, lease_secs: u64, hooks: &[Option<&str>]) -> Option<Cluster> {
+        Cluster::start_via(test, lease_secs, hooks, 3, None)
+    }
+
+    /// [`Cluster::start`] with `count` replicas, reaching the database
+    /// through the proxy on `via` when given.
+    fn start_via(
+        test: &str,
+        lease_secs: u64,
+        hooks: &[Option<&str>],
+        count: usize,
+        via: Option<u16>,
+    ) -> Option<Cluster> {
         let db = shared_database(test)?;
         let tmp = tempfile::tempdir().unwrap();
         let source = tmp.path().join("shared-source");
         std::fs::create_dir_all(&source).unwrap();
         let mut nodes = Vec::new();
         // One after the other: the first creates the admin user.
-        for i in 0..3 {
+        for i in 0..count {
             let config = format!(
                 "import_lease_secs = {lease_secs}\n[[datasource]]\nname = \"default\"\npath = \"{}\"\n",
                 source.display()
@@ -69,6 +81,9 @@ impl Cluster {
                 .config(&config);
             if let Some(h) = hooks.get(i).copied().flatten() {
                 b = b.hooks(h);
+            }
+            if let Some(port) = via {
+                b = b.database_port(port);
             }
             nodes.push(b.start());
         }
@@ -441,6 +456,83 @@ fn the_schedule_changes_everywhere_and_each_slot_fires_once_for_the_cluster() {
     let rows = c.imports(2)["rows"].as_array().unwrap().clone();
     let scheduled: Vec<&Value> = rows.iter().filter(|r| r["trigger"] == "schedule").collect();
     assert_eq!(scheduled.len(), 1, "one import for the slot: {rows:?}");
+}
+
+/// The database goes away during an import and comes back (as when
+/// PostgreSQL restarts; here a proxy in front of it is cut and restored):
+/// both replicas keep answering (the status from memory, marked stale; the
+/// API 503), the import ends without publishing anything, and once the
+/// database is back both recover by themselves, agree, and the next import
+/// succeeds.
+#[test]
+fn replicas_recover_when_the_database_goes_away_during_an_import() {
+    if common::on_postgres() || std::env::var_os("OPENLMT_TEST_DATABASE_URL").is_none() {
+        // (shared_database says why.)
+        let _ = shared_database("replicas_db_loss");
+        return;
+    }
+    let proxy = common::proxy::DbProxy::to_test_database();
+    let Some(c) = Cluster::start_via(
+        "replicas_db_loss",
+        3,
+        &[Some("pause=before_publish")],
+        2,
+        Some(proxy.port()),
+    ) else {
+        return;
+    };
+    write_scan_package(&c.source, "202612041200", "host-a");
+    let before = c.snapshot(1);
+    assert_eq!(run(&c.nodes[0]).status(), 200);
+    c.nodes[0].wait_paused("before_publish", 60);
+    let id = c.imports(1)["rows"][0]["id"].as_i64().unwrap();
+
+    proxy.cut();
+    for s in &c.nodes {
+        let st = s.wait_status(20, "the status marked stale", |st| st["stale"] == true);
+        assert!(st["mode"] == "running" || st["mode"] == "idle", "{st}");
+        assert_eq!(s.get("/api/imports").status(), 503);
+    }
+    // Longer than the 3 s lease: the running replica gives its import up.
+    std::thread::sleep(Duration::from_secs(5));
+    proxy.restore();
+    c.wait_all(&[0, 1], 60, "both idle and fresh, the import ended", |st| {
+        st["mode"] == "idle"
+            && st.get("stale").is_none()
+            && (st["last_status"] == "failed" || st["last_status"] == "cancelled")
+    });
+    let row = c.nodes[1].json(&format!("/api/imports/{id}"));
+    assert!(
+        row["status"] == "failed" || row["status"] == "cancelled",
+        "{row}"
+    );
+    assert!(
+        row["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{row}"
+    );
+    assert_eq!(c.snapshot(0), before, "nothing of it is visible");
+    // The two agree on how it ended (the end recorded by its replica once
+    // the database was back, or by the other when the lease had passed).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = c.nodes[0].status();
+        let b = c.nodes[1].status();
+        let same = ["last_status", "last_import_time"]
+            .iter()
+            .all(|k| a[*k] == b[*k]);
+        if same {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{a} vs {b}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The next import, on the other replica, succeeds.
+    let next = c.nodes[1].import_and_wait();
+    assert_eq!(next["status"], "successful", "{next}");
+    c.wait_all(&[0, 1], 5, "both showing it", |st| {
+        st["last_status"] == "successful"
+    });
+    assert_eq!(c.nodes[0].json("/api/sam/v2/computers")["total"], 1);
 }
 
 fn signal(sig: &str, pid: &str) {

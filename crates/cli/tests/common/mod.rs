@@ -249,7 +249,10 @@ impl ServerBuilder {
     /// with the same user and database; the test's own reads
     /// ([`TestServer::store`], [`sql_rows`]) go straight to the server.
     pub fn database_port(mut self, port: u16) -> Self {
-        assert!(on_postgres(), "database_port is for servers on PostgreSQL");
+        assert!(
+            on_postgres() || self.database.is_some(),
+            "database_port is for servers on PostgreSQL"
+        );
         self.db_port = Some(port);
         self
     }
