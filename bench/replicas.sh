@@ -61,11 +61,13 @@ bench_keep_prune() { rm -rf "$DATA/datasource"; }
 DATABASES=()
 # shellcheck disable=SC2317 # the EXIT trap
 replicas_cleanup() {
-    local db
-    bench_cleanup
+    local rc=$? db
+    # First (bench_cleanup exits): FORCE ends the servers' connections.
     for db in "${DATABASES[@]}"; do
         psql "$PG_ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
+    (exit "$rc")
+    bench_cleanup
 }
 trap replicas_cleanup EXIT
 bench_make_tmp openlmt-replicas
