@@ -52,14 +52,15 @@ pub fn sqlite_only(reason: &str) -> bool {
     if !on_postgres() {
         return false;
     }
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("(unnamed)")
-        .to_string();
-    say_loudly(&format!(
-        "SKIPPED on PostgreSQL: `{test}` is SQLite-only: {reason}"
-    ));
+    say_skipped(|test| format!("SKIPPED on PostgreSQL: `{test}` is SQLite-only: {reason}"));
     true
+}
+
+/// Says on the terminal that the current test (its thread's name) did not
+/// run, in the words `message` makes from its name.
+fn say_skipped(message: impl FnOnce(&str) -> String) {
+    let thread = std::thread::current();
+    say_loudly(&message(thread.name().unwrap_or("(unnamed)")));
 }
 
 /// The PostgreSQL database of each data directory a server ran on.
@@ -672,13 +673,11 @@ pub fn postgres_only(reason: &str) -> bool {
     if on_postgres() {
         return false;
     }
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("(unnamed)")
-        .to_string();
-    say_loudly(&format!(
-        "SKIPPED on SQLite: `{test}` is PostgreSQL-only ({TEST_ENGINE}=postgres and {TEST_DATABASE_URL} run it): {reason}"
-    ));
+    say_skipped(|test| {
+        format!(
+            "SKIPPED on SQLite: `{test}` is PostgreSQL-only ({TEST_ENGINE}=postgres and {TEST_DATABASE_URL} run it): {reason}"
+        )
+    });
     true
 }
 
