@@ -363,18 +363,25 @@ mod tests {
     use std::sync::Arc;
 
     async fn store_with_import() -> (Store, i64, tempfile::TempDir) {
+        let (store, _, id, dir) = sqlite_with_import().await;
+        (store, id, dir)
+    }
+
+    /// [`store_with_import`] with the SQLite store itself (to close its
+    /// pool).
+    async fn sqlite_with_import() -> (Store, SqliteStore, i64, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = SqliteStore::open_sqlite(&dir.path().join("t.db"))
             .await
             .unwrap();
-        let store = Store::new(Arc::new(sqlite));
+        let store = Store::new(Arc::new(sqlite.clone()));
         let id = store
             .register_import(ImportType::Complete, Trigger::Api, None)
             .await
             .unwrap()
             .unwrap()
             .id;
-        (store, id, dir)
+        (store, sqlite, id, dir)
     }
 
     #[test]
@@ -441,17 +448,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_database_that_refuses_lines_never_fails_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = SqliteStore::open_sqlite(&dir.path().join("t.db"))
-            .await
-            .unwrap();
-        let store = Store::new(Arc::new(sqlite.clone()));
-        let id = store
-            .register_import(ImportType::Complete, Trigger::Api, None)
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let (store, sqlite, id, dir) = sqlite_with_import().await;
         let (sink, rx) = LogSink::channel();
         let writer = tokio::spawn(write_loop(rx, {
             let store = store.clone();
