@@ -20,6 +20,14 @@ window.openlmt = (function () {
   };
   const CSRF = meta("csrf-token");
 
+  // Once the user logs out, the page is leaving: a poll that the ended
+  // session makes fail with 401 must not send the browser to the login form
+  // ("?next=…") instead of the logged-out page the form's answer leads to.
+  let loggingOut = false;
+  document.addEventListener("submit", (ev) => {
+    if (ev.target instanceof HTMLFormElement && ev.target.getAttribute("action") === "/logout") loggingOut = true;
+  }, true);
+
   class ApiError extends Error {
     constructor(status, message) { super(message); this.status = status; }
   }
@@ -34,7 +42,7 @@ window.openlmt = (function () {
     });
     if (resp.status === 401) {
       // The session expired or was ended elsewhere: log in again.
-      location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+      if (!loggingOut) location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
       throw new ApiError(401, "Your session has ended; please log in again.");
     }
     if (!resp.ok) {
