@@ -294,7 +294,9 @@ fn close(raw: &mut Raw, path: &[String], text: &str) {
     let value = || {
         let v = squash_ws(text);
         let v = match v.char_indices().nth(MAX_TEXT) {
-            Some((cut, _)) => v[..cut].to_string(),
+            // A cut can end on the space between two words: trimmed, as the
+            // written-back value would be when read again.
+            Some((cut, _)) => v[..cut].trim_end().to_string(),
             None => v,
         };
         (!v.is_empty()).then_some(v)

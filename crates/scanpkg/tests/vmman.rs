@@ -166,6 +166,32 @@ fn a_sub_millisecond_timestamp_is_written_back_exactly() {
     }
 }
 
+/// Regression (fuzz target `vmman_xml`, 2026-12-05, input kept in
+/// fuzz/open-crashes until this fix): a value longer than the 1,024 characters
+/// kept was cut on the space between two words, and the space stayed; written
+/// back and read again it was trimmed, so the scan did not read back the same.
+#[test]
+fn a_long_value_cut_between_two_words_keeps_no_trailing_space() {
+    let real = "ProLiant DL180 G6";
+    for pad in 1000..1030 {
+        let long = format!("{}{real}", "x".repeat(pad));
+        let xml = ibm_xml(&corpus_guests()).replace(
+            &format!("<hardware_model>{real}</hardware_model>"),
+            &format!("<hardware_model>{long}</hardware_model>"),
+        );
+        let s = parse_vmman_xml(xml.as_bytes()).unwrap();
+        let model = s.host.hardware_model.clone().unwrap();
+        assert!(model.chars().count() <= 1024, "{pad}");
+        assert_eq!(model, model.trim_end(), "{pad}: a trailing space was kept");
+        assert!(long.starts_with(&model), "{pad}");
+        assert_eq!(
+            parse_vmman_xml(vmman_scan_xml(&s).as_bytes()).unwrap(),
+            s,
+            "{pad}"
+        );
+    }
+}
+
 #[test]
 fn ibm_quirks_are_read_leniently() {
     let xml = ibm_xml(&corpus_guests());
