@@ -404,12 +404,23 @@ impl SqliteStore {
     /// creation).
     pub async fn ensure_instance_indexes(&self) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
+        // The build sorts every instance's key: SQLite's sorter may use a
+        // thread per core for it (`PRAGMA threads`, per connection; 0, its
+        // default, sorts on the calling thread alone). Its helper threads
+        // inherit the calling worker's CPU priority (the import's).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        sqlx::query(&format!("PRAGMA threads = {cores}"))
+            .execute(&mut *tx)
+            .await?;
+        let built = sqlx::query(
             "CREATE INDEX IF NOT EXISTS software_instances_by_product
              ON software_instances (product_id, computer_id)",
         )
         .execute(&mut *tx)
-        .await?;
+        .await;
+        // The connection goes back to the pool as it came.
+        sqlx::query("PRAGMA threads = 0").execute(&mut *tx).await?;
+        built?;
         tx.commit().await?;
         Ok(())
     }
