@@ -5,6 +5,9 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [target...]     (default: 60 s, every target)
 #
 # Needs: `rustup toolchain install nightly` and `cargo install cargo-fuzz`.
+# FUZZ_TIMEOUT (default 30): seconds one input may take before libFuzzer calls it a
+# timeout. libFuzzer measures wall time: a fuzzer stopped for longer (SIGSTOP while a
+# benchmark runs) reports a false timeout on whatever input it held, so raise it then.
 # The seeds are made first by `make-seeds` (fuzz/seeds) from shared/corpus and the
 # repository's files into fuzz/corpus/<target>/, which also keeps what the fuzzer finds;
 # a crash's input is saved in fuzz/artifacts/<target>/ and the script exits 1.
@@ -16,6 +19,8 @@ cd "$(dirname "$0")/../fuzz"
 
 ALL=(scan_package vmman_xml catalog criteria pvu_table)
 secs=60
+fuzz_timeout=${FUZZ_TIMEOUT:-30}
+[[ $fuzz_timeout =~ ^[0-9]+$ ]] || { echo "error: FUZZ_TIMEOUT must be a number of seconds" >&2; exit 2; }
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
     secs=$1
     shift
@@ -60,7 +65,7 @@ for t in "${targets[@]}"; do
     set +e
     nice -n 19 cargo +nightly fuzz run "$t" "corpus/$t" -- \
         -max_total_time="$secs" -max_len="$(max_len "$t")" -rss_limit_mb=2048 \
-        -timeout=30 -print_final_stats=1 >"$log" 2>&1
+        -timeout="$fuzz_timeout" -print_final_stats=1 >"$log" 2>&1
     rc=$?
     set -e
     ran=$(($(date +%s) - start))
