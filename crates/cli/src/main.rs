@@ -12,14 +12,14 @@ mod serve;
 mod users;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// mimalloc instead of glibc's allocator: the import allocates millions of
 /// short-lived strings on several threads at once (parsers, matching,
 /// writer); see BENCHMARKS.md (issue 8) for what it was worth.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
