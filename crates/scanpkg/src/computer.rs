@@ -139,8 +139,11 @@ impl ComputerInfo {
                 out
             }
             Some(v) => match scalar(v) {
+                // Commas and any white space separate addresses (a tab too:
+                // a list item is trimmed, so a token must hold no white space
+                // to read back the same from the list `to_yaml` writes).
                 Some(s) => s
-                    .split([',', ' '])
+                    .split(|c: char| c == ',' || c.is_whitespace())
                     .filter(|p| !p.is_empty())
                     .map(str::to_string)
                     .collect(),
@@ -300,6 +303,29 @@ mod tests {
         assert_eq!(c3.facts_digest, None);
         c3.facts_digest = Some(d);
         assert!(!c3.to_yaml().unwrap().contains("Facts Digest"));
+    }
+
+    /// Regression (fuzz target `scan_package`, 2026-12-05): an `IP Address`
+    /// string whose addresses a tab separated (the fuzzer's input folded the
+    /// value onto a continuation line, ` 8…-3… \tx8 apic …`) kept the tab in an
+    /// address; `to_yaml` writes the addresses as a list, whose items are
+    /// trimmed when read, so the file did not read back the same. Any white
+    /// space separates addresses now.
+    #[test]
+    fn addresses_separated_by_any_white_space_read_back_the_same() {
+        for text in [
+            "endpointID: debian12-vm\nIP Address: 192.0.2.10\t192.0.2.11, 2001:db8::10\n",
+            "endpointID: debian12-vm\nIP Address:\n 192.0.2.10 \t192.0.2.11\n 2001:db8::10\n",
+        ] {
+            let c = ComputerInfo::parse(text).unwrap();
+            assert_eq!(
+                c.ip_addresses,
+                ["192.0.2.10", "192.0.2.11", "2001:db8::10"],
+                "{text:?}"
+            );
+            let yml = c.to_yaml().unwrap();
+            assert_eq!(ComputerInfo::parse(&yml), Ok(c), "{yml}");
+        }
     }
 
     #[test]
