@@ -407,7 +407,8 @@ impl SqliteStore {
         // The build sorts every instance's key: SQLite's sorter may use a
         // thread per core for it (`PRAGMA threads`, per connection; 0, its
         // default, sorts on the calling thread alone). Its helper threads
-        // inherit the calling worker's CPU priority (the import's).
+        // inherit the calling worker's CPU priority (the import's, after a
+        // bulk discovery).
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         sqlx::query(&format!("PRAGMA threads = {cores}"))
             .execute(&mut *tx)
