@@ -47,6 +47,9 @@
 #   bench_get_token           TOKEN from POST /api/get_token as admin
 #   api CURL_ARGS...          curl -fsS with the token
 #   mode_of                   the "mode" of a status body on stdin
+#   bench_sleep SECS          sleeps without starting a process (read -t)
+#   status_mode_into VAR      VAR := the status's "mode", by a GET over bash's
+#                             /dev/tcp (no process started; see below)
 #   wait_idle [TRIES]         polls the status every 0.1 s until it is neither
 #                             running nor pending (TRIES, default 1200, then dies)
 #   import_and_wait [TRIES]   asks for an import (?run=true) and wait_idle
@@ -79,9 +82,10 @@
 #   wait_done ID INTERVAL     polls the status every INTERVAL s until it is idle
 #                             and import ID has ended; prints "EPOCHREALTIME
 #                             STATUS" (the time the end was seen); dies if
-#                             SERVER_PID exits
+#                             SERVER_PID exits. Builtins only while it polls.
 #   rss_sampler               "EPOCHREALTIME VmRSS_KiB" of SERVER_PID every 0.2 s
-#                             while it runs (run it in the background)
+#                             while it runs (run it in the background); builtins
+#                             only
 #   steps_of LOG              the steps of an import log, "name<TAB>seconds",
 #                             from its millisecond timestamps (a step ends where
 #                             the next starts, the last at "Published in one
@@ -206,12 +210,43 @@ bench_get_token() {
 api() { curl -fsS -m "$BENCH_API_TIMEOUT" -H "Token: $TOKEN" "$@"; }
 mode_of() { sed -n 's/.*"mode"[[:space:]]*:[[:space:]]*"\([a-z_]*\)".*/\1/p'; }
 
+# --- polling without starting a process ------------------------------------
+# The loops that poll while an import runs (the status, the RSS) use bash
+# builtins only. On the 2-core machine the import saturates both cores, and a
+# poll every 0.1 s that started curl and jq (plus an awk and a sleep for each
+# RSS sample) cost about a tenth of a core (perf, 2026-12-05: jq alone 6 % of
+# all samples): CPU taken from the server being measured.
+# bench_sleep SECS: sleeps without starting `sleep` (a read that times out on
+# a pipe nobody writes to, opened once).
+bench_sleep() {
+    [[ -n "${BENCH_SLEEP_FD:-}" ]] || exec {BENCH_SLEEP_FD}<> <(:)
+    read -r -t "$1" -u "$BENCH_SLEEP_FD" _ || true
+}
+# status_mode_into VAR: sets VAR to the status's "mode" (empty when the
+# request failed), read by one HTTP/1.1 GET of $STATUS_URL with the token over
+# bash's /dev/tcp (a command substitution would fork a subshell).
+status_mode_into() {
+    local -n into=$1
+    local hostport=${STATUS_URL#http://} fd reply=""
+    hostport=${hostport%%/*}
+    local path=/${STATUS_URL#http://*/}
+    into=""
+    exec {fd}<>"/dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null || return 0
+    printf 'GET %s HTTP/1.1\r\nHost: %s\r\nToken: %s\r\nConnection: close\r\n\r\n' \
+        "$path" "$hostport" "$TOKEN" >&"$fd"
+    IFS= read -r -d '' -t "$BENCH_API_TIMEOUT" -u "$fd" reply || true
+    exec {fd}>&-
+    if [[ $reply =~ \"mode\"[[:space:]]*:[[:space:]]*\"([a-z_]*)\" ]]; then
+        into=${BASH_REMATCH[1]}
+    fi
+}
+
 wait_idle() {
     local m
     for _ in $(seq "${1:-1200}"); do
-        m=$(api "$STATUS_URL" | mode_of)
+        status_mode_into m
         [[ "$m" != running && "$m" != pending ]] && return 0
-        sleep 0.1
+        bench_sleep 0.1
     done
     die "the import did not end"
 }
@@ -320,10 +355,9 @@ bench_replicate_estate() {
 
 # --- imports ---------------------------------------------------------------------
 wait_done() {
-    local id=$1 interval=$2 body mode st t
+    local id=$1 interval=$2 mode st t
     while :; do
-        body=$(api "$STATUS_URL" 2>/dev/null) || body=""
-        mode=$(jq -r '.mode // empty' <<<"$body" 2>/dev/null || true)
+        status_mode_into mode
         if [[ "$mode" == idle ]]; then
             t=$(now)
             st=$(api "$BASE/api/imports/$id" | jq -r .status)
@@ -335,14 +369,17 @@ wait_done() {
             esac
         fi
         kill -0 "$SERVER_PID" 2>/dev/null || die "openlmt exited during the import"
-        sleep "$interval"
+        bench_sleep "$interval"
     done
 }
 
 rss_sampler() {
+    local k v _
     while kill -0 "$SERVER_PID" 2>/dev/null; do
-        printf '%s %s\n' "$(now)" "$(proc_kib VmRSS "$SERVER_PID" 2>/dev/null)"
-        sleep 0.2
+        while read -r k v _; do
+            [[ "$k" == VmRSS: ]] && { printf '%s %s\n' "$EPOCHREALTIME" "$v"; break; }
+        done <"/proc/$SERVER_PID/status" 2>/dev/null || true
+        bench_sleep 0.2
     done
 }
 
