@@ -30,8 +30,9 @@
 #
 # What it measures, in one run on one machine:
 #   1. the first `complete` import from an empty database, end to end
-#      (GET /api/import_status.json?run=true, then polled every 0.1 s until
-#      mode=idle and the import has ended), each step's duration from the
+#      (GET /api/import_status.json?run=true, then polled every 0.1 s by
+#      bash builtins, no process per poll, until mode=idle and the import
+#      has ended), each step's duration from the
 #      import log's millisecond timestamps (the "Software discovery" step
 #      among them), and the instances found (its log line);  target < 60 s
 #      and the CPU-seconds of the server's threads over it, by thread name

@@ -23,8 +23,9 @@
 #
 # What it measures, in one run on one machine:
 #   1. the first `complete` import (day 1, empty database), end to end
-#      (GET /api/import_status.json?run=true, then polled every 0.1 s until
-#      mode=idle and the import has ended), each step from the import log;
+#      (GET /api/import_status.json?run=true, then polled every 0.1 s by
+#      bash builtins, no process per poll, until mode=idle and the import
+#      has ended), each step from the import log;
 #   2. the second `complete` import (day 2: PACKAGES new packages, the day-1
 #      files still in the data source), the same way (polled every 20 ms),
 #      the server's CPU time over it (user + system seconds of all its
