@@ -208,6 +208,8 @@ bulk() {
     cp "$DB" "$copy"
     ddl=$(sqlite3 "$copy" "SELECT sql FROM sqlite_master WHERE type='table' AND name='$table';")
     idx=$(sqlite3 "$copy" "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='$table' AND sql IS NOT NULL;")
+    # (A table rebuilt by a migration's rename has its name quoted.)
+    ddl=${ddl/CREATE TABLE \"$table\"/CREATE TABLE bulk_$table}
     ddl=${ddl/CREATE TABLE $table/CREATE TABLE bulk_$table}
     idx=$(sed "s/ ON $table / ON bulk_$table /; s/CREATE INDEX \([a-z_]*\)/CREATE INDEX bulk_\1/" <<<"$idx")
     {
