@@ -46,9 +46,9 @@
 #                             it listens; sets OPENLMT_PID, BASE, STATUS_URL
 #   bench_get_token           TOKEN from POST /api/get_token as admin
 #   api CURL_ARGS...          curl -fsS with the token
-#   mode_of                   the "mode" of a status body on stdin
 #   bench_sleep SECS          sleeps without starting a process (read -t)
-#   status_mode_into VAR      VAR := the status's "mode", by a GET over bash's
+#   status_mode_into VAR [QUERY]
+#                             VAR := the status's "mode", by a GET over bash's
 #                             /dev/tcp (no process started; see below)
 #   wait_idle [TRIES]         polls the status every 0.1 s until it is neither
 #                             running nor pending (TRIES, default 1200, then dies)
@@ -208,7 +208,6 @@ bench_get_token() {
 }
 
 api() { curl -fsS -m "$BENCH_API_TIMEOUT" -H "Token: $TOKEN" "$@"; }
-mode_of() { sed -n 's/.*"mode"[[:space:]]*:[[:space:]]*"\([a-z_]*\)".*/\1/p'; }
 
 # --- polling without starting a process ------------------------------------
 # The loops that poll while an import runs (the status, the RSS) use bash
@@ -222,14 +221,15 @@ bench_sleep() {
     [[ -n "${BENCH_SLEEP_FD:-}" ]] || exec {BENCH_SLEEP_FD}<> <(:)
     read -r -t "$1" -u "$BENCH_SLEEP_FD" _ || true
 }
-# status_mode_into VAR: sets VAR to the status's "mode" (empty when the
-# request failed), read by one HTTP/1.1 GET of $STATUS_URL with the token over
-# bash's /dev/tcp (a command substitution would fork a subshell).
+# status_mode_into VAR [QUERY]: sets VAR to the status's "mode" (empty when
+# the request failed), read by one HTTP/1.1 GET of $STATUS_URL (with ?QUERY,
+# e.g. run=true) with the token over bash's /dev/tcp (a command substitution
+# would fork a subshell).
 status_mode_into() {
     local -n into=$1
     local hostport=${STATUS_URL#http://} fd reply=""
     hostport=${hostport%%/*}
-    local path=/${STATUS_URL#http://*/}
+    local path=/${STATUS_URL#http://*/}${2:+?$2}
     into=""
     exec {fd}<>"/dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null || return 0
     printf 'GET %s HTTP/1.1\r\nHost: %s\r\nToken: %s\r\nConnection: close\r\n\r\n' \

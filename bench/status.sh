@@ -184,12 +184,14 @@ run_wrk() {
 
 # Keeps an import running: asks for one (run=true) every 0.2 s, which starts
 # one when none is active and otherwise just answers; logs the mode it saw.
+# Bash builtins only (bench/lib.sh): it runs during the measured run, and a
+# curl, a sed, a date and a sleep per request took CPU from the server.
 keeper() {
     local log=$1 m
     while :; do
-        m=$(curl -sS -m 5 -H "Token: $TOKEN" "$STATUS_URL?run=true" 2>/dev/null | mode_of)
-        printf '%s %s\n' "$(date +%s.%N)" "${m:-error}" >>"$log"
-        sleep 0.2
+        status_mode_into m run=true
+        printf '%s %s\n' "$EPOCHREALTIME" "${m:-error}" >>"$log"
+        bench_sleep 0.2
     done
 }
 
